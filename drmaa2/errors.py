@@ -1,0 +1,141 @@
+"""The DRMAA2 exception hierarchy.
+
+Every exception carries ``error_code`` (a :class:`~drmaa2.enums.StatusCode`). UGE's class
+names are offered as aliases so code written for the ``uge-drmaa2`` binding runs unchanged.
+"""
+
+from __future__ import annotations
+
+import builtins
+
+from drmaa2.enums import StatusCode
+
+__all__ = [
+    "DeniedByDrms",
+    "DeniedByDrmsException",
+    "DrmCommunicationError",
+    "DrmCommunicationException",
+    "Drmaa2Exception",
+    "ImplementationSpecificError",
+    "ImplementationSpecificException",
+    "InternalError",
+    "InternalException",
+    "InvalidArgument",
+    "InvalidArgumentException",
+    "InvalidSession",
+    "InvalidSessionException",
+    "InvalidState",
+    "InvalidStateException",
+    "OutOfResourceException",
+    "ResourceNotAvailable",
+    "SessionManagementError",
+    "SessionManagementException",
+    "TimeoutException",
+    "TryLaterError",
+    "TryLaterException",
+    "UnsupportedAttribute",
+    "UnsupportedAttributeException",
+    "UnsupportedOperation",
+    "UnsupportedOperationException",
+]
+
+
+class Drmaa2Exception(Exception):
+    """Base class of every DRMAA2 error."""
+
+    error_code: StatusCode = StatusCode.IMPLEMENTATION_SPECIFIC
+
+
+class DeniedByDrmsException(Drmaa2Exception):
+    """The resource manager refused the request."""
+
+    error_code = StatusCode.DENIED_BY_DRMS
+
+
+class DrmCommunicationException(Drmaa2Exception):
+    """The resource manager could not be reached."""
+
+    error_code = StatusCode.DRM_COMMUNICATION
+
+
+class TryLaterException(Drmaa2Exception):
+    """The resource manager is busy; the same call may succeed later."""
+
+    error_code = StatusCode.TRY_LATER
+
+
+class SessionManagementException(Drmaa2Exception):
+    """A session could not be created, opened or destroyed."""
+
+    error_code = StatusCode.SESSION_MANAGEMENT
+
+
+class TimeoutException(Drmaa2Exception, builtins.TimeoutError):
+    """A wait ran out of time (also a builtin ``TimeoutError``)."""
+
+    error_code = StatusCode.TIMEOUT
+
+
+class InternalException(Drmaa2Exception):
+    """An unexpected failure inside the implementation."""
+
+    error_code = StatusCode.INTERNAL
+
+
+class InvalidArgumentException(Drmaa2Exception, ValueError):
+    """An argument is not acceptable (also a ``ValueError``); the message names it."""
+
+    error_code = StatusCode.INVALID_ARGUMENT
+
+
+class InvalidSessionException(Drmaa2Exception):
+    """The session is closed or no longer exists."""
+
+    error_code = StatusCode.INVALID_SESSION
+
+
+class InvalidStateException(Drmaa2Exception):
+    """The job is not in a state that allows the operation."""
+
+    error_code = StatusCode.INVALID_STATE
+
+
+class OutOfResourceException(Drmaa2Exception):
+    """The system ran out of a resource needed for the request."""
+
+    error_code = StatusCode.OUT_OF_RESOURCE
+
+
+class UnsupportedAttributeException(Drmaa2Exception):
+    """A template attribute is set that this backend cannot honour."""
+
+    error_code = StatusCode.UNSUPPORTED_ATTRIBUTE
+
+
+class UnsupportedOperationException(Drmaa2Exception):
+    """This backend (or this kind of session) does not offer the operation."""
+
+    error_code = StatusCode.UNSUPPORTED_OPERATION
+
+
+class ImplementationSpecificException(Drmaa2Exception):
+    """A backend-specific failure that fits no other class."""
+
+    error_code = StatusCode.IMPLEMENTATION_SPECIFIC
+
+
+# UGE's drmaa2 binding names.
+DeniedByDrms = DeniedByDrmsException
+DrmCommunicationError = DrmCommunicationException
+TryLaterError = TryLaterException
+SessionManagementError = SessionManagementException
+InternalError = InternalException
+InvalidArgument = InvalidArgumentException
+InvalidSession = InvalidSessionException
+InvalidState = InvalidStateException
+ResourceNotAvailable = OutOfResourceException
+UnsupportedAttribute = UnsupportedAttributeException
+UnsupportedOperation = UnsupportedOperationException
+ImplementationSpecificError = ImplementationSpecificException
+#: UGE's name for TimeoutException; not exported by ``import *`` (it would shadow the builtin).
+TimeoutError = TimeoutException  # noqa: A001
