@@ -1,0 +1,124 @@
+"""drmaa2: a pure-Python DRMAA2 session layer with pluggable backends.
+
+Backends are pluggy plugins registered in the entry-point group ``drmaa2`` (the ``os`` backend
+of this distribution runs jobs as local processes). A minimal job::
+
+    import drmaa2
+    with drmaa2.JobSession() as session:
+        job = session.run_job({"remote_command": "/bin/echo", "args": ["hello"]})
+        job.wait_terminated()
+        print(job.get_info().exit_status)
+"""
+
+from __future__ import annotations
+
+from drmaa2 import errors as _errors
+from drmaa2.backend import Backend, BackendSpec, JobSessionBackend, MonitoringSessionBackend
+from drmaa2.enums import (
+    HOME_DIR,
+    INFINITE_TIME,
+    NOW,
+    PARAMETRIC_INDEX,
+    UNSET_TIME,
+    WORKING_DIR,
+    ZERO_TIME,
+    Capability,
+    Cpu,
+    Event,
+    JobState,
+    Os,
+    ResourceLimit,
+    StatusCode,
+)
+from drmaa2.errors import *  # noqa: F403
+from drmaa2.errors import TimeoutError  # noqa: A004
+from drmaa2.filter import job_matches
+from drmaa2.plugins import hookimpl, registry
+from drmaa2.session import (
+    Job,
+    JobArray,
+    JobSession,
+    MonitoringSession,
+    create_job_session,
+    create_reservation_session,
+    destroy_job_session,
+    destroy_reservation_session,
+    drmaa_supports,
+    get_drmaa_name,
+    get_drmaa_version,
+    get_drms_name,
+    get_drms_version,
+    get_job_session_names,
+    get_reservation_session_names,
+    open_job_session,
+    open_monitoring_session,
+    open_reservation_session,
+    register_event_notification,
+    supports,
+)
+from drmaa2.types import JobInfo, JobTemplate, MachineInfo, Notification, QueueInfo, Version
+
+__version__ = "0.1.0"
+
+
+def backends() -> list[str]:
+    """The names of the installed DRMAA2 backends, sorted."""
+    return registry.names()
+
+
+__all__ = [  # noqa: RUF022 - grouped by kind
+    # discovery
+    "Backend",
+    "BackendSpec",
+    "JobSessionBackend",
+    "MonitoringSessionBackend",
+    "backends",
+    "hookimpl",
+    # enums and constants
+    "HOME_DIR",
+    "INFINITE_TIME",
+    "NOW",
+    "PARAMETRIC_INDEX",
+    "UNSET_TIME",
+    "WORKING_DIR",
+    "ZERO_TIME",
+    "Capability",
+    "Cpu",
+    "Event",
+    "JobState",
+    "Os",
+    "ResourceLimit",
+    "StatusCode",
+    # data types
+    "JobInfo",
+    "JobTemplate",
+    "MachineInfo",
+    "Notification",
+    "QueueInfo",
+    "Version",
+    "job_matches",
+    # sessions
+    "Job",
+    "JobArray",
+    "JobSession",
+    "MonitoringSession",
+    "create_job_session",
+    "create_reservation_session",
+    "destroy_job_session",
+    "destroy_reservation_session",
+    "drmaa_supports",
+    "get_drmaa_name",
+    "get_drmaa_version",
+    "get_drms_name",
+    "get_drms_version",
+    "get_job_session_names",
+    "get_reservation_session_names",
+    "open_job_session",
+    "open_monitoring_session",
+    "open_reservation_session",
+    "register_event_notification",
+    "supports",
+    # errors (TimeoutError is an attribute only: exporting it would shadow the builtin)
+    *_errors.__all__,
+]
+del _errors

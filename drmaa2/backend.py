@@ -1,0 +1,252 @@
+"""The backend contract: what a DRMAA2 backend provides to the ``drmaa2`` session layer.
+
+A backend is a plain object returned by the ``factory`` of a :class:`BackendSpec`. The front
+classes (:class:`drmaa2.JobSession`, :class:`drmaa2.Job`, :class:`drmaa2.JobArray`,
+:class:`drmaa2.MonitoringSession`) do the work common to every backend before calling it:
+
+- argument checks (timeouts, indices, empty job lists, jobs of another session);
+- conversion of mappings to :class:`~drmaa2.types.JobTemplate` / :class:`~drmaa2.types.JobInfo`;
+- the closed-session guard (a backend session is never called after ``close()``);
+- error wrapping: an exception that is not a :class:`~drmaa2.errors.Drmaa2Exception` becomes an
+  :class:`~drmaa2.errors.InternalException` naming the backend and the operation.
+
+So a backend only implements the methods below and raises the DRMAA2 exception that fits. Job
+ids are strings chosen by the backend, unique within a session and never reused.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from collections.abc import Callable, Sequence
+from typing import Protocol, runtime_checkable
+
+from drmaa2.enums import Capability, JobState
+from drmaa2.types import JobInfo, JobTemplate, MachineInfo, Notification, QueueInfo, Version
+
+__all__ = [
+    "Action",
+    "Backend",
+    "BackendSpec",
+    "JobSessionBackend",
+    "MonitoringSessionBackend",
+    "NotificationCallback",
+    "WaitFor",
+]
+
+#: Called with a :class:`~drmaa2.types.Notification` for every job state change.
+NotificationCallback = Callable[[Notification], None]
+
+
+class Action(str, enum.Enum):
+    """A job control action (``Job.suspend()`` … ``Job.terminate()``)."""
+
+    SUSPEND = "suspend"
+    RESUME = "resume"
+    HOLD = "hold"
+    RELEASE = "release"
+    TERMINATE = "terminate"
+
+
+class WaitFor(enum.Enum):
+    """What a wait waits for."""
+
+    #: The job left QUEUED / QUEUED_HELD (RUNNING, SUSPENDED, DONE and FAILED all count).
+    STARTED = "started"
+    #: The job is DONE or FAILED.
+    TERMINATED = "terminated"
+
+    def reached(self, state: JobState) -> bool:
+        """Tell whether a job in ``state`` satisfies this condition."""
+        return state.is_started if self is WaitFor.STARTED else state.is_terminal
+
+
+@runtime_checkable
+class JobSessionBackend(Protocol):
+    """One open job session of a backend.
+
+    Unknown job ids (never submitted, or reaped) raise InvalidArgumentException naming the id.
+    """
+
+    @property
+    def name(self) -> str:
+        """The session's name."""
+        ...
+
+    @property
+    def contact(self) -> str:
+        """Where the session lives (for the ``os`` backend: its state directory)."""
+        ...
+
+    def run_job(self, template: JobTemplate) -> str:
+        """Submit one job and return its id; the job is recorded before this returns.
+
+        Raises InvalidArgumentException for a template that cannot run (naming the field and
+        value) and UnsupportedAttributeException for a set attribute the backend cannot honour.
+        Nothing is recorded when it raises.
+        """
+        ...
+
+    def run_bulk_jobs(
+        self,
+        template: JobTemplate,
+        begin_index: int,
+        end_index: int,
+        step: int,
+        max_parallel: int | None,
+    ) -> tuple[str, list[str]]:
+        """Submit an array job; return the array id and its task ids in index order.
+
+        The arguments are already checked (begin ≥ 1, end ≥ begin, step ≥ 1, max_parallel None
+        or ≥ 1). Template errors raise as in :meth:`run_job`.
+        """
+        ...
+
+    def job_ids(self, job_filter: JobInfo | None) -> list[str]:
+        """Ids of the session's jobs and array tasks that pass ``job_filter``
+        (see :func:`drmaa2.filter.job_matches`), oldest first."""
+        ...
+
+    def array_task_ids(self, array_id: str) -> list[str]:
+        """Task ids of an array of this session; InvalidArgumentException if unknown."""
+        ...
+
+    def array_template(self, array_id: str) -> JobTemplate:
+        """The template an array was submitted with; InvalidArgumentException if unknown."""
+        ...
+
+    def job_state(self, job_id: str) -> tuple[JobState, str]:
+        """The job's state and sub-state text ("" if none)."""
+        ...
+
+    def job_info(self, job_id: str) -> JobInfo:
+        """Everything known about the job; its ``job_state`` equals :meth:`job_state`'s."""
+        ...
+
+    def job_template(self, job_id: str) -> JobTemplate:
+        """The template the job was submitted with."""
+        ...
+
+    def control(self, job_id: str, action: Action) -> None:
+        """Suspend, resume, hold, release or terminate a job.
+
+        Raises InvalidStateException when the job's state does not allow the action (any action
+        on a finished job; suspend/resume of a queued job; hold/release of a started job).
+        """
+        ...
+
+    def wait(
+        self, job_ids: Sequence[str], condition: WaitFor, wait_all: bool, timeout: float
+    ) -> list[str]:
+        """Block until one (``wait_all`` False) or all of the jobs satisfy ``condition``.
+
+        ``timeout`` is in seconds: -1 waits forever, 0 checks once. Returns the ids that
+        satisfied the condition (for "any": exactly one). Raises TimeoutException when the
+        time runs out, InvalidArgumentException for an unknown id.
+        """
+        ...
+
+    def reap(self, job_id: str) -> None:
+        """Forget a finished job; InvalidStateException while it has not finished."""
+        ...
+
+    def job_categories(self) -> list[str]:
+        """The job categories this backend knows."""
+        ...
+
+    def close(self) -> None:
+        """Release the session's resources; running jobs keep running."""
+        ...
+
+
+@runtime_checkable
+class MonitoringSessionBackend(Protocol):
+    """A read-only view of a backend's machines and jobs."""
+
+    @property
+    def name(self) -> str:
+        """The session's name."""
+        ...
+
+    def all_jobs(self, job_filter: JobInfo | None) -> list[JobInfo]:
+        """Every job the backend can see that passes ``job_filter``; ``job_id`` is set."""
+        ...
+
+    def job_info(self, job_id: str) -> JobInfo:
+        """What is known of one job now; InvalidArgumentException if it no longer exists."""
+        ...
+
+    def all_machines(self, names: Sequence[str] | None) -> list[MachineInfo]:
+        """The machines (all, or those named: unknown names are left out)."""
+        ...
+
+    def all_queues(self, names: Sequence[str] | None) -> list[QueueInfo]:
+        """The queues (all, or those named: unknown names are left out)."""
+        ...
+
+    def close(self) -> None:
+        """Release the session's resources."""
+        ...
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """A DRMAA2 backend: session management and what the backend can do."""
+
+    def drms_name(self) -> str:
+        """The name of the resource manager behind this backend."""
+        ...
+
+    def drms_version(self) -> Version:
+        """The version of the resource manager behind this backend."""
+        ...
+
+    def supports(self, capability: Capability) -> bool:
+        """Whether an optional DRMAA2 capability is offered."""
+        ...
+
+    def create_job_session(self, name: str | None, contact: str | None) -> JobSessionBackend:
+        """Create and open a persistent job session.
+
+        ``name`` None asks the backend to generate a fresh name. A name that exists raises
+        InvalidArgumentException.
+        """
+        ...
+
+    def open_job_session(self, name: str, contact: str | None) -> JobSessionBackend:
+        """Open an existing job session; InvalidArgumentException if there is none by that name."""
+        ...
+
+    def destroy_job_session(self, name: str, contact: str | None) -> None:
+        """Forget a job session and its records; InvalidArgumentException if unknown."""
+        ...
+
+    def job_session_names(self, contact: str | None) -> list[str]:
+        """Names of the existing job sessions."""
+        ...
+
+    def open_monitoring_session(
+        self, name: str | None, contact: str | None
+    ) -> MonitoringSessionBackend:
+        """Open a monitoring session (UnsupportedOperationException if the backend has none)."""
+        ...
+
+    def register_event_notification(self, callback: NotificationCallback | None) -> None:
+        """Call ``callback`` on every job state change of this backend; None stops the calls.
+
+        Backends without :attr:`~drmaa2.enums.Capability.CALLBACK` raise
+        UnsupportedOperationException.
+        """
+        ...
+
+
+@dataclasses.dataclass(frozen=True)
+class BackendSpec:
+    """A backend offered by a plugin: its name, and how to make it."""
+
+    #: The name users select the backend by (``backend="os"``).
+    name: str
+    #: Called once, on first use, to build the backend object.
+    factory: Callable[[], Backend]
+    #: One line for listings.
+    description: str = ""
