@@ -141,7 +141,9 @@ class _Session:
     def _control(self, job_id: str, action: Action) -> None:
         raise NotImplementedError
 
-    def _wait(self, jobs: Sequence[Job], condition: WaitFor, wait_all: bool, timeout: Timeout) -> list[Job]:
+    def _wait(
+        self, jobs: Sequence[Job], condition: WaitFor, wait_all: bool, timeout: Timeout
+    ) -> list[Job]:
         raise NotImplementedError
 
     def _reap(self, job_id: str) -> None:
@@ -387,9 +389,7 @@ class JobSession(_Session):
         self._closed = False
 
     @classmethod
-    def _wrap(
-        cls, backend_name: str, impl: Backend, session: JobSessionBackend
-    ) -> JobSession:
+    def _wrap(cls, backend_name: str, impl: Backend, session: JobSessionBackend) -> JobSession:
         self = cls.__new__(cls)
         self._setup(backend_name, impl, session, False)
         return self
@@ -507,9 +507,7 @@ class JobSession(_Session):
         """Wait until one of ``jobs`` is DONE or FAILED and return it."""
         return self._wait(jobs, WaitFor.TERMINATED, False, timeout)[0]
 
-    def wait_all_started(
-        self, jobs: Sequence[Job], timeout: Timeout = INFINITE_TIME
-    ) -> list[Job]:
+    def wait_all_started(self, jobs: Sequence[Job], timeout: Timeout = INFINITE_TIME) -> list[Job]:
         """Wait until every one of ``jobs`` has started; return them."""
         self._wait(jobs, WaitFor.STARTED, True, timeout)
         return list(jobs)
@@ -814,5 +812,3 @@ def register_event_notification(
         "register_event_notification",
         lambda: impl.register_event_notification(callback),
     )
-
-

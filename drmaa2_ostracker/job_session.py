@@ -1,0 +1,275 @@
+"""The JobSession adapter: the backend contract's job-session methods for local processes.
+
+It checks templates (:mod:`~drmaa2_ostracker.template`), keeps records in the store
+(:mod:`~drmaa2_ostracker.store`) and hands jobs to the supervisor
+(:mod:`~drmaa2_ostracker.supervisor`), which owns every state change.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from drmaa2.backend import Action, WaitFor
+from drmaa2.enums import JobState
+from drmaa2.errors import InvalidArgumentException
+from drmaa2.filter import job_matches, set_filter_fields
+from drmaa2.types import JobInfo, JobTemplate
+from drmaa2_ostracker import extension, host
+from drmaa2_ostracker.process import identity_of
+from drmaa2_ostracker.store import ArrayRecord, JobRecord, Store, dumps
+from drmaa2_ostracker.supervisor import Group, Supervisor, now_us
+from drmaa2_ostracker.template import Plan, launch_document, plan_job
+
+__all__ = ["OsJobSession", "record_to_info"]
+
+_EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
+
+# JobInfo filter fields the store can answer itself, and their columns.
+_PUSHDOWN = {
+    "job_id": "job_id",
+    "job_name": "job_name",
+    "job_state": "state",
+    "exit_status": "exit_status",
+    "terminating_signal": "terminating_signal",
+}
+
+
+def _time(us: int | None) -> datetime.datetime | None:
+    return None if us is None else _EPOCH + datetime.timedelta(microseconds=us)
+
+
+def record_to_info(record: JobRecord) -> JobInfo:
+    """The JobInfo of a job record (a running job's wallclock counts up to now)."""
+    started = record.dispatch_us is not None
+    machine = host.hostname()
+    ext: dict[str, str] = {}
+    if record.pid is not None:
+        ext[extension.JSESSION_PID] = str(record.pid)
+    if record.rusage:
+        ext.update(json.loads(record.rusage))
+    wallclock = None
+    if record.dispatch_us is not None:
+        end = record.finish_us if record.finish_us is not None else now_us()
+        wallclock = datetime.timedelta(microseconds=max(0, end - record.dispatch_us))
+    return JobInfo(
+        job_id=record.job_id,
+        job_name=record.job_name,
+        exit_status=record.exit_status,
+        terminating_signal=record.terminating_signal,
+        annotation=record.annotation,
+        job_state=record.state,
+        job_sub_state=record.sub_state,
+        allocated_machines=[machine] if started else None,
+        submission_machine=machine,
+        job_owner=host.user_name(os.getuid()),
+        slots=1,
+        wallclock_time=wallclock,
+        cpu_time=record.cpu_time,
+        submission_time=_time(record.submission_us),
+        dispatch_time=_time(record.dispatch_us),
+        finish_time=_time(record.finish_us),
+        implementation_specific=ext,
+    )
+
+
+class OsJobSession:
+    """An open job session of the ``os`` backend (implements ``JobSessionBackend``)."""
+
+    def __init__(
+        self, name: str, store: Store, supervisor: Supervisor, on_close: Callable[[], None]
+    ) -> None:
+        self._name = name
+        self._store = store
+        self._supervisor = supervisor
+        self._on_close = on_close
+        me = identity_of(os.getpid())
+        self._owner = (os.getpid(), me.start_ticks if me else None)
+
+    @property
+    def name(self) -> str:
+        """The session's name."""
+        return self._name
+
+    @property
+    def contact(self) -> str:
+        """The state directory holding the session's store."""
+        return self._store.state_dir
+
+    # -- submission ------------------------------------------------------------------------
+
+    def _group(self, plan: Plan, max_parallel: int | None) -> Group:
+        return Group(
+            prepare=lambda record: plan.launch_spec(record.job_id, record.task_index),
+            max_parallel=max_parallel,
+            start_at=plan.start_at,
+            deadline=plan.deadline,
+            wallclock_limit=plan.wallclock_limit,
+        )
+
+    def _new_record(self, plan: Plan, job_id: str, submitted: int, deferred: str | None) -> JobRecord:
+        return JobRecord(
+            session=self._name,
+            job_id=job_id,
+            state=JobState.QUEUED_HELD if plan.held else JobState.QUEUED,
+            submission_us=submitted,
+            job_name=plan.template.job_name,
+            launch=deferred,
+            owner_pid=self._owner[0],
+            owner_start=self._owner[1],
+        )
+
+    @staticmethod
+    def _deferred(plan: Plan) -> str | None:
+        """The launch document, for a job that may start after this process is gone."""
+        waits = plan.held or (plan.start_at is not None and plan.start_at > now_us() / 1e6)
+        return dumps(launch_document(plan)) if waits else None
+
+    def run_job(self, template: JobTemplate) -> str:
+        """Check the template, record the job and start it (or queue it)."""
+        plan = plan_job(template, array=False)
+        deferred = self._deferred(plan)
+        document = plan.template.to_json()
+
+        def make_records() -> list[JobRecord]:
+            job_id = str(self._store.allocate_id(self._name))
+            record = self._new_record(plan, job_id, now_us(), deferred)
+            record.template = document
+            return [record]
+
+        records = self._supervisor.submit(self._store, make_records, self._group(plan, None))
+        return records[0].job_id
+
+    def run_bulk_jobs(
+        self,
+        template: JobTemplate,
+        begin_index: int,
+        end_index: int,
+        step: int,
+        max_parallel: int | None,
+    ) -> tuple[str, list[str]]:
+        """Check the template, record the array and its tasks, and start the first tasks."""
+        plan = plan_job(template, array=True)
+
+        def make_records() -> list[JobRecord]:
+            array_id = str(self._store.allocate_id(self._name))
+            self._store.insert_array(
+                ArrayRecord(
+                    session=self._name,
+                    array_id=array_id,
+                    begin_index=begin_index,
+                    end_index=end_index,
+                    step=step,
+                    max_parallel=max_parallel,
+                    template=plan.template.to_json(),
+                    launch=dumps(launch_document(plan)),
+                )
+            )
+            submitted = now_us()
+            records = []
+            for index in range(begin_index, end_index + 1, step):
+                record = self._new_record(plan, f"{array_id}.{index}", submitted, None)
+                record.array_id = array_id
+                record.task_index = index
+                records.append(record)
+            return records
+
+        records = self._supervisor.submit(
+            self._store, make_records, self._group(plan, max_parallel)
+        )
+        return str(records[0].array_id), [record.job_id for record in records]
+
+    # -- queries ---------------------------------------------------------------------------
+
+    def _record(self, job_id: str) -> JobRecord:
+        record = self._supervisor.active_record(self._store, self._name, job_id)
+        if record is None:
+            record = self._store.job(self._name, job_id)
+        if record is None:
+            raise InvalidArgumentException(
+                f"job {job_id!r}: no such job in session {self._name!r}"
+            )
+        return record
+
+    def job_ids(self, job_filter: JobInfo | None) -> list[str]:
+        """Ids of the jobs passing the filter, oldest first (simple filters run in SQL)."""
+        wanted = {} if job_filter is None else set_filter_fields(job_filter)
+        where: dict[str, Any] = {}
+        for name, column in _PUSHDOWN.items():
+            if name in wanted:
+                value = wanted.pop(name)
+                where[column] = int(value) if name == "job_state" else value
+        if not wanted:
+            return self._store.job_ids(self._name, where)
+        return [
+            record.job_id
+            for record in self._store.jobs(self._name, where)
+            if job_matches(record_to_info(self._live(record)), job_filter)
+        ]
+
+    def _live(self, record: JobRecord) -> JobRecord:
+        if record.state.is_terminal:
+            return record
+        return self._supervisor.active_record(self._store, self._name, record.job_id) or record
+
+    def array_task_ids(self, array_id: str) -> list[str]:
+        """Task ids of one of the session's arrays, in index order."""
+        self._array(array_id)
+        return self._store.array_task_ids(self._name, array_id)
+
+    def _array(self, array_id: str) -> ArrayRecord:
+        array = self._store.array(self._name, array_id)
+        if array is None:
+            raise InvalidArgumentException(
+                f"job array {array_id!r}: no such array in session {self._name!r}"
+            )
+        return array
+
+    def array_template(self, array_id: str) -> JobTemplate:
+        """The template an array was submitted with."""
+        return JobTemplate.from_json(self._array(array_id).template)
+
+    def job_state(self, job_id: str) -> tuple[JobState, str]:
+        """The job's (state, sub-state)."""
+        return self._supervisor.state(self._store, self._name, job_id)
+
+    def job_info(self, job_id: str) -> JobInfo:
+        """The job's JobInfo."""
+        return record_to_info(self._record(job_id))
+
+    def job_template(self, job_id: str) -> JobTemplate:
+        """The template the job (or its array) was submitted with."""
+        record = self._record(job_id)
+        if record.array_id is not None:
+            return self.array_template(record.array_id)
+        assert record.template is not None
+        return JobTemplate.from_json(record.template)
+
+    # -- control ---------------------------------------------------------------------------
+
+    def control(self, job_id: str, action: Action) -> None:
+        """Suspend, resume, hold, release or terminate a job."""
+        self._supervisor.control(self._store, self._name, job_id, action)
+
+    def wait(
+        self, job_ids: Sequence[str], condition: WaitFor, wait_all: bool, timeout: float
+    ) -> list[str]:
+        """Wait for jobs to start or finish."""
+        return self._supervisor.wait(
+            self._store, self._name, job_ids, condition, wait_all, timeout
+        )
+
+    def reap(self, job_id: str) -> None:
+        """Forget a finished job."""
+        self._supervisor.reap_job(self._store, self._name, job_id)
+
+    def job_categories(self) -> list[str]:
+        """No categories are predefined; any job_category is kept and reported."""
+        return []
+
+    def close(self) -> None:
+        """Close the session; its running jobs keep running and are still reaped."""
+        self._on_close()

@@ -1,0 +1,365 @@
+"""The small OS process core: spawn a job, signal it, reap it, and know a process by identity.
+
+Everything here is Linux-specific and free of DRMAA2 state: the supervisor decides *when*, this
+module knows *how*.
+
+- A job runs in its own session and process group (``setsid``), so it survives the controlling
+  process, and signals reach every process of the job at once.
+- A process is identified by ``(pid, start time)``: a pid alone may be reused after the
+  process is gone.
+- Reaping is by explicit pid (``wait4(pid, WNOHANG)``), never ``wait4(-1)``, which would steal
+  the exit status of the host application's other children.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import errno
+import os
+import resource
+import signal
+import subprocess
+import time
+from collections.abc import Callable, Iterable
+from typing import IO
+
+__all__ = [
+    "ExitStatus",
+    "LaunchSpec",
+    "ProcessIdentity",
+    "Spawned",
+    "collect_job_processes",
+    "continue_job",
+    "decode_wait_status",
+    "identity_of",
+    "is_running",
+    "kill_job",
+    "reap",
+    "signal_group",
+    "spawn",
+    "stop_job",
+]
+
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+@dataclasses.dataclass(frozen=True)
+class ProcessIdentity:
+    """A process as it can be recognised later: pid plus start time in clock ticks since boot."""
+
+    pid: int
+    start_ticks: int
+
+
+def _stat_fields(pid: int) -> list[str] | None:
+    """Fields of /proc/<pid>/stat after the command name (index 0 is the state letter)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            raw = stat.read()
+    except OSError:
+        return None
+    # The command name may contain spaces and parentheses: split after the last ')'.
+    return raw[raw.rindex(b")") + 2 :].decode().split()
+
+
+def identity_of(pid: int) -> ProcessIdentity | None:
+    """The identity of a live (or zombie) process, None if there is no such pid."""
+    fields = _stat_fields(pid)
+    if fields is None:
+        return None
+    return ProcessIdentity(pid, int(fields[19]))
+
+
+def is_running(identity: ProcessIdentity) -> bool:
+    """True if the very process ``identity`` names still runs (a zombie has ended)."""
+    fields = _stat_fields(identity.pid)
+    if fields is None or fields[0] in ("Z", "X"):
+        return False
+    return int(fields[19]) == identity.start_ticks
+
+
+def process_state(pid: int) -> str | None:
+    """The state letter of /proc/<pid>/stat ("R", "S", "T", "Z" …), None if gone."""
+    fields = _stat_fields(pid)
+    return None if fields is None else fields[0]
+
+
+@dataclasses.dataclass
+class LaunchSpec:
+    """Everything needed to start one job, resolved and checked."""
+
+    executable: str
+    argv: list[str]
+    cwd: str
+    env: dict[str, str]
+    #: None: /dev/null. "/dev/stdin": the controller's own stdin. Else a file to read.
+    input_path: str | None
+    #: None: discarded. "/dev/stdout" / "/dev/stderr": the controller's own stream. Else a file.
+    output_path: str | None
+    error_path: str | None
+    join_files: bool = False
+    #: (resource.RLIMIT_*, value) pairs, applied as soft and hard limit.
+    rlimits: list[tuple[int, int]] = dataclasses.field(default_factory=list)
+    nice: int = 0
+
+
+@dataclasses.dataclass
+class Spawned:
+    """A started job process."""
+
+    identity: ProcessIdentity
+    #: Readable when the process has exited (Linux pidfd).
+    pidfd: int
+    #: Kept until the process is reaped, so subprocess never waits for it itself.
+    popen: subprocess.Popen[bytes]
+
+
+_OWN_STREAMS = {"/dev/stdin": 0, "/dev/stdout": 1, "/dev/stderr": 2}
+
+
+def _open_streams(
+    spec: LaunchSpec,
+) -> tuple[list[IO[bytes]], int | IO[bytes], int | IO[bytes], int | IO[bytes]]:
+    """Open the job's stdin/stdout/stderr; returns the files to close after the spawn."""
+    opened: list[IO[bytes]] = []
+
+    def open_output(path: str) -> int | IO[bytes]:
+        if path in _OWN_STREAMS:
+            return _OWN_STREAMS[path]
+        stream = open(path, "wb")  # noqa: SIM115 - closed by the caller after the spawn
+        opened.append(stream)
+        return stream
+
+    try:
+        stdin: int | IO[bytes]
+        if spec.input_path is None:
+            stdin = subprocess.DEVNULL
+        elif spec.input_path in _OWN_STREAMS:
+            stdin = _OWN_STREAMS[spec.input_path]
+        else:
+            stdin = open(spec.input_path, "rb")  # noqa: SIM115
+            opened.append(stdin)
+        stdout = subprocess.DEVNULL if spec.output_path is None else open_output(spec.output_path)
+        stderr: int | IO[bytes]
+        if spec.join_files:
+            stderr = stdout
+        elif spec.error_path is None:
+            stderr = subprocess.DEVNULL
+        elif spec.error_path == spec.output_path:
+            # One open file for both: they share the offset, so neither clobbers the other.
+            stderr = stdout
+        else:
+            stderr = open_output(spec.error_path)
+    except BaseException:
+        for stream in opened:
+            stream.close()
+        raise
+    return opened, stdin, stdout, stderr
+
+
+def _limits_and_nice(rlimits: list[tuple[int, int]], nice: int) -> Callable[[], None]:
+    def apply() -> None:  # runs in the child between fork and exec
+        for which, value in rlimits:
+            resource.setrlimit(which, (value, value))
+        if nice:
+            os.nice(nice)
+
+    return apply
+
+
+def spawn(spec: LaunchSpec) -> Spawned:
+    """Start a job in its own session; OSError if it cannot be started.
+
+    Files the parent opens for the job are closed before this returns. Limits and the nice
+    increment are set in the child before ``exec``, so they hold from the command's first
+    instruction.
+    """
+    opened, stdin, stdout, stderr = _open_streams(spec)
+    try:
+        popen = subprocess.Popen(
+            spec.argv,
+            executable=spec.executable,
+            cwd=spec.cwd,
+            env=spec.env,
+            stdin=stdin,
+            stdout=stdout,
+            stderr=stderr,
+            start_new_session=True,
+            # Without preexec_fn, subprocess may use vfork, which is much faster.
+            preexec_fn=_limits_and_nice(spec.rlimits, spec.nice)
+            if spec.rlimits or spec.nice
+            else None,
+        )
+    finally:
+        for stream in opened:
+            stream.close()
+    pid = popen.pid
+    # The pid cannot be reused before we reap it, so the pidfd and the identity are its own.
+    pidfd = os.pidfd_open(pid)
+    identity = identity_of(pid) or ProcessIdentity(pid, 0)
+    return Spawned(identity, pidfd, popen)
+
+
+@dataclasses.dataclass(frozen=True)
+class ExitStatus:
+    """How a reaped job ended, with its own resource usage."""
+
+    exit_status: int
+    #: "SIGKILL" etc. for a job killed by a signal, "" for a normal exit.
+    terminating_signal: str
+    user_time: float
+    system_time: float
+    max_rss_kib: int
+    swaps: int
+    in_blocks: int
+    out_blocks: int
+
+
+def decode_wait_status(status: int) -> tuple[int, str]:
+    """(exit status, signal name) of a wait status; killed by N → (128 + N, "SIG…")."""
+    if os.WIFSIGNALED(status):
+        number = os.WTERMSIG(status)
+        try:
+            name = signal.Signals(number).name
+        except ValueError:
+            name = f"SIG{number}"
+        return 128 + number, name
+    return os.WEXITSTATUS(status), ""
+
+
+def reap(pid: int) -> ExitStatus | None:
+    """Collect an exited child's status and rusage; None if it has not exited yet."""
+    try:
+        found, status, usage = os.wait4(pid, os.WNOHANG)
+    except ChildProcessError:
+        return None
+    if found == 0:
+        return None
+    exit_status, signal_name = decode_wait_status(status)
+    return ExitStatus(
+        exit_status=exit_status,
+        terminating_signal=signal_name,
+        user_time=usage.ru_utime,
+        system_time=usage.ru_stime,
+        max_rss_kib=usage.ru_maxrss,
+        swaps=usage.ru_nswap,
+        in_blocks=usage.ru_inblock,
+        out_blocks=usage.ru_oublock,
+    )
+
+
+def signal_group(pgid: int, signum: int) -> bool:
+    """Send a signal to a process group; False if the group no longer exists."""
+    try:
+        os.killpg(pgid, signum)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def _children(pid: int) -> list[int]:
+    """Direct children of a process, from /proc/<pid>/task/*/children (no full scan)."""
+    found: list[int] = []
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return found
+    for task in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{task}/children", "rb") as children:
+                found.extend(int(child) for child in children.read().split())
+        except OSError:
+            continue
+    return found
+
+
+def _descendants(pid: int, freeze: bool) -> list[int]:
+    """Every descendant of ``pid``; with ``freeze``, each is stopped before its children are
+    listed, so none can fork behind our back."""
+    result: list[int] = []
+    pending = _children(pid)
+    seen = set(pending)
+    while pending:
+        child = pending.pop()
+        if freeze:
+            _kill(child, signal.SIGSTOP)
+        result.append(child)
+        for grandchild in _children(child):
+            if grandchild not in seen:
+                seen.add(grandchild)
+                pending.append(grandchild)
+    return result
+
+
+def _session_members(sid: int) -> Iterable[int]:
+    """Processes whose session id is ``sid`` (catches orphans that stayed in the job's session)."""
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        fields = _stat_fields(int(entry))
+        if fields is not None and int(fields[3]) == sid:
+            yield int(entry)
+
+
+def _kill(pid: int, signum: int) -> None:
+    try:
+        os.kill(pid, signum)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def collect_job_processes(leader: int) -> list[int]:
+    """The job's processes: its process group and session, and every descendant."""
+    members = set(_descendants(leader, freeze=False))
+    members.update(_session_members(leader))
+    members.discard(leader)
+    return sorted(members)
+
+
+def kill_job(leader: int) -> None:
+    """SIGKILL the job's process group, its session and every descendant, even one that
+    left the group with setsid. The job's processes are stopped first, so none can fork
+    while they are being collected.
+
+    The caller guarantees ``leader`` has not been reaped (so its pid is still the job's).
+    """
+    signal_group(leader, signal.SIGSTOP)
+    victims = set(_descendants(leader, freeze=True))
+    victims.update(_session_members(leader))
+    signal_group(leader, signal.SIGKILL)
+    for pid in victims:
+        _kill(pid, signal.SIGKILL)
+
+
+def continue_job(leader: int) -> None:
+    """SIGCONT the job's process group and every descendant (those that left the group too)."""
+    signal_group(leader, signal.SIGCONT)
+    for pid in _descendants(leader, freeze=False):
+        _kill(pid, signal.SIGCONT)
+
+
+def stop_job(leader: int, pidfd: int, confirm_timeout: float = 5.0) -> None:
+    """Stop every process of the job and return once they are stopped.
+
+    SIGTSTP goes first, so a job that handles it hears about the suspension; it is followed by
+    SIGSTOP because a job may catch or ignore SIGTSTP, and the kernel discards SIGTSTP sent to
+    an orphaned process group, which every setsid job is.
+    """
+    signal_group(leader, signal.SIGTSTP)
+    signal_group(leader, signal.SIGSTOP)
+    descendants = _descendants(leader, freeze=True)
+    # The leader is our child: waitid reports its stop (or exit) without consuming either.
+    try:
+        os.waitid(os.P_PIDFD, pidfd, os.WSTOPPED | os.WEXITED | os.WNOWAIT)
+    except ChildProcessError:
+        return
+    except OSError as error:  # pragma: no cover - pidfd waitid needs Linux 5.4
+        if error.errno != errno.EINVAL:
+            raise
+    # Other processes of the job are not our children; the stop is a matter of microseconds.
+    deadline = time.monotonic() + confirm_timeout
+    for pid in descendants:
+        while process_state(pid) not in (None, "T", "t", "Z", "X"):
+            if time.monotonic() > deadline:
+                return
+            time.sleep(0.0002)

@@ -1,0 +1,437 @@
+"""The SQLite session store: sessions, jobs, arrays, templates and job infos.
+
+One database file (``store.sqlite3``) per state directory, in WAL mode so that several
+processes may open the same sessions at once. The directory is created 0700 and the files
+0600. A job row is written before ``run_job`` returns and every state transition is written
+through; finished jobs live only here, not in the controlling process's memory.
+
+Times are stored as integer microseconds since the epoch (exact round trips).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import os
+import sqlite3
+import stat
+import threading
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from drmaa2.enums import JobState
+from drmaa2.errors import InvalidArgumentException, SessionManagementException
+
+__all__ = ["SCHEMA_VERSION", "STORE_FILE", "ArrayRecord", "JobRecord", "Store"]
+
+STORE_FILE = "store.sqlite3"
+#: Version of the schema this code writes; older stores are migrated, newer ones refused.
+SCHEMA_VERSION = 1
+
+_SCHEMA_V1 = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE sessions (
+    name TEXT PRIMARY KEY,
+    created_us INTEGER NOT NULL,
+    next_id INTEGER NOT NULL DEFAULT 1
+);
+CREATE TABLE arrays (
+    session TEXT NOT NULL REFERENCES sessions(name) ON DELETE CASCADE,
+    array_id TEXT NOT NULL,
+    begin_index INTEGER NOT NULL,
+    end_index INTEGER NOT NULL,
+    step INTEGER NOT NULL,
+    max_parallel INTEGER,
+    template TEXT NOT NULL,
+    launch TEXT,
+    PRIMARY KEY (session, array_id)
+);
+CREATE TABLE jobs (
+    seq INTEGER PRIMARY KEY,
+    session TEXT NOT NULL REFERENCES sessions(name) ON DELETE CASCADE,
+    job_id TEXT NOT NULL,
+    array_id TEXT,
+    task_index INTEGER,
+    job_name TEXT,
+    state INTEGER NOT NULL,
+    sub_state TEXT NOT NULL DEFAULT '',
+    annotation TEXT,
+    exit_status INTEGER,
+    terminating_signal TEXT,
+    submission_us INTEGER NOT NULL,
+    dispatch_us INTEGER,
+    finish_us INTEGER,
+    cpu_time REAL,
+    pid INTEGER,
+    pid_start INTEGER,
+    rusage TEXT,
+    template TEXT,
+    launch TEXT,
+    owner_pid INTEGER,
+    owner_start INTEGER,
+    UNIQUE (session, job_id)
+);
+CREATE INDEX jobs_by_state ON jobs (session, state);
+CREATE INDEX jobs_by_exit ON jobs (session, exit_status);
+CREATE INDEX jobs_by_array ON jobs (session, array_id, task_index);
+"""
+
+#: Migrations from version N to N + 1, applied in order.
+_MIGRATIONS: dict[int, str] = {}
+
+
+@dataclasses.dataclass
+class JobRecord:
+    """One job (or array task) as stored."""
+
+    session: str
+    job_id: str
+    state: JobState
+    submission_us: int
+    array_id: str | None = None
+    task_index: int | None = None
+    job_name: str | None = None
+    sub_state: str = ""
+    annotation: str | None = None
+    exit_status: int | None = None
+    terminating_signal: str | None = None
+    dispatch_us: int | None = None
+    finish_us: int | None = None
+    cpu_time: float | None = None
+    pid: int | None = None
+    pid_start: int | None = None
+    #: Extension keys of a finished job's rusage, JSON.
+    rusage: str | None = None
+    #: The job's template as JSON (None for array tasks: the array's template is used).
+    template: str | None = None
+    #: What a job that has not started needs to start later (environment snapshot …), JSON.
+    launch: str | None = None
+    owner_pid: int | None = None
+    owner_start: int | None = None
+
+
+_JOB_COLUMNS = tuple(f.name for f in dataclasses.fields(JobRecord))
+_JOB_SELECT = f"SELECT {', '.join(_JOB_COLUMNS)} FROM jobs"
+_JOB_INSERT = (
+    f"INSERT INTO jobs ({', '.join(_JOB_COLUMNS)}) VALUES ({', '.join('?' for _ in _JOB_COLUMNS)})"
+)
+_UPDATABLE = frozenset(_JOB_COLUMNS) - {"session", "job_id"}
+
+
+def _record(row: Sequence[Any]) -> JobRecord:
+    record = JobRecord(*row)
+    record.state = JobState(record.state)
+    return record
+
+
+@dataclasses.dataclass
+class ArrayRecord:
+    """One job array as stored."""
+
+    session: str
+    array_id: str
+    begin_index: int
+    end_index: int
+    step: int
+    max_parallel: int | None
+    template: str
+    launch: str | None
+
+
+class Store:
+    """The session store of one state directory. Thread-safe; shareable between processes."""
+
+    def __init__(self, state_dir: str) -> None:
+        self.state_dir = os.path.abspath(state_dir)
+        self.path = os.path.join(self.state_dir, STORE_FILE)
+        self._lock = threading.RLock()
+        self._prepare_directory()
+        self._conn = self._connect()
+
+    # -- opening --------------------------------------------------------------------------
+
+    def _prepare_directory(self) -> None:
+        try:
+            os.makedirs(self.state_dir, mode=0o700, exist_ok=True)
+        except OSError as error:
+            raise SessionManagementException(
+                f"cannot create the state directory {self.state_dir}: {error.strerror}; "
+                f"choose another one with the contact argument or $DRMAA2_OS_STATE_DIR"
+            ) from error
+        if not os.access(self.state_dir, os.W_OK | os.X_OK):
+            raise SessionManagementException(
+                f"the state directory {self.state_dir} is not writable; fix its permissions "
+                f"or choose another one with the contact argument or $DRMAA2_OS_STATE_DIR"
+            )
+
+    def _connect(self) -> sqlite3.Connection:
+        existed = os.path.exists(self.path)
+        if existed:
+            self._check_existing_file()
+        else:
+            # Create the file 0600 ourselves: sqlite would honour the umask instead.
+            try:
+                os.close(os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+            except FileExistsError:
+                existed = True
+        try:
+            conn = sqlite3.connect(
+                self.path, timeout=30.0, isolation_level=None, check_same_thread=False
+            )
+            conn.execute("PRAGMA busy_timeout = 30000")
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = NORMAL")
+            conn.execute("PRAGMA foreign_keys = ON")
+            self._migrate(conn)
+        except sqlite3.DatabaseError as error:
+            raise SessionManagementException(
+                f"{self.path} is not a usable drmaa2-ostracker store ({error}); it was left "
+                f"untouched: move it away or choose another state directory"
+            ) from error
+        return conn
+
+    def _check_existing_file(self) -> None:
+        mode = os.stat(self.path).st_mode
+        if not stat.S_ISREG(mode):
+            raise SessionManagementException(
+                f"{self.path} is not a regular file; move it away or choose another state directory"
+            )
+        if not os.access(self.path, os.R_OK | os.W_OK):
+            raise SessionManagementException(
+                f"the store {self.path} is not readable and writable by this user; fix its "
+                f"permissions or choose another state directory"
+            )
+        with open(self.path, "rb") as existing:
+            header = existing.read(16)
+        if header and header != b"SQLite format 3\x00":
+            raise SessionManagementException(
+                f"{self.path} is not an SQLite database; it was left untouched: move it away "
+                f"or choose another state directory"
+            )
+
+    def _migrate(self, conn: sqlite3.Connection) -> None:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            has_meta = conn.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'"
+            ).fetchone()
+            if not has_meta:
+                if conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]:
+                    raise SessionManagementException(
+                        f"{self.path} is an SQLite database but not a drmaa2-ostracker store; "
+                        f"it was left untouched: move it away or choose another state directory"
+                    )
+                for statement in _SCHEMA_V1.split(";"):
+                    if statement.strip():
+                        conn.execute(statement)
+                conn.execute(
+                    "INSERT INTO meta (key, value) VALUES ('schema_version', ?)",
+                    (str(SCHEMA_VERSION),),
+                )
+            version = int(
+                conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0]
+            )
+            if version > SCHEMA_VERSION:
+                raise SessionManagementException(
+                    f"{self.path} has schema version {version}, newer than the {SCHEMA_VERSION} "
+                    f"this drmaa2-ostracker understands; upgrade drmaa2-ostracker (the store "
+                    f"was left untouched)"
+                )
+            while version < SCHEMA_VERSION:
+                for statement in _MIGRATIONS[version].split(";"):
+                    if statement.strip():
+                        conn.execute(statement)
+                version += 1
+                conn.execute(
+                    "UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(version),)
+                )
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+    def close(self) -> None:
+        """Close the database connection."""
+        with self._lock:
+            self._conn.close()
+
+    # -- transactions ---------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Group writes into one transaction (nested uses join the outer one)."""
+        with self._lock:
+            if self._conn.in_transaction:
+                yield
+                return
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+
+    def begin(self) -> None:
+        """Open a transaction unless one is open (closed by :meth:`commit`)."""
+        with self._lock:
+            if not self._conn.in_transaction:
+                self._conn.execute("BEGIN IMMEDIATE")
+
+    def commit(self) -> None:
+        """Commit the open transaction, if any."""
+        with self._lock:
+            if self._conn.in_transaction:
+                self._conn.execute("COMMIT")
+
+    def rollback(self) -> None:
+        """Roll back the open transaction, if any."""
+        with self._lock:
+            if self._conn.in_transaction:
+                self._conn.execute("ROLLBACK")
+
+    def _execute(self, sql: str, args: Sequence[Any] = ()) -> sqlite3.Cursor:
+        with self._lock:
+            return self._conn.execute(sql, args)
+
+    # -- sessions -------------------------------------------------------------------------
+
+    def create_session(self, name: str, now_us: int) -> None:
+        """Record a new session; InvalidArgumentException if the name exists."""
+        try:
+            self._execute("INSERT INTO sessions (name, created_us) VALUES (?, ?)", (name, now_us))
+        except sqlite3.IntegrityError:
+            raise InvalidArgumentException(
+                f"a job session named {name!r} exists already in {self.state_dir}"
+            ) from None
+
+    def session_exists(self, name: str) -> bool:
+        """Whether a session of this name exists."""
+        return (
+            self._execute("SELECT 1 FROM sessions WHERE name = ?", (name,)).fetchone() is not None
+        )
+
+    def session_names(self) -> list[str]:
+        """Names of all sessions, oldest first."""
+        rows = self._execute("SELECT name FROM sessions ORDER BY created_us, name").fetchall()
+        return [row[0] for row in rows]
+
+    def destroy_session(self, name: str) -> None:
+        """Forget a session and all its records; InvalidArgumentException if unknown."""
+        with self.transaction():
+            if not self.session_exists(name):
+                raise InvalidArgumentException(
+                    f"there is no job session named {name!r} in {self.state_dir}"
+                )
+            self._execute("DELETE FROM jobs WHERE session = ?", (name,))
+            self._execute("DELETE FROM arrays WHERE session = ?", (name,))
+            self._execute("DELETE FROM sessions WHERE name = ?", (name,))
+
+    def allocate_id(self, session: str) -> int:
+        """Hand out the session's next job id number (never reused, across processes too)."""
+        with self.transaction():
+            row = self._execute(
+                "UPDATE sessions SET next_id = next_id + 1 WHERE name = ? RETURNING next_id - 1",
+                (session,),
+            ).fetchone()
+        if row is None:
+            raise InvalidArgumentException(f"the job session {session!r} no longer exists")
+        return int(row[0])
+
+    # -- jobs -----------------------------------------------------------------------------
+
+    def insert_jobs(self, records: Sequence[JobRecord]) -> None:
+        """Write new job records."""
+        rows = [dataclasses.astuple(record) for record in records]
+        with self._lock:
+            self._conn.executemany(_JOB_INSERT, rows)
+
+    def insert_array(self, array: ArrayRecord) -> None:
+        """Write a new array record."""
+        self._execute(
+            "INSERT INTO arrays VALUES (?, ?, ?, ?, ?, ?, ?, ?)", dataclasses.astuple(array)
+        )
+
+    def update_job(self, session: str, job_id: str, **columns: Any) -> None:
+        """Update some columns of a job."""
+        unknown = set(columns) - _UPDATABLE
+        if unknown:
+            raise KeyError(f"not job columns: {sorted(unknown)}")
+        assignments = ", ".join(f"{name} = ?" for name in columns)
+        self._execute(
+            f"UPDATE jobs SET {assignments} WHERE session = ? AND job_id = ?",
+            (*columns.values(), session, job_id),
+        )
+
+    def job(self, session: str, job_id: str) -> JobRecord | None:
+        """One job's record, None if unknown."""
+        row = self._execute(
+            f"{_JOB_SELECT} WHERE session = ? AND job_id = ?", (session, job_id)
+        ).fetchone()
+        return None if row is None else _record(row)
+
+    def job_state(self, session: str, job_id: str) -> tuple[JobState, str] | None:
+        """One job's (state, sub-state), None if unknown."""
+        row = self._execute(
+            "SELECT state, sub_state FROM jobs WHERE session = ? AND job_id = ?",
+            (session, job_id),
+        ).fetchone()
+        return None if row is None else (JobState(row[0]), row[1])
+
+    def jobs(self, session: str, where: dict[str, Any] | None = None) -> list[JobRecord]:
+        """Records of a session's jobs matching the equality conditions, oldest first."""
+        clauses, args = self._where(session, where)
+        rows = self._execute(f"{_JOB_SELECT} WHERE {clauses} ORDER BY seq", args).fetchall()
+        return [_record(row) for row in rows]
+
+    def job_ids(self, session: str, where: dict[str, Any] | None = None) -> list[str]:
+        """Ids of a session's jobs matching the equality conditions, oldest first."""
+        clauses, args = self._where(session, where)
+        rows = self._execute(f"SELECT job_id FROM jobs WHERE {clauses} ORDER BY seq", args)
+        return [row[0] for row in rows.fetchall()]
+
+    @staticmethod
+    def _where(session: str, where: dict[str, Any] | None) -> tuple[str, list[Any]]:
+        clauses = ["session = ?"]
+        args: list[Any] = [session]
+        for name, value in (where or {}).items():
+            if name not in _JOB_COLUMNS:
+                raise KeyError(name)
+            clauses.append(f"{name} = ?")
+            args.append(value)
+        return " AND ".join(clauses), args
+
+    def unfinished_jobs(self, session: str) -> list[JobRecord]:
+        """Records of a session's jobs that are not DONE or FAILED, oldest first."""
+        rows = self._execute(
+            f"{_JOB_SELECT} WHERE session = ? AND state NOT IN (?, ?) ORDER BY seq",
+            (session, int(JobState.DONE), int(JobState.FAILED)),
+        ).fetchall()
+        return [_record(row) for row in rows]
+
+    def delete_job(self, session: str, job_id: str) -> None:
+        """Forget a job."""
+        self._execute("DELETE FROM jobs WHERE session = ? AND job_id = ?", (session, job_id))
+
+    # -- arrays ---------------------------------------------------------------------------
+
+    def array(self, session: str, array_id: str) -> ArrayRecord | None:
+        """One array's record, None if unknown."""
+        row = self._execute(
+            "SELECT * FROM arrays WHERE session = ? AND array_id = ?", (session, array_id)
+        ).fetchone()
+        return None if row is None else ArrayRecord(*row)
+
+    def array_task_ids(self, session: str, array_id: str) -> list[str]:
+        """Ids of an array's tasks that were not reaped, in index order."""
+        rows = self._execute(
+            "SELECT job_id FROM jobs WHERE session = ? AND array_id = ? ORDER BY task_index",
+            (session, array_id),
+        ).fetchall()
+        return [row[0] for row in rows]
+
+
+def dumps(value: Any) -> str:
+    """Compact JSON, as stored."""
+    return json.dumps(value, separators=(",", ":"))

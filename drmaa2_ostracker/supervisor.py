@@ -1,0 +1,631 @@
+"""The supervisor: every job state transition, one reaper thread, array throttling and timers.
+
+- :meth:`Supervisor._transition` is the one place that changes a job's state: it updates the
+  in-memory record, writes it to the store, and queues the notification. Every public
+  operation runs inside :meth:`Supervisor._changing`, which commits the store once, wakes the
+  waiters (one condition variable) and then calls the event callbacks, outside the lock.
+- One reaper thread waits on the pidfds of all running jobs and on its timers with one epoll
+  set, and reaps by explicit pid. There is no per-job thread and no polling; the thread exits
+  when it has nothing left to watch and is started again when needed.
+- Jobs are started in *groups*: an array's tasks form one group with its ``max_parallel``
+  limit, a single job is a group of one. A group dispatches its queued tasks in index order
+  whenever a slot frees, a task is released, or the group's start time arrives.
+- Finished jobs leave memory: their records live in the store only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import heapq
+import itertools
+import json
+import logging
+import os
+import select
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+
+from drmaa2.backend import Action, NotificationCallback, WaitFor
+from drmaa2.enums import Event, JobState
+from drmaa2.errors import (
+    InvalidArgumentException,
+    InvalidStateException,
+    TimeoutException,
+)
+from drmaa2.types import Notification
+from drmaa2_ostracker import extension
+from drmaa2_ostracker.process import (
+    ExitStatus,
+    LaunchSpec,
+    Spawned,
+    continue_job,
+    kill_job,
+    reap,
+    spawn,
+    stop_job,
+)
+from drmaa2_ostracker.store import JobRecord, Store
+
+__all__ = ["Group", "LaunchError", "Supervisor"]
+
+_log = logging.getLogger(__name__)
+
+# Sub-states (the job_sub_state text) set by the supervisor.
+STARTING = "starting"
+TERMINATED = "terminated"
+DEADLINE = "deadline_reached"
+WALLCLOCK = "wallclock_limit_exceeded"
+START_FAILED = "start_failed"
+
+#: How long terminate() waits for the killed job to be reaped before returning.
+_TERMINATE_CONFIRM_SECONDS = 10.0
+
+
+class LaunchError(Exception):
+    """A job cannot be started; the message is the reason, for the job's annotation."""
+
+
+def now_us() -> int:
+    """Wall-clock time in integer microseconds since the epoch."""
+    return time.time_ns() // 1000
+
+
+@dataclasses.dataclass(eq=False)
+class Group:
+    """Jobs started together under one limit: an array's tasks, or a single job."""
+
+    #: Builds the launch spec of one of the group's jobs; raises LaunchError.
+    prepare: Callable[[JobRecord], LaunchSpec]
+    max_parallel: int | None = None
+    #: Wall-clock epoch seconds before which nothing starts.
+    start_at: float | None = None
+    #: Wall-clock epoch seconds at which unfinished jobs are terminated.
+    deadline: float | None = None
+    #: Seconds a started job may run before it is terminated.
+    wallclock_limit: float | None = None
+    running: int = 0
+    pending: list[tuple[int, int, _Job]] = dataclasses.field(default_factory=list)
+
+    def push(self, job: _Job) -> None:
+        heapq.heappush(self.pending, (job.record.task_index or 0, job.serial, job))
+
+    def ready(self) -> bool:
+        return self.start_at is None or time.time() >= self.start_at
+
+
+class _Job:
+    """A job that has not finished, as the supervisor tracks it."""
+
+    __slots__ = (
+        "group",
+        "holds_slot",
+        "key",
+        "kill_reason",
+        "record",
+        "serial",
+        "spawned",
+        "store",
+    )
+
+    _serials = itertools.count()
+
+    def __init__(self, store: Store, record: JobRecord, group: Group) -> None:
+        self.store = store
+        self.record = record
+        self.group = group
+        self.key = (store.path, record.session, record.job_id)
+        self.serial = next(self._serials)
+        self.spawned: Spawned | None = None
+        self.holds_slot = False
+        #: (sub-state, annotation) once the supervisor decided to kill the job.
+        self.kill_reason: tuple[str, str] | None = None
+
+    @property
+    def starting(self) -> bool:
+        return self.record.state == JobState.QUEUED and self.record.sub_state == STARTING
+
+
+class _Changes:
+    """What one locked operation changed: stores to commit, jobs to start, notifications."""
+
+    def __init__(self) -> None:
+        self.stores: dict[str, Store] = {}
+        self.to_start: list[_Job] = []
+        self.notes: list[Notification] = []
+        self.changed = False
+
+
+class _Timer:
+    """An action due at a wall-clock time, on behalf of some jobs (void once they all ended)."""
+
+    __slots__ = ("action", "jobs", "serial", "when")
+    _serials = itertools.count()
+
+    def __init__(
+        self, when: float, jobs: Sequence[_Job], action: Callable[[_Changes], None]
+    ) -> None:
+        self.when = when
+        self.serial = next(self._serials)
+        self.jobs = jobs
+        self.action = action
+
+    def __lt__(self, other: _Timer) -> bool:
+        return (self.when, self.serial) < (other.when, other.serial)
+
+
+class Supervisor:
+    """Owns the jobs of this process that have not finished, across sessions and stores."""
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self._cond = threading.Condition(self._lock)
+        self._active: dict[tuple[str, str, str], _Job] = {}
+        self._by_fd: dict[int, _Job] = {}
+        self._timers: list[_Timer] = []
+        self._callbacks: list[NotificationCallback] = []
+        self._epoll: select.epoll | None = None
+        self._wake_fd = -1
+        self._thread: threading.Thread | None = None
+        self._changes: _Changes | None = None
+
+    # -- the one place of change -----------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _changing(self) -> Iterator[_Changes]:
+        """Run a change under the lock; then commit, wake waiters, start jobs, notify."""
+        with self._lock:
+            outer = self._changes
+            if outer is not None:  # nested: the outer operation finishes the work
+                yield outer
+                return
+            changes = self._changes = _Changes()
+            try:
+                yield changes
+            except BaseException:
+                for store in changes.stores.values():
+                    store.rollback()
+                raise
+            else:
+                for store in changes.stores.values():
+                    store.commit()
+            finally:
+                self._changes = None
+                if changes.changed:
+                    self._cond.notify_all()
+        if changes.to_start:
+            self._launch(changes.to_start)
+        self._notify(changes.notes)
+
+    def _transition(
+        self, changes: _Changes, job: _Job, state: JobState, sub_state: str = "", **fields: object
+    ) -> None:
+        record = job.record
+        changed = record.state != state
+        record.state = state
+        record.sub_state = sub_state
+        for name, value in fields.items():
+            setattr(record, name, value)
+        self._begin(changes, job.store)
+        job.store.update_job(
+            record.session, record.job_id, state=int(state), sub_state=sub_state, **fields
+        )
+        if state.is_terminal:
+            del self._active[job.key]
+            if job.holds_slot:
+                job.holds_slot = False
+                job.group.running -= 1
+                self._dispatch(changes, job.group)
+        if changed:
+            self._note(changes, record)
+
+    def _note(self, changes: _Changes, record: JobRecord) -> None:
+        changes.changed = True
+        if self._callbacks:
+            changes.notes.append(
+                Notification(
+                    event=Event.NEW_STATE,
+                    job_id=record.job_id,
+                    session_name=record.session,
+                    job_state=record.state,
+                )
+            )
+
+    def _notify(self, notes: Sequence[Notification]) -> None:
+        if not notes or not self._callbacks:
+            return
+        for callback in list(self._callbacks):
+            for note in notes:
+                try:
+                    callback(note)
+                except Exception:
+                    _log.exception("drmaa2 event callback %r failed", callback)
+
+    def set_callback(self, callback: NotificationCallback | None) -> None:
+        """Call ``callback`` for every state change from now on (None: stop)."""
+        with self._lock:
+            self._callbacks = [] if callback is None else [callback]
+
+    # -- submission and dispatch -----------------------------------------------------------
+
+    def submit(
+        self, store: Store, make_records: Callable[[], Sequence[JobRecord]], group: Group
+    ) -> list[JobRecord]:
+        """Record new jobs (already validated) and start what may start.
+
+        ``make_records`` runs inside the store transaction that inserts its records, so ids
+        it allocates and records it writes commit together. Records are QUEUED or
+        QUEUED_HELD; queued ones start as their group allows, in index order. The records are
+        in the store when this returns.
+        """
+        with self._changing() as changes:
+            self._begin(changes, store)
+            records = list(make_records())
+            jobs = [_Job(store, record, group) for record in records]
+            store.insert_jobs(records)
+            for job in jobs:
+                self._active[job.key] = job
+                self._note(changes, job.record)
+                if job.record.state == JobState.QUEUED:
+                    group.push(job)
+            self._dispatch(changes, group)
+            if group.start_at is not None and not group.ready():
+                self._add_timer(group.start_at, jobs, lambda ch: self._dispatch(ch, group))
+            if group.deadline is not None:
+                self._add_timer(group.deadline, jobs, lambda ch: self._deadline(ch, jobs))
+        return records
+
+    @staticmethod
+    def _begin(changes: _Changes, store: Store) -> None:
+        if store.path not in changes.stores:
+            store.begin()
+            changes.stores[store.path] = store
+
+    def _dispatch(self, changes: _Changes, group: Group) -> None:
+        """Mark as many of the group's queued jobs as its limit allows for starting."""
+        if not group.ready():
+            return
+        while group.pending and (group.max_parallel is None or group.running < group.max_parallel):
+            _, _, job = heapq.heappop(group.pending)
+            if job.key not in self._active or job.record.state != JobState.QUEUED or job.starting:
+                continue  # held, terminated or started since it was queued
+            group.running += 1
+            job.holds_slot = True
+            self._transition(changes, job, JobState.QUEUED, STARTING)
+            changes.to_start.append(job)
+
+    def _launch(self, jobs: list[_Job]) -> None:
+        """Start jobs marked STARTING (outside the lock: spawning is the slow part)."""
+        while jobs:
+            started: list[tuple[_Job, Spawned | None, str]] = []
+            for job in jobs:
+                try:
+                    started.append((job, spawn(job.group.prepare(job.record)), ""))
+                except LaunchError as error:
+                    started.append((job, None, str(error)))
+                except Exception as error:  # the job fails, the supervisor goes on
+                    reason = getattr(error, "strerror", None) or str(error)
+                    started.append((job, None, f"could not start the job: {reason}"))
+            with self._changing() as changes:
+                for job, spawned, reason in started:
+                    if spawned is None:
+                        self._transition(
+                            changes,
+                            job,
+                            JobState.FAILED,
+                            START_FAILED,
+                            annotation=reason,
+                            finish_us=now_us(),
+                            launch=None,
+                        )
+                    else:
+                        self._running(changes, job, spawned)
+                jobs = changes.to_start
+                changes.to_start = []
+
+    def _running(self, changes: _Changes, job: _Job, spawned: Spawned) -> None:
+        job.spawned = spawned
+        self._watch(job)
+        self._transition(
+            changes,
+            job,
+            JobState.RUNNING,
+            dispatch_us=now_us(),
+            pid=spawned.identity.pid,
+            pid_start=spawned.identity.start_ticks,
+            launch=None,
+        )
+        limit = job.group.wallclock_limit
+        if limit is not None:
+            self._add_timer(
+                time.time() + limit,
+                [job],
+                lambda ch: self._kill(
+                    ch, job, WALLCLOCK, f"wallclock limit of {limit:g} s exceeded"
+                ),
+            )
+        if job.kill_reason is not None:  # terminated while it was starting
+            kill_job(spawned.identity.pid)
+
+    def _deadline(self, changes: _Changes, jobs: list[_Job]) -> None:
+        for job in jobs:
+            self._kill(changes, job, DEADLINE, "terminated at its deadline_time")
+
+    def _kill(self, changes: _Changes, job: _Job, sub_state: str, annotation: str) -> None:
+        """Terminate a job for a reason (no-op if it has finished meanwhile)."""
+        if job.key not in self._active:
+            return
+        state = job.record.state
+        if job.spawned is not None:
+            if job.kill_reason is None:
+                job.kill_reason = (sub_state, annotation)
+            kill_job(job.spawned.identity.pid)
+        elif job.starting:
+            job.kill_reason = (sub_state, annotation)
+        elif state in (JobState.QUEUED, JobState.QUEUED_HELD):
+            self._transition(
+                changes,
+                job,
+                JobState.FAILED,
+                sub_state,
+                annotation=f"{annotation} before it started",
+                finish_us=now_us(),
+                launch=None,
+            )
+
+    # -- the reaper ------------------------------------------------------------------------
+
+    def _watch(self, job: _Job) -> None:
+        assert job.spawned is not None
+        self._ensure_thread()
+        assert self._epoll is not None
+        self._by_fd[job.spawned.pidfd] = job
+        self._epoll.register(job.spawned.pidfd, select.EPOLLIN)
+
+    def _add_timer(
+        self, when: float, jobs: Sequence[_Job], action: Callable[[_Changes], None]
+    ) -> None:
+        self._ensure_thread()
+        heapq.heappush(self._timers, _Timer(when, jobs, action))
+        os.eventfd_write(self._wake_fd, 1)
+
+    def _drop_void_timers(self) -> None:
+        live = [t for t in self._timers if any(job.key in self._active for job in t.jobs)]
+        if len(live) != len(self._timers):
+            heapq.heapify(live)
+            self._timers = live
+
+    def _ensure_thread(self) -> None:
+        if self._thread is not None:
+            return
+        if self._epoll is None:
+            self._epoll = select.epoll()
+            self._wake_fd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
+            self._epoll.register(self._wake_fd, select.EPOLLIN)
+        self._thread = threading.Thread(target=self._reaper, name="drmaa2-os-reaper", daemon=True)
+        self._thread.start()
+
+    def _reaper(self) -> None:
+        epoll = self._epoll
+        assert epoll is not None
+        while True:
+            with self._lock:
+                if not self._by_fd:
+                    self._drop_void_timers()
+                    if not self._timers:
+                        self._thread = None
+                        return
+                timeout = -1.0
+                if self._timers:
+                    timeout = max(0.0, self._timers[0].when - time.time())
+            events = epoll.poll(timeout)
+            with self._changing() as changes:
+                for fd, _ in events:
+                    if fd == self._wake_fd:
+                        with contextlib.suppress(BlockingIOError):
+                            os.eventfd_read(fd)
+                        continue
+                    job = self._by_fd.get(fd)
+                    if job is not None:
+                        self._reaped(changes, job)
+                now = time.time()
+                while self._timers and self._timers[0].when <= now:
+                    heapq.heappop(self._timers).action(changes)
+
+    def _reaped(self, changes: _Changes, job: _Job) -> None:
+        spawned = job.spawned
+        assert spawned is not None
+        status = reap(spawned.identity.pid)
+        if status is None:
+            return
+        self._unwatch(spawned)
+        self._finish(changes, job, status)
+
+    def _unwatch(self, spawned: Spawned) -> None:
+        assert self._epoll is not None
+        del self._by_fd[spawned.pidfd]
+        self._epoll.unregister(spawned.pidfd)
+        os.close(spawned.pidfd)
+        # Tell subprocess the child is reaped, so it never waits for it nor warns about it.
+        spawned.popen.returncode = -1
+
+    def _finish(self, changes: _Changes, job: _Job, status: ExitStatus) -> None:
+        ok = status.exit_status == 0 and not status.terminating_signal
+        sub_state, annotation = job.kill_reason or ("", None)
+        if annotation is None and not ok:
+            annotation = (
+                f"killed by {status.terminating_signal}"
+                if status.terminating_signal
+                else f"exited with status {status.exit_status}"
+            )
+        usage = {
+            extension.JSESSION_MAX_RSS: str(status.max_rss_kib),
+            extension.JSESSION_SWAP: str(status.swaps),
+            extension.JSESSION_IN_BLOCK: str(status.in_blocks),
+            extension.JSESSION_OUT_BLOCK: str(status.out_blocks),
+            extension.JSESSION_SYSTEM_TIME: str(round(status.system_time * 1000)),
+            extension.JSESSION_USER_TIME: str(round(status.user_time * 1000)),
+        }
+        self._transition(
+            changes,
+            job,
+            JobState.DONE if ok and job.kill_reason is None else JobState.FAILED,
+            sub_state,
+            annotation=annotation,
+            exit_status=status.exit_status,
+            terminating_signal=status.terminating_signal,
+            finish_us=now_us(),
+            cpu_time=status.user_time + status.system_time,
+            rusage=json.dumps(usage, separators=(",", ":")),
+        )
+
+    # -- queries ---------------------------------------------------------------------------
+
+    def active_record(self, store: Store, session: str, job_id: str) -> JobRecord | None:
+        """A copy of the record of a job this process tracks, None if it does not track it."""
+        with self._lock:
+            job = self._active.get((store.path, session, job_id))
+            return None if job is None else dataclasses.replace(job.record)
+
+    def state(self, store: Store, session: str, job_id: str) -> tuple[JobState, str]:
+        """A job's (state, sub-state); InvalidArgumentException if unknown."""
+        with self._lock:
+            job = self._active.get((store.path, session, job_id))
+            if job is not None:
+                return job.record.state, job.record.sub_state
+            found = store.job_state(session, job_id)
+        if found is None:
+            raise InvalidArgumentException(f"job {job_id!r}: no such job in session {session!r}")
+        return found
+
+    def has_active_jobs(self) -> bool:
+        """Whether any job of this process has not finished."""
+        with self._lock:
+            return bool(self._active)
+
+    # -- control ---------------------------------------------------------------------------
+
+    def control(self, store: Store, session: str, job_id: str, action: Action) -> None:
+        """Apply a job control action (see :meth:`drmaa2.backend.JobSessionBackend.control`)."""
+        with self._changing() as changes:
+            job = self._active.get((store.path, session, job_id))
+            if job is None:
+                state, _ = self.state(store, session, job_id)
+                raise InvalidStateException(
+                    f"cannot {action.value} job {job_id}: it has finished ({state.name})"
+                    if state.is_terminal
+                    else f"cannot {action.value} job {job_id}: it is controlled by another "
+                    f"process ({state.name})"
+                )
+            getattr(self, f"_{action.value}")(changes, job)
+        if action is Action.TERMINATE:
+            self._await_end(job)
+
+    def _not_allowed(self, job: _Job, action: str, why: str) -> InvalidStateException:
+        return InvalidStateException(
+            f"cannot {action} job {job.record.job_id}: it {why} ({job.record.state.name})"
+        )
+
+    def _suspend(self, changes: _Changes, job: _Job) -> None:
+        if job.record.state == JobState.SUSPENDED:
+            return
+        if job.spawned is None or job.record.state != JobState.RUNNING:
+            raise self._not_allowed(job, "suspend", "has not started")
+        stop_job(job.spawned.identity.pid, job.spawned.pidfd)
+        self._transition(changes, job, JobState.SUSPENDED)
+
+    def _resume(self, changes: _Changes, job: _Job) -> None:
+        if job.record.state == JobState.RUNNING:
+            return
+        if job.spawned is None or job.record.state != JobState.SUSPENDED:
+            raise self._not_allowed(job, "resume", "has not started")
+        continue_job(job.spawned.identity.pid)
+        self._transition(changes, job, JobState.RUNNING)
+
+    def _hold(self, changes: _Changes, job: _Job) -> None:
+        if job.record.state == JobState.QUEUED_HELD:
+            return
+        if job.spawned is not None or job.starting:
+            raise self._not_allowed(job, "hold", "has started")
+        self._transition(changes, job, JobState.QUEUED_HELD)
+
+    def _release(self, changes: _Changes, job: _Job) -> None:
+        if job.record.state == JobState.QUEUED:
+            return
+        if job.record.state != JobState.QUEUED_HELD:
+            raise self._not_allowed(job, "release", "has started")
+        self._transition(changes, job, JobState.QUEUED)
+        job.group.push(job)
+        self._dispatch(changes, job.group)
+
+    def _terminate(self, changes: _Changes, job: _Job) -> None:
+        self._kill(changes, job, TERMINATED, "terminated by the user")
+
+    def _await_end(self, job: _Job) -> None:
+        deadline = time.monotonic() + _TERMINATE_CONFIRM_SECONDS
+        with self._lock:
+            while job.key in self._active and job.spawned is not None:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return
+                self._cond.wait(remaining)
+
+    # -- waiting ---------------------------------------------------------------------------
+
+    def wait(
+        self,
+        store: Store,
+        session: str,
+        job_ids: Sequence[str],
+        condition: WaitFor,
+        wait_all: bool,
+        timeout: float,
+    ) -> list[str]:
+        """Block until one or all jobs reach ``condition`` (see the backend contract)."""
+        deadline = None if timeout < 0 else time.monotonic() + timeout
+        pending = list(job_ids)
+        with self._lock:
+            for job_id in pending:  # unknown ids fail at once
+                self.state(store, session, job_id)
+            while True:
+                if wait_all:
+                    # Started and terminated are final: drop the satisfied jobs for good.
+                    while pending and condition.reached(self.state(store, session, pending[0])[0]):
+                        pending.pop(0)
+                    if not pending:
+                        return list(job_ids)
+                else:
+                    for job_id in pending:
+                        if condition.reached(self.state(store, session, job_id)[0]):
+                            return [job_id]
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    what = "all of" if wait_all else "any of"
+                    raise TimeoutException(
+                        f"timed out after {timeout:g} s waiting for {what} "
+                        f"{len(job_ids)} job(s) to be {condition.value}"
+                    )
+                self._cond.wait(remaining)
+
+    def reap_job(self, store: Store, session: str, job_id: str) -> None:
+        """Forget a finished job; InvalidStateException while it has not finished."""
+        with self._lock:
+            state, _ = self.state(store, session, job_id)
+            if not state.is_terminal:
+                raise InvalidStateException(
+                    f"cannot reap job {job_id}: it has not finished ({state.name})"
+                )
+            store.delete_job(session, job_id)
+
+    def idle_stop(self, timeout: float = 5.0) -> None:
+        """If nothing is left to watch, wait for the reaper thread to end (no thread left over)."""
+        with self._lock:
+            thread = self._thread
+            if thread is None or self._by_fd:
+                return
+            self._drop_void_timers()
+            if self._timers:
+                return
+            os.eventfd_write(self._wake_fd, 1)
+        thread.join(timeout)

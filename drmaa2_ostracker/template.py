@@ -1,0 +1,321 @@
+"""From a DRMAA2 job template to what starts a process: checks, placeholders, limits.
+
+Everything that can be checked when a job is submitted is checked then, with the DRMAA2
+exception that fits and a message naming the field and value. What depends on an array
+task's index (paths holding ``$DRMAA2_INDEX$``) is checked when the task starts; a task that
+cannot start then is FAILED with the reason in its annotation, and the other tasks run.
+
+Nothing is silently ignored: an attribute this backend cannot honour raises
+UnsupportedAttributeException, an unsatisfiable machine requirement InvalidArgumentException.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import math
+import os
+import resource
+import shutil
+from typing import Any
+
+from drmaa2.enums import HOME_DIR, PARAMETRIC_INDEX, WORKING_DIR, ResourceLimit
+from drmaa2.errors import InvalidArgumentException, UnsupportedAttributeException
+from drmaa2.types import JobTemplate
+from drmaa2_ostracker import host
+from drmaa2_ostracker.process import LaunchSpec
+from drmaa2_ostracker.supervisor import LaunchError
+
+__all__ = ["Plan", "plan_job"]
+
+_OWN_STREAMS = ("/dev/stdin", "/dev/stdout", "/dev/stderr")
+
+# DRMAA2 resource limits → (setrlimit resource, multiplier from the DRMAA2 unit).
+_RLIMITS: dict[ResourceLimit, tuple[int, int]] = {
+    ResourceLimit.CORE_FILE_SIZE: (resource.RLIMIT_CORE, 1024),
+    ResourceLimit.CPU_TIME: (resource.RLIMIT_CPU, 1),
+    ResourceLimit.DATA_SIZE: (resource.RLIMIT_DATA, 1024),
+    ResourceLimit.FILE_SIZE: (resource.RLIMIT_FSIZE, 1024),
+    ResourceLimit.OPEN_FILES: (resource.RLIMIT_NOFILE, 1),
+    ResourceLimit.STACK_SIZE: (resource.RLIMIT_STACK, 1024),
+    ResourceLimit.VIRTUAL_MEMORY: (resource.RLIMIT_AS, 1024),
+}
+
+
+@dataclasses.dataclass
+class Plan:
+    """A checked template: what is the same for every task, and what each task resolves."""
+
+    template: JobTemplate
+    executable: str
+    argv: list[str]
+    #: Environment at submission plus job_environment (JOB_ID / TASK_ID added per job).
+    env: dict[str, str]
+    #: The caller's working directory at submission (the default, and the base of
+    #: relative paths).
+    submit_cwd: str
+    rlimits: list[tuple[int, int]]
+    nice: int
+    held: bool
+    start_at: float | None
+    deadline: float | None
+    wallclock_limit: float | None
+
+    def launch_spec(self, job_id: str, index: int | None) -> LaunchSpec:
+        """The spec of one job or task; LaunchError names what stands in the way."""
+        template = self.template
+        cwd = self._working_directory(index)
+        env = dict(self.env)
+        env["JOB_ID"] = job_id
+        if index is not None:
+            env["TASK_ID"] = str(index)
+        paths = {
+            name: self._path(name, getattr(template, name), cwd, index)
+            for name in ("input_path", "output_path", "error_path")
+        }
+        _check_streams(paths, bool(template.join_files))
+        return LaunchSpec(
+            executable=self.executable,
+            argv=self.argv,
+            cwd=cwd,
+            env=env,
+            input_path=paths["input_path"],
+            output_path=paths["output_path"],
+            error_path=paths["error_path"],
+            join_files=bool(template.join_files),
+            rlimits=self.rlimits,
+            nice=self.nice,
+        )
+
+    def _working_directory(self, index: int | None) -> str:
+        value = self.template.working_directory
+        if value is None:
+            return self.submit_cwd
+        resolved = _substitute(value, "working_directory", self.submit_cwd, index, allow_wd=False)
+        resolved = os.path.normpath(os.path.join(self.submit_cwd, resolved))
+        if not os.path.isdir(resolved):
+            raise LaunchError(
+                f"working_directory {value!r} ({resolved}) is not an existing directory"
+            )
+        return resolved
+
+    def _path(self, name: str, value: str | None, cwd: str, index: int | None) -> str | None:
+        if value is None or value in _OWN_STREAMS:
+            return value
+        resolved = _substitute(value, name, cwd, index, allow_wd=True)
+        resolved = os.path.normpath(os.path.join(cwd, resolved))
+        if name == "input_path":
+            if not os.path.isfile(resolved) and not _is_readable_special(resolved):
+                raise LaunchError(f"{name} {value!r} ({resolved}) is not an existing file")
+            if not os.access(resolved, os.R_OK):
+                raise LaunchError(f"{name} {value!r} ({resolved}) is not readable")
+            return resolved
+        parent = os.path.dirname(resolved) or "/"
+        if os.path.isdir(resolved):
+            raise LaunchError(f"{name} {value!r} ({resolved}) is a directory, not a file")
+        if not os.path.isdir(parent):
+            raise LaunchError(f"{name} {value!r}: the directory {parent} does not exist")
+        target = resolved if os.path.exists(resolved) else parent
+        if not os.access(target, os.W_OK):
+            raise LaunchError(f"{name} {value!r} ({resolved}) is not writable")
+        return resolved
+
+
+def _is_readable_special(path: str) -> bool:
+    return path.startswith("/dev/") and os.path.exists(path)
+
+
+def _check_streams(paths: dict[str, str | None], join: bool) -> None:
+    source = paths["input_path"]
+    if source is None or source in _OWN_STREAMS:
+        return
+    for name in ("output_path",) if join else ("output_path", "error_path"):
+        target = paths[name]
+        if target is not None and os.path.realpath(target) == os.path.realpath(source):
+            raise LaunchError(
+                f"input_path and {name} are the same file ({source}): the job would read "
+                f"what it writes"
+            )
+
+
+def _substitute(value: str, name: str, cwd: str, index: int | None, *, allow_wd: bool) -> str:
+    if PARAMETRIC_INDEX in value:
+        if index is None:
+            raise LaunchError(
+                f"{name} {value!r}: {PARAMETRIC_INDEX} is only defined for array tasks"
+            )
+        value = value.replace(PARAMETRIC_INDEX, str(index))
+    if HOME_DIR in value:
+        value = value.replace(HOME_DIR, os.path.expanduser("~"))
+    if WORKING_DIR in value:
+        if not allow_wd:
+            raise LaunchError(f"{name} {value!r}: {WORKING_DIR} cannot be used in itself")
+        value = value.replace(WORKING_DIR, cwd)
+    return value
+
+
+def _invalid(field: str, value: object, why: str) -> InvalidArgumentException:
+    return InvalidArgumentException(f"JobTemplate.{field} {value!r}: {why}")
+
+
+def _unsupported(field: str, value: object, why: str) -> UnsupportedAttributeException:
+    return UnsupportedAttributeException(
+        f"JobTemplate.{field} {value!r}: {why} (the os backend runs jobs as local processes)"
+    )
+
+
+def _check_unsupported(t: JobTemplate) -> None:
+    if t.email:
+        raise _unsupported("email", t.email, "e-mail notification is not supported")
+    if t.email_on_started:
+        raise _unsupported("email_on_started", True, "e-mail notification is not supported")
+    if t.email_on_terminated:
+        raise _unsupported("email_on_terminated", True, "e-mail notification is not supported")
+    if t.stage_in_files:
+        raise _unsupported("stage_in_files", t.stage_in_files, "file staging is not supported")
+    if t.stage_out_files:
+        raise _unsupported("stage_out_files", t.stage_out_files, "file staging is not supported")
+    if t.reservation_id is not None:
+        raise _unsupported("reservation_id", t.reservation_id, "there are no reservations")
+    if t.queue_name is not None:
+        raise _unsupported("queue_name", t.queue_name, "there are no queues")
+    for field in ("min_slots", "max_slots"):
+        slots = getattr(t, field)
+        if slots is not None and slots > 1:
+            raise _unsupported(field, slots, "a job gets exactly one slot")
+    if t.implementation_specific:
+        key = next(iter(t.implementation_specific))
+        raise _unsupported(
+            "implementation_specific", key, "the os backend knows no implementation-specific key"
+        )
+
+
+def _check_machine(t: JobTemplate) -> None:
+    if t.candidate_machines is not None:
+        names = {host.hostname(), host.hostname().split(".")[0], "localhost"}
+        if not names.intersection(t.candidate_machines):
+            raise _invalid(
+                "candidate_machines",
+                t.candidate_machines,
+                f"this machine ({host.hostname()}) is not among them",
+            )
+    if t.machine_os is not None and t.machine_os != host.this_os():
+        raise _invalid("machine_os", t.machine_os.name, f"this machine runs {host.this_os().name}")
+    if t.machine_arch is not None and t.machine_arch != host.this_cpu():
+        raise _invalid(
+            "machine_arch", t.machine_arch.name, f"this machine is {host.this_cpu().name}"
+        )
+    if t.min_phys_memory is not None and t.min_phys_memory > host.phys_memory_kib():
+        raise _invalid(
+            "min_phys_memory",
+            t.min_phys_memory,
+            f"this machine has {host.phys_memory_kib()} KiB",
+        )
+
+
+def _executable(t: JobTemplate, env: dict[str, str], cwd: str) -> str:
+    command = t.remote_command
+    if not command:
+        raise InvalidArgumentException("JobTemplate.remote_command is required")
+    if "/" in command:
+        path = os.path.normpath(os.path.join(cwd, command))
+        if not os.path.exists(path):
+            raise _invalid("remote_command", command, "no such file")
+    else:
+        found = shutil.which(command, path=env.get("PATH", os.defpath))
+        if found is None:
+            raise _invalid("remote_command", command, "not found on PATH")
+        path = found
+    if os.path.isdir(path) or not os.access(path, os.X_OK):
+        raise _invalid("remote_command", command, f"{path} is not an executable file")
+    return path
+
+
+def _limits(t: JobTemplate) -> tuple[list[tuple[int, int]], float | None]:
+    rlimits: list[tuple[int, int]] = []
+    wallclock: float | None = None
+    for key, value in (t.resource_limits or {}).items():
+        limit = ResourceLimit(key)
+        if limit is ResourceLimit.WALLCLOCK_TIME:
+            if value <= 0:
+                raise _invalid("resource_limits", {key: value}, "WALLCLOCK_TIME must be > 0")
+            wallclock = float(value)
+            continue
+        which, unit = _RLIMITS[limit]
+        amount = math.ceil(value * unit)
+        _, hard = resource.getrlimit(which)
+        if hard != resource.RLIM_INFINITY and amount > hard:
+            raise _invalid(
+                "resource_limits",
+                {key: value},
+                f"above this process's own hard limit ({hard // unit})",
+            )
+        rlimits.append((which, amount))
+    return rlimits, wallclock
+
+
+def _epoch(field: str, value: datetime.datetime | None) -> float | None:
+    return None if value is None else value.timestamp()
+
+
+def plan_job(template: JobTemplate, *, array: bool) -> Plan:
+    """Check a template and resolve what is common to all its jobs.
+
+    For a single job (``array`` False) everything is checked now, including the paths; for an
+    array, index-dependent paths are checked when each task starts.
+    """
+    t = template
+    _check_unsupported(t)
+    _check_machine(t)
+    submit_cwd = os.getcwd()
+    env = dict(os.environ)
+    env.update(t.job_environment or {})
+    executable = _executable(t, env, submit_cwd)
+    priority = t.priority or 0
+    if not 0 <= priority <= 19:
+        raise _invalid("priority", t.priority, "must be a nice increment from 0 to 19")
+    rlimits, wallclock = _limits(t)
+    now = datetime.datetime.now(datetime.timezone.utc)
+    if t.deadline_time is not None and t.deadline_time <= now:
+        raise _invalid("deadline_time", t.deadline_time.isoformat(), "is in the past")
+    plan = Plan(
+        template=t.copy(),
+        executable=executable,
+        argv=[t.remote_command or executable, *(t.args or [])],
+        env=env,
+        submit_cwd=submit_cwd,
+        rlimits=rlimits,
+        nice=priority,
+        held=bool(t.submit_as_hold),
+        start_at=_epoch("start_time", t.start_time),
+        deadline=_epoch("deadline_time", t.deadline_time),
+        wallclock_limit=wallclock,
+    )
+    _check_paths_now(plan, array)
+    return plan
+
+
+def _check_paths_now(plan: Plan, array: bool) -> None:
+    """Check at submission what does not depend on the task index."""
+    t = plan.template
+    try:
+        if not array:
+            plan.launch_spec("0", None)
+            return
+        if t.working_directory is not None and PARAMETRIC_INDEX not in t.working_directory:
+            cwd = plan._working_directory(None)
+        elif t.working_directory is None:
+            cwd = plan.submit_cwd
+        else:
+            return  # every path depends on the task's directory
+        for name in ("input_path", "output_path", "error_path"):
+            value = getattr(t, name)
+            if value is not None and PARAMETRIC_INDEX not in value:
+                plan._path(name, value, cwd, None)
+    except LaunchError as error:
+        raise InvalidArgumentException(f"JobTemplate: {error}") from None
+
+
+def launch_document(plan: Plan) -> dict[str, Any]:
+    """What must be stored for a job that starts later (e.g. after a restart)."""
+    return {"env": plan.env, "cwd": plan.submit_cwd}
