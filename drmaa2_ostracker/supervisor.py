@@ -194,9 +194,9 @@ class Supervisor:
                 self._changes = None
                 if changes.changed:
                     self._cond.notify_all()
+        self._notify(changes.notes)
         if changes.to_start:
             self._launch(changes.to_start)
-        self._notify(changes.notes)
 
     def _transition(
         self, changes: _Changes, job: _Job, state: JobState, sub_state: str = "", **fields: object

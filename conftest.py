@@ -1,0 +1,63 @@
+"""Test-wide set-up: an isolated state directory, and a check that no test leaves a process
+behind (no zombie, no stray child) nor a file descriptor open."""
+
+from __future__ import annotations
+
+import os
+import signal
+import tempfile
+import time
+from collections.abc import Iterator
+
+import psutil
+import pytest
+
+# Never touch the user's real state directory, whatever the tests do.
+_STATE_ROOT = tempfile.mkdtemp(prefix="drmaa2-tests-")
+os.environ["DRMAA2_OS_STATE_DIR"] = os.path.join(_STATE_ROOT, "default")
+os.environ.pop("DRMAA2_BACKEND", None)
+
+_GRACE_SECONDS = 10.0
+
+
+def _leftovers() -> list[psutil.Process]:
+    me = psutil.Process()
+    found = []
+    for child in me.children(recursive=True):
+        try:
+            child.status()
+        except psutil.NoSuchProcess:
+            continue
+        found.append(child)
+    return found
+
+
+def _describe(process: psutil.Process) -> str:
+    try:
+        return f"{process.pid} {process.status()} {' '.join(process.cmdline())[:80]}"
+    except psutil.Error:
+        return str(process.pid)
+
+
+@pytest.fixture(autouse=True)
+def no_process_left_behind() -> Iterator[None]:
+    """Fail a test that leaves a child process (running or zombie) behind; kill what it left."""
+    yield
+    deadline = time.monotonic() + _GRACE_SECONDS
+    leftovers = _leftovers()
+    while leftovers and time.monotonic() < deadline:
+        # Jobs being reaped right now disappear within moments; give them that moment.
+        psutil.wait_procs(leftovers, timeout=0.1)
+        leftovers = _leftovers()
+    if leftovers:
+        described = [_describe(p) for p in leftovers]
+        for process in leftovers:
+            try:
+                os.killpg(process.pid, signal.SIGKILL)
+            except OSError:
+                pass
+            try:
+                process.kill()
+            except psutil.Error:
+                pass
+        pytest.fail(f"the test left processes behind: {described}")

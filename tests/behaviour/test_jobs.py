@@ -1,0 +1,553 @@
+"""Running single jobs: template → process, JobInfo, validation (seed tables, issue 3 §1, §2, §5)."""
+
+from __future__ import annotations
+
+import datetime
+import getpass
+import os
+import resource
+import socket
+import sys
+from pathlib import Path
+
+import pytest
+
+import drmaa2
+from drmaa2 import JobState
+from drmaa2_ostracker import extension
+from tests.behaviour.conftest import TIMEOUT, file_text
+
+PY = sys.executable
+
+
+def run(session: drmaa2.JobSession, **template: object) -> drmaa2.Job:
+    job = session.run_job(template)
+    job.wait_terminated(TIMEOUT)
+    return job
+
+
+def test_minimal_job_is_done_with_exit_status_0(session: drmaa2.JobSession) -> None:
+    job = run(session, remote_command="/bin/true")
+    assert job.get_state() == (JobState.DONE, "")
+    info = job.get_info()
+    assert info.exit_status == 0
+    assert info.terminating_signal == ""
+    assert info.job_state is JobState.DONE
+    assert info.job_id == job.id
+
+
+def test_nonzero_exit_is_failed_with_that_status(session: drmaa2.JobSession) -> None:
+    job = run(session, remote_command="/bin/sh", args=["-c", "exit 3"])
+    assert job.get_state()[0] is JobState.FAILED
+    info = job.get_info()
+    assert (info.exit_status, info.terminating_signal) == (3, "")
+
+
+def test_killed_by_signal_reports_128_plus_n_and_name(session: drmaa2.JobSession) -> None:
+    job = run(session, remote_command="/bin/sh", args=["-c", "kill -TERM $$"])
+    info = job.get_info()
+    assert info.job_state is JobState.FAILED
+    assert info.exit_status == 128 + 15
+    assert info.terminating_signal == "SIGTERM"
+
+
+def test_jobinfo_of_finished_job(session: drmaa2.JobSession) -> None:
+    before = datetime.datetime.now(datetime.timezone.utc)
+    job = run(
+        session,
+        remote_command=PY,
+        args=["-c", "x = bytearray(64 * 1024 * 1024); sum(range(10**6))"],
+        job_name="fat",
+    )
+    info = job.get_info()
+    hostname = socket.gethostname()
+    assert info.allocated_machines == [hostname]
+    assert info.submission_machine == hostname
+    assert info.job_owner == getpass.getuser()
+    assert info.slots == 1
+    assert info.job_name == "fat" == job.job_name
+    assert info.submission_time is not None and info.submission_time >= before
+    assert info.dispatch_time is not None and info.finish_time is not None
+    assert info.submission_time <= info.dispatch_time <= info.finish_time
+    assert info.wallclock_time == info.finish_time - info.dispatch_time
+    assert info.cpu_time is not None and info.cpu_time > 0
+    ext = info.implementation_specific or {}
+    assert int(ext[extension.JSESSION_MAX_RSS]) >= 64 * 1024  # KiB: the 64 MiB it touched
+    for key in (
+        extension.JSESSION_SWAP,
+        extension.JSESSION_IN_BLOCK,
+        extension.JSESSION_OUT_BLOCK,
+        extension.JSESSION_SYSTEM_TIME,
+        extension.JSESSION_USER_TIME,
+        extension.JSESSION_PID,
+    ):
+        assert int(ext[key]) >= 0, key
+    assert int(ext[extension.JSESSION_USER_TIME]) + int(ext[extension.JSESSION_SYSTEM_TIME]) > 0
+    # Times never change once set.
+    assert job.get_info().finish_time == info.finish_time
+    assert job.get_info().dispatch_time == info.dispatch_time
+
+
+def test_running_job_reports_dispatch_time_wallclock_and_pid(session: drmaa2.JobSession) -> None:
+    job = session.run_job({"remote_command": "/bin/sleep", "args": ["60"]})
+    job.wait_started(TIMEOUT)
+    info = job.get_info()
+    assert info.job_state is JobState.RUNNING
+    assert info.dispatch_time is not None
+    assert info.finish_time is None and info.exit_status is None
+    assert info.wallclock_time is not None and info.wallclock_time >= datetime.timedelta(0)
+    pid = int((info.implementation_specific or {})[extension.JSESSION_PID])
+    assert Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[:2] == [b"/bin/sleep", b"60"]
+    assert os.getsid(pid) == pid, "a job runs in its own session"
+    assert job.get_state()[0] is job.get_info().job_state
+    job.terminate()
+    job.wait_terminated(TIMEOUT)
+
+
+def test_args_are_passed_verbatim_never_through_a_shell(
+    session: drmaa2.JobSession, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    args = ["$HOME", "a b", "*", "'q'", ";", ""]
+    run(
+        session,
+        remote_command=PY,
+        args=["-c", "import sys, json; print(json.dumps(sys.argv[1:]))", *args],
+        output_path=str(out),
+    )
+    import json
+
+    assert json.loads(out.read_text()) == args
+
+
+def test_command_found_on_path(session: drmaa2.JobSession, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    run(session, remote_command="echo", args=["found"], output_path=str(out))
+    assert out.read_text() == "found\n"
+
+
+def test_environment_is_inherited_extended_and_has_job_id(
+    session: drmaa2.JobSession, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DRMAA2_TEST_INHERITED", "yes")
+    out = tmp_path / "env"
+    job = run(
+        session,
+        remote_command="/bin/sh",
+        args=["-c", 'echo "$DRMAA2_TEST_INHERITED $MINE $JOB_ID ${TASK_ID-unset}"'],
+        job_environment={"MINE": "v 1"},
+        output_path=str(out),
+    )
+    assert out.read_text() == f"yes v 1 {job.id} unset\n"
+
+
+def test_environment_is_read_at_submission(
+    session: drmaa2.JobSession, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DRMAA2_TEST_LATE", "at-submit")
+    out = tmp_path / "env"
+    job = session.run_job(
+        {
+            "remote_command": "/bin/sh",
+            "args": ["-c", 'echo "$DRMAA2_TEST_LATE"'],
+            "output_path": str(out),
+            "submit_as_hold": True,
+        }
+    )
+    monkeypatch.setenv("DRMAA2_TEST_LATE", "changed")
+    job.release()
+    job.wait_terminated(TIMEOUT)
+    assert out.read_text() == "at-submit\n"
+
+
+def test_working_directory_and_default_cwd(
+    session: drmaa2.JobSession, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = tmp_path / "pwd"
+    run(session, remote_command="/bin/pwd", working_directory=str(tmp_path), output_path=str(out))
+    assert out.read_text() == f"{tmp_path}\n"
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    run(session, remote_command="/bin/pwd", output_path=str(out))
+    assert out.read_text() == f"{elsewhere}\n"
+
+
+def test_missing_working_directory_is_rejected(session: drmaa2.JobSession, tmp_path: Path) -> None:
+    with pytest.raises(drmaa2.InvalidArgumentException, match="working_directory"):
+        session.run_job(
+            {"remote_command": "/bin/true", "working_directory": str(tmp_path / "missing")}
+        )
+    assert session.get_jobs() == []
+
+
+@pytest.mark.parametrize(
+    ("command", "fragment"),
+    [("/no/such/binary", "remote_command"), ("no-such-command-xyz", "remote_command")],
+)
+def test_missing_command_is_rejected_and_nothing_recorded(
+    session: drmaa2.JobSession, command: str, fragment: str
+) -> None:
+    with pytest.raises(drmaa2.InvalidArgumentException, match=fragment) as caught:
+        session.run_job({"remote_command": command})
+    assert command in str(caught.value)
+    assert session.get_jobs() == []
+
+
+def test_not_executable_command_is_rejected(session: drmaa2.JobSession, tmp_path: Path) -> None:
+    script = tmp_path / "script.sh"
+    script.write_text("#!/bin/sh\necho hi\n")
+    script.chmod(0o644)
+    with pytest.raises(drmaa2.InvalidArgumentException, match="remote_command"):
+        session.run_job({"remote_command": str(script)})
+    with pytest.raises(drmaa2.InvalidArgumentException, match="remote_command"):
+        session.run_job({"remote_command": str(tmp_path)})
+    with pytest.raises(drmaa2.InvalidArgumentException, match="remote_command"):
+        session.run_job({"args": ["x"]})
+    assert session.get_jobs() == []
+
+
+def test_input_output_error_files(session: drmaa2.JobSession, tmp_path: Path) -> None:
+    source = tmp_path / "in"
+    source.write_text("line one\nline two\n")
+    out, err = tmp_path / "out", tmp_path / "err"
+    out.write_text("old content that must be truncated away\n" * 10)
+    run(
+        session,
+        remote_command="/bin/sh",
+        args=["-c", "cat; echo problem >&2"],
+        input_path=str(source),
+        output_path=str(out),
+        error_path=str(err),
+    )
+    assert out.read_text() == "line one\nline two\n"
+    assert err.read_text() == "problem\n"
+
+
+def test_unset_output_and_error_are_discarded(
+    session: drmaa2.JobSession, capfd: pytest.CaptureFixture[str]
+) -> None:
+    run(session, remote_command="/bin/sh", args=["-c", "echo visible-out; echo visible-err >&2"])
+    captured = capfd.readouterr()
+    assert "visible-out" not in captured.out and "visible-err" not in captured.err
+
+
+def test_dev_stdout_and_stderr_are_the_controllers_streams(
+    session: drmaa2.JobSession, capfd: pytest.CaptureFixture[str]
+) -> None:
+    run(
+        session,
+        remote_command="/bin/sh",
+        args=["-c", "echo to-out; echo to-err >&2"],
+        output_path="/dev/stdout",
+        error_path="/dev/stderr",
+    )
+    captured = capfd.readouterr()
+    assert "to-out" in captured.out
+    assert "to-err" in captured.err
+
+
+def test_join_files_sends_stderr_to_output(session: drmaa2.JobSession, tmp_path: Path) -> None:
+    out = tmp_path / "joined"
+    run(
+        session,
+        remote_command="/bin/sh",
+        args=["-c", "echo one; echo two >&2; echo three"],
+        output_path=str(out),
+        error_path=str(tmp_path / "unused"),
+        join_files=True,
+    )
+    assert out.read_text() == "one\ntwo\nthree\n"
+    assert not (tmp_path / "unused").exists()
+
+
+def test_same_file_for_output_and_error_keeps_both(
+    session: drmaa2.JobSession, tmp_path: Path
+) -> None:
+    both = tmp_path / "both"
+    run(
+        session,
+        remote_command="/bin/sh",
+        args=["-c", "echo out-1; echo err-1 >&2; echo out-2; echo err-2 >&2"],
+        output_path=str(both),
+        error_path=str(both),
+    )
+    assert both.read_text() == "out-1\nerr-1\nout-2\nerr-2\n"
+
+
+def test_pipe_between_two_jobs_through_files(session: drmaa2.JobSession, tmp_path: Path) -> None:
+    first, second = tmp_path / "first", tmp_path / "second"
+    run(session, remote_command="/bin/echo", args=["from job one"], output_path=str(first))
+    run(session, remote_command="/usr/bin/tr", args=["a-z", "A-Z"], input_path=str(first),
+        output_path=str(second))
+    assert second.read_text() == "FROM JOB ONE\n"
+
+
+@pytest.mark.parametrize("field", ["output_path", "error_path"])
+def test_output_in_missing_directory_is_rejected(
+    session: drmaa2.JobSession, tmp_path: Path, field: str
+) -> None:
+    with pytest.raises(drmaa2.InvalidArgumentException, match=field):
+        session.run_job({"remote_command": "/bin/true", field: str(tmp_path / "no" / "file")})
+    assert session.get_jobs() == []
+
+
+def test_missing_input_is_rejected(session: drmaa2.JobSession, tmp_path: Path) -> None:
+    with pytest.raises(drmaa2.InvalidArgumentException, match="input_path"):
+        session.run_job({"remote_command": "/bin/cat", "input_path": str(tmp_path / "none")})
+
+
+@pytest.mark.parametrize("field", ["output_path", "error_path"])
+def test_input_equal_to_output_is_rejected(
+    session: drmaa2.JobSession, tmp_path: Path, field: str
+) -> None:
+    same = tmp_path / "same"
+    same.write_text("data\n")
+    with pytest.raises(drmaa2.InvalidArgumentException, match="input_path"):
+        session.run_job({"remote_command": "/bin/cat", "input_path": str(same), field: str(same)})
+    assert same.read_text() == "data\n", "a rejected job must not truncate anything"
+
+
+def test_placeholders_in_paths(session: drmaa2.JobSession, tmp_path: Path) -> None:
+    job = run(
+        session,
+        remote_command="/bin/pwd",
+        working_directory=str(tmp_path),
+        output_path=f"{drmaa2.WORKING_DIR}/pwd.out",
+    )
+    assert job.get_state()[0] is JobState.DONE
+    assert (tmp_path / "pwd.out").read_text() == f"{tmp_path}\n"
+    home = os.path.expanduser("~")
+    job = run(
+        session,
+        remote_command="/bin/pwd",
+        working_directory=drmaa2.HOME_DIR,
+        output_path=str(tmp_path / "home.out"),
+    )
+    assert (tmp_path / "home.out").read_text() == f"{home}\n"
+
+
+def test_relative_paths_are_relative_to_the_working_directory(
+    session: drmaa2.JobSession, tmp_path: Path
+) -> None:
+    run(
+        session,
+        remote_command="/bin/echo",
+        args=["rel"],
+        working_directory=str(tmp_path),
+        output_path="rel.out",
+    )
+    assert (tmp_path / "rel.out").read_text() == "rel\n"
+
+
+def test_name_category_and_accounting_id_are_kept(session: drmaa2.JobSession) -> None:
+    job = run(
+        session,
+        remote_command="/bin/true",
+        job_name="named",
+        job_category="short",
+        accounting_id="project-7",
+    )
+    template = job.get_template()
+    assert (template.job_name, template.job_category, template.accounting_id) == (
+        "named",
+        "short",
+        "project-7",
+    )
+    assert job.get_info().job_name == "named"
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("email", ["someone@example.org"]),
+        ("email_on_started", True),
+        ("email_on_terminated", True),
+        ("stage_in_files", {"a": "b"}),
+        ("stage_out_files", {"a": "b"}),
+        ("reservation_id", "r1"),
+        ("queue_name", "batch"),
+        ("min_slots", 2),
+        ("max_slots", 4),
+        ("implementation_specific", {"unknown_key": "x"}),
+    ],
+)
+def test_attributes_that_cannot_be_honoured_are_refused(
+    session: drmaa2.JobSession, field: str, value: object
+) -> None:
+    with pytest.raises(
+        (drmaa2.UnsupportedAttributeException, drmaa2.InvalidArgumentException), match=field
+    ):
+        session.run_job({"remote_command": "/bin/true", field: value})
+    assert session.get_jobs() == []
+
+
+def test_machine_requirements_this_machine_meets_are_accepted(
+    session: drmaa2.JobSession,
+) -> None:
+    from drmaa2_ostracker import host
+
+    job = run(
+        session,
+        remote_command="/bin/true",
+        candidate_machines=[socket.gethostname()],
+        machine_os=drmaa2.Os.LINUX,
+        machine_arch=host.this_cpu(),
+        min_phys_memory=1024,
+        min_slots=1,
+        max_slots=1,
+    )
+    assert job.get_state()[0] is JobState.DONE
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("candidate_machines", ["surely-not-this-host.invalid"]),
+        ("machine_os", "WIN"),
+        ("min_phys_memory", 2**50),
+    ],
+)
+def test_unsatisfiable_machine_requirements_are_refused(
+    session: drmaa2.JobSession, field: str, value: object
+) -> None:
+    with pytest.raises(
+        (drmaa2.UnsupportedAttributeException, drmaa2.InvalidArgumentException), match=field
+    ):
+        session.run_job({"remote_command": "/bin/true", field: value})
+
+
+def test_priority_is_a_nice_increment(session: drmaa2.JobSession, tmp_path: Path) -> None:
+    out = tmp_path / "nice"
+    base = os.nice(0)
+    run(
+        session,
+        remote_command=PY,
+        args=["-c", "import os; print(os.nice(0))"],
+        priority=7,
+        output_path=str(out),
+    )
+    assert int(out.read_text()) == min(19, base + 7)
+    with pytest.raises(drmaa2.InvalidArgumentException, match="priority"):
+        session.run_job({"remote_command": "/bin/true", "priority": 20})
+    with pytest.raises(drmaa2.InvalidArgumentException, match="priority"):
+        session.run_job({"remote_command": "/bin/true", "priority": -1})
+
+
+def test_resource_limits_hold_from_the_first_instruction(
+    session: drmaa2.JobSession, tmp_path: Path
+) -> None:
+    out = tmp_path / "limits"
+    names = {
+        "CORE_FILE_SIZE": "RLIMIT_CORE",
+        "CPU_TIME": "RLIMIT_CPU",
+        "DATA_SIZE": "RLIMIT_DATA",
+        "FILE_SIZE": "RLIMIT_FSIZE",
+        "OPEN_FILES": "RLIMIT_NOFILE",
+        "STACK_SIZE": "RLIMIT_STACK",
+        "VIRTUAL_MEMORY": "RLIMIT_AS",
+    }
+    limits = {
+        "CORE_FILE_SIZE": 0,
+        "CPU_TIME": 100,
+        "DATA_SIZE": 4 * 1024 * 1024,
+        "FILE_SIZE": 1024,
+        "OPEN_FILES": 64,
+        "STACK_SIZE": 4096,
+        "VIRTUAL_MEMORY": 8 * 1024 * 1024,
+    }
+    code = "import resource; print(' '.join(str(resource.getrlimit(getattr(resource, n))[0]) for n in %r))"
+    run(
+        session,
+        remote_command=PY,
+        args=["-c", code % list(names.values())],
+        resource_limits=limits,
+        output_path=str(out),
+    )
+    seen = [int(v) for v in out.read_text().split()]
+    expected = [
+        limits[k] * (1 if k in ("CPU_TIME", "OPEN_FILES") else 1024) for k in names
+    ]
+    assert seen == expected
+    # This process is untouched.
+    assert resource.getrlimit(resource.RLIMIT_NOFILE)[0] != 64
+
+
+def test_file_size_limit_stops_a_job_writing_too_much(
+    session: drmaa2.JobSession, tmp_path: Path
+) -> None:
+    out = tmp_path / "big"
+    job = run(
+        session,
+        remote_command="/bin/sh",
+        args=["-c", "head -c 1000000 /dev/zero"],
+        output_path=str(out),
+        resource_limits={"FILE_SIZE": 10},
+    )
+    assert job.get_state()[0] is JobState.FAILED
+    assert out.stat().st_size <= 10 * 1024
+
+
+def test_wallclock_limit_terminates_the_job(session: drmaa2.JobSession) -> None:
+    job = session.run_job(
+        {"remote_command": "/bin/sleep", "args": ["60"], "resource_limits": {"WALLCLOCK_TIME": 1}}
+    )
+    job.wait_terminated(TIMEOUT)
+    info = job.get_info()
+    assert info.job_state is JobState.FAILED
+    assert info.terminating_signal == "SIGKILL"
+    assert "wallclock" in (info.annotation or "")
+    assert info.wallclock_time is not None and info.wallclock_time >= datetime.timedelta(seconds=1)
+
+
+def test_deadline_terminates_the_job(session: drmaa2.JobSession) -> None:
+    deadline = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(seconds=1)
+    job = session.run_job(
+        {"remote_command": "/bin/sleep", "args": ["60"], "deadline_time": deadline}
+    )
+    job.wait_terminated(TIMEOUT)
+    info = job.get_info()
+    assert info.job_state is JobState.FAILED
+    assert "deadline" in (info.annotation or "")
+    assert info.finish_time is not None and info.finish_time >= deadline
+
+
+def test_deadline_in_the_past_is_rejected(session: drmaa2.JobSession) -> None:
+    past = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(seconds=1)
+    with pytest.raises(drmaa2.InvalidArgumentException, match="deadline_time"):
+        session.run_job({"remote_command": "/bin/true", "deadline_time": past})
+
+
+def test_start_time_keeps_the_job_queued_until_then(session: drmaa2.JobSession) -> None:
+    start = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(seconds=1.5)
+    job = session.run_job({"remote_command": "/bin/true", "start_time": start})
+    assert job.get_state()[0] is JobState.QUEUED
+    with pytest.raises(drmaa2.TimeoutException):
+        job.wait_started(0.2)
+    job.wait_terminated(TIMEOUT)
+    info = job.get_info()
+    assert info.job_state is JobState.DONE
+    assert info.dispatch_time is not None and info.dispatch_time >= start
+
+
+def test_submit_as_hold_waits_for_release(session: drmaa2.JobSession) -> None:
+    job = session.run_job({"remote_command": "/bin/true", "submit_as_hold": True})
+    assert job.get_state()[0] is JobState.QUEUED_HELD
+    info = job.get_info()
+    assert info.dispatch_time is None and info.allocated_machines is None
+    assert (info.implementation_specific or {}).get(extension.JSESSION_PID) is None
+    with pytest.raises(drmaa2.TimeoutException):
+        job.wait_started(drmaa2.ZERO_TIME)
+    job.release()
+    job.wait_terminated(TIMEOUT)
+    assert job.get_state()[0] is JobState.DONE
+
+
+def test_job_ids_are_strings_counting_up(session: drmaa2.JobSession) -> None:
+    first = run(session, remote_command="/bin/true")
+    second = run(session, remote_command="/bin/true")
+    assert isinstance(first.id, str)
+    assert int(second.id) == int(first.id) + 1
+    first.reap()
+    third = run(session, remote_command="/bin/true")
+    assert int(third.id) == int(second.id) + 1, "ids are never reused"
