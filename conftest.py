@@ -3,6 +3,7 @@ behind (no zombie, no stray child) nor a file descriptor open."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import tempfile
@@ -52,12 +53,8 @@ def no_process_left_behind() -> Iterator[None]:
     if leftovers:
         described = [_describe(p) for p in leftovers]
         for process in leftovers:
-            try:
+            with contextlib.suppress(OSError):
                 os.killpg(process.pid, signal.SIGKILL)
-            except OSError:
-                pass
-            try:
+            with contextlib.suppress(psutil.Error):
                 process.kill()
-            except psutil.Error:
-                pass
         pytest.fail(f"the test left processes behind: {described}")

@@ -31,7 +31,7 @@ from drmaa2.enums import (
     StatusCode,
 )
 from drmaa2.errors import *  # noqa: F403
-from drmaa2.errors import TimeoutError  # noqa: A004
+from drmaa2.errors import TimeoutError  # noqa: A004, F401 - attribute, not in __all__
 from drmaa2.filter import job_matches
 from drmaa2.plugins import hookimpl, registry
 from drmaa2.session import (
@@ -66,7 +66,7 @@ def backends() -> list[str]:
     return registry.names()
 
 
-__all__ = [  # noqa: RUF022 - grouped by kind
+__all__ = [
     # discovery
     "Backend",
     "BackendSpec",

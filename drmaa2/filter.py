@@ -4,7 +4,7 @@ An unset field (None) never filters. A set field must equal the job's value, exc
 
 - ``allocated_machines``: the job's list must contain every listed name;
 - ``wallclock_time`` and ``cpu_time``: the job's value must be at or above the filter's;
-- ``submission_time``, ``dispatch_time``, ``finish_time``: the job's must be at or after the filter's;
+- ``submission_time``, ``dispatch_time``, ``finish_time``: the job's at or after the filter's;
 - ``implementation_specific``: every listed key must be present with the listed value.
 
 A field the filter sets but the job does not know (None) does not match.
@@ -20,6 +20,10 @@ from typing import Any
 from drmaa2.types import JobInfo
 
 __all__ = ["job_matches", "set_filter_fields"]
+
+
+def _equal(job_value: Any, wanted: Any) -> bool:
+    return bool(job_value == wanted)
 
 
 def _contains_all(job_value: Any, wanted: Any) -> bool:
@@ -56,7 +60,7 @@ def job_matches(info: JobInfo, job_filter: JobInfo | None) -> bool:
         actual = getattr(info, name)
         if actual is None:
             return False
-        compare = _COMPARE.get(name, operator.eq)
+        compare = _COMPARE.get(name, _equal)
         if not compare(actual, wanted):
             return False
     return True

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import importlib.metadata
 import os
-import sys
 import threading
 import warnings
 from typing import Any
@@ -116,7 +115,10 @@ class BackendRegistry:
         for impl in reversed(manager.hook.drmaa2_backends.get_hookimpls()):
             label = manager.get_name(impl.plugin) or repr(impl.plugin)
             try:
-                specs = list(impl.function())
+                returned: object = impl.function()
+                if not isinstance(returned, (list, tuple)):
+                    raise TypeError(f"drmaa2_backends returned {returned!r}, not a list")
+                specs: list[object] = list(returned)
                 for spec in specs:
                     if not isinstance(spec, BackendSpec):
                         raise TypeError(f"drmaa2_backends returned {spec!r}, not a BackendSpec")
@@ -124,6 +126,7 @@ class BackendRegistry:
                 _warn_skipped(label, error)
                 continue
             for spec in specs:
+                assert isinstance(spec, BackendSpec)
                 earlier = claims.get(spec.name)
                 if earlier is not None and earlier.plugin != label:
                     conflicts.append(
@@ -181,10 +184,7 @@ class BackendRegistry:
 
 
 def _entry_points(group: str) -> list[importlib.metadata.EntryPoint]:
-    if sys.version_info >= (3, 10):
-        found = importlib.metadata.entry_points(group=group)
-    else:  # pragma: no cover - requires-python is 3.10
-        found = importlib.metadata.entry_points().get(group, [])
+    found = importlib.metadata.entry_points(group=group)
     # One distribution can be visible twice on sys.path (e.g. an editable install next to a
     # regular one); the same entry point seen twice is not a conflict.
     unique: dict[tuple[str, str], importlib.metadata.EntryPoint] = {}

@@ -110,7 +110,9 @@ class OsJobSession:
             wallclock_limit=plan.wallclock_limit,
         )
 
-    def _new_record(self, plan: Plan, job_id: str, submitted: int, deferred: str | None) -> JobRecord:
+    def _new_record(
+        self, plan: Plan, job_id: str, submitted: int, deferred: str | None
+    ) -> JobRecord:
         return JobRecord(
             session=self._name,
             job_id=job_id,
@@ -189,9 +191,7 @@ class OsJobSession:
         if record is None:
             record = self._store.job(self._name, job_id)
         if record is None:
-            raise InvalidArgumentException(
-                f"job {job_id!r}: no such job in session {self._name!r}"
-            )
+            raise InvalidArgumentException(f"job {job_id!r}: no such job in session {self._name!r}")
         return record
 
     def job_ids(self, job_filter: JobInfo | None) -> list[str]:
@@ -258,9 +258,7 @@ class OsJobSession:
         self, job_ids: Sequence[str], condition: WaitFor, wait_all: bool, timeout: float
     ) -> list[str]:
         """Wait for jobs to start or finish."""
-        return self._supervisor.wait(
-            self._store, self._name, job_ids, condition, wait_all, timeout
-        )
+        return self._supervisor.wait(self._store, self._name, job_ids, condition, wait_all, timeout)
 
     def reap(self, job_id: str) -> None:
         """Forget a finished job."""

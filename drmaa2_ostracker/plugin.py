@@ -112,9 +112,7 @@ class OsBackend:
         """Names of the job sessions in the state directory."""
         return self._store(contact).session_names()
 
-    def open_monitoring_session(
-        self, name: str | None, contact: str | None
-    ) -> OsMonitoringSession:
+    def open_monitoring_session(self, name: str | None, contact: str | None) -> OsMonitoringSession:
         """A monitoring session over every process of this machine."""
         return OsMonitoringSession(name)
 

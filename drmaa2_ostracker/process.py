@@ -13,6 +13,7 @@ module knows *how*.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import errno
 import os
@@ -302,10 +303,8 @@ def _session_members(sid: int) -> Iterable[int]:
 
 
 def _kill(pid: int, signum: int) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.kill(pid, signum)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 def collect_job_processes(leader: int) -> list[int]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -47,10 +48,8 @@ def cleanup_session(js: drmaa2.JobSession) -> None:
         if job.get_state()[0] not in (drmaa2.JobState.DONE, drmaa2.JobState.FAILED)
     ]
     for job in unfinished:
-        try:
+        with contextlib.suppress(drmaa2.InvalidStateException):
             job.terminate()
-        except drmaa2.InvalidStateException:
-            pass
     if unfinished:
         js.wait_all_terminated(unfinished, TIMEOUT)
     js.destroy()

@@ -8,7 +8,7 @@ import pytest
 
 import drmaa2
 from drmaa2 import JobState
-from tests.behaviour.conftest import TIMEOUT, file_text, wait_until
+from tests.behaviour.conftest import TIMEOUT, file_text
 
 
 def logging_task(log: Path, seconds: float) -> dict[str, object]:
@@ -161,7 +161,10 @@ def test_array_wait_any_returns_a_finished_task(session: drmaa2.JobSession, tmp_
     array = session.run_bulk_jobs(
         {
             "remote_command": "/bin/sh",
-            "args": ["-c", f'[ "$TASK_ID" = 2 ] && exit 0; while [ ! -e {flag} ]; do sleep 0.05; done'],
+            "args": [
+                "-c",
+                f'[ "$TASK_ID" = 2 ] && exit 0; while [ ! -e {flag} ]; do sleep 0.05; done',
+            ],
         },
         1,
         3,
@@ -170,4 +173,4 @@ def test_array_wait_any_returns_a_finished_task(session: drmaa2.JobSession, tmp_
     assert done.id == array.job_list[1].id
     flag.touch()
     session.wait_all_terminated(array.job_list, TIMEOUT)
-    wait_until(lambda: True)
+    assert all(job.get_state()[0] is JobState.DONE for job in array.job_list)

@@ -132,9 +132,7 @@ def test_hold_and_release_a_queued_job(session: drmaa2.JobSession) -> None:
     queued = session.run_job(
         {
             "remote_command": "/bin/true",
-            "start_time": __import__("datetime").datetime.now(
-                __import__("datetime").timezone.utc
-            )
+            "start_time": __import__("datetime").datetime.now(__import__("datetime").timezone.utc)
             + __import__("datetime").timedelta(seconds=1),
         }
     )

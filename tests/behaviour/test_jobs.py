@@ -1,4 +1,4 @@
-"""Running single jobs: template → process, JobInfo, validation (seed tables, issue 3 §1, §2, §5)."""
+"""Single jobs: template → process, JobInfo, validation (seed tables; issue 3 §1, §2, §5)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import pytest
 import drmaa2
 from drmaa2 import JobState
 from drmaa2_ostracker import extension
-from tests.behaviour.conftest import TIMEOUT, file_text
+from tests.behaviour.conftest import TIMEOUT
 
 PY = sys.executable
 
@@ -278,8 +278,13 @@ def test_same_file_for_output_and_error_keeps_both(
 def test_pipe_between_two_jobs_through_files(session: drmaa2.JobSession, tmp_path: Path) -> None:
     first, second = tmp_path / "first", tmp_path / "second"
     run(session, remote_command="/bin/echo", args=["from job one"], output_path=str(first))
-    run(session, remote_command="/usr/bin/tr", args=["a-z", "A-Z"], input_path=str(first),
-        output_path=str(second))
+    run(
+        session,
+        remote_command="/usr/bin/tr",
+        args=["a-z", "A-Z"],
+        input_path=str(first),
+        output_path=str(second),
+    )
     assert second.read_text() == "FROM JOB ONE\n"
 
 
@@ -456,7 +461,10 @@ def test_resource_limits_hold_from_the_first_instruction(
         "STACK_SIZE": 4096,
         "VIRTUAL_MEMORY": 8 * 1024 * 1024,
     }
-    code = "import resource; print(' '.join(str(resource.getrlimit(getattr(resource, n))[0]) for n in %r))"
+    code = (
+        "import resource; "
+        "print(' '.join(str(resource.getrlimit(getattr(resource, n))[0]) for n in %r))"
+    )
     run(
         session,
         remote_command=PY,
@@ -465,9 +473,7 @@ def test_resource_limits_hold_from_the_first_instruction(
         output_path=str(out),
     )
     seen = [int(v) for v in out.read_text().split()]
-    expected = [
-        limits[k] * (1 if k in ("CPU_TIME", "OPEN_FILES") else 1024) for k in names
-    ]
+    expected = [limits[k] * (1 if k in ("CPU_TIME", "OPEN_FILES") else 1024) for k in names]
     assert seen == expected
     # This process is untouched.
     assert resource.getrlimit(resource.RLIMIT_NOFILE)[0] != 64

@@ -249,4 +249,3 @@ def test_no_thread_left_after_last_session_closes(backend: str, state_dir: str) 
     js.run_job({"remote_command": "/bin/true"}).wait_terminated(TIMEOUT)
     js.close()
     assert _thread_names() <= before
-
