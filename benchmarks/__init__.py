@@ -1,0 +1,1 @@
+"""Benchmarks of drmaa2-ostracker: ``python -m benchmarks [--quick] [--output FILE]``."""
