@@ -47,7 +47,6 @@ class OsBackend:
         self._lock = threading.Lock()
         self._stores: dict[str, Store] = {}
         self._supervisor = Supervisor()
-        self._open_sessions = 0
 
     def _store(self, contact: str | None) -> Store:
         if contact is not None and (not isinstance(contact, str) or not contact):
@@ -76,16 +75,8 @@ class OsBackend:
         return capability in _SUPPORTED
 
     def _opened(self, name: str, store: Store) -> OsJobSession:
-        with self._lock:
-            self._open_sessions += 1
-        return OsJobSession(name, store, self._supervisor, self._closed)
-
-    def _closed(self) -> None:
-        with self._lock:
-            self._open_sessions -= 1
-            last = self._open_sessions == 0
-        if last:
-            self._supervisor.idle_stop()
+        self._supervisor.session_opened()
+        return OsJobSession(name, store, self._supervisor, self._supervisor.session_closed)
 
     def create_job_session(self, name: str | None, contact: str | None) -> OsJobSession:
         """Create a job session (a generated name if None)."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import operator
 import os
 import sqlite3
 import stat
@@ -117,6 +118,7 @@ _JOB_INSERT = (
     f"INSERT INTO jobs ({', '.join(_JOB_COLUMNS)}) VALUES ({', '.join('?' for _ in _JOB_COLUMNS)})"
 )
 _UPDATABLE = frozenset(_JOB_COLUMNS) - {"session", "job_id"}
+_row = operator.attrgetter(*_JOB_COLUMNS)
 
 
 def _record(row: Sequence[Any]) -> JobRecord:
@@ -343,7 +345,7 @@ class Store:
 
     def insert_jobs(self, records: Sequence[JobRecord]) -> None:
         """Write new job records."""
-        rows = [dataclasses.astuple(record) for record in records]
+        rows = [_row(record) for record in records]
         with self._lock:
             self._conn.executemany(_JOB_INSERT, rows)
 

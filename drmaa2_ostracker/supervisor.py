@@ -169,6 +169,7 @@ class Supervisor:
         self._wake_fd = -1
         self._thread: threading.Thread | None = None
         self._changes: _Changes | None = None
+        self._sessions = 0
 
     # -- the one place of change -----------------------------------------------------------
 
@@ -411,7 +412,9 @@ class Supervisor:
         assert epoll is not None
         while True:
             with self._lock:
-                if not self._by_fd:
+                # Stay while sessions are open: restarting a thread per job costs more than
+                # the job. With no session open, end once nothing is left to watch.
+                if not self._by_fd and not self._sessions:
                     self._drop_void_timers()
                     if not self._timers:
                         self._thread = None
@@ -618,9 +621,18 @@ class Supervisor:
                 )
             store.delete_job(session, job_id)
 
-    def idle_stop(self, timeout: float = 5.0) -> None:
-        """If nothing is left to watch, wait for the reaper thread to end (no thread left over)."""
+    def session_opened(self) -> None:
+        """A session of this process opened: keep the reaper ready."""
         with self._lock:
+            self._sessions += 1
+
+    def session_closed(self, timeout: float = 5.0) -> None:
+        """A session closed; after the last one, let the reaper end once it has nothing to
+        watch, and wait for it (no thread left over)."""
+        with self._lock:
+            self._sessions -= 1
+            if self._sessions:
+                return
             thread = self._thread
             if thread is None or self._by_fd:
                 return

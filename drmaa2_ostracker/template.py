@@ -60,20 +60,32 @@ class Plan:
     start_at: float | None
     deadline: float | None
     wallclock_limit: float | None
+    #: A single job's directory and paths, resolved and checked at submission.
+    _resolved: tuple[str, dict[str, str | None]] | None = None
 
-    def launch_spec(self, job_id: str, index: int | None) -> LaunchSpec:
-        """The spec of one job or task; LaunchError names what stands in the way."""
+    def resolve(self, index: int | None) -> tuple[str, dict[str, str | None]]:
+        """The working directory and stream paths of a job; LaunchError if unusable."""
+        if index is None and self._resolved is not None:
+            return self._resolved
         template = self.template
         cwd = self._working_directory(index)
-        env = dict(self.env)
-        env["JOB_ID"] = job_id
-        if index is not None:
-            env["TASK_ID"] = str(index)
         paths = {
             name: self._path(name, getattr(template, name), cwd, index)
             for name in ("input_path", "output_path", "error_path")
         }
         _check_streams(paths, bool(template.join_files))
+        if index is None:
+            self._resolved = (cwd, paths)
+        return cwd, paths
+
+    def launch_spec(self, job_id: str, index: int | None) -> LaunchSpec:
+        """The spec of one job or task; LaunchError names what stands in the way."""
+        template = self.template
+        cwd, paths = self.resolve(index)
+        env = dict(self.env)
+        env["JOB_ID"] = job_id
+        if index is not None:
+            env["TASK_ID"] = str(index)
         return LaunchSpec(
             executable=self.executable,
             argv=self.argv,
@@ -300,7 +312,7 @@ def _check_paths_now(plan: Plan, array: bool) -> None:
     t = plan.template
     try:
         if not array:
-            plan.launch_spec("0", None)
+            plan.resolve(None)
             return
         if t.working_directory is not None and PARAMETRIC_INDEX not in t.working_directory:
             cwd = plan._working_directory(None)
