@@ -22,7 +22,7 @@ from drmaa2_ostracker import extension, host
 from drmaa2_ostracker.process import identity_of
 from drmaa2_ostracker.store import ArrayRecord, JobRecord, Store, dumps
 from drmaa2_ostracker.supervisor import Group, Supervisor, now_us
-from drmaa2_ostracker.template import Plan, launch_document, plan_job
+from drmaa2_ostracker.template import Plan, launch_document, plan_job, restore_plan
 
 __all__ = ["OsJobSession", "record_to_info"]
 
@@ -88,6 +88,37 @@ class OsJobSession:
         self._on_close = on_close
         me = identity_of(os.getpid())
         self._owner = (os.getpid(), me.start_ticks if me else None)
+        supervisor.register_restorer(store, name, self._restored_group_for())
+
+    def recover(self) -> None:
+        """Reconcile the store with the machine: take over jobs whose controller died."""
+        self._supervisor.recover(self._store, self._name, self._restored_group_for())
+
+    def _restored_group_for(self) -> Callable[[JobRecord], Group]:
+        """Rebuilds launch groups from the store: one per array, one per single job."""
+        arrays: dict[str, Group] = {}
+
+        def group_for(record: JobRecord) -> Group:
+            if record.array_id is None:
+                document = json.loads(record.launch) if record.launch else None
+                return self._restored_group(record.template, document, None)
+            group = arrays.get(record.array_id)
+            if group is None:
+                array = self._array(record.array_id)
+                document = json.loads(array.launch) if array.launch else None
+                group = self._restored_group(array.template, document, array.max_parallel)
+                arrays[record.array_id] = group
+            return group
+
+        return group_for
+
+    def _restored_group(
+        self, template: str | None, document: dict[str, Any] | None, max_parallel: int | None
+    ) -> Group:
+        jt = JobTemplate.from_json(template) if template else JobTemplate()
+        if document is None:  # started before the crash: only needed for its limits
+            document = {"env": {}, "cwd": "/"}
+        return self._group(restore_plan(jt, document), max_parallel)
 
     @property
     def name(self) -> str:

@@ -93,7 +93,9 @@ class OsBackend:
             raise InvalidArgumentException(
                 f"there is no job session named {name!r} in {store.state_dir}"
             )
-        return self._opened(name, store)
+        session = self._opened(name, store)
+        session.recover()
+        return session
 
     def destroy_job_session(self, name: str, contact: str | None) -> None:
         """Forget a session and its records; its running jobs keep running."""

@@ -35,6 +35,7 @@ __all__ = [
     "identity_of",
     "is_running",
     "kill_job",
+    "open_pidfd",
     "reap",
     "signal_group",
     "spawn",
@@ -111,8 +112,9 @@ class Spawned:
     identity: ProcessIdentity
     #: Readable when the process has exited (Linux pidfd).
     pidfd: int
-    #: Kept until the process is reaped, so subprocess never waits for it itself.
-    popen: subprocess.Popen[bytes]
+    #: Kept until the process is reaped, so subprocess never waits for it itself. None for a
+    #: job adopted from a controller that died: it is not our child and cannot be reaped.
+    popen: subprocess.Popen[bytes] | None
 
 
 _OWN_STREAMS = {"/dev/stdin": 0, "/dev/stdout": 1, "/dev/stderr": 2}
@@ -249,6 +251,19 @@ def reap(pid: int) -> ExitStatus | None:
     )
 
 
+def open_pidfd(identity: ProcessIdentity) -> int | None:
+    """A pidfd of the process ``identity`` names, None if that process has ended."""
+    try:
+        pidfd = os.pidfd_open(identity.pid)
+    except OSError:
+        return None
+    # Checked after opening: if the identity still matches, the pidfd is that process's.
+    if not is_running(identity):
+        os.close(pidfd)
+        return None
+    return pidfd
+
+
 def signal_group(pgid: int, signum: int) -> bool:
     """Send a signal to a process group; False if the group no longer exists."""
     try:
@@ -347,17 +362,19 @@ def stop_job(leader: int, pidfd: int, confirm_timeout: float = 5.0) -> None:
     signal_group(leader, signal.SIGTSTP)
     signal_group(leader, signal.SIGSTOP)
     descendants = _descendants(leader, freeze=True)
-    # The leader is our child: waitid reports its stop (or exit) without consuming either.
+    # When the leader is our child, waitid reports its stop (or exit) without consuming either.
+    waiting_for = list(descendants)
     try:
         os.waitid(os.P_PIDFD, pidfd, os.WSTOPPED | os.WEXITED | os.WNOWAIT)
-    except ChildProcessError:
-        return
+    except ChildProcessError:  # adopted after a restart: not our child
+        waiting_for.insert(0, leader)
     except OSError as error:  # pragma: no cover - pidfd waitid needs Linux 5.4
         if error.errno != errno.EINVAL:
             raise
-    # Other processes of the job are not our children; the stop is a matter of microseconds.
+        waiting_for.insert(0, leader)
+    # Other processes are not our children; their stop is a matter of microseconds.
     deadline = time.monotonic() + confirm_timeout
-    for pid in descendants:
+    for pid in waiting_for:
         while process_state(pid) not in (None, "T", "t", "Z", "X"):
             if time.monotonic() > deadline:
                 return

@@ -148,6 +148,7 @@ class Store:
         self.state_dir = os.path.abspath(state_dir)
         self.path = os.path.join(self.state_dir, STORE_FILE)
         self._lock = threading.RLock()
+        self._data_version = -1
         self._prepare_directory()
         self._conn = self._connect()
 
@@ -355,16 +356,33 @@ class Store:
             "INSERT INTO arrays VALUES (?, ?, ?, ?, ?, ?, ?, ?)", dataclasses.astuple(array)
         )
 
-    def update_job(self, session: str, job_id: str, **columns: Any) -> None:
-        """Update some columns of a job."""
+    def update_job(
+        self,
+        session: str,
+        job_id: str,
+        expect: tuple[JobState, str] | None = None,
+        **columns: Any,
+    ) -> bool:
+        """Update some columns of a job; with ``expect``, only if its (state, sub-state) is
+        that (another process may have changed it). True if the row was updated."""
         unknown = set(columns) - _UPDATABLE
         if unknown:
             raise KeyError(f"not job columns: {sorted(unknown)}")
         assignments = ", ".join(f"{name} = ?" for name in columns)
-        self._execute(
-            f"UPDATE jobs SET {assignments} WHERE session = ? AND job_id = ?",
-            (*columns.values(), session, job_id),
-        )
+        sql = f"UPDATE jobs SET {assignments} WHERE session = ? AND job_id = ?"
+        args: tuple[Any, ...] = (*columns.values(), session, job_id)
+        if expect is not None:
+            sql += " AND state = ? AND sub_state = ?"
+            args = (*args, int(expect[0]), expect[1])
+        return self._execute(sql, args).rowcount == 1
+
+    def changed_elsewhere(self) -> bool:
+        """Whether another connection (another process) committed since the last call."""
+        with self._lock:
+            version = self._conn.execute("PRAGMA data_version").fetchone()[0]
+            changed = version != self._data_version
+            self._data_version = version
+            return bool(changed)
 
     def job(self, session: str, job_id: str) -> JobRecord | None:
         """One job's record, None if unknown."""

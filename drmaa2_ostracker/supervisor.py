@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import heapq
 import itertools
 import json
@@ -39,9 +40,13 @@ from drmaa2_ostracker import extension
 from drmaa2_ostracker.process import (
     ExitStatus,
     LaunchSpec,
+    ProcessIdentity,
     Spawned,
     continue_job,
+    identity_of,
+    is_running,
     kill_job,
+    open_pidfd,
     reap,
     spawn,
     stop_job,
@@ -58,6 +63,21 @@ TERMINATED = "terminated"
 DEADLINE = "deadline_reached"
 WALLCLOCK = "wallclock_limit_exceeded"
 START_FAILED = "start_failed"
+UNOBSERVED = "exit_status_unobserved"
+START_UNCONFIRMED = "start_unconfirmed"
+
+_UNOBSERVED_NOTE = (
+    "the job ended while no session watched it (its controlling process had died): "
+    "its exit status could not be observed"
+)
+_UNCONFIRMED_NOTE = (
+    "the controlling process died while starting the job: whether it ran is unknown, "
+    "so it is not started again"
+)
+#: How often a wait on jobs of another process re-reads the store (seconds).
+_FOREIGN_POLL = 0.02
+#: How often the reaper looks for changes other processes made to queued jobs (seconds).
+_SYNC_INTERVAL = 0.5
 
 #: How long terminate() waits for the killed job to be reaped before returning.
 _TERMINATE_CONFIRM_SECONDS = 10.0
@@ -170,6 +190,9 @@ class Supervisor:
         self._thread: threading.Thread | None = None
         self._changes: _Changes | None = None
         self._sessions = 0
+        #: Every store this process has jobs in (for picking up other processes' changes).
+        self._stores: dict[str, Store] = {}
+        self._restorers: dict[tuple[str, str], Callable[[JobRecord], Group]] = {}
 
     # -- the one place of change -----------------------------------------------------------
 
@@ -200,18 +223,37 @@ class Supervisor:
             self._launch(changes.to_start)
 
     def _transition(
-        self, changes: _Changes, job: _Job, state: JobState, sub_state: str = "", **fields: object
-    ) -> None:
+        self,
+        changes: _Changes,
+        job: _Job,
+        state: JobState,
+        sub_state: str = "",
+        *,
+        guarded: bool = False,
+        **fields: object,
+    ) -> bool:
+        """Change a job's state: the record, the store, the waiters, the notifications.
+
+        ``guarded``: only if the store still has the state this process believes in (another
+        process may have held or terminated the job); returns False, changing nothing, if not.
+        """
         record = job.record
+        self._begin(changes, job.store)
+        expect = (record.state, record.sub_state) if guarded else None
+        if not job.store.update_job(
+            record.session,
+            record.job_id,
+            expect,
+            state=int(state),
+            sub_state=sub_state,
+            **fields,
+        ):
+            return False
         changed = record.state != state
         record.state = state
         record.sub_state = sub_state
         for name, value in fields.items():
             setattr(record, name, value)
-        self._begin(changes, job.store)
-        job.store.update_job(
-            record.session, record.job_id, state=int(state), sub_state=sub_state, **fields
-        )
         if state.is_terminal:
             del self._active[job.key]
             if job.holds_slot:
@@ -220,6 +262,7 @@ class Supervisor:
                 self._dispatch(changes, job.group)
         if changed:
             self._note(changes, record)
+        return True
 
     def _note(self, changes: _Changes, record: JobRecord) -> None:
         changes.changed = True
@@ -261,6 +304,7 @@ class Supervisor:
         in the store when this returns.
         """
         with self._changing() as changes:
+            self._stores[store.path] = store
             self._begin(changes, store)
             records = list(make_records())
             jobs = [_Job(store, record, group) for record in records]
@@ -291,9 +335,11 @@ class Supervisor:
             _, _, job = heapq.heappop(group.pending)
             if job.key not in self._active or job.record.state != JobState.QUEUED or job.starting:
                 continue  # held, terminated or started since it was queued
+            if not self._transition(changes, job, JobState.QUEUED, STARTING, guarded=True):
+                self._sync_job(changes, job)  # held or ended by another process
+                continue
             group.running += 1
             job.holds_slot = True
-            self._transition(changes, job, JobState.QUEUED, STARTING)
             changes.to_start.append(job)
 
     def _launch(self, jobs: list[_Job]) -> None:
@@ -422,7 +468,14 @@ class Supervisor:
                 timeout = -1.0
                 if self._timers:
                     timeout = max(0.0, self._timers[0].when - time.time())
+                if len(self._active) > len(self._by_fd):
+                    # Queued jobs: another process may release or terminate them.
+                    timeout = _SYNC_INTERVAL if timeout < 0 else min(timeout, _SYNC_INTERVAL)
+                stores = list(self._stores.values())
             events = epoll.poll(timeout)
+            if not events:  # idle: a moment to look at what other processes changed
+                for store in stores:
+                    self._sync(store)
             with self._changing() as changes:
                 for fd, _ in events:
                     if fd == self._wake_fd:
@@ -439,22 +492,43 @@ class Supervisor:
     def _reaped(self, changes: _Changes, job: _Job) -> None:
         spawned = job.spawned
         assert spawned is not None
+        if spawned.popen is None:  # adopted: not our child, its status is not ours to see
+            self._unwatch(spawned)
+            self._unobserved(changes, job)
+            return
         status = reap(spawned.identity.pid)
         if status is None:
             return
         self._unwatch(spawned)
         self._finish(changes, job, status)
 
+    def _unobserved(self, changes: _Changes, job: _Job) -> None:
+        sub_state, annotation = job.kill_reason or (UNOBSERVED, _UNOBSERVED_NOTE)
+        if job.kill_reason is not None:
+            annotation = f"{annotation}; {_UNOBSERVED_NOTE}"
+        self._transition(
+            changes,
+            job,
+            JobState.FAILED,
+            sub_state,
+            annotation=annotation,
+            exit_status=None,
+            finish_us=now_us(),
+        )
+
     def _unwatch(self, spawned: Spawned) -> None:
         assert self._epoll is not None
         del self._by_fd[spawned.pidfd]
         self._epoll.unregister(spawned.pidfd)
         os.close(spawned.pidfd)
-        # Tell subprocess the child is reaped, so it never waits for it nor warns about it.
-        spawned.popen.returncode = -1
+        if spawned.popen is not None:
+            # Tell subprocess the child is reaped, so it never waits for it nor warns about it.
+            spawned.popen.returncode = -1
 
     def _finish(self, changes: _Changes, job: _Job, status: ExitStatus) -> None:
         ok = status.exit_status == 0 and not status.terminating_signal
+        if job.kill_reason is None and status.terminating_signal:
+            self._sync_job(changes, job)  # terminated by another process?
         sub_state, annotation = job.kill_reason or ("", None)
         if annotation is None and not ok:
             annotation = (
@@ -483,16 +557,205 @@ class Supervisor:
             rusage=json.dumps(usage, separators=(",", ":")),
         )
 
+    # -- recovery --------------------------------------------------------------------------
+
+    def recover(self, store: Store, session: str, group_for: Callable[[JobRecord], Group]) -> None:
+        """Take over the unfinished jobs of a session whose controlling process is gone.
+
+        A job still running (same pid *and* start time) is adopted: tracked, controllable,
+        suspended stays suspended. A job that ended meanwhile is FAILED with its exit status
+        unobserved, never invented. One caught while starting is FAILED, never run twice.
+        Queued jobs queue again under their array's limit; held jobs stay held.
+        """
+        me = identity_of(os.getpid())
+        groups: list[Group] = []
+        with self._changing() as changes:
+            self._stores[store.path] = store
+            self._begin(changes, store)
+            for record in store.unfinished_jobs(session):
+                key = (store.path, session, record.job_id)
+                if key in self._active or not self._orphaned(record, me):
+                    continue
+                group = group_for(record)
+                if all(g is not group for g in groups):
+                    groups.append(group)
+                job = _Job(store, record, group)
+                self._active[key] = job
+                if me is not None:
+                    record.owner_pid, record.owner_start = me.pid, me.start_ticks
+                    store.update_job(
+                        session, record.job_id, owner_pid=me.pid, owner_start=me.start_ticks
+                    )
+                self._take_over(changes, job)
+            for group in groups:
+                self._dispatch(changes, group)
+                jobs = [j for j in self._active.values() if j.group is group]
+                if group.start_at is not None and not group.ready():
+                    self._add_timer(
+                        group.start_at, jobs, functools.partial(self._dispatch, group=group)
+                    )
+                if group.deadline is not None:
+                    self._add_timer(
+                        group.deadline, jobs, functools.partial(self._deadline, jobs=jobs)
+                    )
+
+    @staticmethod
+    def _orphaned(record: JobRecord, me: ProcessIdentity | None) -> bool:
+        if record.owner_pid is None or record.owner_start is None:
+            return True
+        owner = ProcessIdentity(record.owner_pid, record.owner_start)
+        return owner != me and not is_running(owner)
+
+    def _take_over(self, changes: _Changes, job: _Job) -> None:
+        record = job.record
+        if record.state in (JobState.RUNNING, JobState.SUSPENDED):
+            identity = ProcessIdentity(record.pid or 0, record.pid_start or 0)
+            pidfd = open_pidfd(identity) if record.pid else None
+            if pidfd is None:
+                self._unobserved(changes, job)
+                return
+            job.spawned = Spawned(identity, pidfd, None)
+            job.holds_slot = True
+            job.group.running += 1
+            self._watch(job)
+            limit = job.group.wallclock_limit
+            if limit is not None and record.dispatch_us is not None:
+                self._add_timer(
+                    record.dispatch_us / 1e6 + limit,
+                    [job],
+                    lambda ch: self._kill(
+                        ch, job, WALLCLOCK, f"wallclock limit of {limit:g} s exceeded"
+                    ),
+                )
+        elif job.starting:
+            self._transition(
+                changes,
+                job,
+                JobState.FAILED,
+                START_UNCONFIRMED,
+                annotation=_UNCONFIRMED_NOTE,
+                finish_us=now_us(),
+            )
+        elif record.state == JobState.QUEUED:
+            job.group.push(job)
+
+    # -- changes made by other processes -----------------------------------------------------
+
+    def _sync(self, store: Store) -> None:
+        """Pick up what other processes changed of this process's jobs in ``store``."""
+        if not store.changed_elsewhere():
+            return
+        with self._changing() as changes:
+            for job in [j for j in self._active.values() if j.store is store]:
+                self._sync_job(changes, job)
+
+    def _sync_job(self, changes: _Changes, job: _Job) -> None:
+        record = job.record
+        found = job.store.job(record.session, record.job_id)
+        if found is None or (found.state, found.sub_state) == (record.state, record.sub_state):
+            return
+        if found.state.is_terminal:  # terminated before it started, by another process
+            self._transition(
+                changes,
+                job,
+                found.state,
+                found.sub_state,
+                annotation=found.annotation,
+                finish_us=found.finish_us,
+            )
+        elif found.sub_state == TERMINATED:  # a running job another process is killing
+            job.kill_reason = (TERMINATED, found.annotation or "terminated by the user")
+        elif found.state in (JobState.RUNNING, JobState.SUSPENDED) and job.spawned is not None:
+            self._transition(changes, job, found.state, found.sub_state)
+        elif found.state is JobState.QUEUED_HELD and record.state is JobState.QUEUED:
+            self._transition(changes, job, JobState.QUEUED_HELD, found.sub_state)
+        elif found.state is JobState.QUEUED and record.state is JobState.QUEUED_HELD:
+            self._transition(changes, job, JobState.QUEUED, found.sub_state)
+            job.group.push(job)
+            self._dispatch(changes, job.group)
+
+    def _foreign_control(self, store: Store, record: JobRecord, action: Action) -> None:
+        """Control a job another live process owns: signal it, and record the change in the
+        store, where its owner picks the change up."""
+        job_id, state = record.job_id, record.state
+        started = state in (JobState.RUNNING, JobState.SUSPENDED)
+        identity = ProcessIdentity(record.pid or 0, record.pid_start or 0)
+
+        def refuse(why: str) -> InvalidStateException:
+            return InvalidStateException(f"cannot {action.value} job {job_id}: it {why}")
+
+        def update(**columns: object) -> None:
+            with store.transaction():
+                if not store.update_job(
+                    record.session, job_id, (state, record.sub_state), **columns
+                ):
+                    raise refuse("changed state meanwhile; try again")
+
+        if action in (Action.SUSPEND, Action.RESUME):
+            if not started:
+                raise refuse(f"has not started ({state.name})")
+            wanted = JobState.SUSPENDED if action is Action.SUSPEND else JobState.RUNNING
+            if state is wanted:
+                return
+            pidfd = open_pidfd(identity)
+            if pidfd is None:
+                return  # it has just ended; its owner records how
+            try:
+                if action is Action.SUSPEND:
+                    stop_job(identity.pid, pidfd)
+                else:
+                    continue_job(identity.pid)
+            finally:
+                os.close(pidfd)
+            update(state=int(wanted))
+        elif action is Action.TERMINATE:
+            if started:
+                update(sub_state=TERMINATED, annotation="terminated by the user")
+                if is_running(identity):
+                    kill_job(identity.pid)
+                self._await_store(store, record, lambda s: s.is_terminal)
+            elif record.sub_state == STARTING:
+                raise refuse("is being started by another process; try again")
+            else:
+                update(
+                    state=int(JobState.FAILED),
+                    sub_state=TERMINATED,
+                    annotation="terminated by the user before it started",
+                    finish_us=now_us(),
+                )
+        elif started or record.sub_state == STARTING:
+            raise refuse(f"has started ({state.name})")
+        elif action is Action.HOLD and state is JobState.QUEUED:
+            update(state=int(JobState.QUEUED_HELD))
+        elif action is Action.RELEASE and state is JobState.QUEUED_HELD:
+            update(state=int(JobState.QUEUED))
+
+    def _await_store(
+        self, store: Store, record: JobRecord, reached: Callable[[JobState], bool]
+    ) -> None:
+        deadline = time.monotonic() + _TERMINATE_CONFIRM_SECONDS
+        while time.monotonic() < deadline:
+            found = store.job_state(record.session, record.job_id)
+            if found is None or reached(found[0]):
+                return
+            time.sleep(_FOREIGN_POLL)
+
     # -- queries ---------------------------------------------------------------------------
 
     def active_record(self, store: Store, session: str, job_id: str) -> JobRecord | None:
         """A copy of the record of a job this process tracks, None if it does not track it."""
         with self._lock:
+            self._sync(store)
             job = self._active.get((store.path, session, job_id))
             return None if job is None else dataclasses.replace(job.record)
 
     def state(self, store: Store, session: str, job_id: str) -> tuple[JobState, str]:
         """A job's (state, sub-state); InvalidArgumentException if unknown."""
+        with self._lock:
+            self._sync(store)
+            return self._state(store, session, job_id)
+
+    def _state(self, store: Store, session: str, job_id: str) -> tuple[JobState, str]:
         with self._lock:
             job = self._active.get((store.path, session, job_id))
             if job is not None:
@@ -512,15 +775,25 @@ class Supervisor:
     def control(self, store: Store, session: str, job_id: str, action: Action) -> None:
         """Apply a job control action (see :meth:`drmaa2.backend.JobSessionBackend.control`)."""
         with self._changing() as changes:
+            self._sync(store)
             job = self._active.get((store.path, session, job_id))
             if job is None:
-                state, _ = self.state(store, session, job_id)
-                raise InvalidStateException(
-                    f"cannot {action.value} job {job_id}: it has finished ({state.name})"
-                    if state.is_terminal
-                    else f"cannot {action.value} job {job_id}: it is controlled by another "
-                    f"process ({state.name})"
-                )
+                record = store.job(session, job_id)
+                if record is None:
+                    raise InvalidArgumentException(
+                        f"job {job_id!r}: no such job in session {session!r}"
+                    )
+                if record.state.is_terminal:
+                    raise InvalidStateException(
+                        f"cannot {action.value} job {job_id}: it has finished ({record.state.name})"
+                    )
+                restore = self._restorers.get((store.path, session))
+                if restore is not None and self._orphaned(record, identity_of(os.getpid())):
+                    self.recover(store, session, restore)
+                    job = self._active.get((store.path, session, job_id))
+                if job is None:
+                    self._foreign_control(store, record, action)
+                    return
             getattr(self, f"_{action.value}")(changes, job)
         if action is Action.TERMINATE:
             self._await_end(job)
@@ -590,17 +863,22 @@ class Supervisor:
         pending = list(job_ids)
         with self._lock:
             for job_id in pending:  # unknown ids fail at once
-                self.state(store, session, job_id)
+                self._state(store, session, job_id)
             while True:
+                self._sync(store)
+                # Jobs of another process change without waking us: re-read the store often.
+                foreign = any(
+                    (store.path, session, job_id) not in self._active for job_id in pending
+                )
                 if wait_all:
                     # Started and terminated are final: drop the satisfied jobs for good.
-                    while pending and condition.reached(self.state(store, session, pending[0])[0]):
+                    while pending and condition.reached(self._state(store, session, pending[0])[0]):
                         pending.pop(0)
                     if not pending:
                         return list(job_ids)
                 else:
                     for job_id in pending:
-                        if condition.reached(self.state(store, session, job_id)[0]):
+                        if condition.reached(self._state(store, session, job_id)[0]):
                             return [job_id]
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if remaining is not None and remaining <= 0:
@@ -609,7 +887,37 @@ class Supervisor:
                         f"timed out after {timeout:g} s waiting for {what} "
                         f"{len(job_ids)} job(s) to be {condition.value}"
                     )
+                if foreign:
+                    remaining = (
+                        _FOREIGN_POLL if remaining is None else min(remaining, _FOREIGN_POLL)
+                    )
+                    if self._foreign_owner_gone(store, session, pending):
+                        restore = self._restorers.get((store.path, session))
+                        if restore is not None:
+                            self._cond.release()
+                            try:
+                                self.recover(store, session, restore)
+                            finally:
+                                self._cond.acquire()
+                            continue
                 self._cond.wait(remaining)
+
+    def _foreign_owner_gone(self, store: Store, session: str, job_ids: Sequence[str]) -> bool:
+        me = identity_of(os.getpid())
+        for job_id in job_ids:
+            if (store.path, session, job_id) in self._active:
+                continue
+            record = store.job(session, job_id)
+            if record is not None and not record.state.is_terminal:
+                return self._orphaned(record, me)
+        return False
+
+    def register_restorer(
+        self, store: Store, session: str, group_for: Callable[[JobRecord], Group]
+    ) -> None:
+        """How to rebuild the launch groups of a session's jobs, for :meth:`recover`."""
+        with self._lock:
+            self._restorers[(store.path, session)] = group_for
 
     def reap_job(self, store: Store, session: str, job_id: str) -> None:
         """Forget a finished job; InvalidStateException while it has not finished."""

@@ -26,7 +26,7 @@ from drmaa2_ostracker import host
 from drmaa2_ostracker.process import LaunchSpec
 from drmaa2_ostracker.supervisor import LaunchError
 
-__all__ = ["Plan", "plan_job"]
+__all__ = ["Plan", "launch_document", "plan_job", "restore_plan"]
 
 _OWN_STREAMS = ("/dev/stdin", "/dev/stdout", "/dev/stderr")
 
@@ -305,6 +305,34 @@ def plan_job(template: JobTemplate, *, array: bool) -> Plan:
     )
     _check_paths_now(plan, array)
     return plan
+
+
+def restore_plan(template: JobTemplate, document: dict[str, Any]) -> Plan:
+    """The plan of a job submitted by an earlier process, from its stored template and launch
+    document. Nothing raises here: what no longer works fails the job when it starts."""
+    env: dict[str, str] = document["env"]
+    cwd: str = document["cwd"]
+    try:
+        executable = _executable(template, env, cwd)
+    except InvalidArgumentException:
+        executable = template.remote_command or ""
+    try:
+        rlimits, wallclock = _limits(template)
+    except InvalidArgumentException:
+        rlimits, wallclock = [], None
+    return Plan(
+        template=template,
+        executable=executable,
+        argv=[template.remote_command or executable, *(template.args or [])],
+        env=env,
+        submit_cwd=cwd,
+        rlimits=rlimits,
+        nice=template.priority or 0,
+        held=bool(template.submit_as_hold),
+        start_at=_epoch("start_time", template.start_time),
+        deadline=_epoch("deadline_time", template.deadline_time),
+        wallclock_limit=wallclock,
+    )
 
 
 def _check_paths_now(plan: Plan, array: bool) -> None:
