@@ -93,7 +93,7 @@ class LaunchSpec:
     executable: str
     argv: list[str]
     cwd: str
-    env: dict[str, str]
+    env: dict[bytes, bytes]
     #: None: /dev/null. "/dev/stdin": the controller's own stdin. Else a file to read.
     input_path: str | None
     #: None: discarded. "/dev/stdout" / "/dev/stderr": the controller's own stream. Else a file.

@@ -861,6 +861,8 @@ class Supervisor:
         """Block until one or all jobs reach ``condition`` (see the backend contract)."""
         deadline = None if timeout < 0 else time.monotonic() + timeout
         pending = list(job_ids)
+        if condition is WaitFor.TERMINATED and len(pending) == 1:
+            self._reap_here(store, session, pending[0], deadline)
         with self._lock:
             for job_id in pending:  # unknown ids fail at once
                 self._state(store, session, job_id)
@@ -901,6 +903,33 @@ class Supervisor:
                                 self._cond.acquire()
                             continue
                 self._cond.wait(remaining)
+
+    def _reap_here(self, store: Store, session: str, job_id: str, deadline: float | None) -> None:
+        """Wait for one running job of ours in this thread, and reap it here.
+
+        It saves the hand-over from the reaper thread to the waiting one, the slowest part of
+        a wait. The reaper sees the same exit; whoever takes the lock first reaps, under the
+        lock, so the job is reaped once.
+        """
+        with self._lock:
+            job = self._active.get((store.path, session, job_id))
+            if job is None or job.spawned is None or job.spawned.popen is None:
+                return
+            # Our own descriptor: the reaper may close the job's pidfd at any moment.
+            pidfd = os.dup(job.spawned.pidfd)
+        try:
+            poller = select.poll()
+            poller.register(pidfd, select.POLLIN)
+            if deadline is None:
+                ready = poller.poll()
+            else:
+                ready = poller.poll(max(0.0, deadline - time.monotonic()) * 1000)
+        finally:
+            os.close(pidfd)
+        if ready:
+            with self._changing() as changes:
+                if job.key in self._active and job.spawned is not None:
+                    self._reaped(changes, job)
 
     def _foreign_owner_gone(self, store: Store, session: str, job_ids: Sequence[str]) -> bool:
         me = identity_of(os.getpid())

@@ -49,8 +49,9 @@ class Plan:
     template: JobTemplate
     executable: str
     argv: list[str]
-    #: Environment at submission plus job_environment (JOB_ID / TASK_ID added per job).
-    env: dict[str, str]
+    #: Environment at submission plus job_environment (JOB_ID / TASK_ID added per job), as
+    #: bytes: that is what exec takes, and copying it costs nothing.
+    env: dict[bytes, bytes]
     #: The caller's working directory at submission (the default, and the base of
     #: relative paths).
     submit_cwd: str
@@ -83,9 +84,9 @@ class Plan:
         template = self.template
         cwd, paths = self.resolve(index)
         env = dict(self.env)
-        env["JOB_ID"] = job_id
+        env[b"JOB_ID"] = job_id.encode()
         if index is not None:
-            env["TASK_ID"] = str(index)
+            env[b"TASK_ID"] = str(index).encode()
         return LaunchSpec(
             executable=self.executable,
             argv=self.argv,
@@ -225,7 +226,17 @@ def _check_machine(t: JobTemplate) -> None:
         )
 
 
-def _executable(t: JobTemplate, env: dict[str, str], cwd: str) -> str:
+def _environment() -> dict[bytes, bytes]:
+    """The caller's environment now, as bytes."""
+    # os.environ keeps the bytes it decoded; copying them is a hundred times faster than
+    # decoding every variable. os.environb is the same mapping, the slow way.
+    raw = getattr(os.environ, "_data", None)
+    if isinstance(raw, dict):
+        return dict(raw)
+    return dict(os.environb)
+
+
+def _executable(t: JobTemplate, env: dict[bytes, bytes], cwd: str) -> str:
     command = t.remote_command
     if not command:
         raise InvalidArgumentException("JobTemplate.remote_command is required")
@@ -234,7 +245,8 @@ def _executable(t: JobTemplate, env: dict[str, str], cwd: str) -> str:
         if not os.path.exists(path):
             raise _invalid("remote_command", command, "no such file")
     else:
-        found = shutil.which(command, path=env.get("PATH", os.defpath))
+        search = env.get(b"PATH")
+        found = shutil.which(command, path=os.fsdecode(search) if search else os.defpath)
         if found is None:
             raise _invalid("remote_command", command, "not found on PATH")
         path = found
@@ -280,8 +292,11 @@ def plan_job(template: JobTemplate, *, array: bool) -> Plan:
     _check_unsupported(t)
     _check_machine(t)
     submit_cwd = os.getcwd()
-    env = dict(os.environ)
-    env.update(t.job_environment or {})
+    env = _environment()
+    for key, value in (t.job_environment or {}).items():
+        if not key or "=" in key or "\0" in key or "\0" in value:
+            raise _invalid("job_environment", {key: value}, "not a valid environment variable")
+        env[os.fsencode(key)] = os.fsencode(value)
     executable = _executable(t, env, submit_cwd)
     priority = t.priority or 0
     if not 0 <= priority <= 19:
@@ -310,7 +325,7 @@ def plan_job(template: JobTemplate, *, array: bool) -> Plan:
 def restore_plan(template: JobTemplate, document: dict[str, Any]) -> Plan:
     """The plan of a job submitted by an earlier process, from its stored template and launch
     document. Nothing raises here: what no longer works fails the job when it starts."""
-    env: dict[str, str] = document["env"]
+    env = {os.fsencode(k): os.fsencode(v) for k, v in document["env"].items()}
     cwd: str = document["cwd"]
     try:
         executable = _executable(template, env, cwd)
@@ -358,4 +373,5 @@ def _check_paths_now(plan: Plan, array: bool) -> None:
 
 def launch_document(plan: Plan) -> dict[str, Any]:
     """What must be stored for a job that starts later (e.g. after a restart)."""
-    return {"env": plan.env, "cwd": plan.submit_cwd}
+    env = {os.fsdecode(k): os.fsdecode(v) for k, v in plan.env.items()}
+    return {"env": env, "cwd": plan.submit_cwd}
