@@ -1,8 +1,8 @@
 """Run every benchmark case, print figure / baseline / ratio / target, and write JSON.
 
-    python -m benchmarks              # the full run (several minutes)
-    python -m benchmarks --quick      # a smoke run of a few seconds (CI)
-    python -m benchmarks --only sequential,array
+python -m benchmarks              # the full run (several minutes)
+python -m benchmarks --quick      # a smoke run of a few seconds (CI)
+python -m benchmarks --only sequential,array
 """
 
 from __future__ import annotations

@@ -140,9 +140,7 @@ def burst(n: int, repeats: int) -> list[dict[str, object]]:
             "ratio <= 1.3",
             ours_time / baseline <= 1.3,
         ),
-        result(
-            f"burst {n}: submissions per second", rate, "jobs/s", None, "", "reported", True
-        ),
+        result(f"burst {n}: submissions per second", rate, "jobs/s", None, "", "reported", True),
     ]
 
 
@@ -247,9 +245,7 @@ def wait_latency(n: int) -> list[dict[str, object]]:
     gaps: list[float] = []
     base_gaps: list[float] = []
     with job_session("latency") as session:
-        template = drmaa2.JobTemplate(
-            remote_command=command[0], args=[*command[1:], stamp]
-        )
+        template = drmaa2.JobTemplate(remote_command=command[0], args=[*command[1:], stamp])
         for i in range(n + 5):
             job = session.run_job(template)
             job.wait_terminated()

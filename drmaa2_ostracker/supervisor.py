@@ -120,6 +120,7 @@ class _Job:
 
     __slots__ = (
         "group",
+        "helpers",
         "holds_slot",
         "key",
         "kill_reason",
@@ -139,6 +140,9 @@ class _Job:
         self.serial = next(self._serials)
         self.spawned: Spawned | None = None
         self.holds_slot = False
+        #: Threads waiting for this job's exit on its pidfd themselves (see _reap_here); while
+        #: there are any, the reaper thread does not watch it.
+        self.helpers = 0
         #: (sub-state, annotation) once the supervisor decided to kill the job.
         self.kill_reason: tuple[str, str] | None = None
 
@@ -518,8 +522,9 @@ class Supervisor:
 
     def _unwatch(self, spawned: Spawned) -> None:
         assert self._epoll is not None
-        del self._by_fd[spawned.pidfd]
-        self._epoll.unregister(spawned.pidfd)
+        job = self._by_fd.pop(spawned.pidfd)
+        if not job.helpers:
+            self._epoll.unregister(spawned.pidfd)
         os.close(spawned.pidfd)
         if spawned.popen is not None:
             # Tell subprocess the child is reaped, so it never waits for it nor warns about it.
@@ -908,15 +913,21 @@ class Supervisor:
         """Wait for one running job of ours in this thread, and reap it here.
 
         It saves the hand-over from the reaper thread to the waiting one, the slowest part of
-        a wait. The reaper sees the same exit; whoever takes the lock first reaps, under the
-        lock, so the job is reaped once.
+        a wait. Meanwhile the reaper thread does not watch the job (so it is not woken to
+        compete for it); reaping happens under the lock, so the job is reaped once whoever
+        does it.
         """
         with self._lock:
             job = self._active.get((store.path, session, job_id))
             if job is None or job.spawned is None or job.spawned.popen is None:
                 return
-            # Our own descriptor: the reaper may close the job's pidfd at any moment.
+            assert self._epoll is not None
+            if not job.helpers:
+                self._epoll.unregister(job.spawned.pidfd)
+            job.helpers += 1
+            # Our own descriptor: another thread may reap the job and close its pidfd.
             pidfd = os.dup(job.spawned.pidfd)
+        ready: list[tuple[int, int]] = []
         try:
             poller = select.poll()
             poller.register(pidfd, select.POLLIN)
@@ -926,10 +937,12 @@ class Supervisor:
                 ready = poller.poll(max(0.0, deadline - time.monotonic()) * 1000)
         finally:
             os.close(pidfd)
-        if ready:
             with self._changing() as changes:
-                if job.key in self._active and job.spawned is not None:
+                if ready and job.key in self._active and job.spawned is not None:
                     self._reaped(changes, job)
+                job.helpers -= 1
+                if not job.helpers and job.key in self._active and job.spawned is not None:
+                    self._epoll.register(job.spawned.pidfd, select.EPOLLIN)
 
     def _foreign_owner_gone(self, store: Store, session: str, job_ids: Sequence[str]) -> bool:
         me = identity_of(os.getpid())
