@@ -20,7 +20,7 @@ from drmaa2.filter import job_matches, set_filter_fields
 from drmaa2.types import JobInfo, JobTemplate
 from drmaa2_ostracker import extension, host
 from drmaa2_ostracker.process import identity_of
-from drmaa2_ostracker.store import ArrayRecord, JobRecord, Store, dumps
+from drmaa2_ostracker.store import ArrayRecord, JobRecord, Store, dumps, template_document
 from drmaa2_ostracker.supervisor import Group, Supervisor, now_us
 from drmaa2_ostracker.template import Plan, launch_document, plan_job, restore_plan
 
@@ -165,7 +165,7 @@ class OsJobSession:
         """Check the template, record the job and start it (or queue it)."""
         plan = plan_job(template, array=False)
         deferred = self._deferred(plan)
-        document = plan.template.to_json()
+        document = template_document(plan.template)
 
         def make_records() -> list[JobRecord]:
             job_id = str(self._store.allocate_id(self._name))
@@ -173,7 +173,9 @@ class OsJobSession:
             record.template = document
             return [record]
 
-        records = self._supervisor.submit(self._store, make_records, self._group(plan, None))
+        records = self._supervisor.submit(
+            self._store, make_records, self._group(plan, None), commit_after_start=True
+        )
         return records[0].job_id
 
     def run_bulk_jobs(
@@ -197,7 +199,7 @@ class OsJobSession:
                     end_index=end_index,
                     step=step,
                     max_parallel=max_parallel,
-                    template=plan.template.to_json(),
+                    template=template_document(plan.template),
                     launch=dumps(launch_document(plan)),
                 )
             )

@@ -22,7 +22,6 @@ import signal
 import subprocess
 import time
 from collections.abc import Callable, Iterable
-from typing import IO
 
 __all__ = [
     "ExitStatus",
@@ -112,52 +111,57 @@ class Spawned:
     identity: ProcessIdentity
     #: Readable when the process has exited (Linux pidfd).
     pidfd: int
-    #: Kept until the process is reaped, so subprocess never waits for it itself. None for a
-    #: job adopted from a controller that died: it is not our child and cannot be reaped.
+    #: Kept until the process is reaped, so subprocess never waits for it itself (None when
+    #: the job was started without subprocess, or adopted).
     popen: subprocess.Popen[bytes] | None
+    #: False for a job adopted from a controller that died: not our child, not ours to reap.
+    child: bool = True
 
 
 _OWN_STREAMS = {"/dev/stdin": 0, "/dev/stdout": 1, "/dev/stderr": 2}
+_WRITE = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
+_devnull_fd = -1
 
 
-def _open_streams(
-    spec: LaunchSpec,
-) -> tuple[list[IO[bytes]], int | IO[bytes], int | IO[bytes], int | IO[bytes]]:
-    """Open the job's stdin/stdout/stderr; returns the files to close after the spawn."""
-    opened: list[IO[bytes]] = []
+def _devnull() -> int:
+    """One /dev/null descriptor for every job (opened once, close-on-exec)."""
+    global _devnull_fd
+    if _devnull_fd < 0:
+        _devnull_fd = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
+    return _devnull_fd
 
-    def open_output(path: str) -> int | IO[bytes]:
+
+def _open_streams(spec: LaunchSpec) -> tuple[list[int], tuple[int, int, int]]:
+    """Open the job's stdin/stdout/stderr; returns the descriptors to close after the spawn
+    and the three the job gets."""
+    opened: list[int] = []
+
+    def open_file(path: str, flags: int) -> int:
         if path in _OWN_STREAMS:
             return _OWN_STREAMS[path]
-        stream = open(path, "wb")  # noqa: SIM115 - closed by the caller after the spawn
-        opened.append(stream)
-        return stream
+        fd = os.open(path, flags, 0o666)
+        opened.append(fd)
+        return fd
 
     try:
-        stdin: int | IO[bytes]
-        if spec.input_path is None:
-            stdin = subprocess.DEVNULL
-        elif spec.input_path in _OWN_STREAMS:
-            stdin = _OWN_STREAMS[spec.input_path]
-        else:
-            stdin = open(spec.input_path, "rb")  # noqa: SIM115
-            opened.append(stdin)
-        stdout = subprocess.DEVNULL if spec.output_path is None else open_output(spec.output_path)
-        stderr: int | IO[bytes]
-        if spec.join_files:
-            stderr = stdout
-        elif spec.error_path is None:
-            stderr = subprocess.DEVNULL
-        elif spec.error_path == spec.output_path:
+        stdin = (
+            _devnull()
+            if spec.input_path is None
+            else open_file(spec.input_path, os.O_RDONLY | os.O_CLOEXEC)
+        )
+        stdout = _devnull() if spec.output_path is None else open_file(spec.output_path, _WRITE)
+        if spec.join_files or (spec.error_path is not None and spec.error_path == spec.output_path):
             # One open file for both: they share the offset, so neither clobbers the other.
             stderr = stdout
+        elif spec.error_path is None:
+            stderr = _devnull()
         else:
-            stderr = open_output(spec.error_path)
+            stderr = open_file(spec.error_path, _WRITE)
     except BaseException:
-        for stream in opened:
-            stream.close()
+        for fd in opened:
+            os.close(fd)
         raise
-    return opened, stdin, stdout, stderr
+    return opened, (stdin, stdout, stderr)
 
 
 def _limits_and_nice(rlimits: list[tuple[int, int]], nice: int) -> Callable[[], None]:
@@ -170,37 +174,75 @@ def _limits_and_nice(rlimits: list[tuple[int, int]], nice: int) -> Callable[[], 
     return apply
 
 
+# Python ignores these; ignored signals survive exec, so a job gets them back to default.
+_DEFAULT_SIGNALS = tuple(
+    getattr(signal, name) for name in ("SIGPIPE", "SIGXFSZ", "SIGXFZ") if hasattr(signal, name)
+)
+
+
 def spawn(spec: LaunchSpec) -> Spawned:
     """Start a job in its own session; OSError if it cannot be started.
 
     Files the parent opens for the job are closed before this returns. Limits and the nice
     increment are set in the child before ``exec``, so they hold from the command's first
-    instruction.
+    instruction. The job gets stdin/stdout/stderr and the descriptors the controlling
+    process made inheritable (Python makes none by default); ``posix_spawn`` starts it when
+    it runs in the caller's working directory without limits, ``subprocess`` otherwise.
     """
-    opened, stdin, stdout, stderr = _open_streams(spec)
+    opened, streams = _open_streams(spec)
+    popen: subprocess.Popen[bytes] | None = None
+    before = time.clock_gettime_ns(time.CLOCK_BOOTTIME)
     try:
-        popen = subprocess.Popen(
-            spec.argv,
-            executable=spec.executable,
-            cwd=spec.cwd,
-            env=spec.env,
-            stdin=stdin,
-            stdout=stdout,
-            stderr=stderr,
-            start_new_session=True,
-            # Without preexec_fn, subprocess may use vfork, which is much faster.
-            preexec_fn=_limits_and_nice(spec.rlimits, spec.nice)
-            if spec.rlimits or spec.nice
-            else None,
-        )
+        if not spec.rlimits and not spec.nice and spec.cwd == os.getcwd():
+            # The fast way: no Python between fork and exec, no error pipe to read.
+            pid = os.posix_spawn(
+                spec.executable,
+                spec.argv,
+                spec.env,
+                file_actions=[
+                    (os.POSIX_SPAWN_DUP2, fd, target) for target, fd in enumerate(streams)
+                ],
+                setsid=True,
+                setsigdef=_DEFAULT_SIGNALS,
+            )
+        else:
+            popen = subprocess.Popen(
+                spec.argv,
+                executable=spec.executable,
+                cwd=spec.cwd,
+                env=spec.env,
+                stdin=streams[0],
+                stdout=streams[1],
+                stderr=streams[2],
+                start_new_session=True,
+                preexec_fn=_limits_and_nice(spec.rlimits, spec.nice)
+                if spec.rlimits or spec.nice
+                else None,
+            )
+            pid = popen.pid
     finally:
-        for stream in opened:
-            stream.close()
-    pid = popen.pid
+        for fd in opened:
+            os.close(fd)
+    after = time.clock_gettime_ns(time.CLOCK_BOOTTIME)
     # The pid cannot be reused before we reap it, so the pidfd and the identity are its own.
     pidfd = os.pidfd_open(pid)
-    identity = identity_of(pid) or ProcessIdentity(pid, 0)
-    return Spawned(identity, pidfd, popen)
+    return Spawned(_identity_of_new_child(pid, before, after), pidfd, popen, child=True)
+
+
+_NS_PER_TICK = 1_000_000_000 // _CLOCK_TICKS
+
+
+def _identity_of_new_child(pid: int, before_ns: int, after_ns: int) -> ProcessIdentity:
+    """The identity of a child forked between two CLOCK_BOOTTIME readings.
+
+    The kernel's start time of a process is the boot-time clock at fork, in clock ticks. When
+    both readings fall in one tick, so did the fork: no need to read /proc/<pid>/stat, which
+    right after exec is slow (the new program is busy mapping itself).
+    """
+    tick = before_ns // _NS_PER_TICK
+    if tick == after_ns // _NS_PER_TICK:
+        return ProcessIdentity(pid, tick)
+    return identity_of(pid) or ProcessIdentity(pid, 0)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import dataclasses
 import functools
@@ -26,7 +27,7 @@ import os
 import select
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 
 from drmaa2.backend import Action, NotificationCallback, WaitFor
 from drmaa2.enums import Event, JobState
@@ -76,6 +77,8 @@ _UNCONFIRMED_NOTE = (
 )
 #: How often a wait on jobs of another process re-reads the store (seconds).
 _FOREIGN_POLL = 0.02
+#: How long the bookkeeping of an exit may wait to share a commit with later changes (s).
+_FLUSH_DELAY = 0.01
 #: How often the reaper looks for changes other processes made to queued jobs (seconds).
 _SYNC_INTERVAL = 0.5
 
@@ -159,6 +162,12 @@ class _Changes:
         self.to_start: list[_Job] = []
         self.notes: list[Notification] = []
         self.changed = False
+        #: Leave the transaction open for the start of ``to_start`` to commit (see submit).
+        self.commit_after_start = False
+        #: The changes may wait a few milliseconds to be committed with later ones.
+        self.lazy = False
+        #: Something in the changes must be committed now (a job marked as starting).
+        self.must_commit = False
 
 
 class _Timer:
@@ -194,6 +203,10 @@ class Supervisor:
         self._thread: threading.Thread | None = None
         self._changes: _Changes | None = None
         self._sessions = 0
+        #: Stores whose open transaction waits to be committed, and by when (monotonic).
+        self._deferred: dict[str, Store] = {}
+        self._flush_at: float | None = None
+        atexit.register(self.flush)
         #: Every store this process has jobs in (for picking up other processes' changes).
         self._stores: dict[str, Store] = {}
         self._restorers: dict[tuple[str, str], Callable[[JobRecord], Group]] = {}
@@ -201,14 +214,20 @@ class Supervisor:
     # -- the one place of change -----------------------------------------------------------
 
     @contextlib.contextmanager
-    def _changing(self) -> Iterator[_Changes]:
-        """Run a change under the lock; then commit, wake waiters, start jobs, notify."""
+    def _changing(self, lazy: bool = False) -> Iterator[_Changes]:
+        """Run a change under the lock; then commit, wake waiters, start jobs, notify.
+
+        ``lazy`` (the reaper's and a waiting thread's bookkeeping of exits): the commit may
+        wait up to ``_FLUSH_DELAY`` to share one commit with later changes — unless a job was
+        marked as starting, which must be in the store before it starts.
+        """
         with self._lock:
             outer = self._changes
             if outer is not None:  # nested: the outer operation finishes the work
                 yield outer
                 return
             changes = self._changes = _Changes()
+            changes.lazy = lazy
             try:
                 yield changes
             except BaseException:
@@ -216,15 +235,45 @@ class Supervisor:
                     store.rollback()
                 raise
             else:
-                for store in changes.stores.values():
-                    store.commit()
+                if changes.commit_after_start and changes.to_start:
+                    pass  # the start of the job commits it
+                elif changes.lazy and not changes.must_commit:
+                    self._defer_commit(changes.stores.values())
+                else:
+                    for store in changes.stores.values():
+                        store.commit()
             finally:
                 self._changes = None
                 if changes.changed:
                     self._cond.notify_all()
         self._notify(changes.notes)
         if changes.to_start:
-            self._launch(changes.to_start)
+            self._launch(changes.to_start, lazy=changes.lazy)
+
+    def _defer_commit(self, stores: Iterable[Store]) -> None:
+        for store in stores:
+            store.defer()
+            self._deferred[store.path] = store
+        if not self._deferred:
+            return
+        if self._thread is None:  # nobody to commit later: now then
+            self.flush()
+        elif self._flush_at is None:
+            self._flush_at = time.monotonic() + _FLUSH_DELAY
+            os.eventfd_write(self._wake_fd, 1)
+
+    def _flush_observed(self) -> None:
+        # What a wait returns has been seen by the user: it must survive a crash from now on.
+        if self._deferred:
+            self.flush()
+
+    def flush(self) -> None:
+        """Commit what waits to be committed."""
+        with self._lock:
+            self._flush_at = None
+            deferred, self._deferred = self._deferred, {}
+            for store in deferred.values():
+                store.commit()
 
     def _transition(
         self,
@@ -298,7 +347,12 @@ class Supervisor:
     # -- submission and dispatch -----------------------------------------------------------
 
     def submit(
-        self, store: Store, make_records: Callable[[], Sequence[JobRecord]], group: Group
+        self,
+        store: Store,
+        make_records: Callable[[], Sequence[JobRecord]],
+        group: Group,
+        *,
+        commit_after_start: bool = False,
     ) -> list[JobRecord]:
         """Record new jobs (already validated) and start what may start.
 
@@ -306,19 +360,35 @@ class Supervisor:
         it allocates and records it writes commit together. Records are QUEUED or
         QUEUED_HELD; queued ones start as their group allows, in index order. The records are
         in the store when this returns.
+
+        ``commit_after_start``: commit the new records together with their start instead of
+        before it (one commit less). Right for a single job: if the process dies while
+        starting it, the job was never accepted and is not in the store. Wrong for array
+        tasks, whose records must say "starting" before they start, so that a task is never
+        started twice.
         """
         with self._changing() as changes:
+            changes.commit_after_start = commit_after_start
             self._stores[store.path] = store
             self._begin(changes, store)
             records = list(make_records())
             jobs = [_Job(store, record, group) for record in records]
+            for job in jobs:  # those that start now are recorded as starting right away
+                if (
+                    job.record.state == JobState.QUEUED
+                    and group.ready()
+                    and (group.max_parallel is None or group.running < group.max_parallel)
+                ):
+                    job.record.sub_state = STARTING
+                    group.running += 1
+                    job.holds_slot = True
+                    changes.to_start.append(job)
             store.insert_jobs(records)
             for job in jobs:
                 self._active[job.key] = job
                 self._note(changes, job.record)
-                if job.record.state == JobState.QUEUED:
+                if job.record.state == JobState.QUEUED and not job.holds_slot:
                     group.push(job)
-            self._dispatch(changes, group)
             if group.start_at is not None and not group.ready():
                 self._add_timer(group.start_at, jobs, lambda ch: self._dispatch(ch, group))
             if group.deadline is not None:
@@ -342,11 +412,12 @@ class Supervisor:
             if not self._transition(changes, job, JobState.QUEUED, STARTING, guarded=True):
                 self._sync_job(changes, job)  # held or ended by another process
                 continue
+            changes.must_commit = True
             group.running += 1
             job.holds_slot = True
             changes.to_start.append(job)
 
-    def _launch(self, jobs: list[_Job]) -> None:
+    def _launch(self, jobs: list[_Job], lazy: bool) -> None:
         """Start jobs marked STARTING (outside the lock: spawning is the slow part)."""
         while jobs:
             started: list[tuple[_Job, Spawned | None, str]] = []
@@ -358,7 +429,7 @@ class Supervisor:
                 except Exception as error:  # the job fails, the supervisor goes on
                     reason = getattr(error, "strerror", None) or str(error)
                     started.append((job, None, f"could not start the job: {reason}"))
-            with self._changing() as changes:
+            with self._changing(lazy) as changes:
                 for job, spawned, reason in started:
                     if spawned is None:
                         self._transition(
@@ -374,6 +445,7 @@ class Supervisor:
                         self._running(changes, job, spawned)
                 jobs = changes.to_start
                 changes.to_start = []
+                changes.must_commit = changes.must_commit or bool(jobs)
 
     def _running(self, changes: _Changes, job: _Job, spawned: Spawned) -> None:
         job.spawned = spawned
@@ -467,20 +539,26 @@ class Supervisor:
                 if not self._by_fd and not self._sessions:
                     self._drop_void_timers()
                     if not self._timers:
+                        self.flush()
                         self._thread = None
                         return
                 timeout = -1.0
                 if self._timers:
                     timeout = max(0.0, self._timers[0].when - time.time())
+                if self._flush_at is not None:
+                    due = max(0.0, self._flush_at - time.monotonic())
+                    timeout = due if timeout < 0 else min(timeout, due)
                 if len(self._active) > len(self._by_fd):
                     # Queued jobs: another process may release or terminate them.
                     timeout = _SYNC_INTERVAL if timeout < 0 else min(timeout, _SYNC_INTERVAL)
                 stores = list(self._stores.values())
             events = epoll.poll(timeout)
+            if self._flush_at is not None and time.monotonic() >= self._flush_at:
+                self.flush()
             if not events:  # idle: a moment to look at what other processes changed
                 for store in stores:
                     self._sync(store)
-            with self._changing() as changes:
+            with self._changing(lazy=True) as changes:
                 for fd, _ in events:
                     if fd == self._wake_fd:
                         with contextlib.suppress(BlockingIOError):
@@ -496,7 +574,7 @@ class Supervisor:
     def _reaped(self, changes: _Changes, job: _Job) -> None:
         spawned = job.spawned
         assert spawned is not None
-        if spawned.popen is None:  # adopted: not our child, its status is not ours to see
+        if not spawned.child:  # adopted: not our child, its status is not ours to see
             self._unwatch(spawned)
             self._unobserved(changes, job)
             return
@@ -619,7 +697,7 @@ class Supervisor:
             if pidfd is None:
                 self._unobserved(changes, job)
                 return
-            job.spawned = Spawned(identity, pidfd, None)
+            job.spawned = Spawned(identity, pidfd, None, child=False)
             job.holds_slot = True
             job.group.running += 1
             self._watch(job)
@@ -882,10 +960,12 @@ class Supervisor:
                     while pending and condition.reached(self._state(store, session, pending[0])[0]):
                         pending.pop(0)
                     if not pending:
+                        self._flush_observed()
                         return list(job_ids)
                 else:
                     for job_id in pending:
                         if condition.reached(self._state(store, session, job_id)[0]):
+                            self._flush_observed()
                             return [job_id]
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if remaining is not None and remaining <= 0:
@@ -919,7 +999,7 @@ class Supervisor:
         """
         with self._lock:
             job = self._active.get((store.path, session, job_id))
-            if job is None or job.spawned is None or job.spawned.popen is None:
+            if job is None or job.spawned is None or not job.spawned.child:
                 return
             assert self._epoll is not None
             if not job.helpers:
@@ -937,7 +1017,7 @@ class Supervisor:
                 ready = poller.poll(max(0.0, deadline - time.monotonic()) * 1000)
         finally:
             os.close(pidfd)
-            with self._changing() as changes:
+            with self._changing(lazy=True) as changes:
                 if ready and job.key in self._active and job.spawned is not None:
                     self._reaped(changes, job)
                 job.helpers -= 1
@@ -979,6 +1059,7 @@ class Supervisor:
     def session_closed(self, timeout: float = 5.0) -> None:
         """A session closed; after the last one, let the reaper end once it has nothing to
         watch, and wait for it (no thread left over)."""
+        self.flush()
         with self._lock:
             self._sessions -= 1
             if self._sessions:

@@ -61,6 +61,7 @@ class Plan:
     start_at: float | None
     deadline: float | None
     wallclock_limit: float | None
+    join_files: bool = False
     #: A single job's directory and paths, resolved and checked at submission.
     _resolved: tuple[str, dict[str, str | None]] | None = None
 
@@ -74,14 +75,13 @@ class Plan:
             name: self._path(name, getattr(template, name), cwd, index)
             for name in ("input_path", "output_path", "error_path")
         }
-        _check_streams(paths, bool(template.join_files))
+        _check_streams(paths, self.join_files)
         if index is None:
             self._resolved = (cwd, paths)
         return cwd, paths
 
     def launch_spec(self, job_id: str, index: int | None) -> LaunchSpec:
         """The spec of one job or task; LaunchError names what stands in the way."""
-        template = self.template
         cwd, paths = self.resolve(index)
         env = dict(self.env)
         env[b"JOB_ID"] = job_id.encode()
@@ -95,7 +95,7 @@ class Plan:
             input_path=paths["input_path"],
             output_path=paths["output_path"],
             error_path=paths["error_path"],
-            join_files=bool(template.join_files),
+            join_files=self.join_files,
             rlimits=self.rlimits,
             nice=self.nice,
         )
@@ -306,7 +306,9 @@ def plan_job(template: JobTemplate, *, array: bool) -> Plan:
     if t.deadline_time is not None and t.deadline_time <= now:
         raise _invalid("deadline_time", t.deadline_time.isoformat(), "is in the past")
     plan = Plan(
-        template=t.copy(),
+        # A single job's paths are resolved now, so only an array's tasks read the template
+        # later: only they need a copy safe from the caller changing it.
+        template=t.copy() if array else t,
         executable=executable,
         argv=[t.remote_command or executable, *(t.args or [])],
         env=env,
@@ -317,6 +319,7 @@ def plan_job(template: JobTemplate, *, array: bool) -> Plan:
         start_at=_epoch("start_time", t.start_time),
         deadline=_epoch("deadline_time", t.deadline_time),
         wallclock_limit=wallclock,
+        join_files=bool(t.join_files),
     )
     _check_paths_now(plan, array)
     return plan
@@ -347,6 +350,7 @@ def restore_plan(template: JobTemplate, document: dict[str, Any]) -> Plan:
         start_at=_epoch("start_time", template.start_time),
         deadline=_epoch("deadline_time", template.deadline_time),
         wallclock_limit=wallclock,
+        join_files=bool(template.join_files),
     )
 
 
