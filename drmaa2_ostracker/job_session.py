@@ -235,6 +235,7 @@ class OsJobSession:
             if name in wanted:
                 value = wanted.pop(name)
                 where[column] = int(value) if name == "job_state" else value
+        self._supervisor.observed()
         if not wanted:
             return self._store.job_ids(self._name, where)
         return [
@@ -271,7 +272,9 @@ class OsJobSession:
 
     def job_info(self, job_id: str) -> JobInfo:
         """The job's JobInfo."""
-        return record_to_info(self._record(job_id))
+        info = record_to_info(self._record(job_id))
+        self._supervisor.observed()
+        return info
 
     def job_template(self, job_id: str) -> JobTemplate:
         """The template the job (or its array) was submitted with."""

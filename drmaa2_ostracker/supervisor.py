@@ -131,6 +131,7 @@ class _Job:
         "serial",
         "spawned",
         "store",
+        "unsaved",
     )
 
     _serials = itertools.count()
@@ -146,6 +147,8 @@ class _Job:
         #: Threads waiting for this job's exit on its pidfd themselves (see _reap_here); while
         #: there are any, the reaper thread does not watch it.
         self.helpers = 0
+        #: Not in the store yet: a single job is written with its start (see submit).
+        self.unsaved = False
         #: (sub-state, annotation) once the supervisor decided to kill the job.
         self.kill_reason: tuple[str, str] | None = None
 
@@ -262,8 +265,9 @@ class Supervisor:
             self._flush_at = time.monotonic() + _FLUSH_DELAY
             os.eventfd_write(self._wake_fd, 1)
 
-    def _flush_observed(self) -> None:
-        # What a wait returns has been seen by the user: it must survive a crash from now on.
+    def observed(self) -> None:
+        """What the user is about to see must survive a crash of this process: commit what
+        waits to be committed (a no-op when nothing does)."""
         if self._deferred:
             self.flush()
 
@@ -292,21 +296,25 @@ class Supervisor:
         """
         record = job.record
         self._begin(changes, job.store)
-        expect = (record.state, record.sub_state) if guarded else None
-        if not job.store.update_job(
-            record.session,
-            record.job_id,
-            expect,
-            state=int(state),
-            sub_state=sub_state,
-            **fields,
-        ):
-            return False
+        if not job.unsaved:
+            expect = (record.state, record.sub_state) if guarded else None
+            if not job.store.update_job(
+                record.session,
+                record.job_id,
+                expect,
+                state=int(state),
+                sub_state=sub_state,
+                **fields,
+            ):
+                return False
         changed = record.state != state
         record.state = state
         record.sub_state = sub_state
         for name, value in fields.items():
             setattr(record, name, value)
+        if job.unsaved:  # first written now, in the transaction that also holds its start
+            job.store.insert_jobs([record])
+            job.unsaved = False
         if state.is_terminal:
             del self._active[job.key]
             if job.holds_slot:
@@ -361,11 +369,11 @@ class Supervisor:
         QUEUED_HELD; queued ones start as their group allows, in index order. The records are
         in the store when this returns.
 
-        ``commit_after_start``: commit the new records together with their start instead of
-        before it (one commit less). Right for a single job: if the process dies while
-        starting it, the job was never accepted and is not in the store. Wrong for array
-        tasks, whose records must say "starting" before they start, so that a task is never
-        started twice.
+        ``commit_after_start``: write a job that starts at once together with its start, in
+        one transaction committed after the spawn (less work before the job starts, one
+        commit less). Right for a single job: if the process dies while starting it, the job
+        was never accepted and is not in the store. Wrong for array tasks, whose records must
+        say "starting" before they start, so that a task is never started twice.
         """
         with self._changing() as changes:
             changes.commit_after_start = commit_after_start
@@ -382,8 +390,9 @@ class Supervisor:
                     job.record.sub_state = STARTING
                     group.running += 1
                     job.holds_slot = True
+                    job.unsaved = commit_after_start
                     changes.to_start.append(job)
-            store.insert_jobs(records)
+            store.insert_jobs([job.record for job in jobs if not job.unsaved])
             for job in jobs:
                 self._active[job.key] = job
                 self._note(changes, job.record)
@@ -836,7 +845,9 @@ class Supervisor:
         """A job's (state, sub-state); InvalidArgumentException if unknown."""
         with self._lock:
             self._sync(store)
-            return self._state(store, session, job_id)
+            found = self._state(store, session, job_id)
+            self.observed()
+            return found
 
     def _state(self, store: Store, session: str, job_id: str) -> tuple[JobState, str]:
         with self._lock:
@@ -944,8 +955,13 @@ class Supervisor:
         """Block until one or all jobs reach ``condition`` (see the backend contract)."""
         deadline = None if timeout < 0 else time.monotonic() + timeout
         pending = list(job_ids)
-        if condition is WaitFor.TERMINATED and len(pending) == 1:
-            self._reap_here(store, session, pending[0], deadline)
+        if (
+            condition is WaitFor.TERMINATED
+            and len(pending) == 1
+            and self._reap_here(store, session, pending[0], deadline)
+        ):
+            self.observed()
+            return list(job_ids)
         with self._lock:
             for job_id in pending:  # unknown ids fail at once
                 self._state(store, session, job_id)
@@ -960,12 +976,12 @@ class Supervisor:
                     while pending and condition.reached(self._state(store, session, pending[0])[0]):
                         pending.pop(0)
                     if not pending:
-                        self._flush_observed()
+                        self.observed()
                         return list(job_ids)
                 else:
                     for job_id in pending:
                         if condition.reached(self._state(store, session, job_id)[0]):
-                            self._flush_observed()
+                            self.observed()
                             return [job_id]
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if remaining is not None and remaining <= 0:
@@ -989,18 +1005,18 @@ class Supervisor:
                             continue
                 self._cond.wait(remaining)
 
-    def _reap_here(self, store: Store, session: str, job_id: str, deadline: float | None) -> None:
+    def _reap_here(self, store: Store, session: str, job_id: str, deadline: float | None) -> bool:
         """Wait for one running job of ours in this thread, and reap it here.
 
         It saves the hand-over from the reaper thread to the waiting one, the slowest part of
         a wait. Meanwhile the reaper thread does not watch the job (so it is not woken to
         compete for it); reaping happens under the lock, so the job is reaped once whoever
-        does it.
+        does it. True if this thread saw the job end.
         """
         with self._lock:
             job = self._active.get((store.path, session, job_id))
             if job is None or job.spawned is None or not job.spawned.child:
-                return
+                return False
             assert self._epoll is not None
             if not job.helpers:
                 self._epoll.unregister(job.spawned.pidfd)
@@ -1023,6 +1039,7 @@ class Supervisor:
                 job.helpers -= 1
                 if not job.helpers and job.key in self._active and job.spawned is not None:
                     self._epoll.register(job.spawned.pidfd, select.EPOLLIN)
+        return job.key not in self._active
 
     def _foreign_owner_gone(self, store: Store, session: str, job_ids: Sequence[str]) -> bool:
         me = identity_of(os.getpid())
