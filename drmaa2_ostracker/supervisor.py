@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import atexit
+import collections
 import contextlib
 import dataclasses
 import functools
@@ -77,6 +78,8 @@ _UNCONFIRMED_NOTE = (
 )
 #: How often a wait on jobs of another process re-reads the store (seconds).
 _FOREIGN_POLL = 0.02
+#: How often a wait on another process's jobs checks that the process still lives (seconds).
+_OWNER_CHECK_INTERVAL = 0.5
 #: How long the bookkeeping of an exit may wait to share a commit with later changes (s).
 _FLUSH_DELAY = 0.01
 #: How often the reaper looks for changes other processes made to queued jobs (seconds).
@@ -206,6 +209,8 @@ class Supervisor:
         self._thread: threading.Thread | None = None
         self._changes: _Changes | None = None
         self._sessions = 0
+        #: Jobs some thread waits for (key → number of waiting threads).
+        self._watched: collections.Counter[tuple[str, str, str]] = collections.Counter()
         #: Stores whose open transaction waits to be committed, and by when (monotonic).
         self._deferred: dict[str, Store] = {}
         self._flush_at: float | None = None
@@ -322,11 +327,14 @@ class Supervisor:
                 job.group.running -= 1
                 self._dispatch(changes, job.group)
         if changed:
-            self._note(changes, record)
+            self._note(changes, job)
         return True
 
-    def _note(self, changes: _Changes, record: JobRecord) -> None:
-        changes.changed = True
+    def _note(self, changes: _Changes, job: _Job) -> None:
+        # Waiters sleep until a job they watch changes: no wake-up for every other job.
+        if job.key in self._watched:
+            changes.changed = True
+        record = job.record
         if self._callbacks:
             changes.notes.append(
                 Notification(
@@ -395,7 +403,7 @@ class Supervisor:
             store.insert_jobs([job.record for job in jobs if not job.unsaved])
             for job in jobs:
                 self._active[job.key] = job
-                self._note(changes, job.record)
+                self._note(changes, job)
                 if job.record.state == JobState.QUEUED and not job.holds_slot:
                     group.push(job)
             if group.start_at is not None and not group.ready():
@@ -939,7 +947,18 @@ class Supervisor:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     return
-                self._cond.wait(remaining)
+                self._sleep([job.key], remaining)
+
+    def _sleep(self, keys: Sequence[tuple[str, str, str]], timeout: float | None) -> None:
+        """Wait (lock held) until one of the jobs ``keys`` changes state, or the timeout."""
+        self._watched.update(keys)
+        try:
+            self._cond.wait(timeout)
+        finally:
+            self._watched.subtract(keys)
+            for key in keys:
+                if self._watched[key] <= 0:
+                    del self._watched[key]
 
     # -- waiting ---------------------------------------------------------------------------
 
@@ -965,24 +984,36 @@ class Supervisor:
         with self._lock:
             for job_id in pending:  # unknown ids fail at once
                 self._state(store, session, job_id)
+            owner_check = 0.0
             while True:
                 self._sync(store)
-                # Jobs of another process change without waking us: re-read the store often.
-                foreign = any(
-                    (store.path, session, job_id) not in self._active for job_id in pending
-                )
                 if wait_all:
-                    # Started and terminated are final: drop the satisfied jobs for good.
+                    # Started and terminated are final: drop the satisfied jobs for good. The
+                    # first unsatisfied job is what blocks the wait.
                     while pending and condition.reached(self._state(store, session, pending[0])[0]):
                         pending.pop(0)
                     if not pending:
                         self.observed()
                         return list(job_ids)
+                    while condition.reached(self._state(store, session, pending[-1])[0]):
+                        pending.pop()
+                    blocking = pending[:1]
+                    # Sleep on the job likely to end last (an array runs in index order):
+                    # until it changes, the wait cannot be over.
+                    watch = pending[-1:]
                 else:
                     for job_id in pending:
                         if condition.reached(self._state(store, session, job_id)[0]):
                             self.observed()
                             return [job_id]
+                    blocking = watch = pending
+                # An unsatisfied job this process does not track belongs to another process:
+                # its changes do not wake us, so re-read the store often.
+                foreign = [
+                    job_id
+                    for job_id in blocking
+                    if (store.path, session, job_id) not in self._active
+                ]
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if remaining is not None and remaining <= 0:
                     what = "all of" if wait_all else "any of"
@@ -994,16 +1025,20 @@ class Supervisor:
                     remaining = (
                         _FOREIGN_POLL if remaining is None else min(remaining, _FOREIGN_POLL)
                     )
-                    if self._foreign_owner_gone(store, session, pending):
+                    now = time.monotonic()
+                    if now >= owner_check:
+                        owner_check = now + _OWNER_CHECK_INTERVAL
                         restore = self._restorers.get((store.path, session))
-                        if restore is not None:
+                        if restore is not None and self._foreign_owner_gone(
+                            store, session, foreign
+                        ):
                             self._cond.release()
                             try:
                                 self.recover(store, session, restore)
                             finally:
                                 self._cond.acquire()
                             continue
-                self._cond.wait(remaining)
+                self._sleep([(store.path, session, job_id) for job_id in watch], remaining)
 
     def _reap_here(self, store: Store, session: str, job_id: str, deadline: float | None) -> bool:
         """Wait for one running job of ours in this thread, and reap it here.
