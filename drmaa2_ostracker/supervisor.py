@@ -1068,7 +1068,8 @@ class Supervisor:
                 ready = poller.poll(max(0.0, deadline - time.monotonic()) * 1000)
         finally:
             os.close(pidfd)
-            with self._changing(lazy=True) as changes:
+            # Not lazy: the waiting thread shows the end to its caller at once.
+            with self._changing() as changes:
                 if ready and job.key in self._active and job.spawned is not None:
                     self._reaped(changes, job)
                 job.helpers -= 1
