@@ -307,6 +307,11 @@ class Store:
             if self._conn.in_transaction:
                 self._conn.execute("COMMIT")
 
+    @property
+    def in_transaction(self) -> bool:
+        """Whether a transaction is open on this store's connection."""
+        return self._conn.in_transaction
+
     def defer(self) -> None:
         """Leave the open transaction open, for a later :meth:`commit` (or the next writer)
         to commit: writes that may wait a few milliseconds share one commit."""

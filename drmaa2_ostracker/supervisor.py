@@ -174,6 +174,8 @@ class _Changes:
         self.lazy = False
         #: Something in the changes must be committed now (a job marked as starting).
         self.must_commit = False
+        #: Let every statement commit on its own (for a change of one write).
+        self.autocommit = False
 
 
 class _Timer:
@@ -414,6 +416,8 @@ class Supervisor:
 
     @staticmethod
     def _begin(changes: _Changes, store: Store) -> None:
+        if changes.autocommit and not store.in_transaction:
+            return  # each statement commits itself: cheaper for the one write of an exit
         if store.path not in changes.stores:
             store.begin()
             changes.stores[store.path] = store
@@ -1068,8 +1072,10 @@ class Supervisor:
                 ready = poller.poll(max(0.0, deadline - time.monotonic()) * 1000)
         finally:
             os.close(pidfd)
-            # Not lazy: the waiting thread shows the end to its caller at once.
+            # Not lazy: the waiting thread shows the end to its caller at once. Its one write
+            # (two if it frees an array slot) commits itself.
             with self._changing() as changes:
+                changes.autocommit = True
                 if ready and job.key in self._active and job.spawned is not None:
                     self._reaped(changes, job)
                 job.helpers -= 1
