@@ -8,6 +8,7 @@ conversion, the closed-session guard and error wrapping. The backend behind them
 from __future__ import annotations
 
 import datetime
+import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import Any, TypeVar
@@ -79,7 +80,7 @@ def _timeout_seconds(timeout: Timeout) -> float:
         raise InvalidArgumentException(
             f"timeout: expected seconds (int or float, -1 for forever), got {timeout!r}"
         )
-    if timeout == INFINITE_TIME:
+    if timeout == INFINITE_TIME or timeout == math.inf:
         return -1.0
     if not timeout >= 0:  # also rejects NaN
         raise InvalidArgumentException(
@@ -363,16 +364,31 @@ class JobSession(_Session):
     ) -> None:
         _name_arg("name", name, optional=True)
         backend_name, impl = registry.get(backend)
-        if name is not None and name in _backend_call(
-            backend_name, "get_job_session_names", lambda: impl.job_session_names(contact)
-        ):
-            session = _backend_call(
-                backend_name, "open_job_session", lambda: impl.open_job_session(name, contact)
+
+        def names() -> list[str]:
+            return _backend_call(
+                backend_name, "get_job_session_names", lambda: impl.job_session_names(contact)
             )
+
+        def open_it(existing: str) -> JobSessionBackend:
+            return _backend_call(
+                backend_name, "open_job_session", lambda: impl.open_job_session(existing, contact)
+            )
+
+        if name is not None and name in names():
+            session = open_it(name)
         else:
-            session = _backend_call(
-                backend_name, "create_job_session", lambda: impl.create_job_session(name, contact)
-            )
+            try:
+                session = _backend_call(
+                    backend_name,
+                    "create_job_session",
+                    lambda: impl.create_job_session(name, contact),
+                )
+            except InvalidArgumentException:
+                # Another process created it meanwhile: open it, as if it had been there.
+                if name is None or name not in names():
+                    raise
+                session = open_it(name)
         if destroy_on_exit is None:
             destroy_on_exit = name is None
         self._setup(backend_name, impl, session, destroy_on_exit)
@@ -466,11 +482,16 @@ class JobSession(_Session):
         )
         return JobArray(self, job_array_id, [Job(self, task) for task in tasks])
 
-    def _own_ids(self, jobs: Sequence[Job] | Job) -> list[str]:
+    @staticmethod
+    def _job_list(jobs: Iterable[Job] | Job) -> list[Job]:
+        """The jobs as a list (a single Job, or any iterable, is taken too)."""
         if isinstance(jobs, Job):
-            jobs = [jobs]
+            return [jobs]
         if isinstance(jobs, (str, bytes)) or not isinstance(jobs, Iterable):
             raise InvalidArgumentException(f"jobs: expected a list of Job, got {jobs!r}")
+        return list(jobs)
+
+    def _own_ids(self, jobs: list[Job]) -> list[str]:
         ids: list[str] = []
         for job in jobs:
             if not isinstance(job, Job):
@@ -486,9 +507,10 @@ class JobSession(_Session):
         return ids
 
     def _wait(
-        self, jobs: Sequence[Job], condition: WaitFor, wait_all: bool, timeout: Timeout
+        self, jobs: Iterable[Job] | Job, condition: WaitFor, wait_all: bool, timeout: Timeout
     ) -> list[Job]:
         self._check_open()
+        jobs = self._job_list(jobs)
         ids = self._own_ids(jobs)
         seconds = _timeout_seconds(timeout)
         done = _backend_call(
@@ -509,15 +531,13 @@ class JobSession(_Session):
 
     def wait_all_started(self, jobs: Sequence[Job], timeout: Timeout = INFINITE_TIME) -> list[Job]:
         """Wait until every one of ``jobs`` has started; return them."""
-        self._wait(jobs, WaitFor.STARTED, True, timeout)
-        return list(jobs)
+        return self._wait(jobs, WaitFor.STARTED, True, timeout)
 
     def wait_all_terminated(
         self, jobs: Sequence[Job], timeout: Timeout = INFINITE_TIME
     ) -> list[Job]:
         """Wait until every one of ``jobs`` is DONE or FAILED; return them."""
-        self._wait(jobs, WaitFor.TERMINATED, True, timeout)
-        return list(jobs)
+        return self._wait(jobs, WaitFor.TERMINATED, True, timeout)
 
     def _job_state(self, job_id: str) -> tuple[JobState, str]:
         return self._call("get_state", lambda: self._backend.job_state(job_id))

@@ -225,7 +225,14 @@ def spawn(spec: LaunchSpec) -> Spawned:
             os.close(fd)
     after = time.clock_gettime_ns(time.CLOCK_BOOTTIME)
     # The pid cannot be reused before we reap it, so the pidfd and the identity are its own.
-    pidfd = os.pidfd_open(pid)
+    try:
+        pidfd = os.pidfd_open(pid)
+    except BaseException:  # out of descriptors: a job nobody could watch must not run
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        if popen is not None:
+            popen.returncode = -1
+        raise
     return Spawned(_identity_of_new_child(pid, before, after), pidfd, popen, child=True)
 
 
@@ -273,11 +280,12 @@ def decode_wait_status(status: int) -> tuple[int, str]:
 
 
 def reap(pid: int) -> ExitStatus | None:
-    """Collect an exited child's status and rusage; None if it has not exited yet."""
-    try:
-        found, status, usage = os.wait4(pid, os.WNOHANG)
-    except ChildProcessError:
-        return None
+    """Collect an exited child's status and rusage; None if it has not exited yet.
+
+    ChildProcessError if it is not (or no longer) our child to reap: the host application
+    reaped it (``wait(-1)``, SIGCHLD ignored).
+    """
+    found, status, usage = os.wait4(pid, os.WNOHANG)
     if found == 0:
         return None
     exit_status, signal_name = decode_wait_status(status)
@@ -372,13 +380,30 @@ def collect_job_processes(leader: int) -> list[int]:
     return sorted(members)
 
 
-def kill_job(leader: int) -> None:
+def _first_signal(pidfd: int | None, signum: int) -> bool:
+    """Signal the job's leader through its pidfd: False if that very process has ended (its
+    pid may be someone else's by now, so nothing may be sent by pid)."""
+    if pidfd is None:
+        return True
+    try:
+        signal.pidfd_send_signal(pidfd, signum)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def kill_job(leader: int, pidfd: int | None = None) -> None:
     """SIGKILL the job's process group, its session and every descendant, even one that
     left the group with setsid. The job's processes are stopped first, so none can fork
     while they are being collected.
 
-    The caller guarantees ``leader`` has not been reaped (so its pid is still the job's).
+    The caller guarantees ``leader`` has not been reaped (so its pid is still the job's), or
+    passes its ``pidfd``: a leader that is not our child may be reaped by someone else at
+    any moment, but once stopped through its pidfd it lives on, and so do its group and
+    session ids.
     """
+    if not _first_signal(pidfd, signal.SIGSTOP):
+        return
     signal_group(leader, signal.SIGSTOP)
     victims = set(_descendants(leader, freeze=True))
     victims.update(_session_members(leader))
@@ -387,8 +412,10 @@ def kill_job(leader: int) -> None:
         _kill(pid, signal.SIGKILL)
 
 
-def continue_job(leader: int) -> None:
+def continue_job(leader: int, pidfd: int | None = None) -> None:
     """SIGCONT the job's process group and every descendant (those that left the group too)."""
+    if not _first_signal(pidfd, signal.SIGCONT):
+        return
     signal_group(leader, signal.SIGCONT)
     for pid in _descendants(leader, freeze=False):
         _kill(pid, signal.SIGCONT)
@@ -401,6 +428,8 @@ def stop_job(leader: int, pidfd: int, confirm_timeout: float = 5.0) -> None:
     SIGSTOP because a job may catch or ignore SIGTSTP, and the kernel discards SIGTSTP sent to
     an orphaned process group, which every setsid job is.
     """
+    if not _first_signal(pidfd, signal.SIGTSTP):
+        return
     signal_group(leader, signal.SIGTSTP)
     signal_group(leader, signal.SIGSTOP)
     descendants = _descendants(leader, freeze=True)

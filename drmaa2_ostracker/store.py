@@ -284,6 +284,8 @@ class Store:
             if self._conn.in_transaction and not self._deferred:
                 yield
                 return
+            # Deferred writes are committed first: a failure here must not undo them.
+            self.commit()
             self.begin()
             try:
                 yield

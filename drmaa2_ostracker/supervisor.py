@@ -78,6 +78,8 @@ _UNCONFIRMED_NOTE = (
 )
 #: How often a wait on jobs of another process re-reads the store (seconds).
 _FOREIGN_POLL = 0.02
+#: The longest single sleep (seconds): longer timeouts are slept in slices.
+_MAX_SLEEP = 3600.0
 #: How often a wait on another process's jobs checks that the process still lives (seconds).
 _OWNER_CHECK_INTERVAL = 0.5
 #: How long the bookkeeping of an exit may wait to share a commit with later changes (s).
@@ -87,6 +89,10 @@ _SYNC_INTERVAL = 0.5
 
 #: How long terminate() waits for the killed job to be reaped before returning.
 _TERMINATE_CONFIRM_SECONDS = 10.0
+
+
+class _ReaperDone(Exception):
+    """The reaper thread has nothing left to watch."""
 
 
 class LaunchError(Exception):
@@ -231,34 +237,39 @@ class Supervisor:
         wait up to ``_FLUSH_DELAY`` to share one commit with later changes — unless a job was
         marked as starting, which must be in the store before it starts.
         """
-        with self._lock:
-            outer = self._changes
-            if outer is not None:  # nested: the outer operation finishes the work
-                yield outer
-                return
-            changes = self._changes = _Changes()
-            changes.lazy = lazy
-            try:
-                yield changes
-            except BaseException:
-                for store in changes.stores.values():
-                    store.rollback()
-                raise
-            else:
-                if changes.commit_after_start and changes.to_start:
-                    pass  # the start of the job commits it
-                elif changes.lazy and not changes.must_commit:
-                    self._defer_commit(changes.stores.values())
-                else:
-                    for store in changes.stores.values():
-                        store.commit()
-            finally:
-                self._changes = None
-                if changes.changed:
-                    self._cond.notify_all()
-        self._notify(changes.notes)
-        if changes.to_start:
-            self._launch(changes.to_start, lazy=changes.lazy)
+        changes = _Changes()
+        changes.lazy = lazy
+        try:
+            with self._lock:
+                outer = self._changes
+                if outer is not None:  # nested: the outer operation finishes the work
+                    yield outer
+                    return
+                self._changes = changes
+                failed = True
+                try:
+                    yield changes
+                    failed = False
+                finally:
+                    # Never a rollback: every transition changed memory with the store, and
+                    # the connection's transaction may hold other operations' writes too. An
+                    # operation that fails (its DRMAA2 error) fails before it writes.
+                    if changes.commit_after_start and changes.to_start and not failed:
+                        pass  # the start of the job commits it
+                    elif changes.lazy and not changes.must_commit:
+                        self._defer_commit(changes.stores.values())
+                    else:
+                        for store in changes.stores.values():
+                            store.commit()
+                    self._changes = None
+                    if changes.changed:
+                        self._cond.notify_all()
+        finally:
+            if changes.notes:
+                self.observed()  # a callback sees only what survives a crash
+                self._notify(changes.notes)
+            if changes.to_start:  # marked as starting: they start, whatever else failed
+                self._launch(changes.to_start, lazy=changes.lazy)
 
     def _defer_commit(self, stores: Iterable[Store]) -> None:
         for store in stores:
@@ -305,14 +316,16 @@ class Supervisor:
         self._begin(changes, job.store)
         if not job.unsaved:
             expect = (record.state, record.sub_state) if guarded else None
-            if not job.store.update_job(
+            written = job.store.update_job(
                 record.session,
                 record.job_id,
                 expect,
                 state=int(state),
                 sub_state=sub_state,
                 **fields,
-            ):
+            )
+            # Unguarded, the change holds even when the row is gone (session destroyed).
+            if guarded and not written:
                 return False
         changed = record.state != state
         record.state = state
@@ -440,9 +453,13 @@ class Supervisor:
 
     def _launch(self, jobs: list[_Job], lazy: bool) -> None:
         """Start jobs marked STARTING (outside the lock: spawning is the slow part)."""
+        interrupted: BaseException | None = None
         while jobs:
             started: list[tuple[_Job, Spawned | None, str]] = []
             for job in jobs:
+                if interrupted is not None:
+                    started.append((job, None, "not started: the start was interrupted"))
+                    continue
                 try:
                     started.append((job, spawn(job.group.prepare(job.record)), ""))
                 except LaunchError as error:
@@ -450,6 +467,9 @@ class Supervisor:
                 except Exception as error:  # the job fails, the supervisor goes on
                     reason = getattr(error, "strerror", None) or str(error)
                     started.append((job, None, f"could not start the job: {reason}"))
+                except BaseException as error:  # KeyboardInterrupt: record, then re-raise
+                    interrupted = error
+                    started.append((job, None, "not started: the start was interrupted"))
             with self._changing(lazy) as changes:
                 for job, spawned, reason in started:
                     if spawned is None:
@@ -467,6 +487,8 @@ class Supervisor:
                 jobs = changes.to_start
                 changes.to_start = []
                 changes.must_commit = changes.must_commit or bool(jobs)
+        if interrupted is not None:
+            raise interrupted
 
     def _running(self, changes: _Changes, job: _Job, spawned: Spawned) -> None:
         job.spawned = spawned
@@ -490,7 +512,7 @@ class Supervisor:
                 ),
             )
         if job.kill_reason is not None:  # terminated while it was starting
-            kill_job(spawned.identity.pid)
+            kill_job(spawned.identity.pid, spawned.pidfd)
 
     def _deadline(self, changes: _Changes, jobs: list[_Job]) -> None:
         for job in jobs:
@@ -504,7 +526,7 @@ class Supervisor:
         if job.spawned is not None:
             if job.kill_reason is None:
                 job.kill_reason = (sub_state, annotation)
-            kill_job(job.spawned.identity.pid)
+            kill_job(job.spawned.identity.pid, job.spawned.pidfd)
         elif job.starting:
             job.kill_reason = (sub_state, annotation)
         elif state in (JobState.QUEUED, JobState.QUEUED_HELD):
@@ -551,58 +573,82 @@ class Supervisor:
         self._thread.start()
 
     def _reaper(self) -> None:
+        try:
+            while self._reaper_round():
+                pass
+        finally:
+            with self._lock:
+                if self._thread is threading.current_thread():
+                    self._thread = None
+
+    def _reaper_round(self) -> bool:
+        """One round of the reaper thread; False when it has nothing left to do."""
+        try:
+            self._reap_round()
+        except _ReaperDone:
+            return False
+        except Exception:  # keep reaping whatever went wrong with one job or the store
+            _log.exception("drmaa2 os backend: the reaper thread hit an error; going on")
+            time.sleep(0.01)
+        return True
+
+    def _reap_round(self) -> None:
         epoll = self._epoll
         assert epoll is not None
-        while True:
-            with self._lock:
-                # Stay while sessions are open: restarting a thread per job costs more than
-                # the job. With no session open, end once nothing is left to watch.
-                if not self._by_fd and not self._sessions:
-                    self._drop_void_timers()
-                    if not self._timers:
-                        self.flush()
-                        self._thread = None
-                        return
-                timeout = -1.0
-                if self._timers:
-                    timeout = max(0.0, self._timers[0].when - time.time())
-                if self._flush_at is not None:
-                    due = max(0.0, self._flush_at - time.monotonic())
-                    timeout = due if timeout < 0 else min(timeout, due)
-                if len(self._active) > len(self._by_fd):
-                    # Queued jobs: another process may release or terminate them.
-                    timeout = _SYNC_INTERVAL if timeout < 0 else min(timeout, _SYNC_INTERVAL)
-                stores = list(self._stores.values())
-            events = epoll.poll(timeout)
-            if self._flush_at is not None and time.monotonic() >= self._flush_at:
-                self.flush()
-            if not events:  # idle: a moment to look at what other processes changed
-                for store in stores:
-                    self._sync(store)
-            with self._changing(lazy=True) as changes:
-                for fd, _ in events:
-                    if fd == self._wake_fd:
-                        with contextlib.suppress(BlockingIOError):
-                            os.eventfd_read(fd)
-                        continue
-                    job = self._by_fd.get(fd)
-                    if job is not None:
-                        self._reaped(changes, job)
-                now = time.time()
-                while self._timers and self._timers[0].when <= now:
-                    heapq.heappop(self._timers).action(changes)
+        with self._lock:
+            # Stay while sessions are open: restarting a thread per job costs more than
+            # the job. With no session open, end once nothing is left to watch.
+            if not self._by_fd and not self._sessions:
+                self._drop_void_timers()
+                if not self._timers:
+                    self.flush()
+                    self._thread = None
+                    raise _ReaperDone
+            timeout = -1.0
+            if self._timers:
+                timeout = max(0.0, self._timers[0].when - time.time())
+            if self._flush_at is not None:
+                due = max(0.0, self._flush_at - time.monotonic())
+                timeout = due if timeout < 0 else min(timeout, due)
+            if len(self._active) > len(self._by_fd):
+                # Queued jobs: another process may release or terminate them.
+                timeout = _SYNC_INTERVAL if timeout < 0 else min(timeout, _SYNC_INTERVAL)
+            stores = list(self._stores.values())
+        events = epoll.poll(min(timeout, _MAX_SLEEP) if timeout >= 0 else _MAX_SLEEP)
+        if self._flush_at is not None and time.monotonic() >= self._flush_at:
+            self.flush()
+        if not events:  # idle: a moment to look at what other processes changed
+            for store in stores:
+                self._sync(store)
+        with self._changing(lazy=True) as changes:
+            for fd, _ in events:
+                if fd == self._wake_fd:
+                    with contextlib.suppress(BlockingIOError):
+                        os.eventfd_read(fd)
+                    continue
+                job = self._by_fd.get(fd)
+                if job is not None:
+                    self._reaped(changes, job)
+            now = time.time()
+            while self._timers and self._timers[0].when <= now:
+                heapq.heappop(self._timers).action(changes)
 
     def _reaped(self, changes: _Changes, job: _Job) -> None:
         spawned = job.spawned
         assert spawned is not None
         if not spawned.child:  # adopted: not our child, its status is not ours to see
-            self._unwatch(spawned)
+            self._unwatch(job)
             self._unobserved(changes, job)
             return
-        status = reap(spawned.identity.pid)
+        try:
+            status = reap(spawned.identity.pid)
+        except ChildProcessError:  # the host application reaped it (SIGCHLD ignored, wait(-1))
+            self._unwatch(job)
+            self._unobserved(changes, job)
+            return
         if status is None:
             return
-        self._unwatch(spawned)
+        self._unwatch(job)
         self._finish(changes, job, status)
 
     def _unobserved(self, changes: _Changes, job: _Job) -> None:
@@ -619,9 +665,12 @@ class Supervisor:
             finish_us=now_us(),
         )
 
-    def _unwatch(self, spawned: Spawned) -> None:
-        assert self._epoll is not None
-        job = self._by_fd.pop(spawned.pidfd)
+    def _unwatch(self, job: _Job) -> None:
+        """Forget an ended job's process: from now on nothing may signal its pid."""
+        spawned = job.spawned
+        assert self._epoll is not None and spawned is not None
+        job.spawned = None
+        del self._by_fd[spawned.pidfd]
         if not job.helpers:
             self._epoll.unregister(spawned.pidfd)
         os.close(spawned.pidfd)
@@ -808,15 +857,19 @@ class Supervisor:
                 if action is Action.SUSPEND:
                     stop_job(identity.pid, pidfd)
                 else:
-                    continue_job(identity.pid)
+                    continue_job(identity.pid, pidfd)
             finally:
                 os.close(pidfd)
             update(state=int(wanted))
         elif action is Action.TERMINATE:
             if started:
                 update(sub_state=TERMINATED, annotation="terminated by the user")
-                if is_running(identity):
-                    kill_job(identity.pid)
+                pidfd = open_pidfd(identity)
+                if pidfd is not None:
+                    try:
+                        kill_job(identity.pid, pidfd)
+                    finally:
+                        os.close(pidfd)
                 self._await_store(store, record, lambda s: s.is_terminal)
             elif record.sub_state == STARTING:
                 raise refuse("is being started by another process; try again")
@@ -880,6 +933,7 @@ class Supervisor:
 
     def control(self, store: Store, session: str, job_id: str, action: Action) -> None:
         """Apply a job control action (see :meth:`drmaa2.backend.JobSessionBackend.control`)."""
+        foreign: JobRecord | None = None
         with self._changing() as changes:
             self._sync(store)
             job = self._active.get((store.path, session, job_id))
@@ -898,10 +952,15 @@ class Supervisor:
                     self.recover(store, session, restore)
                     job = self._active.get((store.path, session, job_id))
                 if job is None:
-                    self._foreign_control(store, record, action)
-                    return
-            getattr(self, f"_{action.value}")(changes, job)
-        if action is Action.TERMINATE:
+                    foreign = record
+            if job is not None:
+                getattr(self, f"_{action.value}")(changes, job)
+        if foreign is not None:
+            # Outside the lock, with nothing of ours uncommitted: the owner must be able to
+            # write the job's end meanwhile.
+            self.flush()
+            self._foreign_control(store, foreign, action)
+        elif job is not None and action is Action.TERMINATE:
             self._await_end(job)
 
     def _not_allowed(self, job: _Job, action: str, why: str) -> InvalidStateException:
@@ -922,7 +981,7 @@ class Supervisor:
             return
         if job.spawned is None or job.record.state != JobState.SUSPENDED:
             raise self._not_allowed(job, "resume", "has not started")
-        continue_job(job.spawned.identity.pid)
+        continue_job(job.spawned.identity.pid, job.spawned.pidfd)
         self._transition(changes, job, JobState.RUNNING)
 
     def _hold(self, changes: _Changes, job: _Job) -> None:
@@ -957,7 +1016,7 @@ class Supervisor:
         """Wait (lock held) until one of the jobs ``keys`` changes state, or the timeout."""
         self._watched.update(keys)
         try:
-            self._cond.wait(timeout)
+            self._cond.wait(_MAX_SLEEP if timeout is None else min(timeout, _MAX_SLEEP))
         finally:
             self._watched.subtract(keys)
             for key in keys:
@@ -1001,16 +1060,16 @@ class Supervisor:
                         return list(job_ids)
                     while condition.reached(self._state(store, session, pending[-1])[0]):
                         pending.pop()
-                    blocking = pending[:1]
-                    # Sleep on the job likely to end last (an array runs in index order):
-                    # until it changes, the wait cannot be over.
-                    watch = pending[-1:]
+                    # Sleep on the first and the last unsatisfied job (an array runs in index
+                    # order, so the last is likely to end last): the wait cannot be over
+                    # before both are.
+                    blocking = watch = [pending[0], pending[-1]]
                 else:
                     for job_id in pending:
                         if condition.reached(self._state(store, session, job_id)[0]):
                             self.observed()
                             return [job_id]
-                    blocking = watch = pending
+                    blocking = watch = list(pending)
                 # An unsatisfied job this process does not track belongs to another process:
                 # its changes do not wake us, so re-read the store often.
                 foreign = [
@@ -1057,19 +1116,22 @@ class Supervisor:
             if job is None or job.spawned is None or not job.spawned.child:
                 return False
             assert self._epoll is not None
+            # Our own descriptor: another thread may reap the job and close its pidfd.
+            pidfd = os.dup(job.spawned.pidfd)
             if not job.helpers:
                 self._epoll.unregister(job.spawned.pidfd)
             job.helpers += 1
-            # Our own descriptor: another thread may reap the job and close its pidfd.
-            pidfd = os.dup(job.spawned.pidfd)
         ready: list[tuple[int, int]] = []
         try:
             poller = select.poll()
             poller.register(pidfd, select.POLLIN)
-            if deadline is None:
-                ready = poller.poll()
-            else:
-                ready = poller.poll(max(0.0, deadline - time.monotonic()) * 1000)
+            while True:
+                left = None if deadline is None else max(0.0, deadline - time.monotonic())
+                ready = poller.poll(
+                    _MAX_SLEEP * 1000 if left is None else min(left, _MAX_SLEEP) * 1000
+                )
+                if ready or (left is not None and left <= _MAX_SLEEP):
+                    break
         finally:
             os.close(pidfd)
             # Not lazy: the waiting thread shows the end to its caller at once. Its one write
@@ -1130,4 +1192,5 @@ class Supervisor:
             if self._timers:
                 return
             os.eventfd_write(self._wake_fd, 1)
-        thread.join(timeout)
+        if thread is not threading.current_thread():  # a callback may close the last session
+            thread.join(timeout)

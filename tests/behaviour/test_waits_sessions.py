@@ -249,3 +249,16 @@ def test_no_thread_left_after_last_session_closes(backend: str, state_dir: str) 
     js.run_job({"remote_command": "/bin/true"}).wait_terminated(TIMEOUT)
     js.close()
     assert _thread_names() <= before
+
+
+def test_waits_take_a_single_job_any_iterable_and_long_timeouts(
+    session: drmaa2.JobSession,
+) -> None:
+    import datetime
+    import math
+
+    job = session.run_job({"remote_command": "/bin/true"})
+    assert session.wait_any_terminated(job, datetime.timedelta(days=30)) == job
+    assert session.wait_all_terminated(iter([job]), math.inf) == [job]
+    job.wait_terminated(1e12)
+    assert job.get_state()[0] is JobState.DONE

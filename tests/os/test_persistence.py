@@ -371,3 +371,41 @@ def test_a_store_path_that_is_not_a_file_is_refused(tmp_path: Path) -> None:
     with pytest.raises(drmaa2.SessionManagementException, match=str(state / STORE_FILE)):
         drmaa2.create_job_session("x", str(state), backend=BACKEND)
     assert (state / STORE_FILE).is_dir()
+
+
+def test_wait_all_over_own_and_another_processs_jobs(state: Path) -> None:
+    controller = Controller(
+        state,
+        """
+        job = session.run_job({"remote_command": "/bin/sleep", "args": ["0.5"]})
+        result["job"] = job.id
+        """,
+    )
+    try:
+        js = drmaa2.open_job_session("crashy", str(state), backend=BACKEND)
+        theirs = next(j for j in js.get_jobs() if j.id == controller.result["job"])
+        mine = js.run_job({"remote_command": "/bin/sleep", "args": ["0.2"]})
+        started = time.monotonic()
+        js.wait_all_terminated([mine, theirs], TIMEOUT)
+        assert time.monotonic() - started < TIMEOUT / 2, "woken by both ends, not a timeout"
+        assert mine.get_state()[0] is theirs.get_state()[0] is JobState.DONE
+        js.close()
+    finally:
+        controller.kill()
+
+
+def test_a_host_that_reaps_our_children_does_not_hang_a_wait(tmp_path: Path) -> None:
+    code = textwrap.dedent(
+        f"""
+        import signal, drmaa2
+        signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # the kernel reaps every child
+        s = drmaa2.create_job_session("x", {str(tmp_path / "state")!r}, backend="os")
+        job = s.run_job({{"remote_command": "/bin/true"}})
+        job.wait_terminated(30)
+        info = job.get_info()
+        print(info.job_state.name, info.exit_status, info.job_sub_state)
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["FAILED", "None", "exit_status_unobserved"]
