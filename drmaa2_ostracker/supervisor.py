@@ -553,6 +553,8 @@ class Supervisor:
         self, when: float, jobs: Sequence[_Job], action: Callable[[_Changes], None]
     ) -> None:
         self._ensure_thread()
+        if len(self._timers) > 2 * len(self._active) + 64:
+            self._drop_void_timers()  # timers of ended jobs must not pile up in memory
         heapq.heappush(self._timers, _Timer(when, jobs, action))
         os.eventfd_write(self._wake_fd, 1)
 
