@@ -11,6 +11,8 @@ import argparse
 import json
 import os
 import platform
+import shutil
+import subprocess
 import sys
 import tempfile
 from collections.abc import Callable
@@ -29,6 +31,21 @@ CASES: dict[str, Case] = {
     "scale": lambda q: bench_jobs.scale(2000 if q else 100_000),
     "monitoring": lambda q: bench_monitoring.run(quick=q),
 }
+
+
+def install_peers() -> None:
+    """Set-up: the peers compared against are OS packages (xargs comes with findutils;
+    GNU parallel is installed here when missing and this is a Debian-like machine as root)."""
+    if shutil.which("parallel") or os.geteuid() != 0 or not shutil.which("apt-get"):
+        return
+    print("set-up: installing GNU parallel (apt-get install parallel)", flush=True)
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    for command in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", "parallel"]):
+        try:
+            subprocess.run(command, check=True, env=env, timeout=600, capture_output=True)
+        except (OSError, subprocess.SubprocessError) as error:
+            print(f"set-up: could not install GNU parallel ({error}); it is left out")
+            return
 
 
 def machine() -> dict[str, object]:
@@ -71,6 +88,8 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [name for name in chosen if name not in CASES]
     if unknown:
         parser.error(f"unknown case(s): {', '.join(unknown)}")
+    if not args.quick and "array" in chosen:
+        install_peers()
     info = machine()
     print(
         f"machine: {info['cores']} cores, {info['cpu']}, Python {info['python']}, "

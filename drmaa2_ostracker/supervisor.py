@@ -1062,10 +1062,11 @@ class Supervisor:
                         return list(job_ids)
                     while condition.reached(self._state(store, session, pending[-1])[0]):
                         pending.pop()
-                    # Sleep on the first and the last unsatisfied job (an array runs in index
-                    # order, so the last is likely to end last): the wait cannot be over
-                    # before both are.
-                    blocking = watch = [pending[0], pending[-1]]
+                    # Sleep on the last unsatisfied job (an array runs in index order, so it
+                    # likely ends last): the wait cannot be over before it is. If it or the
+                    # first belongs to another process, the store is re-read as well.
+                    watch = pending[-1:]
+                    blocking = [pending[0], pending[-1]]
                 else:
                     for job_id in pending:
                         if condition.reached(self._state(store, session, job_id)[0]):
