@@ -78,6 +78,8 @@ _UNCONFIRMED_NOTE = (
 )
 #: How often a wait on jobs of another process re-reads the store (seconds).
 _FOREIGN_POLL = 0.02
+#: While jobs were submitted this recently (seconds), the reaper gathers exits for as long.
+_BURST_WINDOW = 0.01
 #: The longest single sleep (seconds): longer timeouts are slept in slices.
 _MAX_SLEEP = 3600.0
 #: How often a wait on another process's jobs checks that the process still lives (seconds).
@@ -217,6 +219,7 @@ class Supervisor:
         self._thread: threading.Thread | None = None
         self._changes: _Changes | None = None
         self._sessions = 0
+        self._last_submit = 0.0
         #: Jobs some thread waits for (key → number of waiting threads).
         self._watched: collections.Counter[tuple[str, str, str]] = collections.Counter()
         #: Stores whose open transaction waits to be committed, and by when (monotonic).
@@ -398,6 +401,7 @@ class Supervisor:
         was never accepted and is not in the store. Wrong for array tasks, whose records must
         say "starting" before they start, so that a task is never started twice.
         """
+        self._last_submit = time.monotonic()
         with self._changing() as changes:
             changes.commit_after_start = commit_after_start
             self._stores[store.path] = store
@@ -617,6 +621,11 @@ class Supervisor:
                 timeout = _SYNC_INTERVAL if timeout < 0 else min(timeout, _SYNC_INTERVAL)
             stores = list(self._stores.values())
         events = epoll.poll(min(timeout, _MAX_SLEEP) if timeout >= 0 else _MAX_SLEEP)
+        if events and time.monotonic() - self._last_submit < _BURST_WINDOW:
+            # Jobs are being submitted right now: let the exits gather and handle them in one
+            # round, instead of taking the interpreter from the submitting thread for each.
+            time.sleep(_BURST_WINDOW)
+            events = epoll.poll(0)
         if self._flush_at is not None and time.monotonic() >= self._flush_at:
             self.flush()
         if not events:  # idle: a moment to look at what other processes changed
