@@ -94,7 +94,11 @@ class OsBackend:
                 f"there is no job session named {name!r} in {store.state_dir}"
             )
         session = self._opened(name, store)
-        session.recover()
+        try:
+            session.recover()
+        except BaseException:
+            session.close()
+            raise
         return session
 
     def destroy_job_session(self, name: str, contact: str | None) -> None:

@@ -155,6 +155,19 @@ class ArrayRecord:
     launch: str | None
 
 
+class _Rows:
+    """The rows of a statement, fetched."""
+
+    def __init__(self, rows: list[Any]) -> None:
+        self._rows = rows
+
+    def fetchone(self) -> Any:
+        return self._rows[0] if self._rows else None
+
+    def fetchall(self) -> list[Any]:
+        return self._rows
+
+
 class Store:
     """The session store of one state directory. Thread-safe; shareable between processes."""
 
@@ -327,9 +340,10 @@ class Store:
             if self._conn.in_transaction:
                 self._conn.execute("ROLLBACK")
 
-    def _execute(self, sql: str, args: Sequence[Any] = ()) -> sqlite3.Cursor:
+    def _execute(self, sql: str, args: Sequence[Any] = ()) -> _Rows:
+        # Rows are fetched under the lock too: no other thread's statement interleaves.
         with self._lock:
-            return self._conn.execute(sql, args)
+            return _Rows(self._conn.execute(sql, args).fetchall())
 
     # -- sessions -------------------------------------------------------------------------
 
