@@ -807,8 +807,10 @@ class Supervisor:
 
     def _sync(self, store: Store) -> None:
         """Pick up what other processes changed of this process's jobs in ``store``."""
-        if not store.changed_elsewhere():
-            return
+        if store.changed_elsewhere():
+            self._resync(store)
+
+    def _resync(self, store: Store) -> None:
         with self._changing() as changes:
             for job in [j for j in self._active.values() if j.store is store]:
                 self._sync_job(changes, job)
@@ -912,15 +914,15 @@ class Supervisor:
 
     def active_record(self, store: Store, session: str, job_id: str) -> JobRecord | None:
         """A copy of the record of a job this process tracks, None if it does not track it."""
+        self._sync(store)
         with self._lock:
-            self._sync(store)
             job = self._active.get((store.path, session, job_id))
             return None if job is None else dataclasses.replace(job.record)
 
     def state(self, store: Store, session: str, job_id: str) -> tuple[JobState, str]:
         """A job's (state, sub-state); InvalidArgumentException if unknown."""
+        self._sync(store)
         with self._lock:
-            self._sync(store)
             found = self._state(store, session, job_id)
             self.observed()
             return found
@@ -1060,7 +1062,14 @@ class Supervisor:
                 self._state(store, session, job_id)
             owner_check = 0.0
             while True:
-                self._sync(store)
+                if store.changed_elsewhere():
+                    # Picked up without our lock held: what it starts or notifies must not
+                    # run under it.
+                    self._cond.release()
+                    try:
+                        self._resync(store)
+                    finally:
+                        self._cond.acquire()
                 if wait_all:
                     # Started and terminated are final: drop the satisfied jobs for good. The
                     # first unsatisfied job is what blocks the wait.
