@@ -1,15 +1,22 @@
 """The supervisor: every job state transition, one reaper thread, array throttling and timers.
 
 - :meth:`Supervisor._transition` is the one place that changes a job's state: it updates the
-  in-memory record, writes it to the store, and queues the notification. Every public
-  operation runs inside :meth:`Supervisor._changing`, which commits the store once, wakes the
-  waiters (one condition variable) and then calls the event callbacks, outside the lock.
+  in-memory record, writes it to the store, and queues the notification. Every operation runs
+  inside :meth:`Supervisor._changing`, which commits the store once (or, for the reaper's
+  bookkeeping of exits, within ``_FLUSH_DELAY``, and always before anyone is shown the
+  result), wakes the waiters that watch a changed job (one condition variable), and then calls
+  the event callbacks and starts the jobs it marked as starting, outside the lock.
 - One reaper thread waits on the pidfds of all running jobs and on its timers with one epoll
-  set, and reaps by explicit pid. There is no per-job thread and no polling; the thread exits
-  when it has nothing left to watch and is started again when needed.
+  set, and reaps by explicit pid. A thread waiting for one job of ours takes that job's pidfd
+  out of the set and reaps it itself (saving the hand-over). There is no per-job thread and
+  no polling for this process's jobs; the thread exits when no session is open and nothing is
+  left to watch, and is started again when needed.
 - Jobs are started in *groups*: an array's tasks form one group with its ``max_parallel``
   limit, a single job is a group of one. A group dispatches its queued tasks in index order
   whenever a slot frees, a task is released, or the group's start time arrives.
+- Jobs of other processes (same store) are controlled through signals and the store; their
+  owner picks the changes up (``_sync``). A session opened after its owner died adopts its
+  jobs (``recover``).
 - Finished jobs leave memory: their records live in the store only.
 """
 
