@@ -29,7 +29,6 @@ import dataclasses
 import functools
 import heapq
 import itertools
-import json
 import logging
 import os
 import select
@@ -707,14 +706,16 @@ class Supervisor:
                 if status.terminating_signal
                 else f"exited with status {status.exit_status}"
             )
-        usage = {
-            extension.JSESSION_MAX_RSS: str(status.max_rss_kib),
-            extension.JSESSION_SWAP: str(status.swaps),
-            extension.JSESSION_IN_BLOCK: str(status.in_blocks),
-            extension.JSESSION_OUT_BLOCK: str(status.out_blocks),
-            extension.JSESSION_SYSTEM_TIME: str(round(status.system_time * 1000)),
-            extension.JSESSION_USER_TIME: str(round(status.user_time * 1000)),
-        }
+        # The extension keys as a JSON object of strings, written out directly: this runs
+        # once per job, on the way from its exit to the wait that returns it.
+        usage = (
+            f'{{"{extension.JSESSION_MAX_RSS}":"{status.max_rss_kib}",'
+            f'"{extension.JSESSION_SWAP}":"{status.swaps}",'
+            f'"{extension.JSESSION_IN_BLOCK}":"{status.in_blocks}",'
+            f'"{extension.JSESSION_OUT_BLOCK}":"{status.out_blocks}",'
+            f'"{extension.JSESSION_SYSTEM_TIME}":"{round(status.system_time * 1000)}",'
+            f'"{extension.JSESSION_USER_TIME}":"{round(status.user_time * 1000)}"}}'
+        )
         self._transition(
             changes,
             job,
@@ -725,7 +726,7 @@ class Supervisor:
             terminating_signal=status.terminating_signal,
             finish_us=now_us(),
             cpu_time=status.user_time + status.system_time,
-            rusage=json.dumps(usage, separators=(",", ":")),
+            rusage=usage,
         )
 
     # -- recovery --------------------------------------------------------------------------

@@ -17,6 +17,7 @@ import math
 import os
 import resource
 import shutil
+import stat
 from typing import Any
 
 from drmaa2.enums import HOME_DIR, PARAMETRIC_INDEX, WORKING_DIR, ResourceLimit
@@ -241,16 +242,20 @@ def _executable(t: JobTemplate, env: dict[bytes, bytes], cwd: str) -> str:
     if not command:
         raise InvalidArgumentException("JobTemplate.remote_command is required")
     if "/" in command:
-        path = os.path.normpath(os.path.join(cwd, command))
-        if not os.path.exists(path):
-            raise _invalid("remote_command", command, "no such file")
+        path = command if command.startswith("/") else os.path.join(cwd, command)
+        path = os.path.normpath(path)
+        try:
+            mode = os.stat(path).st_mode
+        except OSError:
+            raise _invalid("remote_command", command, "no such file") from None
     else:
         search = env.get(b"PATH")
         found = shutil.which(command, path=os.fsdecode(search) if search else os.defpath)
         if found is None:
             raise _invalid("remote_command", command, "not found on PATH")
         path = found
-    if os.path.isdir(path) or not os.access(path, os.X_OK):
+        mode = os.stat(path).st_mode
+    if stat.S_ISDIR(mode) or not os.access(path, os.X_OK):
         raise _invalid("remote_command", command, f"{path} is not an executable file")
     return path
 
