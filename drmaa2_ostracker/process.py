@@ -27,7 +27,6 @@ __all__ = [
     "LaunchSpec",
     "ProcessIdentity",
     "Spawned",
-    "collect_job_processes",
     "continue_job",
     "decode_wait_status",
     "identity_of",
@@ -369,14 +368,6 @@ def _session_members(sid: int) -> Iterable[int]:
 def _kill(pid: int, signum: int) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.kill(pid, signum)
-
-
-def collect_job_processes(leader: int) -> list[int]:
-    """The job's processes: its process group and session, and every descendant."""
-    members = set(_descendants(leader, freeze=False))
-    members.update(_session_members(leader))
-    members.discard(leader)
-    return sorted(members)
 
 
 def _first_signal(pidfd: int | None, signum: int) -> bool:

@@ -333,13 +333,6 @@ class Store:
         with self._lock:
             self._deferred = self._conn.in_transaction
 
-    def rollback(self) -> None:
-        """Roll back the open transaction, if any."""
-        with self._lock:
-            self._deferred = False
-            if self._conn.in_transaction:
-                self._conn.execute("ROLLBACK")
-
     def _execute(self, sql: str, args: Sequence[Any] = ()) -> _Rows:
         # Rows are fetched under the lock too: no other thread's statement interleaves.
         with self._lock:

@@ -945,11 +945,6 @@ class Supervisor:
             raise InvalidArgumentException(f"job {job_id!r}: no such job in session {session!r}")
         return found
 
-    def has_active_jobs(self) -> bool:
-        """Whether any job of this process has not finished."""
-        with self._lock:
-            return bool(self._active)
-
     # -- control ---------------------------------------------------------------------------
 
     def control(self, store: Store, session: str, job_id: str, action: Action) -> None:
