@@ -392,6 +392,8 @@ class Store:
     def insert_jobs(self, records: Sequence[JobRecord]) -> None:
         """Write new job records."""
         rows = [_row(record) for record in records]
+        if not rows:
+            return
         with self._lock:
             self._conn.executemany(_JOB_INSERT, rows)
 
@@ -498,7 +500,22 @@ def dumps(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"))
 
 
+_TEMPLATE_FIELDS = tuple(field.name for field in dataclasses.fields(JobTemplate))
+# Fields whose values are not JSON as they are (times, enums, ResourceLimit keys).
+_ENCODED_FIELDS = frozenset(
+    {"start_time", "deadline_time", "machine_os", "machine_arch", "resource_limits"}
+)
+
+
 def template_document(template: JobTemplate) -> str:
     """A template as stored: compact JSON of its set fields (``JobTemplate.from_json`` reads
     it back; small rows make every write of the job cheaper)."""
-    return dumps({key: value for key, value in template.to_dict().items() if value is not None})
+    data = {}
+    for name in _TEMPLATE_FIELDS:
+        value = getattr(template, name)
+        if value is not None:
+            if name in _ENCODED_FIELDS:  # rare: let the type encode all of it
+                data = template.to_dict()
+                return dumps({key: val for key, val in data.items() if val is not None})
+            data[name] = value
+    return dumps(data)

@@ -34,7 +34,8 @@ import os
 import select
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from types import TracebackType
 
 from drmaa2.backend import Action, NotificationCallback, WaitFor
 from drmaa2.enums import Event, JobState
@@ -210,6 +211,46 @@ class _Timer:
         return (self.when, self.serial) < (other.when, other.serial)
 
 
+class _Changing:
+    """The context of :meth:`Supervisor._changing` (a class: it runs several times per job)."""
+
+    __slots__ = ("changes", "lazy", "nested", "supervisor")
+
+    def __init__(self, supervisor: Supervisor, lazy: bool) -> None:
+        self.supervisor = supervisor
+        self.lazy = lazy
+        self.nested = False
+        self.changes: _Changes | None = None
+
+    def __enter__(self) -> _Changes:
+        supervisor = self.supervisor
+        supervisor._lock.acquire()
+        outer = supervisor._changes
+        if outer is not None:  # nested: the outer change finishes the work
+            self.nested = True
+            return outer
+        changes = self.changes = supervisor._changes = _Changes()
+        changes.lazy = self.lazy
+        return changes
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        supervisor = self.supervisor
+        changes = self.changes
+        if self.nested or changes is None:
+            supervisor._lock.release()
+            return
+        try:
+            supervisor._end_change(changes, exc_type is not None)
+        finally:
+            supervisor._lock.release()
+        supervisor._after_change(changes)
+
+
 class Supervisor:
     """Owns the jobs of this process that have not finished, across sessions and stores."""
 
@@ -238,45 +279,40 @@ class Supervisor:
 
     # -- the one place of change -----------------------------------------------------------
 
-    @contextlib.contextmanager
-    def _changing(self, lazy: bool = False) -> Iterator[_Changes]:
+    def _changing(self, lazy: bool = False) -> _Changing:
         """Run a change under the lock; then commit, wake waiters, start jobs, notify.
 
-        ``lazy`` (the reaper's and a waiting thread's bookkeeping of exits): the commit may
-        wait up to ``_FLUSH_DELAY`` to share one commit with later changes — unless a job was
-        marked as starting, which must be in the store before it starts.
+        ``lazy`` (the reaper's bookkeeping of exits): the commit may wait up to
+        ``_FLUSH_DELAY`` to share one commit with later changes — unless a job was marked as
+        starting, which must be in the store before it starts.
         """
-        changes = _Changes()
-        changes.lazy = lazy
+        return _Changing(self, lazy)
+
+    def _end_change(self, changes: _Changes, failed: bool) -> None:
+        """The end of the outermost change, lock held: commit and wake the waiters."""
         try:
-            with self._lock:
-                outer = self._changes
-                if outer is not None:  # nested: the outer operation finishes the work
-                    yield outer
-                    return
-                self._changes = changes
-                failed = True
-                try:
-                    yield changes
-                    failed = False
-                finally:
-                    # Never a rollback: every transition changed memory with the store, and
-                    # the connection's transaction may hold other operations' writes too. An
-                    # operation that fails (its DRMAA2 error) fails before it writes.
-                    if changes.commit_after_start and changes.to_start and not failed:
-                        pass  # the start of the job commits it
-                    elif changes.lazy and not changes.must_commit:
-                        self._defer_commit(changes.stores.values())
-                    else:
-                        for store in changes.stores.values():
-                            store.commit()
-                    self._changes = None
-                    if changes.changed:
-                        self._cond.notify_all()
+            # Never a rollback: every transition changed memory with the store, and the
+            # connection's transaction may hold other operations' writes too. An operation
+            # that fails (its DRMAA2 error) fails before it writes.
+            if changes.commit_after_start and changes.to_start and not failed:
+                pass  # the start of the job commits it
+            elif changes.lazy and not changes.must_commit:
+                self._defer_commit(changes.stores.values())
+            else:
+                for store in changes.stores.values():
+                    store.commit()
         finally:
+            self._changes = None
+            if changes.changed:
+                self._cond.notify_all()
+
+    def _after_change(self, changes: _Changes) -> None:
+        """After the outermost change, lock released: callbacks, then the starts it marked."""
+        try:
             if changes.notes:
                 self.observed()  # a callback sees only what survives a crash
                 self._notify(changes.notes)
+        finally:
             if changes.to_start:  # marked as starting: they start, whatever else failed
                 self._launch(changes.to_start, lazy=changes.lazy)
 
