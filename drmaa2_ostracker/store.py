@@ -122,7 +122,15 @@ _JOB_INSERT = (
     f"INSERT INTO jobs ({', '.join(_JOB_COLUMNS)}) VALUES ({', '.join('?' for _ in _JOB_COLUMNS)})"
 )
 _UPDATABLE = frozenset(_JOB_COLUMNS) - {"session", "job_id"}
-_row = operator.attrgetter(*_JOB_COLUMNS)
+_fields = operator.attrgetter(*_JOB_COLUMNS)
+_STATE_AT = _JOB_COLUMNS.index("state")
+
+
+def _row(record: JobRecord) -> tuple[Any, ...]:
+    # A plain int for the state: sqlite3 binds an IntEnum through its slow adapter path.
+    row = list(_fields(record))
+    row[_STATE_AT] = int(row[_STATE_AT])
+    return tuple(row)
 
 
 @functools.lru_cache(maxsize=64)
@@ -392,10 +400,11 @@ class Store:
     def insert_jobs(self, records: Sequence[JobRecord]) -> None:
         """Write new job records."""
         rows = [_row(record) for record in records]
-        if not rows:
-            return
         with self._lock:
-            self._conn.executemany(_JOB_INSERT, rows)
+            if len(rows) == 1:
+                self._conn.execute(_JOB_INSERT, rows[0])
+            elif rows:
+                self._conn.executemany(_JOB_INSERT, rows)
 
     def insert_array(self, array: ArrayRecord) -> None:
         """Write a new array record."""
