@@ -283,7 +283,7 @@ def _limits(t: JobTemplate) -> tuple[list[tuple[int, int]], float | None]:
     return rlimits, wallclock
 
 
-def _epoch(field: str, value: datetime.datetime | None) -> float | None:
+def _epoch(value: datetime.datetime | None) -> float | None:
     return None if value is None else value.timestamp()
 
 
@@ -321,8 +321,8 @@ def plan_job(template: JobTemplate, *, array: bool) -> Plan:
         rlimits=rlimits,
         nice=priority,
         held=bool(t.submit_as_hold),
-        start_at=_epoch("start_time", t.start_time),
-        deadline=_epoch("deadline_time", t.deadline_time),
+        start_at=_epoch(t.start_time),
+        deadline=_epoch(t.deadline_time),
         wallclock_limit=wallclock,
         join_files=bool(t.join_files),
     )
@@ -352,8 +352,8 @@ def restore_plan(template: JobTemplate, document: dict[str, Any]) -> Plan:
         rlimits=rlimits,
         nice=template.priority or 0,
         held=bool(template.submit_as_hold),
-        start_at=_epoch("start_time", template.start_time),
-        deadline=_epoch("deadline_time", template.deadline_time),
+        start_at=_epoch(template.start_time),
+        deadline=_epoch(template.deadline_time),
         wallclock_limit=wallclock,
         join_files=bool(template.join_files),
     )
