@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime
 import gc
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -72,6 +73,33 @@ def _median_time(call: Callable[[], None], repeats: int) -> float:
     return statistics.median(times)
 
 
+def _cpu_seconds() -> float:
+    """CPU time (user + system) of this process so far, all its threads (not its children)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _timed(call: Callable[[], None]) -> tuple[float, float]:
+    """(wall seconds, CPU seconds of this process) of one call."""
+    gc.collect()
+    cpu, start = _cpu_seconds(), time.perf_counter()
+    call()
+    return time.perf_counter() - start, _cpu_seconds() - cpu
+
+
+def _cpu_row(case: str, n: int, ours: list[float], baseline: list[float]) -> dict[str, object]:
+    """Where the time goes: the controlling process's CPU per job, against the baseline's."""
+    return result(
+        f"{case}: controlling process CPU per job, us",
+        statistics.median(ours) / n * 1e6,
+        "us",
+        statistics.median(baseline) / n * 1e6,
+        "the baseline's CPU per job",
+        "reported",
+        True,
+    )
+
+
 def sequential(n: int, repeats: int) -> list[dict[str, object]]:
     """Case 1: n × (run_job /bin/true, wait_terminated) against n × Popen + wait."""
     with job_session("sequential") as session:
@@ -86,10 +114,14 @@ def sequential(n: int, repeats: int) -> list[dict[str, object]]:
                 subprocess.Popen([TRUE]).wait()
 
         ours()  # warm-up: imports, caches, the reaper thread
-        b, o = [], []
+        b, o, bc, oc = [], [], [], []
         for _ in range(repeats):
-            b.append(_median_time(popen, 1))
-            o.append(_median_time(ours, 1))
+            wall, cpu = _timed(popen)
+            b.append(wall)
+            bc.append(cpu)
+            wall, cpu = _timed(ours)
+            o.append(wall)
+            oc.append(cpu)
         baseline, ours_time = statistics.median(b), statistics.median(o)
     ratio = ours_time / baseline
     return [
@@ -101,7 +133,8 @@ def sequential(n: int, repeats: int) -> list[dict[str, object]]:
             "subprocess.Popen + wait",
             "ratio <= 1.25",
             ratio <= 1.25,
-        )
+        ),
+        _cpu_row("sequential", n, oc, bc),
     ]
 
 
@@ -124,10 +157,14 @@ def burst(n: int, repeats: int) -> list[dict[str, object]]:
 
         ours()
         submit_times.clear()
-        b, o = [], []
+        b, o, bc, oc = [], [], [], []
         for _ in range(repeats):
-            b.append(_median_time(popen, 1))
-            o.append(_median_time(ours, 1))
+            wall, cpu = _timed(popen)
+            b.append(wall)
+            bc.append(cpu)
+            wall, cpu = _timed(ours)
+            o.append(wall)
+            oc.append(cpu)
     baseline, ours_time = statistics.median(b), statistics.median(o)
     rate = n / statistics.median(submit_times)
     return [
@@ -141,6 +178,7 @@ def burst(n: int, repeats: int) -> list[dict[str, object]]:
             ours_time / baseline <= 1.3,
         ),
         result(f"burst {n}: submissions per second", rate, "jobs/s", None, "", "reported", True),
+        _cpu_row(f"burst {n}", n, oc, bc),
     ]
 
 
