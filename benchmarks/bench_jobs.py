@@ -87,6 +87,19 @@ def _timed(call: Callable[[], None]) -> tuple[float, float]:
     return time.perf_counter() - start, _cpu_seconds() - cpu
 
 
+def _alternate(
+    baseline: Callable[[], None], ours: Callable[[], None], repeats: int
+) -> tuple[list[float], list[float], list[float], list[float]]:
+    """Run the baseline and ours by turns: their wall times, then their CPU times."""
+    runs = [(_timed(baseline), _timed(ours)) for _ in range(repeats)]
+    return (
+        [b[0] for b, _ in runs],
+        [o[0] for _, o in runs],
+        [b[1] for b, _ in runs],
+        [o[1] for _, o in runs],
+    )
+
+
 def _cpu_row(case: str, n: int, ours: list[float], baseline: list[float]) -> dict[str, object]:
     """Where the time goes: the controlling process's CPU per job, against the baseline's."""
     return result(
@@ -114,14 +127,7 @@ def sequential(n: int, repeats: int) -> list[dict[str, object]]:
                 subprocess.Popen([TRUE]).wait()
 
         ours()  # warm-up: imports, caches, the reaper thread
-        b, o, bc, oc = [], [], [], []
-        for _ in range(repeats):
-            wall, cpu = _timed(popen)
-            b.append(wall)
-            bc.append(cpu)
-            wall, cpu = _timed(ours)
-            o.append(wall)
-            oc.append(cpu)
+        b, o, bc, oc = _alternate(popen, ours, repeats)
         baseline, ours_time = statistics.median(b), statistics.median(o)
     ratio = ours_time / baseline
     return [
@@ -157,14 +163,7 @@ def burst(n: int, repeats: int) -> list[dict[str, object]]:
 
         ours()
         submit_times.clear()
-        b, o, bc, oc = [], [], [], []
-        for _ in range(repeats):
-            wall, cpu = _timed(popen)
-            b.append(wall)
-            bc.append(cpu)
-            wall, cpu = _timed(ours)
-            o.append(wall)
-            oc.append(cpu)
+        b, o, bc, oc = _alternate(popen, ours, repeats)
     baseline, ours_time = statistics.median(b), statistics.median(o)
     rate = n / statistics.median(submit_times)
     return [

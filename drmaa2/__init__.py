@@ -13,6 +13,7 @@ of this distribution runs jobs as local processes). A minimal job::
 from __future__ import annotations
 
 from drmaa2 import errors as _errors
+from drmaa2 import session as _session
 from drmaa2.backend import Backend, BackendSpec, JobSessionBackend, MonitoringSessionBackend
 from drmaa2.enums import (
     HOME_DIR,
@@ -34,28 +35,7 @@ from drmaa2.errors import *  # noqa: F403
 from drmaa2.errors import TimeoutError  # noqa: A004, F401 - attribute, not in __all__
 from drmaa2.filter import job_matches
 from drmaa2.plugins import hookimpl, registry
-from drmaa2.session import (
-    Job,
-    JobArray,
-    JobSession,
-    MonitoringSession,
-    create_job_session,
-    create_reservation_session,
-    destroy_job_session,
-    destroy_reservation_session,
-    drmaa_supports,
-    get_drmaa_name,
-    get_drmaa_version,
-    get_drms_name,
-    get_drms_version,
-    get_job_session_names,
-    get_reservation_session_names,
-    open_job_session,
-    open_monitoring_session,
-    open_reservation_session,
-    register_event_notification,
-    supports,
-)
+from drmaa2.session import *  # noqa: F403 - the session API, as listed in its __all__
 from drmaa2.types import JobInfo, JobTemplate, MachineInfo, Notification, QueueInfo, Version
 
 __version__ = "0.1.0"
@@ -98,26 +78,7 @@ __all__ = [
     "Version",
     "job_matches",
     # sessions
-    "Job",
-    "JobArray",
-    "JobSession",
-    "MonitoringSession",
-    "create_job_session",
-    "create_reservation_session",
-    "destroy_job_session",
-    "destroy_reservation_session",
-    "drmaa_supports",
-    "get_drmaa_name",
-    "get_drmaa_version",
-    "get_drms_name",
-    "get_drms_version",
-    "get_job_session_names",
-    "get_reservation_session_names",
-    "open_job_session",
-    "open_monitoring_session",
-    "open_reservation_session",
-    "register_event_notification",
-    "supports",
+    *_session.__all__,
     # errors (TimeoutError is an attribute only: exporting it would shadow the builtin)
     *_errors.__all__,
 ]
