@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime
 import json
 import os
+import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -27,6 +28,8 @@ from drmaa2_ostracker.template import Plan, launch_document, plan_job, restore_p
 __all__ = ["OsJobSession", "record_to_info"]
 
 _EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
+#: The most job ids a session reserves at once (the reservation doubles from one up to this).
+_MAX_ID_BLOCK = 64
 
 # JobInfo filter fields the store can answer itself, and their columns.
 _PUSHDOWN = {
@@ -88,7 +91,31 @@ class OsJobSession:
         self._on_close = on_close
         me = identity_of(os.getpid())
         self._owner = (os.getpid(), me.start_ticks if me else None)
+        #: Job ids reserved in the store for this session object: next, end (exclusive).
+        self._ids = (0, 0)
+        self._id_block = 1
+        self._id_lock = threading.Lock()
         supervisor.register_restorer(store, name, self._restored_group_for())
+
+    def _next_id(self) -> str:
+        """The next job (or array) id, from a block reserved in the store: ids are never
+        handed out twice, and submitting needs no database write before the job starts."""
+        with self._id_lock:
+            following, end = self._ids
+            if following >= end:
+                following = self._store.allocate_id(self._name, self._id_block)
+                end = following + self._id_block
+                self._id_block = min(2 * self._id_block, _MAX_ID_BLOCK)
+            self._ids = (following + 1, end)
+            return str(following)
+
+    def _release_ids(self) -> None:
+        """Give back the ids reserved and not used (if nobody reserved any after them)."""
+        with self._id_lock:
+            following, end = self._ids
+            self._ids = (0, 0)
+        if following < end:
+            self._store.release_ids(self._name, following, end)
 
     def recover(self) -> None:
         """Reconcile the store with the machine: take over jobs whose controller died."""
@@ -167,8 +194,9 @@ class OsJobSession:
         deferred = self._deferred(plan)
         document = template_document(plan.template)
 
+        job_id = self._next_id()
+
         def make_records() -> list[JobRecord]:
-            job_id = str(self._store.allocate_id(self._name))
             record = self._new_record(plan, job_id, now_us(), deferred)
             record.template = document
             return [record]
@@ -188,9 +216,9 @@ class OsJobSession:
     ) -> tuple[str, list[str]]:
         """Check the template, record the array and its tasks, and start the first tasks."""
         plan = plan_job(template, array=True)
+        array_id = self._next_id()
 
         def make_records() -> list[JobRecord]:
-            array_id = str(self._store.allocate_id(self._name))
             self._store.insert_array(
                 ArrayRecord(
                     session=self._name,
@@ -306,4 +334,7 @@ class OsJobSession:
 
     def close(self) -> None:
         """Close the session; its running jobs keep running and are still reaped."""
-        self._on_close()
+        try:
+            self._release_ids()
+        finally:
+            self._on_close()

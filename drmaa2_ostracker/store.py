@@ -5,30 +5,46 @@ processes may open the same sessions at once. The directory is created 0700 and 
 0600. A job row is written before ``run_job`` returns and every state transition is written
 through; finished jobs live only here, not in the controlling process's memory.
 
+The two writes on every job's way — its start and its end — go to the *journal* first: one
+append-only file per controlling process in the state directory (``journal-<pid>-<start>.log``),
+one ``write(2)`` per record, so they survive a crash of the process exactly like a commit of the
+WAL database does (``synchronous = NORMAL``). Journaled records are applied to the database
+(*folded*) in batches: before this process reads or writes anything else in the store, and
+within milliseconds otherwise (the supervisor asks for it). The database notes, in the same
+transaction, how far each journal was folded; a journal left behind by a process that died is
+folded by the next process that opens the store or recovers a session, exactly once.
+
 Times are stored as integer microseconds since the epoch (exact round trips).
 """
 
 from __future__ import annotations
 
+import ast
+import atexit
 import contextlib
 import dataclasses
 import functools
+import itertools
 import json
 import operator
 import os
 import sqlite3
 import stat
 import threading
+import weakref
 from collections.abc import Iterator, Sequence
 from typing import Any
 
 from drmaa2.enums import JobState
 from drmaa2.errors import InvalidArgumentException, SessionManagementException
 from drmaa2.types import JobTemplate
+from drmaa2_ostracker.process import ProcessIdentity, identity_of, is_running
 
 __all__ = ["SCHEMA_VERSION", "STORE_FILE", "ArrayRecord", "JobRecord", "Store"]
 
 STORE_FILE = "store.sqlite3"
+_JOURNAL_PREFIX = "journal-"
+_JOURNAL_SUFFIX = ".log"
 #: Version of the schema this code writes; older stores are migrated, newer ones refused.
 SCHEMA_VERSION = 1
 
@@ -185,8 +201,23 @@ class Store:
         self._lock = threading.RLock()
         self._data_version = -1
         self._deferred = False
+        #: Journaled writes not yet applied to the database: (seq, sql, args), in order.
+        self._pending: list[tuple[int, str, tuple[Any, ...]]] = []
+        #: Other processes' journals in the state directory, as of its modification time.
+        self._journals: list[str] = []
+        self._dir_mtime = -1
+        #: Sequence number of the last record appended to this process's journal.
+        self._seq = 0
+        self._journal_fd = -1
+        #: The journal holds records that are not committed to the database yet.
+        self._journal_dirty = False
+        me = identity_of(os.getpid()) or ProcessIdentity(os.getpid(), 0)
+        self._journal_name = f"{_JOURNAL_PREFIX}{me.pid}-{me.start_ticks}{_JOURNAL_SUFFIX}"
+        self._closed = False
         self._prepare_directory()
         self._conn = self._connect()
+        self.replay_dead_journals()
+        _open_stores.add(self)
 
     # -- opening --------------------------------------------------------------------------
 
@@ -291,10 +322,185 @@ class Store:
             raise
 
     def close(self) -> None:
-        """Close the database connection."""
+        """Fold the journal, remove it, and close the database connection."""
+        with self._lock:
+            if self._closed:
+                return
+            self.retire_journal()
+            self._conn.close()
+            self._closed = True
+
+    # -- the journal ----------------------------------------------------------------------
+
+    def journal_insert(self, record: JobRecord) -> None:
+        """Record a new job through the journal (durable when this returns)."""
+        row = _row(record)
+        self._journal(("i", row), _JOB_INSERT, row)
+
+    def journal_update(self, session: str, job_id: str, **columns: Any) -> None:
+        """Update some columns of a job through the journal (durable when this returns)."""
+        names = tuple(columns)
+        args = (*columns.values(), session, job_id)
+        self._journal(("u", names, args), _update_sql(names, False), args)
+
+    def _journal(self, op: tuple[Any, ...], sql: str, args: tuple[Any, ...]) -> None:
+        with self._lock:
+            self._seq += 1
+            seq = self._seq
+            line = f"{(seq, op)!r}\n".encode()
+            try:
+                if self._journal_fd < 0:
+                    self._journal_fd = os.open(
+                        os.path.join(self.state_dir, self._journal_name),
+                        os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC,
+                        0o600,
+                    )
+                written = os.write(self._journal_fd, line)
+                while written < len(line):  # a short write (a signal): finish the record
+                    written += os.write(self._journal_fd, line[written:])
+            except OSError:
+                # No journal (disk full …): the write goes straight to the database.
+                self._pending.append((seq, sql, args))
+                self.commit()
+                return
+            self._journal_dirty = True
+            self._pending.append((seq, sql, args))
+
+    def _fold(self) -> None:
+        """Apply this process's pending journaled writes (lock held): in the open transaction
+        if there is one (its commit commits them), else in one of their own. Records another
+        process folded already (see :meth:`fold_journals`) are skipped."""
+        if not self._pending:
+            return
+        pending, self._pending = self._pending, []
+        own = not self._conn.in_transaction
+        if own:
+            self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            done = self._folded_through(self._journal_name)
+            _apply(self._conn, [(sql, args) for seq, sql, args in pending if seq > done])
+            self._set_folded(self._journal_name, pending[-1][0])
+            if own:
+                self._conn.execute("COMMIT")
+                self._journal_committed()
+        except BaseException:
+            if own and self._conn.in_transaction:
+                self._conn.execute("ROLLBACK")
+            self._pending[:0] = pending
+            raise
+
+    def _folded_through(self, name: str) -> int:
+        row = self._conn.execute("SELECT value FROM meta WHERE key = ?", (name,)).fetchone()
+        return int(row[0]) if row else 0
+
+    def _set_folded(self, name: str, seq: int) -> None:
+        self._conn.execute(
+            "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (name, str(seq))
+        )
+
+    def _journal_committed(self) -> None:
+        """Everything journaled is in the database: empty the journal (lock held)."""
+        if self._journal_dirty and not self._pending:
+            os.ftruncate(self._journal_fd, 0)
+            self._journal_dirty = False
+
+    def retire_journal(self) -> None:
+        """Fold and commit everything, then remove this process's journal and its note."""
         with self._lock:
             self.commit()
-            self._conn.close()
+            if self._journal_fd < 0:
+                return
+            os.close(self._journal_fd)
+            self._journal_fd = -1
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(os.path.join(self.state_dir, self._journal_name))
+            self._conn.execute("DELETE FROM meta WHERE key = ?", (self._journal_name,))
+
+    def _catch_up(self) -> None:
+        """Before a statement (lock held): apply every journaled write, this process's and
+        other processes' (a write is durable once journaled, so every reader must see it)."""
+        if self._pending:
+            self._fold()
+        try:
+            mtime = os.stat(self.state_dir).st_mtime_ns
+        except OSError:
+            return
+        if mtime != self._dir_mtime:  # journals came or went: list them again
+            self._dir_mtime = mtime
+            self._journals = [
+                name
+                for name in os.listdir(self.state_dir)
+                if name != self._journal_name and _journal_owner(name) is not None
+            ]
+        for name in self._journals:
+            try:
+                size = os.stat(os.path.join(self.state_dir, name)).st_size
+            except FileNotFoundError:
+                continue
+            if size:
+                self._fold_journal(name)
+
+    def replay_dead_journals(self) -> None:
+        """Fold the journals of controlling processes that died, and remove them."""
+        with self._lock:
+            try:
+                names = os.listdir(self.state_dir)
+            except OSError:
+                return
+            if self._conn.in_transaction:
+                return  # at the next opportunity: a journal goes only after a commit
+            for name in names:
+                owner = _journal_owner(name)
+                if owner is None or name == self._journal_name or is_running(owner):
+                    continue
+                self._fold_journal(name)
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(os.path.join(self.state_dir, name))
+                self._conn.execute("DELETE FROM meta WHERE key = ?", (name,))
+            # Notes of journals that are gone (a crash between the unlink and the delete).
+            for (key,) in self._conn.execute(
+                "SELECT key FROM meta WHERE key LIKE ?", (f"{_JOURNAL_PREFIX}%",)
+            ).fetchall():
+                owner = _journal_owner(key)
+                if (
+                    owner is not None
+                    and key != self._journal_name
+                    and not os.path.exists(os.path.join(self.state_dir, key))
+                    and not is_running(owner)
+                ):
+                    self._conn.execute("DELETE FROM meta WHERE key = ?", (key,))
+
+    def _fold_journal(self, name: str) -> None:
+        """Apply another process's journal up to its last complete record, exactly once
+        (lock held): the database notes how far each journal was folded, in the same
+        transaction. Only a gapless run of records after that is applied."""
+        own = not self._conn.in_transaction
+        if own:
+            self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            try:
+                with open(os.path.join(self.state_dir, name), "rb") as journal:
+                    data = journal.read()
+            except FileNotFoundError:
+                data = b""
+            following = self._folded_through(name)
+            ops = []
+            for seq, op in _parse_journal(data):
+                if seq <= following:
+                    continue
+                if seq != following + 1:
+                    break  # not contiguous: the owner folds the rest itself
+                ops.append(_journal_op(op))
+                following = seq
+            if ops:
+                _apply(self._conn, ops)
+                self._set_folded(name, following)
+            if own:
+                self._conn.execute("COMMIT")
+        except BaseException:
+            if own and self._conn.in_transaction:
+                self._conn.execute("ROLLBACK")
+            raise
 
     # -- transactions ---------------------------------------------------------------------
 
@@ -322,13 +528,18 @@ class Store:
             self._deferred = False
             if not self._conn.in_transaction:
                 self._conn.execute("BEGIN IMMEDIATE")
+            self._fold()
 
     def commit(self) -> None:
-        """Commit the open transaction, if any."""
+        """Commit the open transaction, if any, with the journaled writes."""
         with self._lock:
             self._deferred = False
             if self._conn.in_transaction:
+                self._fold()
                 self._conn.execute("COMMIT")
+                self._journal_committed()
+            else:
+                self._fold()
 
     @property
     def in_transaction(self) -> bool:
@@ -344,6 +555,7 @@ class Store:
     def _execute(self, sql: str, args: Sequence[Any] = ()) -> _Rows:
         # Rows are fetched under the lock too: no other thread's statement interleaves.
         with self._lock:
+            self._catch_up()
             return _Rows(self._conn.execute(sql, args).fetchall())
 
     # -- sessions -------------------------------------------------------------------------
@@ -379,21 +591,29 @@ class Store:
             self._execute("DELETE FROM arrays WHERE session = ?", (name,))
             self._execute("DELETE FROM sessions WHERE name = ?", (name,))
 
-    def allocate_id(self, session: str) -> int:
-        """Hand out the session's next job id number (never reused, across processes too)."""
+    def allocate_id(self, session: str, count: int = 1) -> int:
+        """Reserve the session's next ``count`` job id numbers (never handed out again, to
+        any process); returns the first."""
         with self._lock:
             own = not self._conn.in_transaction or self._deferred
             if own:
                 self.begin()
             row = self._conn.execute(
-                "UPDATE sessions SET next_id = next_id + 1 WHERE name = ? RETURNING next_id - 1",
-                (session,),
+                "UPDATE sessions SET next_id = next_id + ? WHERE name = ? RETURNING next_id - ?",
+                (count, session, count),
             ).fetchone()
             if own:
-                self._conn.execute("COMMIT")
+                self.commit()
         if row is None:
             raise InvalidArgumentException(f"the job session {session!r} no longer exists")
         return int(row[0])
+
+    def release_ids(self, session: str, first: int, end: int) -> None:
+        """Give back the reserved ids ``first`` … ``end - 1`` if nobody reserved any after
+        them (so a session's ids stay contiguous when one process uses it)."""
+        self._execute(
+            "UPDATE sessions SET next_id = ? WHERE name = ? AND next_id = ?", (first, session, end)
+        )
 
     # -- jobs -----------------------------------------------------------------------------
 
@@ -401,6 +621,8 @@ class Store:
         """Write new job records."""
         rows = [_row(record) for record in records]
         with self._lock:
+            if self._pending:
+                self._fold()
             if len(rows) == 1:
                 self._conn.execute(_JOB_INSERT, rows[0])
             elif rows:
@@ -426,6 +648,8 @@ class Store:
         if expect is not None:
             args = (*args, int(expect[0]), expect[1])
         with self._lock:
+            if self._pending:
+                self._fold()
             return self._conn.execute(sql, args).rowcount == 1
 
     def changed_elsewhere(self) -> bool:
@@ -528,3 +752,56 @@ def template_document(template: JobTemplate) -> str:
                 return dumps({key: val for key, val in data.items() if val is not None})
             data[name] = value
     return dumps(data)
+
+
+_open_stores: weakref.WeakSet[Store] = weakref.WeakSet()
+
+
+@atexit.register
+def _retire_journals() -> None:
+    """At exit, fold what this process journaled and remove its journals."""
+    for store in list(_open_stores):
+        with contextlib.suppress(Exception):
+            if not store._closed:
+                store.retire_journal()
+
+
+def _journal_owner(name: str) -> ProcessIdentity | None:
+    """The process whose journal (or journal note) ``name`` is, None if it is not one."""
+    if not (name.startswith(_JOURNAL_PREFIX) and name.endswith(_JOURNAL_SUFFIX)):
+        return None
+    pid, _, start = name[len(_JOURNAL_PREFIX) : -len(_JOURNAL_SUFFIX)].partition("-")
+    if not (pid.isdigit() and start.isdigit()):
+        return None
+    return ProcessIdentity(int(pid), int(start))
+
+
+def _parse_journal(data: bytes) -> list[tuple[int, tuple[Any, ...]]]:
+    """The complete records of a journal; a torn last record (a crash mid-write) is dropped."""
+    records = []
+    for line in data.split(b"\n")[:-1]:  # after the last newline: incomplete
+        try:
+            seq, op = ast.literal_eval(line.decode())
+        except (ValueError, SyntaxError, UnicodeDecodeError, TypeError):
+            break
+        records.append((int(seq), op))
+    return records
+
+
+def _journal_op(op: tuple[Any, ...]) -> tuple[str, tuple[Any, ...]]:
+    """The statement of a journal record."""
+    if op[0] == "i":
+        return _JOB_INSERT, tuple(op[1])
+    return _update_sql(tuple(op[1]), False), tuple(op[2])
+
+
+def _apply(conn: sqlite3.Connection, ops: list[tuple[str, tuple[Any, ...]]]) -> None:
+    """Execute journaled writes in order; one whose job or session is gone is skipped."""
+    for sql, group in itertools.groupby(ops, key=operator.itemgetter(0)):
+        rows = [args for _, args in group]
+        try:
+            conn.executemany(sql, rows)
+        except sqlite3.IntegrityError:  # e.g. the session was destroyed meanwhile
+            for args in rows:
+                with contextlib.suppress(sqlite3.IntegrityError):
+                    conn.execute(sql, args)

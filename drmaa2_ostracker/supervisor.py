@@ -183,14 +183,15 @@ class _Changes:
         self.to_start: list[_Job] = []
         self.notes: list[Notification] = []
         self.changed = False
-        #: Leave the transaction open for the start of ``to_start`` to commit (see submit).
-        self.commit_after_start = False
         #: The changes may wait a few milliseconds to be committed with later ones.
         self.lazy = False
         #: Something in the changes must be committed now (a job marked as starting).
         self.must_commit = False
-        #: Let every statement commit on its own (for a change of one write).
-        self.autocommit = False
+        #: Write unguarded transitions through the store's journal (one append each, folded
+        #: into the database within ``_FLUSH_DELAY``): a job's start and its end.
+        self.journal = False
+        #: Stores that journaled writes in this change.
+        self.folds: dict[str, Store] = {}
 
 
 class _Timer:
@@ -245,7 +246,7 @@ class _Changing:
             supervisor._lock.release()
             return
         try:
-            supervisor._end_change(changes, exc_type is not None)
+            supervisor._end_change(changes)
         finally:
             supervisor._lock.release()
         supervisor._after_change(changes)
@@ -271,6 +272,8 @@ class Supervisor:
         self._watched: collections.Counter[tuple[str, str, str]] = collections.Counter()
         #: Stores whose open transaction waits to be committed, and by when (monotonic).
         self._deferred: dict[str, Store] = {}
+        #: Stores with journaled writes to fold into their database (durable already).
+        self._to_fold: dict[str, Store] = {}
         self._flush_at: float | None = None
         atexit.register(self.flush)
         #: Every store this process has jobs in (for picking up other processes' changes).
@@ -288,19 +291,19 @@ class Supervisor:
         """
         return _Changing(self, lazy)
 
-    def _end_change(self, changes: _Changes, failed: bool) -> None:
+    def _end_change(self, changes: _Changes) -> None:
         """The end of the outermost change, lock held: commit and wake the waiters."""
         try:
             # Never a rollback: every transition changed memory with the store, and the
             # connection's transaction may hold other operations' writes too. An operation
             # that fails (its DRMAA2 error) fails before it writes.
-            if changes.commit_after_start and changes.to_start and not failed:
-                pass  # the start of the job commits it
-            elif changes.lazy and not changes.must_commit:
+            if changes.lazy and not changes.must_commit:
                 self._defer_commit(changes.stores.values())
             else:
                 for store in changes.stores.values():
                     store.commit()
+            if changes.folds:  # journaled: durable already, folded into the database soon
+                self._defer_fold(changes.folds.values())
         finally:
             self._changes = None
             if changes.changed:
@@ -320,8 +323,15 @@ class Supervisor:
         for store in stores:
             store.defer()
             self._deferred[store.path] = store
-        if not self._deferred:
-            return
+        if self._deferred:
+            self._flush_soon()
+
+    def _defer_fold(self, stores: Iterable[Store]) -> None:
+        for store in stores:
+            self._to_fold[store.path] = store
+        self._flush_soon()
+
+    def _flush_soon(self) -> None:
         if self._thread is None:  # nobody to commit later: now then
             self.flush()
         elif self._flush_at is None:
@@ -335,10 +345,12 @@ class Supervisor:
             self.flush()
 
     def flush(self) -> None:
-        """Commit what waits to be committed."""
+        """Commit what waits to be committed, and fold what was journaled."""
         with self._lock:
             self._flush_at = None
             deferred, self._deferred = self._deferred, {}
+            deferred.update(self._to_fold)
+            self._to_fold = {}
             for store in deferred.values():
                 store.commit()
 
@@ -358,10 +370,21 @@ class Supervisor:
         process may have held or terminated the job); returns False, changing nothing, if not.
         """
         record = job.record
-        self._begin(changes, job.store)
-        if not job.unsaved:
+        store = job.store
+        journal = changes.journal and not guarded
+        if journal:
+            changes.folds[store.path] = store
+        else:
+            self._begin(changes, store)
+        if job.unsaved:
+            pass
+        elif journal:
+            store.journal_update(
+                record.session, record.job_id, state=int(state), sub_state=sub_state, **fields
+            )
+        else:
             expect = (record.state, record.sub_state) if guarded else None
-            written = job.store.update_job(
+            written = store.update_job(
                 record.session,
                 record.job_id,
                 expect,
@@ -377,8 +400,11 @@ class Supervisor:
         record.sub_state = sub_state
         for name, value in fields.items():
             setattr(record, name, value)
-        if job.unsaved:  # first written now, in the transaction that also holds its start
-            job.store.insert_jobs([record])
+        if job.unsaved:  # first written now, with its start
+            if journal:
+                store.journal_insert(record)
+            else:
+                store.insert_jobs([record])
             job.unsaved = False
         if state.is_terminal:
             del self._active[job.key]
@@ -437,17 +463,18 @@ class Supervisor:
         QUEUED_HELD; queued ones start as their group allows, in index order. The records are
         in the store when this returns.
 
-        ``commit_after_start``: write a job that starts at once together with its start, in
-        one transaction committed after the spawn (less work before the job starts, one
-        commit less). Right for a single job: if the process dies while starting it, the job
-        was never accepted and is not in the store. Wrong for array tasks, whose records must
-        say "starting" before they start, so that a task is never started twice.
+        ``commit_after_start``: record a job that starts at once with its start, after the
+        spawn, through the store's journal (nothing is written before the job starts; the
+        record is durable before this returns). Right for a single job: if the process dies
+        while starting it, the job was never accepted and is not in the store. Wrong for array
+        tasks, whose records must say "starting" before they start, so that a task is never
+        started twice.
         """
         self._last_submit = time.monotonic()
         with self._changing() as changes:
-            changes.commit_after_start = commit_after_start
             self._stores[store.path] = store
-            self._begin(changes, store)
+            if not commit_after_start:
+                self._begin(changes, store)
             records = list(make_records())
             jobs = [_Job(store, record, group) for record in records]
             for job in jobs:  # those that start now are recorded as starting right away
@@ -461,7 +488,10 @@ class Supervisor:
                     job.holds_slot = True
                     job.unsaved = commit_after_start
                     changes.to_start.append(job)
-            store.insert_jobs([job.record for job in jobs if not job.unsaved])
+            saved = [job.record for job in jobs if not job.unsaved]
+            if saved:
+                self._begin(changes, store)
+                store.insert_jobs(saved)
             for job in jobs:
                 self._active[job.key] = job
                 self._note(changes, job)
@@ -475,8 +505,6 @@ class Supervisor:
 
     @staticmethod
     def _begin(changes: _Changes, store: Store) -> None:
-        if changes.autocommit and not store.in_transaction:
-            return  # each statement commits itself: cheaper for the one write of an exit
         if store.path not in changes.stores:
             store.begin()
             changes.stores[store.path] = store
@@ -517,6 +545,8 @@ class Supervisor:
                     interrupted = error
                     started.append((job, None, "not started: the start was interrupted"))
             with self._changing(lazy) as changes:
+                # A single job is first recorded with its start: through the journal.
+                changes.journal = any(job.unsaved for job, _, _ in started)
                 for job, spawned, reason in started:
                     if spawned is None:
                         self._transition(
@@ -777,6 +807,7 @@ class Supervisor:
         """
         me = identity_of(os.getpid())
         groups: list[Group] = []
+        store.replay_dead_journals()  # what a dead owner journaled, before judging its jobs
         with self._changing() as changes:
             self._stores[store.path] = store
             self._begin(changes, store)
@@ -1194,10 +1225,10 @@ class Supervisor:
                     break
         finally:
             os.close(pidfd)
-            # Not lazy: the waiting thread shows the end to its caller at once. Its one write
-            # (two if it frees an array slot) commits itself.
+            # Not lazy: the waiting thread shows the end to its caller at once. Its write goes
+            # through the journal (durable before the caller is told, folded soon after).
             with self._changing() as changes:
-                changes.autocommit = True
+                changes.journal = True
                 if ready and job.key in self._active and job.spawned is not None:
                     self._reaped(changes, job)
                 job.helpers -= 1
