@@ -192,7 +192,7 @@ class OsJobSession:
         """Check the template, record the job and start it (or queue it)."""
         plan = plan_job(template, array=False)
         deferred = self._deferred(plan)
-        document = template_document(plan.template)
+        document = plan.document
 
         job_id = self._next_id()
 

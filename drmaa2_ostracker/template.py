@@ -25,6 +25,7 @@ from drmaa2.errors import InvalidArgumentException, UnsupportedAttributeExceptio
 from drmaa2.types import JobTemplate
 from drmaa2_ostracker import host
 from drmaa2_ostracker.process import LaunchSpec
+from drmaa2_ostracker.store import template_document
 from drmaa2_ostracker.supervisor import LaunchError
 
 __all__ = ["Plan", "launch_document", "plan_job", "restore_plan"]
@@ -65,6 +66,15 @@ class Plan:
     join_files: bool = False
     #: A single job's directory and paths, resolved and checked at submission.
     _resolved: tuple[str, dict[str, str | None]] | None = None
+    #: The template as stored (see :func:`~drmaa2_ostracker.store.template_document`).
+    _document: str | None = None
+
+    @property
+    def document(self) -> str:
+        """The template as stored, made once per plan."""
+        if self._document is None:
+            self._document = template_document(self.template)
+        return self._document
 
     def resolve(self, index: int | None) -> tuple[str, dict[str, str | None]]:
         """The working directory and stream paths of a job; LaunchError if unusable."""
@@ -287,12 +297,68 @@ def _epoch(value: datetime.datetime | None) -> float | None:
     return None if value is None else value.timestamp()
 
 
+#: The last plan of a single job whose template depends on nothing but the environment, the
+#: working directory and its executable: (a copy of the template, the working directory, the
+#: environment, the plan). Submitting the same template again reuses it (after checking the
+#: executable again): a pipeline submits the same template many times.
+_last_plan: tuple[JobTemplate, str, dict[bytes, bytes], Plan] | None = None
+
+
+def _reusable(t: JobTemplate) -> bool:
+    """Whether the plan of a single job of this template may be reused for an equal one."""
+    return (
+        t.remote_command is not None
+        and t.remote_command.startswith("/")  # no PATH lookup, whose result may change
+        and t.working_directory is None
+        and t.input_path in _UNRESOLVED
+        and t.output_path in _UNRESOLVED
+        and t.error_path in _UNRESOLVED
+        and not t.resource_limits
+        and t.start_time is None
+        and t.deadline_time is None
+        and not t.submit_as_hold
+    )
+
+
+_UNRESOLVED = (None, *_OWN_STREAMS)
+
+
 def plan_job(template: JobTemplate, *, array: bool) -> Plan:
     """Check a template and resolve what is common to all its jobs.
 
     For a single job (``array`` False) everything is checked now, including the paths; for an
     array, index-dependent paths are checked when each task starts.
     """
+    global _last_plan
+    reusable = not array and _reusable(template)
+    if reusable:
+        last = _last_plan
+        if (
+            last is not None
+            and last[0] == template
+            and last[1] == os.getcwd()
+            and last[2] == getattr(os.environ, "_data", None)
+            and _still_executable(last[3].executable)
+        ):
+            return last[3]
+    plan = _plan_job(template, array=array)
+    if reusable:
+        raw = getattr(os.environ, "_data", None)
+        if isinstance(raw, dict):
+            plan.template = template.copy()  # the plan must not change with the caller's
+            _last_plan = (plan.template.copy(), plan.submit_cwd, dict(raw), plan)
+    return plan
+
+
+def _still_executable(path: str) -> bool:
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return False
+    return stat.S_ISREG(mode) and os.access(path, os.X_OK)
+
+
+def _plan_job(template: JobTemplate, *, array: bool) -> Plan:
     t = template
     _check_unsupported(t)
     _check_machine(t)
