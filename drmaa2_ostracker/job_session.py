@@ -191,10 +191,14 @@ class OsJobSession:
     def run_job(self, template: JobTemplate) -> str:
         """Check the template, record the job and start it (or queue it)."""
         plan = plan_job(template, array=False)
+        job_id = self._next_id()
+        if not plan.held and plan.start_at is None and plan.deadline is None:
+            record = self._new_record(plan, job_id, now_us(), None)
+            record.template = plan.document
+            self._supervisor.start_now(self._store, record, self._group(plan, None))
+            return job_id
         deferred = self._deferred(plan)
         document = plan.document
-
-        job_id = self._next_id()
 
         def make_records() -> list[JobRecord]:
             record = self._new_record(plan, job_id, now_us(), deferred)

@@ -21,6 +21,7 @@ import signal
 import subprocess
 import time
 from collections.abc import Callable, Iterable
+from typing import NamedTuple
 
 __all__ = [
     "ExitStatus",
@@ -250,9 +251,9 @@ def _identity_of_new_child(pid: int, before_ns: int, after_ns: int) -> ProcessId
     return identity_of(pid) or ProcessIdentity(pid, 0)
 
 
-@dataclasses.dataclass(frozen=True)
-class ExitStatus:
-    """How a reaped job ended, with its own resource usage."""
+class ExitStatus(NamedTuple):
+    """How a reaped job ended, with its own resource usage (a tuple: made once per job, on
+    the way from its exit to the wait that returns it)."""
 
     exit_status: int
     #: "SIGKILL" etc. for a job killed by a signal, "" for a normal exit.
@@ -286,16 +287,19 @@ def reap(pid: int) -> ExitStatus | None:
     found, status, usage = os.wait4(pid, os.WNOHANG)
     if found == 0:
         return None
-    exit_status, signal_name = decode_wait_status(status)
+    if os.WIFEXITED(status):
+        exit_status, signal_name = os.WEXITSTATUS(status), ""
+    else:
+        exit_status, signal_name = decode_wait_status(status)
     return ExitStatus(
-        exit_status=exit_status,
-        terminating_signal=signal_name,
-        user_time=usage.ru_utime,
-        system_time=usage.ru_stime,
-        max_rss_kib=usage.ru_maxrss,
-        swaps=usage.ru_nswap,
-        in_blocks=usage.ru_inblock,
-        out_blocks=usage.ru_oublock,
+        exit_status,
+        signal_name,
+        usage.ru_utime,
+        usage.ru_stime,
+        usage.ru_maxrss,
+        usage.ru_nswap,
+        usage.ru_inblock,
+        usage.ru_oublock,
     )
 
 

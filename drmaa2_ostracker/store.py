@@ -201,8 +201,8 @@ class Store:
         self._lock = threading.RLock()
         self._data_version = -1
         self._deferred = False
-        #: Journaled writes not yet applied to the database: (seq, sql, args), in order.
-        self._pending: list[tuple[int, str, tuple[Any, ...]]] = []
+        #: Journaled writes not yet applied to the database: (seq, record), in order.
+        self._pending: list[tuple[int, tuple[Any, ...]]] = []
         #: Other processes' journals in the state directory, as of its modification time.
         self._journals: list[str] = []
         self._dir_mtime = -1
@@ -334,16 +334,13 @@ class Store:
 
     def journal_insert(self, record: JobRecord) -> None:
         """Record a new job through the journal (durable when this returns)."""
-        row = _row(record)
-        self._journal(("i", row), _JOB_INSERT, row)
+        self._journal(("i", _row(record)))
 
     def journal_update(self, session: str, job_id: str, **columns: Any) -> None:
         """Update some columns of a job through the journal (durable when this returns)."""
-        names = tuple(columns)
-        args = (*columns.values(), session, job_id)
-        self._journal(("u", names, args), _update_sql(names, False), args)
+        self._journal(("u", tuple(columns), (*columns.values(), session, job_id)))
 
-    def _journal(self, op: tuple[Any, ...], sql: str, args: tuple[Any, ...]) -> None:
+    def _journal(self, op: tuple[Any, ...]) -> None:
         with self._lock:
             self._seq += 1
             seq = self._seq
@@ -360,11 +357,11 @@ class Store:
                     written += os.write(self._journal_fd, line[written:])
             except OSError:
                 # No journal (disk full …): the write goes straight to the database.
-                self._pending.append((seq, sql, args))
+                self._pending.append((seq, op))
                 self.commit()
                 return
             self._journal_dirty = True
-            self._pending.append((seq, sql, args))
+            self._pending.append((seq, op))
 
     def _fold(self) -> None:
         """Apply this process's pending journaled writes (lock held): in the open transaction
@@ -378,7 +375,7 @@ class Store:
             self._conn.execute("BEGIN IMMEDIATE")
         try:
             done = self._folded_through(self._journal_name)
-            _apply(self._conn, [(sql, args) for seq, sql, args in pending if seq > done])
+            _apply(self._conn, [_journal_op(op) for seq, op in pending if seq > done])
             self._set_folded(self._journal_name, pending[-1][0])
             if own:
                 self._conn.execute("COMMIT")

@@ -299,9 +299,9 @@ def _epoch(value: datetime.datetime | None) -> float | None:
 
 #: The last plan of a single job whose template depends on nothing but the environment, the
 #: working directory and its executable: (a copy of the template, the working directory, the
-#: environment, the plan). Submitting the same template again reuses it (after checking the
-#: executable again): a pipeline submits the same template many times.
-_last_plan: tuple[JobTemplate, str, dict[bytes, bytes], Plan] | None = None
+#: environment, what the executable's status was, the plan). Submitting an equal template again
+#: reuses it if the rest is unchanged: a pipeline submits the same template many times.
+_last_plan: tuple[JobTemplate, str, dict[bytes, bytes], tuple[int, ...], Plan] | None = None
 
 
 def _reusable(t: JobTemplate) -> bool:
@@ -338,24 +338,34 @@ def plan_job(template: JobTemplate, *, array: bool) -> Plan:
             and last[0] == template
             and last[1] == os.getcwd()
             and last[2] == getattr(os.environ, "_data", None)
-            and _still_executable(last[3].executable)
+            and last[3] == _file_status(last[4].executable)
         ):
-            return last[3]
+            return last[4]
     plan = _plan_job(template, array=array)
     if reusable:
         raw = getattr(os.environ, "_data", None)
         if isinstance(raw, dict):
             plan.template = template.copy()  # the plan must not change with the caller's
-            _last_plan = (plan.template.copy(), plan.submit_cwd, dict(raw), plan)
+            status = _file_status(plan.executable)
+            _last_plan = (plan.template.copy(), plan.submit_cwd, dict(raw), status, plan)
     return plan
 
 
-def _still_executable(path: str) -> bool:
+def _file_status(path: str) -> tuple[int, ...]:
+    """What decides whether a file is the same executable file: unchanged, an access check
+    made on it still holds (chmod, chown and replacing it all change this)."""
     try:
-        mode = os.stat(path).st_mode
+        found = os.stat(path)
     except OSError:
-        return False
-    return stat.S_ISREG(mode) and os.access(path, os.X_OK)
+        return ()
+    return (
+        found.st_dev,
+        found.st_ino,
+        found.st_mode,
+        found.st_uid,
+        found.st_gid,
+        found.st_ctime_ns,
+    )
 
 
 def _plan_job(template: JobTemplate, *, array: bool) -> Plan:
