@@ -19,19 +19,22 @@ Times are stored as integer microseconds since the epoch (exact round trips).
 
 from __future__ import annotations
 
-import ast
 import atexit
 import contextlib
 import dataclasses
 import functools
 import itertools
 import json
+import marshal
+import mmap
 import operator
 import os
 import sqlite3
 import stat
+import struct
 import threading
 import weakref
+import zlib
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -45,6 +48,11 @@ __all__ = ["SCHEMA_VERSION", "STORE_FILE", "ArrayRecord", "JobRecord", "Store"]
 STORE_FILE = "store.sqlite3"
 _JOURNAL_PREFIX = "journal-"
 _JOURNAL_SUFFIX = ".log"
+#: A journal's size, allocated when it is made (so writing it never runs out of space).
+_JOURNAL_SIZE = 1 << 20
+#: A journal record: the payload's length and CRC-32, then the payload (marshal of
+#: (sequence number, operation)). A length of 0 ends the records.
+_FRAME = struct.Struct("<II")
 #: Version of the schema this code writes; older stores are migrated, newer ones refused.
 SCHEMA_VERSION = 1
 
@@ -208,11 +216,12 @@ class Store:
         self._dir_mtime = -1
         #: Sequence number of the last record appended to this process's journal.
         self._seq = 0
-        self._journal_fd = -1
-        #: The journal holds records that are not committed to the database yet.
-        self._journal_dirty = False
-        me = identity_of(os.getpid()) or ProcessIdentity(os.getpid(), 0)
-        self._journal_name = f"{_JOURNAL_PREFIX}{me.pid}-{me.start_ticks}{_JOURNAL_SUFFIX}"
+        #: This process's journal, mapped (None until the first record), and where the next
+        #: record goes.
+        self._journal_map: mmap.mmap | None = None
+        self._journal_end = 0
+        self._journal_pid = -1
+        self._journal_name = _journal_name()
         self._closed = False
         self._prepare_directory()
         self._conn = self._connect()
@@ -341,27 +350,48 @@ class Store:
         self._journal(("u", tuple(columns), (*columns.values(), session, job_id)))
 
     def _journal(self, op: tuple[Any, ...]) -> None:
+        # The journal is a shared mapping of a file: a record written into it is in the page
+        # cache at once, durable against a crash of this process exactly like write(2), and
+        # costs no system call.
         with self._lock:
             self._seq += 1
             seq = self._seq
-            line = f"{(seq, op)!r}\n".encode()
-            try:
-                if self._journal_fd < 0:
-                    self._journal_fd = os.open(
-                        os.path.join(self.state_dir, self._journal_name),
-                        os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC,
-                        0o600,
-                    )
-                written = os.write(self._journal_fd, line)
-                while written < len(line):  # a short write (a signal): finish the record
-                    written += os.write(self._journal_fd, line[written:])
-            except OSError:
-                # No journal (disk full …): the write goes straight to the database.
-                self._pending.append((seq, op))
-                self.commit()
-                return
-            self._journal_dirty = True
+            payload = marshal.dumps((seq, op))
+            end = self._journal_end + _FRAME.size + len(payload)
             self._pending.append((seq, op))
+            try:
+                journal = self._journal_map
+                if journal is None or self._journal_pid != os.getpid():
+                    journal = self._open_journal()
+                if end + _FRAME.size > _JOURNAL_SIZE:  # full: into the database with the rest
+                    self.commit()
+                    return
+                start = self._journal_end
+                journal[start + _FRAME.size : end] = payload
+                journal[start : start + _FRAME.size] = _FRAME.pack(
+                    len(payload), zlib.crc32(payload)
+                )
+                self._journal_end = end
+            except (OSError, ValueError):
+                # No journal (disk full …): the write goes straight to the database.
+                self.commit()
+
+    def _open_journal(self) -> mmap.mmap:
+        """Make this process's journal (lock held; also in a child forked from a process that
+        had one: the child keeps its own, and leaves its parent's writes to its parent)."""
+        if self._journal_map is not None:  # forked: the parent's journal is not ours
+            self._journal_map = None
+            self._pending = self._pending[-1:]
+            self._journal_name = _journal_name()
+        path = os.path.join(self.state_dir, self._journal_name)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            os.posix_fallocate(fd, 0, _JOURNAL_SIZE)
+            journal = mmap.mmap(fd, _JOURNAL_SIZE)
+        finally:
+            os.close(fd)
+        self._journal_map, self._journal_end, self._journal_pid = journal, 0, os.getpid()
+        return journal
 
     def _fold(self) -> None:
         """Apply this process's pending journaled writes (lock held): in the open transaction
@@ -397,18 +427,18 @@ class Store:
 
     def _journal_committed(self) -> None:
         """Everything journaled is in the database: empty the journal (lock held)."""
-        if self._journal_dirty and not self._pending:
-            os.ftruncate(self._journal_fd, 0)
-            self._journal_dirty = False
+        if self._journal_end and not self._pending and self._journal_map is not None:
+            self._journal_map[: self._journal_end] = bytes(self._journal_end)
+            self._journal_end = 0
 
     def retire_journal(self) -> None:
         """Fold and commit everything, then remove this process's journal and its note."""
         with self._lock:
             self.commit()
-            if self._journal_fd < 0:
+            if self._journal_map is None or self._journal_pid != os.getpid():
                 return
-            os.close(self._journal_fd)
-            self._journal_fd = -1
+            self._journal_map.close()
+            self._journal_map = None
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(os.path.join(self.state_dir, self._journal_name))
             self._conn.execute("DELETE FROM meta WHERE key = ?", (self._journal_name,))
@@ -430,12 +460,8 @@ class Store:
                 if name != self._journal_name and _journal_owner(name) is not None
             ]
         for name in self._journals:
-            try:
-                size = os.stat(os.path.join(self.state_dir, name)).st_size
-            except FileNotFoundError:
-                continue
-            if size:
-                self._fold_journal(name)
+            if _read_journal(os.path.join(self.state_dir, name), _FRAME.size).strip(b"\0"):
+                self._fold_journal(name)  # it holds records
 
     def replay_dead_journals(self) -> None:
         """Fold the journals of controlling processes that died, and remove them."""
@@ -475,11 +501,7 @@ class Store:
         if own:
             self._conn.execute("BEGIN IMMEDIATE")
         try:
-            try:
-                with open(os.path.join(self.state_dir, name), "rb") as journal:
-                    data = journal.read()
-            except FileNotFoundError:
-                data = b""
+            data = _read_journal(os.path.join(self.state_dir, name), _JOURNAL_SIZE)
             following = self._folded_through(name)
             ops = []
             for seq, op in _parse_journal(data):
@@ -773,15 +795,40 @@ def _journal_owner(name: str) -> ProcessIdentity | None:
     return ProcessIdentity(int(pid), int(start))
 
 
+def _journal_name() -> str:
+    """The name of this process's journal: it names the process (pid and start time)."""
+    me = identity_of(os.getpid()) or ProcessIdentity(os.getpid(), 0)
+    return f"{_JOURNAL_PREFIX}{me.pid}-{me.start_ticks}{_JOURNAL_SUFFIX}"
+
+
+def _read_journal(path: str, size: int) -> bytes:
+    """The first ``size`` bytes of a journal (b"" if it is gone)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return b""
+    try:
+        return os.pread(fd, size, 0)
+    finally:
+        os.close(fd)
+
+
 def _parse_journal(data: bytes) -> list[tuple[int, tuple[Any, ...]]]:
-    """The complete records of a journal; a torn last record (a crash mid-write) is dropped."""
+    """The complete records of a journal, in order; the records end at the first that is not
+    whole (a crash in the middle of writing it) or at the end marker."""
     records = []
-    for line in data.split(b"\n")[:-1]:  # after the last newline: incomplete
+    at = 0
+    while at + _FRAME.size <= len(data):
+        length, crc = _FRAME.unpack_from(data, at)
+        payload = data[at + _FRAME.size : at + _FRAME.size + length]
+        if not length or len(payload) < length or zlib.crc32(payload) != crc:
+            break
         try:
-            seq, op = ast.literal_eval(line.decode())
-        except (ValueError, SyntaxError, UnicodeDecodeError, TypeError):
+            seq, op = marshal.loads(payload)
+        except (ValueError, EOFError, TypeError):
             break
         records.append((int(seq), op))
+        at += _FRAME.size + length
     return records
 
 

@@ -17,7 +17,7 @@ import pytest
 import drmaa2
 from drmaa2 import JobState
 from drmaa2_ostracker import extension
-from drmaa2_ostracker.store import STORE_FILE
+from drmaa2_ostracker.store import STORE_FILE, _parse_journal
 from tests.behaviour.conftest import TIMEOUT, wait_until
 
 BACKEND = "os"
@@ -85,6 +85,10 @@ def journals(state: Path) -> list[Path]:
     return sorted(state.glob("journal-*.log"))
 
 
+def records_in(journal: Path) -> list[tuple[int, tuple[object, ...]]]:
+    return _parse_journal(journal.read_bytes())
+
+
 def journal_notes(state: Path) -> list[str]:
     with sqlite3.connect(state / STORE_FILE) as conn:
         return [row[0] for row in conn.execute("SELECT key FROM meta WHERE key LIKE 'journal-%'")]
@@ -100,12 +104,17 @@ def rows_of(state: Path, job_id: str) -> list[tuple[int, int | None]]:
 def test_a_killed_controllers_journal_is_folded_when_the_store_opens(state: Path) -> None:
     controller = Controller(state, "import time; time.sleep(3600)")
     (journal,) = journals(state)
-    assert journal.stat().st_size > 0, "the start and the end are in the journal"
+    records = records_in(journal)
+    assert [seq for seq, _ in records] == [1, 2], "the start and the end are in the journal"
     assert rows_of(state, controller.job_id) == [], "and not yet in the database"
     controller.kill()
-    # A crash in the middle of a record leaves a torn last line: it is ignored.
-    with journal.open("ab") as torn:
-        torn.write(b"(3, ('u', ('state',")
+    # A crash in the middle of a record leaves a torn last record: it is ignored.
+    data = journal.read_bytes()
+    end = 0
+    for _ in records:  # each record: its length (4 bytes), its CRC (4 bytes), its payload
+        end += 8 + int.from_bytes(data[end : end + 4], "little")
+    torn = (100).to_bytes(4, "little") + (12345).to_bytes(4, "little") + b"(3, ('u'"
+    journal.write_bytes(data[:end] + torn + data[end + len(torn) :])
 
     js = drmaa2.open_job_session("journaled", str(state), backend=BACKEND)
     job = next(j for j in js.get_jobs() if j.id == controller.job_id)
@@ -165,7 +174,7 @@ def test_the_journal_is_folded_into_the_database_within_moments(state: Path) -> 
     job.wait_terminated(TIMEOUT)
     # Nothing in this process reads the store: the reaper thread folds on its own.
     wait_until(lambda: rows_of(state, job.id) == [(int(JobState.DONE), 0)])
-    wait_until(lambda: all(j.stat().st_size == 0 for j in journals(state)))
+    wait_until(lambda: all(records_in(j) == [] for j in journals(state)))
     js.close()
 
 
