@@ -220,7 +220,6 @@ class Store:
         #: record goes.
         self._journal_map: mmap.mmap | None = None
         self._journal_end = 0
-        self._journal_pid = -1
         self._journal_name = _journal_name()
         self._closed = False
         self._prepare_directory()
@@ -360,16 +359,12 @@ class Store:
             end = self._journal_end + _FRAME.size + len(payload)
             self._pending.append((seq, op))
             try:
-                journal = self._journal_map
-                if journal is None or self._journal_pid != os.getpid():
-                    journal = self._open_journal()
+                journal = self._journal_map or self._open_journal()
                 if end + _FRAME.size > _JOURNAL_SIZE:  # full: into the database with the rest
                     self.commit()
                     return
-                start = self._journal_end
-                journal[start + _FRAME.size : end] = payload
-                journal[start : start + _FRAME.size] = _FRAME.pack(
-                    len(payload), zlib.crc32(payload)
+                journal[self._journal_end : end] = (
+                    _FRAME.pack(len(payload), zlib.crc32(payload)) + payload
                 )
                 self._journal_end = end
             except (OSError, ValueError):
@@ -377,12 +372,7 @@ class Store:
                 self.commit()
 
     def _open_journal(self) -> mmap.mmap:
-        """Make this process's journal (lock held; also in a child forked from a process that
-        had one: the child keeps its own, and leaves its parent's writes to its parent)."""
-        if self._journal_map is not None:  # forked: the parent's journal is not ours
-            self._journal_map = None
-            self._pending = self._pending[-1:]
-            self._journal_name = _journal_name()
+        """Make this process's journal (lock held)."""
         path = os.path.join(self.state_dir, self._journal_name)
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         try:
@@ -390,8 +380,16 @@ class Store:
             journal = mmap.mmap(fd, _JOURNAL_SIZE)
         finally:
             os.close(fd)
-        self._journal_map, self._journal_end, self._journal_pid = journal, 0, os.getpid()
+        self._journal_map, self._journal_end = journal, 0
         return journal
+
+    def _forked(self) -> None:
+        """In a child forked from this process: the journal and what it holds are the
+        parent's, to fold; the child makes its own when it writes."""
+        self._journal_map = None
+        self._journal_end = 0
+        self._pending = []
+        self._journal_name = _journal_name()
 
     def _fold(self) -> None:
         """Apply this process's pending journaled writes (lock held): in the open transaction
@@ -435,7 +433,7 @@ class Store:
         """Fold and commit everything, then remove this process's journal and its note."""
         with self._lock:
             self.commit()
-            if self._journal_map is None or self._journal_pid != os.getpid():
+            if self._journal_map is None:
                 return
             self._journal_map.close()
             self._journal_map = None
@@ -783,6 +781,14 @@ def _retire_journals() -> None:
         with contextlib.suppress(Exception):
             if not store._closed:
                 store.retire_journal()
+
+
+def _after_fork_in_child() -> None:
+    for store in list(_open_stores):
+        store._forked()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _journal_owner(name: str) -> ProcessIdentity | None:

@@ -145,6 +145,7 @@ class _Job:
         "holds_slot",
         "key",
         "kill_reason",
+        "orphan_fd",
         "record",
         "serial",
         "spawned",
@@ -165,6 +166,8 @@ class _Job:
         #: Threads waiting for this job's exit on its pidfd themselves (see _reap_here); while
         #: there are any, the reaper thread does not watch it.
         self.helpers = 0
+        #: The pidfd of a job reaped while threads still polled it (the last one closes it).
+        self.orphan_fd = -1
         #: Not in the store yet: a single job is written with its start (see submit).
         self.unsaved = False
         #: (sub-state, annotation) once the supervisor decided to kill the job.
@@ -260,6 +263,8 @@ class Supervisor:
         self._cond = threading.Condition(self._lock)
         self._active: dict[tuple[str, str, str], _Job] = {}
         self._by_fd: dict[int, _Job] = {}
+        #: Pidfds of ``_by_fd`` not yet in the epoll set (see _watch).
+        self._unregistered: set[int] = set()
         self._timers: list[_Timer] = []
         self._callbacks: list[NotificationCallback] = []
         self._epoll: select.epoll | None = None
@@ -661,11 +666,34 @@ class Supervisor:
     # -- the reaper ------------------------------------------------------------------------
 
     def _watch(self, job: _Job) -> None:
+        """Watch a started job's pidfd. A single job's joins the reaper's epoll set when the
+        reaper next wakes (within ``_FLUSH_DELAY``), or before any thread sleeps on a job's
+        change: the common ``run_job`` then wait makes no epoll call at all (the waiting
+        thread reaps). An array task's joins at once (its end frees a slot)."""
         assert job.spawned is not None
         self._ensure_thread()
         assert self._epoll is not None
         self._by_fd[job.spawned.pidfd] = job
-        self._epoll.register(job.spawned.pidfd, select.EPOLLIN)
+        if job.group.pending:
+            self._epoll.register(job.spawned.pidfd, select.EPOLLIN)
+        else:
+            self._unregistered.add(job.spawned.pidfd)
+            self._flush_soon()
+
+    def _register_pending(self) -> None:
+        """Put every watched pidfd into the reaper's epoll set (lock held)."""
+        while self._unregistered:
+            fd = self._unregistered.pop()
+            job = self._by_fd.get(fd)
+            if job is not None and not job.helpers and self._epoll is not None:
+                self._epoll.register(fd, select.EPOLLIN)
+
+    def _stop_watching(self, fd: int) -> None:
+        """Take a pidfd out of the reaper's epoll set (lock held)."""
+        if fd in self._unregistered:
+            self._unregistered.discard(fd)
+        elif self._epoll is not None:
+            self._epoll.unregister(fd)
 
     def _add_timer(
         self, when: float, jobs: Sequence[_Job], action: Callable[[_Changes], None]
@@ -718,6 +746,7 @@ class Supervisor:
         with self._lock:
             # Stay while sessions are open: restarting a thread per job costs more than
             # the job. With no session open, end once nothing is left to watch.
+            self._register_pending()
             if not self._by_fd and not self._sessions:
                 self._drop_void_timers()
                 if not self._timers:
@@ -796,9 +825,11 @@ class Supervisor:
         assert self._epoll is not None and spawned is not None
         job.spawned = None
         del self._by_fd[spawned.pidfd]
-        if not job.helpers:
-            self._epoll.unregister(spawned.pidfd)
-        os.close(spawned.pidfd)
+        if job.helpers:  # threads poll it (see _reap_here): the last of them closes it
+            job.orphan_fd = spawned.pidfd
+        else:
+            self._stop_watching(spawned.pidfd)
+            os.close(spawned.pidfd)
         if spawned.popen is not None:
             # Tell subprocess the child is reaped, so it never waits for it nor warns about it.
             spawned.popen.returncode = -1
@@ -1139,6 +1170,7 @@ class Supervisor:
 
     def _sleep(self, keys: Sequence[tuple[str, str, str]], timeout: float | None) -> None:
         """Wait (lock held) until one of the jobs ``keys`` changes state, or the timeout."""
+        self._register_pending()  # the reaper must see every end at once now
         self._watched.update(keys)
         try:
             self._cond.wait(_MAX_SLEEP if timeout is None else min(timeout, _MAX_SLEEP))
@@ -1248,11 +1280,10 @@ class Supervisor:
             job = self._active.get((store.path, session, job_id))
             if job is None or job.spawned is None or not job.spawned.child:
                 return False
-            assert self._epoll is not None
-            # Our own descriptor: another thread may reap the job and close its pidfd.
-            pidfd = os.dup(job.spawned.pidfd)
+            # While a thread polls it, the pidfd stays open (see _unwatch).
+            pidfd = job.spawned.pidfd
             if not job.helpers:
-                self._epoll.unregister(job.spawned.pidfd)
+                self._stop_watching(pidfd)
             job.helpers += 1
         ready: list[tuple[int, int]] = []
         try:
@@ -1266,7 +1297,6 @@ class Supervisor:
                 if ready or (left is not None and left <= _MAX_SLEEP):
                     break
         finally:
-            os.close(pidfd)
             # Not lazy: the waiting thread shows the end to its caller at once. Its write goes
             # through the journal (durable before the caller is told, folded soon after).
             with self._changing() as changes:
@@ -1274,8 +1304,13 @@ class Supervisor:
                 if ready and job.key in self._active and job.spawned is not None:
                     self._reaped(changes, job)
                 job.helpers -= 1
-                if not job.helpers and job.key in self._active and job.spawned is not None:
-                    self._epoll.register(job.spawned.pidfd, select.EPOLLIN)
+                if not job.helpers:
+                    if job.spawned is not None:  # still running (timed out): back to the reaper
+                        self._unregistered.add(job.spawned.pidfd)
+                        self._register_pending()
+                    elif job.orphan_fd >= 0:
+                        os.close(job.orphan_fd)
+                        job.orphan_fd = -1
         return job.key not in self._active
 
     def _foreign_owner_gone(self, store: Store, session: str, job_ids: Sequence[str]) -> bool:
