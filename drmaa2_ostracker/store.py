@@ -403,7 +403,7 @@ class Store:
             self._conn.execute("BEGIN IMMEDIATE")
         try:
             done = self._folded_through(self._journal_name)
-            _apply(self._conn, [_journal_op(op) for seq, op in pending if seq > done])
+            _apply(self._conn, _statements([op for seq, op in pending if seq > done]))
             self._set_folded(self._journal_name, pending[-1][0])
             if own:
                 self._conn.execute("COMMIT")
@@ -507,10 +507,10 @@ class Store:
                     continue
                 if seq != following + 1:
                     break  # not contiguous: the owner folds the rest itself
-                ops.append(_journal_op(op))
+                ops.append(op)
                 following = seq
             if ops:
-                _apply(self._conn, ops)
+                _apply(self._conn, _statements(ops))
                 self._set_folded(name, following)
             if own:
                 self._conn.execute("COMMIT")
@@ -838,11 +838,28 @@ def _parse_journal(data: bytes) -> list[tuple[int, tuple[Any, ...]]]:
     return records
 
 
-def _journal_op(op: tuple[Any, ...]) -> tuple[str, tuple[Any, ...]]:
-    """The statement of a journal record."""
-    if op[0] == "i":
-        return _JOB_INSERT, tuple(op[1])
-    return _update_sql(tuple(op[1]), False), tuple(op[2])
+_COLUMN_AT = {name: at for at, name in enumerate(_JOB_COLUMNS)}
+
+
+def _statements(ops: list[tuple[Any, ...]]) -> list[tuple[str, tuple[Any, ...]]]:
+    """The statements of journal records, in order. Updates of a job inserted earlier in the
+    same records go into its inserted row: one statement per job (its start and its end)."""
+    statements: list[tuple[str, list[Any] | tuple[Any, ...]]] = []
+    inserted: dict[tuple[str, str], list[Any]] = {}
+    for op in ops:
+        if op[0] == "i":
+            row = list(op[1])
+            inserted[(row[0], row[1])] = row
+            statements.append((_JOB_INSERT, row))
+            continue
+        names, args = op[1], op[2]
+        target = inserted.get((args[-2], args[-1]))
+        if target is None:
+            statements.append((_update_sql(tuple(names), False), tuple(args)))
+        else:
+            for name, value in zip(names, args[:-2], strict=True):  # then session, job id
+                target[_COLUMN_AT[name]] = value
+    return [(sql, tuple(args)) for sql, args in statements]
 
 
 def _apply(conn: sqlite3.Connection, ops: list[tuple[str, tuple[Any, ...]]]) -> None:

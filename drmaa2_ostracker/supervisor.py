@@ -775,6 +775,7 @@ class Supervisor:
             for store in stores:
                 self._sync(store)
         with self._changing(lazy=True) as changes:
+            changes.journal = True  # exits and timers' kills: journaled, folded in batches
             for fd, _ in events:
                 if fd == self._wake_fd:
                     with contextlib.suppress(BlockingIOError):
