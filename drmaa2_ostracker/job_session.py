@@ -195,7 +195,10 @@ class OsJobSession:
         if not plan.held and plan.start_at is None and plan.deadline is None:
             record = self._new_record(plan, job_id, now_us(), None)
             record.template = plan.document
-            self._supervisor.start_now(self._store, record, self._group(plan, None))
+            group = plan.single_group
+            if group is None:
+                group = plan.single_group = self._group(plan, None)
+            self._supervisor.start_now(self._store, record, group)
             return job_id
         deferred = self._deferred(plan)
         document = plan.document

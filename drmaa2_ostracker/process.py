@@ -45,10 +45,20 @@ _CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 @dataclasses.dataclass(frozen=True)
 class ProcessIdentity:
-    """A process as it can be recognised later: pid plus start time in clock ticks since boot."""
+    """A process as it can be recognised later: pid plus start time in clock ticks since boot.
+
+    A negative ``start_ticks`` ``-(t + 1)`` says "tick t or t + 1" (a child forked across a
+    tick boundary, see :func:`spawn`): a pid is not handed out again within two ticks.
+    """
 
     pid: int
     start_ticks: int
+
+    def started_at(self, ticks: int) -> bool:
+        """Whether a process of this pid that started at ``ticks`` is this one."""
+        if self.start_ticks >= 0:
+            return ticks == self.start_ticks
+        return 0 <= ticks + self.start_ticks + 1 <= 1
 
 
 def _stat_fields(pid: int) -> list[str] | None:
@@ -75,7 +85,7 @@ def is_running(identity: ProcessIdentity) -> bool:
     fields = _stat_fields(identity.pid)
     if fields is None or fields[0] in ("Z", "X"):
         return False
-    return int(fields[19]) == identity.start_ticks
+    return identity.started_at(int(fields[19]))
 
 
 def process_state(pid: int) -> str | None:
@@ -242,13 +252,16 @@ def _identity_of_new_child(pid: int, before_ns: int, after_ns: int) -> ProcessId
     """The identity of a child forked between two CLOCK_BOOTTIME readings.
 
     The kernel's start time of a process is the boot-time clock at fork, in clock ticks. When
-    both readings fall in one tick, so did the fork: no need to read /proc/<pid>/stat, which
-    right after exec is slow (the new program is busy mapping itself).
+    both readings fall in one tick, so did the fork; when they fall in two, the identity says
+    "one of the two" (/proc/<pid>/stat, which would tell, blocks until the exec is over: half
+    a millisecond).
     """
-    tick = before_ns // _NS_PER_TICK
-    if tick == after_ns // _NS_PER_TICK:
+    tick, after = before_ns // _NS_PER_TICK, after_ns // _NS_PER_TICK
+    if after == tick:
         return ProcessIdentity(pid, tick)
-    return identity_of(pid) or ProcessIdentity(pid, 0)
+    if after == tick + 1:
+        return ProcessIdentity(pid, -(tick + 1))
+    return identity_of(pid) or ProcessIdentity(pid, 0)  # the spawn took ticks: ask
 
 
 class ExitStatus(NamedTuple):

@@ -26,7 +26,7 @@ from drmaa2.types import JobTemplate
 from drmaa2_ostracker import host
 from drmaa2_ostracker.process import LaunchSpec
 from drmaa2_ostracker.store import template_document
-from drmaa2_ostracker.supervisor import LaunchError
+from drmaa2_ostracker.supervisor import Group, LaunchError
 
 __all__ = ["Plan", "launch_document", "plan_job", "restore_plan"]
 
@@ -68,6 +68,8 @@ class Plan:
     _resolved: tuple[str, dict[str, str | None]] | None = None
     #: The template as stored (see :func:`~drmaa2_ostracker.store.template_document`).
     _document: str | None = None
+    #: The launch group its single jobs share (they have no limit in common: one serves all).
+    single_group: Group | None = None
 
     @property
     def document(self) -> str:
