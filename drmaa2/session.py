@@ -487,6 +487,8 @@ class JobSession(_Session):
         """The jobs as a list (a single Job, or any iterable, is taken too)."""
         if isinstance(jobs, Job):
             return [jobs]
+        if type(jobs) is list:
+            return jobs
         if isinstance(jobs, (str, bytes)) or not isinstance(jobs, Iterable):
             raise InvalidArgumentException(f"jobs: expected a list of Job, got {jobs!r}")
         return list(jobs)

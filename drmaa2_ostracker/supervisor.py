@@ -96,6 +96,24 @@ _FLUSH_DELAY = 0.01
 #: How often the reaper looks for changes other processes made to queued jobs (seconds).
 _SYNC_INTERVAL = 0.5
 
+#: A finished job's rusage extension keys as stored: a JSON object of strings.
+_USAGE = (
+    "{{"
+    + ",".join(
+        f'"{key}":"{{}}"'
+        for key in (
+            extension.JSESSION_MAX_RSS,
+            extension.JSESSION_SWAP,
+            extension.JSESSION_IN_BLOCK,
+            extension.JSESSION_OUT_BLOCK,
+            extension.JSESSION_SYSTEM_TIME,
+            extension.JSESSION_USER_TIME,
+        )
+    )
+    + "}}"
+)
+_TERMINAL = frozenset({JobState.DONE, JobState.FAILED})
+
 #: How long terminate() waits for the killed job to be reaped before returning.
 _TERMINATE_CONFIRM_SECONDS = 10.0
 
@@ -180,6 +198,17 @@ class _Job:
 
 class _Changes:
     """What one locked operation changed: stores to commit, jobs to start, notifications."""
+
+    __slots__ = (
+        "changed",
+        "folds",
+        "journal",
+        "lazy",
+        "must_commit",
+        "notes",
+        "stores",
+        "to_start",
+    )
 
     def __init__(self) -> None:
         self.stores: dict[str, Store] = {}
@@ -411,7 +440,7 @@ class Supervisor:
             else:
                 store.insert_jobs([record])
             job.unsaved = False
-        if state.is_terminal:
+        if state in _TERMINAL:
             del self._active[job.key]
             if job.holds_slot:
                 job.holds_slot = False
@@ -848,13 +877,13 @@ class Supervisor:
             )
         # The extension keys as a JSON object of strings, written out directly: this runs
         # once per job, on the way from its exit to the wait that returns it.
-        usage = (
-            f'{{"{extension.JSESSION_MAX_RSS}":"{status.max_rss_kib}",'
-            f'"{extension.JSESSION_SWAP}":"{status.swaps}",'
-            f'"{extension.JSESSION_IN_BLOCK}":"{status.in_blocks}",'
-            f'"{extension.JSESSION_OUT_BLOCK}":"{status.out_blocks}",'
-            f'"{extension.JSESSION_SYSTEM_TIME}":"{round(status.system_time * 1000)}",'
-            f'"{extension.JSESSION_USER_TIME}":"{round(status.user_time * 1000)}"}}'
+        usage = _USAGE.format(
+            status.max_rss_kib,
+            status.swaps,
+            status.in_blocks,
+            status.out_blocks,
+            round(status.system_time * 1000),
+            round(status.user_time * 1000),
         )
         self._transition(
             changes,
