@@ -221,6 +221,8 @@ class Store:
         self._journal_map: mmap.mmap | None = None
         self._journal_end = 0
         self._journal_name = _journal_name()
+        #: The journal could not be made: writes go straight to the database.
+        self._no_journal = False
         self._closed = False
         self._prepare_directory()
         self._conn = self._connect()
@@ -358,6 +360,9 @@ class Store:
             payload = marshal.dumps((seq, op))
             end = self._journal_end + _FRAME.size + len(payload)
             self._pending.append((seq, op))
+            if self._no_journal:
+                self.commit()
+                return
             try:
                 journal = self._journal_map or self._open_journal()
                 if end + _FRAME.size > _JOURNAL_SIZE:  # full: into the database with the rest
@@ -368,7 +373,9 @@ class Store:
                 )
                 self._journal_end = end
             except (OSError, ValueError):
-                # No journal (disk full …): the write goes straight to the database.
+                # No journal (disk full, a file system without fallocate or shared mappings):
+                # every write goes straight to the database.
+                self._no_journal = self._journal_map is None
                 self.commit()
 
     def _open_journal(self) -> mmap.mmap:
@@ -390,6 +397,7 @@ class Store:
         self._journal_end = 0
         self._pending = []
         self._journal_name = _journal_name()
+        self._no_journal = False
 
     def _fold(self) -> None:
         """Apply this process's pending journaled writes (lock held): in the open transaction

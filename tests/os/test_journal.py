@@ -5,6 +5,7 @@ job ids reserved in blocks stay unique and contiguous."""
 from __future__ import annotations
 
 import json
+import os
 import signal
 import sqlite3
 import subprocess
@@ -17,6 +18,7 @@ import pytest
 import drmaa2
 from drmaa2 import JobState
 from drmaa2_ostracker import extension
+from drmaa2_ostracker.process import identity_of
 from drmaa2_ostracker.store import STORE_FILE, _parse_journal
 from tests.behaviour.conftest import TIMEOUT, wait_until
 
@@ -194,3 +196,21 @@ def test_job_ids_stay_contiguous_across_close_and_reopen(state: Path) -> None:
         j.wait_terminated(TIMEOUT)
     again.close()
     other.close()
+
+
+def test_without_a_journal_every_write_goes_straight_to_the_database(state: Path) -> None:
+    me = identity_of(os.getpid())
+    assert me is not None
+    state.mkdir()
+    blocker = state / f"journal-{me.pid}-{me.start_ticks}.log"
+    blocker.mkdir()  # the journal cannot be made
+    js = drmaa2.create_job_session("straight", str(state), backend=BACKEND)
+    try:
+        job = js.run_job({"remote_command": "/bin/sh", "args": ["-c", "exit 2"]})
+        job.wait_terminated(TIMEOUT)
+        # Committed before the wait returned: another connection sees it at once.
+        assert rows_of(state, job.id) == [(int(JobState.FAILED), 2)]
+        assert job.get_info().exit_status == 2
+    finally:
+        js.close()
+        blocker.rmdir()
