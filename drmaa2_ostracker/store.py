@@ -5,16 +5,16 @@ processes may open the same sessions at once. The directory is created 0700 and 
 0600. A job row is written before ``run_job`` returns and every state transition is written
 through; finished jobs live only here, not in the controlling process's memory.
 
-The two writes on every job's way — its start and its end — go to the *journal* first: one
-append-only file per controlling process in the state directory (``journal-<pid>-<start>.log``),
-one ``write(2)`` per record, so they survive a crash of the process exactly like a commit of the
-WAL database does (``synchronous = NORMAL``). Journaled records are applied to the database
-(*folded*) in batches: before this process reads or writes anything else in the store, and
-within milliseconds otherwise (the supervisor asks for it). The database notes, in the same
-transaction, how far each journal was folded; a journal left behind by a process that died is
-folded by the next process that opens the store or recovers a session, exactly once.
-
-Times are stored as integer microseconds since the epoch (exact round trips).
+The two writes on every job's way — its start and its end — go to the *journal* first: a file
+per controlling process (and store) in the state directory, ``journal-<pid>-<start>-<n>.log``,
+allocated at its full size and mapped into memory, so a record is a copy into the page cache:
+durable against a crash of the process exactly like a commit of the WAL database
+(``synchronous = NORMAL``), without a system call. Journaled records are applied to the
+database (*folded*) in batches: before this process reads or writes anything else in the
+store, within milliseconds otherwise (the supervisor asks for it), by any other process before
+it reads, and by the next process that opens the store when the writer died. The database
+notes, in the same transaction, how far each journal was folded: every record is applied
+exactly once.
 """
 
 from __future__ import annotations
@@ -803,16 +803,19 @@ def _journal_owner(name: str) -> ProcessIdentity | None:
     """The process whose journal (or journal note) ``name`` is, None if it is not one."""
     if not (name.startswith(_JOURNAL_PREFIX) and name.endswith(_JOURNAL_SUFFIX)):
         return None
-    pid, _, start = name[len(_JOURNAL_PREFIX) : -len(_JOURNAL_SUFFIX)].partition("-")
-    if not (pid.isdigit() and start.isdigit()):
+    parts = name[len(_JOURNAL_PREFIX) : -len(_JOURNAL_SUFFIX)].split("-")
+    if len(parts) != 3 or not all(part.isdigit() for part in parts):
         return None
-    return ProcessIdentity(int(pid), int(start))
+    return ProcessIdentity(int(parts[0]), int(parts[1]))
+
+
+_journal_serials = itertools.count(1)
 
 
 def _journal_name() -> str:
-    """The name of this process's journal: it names the process (pid and start time)."""
+    """A new journal's name: the process (pid and start time), and which of its stores."""
     me = identity_of(os.getpid()) or ProcessIdentity(os.getpid(), 0)
-    return f"{_JOURNAL_PREFIX}{me.pid}-{me.start_ticks}{_JOURNAL_SUFFIX}"
+    return f"{_JOURNAL_PREFIX}{me.pid}-{me.start_ticks}-{next(_journal_serials)}{_JOURNAL_SUFFIX}"
 
 
 def _read_journal(path: str, size: int) -> bytes:

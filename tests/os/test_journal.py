@@ -5,7 +5,6 @@ job ids reserved in blocks stay unique and contiguous."""
 from __future__ import annotations
 
 import json
-import os
 import signal
 import sqlite3
 import subprocess
@@ -18,8 +17,8 @@ import pytest
 import drmaa2
 from drmaa2 import JobState
 from drmaa2_ostracker import extension
-from drmaa2_ostracker.process import identity_of
-from drmaa2_ostracker.store import STORE_FILE, _parse_journal
+from drmaa2_ostracker import store as store_module
+from drmaa2_ostracker.store import STORE_FILE, JobRecord, Store, _parse_journal
 from tests.behaviour.conftest import TIMEOUT, wait_until
 
 BACKEND = "os"
@@ -198,12 +197,11 @@ def test_job_ids_stay_contiguous_across_close_and_reopen(state: Path) -> None:
     other.close()
 
 
-def test_without_a_journal_every_write_goes_straight_to_the_database(state: Path) -> None:
-    me = identity_of(os.getpid())
-    assert me is not None
-    state.mkdir()
-    blocker = state / f"journal-{me.pid}-{me.start_ticks}.log"
-    blocker.mkdir()  # the journal cannot be made
+def test_without_a_journal_every_write_goes_straight_to_the_database(
+    state: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A journal this large cannot be allocated: like a full disk.
+    monkeypatch.setattr(store_module, "_JOURNAL_SIZE", 1 << 62)
     js = drmaa2.create_job_session("straight", str(state), backend=BACKEND)
     try:
         job = js.run_job({"remote_command": "/bin/sh", "args": ["-c", "exit 2"]})
@@ -211,6 +209,26 @@ def test_without_a_journal_every_write_goes_straight_to_the_database(state: Path
         # Committed before the wait returned: another connection sees it at once.
         assert rows_of(state, job.id) == [(int(JobState.FAILED), 2)]
         assert job.get_info().exit_status == 2
+        assert all(records_in(journal) == [] for journal in journals(state))
     finally:
         js.close()
-        blocker.rmdir()
+
+
+def test_two_stores_of_one_directory_in_one_process_keep_their_own_journals(
+    state: Path,
+) -> None:
+    first, second = Store(str(state)), Store(str(state))
+    try:
+        first.create_session("both", 1)
+        for store, job_id in ((first, "1"), (second, "2")):
+            store.journal_insert(
+                JobRecord(session="both", job_id=job_id, state=JobState.RUNNING, submission_us=1)
+            )
+        assert len(journals(state)) == 2
+        assert [r.job_id for r in first.jobs("both")] == ["1", "2"]
+        assert [r.job_id for r in second.jobs("both")] == ["1", "2"]
+    finally:
+        first.close()
+        second.close()
+    assert journals(state) == [] and journal_notes(state) == []
+    assert rows_of(state, "1") == rows_of(state, "2") == [(int(JobState.RUNNING), None)]
