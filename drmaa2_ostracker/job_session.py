@@ -103,7 +103,7 @@ class OsJobSession:
         with self._id_lock:
             following, end = self._ids
             if following >= end:
-                following = self._store.allocate_id(self._name, self._id_block)
+                following = self._supervisor.reserve_ids(self._store, self._name, self._id_block)
                 end = following + self._id_block
                 self._id_block = min(2 * self._id_block, _MAX_ID_BLOCK)
             self._ids = (following + 1, end)

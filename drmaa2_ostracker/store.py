@@ -25,6 +25,7 @@ import dataclasses
 import functools
 import itertools
 import json
+import logging
 import marshal
 import mmap
 import operator
@@ -33,6 +34,7 @@ import sqlite3
 import stat
 import struct
 import threading
+import time
 import weakref
 import zlib
 from collections.abc import Iterator, Sequence
@@ -45,6 +47,8 @@ from drmaa2_ostracker.process import ProcessIdentity, identity_of, is_running
 
 __all__ = ["SCHEMA_VERSION", "STORE_FILE", "ArrayRecord", "JobRecord", "Store"]
 
+_log = logging.getLogger(__name__)
+
 STORE_FILE = "store.sqlite3"
 _JOURNAL_PREFIX = "journal-"
 _JOURNAL_SUFFIX = ".log"
@@ -53,6 +57,9 @@ _JOURNAL_SIZE = 1 << 20
 #: A journal record: the payload's length and CRC-32, then the payload (marshal of
 #: (sequence number, operation)). A length of 0 ends the records.
 _FRAME = struct.Struct("<II")
+#: A directory listing made this long after the directory's last change misses nothing (its
+#: modification time has clock-tick resolution).
+_LISTING_SETTLED_NS = 50_000_000
 #: Version of the schema this code writes; older stores are migrated, newer ones refused.
 SCHEMA_VERSION = 1
 
@@ -211,9 +218,13 @@ class Store:
         self._deferred = False
         #: Journaled writes not yet applied to the database: (seq, record), in order.
         self._pending: list[tuple[int, tuple[Any, ...]]] = []
+        #: Journaled writes applied in the open transaction, not committed yet: back to
+        #: ``_pending`` if it is rolled back.
+        self._uncommitted: list[tuple[int, tuple[Any, ...]]] = []
         #: Other processes' journals in the state directory, as of its modification time.
         self._journals: list[str] = []
         self._dir_mtime = -1
+        self._listed_ns = 0
         #: Sequence number of the last record appended to this process's journal.
         self._seq = 0
         #: This process's journal, mapped (None until the first record), and where the next
@@ -355,16 +366,23 @@ class Store:
         # cache at once, durable against a crash of this process exactly like write(2), and
         # costs no system call.
         with self._lock:
+            journal = self._journal_map
+            if journal is None and not self._no_journal:
+                try:
+                    journal = self._open_journal()
+                except (OSError, ValueError):
+                    # No journal (disk full, a file system without fallocate or shared
+                    # mappings): every write goes straight to the database.
+                    self._no_journal = True
             self._seq += 1
             seq = self._seq
             payload = marshal.dumps((seq, op))
             end = self._journal_end + _FRAME.size + len(payload)
             self._pending.append((seq, op))
-            if self._no_journal:
+            if journal is None:
                 self.commit()
                 return
             try:
-                journal = self._journal_map or self._open_journal()
                 if end + _FRAME.size > _JOURNAL_SIZE:  # full: into the database with the rest
                     self.commit()
                     return
@@ -373,13 +391,15 @@ class Store:
                 )
                 self._journal_end = end
             except (OSError, ValueError):
-                # No journal (disk full, a file system without fallocate or shared mappings):
-                # every write goes straight to the database.
-                self._no_journal = self._journal_map is None
                 self.commit()
 
     def _open_journal(self) -> mmap.mmap:
-        """Make this process's journal (lock held)."""
+        """Make a journal for this store (lock held): a new name, numbered from 1, so that
+        any process can fold it from its start. What was journaled before goes to the
+        database first, under the old name."""
+        if self._pending or self._uncommitted:
+            self.commit()
+        self._journal_name, self._seq = _journal_name(), 0
         path = os.path.join(self.state_dir, self._journal_name)
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         try:
@@ -391,13 +411,15 @@ class Store:
         return journal
 
     def _forked(self) -> None:
-        """In a child forked from this process: the journal and what it holds are the
-        parent's, to fold; the child makes its own when it writes."""
+        """In a child forked from this process: the connection, the journal and what it
+        holds are the parent's. The child never touches them (not even at its exit); the
+        lock may have been held by a thread that does not exist in the child."""
+        self._lock = threading.RLock()
         self._journal_map = None
         self._journal_end = 0
         self._pending = []
-        self._journal_name = _journal_name()
-        self._no_journal = False
+        self._uncommitted = []
+        self._closed = True
 
     def _fold(self) -> None:
         """Apply this process's pending journaled writes (lock held): in the open transaction
@@ -416,11 +438,23 @@ class Store:
             if own:
                 self._conn.execute("COMMIT")
                 self._journal_committed()
+            else:
+                self._uncommitted.extend(pending)
         except BaseException:
             if own and self._conn.in_transaction:
                 self._conn.execute("ROLLBACK")
             self._pending[:0] = pending
             raise
+
+    def _ended(self, committed: bool) -> None:
+        """The open transaction ended (lock held): the journaled writes it held are in the
+        database, or, rolled back, pending again."""
+        if committed:
+            self._uncommitted.clear()
+            self._journal_committed()
+        elif self._uncommitted:
+            self._pending[:0] = self._uncommitted
+            self._uncommitted = []
 
     def _folded_through(self, name: str) -> int:
         row = self._conn.execute("SELECT value FROM meta WHERE key = ?", (name,)).fetchone()
@@ -433,7 +467,12 @@ class Store:
 
     def _journal_committed(self) -> None:
         """Everything journaled is in the database: empty the journal (lock held)."""
-        if self._journal_end and not self._pending and self._journal_map is not None:
+        if (
+            self._journal_end
+            and not self._pending
+            and not self._uncommitted
+            and self._journal_map is not None
+        ):
             self._journal_map[: self._journal_end] = bytes(self._journal_end)
             self._journal_end = 0
 
@@ -458,8 +497,10 @@ class Store:
             mtime = os.stat(self.state_dir).st_mtime_ns
         except OSError:
             return
-        if mtime != self._dir_mtime:  # journals came or went: list them again
-            self._dir_mtime = mtime
+        # Journals came or went, or the listing was made so soon after the last change that
+        # a journal made in the same clock tick (same modification time) may be missing.
+        if mtime != self._dir_mtime or self._listed_ns - mtime < _LISTING_SETTLED_NS:
+            self._dir_mtime, self._listed_ns = mtime, time.time_ns()
             self._journals = [
                 name
                 for name in os.listdir(self.state_dir)
@@ -542,9 +583,11 @@ class Store:
             try:
                 yield
             except BaseException:
-                self._conn.execute("ROLLBACK")
+                if self._conn.in_transaction:
+                    self._conn.execute("ROLLBACK")
+                self._ended(committed=False)
                 raise
-            self._conn.execute("COMMIT")
+            self.commit()
 
     def begin(self) -> None:
         """Open a transaction unless one is open (closed by :meth:`commit`). A deferred
@@ -559,10 +602,17 @@ class Store:
         """Commit the open transaction, if any, with the journaled writes."""
         with self._lock:
             self._deferred = False
+            if self._uncommitted and not self._conn.in_transaction:
+                self._ended(committed=False)  # SQLite rolled it back on an error
             if self._conn.in_transaction:
                 self._fold()
-                self._conn.execute("COMMIT")
-                self._journal_committed()
+                try:
+                    self._conn.execute("COMMIT")
+                except BaseException:
+                    if not self._conn.in_transaction:
+                        self._ended(committed=False)
+                    raise
+                self._ended(committed=True)
             else:
                 self._fold()
 
@@ -794,6 +844,7 @@ def _retire_journals() -> None:
 def _after_fork_in_child() -> None:
     for store in list(_open_stores):
         store._forked()
+    _open_stores.clear()
 
 
 os.register_at_fork(after_in_child=_after_fork_in_child)
@@ -881,5 +932,7 @@ def _apply(conn: sqlite3.Connection, ops: list[tuple[str, tuple[Any, ...]]]) -> 
             conn.executemany(sql, rows)
         except sqlite3.IntegrityError:  # e.g. the session was destroyed meanwhile
             for args in rows:
-                with contextlib.suppress(sqlite3.IntegrityError):
+                try:
                     conn.execute(sql, args)
+                except sqlite3.IntegrityError as error:
+                    _log.warning("journal record not applied (%s): %.200r", error, args)

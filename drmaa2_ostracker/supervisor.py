@@ -310,9 +310,32 @@ class Supervisor:
         self._to_fold: dict[str, Store] = {}
         self._flush_at: float | None = None
         atexit.register(self.flush)
+        os.register_at_fork(after_in_child=self._forked)
         #: Every store this process has jobs in (for picking up other processes' changes).
         self._stores: dict[str, Store] = {}
         self._restorers: dict[tuple[str, str], Callable[[JobRecord], Group]] = {}
+
+    def _forked(self) -> None:
+        """In a child forked from this process: the jobs, the reaper and what waits to be
+        committed are the parent's; the locks may have been held by its other threads."""
+        self._lock = threading.RLock()
+        self._cond = threading.Condition(self._lock)
+        for fd in [*self._by_fd, self._wake_fd]:  # the child's copies of the parent's
+            if fd >= 0:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+        self._active = {}
+        self._by_fd = {}
+        self._unregistered = set()
+        self._timers = []
+        self._epoll = None
+        self._wake_fd = -1
+        self._thread = None
+        self._changes = None
+        self._deferred = {}
+        self._to_fold = {}
+        self._flush_at = None
+        self._stores = {}
 
     # -- the one place of change -----------------------------------------------------------
 
@@ -536,6 +559,12 @@ class Supervisor:
             if group.deadline is not None:
                 self._add_timer(group.deadline, jobs, lambda ch: self._deadline(ch, jobs))
         return records
+
+    def reserve_ids(self, store: Store, session: str, count: int) -> int:
+        """Reserve ``count`` job ids of a session, committed before this returns (under the
+        lock no change's transaction is open, so the reservation is its own); the first."""
+        with self._lock:
+            return store.allocate_id(session, count)
 
     def start_now(self, store: Store, record: JobRecord, group: Group) -> None:
         """Start a single job at once, then record it with its start (through the journal:
@@ -1331,16 +1360,18 @@ class Supervisor:
             # through the journal (durable before the caller is told, folded soon after).
             with self._changing() as changes:
                 changes.journal = True
-                if ready and job.key in self._active and job.spawned is not None:
-                    self._reaped(changes, job)
-                job.helpers -= 1
-                if not job.helpers:
-                    if job.spawned is not None:  # still running (timed out): back to the reaper
-                        self._unregistered.add(job.spawned.pidfd)
-                        self._register_pending()
-                    elif job.orphan_fd >= 0:
-                        os.close(job.orphan_fd)
-                        job.orphan_fd = -1
+                try:
+                    if ready and job.key in self._active and job.spawned is not None:
+                        self._reaped(changes, job)
+                finally:
+                    job.helpers -= 1
+                    if not job.helpers:
+                        if job.spawned is not None:  # still running: back to the reaper
+                            self._unregistered.add(job.spawned.pidfd)
+                            self._register_pending()
+                        elif job.orphan_fd >= 0:
+                            os.close(job.orphan_fd)
+                            job.orphan_fd = -1
         return job.key not in self._active
 
     def _foreign_owner_gone(self, store: Store, session: str, job_ids: Sequence[str]) -> bool:

@@ -232,3 +232,76 @@ def test_two_stores_of_one_directory_in_one_process_keep_their_own_journals(
         second.close()
     assert journals(state) == [] and journal_notes(state) == []
     assert rows_of(state, "1") == rows_of(state, "2") == [(int(JobState.RUNNING), None)]
+
+
+def test_journaled_writes_of_a_transaction_that_is_rolled_back_stay_pending(
+    state: Path,
+) -> None:
+    store = Store(str(state))
+    try:
+        store.create_session("s", 1)
+
+        def failing_operation() -> None:
+            with store.transaction():
+                store.journal_insert(
+                    JobRecord(session="s", job_id="5", state=JobState.RUNNING, submission_us=1)
+                )
+                store.update_job("s", "5", state=int(JobState.DONE))  # joins the insert
+                raise RuntimeError("the operation fails: its transaction is rolled back")
+
+        with pytest.raises(RuntimeError):
+            failing_operation()
+        store.journal_insert(
+            JobRecord(session="s", job_id="6", state=JobState.RUNNING, submission_us=1)
+        )
+        store.commit()
+        # The insert survives the rollback; the failed operation's own write does not.
+        assert [(r.job_id, r.state) for r in store.jobs("s")] == [
+            ("5", JobState.RUNNING),
+            ("6", JobState.RUNNING),
+        ]
+    finally:
+        store.close()
+
+
+def test_a_journal_made_after_the_last_was_retired_is_folded_by_others(state: Path) -> None:
+    writer, reader = Store(str(state)), Store(str(state))
+    try:
+        writer.create_session("s", 1)
+        writer.journal_insert(
+            JobRecord(session="s", job_id="1", state=JobState.DONE, submission_us=1)
+        )
+        writer.retire_journal()
+        writer.journal_insert(
+            JobRecord(session="s", job_id="2", state=JobState.DONE, submission_us=1)
+        )
+        assert [r.job_id for r in reader.jobs("s")] == ["1", "2"]
+    finally:
+        writer.close()
+        reader.close()
+
+
+def test_a_forked_child_leaves_its_parents_store_alone(state: Path) -> None:
+    code = textwrap.dedent(
+        f"""
+        import os, sys, threading, drmaa2
+        session = drmaa2.create_job_session("forked", {str(state)!r}, backend="os")
+        session.run_job({{"remote_command": "/bin/true"}}).wait_terminated()
+        store = session._backend._store
+        journal = os.path.join(store.state_dir, store._journal_name)
+        assert os.path.exists(journal)
+        with store._lock:  # held by another thread of the parent when it forks
+            child = os.fork()
+            if child == 0:
+                sys.exit(0)  # a normal exit: the at-exit hooks run in the child
+        _, status = os.waitpid(child, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+        assert os.path.exists(journal), "the child removed its parent's journal"
+        print("ok", flush=True)
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=TIMEOUT
+    )
+    assert (done.returncode, done.stdout, done.stderr) == (0, "ok\n", "")
+    assert journals(state) == [], "the parent's own exit folded and removed it"
