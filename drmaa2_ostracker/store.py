@@ -589,21 +589,30 @@ class Store:
                 raise
             self.commit()
 
-    def begin(self) -> None:
+    def begin(self, fold: bool = True) -> None:
         """Open a transaction unless one is open (closed by :meth:`commit`). A deferred
-        transaction is taken over: its writes commit with this one's."""
+        transaction is taken over: its writes commit with this one's. The journaled writes
+        go first into it (``fold`` False: unless they may come later, as for a change that
+        touches no job)."""
         with self._lock:
             self._deferred = False
             if not self._conn.in_transaction:
                 self._conn.execute("BEGIN IMMEDIATE")
-            self._fold()
+            if fold:
+                self._fold()
 
-    def commit(self) -> None:
-        """Commit the open transaction, if any, with the journaled writes."""
+    def commit(self, fold: bool = True) -> None:
+        """Commit the open transaction, if any, with the journaled writes (``fold`` False:
+        without those not in it yet; they are durable already)."""
         with self._lock:
             self._deferred = False
             if self._uncommitted and not self._conn.in_transaction:
                 self._ended(committed=False)  # SQLite rolled it back on an error
+            if not fold:
+                if self._conn.in_transaction:
+                    self._conn.execute("COMMIT")
+                    self._ended(committed=True)
+                return
             if self._conn.in_transaction:
                 self._fold()
                 try:
@@ -672,13 +681,13 @@ class Store:
         with self._lock:
             own = not self._conn.in_transaction or self._deferred
             if own:
-                self.begin()
+                self.begin(fold=False)  # ids and jobs' records do not depend on each other
             row = self._conn.execute(
                 "UPDATE sessions SET next_id = next_id + ? WHERE name = ? RETURNING next_id - ?",
                 (count, session, count),
             ).fetchone()
             if own:
-                self.commit()
+                self.commit(fold=False)
         if row is None:
             raise InvalidArgumentException(f"the job session {session!r} no longer exists")
         return int(row[0])

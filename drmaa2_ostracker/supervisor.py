@@ -93,6 +93,9 @@ _MAX_SLEEP = 3600.0
 _OWNER_CHECK_INTERVAL = 0.5
 #: How long the bookkeeping of an exit may wait to share a commit with later changes (s).
 _FLUSH_DELAY = 0.01
+#: How long journaled writes may wait to be folded into the database (seconds). They are
+#: durable already, and every reader folds them first: this only bounds the journal's size.
+_FOLD_DELAY = 0.25
 #: How often the reaper looks for changes other processes made to queued jobs (seconds).
 _SYNC_INTERVAL = 0.5
 
@@ -220,7 +223,7 @@ class _Changes:
         #: Something in the changes must be committed now (a job marked as starting).
         self.must_commit = False
         #: Write unguarded transitions through the store's journal (one append each, folded
-        #: into the database within ``_FLUSH_DELAY``): a job's start and its end.
+        #: into the database within ``_FOLD_DELAY``): a job's start and its end.
         self.journal = False
         #: Stores that journaled writes in this change.
         self.folds: dict[str, Store] = {}
@@ -309,6 +312,7 @@ class Supervisor:
         #: Stores with journaled writes to fold into their database (durable already).
         self._to_fold: dict[str, Store] = {}
         self._flush_at: float | None = None
+        self._fold_at: float | None = None
         atexit.register(self.flush)
         os.register_at_fork(after_in_child=self._forked)
         #: Every store this process has jobs in (for picking up other processes' changes).
@@ -386,7 +390,11 @@ class Supervisor:
     def _defer_fold(self, stores: Iterable[Store]) -> None:
         for store in stores:
             self._to_fold[store.path] = store
-        self._flush_soon()
+        if self._thread is None:  # nobody to fold later: now then
+            self.flush()
+        elif self._fold_at is None:
+            self._fold_at = time.monotonic() + _FOLD_DELAY
+            os.eventfd_write(self._wake_fd, 1)
 
     def _flush_soon(self) -> None:
         if self._thread is None:  # nobody to commit later: now then
@@ -401,10 +409,18 @@ class Supervisor:
         if self._deferred:
             self.flush()
 
+    def _commit_deferred(self) -> None:
+        """Commit the transactions left open to share a commit (not the journal's folds)."""
+        with self._lock:
+            self._flush_at = None
+            deferred, self._deferred = self._deferred, {}
+            for store in deferred.values():
+                store.commit(fold=False)
+
     def flush(self) -> None:
         """Commit what waits to be committed, and fold what was journaled."""
         with self._lock:
-            self._flush_at = None
+            self._flush_at = self._fold_at = None
             deferred, self._deferred = self._deferred, {}
             deferred.update(self._to_fold)
             self._to_fold = {}
@@ -814,9 +830,10 @@ class Supervisor:
             timeout = -1.0
             if self._timers:
                 timeout = max(0.0, self._timers[0].when - time.time())
-            if self._flush_at is not None:
-                due = max(0.0, self._flush_at - time.monotonic())
-                timeout = due if timeout < 0 else min(timeout, due)
+            for at in (self._flush_at, self._fold_at):
+                if at is not None:
+                    due = max(0.0, at - time.monotonic())
+                    timeout = due if timeout < 0 else min(timeout, due)
             if len(self._active) > len(self._by_fd):
                 # Queued jobs: another process may release or terminate them.
                 timeout = _SYNC_INTERVAL if timeout < 0 else min(timeout, _SYNC_INTERVAL)
@@ -827,8 +844,11 @@ class Supervisor:
             # round, instead of taking the interpreter from the submitting thread for each.
             time.sleep(_BURST_WINDOW)
             events = epoll.poll(0)
-        if self._flush_at is not None and time.monotonic() >= self._flush_at:
+        now = time.monotonic()
+        if self._fold_at is not None and now >= self._fold_at:
             self.flush()
+        elif self._flush_at is not None and now >= self._flush_at:
+            self._commit_deferred()
         if not events:  # idle: a moment to look at what other processes changed
             for store in stores:
                 self._sync(store)

@@ -28,7 +28,7 @@ BACKEND = "os"
 _PRELUDE = """
 import json, sys, drmaa2
 import drmaa2_ostracker.supervisor as supervisor
-supervisor._FLUSH_DELAY = 3600.0
+supervisor._FOLD_DELAY = 3600.0
 session = drmaa2.create_job_session("journaled", STATE, backend="os")
 job = session.run_job({"remote_command": "/bin/sh", "args": ["-c", "exit 3"]})
 job.wait_terminated()
