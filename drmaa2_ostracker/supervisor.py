@@ -3,9 +3,11 @@
 - :meth:`Supervisor._transition` is the one place that changes a job's state: it updates the
   in-memory record, writes it to the store, and queues the notification. Every operation runs
   inside :meth:`Supervisor._changing`, which commits the store once (or, for the reaper's
-  bookkeeping of exits, within ``_FLUSH_DELAY``, and always before anyone is shown the
-  result), wakes the waiters that watch a changed job (one condition variable), and then calls
-  the event callbacks and starts the jobs it marked as starting, outside the lock.
+  bookkeeping, within ``_FLUSH_DELAY``, and always before anyone is shown the result), wakes
+  the waiters that watch a changed job (one condition variable), and then calls the event
+  callbacks and starts the jobs it marked as starting, outside the lock. A job's start and
+  its end (the two writes on every job's way) go through the store's journal instead:
+  durable at once, folded into the database within ``_FOLD_DELAY``.
 - One reaper thread waits on the pidfds of all running jobs and on its timers with one epoll
   set, and reaps by explicit pid. A thread waiting for one job of ours takes that job's pidfd
   out of the set and reaps it itself (saving the hand-over). There is no per-job thread and
