@@ -424,7 +424,7 @@ class Store:
     def _fold(self) -> None:
         """Apply this process's pending journaled writes (lock held): in the open transaction
         if there is one (its commit commits them), else in one of their own. Records another
-        process folded already (see :meth:`fold_journals`) are skipped."""
+        process folded already (see :meth:`_fold_journal`) are skipped."""
         if not self._pending:
             return
         pending, self._pending = self._pending, []

@@ -119,6 +119,8 @@ _USAGE = (
 )
 _TERMINAL = frozenset({JobState.DONE, JobState.FAILED})
 
+#: Why a job that was to start did not: the start was interrupted (KeyboardInterrupt …).
+_INTERRUPTED = "not started: the start was interrupted"
 #: How long terminate() waits for the killed job to be reaped before returning.
 _TERMINATE_CONFIRM_SECONDS = 10.0
 
@@ -594,37 +596,44 @@ class Supervisor:
         job.unsaved = True
         job.holds_slot = True
         group.running += 1
-        interrupted: BaseException | None = None
-        spawned: Spawned | None = None
-        reason = ""
-        try:
-            spawned = spawn(group.prepare(record))
-        except LaunchError as error:
-            reason = str(error)
-        except Exception as error:  # the job fails, the supervisor goes on
-            reason = f"could not start the job: {getattr(error, 'strerror', None) or error}"
-        except BaseException as error:  # KeyboardInterrupt: record, then re-raise
-            interrupted = error
-            reason = "not started: the start was interrupted"
+        spawned, reason, interrupted = self._spawn(job)
         with self._changing() as changes:
             changes.journal = True
             self._stores[store.path] = store
             self._active[job.key] = job
             self._note(changes, job)
-            if spawned is not None:
-                self._running(changes, job, spawned)
-            else:
-                self._transition(
-                    changes,
-                    job,
-                    JobState.FAILED,
-                    START_FAILED,
-                    annotation=reason,
-                    finish_us=now_us(),
-                    launch=None,
-                )
+            self._started(changes, job, spawned, reason)
         if interrupted is not None:
             raise interrupted
+
+    @staticmethod
+    def _spawn(job: _Job) -> tuple[Spawned | None, str, BaseException | None]:
+        """Spawn a job: (its process, or None and why not, and an interruption to re-raise
+        once the failure is recorded)."""
+        try:
+            return spawn(job.group.prepare(job.record)), "", None
+        except LaunchError as error:
+            return None, str(error), None
+        except Exception as error:  # the job fails, the supervisor goes on
+            reason = getattr(error, "strerror", None) or str(error)
+            return None, f"could not start the job: {reason}", None
+        except BaseException as error:  # KeyboardInterrupt: record, then re-raise
+            return None, _INTERRUPTED, error
+
+    def _started(self, changes: _Changes, job: _Job, spawned: Spawned | None, reason: str) -> None:
+        """Record how a job's start went: running, or failed to start for ``reason``."""
+        if spawned is not None:
+            self._running(changes, job, spawned)
+            return
+        self._transition(
+            changes,
+            job,
+            JobState.FAILED,
+            START_FAILED,
+            annotation=reason,
+            finish_us=now_us(),
+            launch=None,
+        )
 
     @staticmethod
     def _begin(changes: _Changes, store: Store) -> None:
@@ -655,34 +664,15 @@ class Supervisor:
             started: list[tuple[_Job, Spawned | None, str]] = []
             for job in jobs:
                 if interrupted is not None:
-                    started.append((job, None, "not started: the start was interrupted"))
+                    started.append((job, None, _INTERRUPTED))
                     continue
-                try:
-                    started.append((job, spawn(job.group.prepare(job.record)), ""))
-                except LaunchError as error:
-                    started.append((job, None, str(error)))
-                except Exception as error:  # the job fails, the supervisor goes on
-                    reason = getattr(error, "strerror", None) or str(error)
-                    started.append((job, None, f"could not start the job: {reason}"))
-                except BaseException as error:  # KeyboardInterrupt: record, then re-raise
-                    interrupted = error
-                    started.append((job, None, "not started: the start was interrupted"))
+                spawned, reason, interrupted = self._spawn(job)
+                started.append((job, spawned, reason))
             with self._changing(lazy) as changes:
                 # A single job is first recorded with its start: through the journal.
                 changes.journal = any(job.unsaved for job, _, _ in started)
                 for job, spawned, reason in started:
-                    if spawned is None:
-                        self._transition(
-                            changes,
-                            job,
-                            JobState.FAILED,
-                            START_FAILED,
-                            annotation=reason,
-                            finish_us=now_us(),
-                            launch=None,
-                        )
-                    else:
-                        self._running(changes, job, spawned)
+                    self._started(changes, job, spawned, reason)
                 jobs = changes.to_start
                 changes.to_start = []
                 changes.must_commit = changes.must_commit or bool(jobs)
