@@ -302,7 +302,8 @@ class Cluster:
             "SlurmctldDebug=info",
             "SlurmdDebug=info",
             "MpiDefault=none",
-            f"NodeName={self.node} NodeAddr=127.0.0.1 CPUs={NODE_CPUS} State=UNKNOWN",
+            f"NodeName={self.node} NodeAddr=127.0.0.1 CPUs={NODE_CPUS} RealMemory={_memory_mib()} "
+            "State=UNKNOWN",
             f"PartitionName={PARTITION} Nodes={self.node} Default=YES MaxTime=INFINITE State=UP",
         ]
         if self.accounting:
@@ -422,6 +423,10 @@ class Cluster:
                 ):
                     found.append(process.pid)
         return found
+
+
+def _memory_mib() -> int:
+    return int(psutil.virtual_memory().total // 2**20)
 
 
 def _port_open(port: int) -> bool:

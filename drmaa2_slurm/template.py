@@ -1,0 +1,278 @@
+"""From a DRMAA2 job template to an sbatch submission: options, the job script and the job's
+environment.
+
+The script runs ``exec`` on the shell-quoted command and arguments, so no shell interprets a
+user string and a signal that kills the command is reported as that signal. Anything Slurm
+cannot honour raises UnsupportedAttributeException, anything malformed InvalidArgumentException,
+both naming the field, before anything is submitted.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import math
+import os
+import shlex
+from collections.abc import Callable
+
+from drmaa2.enums import HOME_DIR, PARAMETRIC_INDEX, WORKING_DIR, Cpu, Os, ResourceLimit
+from drmaa2.errors import InvalidArgumentException, UnsupportedAttributeException
+from drmaa2.types import JobTemplate
+from drmaa2_slurm import extension
+
+__all__ = ["Submission", "plan_submission"]
+
+# DRMAA2 resource limits → (prlimit option, multiplier from the DRMAA2 unit: KiB or seconds).
+_PRLIMITS: dict[ResourceLimit, tuple[str, int]] = {
+    ResourceLimit.CORE_FILE_SIZE: ("--core", 1024),
+    ResourceLimit.CPU_TIME: ("--cpu", 1),
+    ResourceLimit.DATA_SIZE: ("--data", 1024),
+    ResourceLimit.FILE_SIZE: ("--fsize", 1024),
+    ResourceLimit.OPEN_FILES: ("--nofile", 1),
+    ResourceLimit.STACK_SIZE: ("--stack", 1024),
+    ResourceLimit.VIRTUAL_MEMORY: ("--as", 1024),
+}
+#: implementation_specific keys → sbatch options.
+_EXTENSION_OPTIONS = {
+    extension.TEMPLATE_CONSTRAINT: "--constraint",
+    extension.TEMPLATE_QOS: "--qos",
+    extension.TEMPLATE_GRES: "--gres",
+    extension.TEMPLATE_DEPENDENCY: "--dependency",
+    extension.TEMPLATE_WCKEY: "--wckey",
+}
+#: The shell expression of an array task's index.
+_TASK_INDEX = '"$SLURM_ARRAY_TASK_ID"'
+
+
+@dataclasses.dataclass
+class Submission:
+    """What sbatch gets for one job or array."""
+
+    options: list[str]
+    script: str
+    environment: dict[str, str]
+    #: Whether Slurm might keep the job pending forever for its resource requests, so that a
+    #: ``--test-only`` submission should check it first.
+    asks_resources: bool
+
+
+def _invalid(field: str, value: object, why: str) -> InvalidArgumentException:
+    return InvalidArgumentException(f"JobTemplate.{field} {value!r}: {why}")
+
+
+def _unsupported(field: str, value: object, why: str) -> UnsupportedAttributeException:
+    return UnsupportedAttributeException(f"JobTemplate.{field} {value!r}: {why} (backend slurm)")
+
+
+def _check_unsupported(t: JobTemplate) -> None:
+    if t.stage_in_files:
+        raise _unsupported("stage_in_files", t.stage_in_files, "Slurm does not stage files")
+    if t.stage_out_files:
+        raise _unsupported("stage_out_files", t.stage_out_files, "Slurm does not stage files")
+    if t.job_category is not None:
+        raise _unsupported("job_category", t.job_category, "Slurm has no job categories")
+    if t.max_slots is not None and t.max_slots > (t.min_slots or 1):
+        raise _unsupported("max_slots", t.max_slots, "a slot range cannot be requested")
+    if t.machine_os is not None and t.machine_os is not Os.LINUX:
+        raise _invalid("machine_os", t.machine_os.name, "Slurm nodes run LINUX")
+    for key in t.implementation_specific or {}:
+        if key not in _EXTENSION_OPTIONS:
+            known = ", ".join(sorted(_EXTENSION_OPTIONS))
+            raise _unsupported(
+                "implementation_specific", key, f"unknown key (the slurm backend knows {known})"
+            )
+
+
+@dataclasses.dataclass
+class _Paths:
+    """Resolves placeholders; an array task's index is Slurm's ``%a`` or the shell's."""
+
+    submit_cwd: str
+    array: bool
+
+    def working_directory(self, value: str | None) -> tuple[str, str | None]:
+        """(the shell word of the job's directory, the --chdir value or None)."""
+        if value is None:
+            return shlex.quote(self.submit_cwd), self.submit_cwd
+        if WORKING_DIR in value:
+            raise _invalid("working_directory", value, f"{WORKING_DIR} cannot be used in itself")
+        value = value.replace(HOME_DIR, os.path.expanduser("~"))
+        value = os.path.join(self.submit_cwd, value)
+        if PARAMETRIC_INDEX in value:
+            if not self.array:
+                raise _invalid(
+                    "working_directory", value, f"{PARAMETRIC_INDEX} is only defined for arrays"
+                )
+            parts = [shlex.quote(part) for part in value.split(PARAMETRIC_INDEX)]
+            return _TASK_INDEX.join(parts), None
+        return shlex.quote(os.path.normpath(value)), os.path.normpath(value)
+
+    def stream(self, field: str, value: str, workdir: str) -> str:
+        """A stream path as an sbatch filename pattern (absolute; ``%`` escaped)."""
+        value = value.replace(HOME_DIR, os.path.expanduser("~"))
+        value = value.replace(WORKING_DIR, workdir)
+        if PARAMETRIC_INDEX in value and not self.array:
+            raise _invalid(field, value, f"{PARAMETRIC_INDEX} is only defined for arrays")
+        if "\\" in value:
+            # A backslash switches off every Slurm substitution: the path is taken as it is,
+            # and an index cannot be expressed.
+            if PARAMETRIC_INDEX in value:
+                raise _invalid(
+                    field, value, f"Slurm cannot substitute {PARAMETRIC_INDEX} in a path with \\"
+                )
+            return os.path.join(workdir, value)
+        value = os.path.join(workdir.replace("%", "%%"), value.replace("%", "%%"))
+        return value.replace(PARAMETRIC_INDEX, "%a")
+
+
+def _utc(field: str, value: datetime.datetime) -> str:
+    # The commands run with TZ=UTC; Slurm takes whole seconds only.
+    moment = value.astimezone(datetime.timezone.utc)
+    if moment.microsecond:
+        moment = moment.replace(microsecond=0) + datetime.timedelta(seconds=1)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S")
+
+
+def _limits(t: JobTemplate) -> tuple[list[str], list[str]]:
+    """(sbatch options, prlimit options) of the resource limits."""
+    options: list[str] = []
+    prlimit: list[str] = []
+    for key, value in (t.resource_limits or {}).items():
+        limit = ResourceLimit(key)
+        if limit is ResourceLimit.WALLCLOCK_TIME:
+            if value <= 0:
+                raise _invalid("resource_limits", {key: value}, "WALLCLOCK_TIME must be > 0")
+            # Slurm's limits are whole minutes.
+            options.append(f"--time={math.ceil(value / 60)}")
+            continue
+        option, unit = _PRLIMITS[limit]
+        amount = math.ceil(value * unit)
+        prlimit.append(f"{option}={amount}:{amount}")
+    return options, prlimit
+
+
+def _mail(t: JobTemplate) -> list[str]:
+    options = []
+    if t.email:
+        options.append(f"--mail-user={','.join(t.email)}")
+    kinds = (["BEGIN"] if t.email_on_started else []) + (
+        ["END", "FAIL"] if t.email_on_terminated else []
+    )
+    if kinds:
+        options.append(f"--mail-type={','.join(kinds)}")
+    return options
+
+
+def _excluded(t: JobTemplate, nodes: Callable[[], list[str]]) -> list[str]:
+    """--exclude of every node not among candidate_machines ("any of" them)."""
+    if t.candidate_machines is None:
+        return []
+    everything = nodes()
+    wanted = set(t.candidate_machines)
+    if not wanted.intersection(everything):
+        raise _invalid(
+            "candidate_machines",
+            t.candidate_machines,
+            f"no such node (the cluster has {everything})",
+        )
+    others = [node for node in everything if node not in wanted]
+    return [f"--exclude={','.join(others)}"] if others else []
+
+
+def plan_submission(
+    t: JobTemplate,
+    *,
+    session: str,
+    array: tuple[int, int, int, int | None] | None,
+    nodes: Callable[[], list[str]],
+    architectures: Callable[[], set[Cpu]],
+) -> Submission:
+    """Check a template and build its submission (``array``: begin, end, step, max_parallel).
+
+    ``nodes`` and ``architectures`` are asked only when the template names machines or an
+    architecture.
+    """
+    _check_unsupported(t)
+    if not t.remote_command:
+        raise InvalidArgumentException("JobTemplate.remote_command is required")
+    if t.machine_arch is not None and t.machine_arch not in architectures():
+        raise _invalid("machine_arch", t.machine_arch.name, "no node of the cluster has it")
+    cwd = os.getcwd()
+    paths = _Paths(cwd, array is not None)
+    cd_word, chdir = paths.working_directory(t.working_directory)
+    workdir = chdir if chdir is not None else _stream_base(t.working_directory, cwd)
+    name = t.job_name if t.job_name is not None else os.path.basename(t.remote_command)
+    if "\n" in name or "\r" in name:
+        raise _invalid("job_name", t.job_name, "a job name cannot hold a line break in Slurm")
+    options = ["-J", name, f"--comment=drmaa2:{session}"]
+    if chdir is not None:
+        options.append(f"--chdir={chdir}")
+    if t.input_path is not None:
+        options.append(f"--input={paths.stream('input_path', t.input_path, workdir)}")
+    output = t.output_path if t.output_path is not None else "/dev/null"
+    options.append(f"--output={paths.stream('output_path', output, workdir)}")
+    if not t.join_files:
+        error = t.error_path if t.error_path is not None else "/dev/null"
+        options.append(f"--error={paths.stream('error_path', error, workdir)}")
+    if t.start_time is not None:
+        options.append(f"--begin={_utc('start_time', t.start_time)}")
+    if t.deadline_time is not None:
+        options.append(f"--deadline={_utc('deadline_time', t.deadline_time)}")
+    limit_options, prlimit = _limits(t)
+    options += limit_options
+    if t.priority is not None:
+        options.append(f"--nice={t.priority}")
+    if t.min_slots is not None:
+        options.append(f"--ntasks={t.min_slots}")
+    if t.min_phys_memory is not None:
+        options.append(f"--mem={math.ceil(t.min_phys_memory / 1024)}")
+    options += _excluded(t, nodes)
+    if t.queue_name is not None:
+        options.append(f"--partition={t.queue_name}")
+    if t.accounting_id is not None:
+        options.append(f"--account={t.accounting_id}")
+    if t.reservation_id is not None:
+        options.append(f"--reservation={t.reservation_id}")
+    if t.submit_as_hold:
+        options.append("--hold")
+    if t.rerunnable is not None:
+        options.append("--requeue" if t.rerunnable else "--no-requeue")
+    options += _mail(t)
+    for key, value in (t.implementation_specific or {}).items():
+        options.append(f"{_EXTENSION_OPTIONS[key]}={value}")
+    if array is not None:
+        begin, end, step, parallel = array
+        spec = f"{begin}-{end}:{step}" + (f"%{parallel}" if parallel is not None else "")
+        options.append(f"--array={spec}")
+    environment = dict(os.environ)
+    environment.update(t.job_environment or {})
+    script = _script(t, cd_word, prlimit, array is not None)
+    asks = (
+        t.min_slots is not None or t.min_phys_memory is not None or bool(t.implementation_specific)
+    )
+    return Submission(options, script, environment, asks)
+
+
+def _stream_base(working_directory: str | None, cwd: str) -> str:
+    """The base of relative stream paths when the working directory depends on the index."""
+    assert working_directory is not None
+    value = working_directory.replace(HOME_DIR, os.path.expanduser("~"))
+    return os.path.join(cwd, value)
+
+
+def _script(t: JobTemplate, cd_word: str, prlimit: list[str], array: bool) -> str:
+    assert t.remote_command is not None
+    lines = ["#!/bin/sh"]
+    if array:
+        lines.append('JOB_ID="$SLURM_ARRAY_JOB_ID.$SLURM_ARRAY_TASK_ID"')
+        lines.append('TASK_ID="$SLURM_ARRAY_TASK_ID"')
+        lines.append("export JOB_ID TASK_ID")
+    else:
+        lines.append('JOB_ID="$SLURM_JOB_ID"; export JOB_ID')
+    # Slurm runs a job whose directory is missing in /tmp instead: fail it.
+    lines.append(f"cd -- {cd_word} || exit 1")
+    if prlimit:
+        lines.append(f"prlimit --pid $$ {' '.join(prlimit)} || exit 1")
+    lines.append("exec " + shlex.join([t.remote_command, *(t.args or [])]))
+    return "\n".join(lines) + "\n"

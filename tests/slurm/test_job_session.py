@@ -1,0 +1,202 @@
+"""Jobs, arrays, control, waits and sessions of the slurm backend on a real cluster."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import threading
+from pathlib import Path
+
+import pytest
+
+import drmaa2
+from drmaa2 import JobState
+from drmaa2_slurm import extension
+from tests.slurm.cluster import Cluster
+from tests.slurm.conftest import TIMEOUT, scontrol_job
+
+
+def sleeper(seconds: int = 300) -> dict[str, object]:
+    return {"remote_command": "/bin/sleep", "args": [str(seconds)]}
+
+
+def test_job_ids_are_slurms_and_jobinfo_is_filled(session: drmaa2.JobSession) -> None:
+    job = session.run_job({"remote_command": "/bin/true", "job_name": "t"})
+    assert job.id.isdigit()
+    job.wait_terminated(TIMEOUT)
+    info = job.get_info()
+    assert info.job_state is JobState.DONE and info.job_sub_state == ""
+    assert info.allocated_machines and info.slots == 1 and info.queue_name == "debug"
+    assert info.submission_time <= info.dispatch_time <= info.finish_time  # type: ignore[operator]
+    ext = info.implementation_specific or {}
+    assert ext[extension.JOB_SLURM_ID] == job.id and ext[extension.JOB_SLURM_STATE] == "COMPLETED"
+
+
+def test_accounting_adds_cpu_time_and_max_rss(
+    session: drmaa2.JobSession, slurm_cluster: Cluster
+) -> None:
+    if not slurm_cluster.accounting:
+        pytest.skip("the test cluster started without slurmdbd")
+    job = session.run_job(
+        {
+            "remote_command": "/bin/sh",
+            "args": ["-c", "i=0; while [ $i -lt 200000 ]; do i=$((i+1)); done"],
+        }
+    )
+    job.wait_terminated(TIMEOUT)
+    info = job.get_info()
+    assert info.cpu_time is not None and info.cpu_time > 0
+
+
+def test_array_tasks_have_job_id_task_id_and_their_own_files(
+    session: drmaa2.JobSession, tmp_path: Path
+) -> None:
+    array = session.run_bulk_jobs(
+        {
+            "remote_command": "/bin/sh",
+            "args": ["-c", 'echo "$JOB_ID $TASK_ID"'],
+            "output_path": str(tmp_path / "out.$DRMAA2_INDEX$"),
+        },
+        5,
+        20,
+        5,
+        2,
+    )
+    assert [job.id for job in array.job_list] == [f"{array.id}.{i}" for i in (5, 10, 15, 20)]
+    session.wait_all_terminated(array.job_list, TIMEOUT)
+    for index in (5, 10, 15, 20):
+        assert (tmp_path / f"out.{index}").read_text() == f"{array.id}.{index} {index}\n"
+
+
+def test_a_cancelled_pending_task_is_recorded_though_slurm_erases_it(
+    session: drmaa2.JobSession,
+) -> None:
+    array = session.run_bulk_jobs(sleeper(1), 1, 4, 1, 1)
+    last = array.job_list[-1]
+    last.terminate()
+    info = last.get_info()
+    assert (info.job_state, info.job_sub_state) == (JobState.FAILED, "CANCELLED")
+    assert info.dispatch_time is None and info.exit_status is None
+    session.wait_all_terminated(array.job_list, TIMEOUT)
+    assert [job.get_state()[0] for job in array.job_list] == [JobState.DONE] * 3 + [JobState.FAILED]
+
+
+def test_suspend_resume_and_terminate(session: drmaa2.JobSession) -> None:
+    job = session.run_job(sleeper())
+    job.wait_started(TIMEOUT)
+    job.suspend()
+    assert job.get_state()[0] is JobState.SUSPENDED
+    job.resume()
+    assert job.get_state() == (JobState.RUNNING, "")
+    job.terminate()
+    info = job.get_info()
+    assert (info.job_state, info.job_sub_state) == (JobState.FAILED, "CANCELLED")
+    assert info.terminating_signal in ("SIGTERM", "SIGKILL")
+
+
+def test_a_running_job_cannot_be_held_and_is_left_unheld(
+    session: drmaa2.JobSession, slurm_cluster: Cluster
+) -> None:
+    job = session.run_job(sleeper())
+    job.wait_started(TIMEOUT)
+    with pytest.raises(drmaa2.InvalidStateException, match="hold"):
+        job.hold()
+    assert scontrol_job(slurm_cluster, job.id)["Priority"] != "0"
+    with pytest.raises(drmaa2.InvalidStateException):
+        job.release()
+
+
+def test_hold_and_release_a_queued_job(session: drmaa2.JobSession) -> None:
+    blocker = session.run_job({**sleeper(), "submit_as_hold": True})
+    job = session.run_job({"remote_command": "/bin/true", "submit_as_hold": True})
+    assert job.get_state() == (JobState.QUEUED_HELD, "JobHeldUser")
+    job.release()
+    job.wait_terminated(TIMEOUT)
+    assert job.get_state()[0] is JobState.DONE
+    blocker.terminate()
+    assert blocker.get_info().dispatch_time is None
+
+
+def test_waits_from_many_threads_share_one_poller(session: drmaa2.JobSession) -> None:
+    jobs = [session.run_job(sleeper(1)) for _ in range(6)]
+    errors: list[BaseException] = []
+
+    def wait(job: drmaa2.Job) -> None:
+        try:
+            job.wait_terminated(TIMEOUT)
+        except BaseException as error:
+            errors.append(error)
+
+    threads = [threading.Thread(target=wait, args=(job,)) for job in jobs]
+    for thread in threads:
+        thread.start()
+    pollers = [t for t in threading.enumerate() if t.name == "drmaa2-slurm-poller"]
+    assert len(pollers) <= 1
+    for thread in threads:
+        thread.join(TIMEOUT)
+    assert not errors and all(job.get_state()[0] is JobState.DONE for job in jobs)
+
+
+def test_notifications_for_every_state_change(session: drmaa2.JobSession) -> None:
+    seen: list[drmaa2.Notification] = []
+    drmaa2.register_event_notification(seen.append, backend="slurm")
+    try:
+        job = session.run_job(sleeper())
+        job.wait_started(TIMEOUT)
+        job.suspend()
+        job.resume()
+        job.terminate()
+    finally:
+        drmaa2.register_event_notification(None, backend="slurm")
+    states = [n.job_state for n in seen if n.job_id == job.id]
+    assert states == [
+        JobState.QUEUED,
+        JobState.RUNNING,
+        JobState.SUSPENDED,
+        JobState.RUNNING,
+        JobState.FAILED,
+    ]
+
+
+def test_another_process_sees_the_session_and_its_jobs(
+    session: drmaa2.JobSession, slurm_cluster: Cluster
+) -> None:
+    job = session.run_job({"remote_command": "/bin/true"})
+    code = (
+        "import drmaa2\n"
+        f"s = drmaa2.open_job_session({session.name!r}, {str(slurm_cluster.conf)!r}, "
+        "backend='slurm')\n"
+        f"j = [j for j in s.get_jobs() if j.id == {job.id!r}][0]\n"
+        "j.wait_terminated(60)\n"
+        "print(j.get_state()[0].name)\n"
+        "s.close()\n"
+    )
+    done = subprocess.run(
+        [__import__("sys").executable, "-c", code], capture_output=True, text=True, check=False
+    )
+    assert done.stdout.strip() == "DONE", done.stderr
+
+
+def test_reap_forgets_a_finished_job_only(session: drmaa2.JobSession) -> None:
+    running = session.run_job(sleeper())
+    with pytest.raises(drmaa2.InvalidStateException):
+        running.reap()
+    done = session.run_job({"remote_command": "/bin/true"})
+    done.wait_terminated(TIMEOUT)
+    done.reap()
+    assert done.id not in [j.id for j in session.get_jobs()]
+    with pytest.raises(drmaa2.InvalidArgumentException, match=done.id):
+        done.get_state()
+
+
+def test_a_missing_or_unreachable_cluster_is_named(tmp_path: Path) -> None:
+    missing = str(tmp_path / "nosuch.conf")
+    with pytest.raises(drmaa2.DrmCommunicationException, match=r"nosuch\.conf"):
+        drmaa2.create_job_session(backend="slurm", contact=missing)
+    dead = tmp_path / "slurm.conf"
+    dead.write_text(
+        "ClusterName=dead\nSlurmctldHost=localhost(127.0.0.1)\nSlurmctldPort=9\n"
+        "AuthType=auth/none\nNodeName=x\nPartitionName=p Nodes=x\n"
+    )
+    with pytest.raises(drmaa2.DrmCommunicationException, match=re.escape(str(dead))):
+        drmaa2.create_job_session(backend="slurm", contact=str(dead))

@@ -1,0 +1,234 @@
+"""Job templates on a real cluster: the script, the environment, paths, limits, refusals."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+import drmaa2
+from drmaa2 import JobState
+from drmaa2_slurm import extension
+from tests.slurm.cluster import Cluster
+from tests.slurm.conftest import TIMEOUT, scontrol_job
+
+PY = sys.executable
+
+
+def run(session: drmaa2.JobSession, **template: object) -> drmaa2.Job:
+    job = session.run_job(template)
+    job.wait_terminated(TIMEOUT)
+    return job
+
+
+def test_args_arrive_verbatim_and_no_shell_reads_them(
+    session: drmaa2.JobSession, tmp_path: Path
+) -> None:
+    args = ["$HOME", "a b", "'q'", '"', "`id`", "x\n#SBATCH -J evil\ny", "", "--", "-n", "é✓"]
+    out = tmp_path / "out"
+    job = run(
+        session,
+        remote_command=PY,
+        args=["-c", "import sys, json; print(json.dumps(sys.argv[1:]))", *args],
+        output_path=str(out),
+    )
+    assert job.get_state()[0] is JobState.DONE
+    assert json.loads(out.read_text()) == args
+    assert job.get_info().job_name == Path(PY).name
+
+
+def test_environment_is_the_callers_plus_the_templates_and_sbatch_variables_change_nothing(
+    session: drmaa2.JobSession, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SBATCH_JOB_NAME", "from-env")
+    monkeypatch.setenv("SBATCH_PARTITION", "nosuchpartition")
+    monkeypatch.setenv("DRMAA2_CALLER", "inherited")
+    out = tmp_path / "env"
+    job = run(
+        session,
+        remote_command="/bin/sh",
+        args=["-c", 'printf "%s|%s|%s|%s" "$DRMAA2_CALLER" "$A" "$EMPTY" "$JOB_ID"'],
+        job_environment={"A": "x,y\nz", "EMPTY": ""},
+        output_path=str(out),
+        job_name="named",
+    )
+    assert out.read_text() == f"inherited|x,y\nz||{job.id}"
+    info = job.get_info()
+    assert info.job_name == "named" and info.queue_name == "debug"
+
+
+def test_a_missing_working_directory_fails_the_job_instead_of_running_in_tmp(
+    session: drmaa2.JobSession, tmp_path: Path
+) -> None:
+    job = run(session, remote_command="/bin/pwd", working_directory=str(tmp_path / "missing"))
+    info = job.get_info()
+    assert (info.job_state, info.exit_status) == (JobState.FAILED, 1)
+
+
+def test_working_directory_and_relative_paths(session: drmaa2.JobSession, tmp_path: Path) -> None:
+    job = run(session, remote_command="/bin/pwd", working_directory=str(tmp_path), output_path="o")
+    assert job.get_state()[0] is JobState.DONE
+    assert (tmp_path / "o").read_text() == f"{tmp_path}\n"
+
+
+@pytest.mark.parametrize(
+    ("script", "status", "signal"),
+    [
+        ("exit 0", 0, ""),
+        ("exit 3", 3, ""),
+        ("exit 200", 200, ""),
+        ("kill -TERM $$", 143, "SIGTERM"),
+        ("kill -KILL $$", 137, "SIGKILL"),
+    ],
+)
+def test_exit_status_and_signal_come_from_the_raw_wait_status(
+    session: drmaa2.JobSession, script: str, status: int, signal: str
+) -> None:
+    info = run(session, remote_command="/bin/sh", args=["-c", script]).get_info()
+    assert (info.exit_status, info.terminating_signal) == (status, signal)
+    assert info.job_state is (JobState.DONE if status == 0 else JobState.FAILED)
+
+
+def test_a_missing_command_fails_with_127(session: drmaa2.JobSession) -> None:
+    info = run(session, remote_command="/no/such/command").get_info()
+    assert (info.job_state, info.exit_status) == (JobState.FAILED, 127)
+
+
+def test_streams_percent_and_join(session: drmaa2.JobSession, tmp_path: Path) -> None:
+    source = tmp_path / "in"
+    source.write_text("input\n")
+    run(
+        session,
+        remote_command="/bin/sh",
+        args=["-c", "cat; echo err >&2"],
+        input_path=str(source),
+        output_path=str(tmp_path / "100%.out"),
+        join_files=True,
+    )
+    assert (tmp_path / "100%.out").read_text() == "input\nerr\n"
+    run(
+        session,
+        remote_command="/bin/sh",
+        args=["-c", "echo out; echo err >&2"],
+        output_path=str(tmp_path / "o"),
+        error_path=str(tmp_path / "e"),
+    )
+    assert (tmp_path / "o").read_text() == "out\n" and (tmp_path / "e").read_text() == "err\n"
+
+
+def test_limits_priority_and_options_reach_slurm(
+    session: drmaa2.JobSession, slurm_cluster: Cluster, tmp_path: Path
+) -> None:
+    job = session.run_job(
+        {
+            "remote_command": "/bin/sh",
+            "args": ["-c", "ulimit -n; ulimit -t"],
+            "output_path": str(tmp_path / "limits"),
+            "resource_limits": {"WALLCLOCK_TIME": 61, "OPEN_FILES": 64, "CPU_TIME": 30},
+            "priority": 5,
+            "min_slots": 2,
+            "min_phys_memory": 10 * 1024,
+            "rerunnable": False,
+            "candidate_machines": ["nosuchnode", slurm_cluster.node],
+            "submit_as_hold": True,
+        }
+    )
+    shown = scontrol_job(slurm_cluster, job.id)
+    assert shown["TimeLimit"] == "00:02:00", "limits are whole minutes, rounded up"
+    assert shown["Nice"] == "5" and shown["NumCPUs"] == "2" and shown["MinMemoryNode"] == "10M"
+    assert shown["Requeue"] == "0" and shown["Reason"] == "JobHeldUser"
+    assert job.get_state() == (JobState.QUEUED_HELD, "JobHeldUser")
+    job.release()
+    job.wait_terminated(TIMEOUT)
+    assert (tmp_path / "limits").read_text() == "64\n30\n"
+    assert job.get_info().slots == 2
+
+
+def test_start_time_keeps_the_job_queued_with_reason_begin_time(
+    session: drmaa2.JobSession,
+) -> None:
+    later = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(hours=1)
+    job = session.run_job({"remote_command": "/bin/true", "start_time": later})
+    assert job.get_state() == (JobState.QUEUED, "BeginTime")
+
+
+def test_email_goes_to_slurms_mail_program(
+    session: drmaa2.JobSession, slurm_cluster: Cluster
+) -> None:
+    run(
+        session,
+        remote_command="/bin/true",
+        email=["a@example.org", "b@example.org"],
+        email_on_started=True,
+        email_on_terminated=True,
+    )
+    log = slurm_cluster.root / "log" / "mail.log"
+    deadline = datetime.datetime.now() + datetime.timedelta(seconds=TIMEOUT)
+    while "a@example.org,b@example.org" not in (log.read_text() if log.exists() else ""):
+        assert datetime.datetime.now() < deadline, "no mail was sent"
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("stage_in_files", {"a": "b"}),
+        ("stage_out_files", {"a": "b"}),
+        ("job_category", "big"),
+        ("max_slots", 4),
+        ("implementation_specific", {"nosuchkey": "1"}),
+    ],
+)
+def test_what_slurm_cannot_honour_is_unsupported(
+    session: drmaa2.JobSession, field: str, value: object
+) -> None:
+    with pytest.raises(drmaa2.UnsupportedAttributeException, match=field):
+        session.run_job({"remote_command": "/bin/true", field: value})
+    assert session.get_jobs() == []
+
+
+@pytest.mark.parametrize(
+    ("template", "reason"),
+    [
+        ({"queue_name": "nosuchpartition"}, "Invalid partition"),
+        ({"min_slots": 10_000}, "node configuration"),
+        ({"min_phys_memory": 2**40}, "node configuration|memory"),
+        ({"candidate_machines": ["nosuchnode"]}, "candidate_machines"),
+        ({"reservation_id": "nosuchreservation"}, "reservation"),
+        ({"job_name": "two\nlines"}, "job_name"),
+        ({"output_path": "a\\b$DRMAA2_INDEX$"}, "output_path"),
+        ({"resource_limits": {"WALLCLOCK_TIME": 0}}, "WALLCLOCK_TIME"),
+    ],
+)
+def test_what_slurm_refuses_is_an_invalid_argument_with_its_reason(
+    session: drmaa2.JobSession, template: dict[str, object], reason: str
+) -> None:
+    jt = {"remote_command": "/bin/true", **template}
+    with pytest.raises(drmaa2.InvalidArgumentException, match=reason):
+        session.run_bulk_jobs(jt, 1, 2)
+    assert session.get_jobs() == []
+
+
+def test_a_deadline_in_the_past_is_refused(session: drmaa2.JobSession) -> None:
+    past = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(minutes=5)
+    with pytest.raises(drmaa2.InvalidArgumentException, match="sbatch refused"):
+        session.run_job({"remote_command": "/bin/true", "deadline_time": past})
+
+
+def test_extension_keys_become_sbatch_options(
+    session: drmaa2.JobSession, slurm_cluster: Cluster
+) -> None:
+    first = session.run_job({"remote_command": "/bin/true", "submit_as_hold": True})
+    then = session.run_job(
+        {
+            "remote_command": "/bin/true",
+            "implementation_specific": {extension.TEMPLATE_DEPENDENCY: f"afterok:{first.id}"},
+        }
+    )
+    assert scontrol_job(slurm_cluster, then.id)["Dependency"].startswith(f"afterok:{first.id}")
+    assert then.get_state() == (JobState.QUEUED, "Dependency")
+    first.release()
+    then.wait_terminated(TIMEOUT)
+    assert then.get_state()[0] is JobState.DONE
