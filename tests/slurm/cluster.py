@@ -7,6 +7,7 @@ when missing and this runs as root. As a script::
 
     python -m tests.slurm.cluster start DIR [--no-accounting]   # prints SLURM_CONF=...
     python -m tests.slurm.cluster stop DIR
+    python -m tests.slurm.cluster install [--no-accounting]     # only the packages
 """
 
 from __future__ import annotations
@@ -438,10 +439,16 @@ def _port_open(port: int) -> bool:
 def main(argv: list[str] | None = None) -> int:
     """Start or stop a cluster from the command line."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("action", choices=["start", "stop"])
-    parser.add_argument("directory")
+    parser.add_argument("action", choices=["start", "stop", "install"])
+    parser.add_argument("directory", nargs="?", default="")
     parser.add_argument("--no-accounting", action="store_true")
     args = parser.parse_args(argv)
+    if args.action == "install":
+        for step, seconds in install_packages(not args.no_accounting).items():
+            print(f"{step}: {seconds:.2f} s")
+        return 0
+    if not args.directory:
+        parser.error("start and stop need the cluster's directory")
     cluster = Cluster(args.directory)
     if args.action == "stop":
         cluster.stop()
