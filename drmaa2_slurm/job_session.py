@@ -90,10 +90,40 @@ def job_info_of(job: SlurmJob, expand: Callable[[str], list[str]]) -> JobInfo:
 
 
 def _add_record(info: JobInfo, record: JobRecord) -> None:
-    """What the store knows better than squeue: the template's name, the submitting host."""
+    """What the store knows better than squeue: the template's name, the submitting host and
+    the submission time to the microsecond (Slurm's times are whole seconds, truncated: a
+    dispatch or finish time before it is raised to it)."""
     if record.job_name is not None:
         info.job_name = record.job_name
     info.submission_machine = record.submission_machine
+    submitted = datetime.datetime.fromtimestamp(record.submitted, datetime.timezone.utc)
+    info.submission_time = submitted
+    if info.dispatch_time is not None and info.dispatch_time < submitted:
+        info.dispatch_time = submitted
+    if info.finish_time is not None and info.finish_time < submitted:
+        info.finish_time = submitted
+
+
+_REQUEST_FIELDS = (
+    "min_slots",
+    "min_phys_memory",
+    "queue_name",
+    "reservation_id",
+    "accounting_id",
+    "candidate_machines",
+    "deadline_time",
+    "implementation_specific",
+)
+
+
+def _requests(template: JobTemplate) -> str:
+    """The template's resource requests, to name them when Slurm refuses the job."""
+    shown = [
+        f"{name}={value!r}"
+        for name in _REQUEST_FIELDS
+        if (value := getattr(template, name)) is not None
+    ]
+    return f" ({', '.join(shown)})" if shown else ""
 
 
 def _utc_now() -> datetime.datetime:
@@ -223,20 +253,24 @@ class SlurmJobSession:
             architectures=self._cluster.architectures,
         )
         if submission.asks_resources:
-            self._test_only(submission)
+            self._test_only(submission, template)
         done = self.slurm.sbatch(submission.options, submission.script, submission.environment)
         if done.returncode != 0:
-            raise InvalidArgumentException(f"sbatch refused the job: {done.message}")
+            raise InvalidArgumentException(
+                f"sbatch refused the job{_requests(template)}: {done.message}"
+            )
         return done.stdout.strip().split(";")[0]
 
-    def _test_only(self, submission: Submission) -> None:
+    def _test_only(self, submission: Submission, template: JobTemplate) -> None:
         # Slurm accepts a request no node can meet and keeps it pending forever; a test
         # submission finds it at once.
         done = self.slurm.sbatch(
             ["--test-only", *submission.options], submission.script, submission.environment
         )
         if done.returncode != 0:
-            raise InvalidArgumentException(f"sbatch refused the job: {done.message}")
+            raise InvalidArgumentException(
+                f"sbatch refused the job{_requests(template)}: {done.message}"
+            )
 
     def _record(self, submitted: list[JobRecord], array: ArrayRecord | None, slurm_id: str) -> None:
         try:

@@ -68,7 +68,16 @@ _STATES = {
     "SPECIAL_EXIT": JobState.REQUEUED_HELD,
     "REVOKED": JobState.UNDETERMINED,
 }
-_EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
+#: How a job ended, in words, by Slurm state.
+_ENDINGS = {
+    "CANCELLED": "terminated (cancelled in Slurm)",
+    "TIMEOUT": "killed at its wallclock time limit",
+    "DEADLINE": "the deadline passed before it could end",
+    "NODE_FAIL": "its node failed",
+    "PREEMPTED": "preempted by another job",
+    "OUT_OF_MEMORY": "killed for using more memory than it asked for",
+    "BOOT_FAIL": "its node failed to boot",
+}
 
 
 def job_state(state: str, reason: str, restarts: int) -> tuple[JobState, str]:
@@ -208,7 +217,9 @@ class SlurmJob:
                     f"Slurm state {self.slurm_state}, reason {self.reason}, raw wait status "
                     f"{self.raw_exit} (a Slurm code, not an exit status)"
                 )
-            return f"Slurm state {self.slurm_state}, reason {self.reason}"
+            why = _ENDINGS.get(self.slurm_state)
+            told = f"Slurm state {self.slurm_state}, reason {self.reason}"
+            return f"{why} ({told})" if why else told
         if self.reason not in ("", "None"):
             return f"Slurm state {self.slurm_state}, reason {self.reason}"
         return ""

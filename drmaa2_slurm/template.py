@@ -218,6 +218,8 @@ def plan_submission(
     if t.start_time is not None:
         options.append(f"--begin={_utc('start_time', t.start_time)}")
     if t.deadline_time is not None:
+        if t.deadline_time <= datetime.datetime.now(datetime.timezone.utc):
+            raise _invalid("deadline_time", t.deadline_time.isoformat(), "it has passed")
         options.append(f"--deadline={_utc('deadline_time', t.deadline_time)}")
     limit_options, prlimit = _limits(t)
     options += limit_options
