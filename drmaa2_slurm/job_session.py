@@ -390,14 +390,16 @@ class SlurmJobSession:
         """The job's JobInfo, as squeue shows it now (a finished job's as recorded)."""
         self._known(job_id)
         self.refresh([job_id])
-        return self._info(self._known(job_id))
+        record = self._known(job_id)
+        info = self._info(record)
+        terminal = record.state.is_terminal
+        if terminal and self._cluster.accounting and record.job_id not in self._accounted:
+            info = self._with_accounting(record, info)
+        return info
 
     def _info(self, record: JobRecord) -> JobInfo:
         if record.state.is_terminal and record.info is not None:
-            info = JobInfo.from_json(record.info)
-            if self._cluster.accounting and record.job_id not in self._accounted:
-                info = self._with_accounting(record, info)
-            return info
+            return JobInfo.from_json(record.info)
         with self._lock:
             row = self._rows.get(record.job_id)
         if row is None:
