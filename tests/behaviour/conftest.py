@@ -10,6 +10,9 @@ from collections.abc import Callable, Iterator
 import pytest
 
 import drmaa2
+from tests.slurm.fixture import slurm_cluster
+
+__all__ = ["slurm_cluster"]
 
 #: Generous: these tests must pass on a loaded 2-core machine.
 TIMEOUT = 60.0
@@ -21,10 +24,17 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 
 @pytest.fixture
-def state_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> str:
-    """A fresh state directory for this test's sessions."""
+def state_dir(
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    monkeypatch: pytest.MonkeyPatch,
+) -> str:
+    """A fresh state directory for this test's sessions (and the cluster, for slurm)."""
+    if "backend" in request.fixturenames and request.getfixturevalue("backend") == "slurm":
+        request.getfixturevalue("slurm_cluster")
     path = str(tmp_path_factory.mktemp("state"))
     monkeypatch.setenv("DRMAA2_OS_STATE_DIR", path)
+    monkeypatch.setenv("DRMAA2_SLURM_STATE_DIR", path)
     return path
 
 
