@@ -13,6 +13,7 @@ from drmaa2.backend import BackendSpec, NotificationCallback
 from drmaa2.enums import Capability
 from drmaa2.errors import InvalidArgumentException
 from drmaa2.types import Version
+from drmaa2_ostracker.extension import EXTENSION_KEYS
 from drmaa2_ostracker.job_session import OsJobSession
 from drmaa2_ostracker.monitoring_session import OsMonitoringSession
 from drmaa2_ostracker.store import Store
@@ -126,5 +127,6 @@ def drmaa2_backends() -> list[BackendSpec]:
             name="os",
             factory=OsBackend,
             description="run DRMAA2 jobs as processes on this machine",
+            extension_keys=EXTENSION_KEYS,
         )
     ]
