@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.cli.conftest import TIMEOUT, Cli
+from tests.cli.conftest import COMMANDS, TIMEOUT, Cli
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 
@@ -34,3 +34,29 @@ def test_quickstart_command_of_the_readme_runs(cli: Cli, tmp_path: Path) -> None
     assert shown[:3] == [f"hello from task {n} (job 1.{n})" for n in (1, 2, 3)]
     assert shown[3].split() == ["job_id:", "1.2"]
     assert "job_state:               DONE" in shown
+
+
+DOCS = README.parent / "docs"
+
+
+def test_help_points_to_the_cli_reference(cli: Cli) -> None:
+    assert "docs/cli.md" in " ".join(cli.ok("--help").split())
+    assert (DOCS / "cli.md").is_file()
+    assert "(docs/cli.md)" in README.read_text()
+
+
+def test_the_cli_reference_lists_every_command() -> None:
+    rows = [
+        line for line in (DOCS / "cli.md").read_text().splitlines() if line.startswith("| `drmaa2 ")
+    ]
+    documented = {
+        name
+        for row in rows
+        for name in row.removeprefix("| `drmaa2 ").split(" ", 1)[0].split("\\|")
+    }
+    assert documented == set(COMMANDS)
+
+
+def test_the_performance_log_moved_to_docs() -> None:
+    assert "(docs/performance.md)" in README.read_text()
+    assert (DOCS / "performance.md").read_text().startswith("# Performance\n")
