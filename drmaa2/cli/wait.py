@@ -51,7 +51,7 @@ def wait_for(
     targets: Sequence[drmaa2.Job | drmaa2.JobArray], timeout: float | None, out: TextIO
 ) -> int:
     """Wait for jobs and arrays (a progress line on a terminal if an array is among them);
-    the exit status of the last one."""
+    0 if every one ended DONE, else the exit status of the last one named that did not."""
     jobs = [job for target in targets for job in jobs_of(target)]
     progress = None
     if out.isatty() and any(isinstance(target, drmaa2.JobArray) for target in targets):
@@ -62,7 +62,8 @@ def wait_for(
     finally:
         if progress is not None:
             progress.finish()
-    return exit_status(targets[-1])
+    failed = [status for status in map(exit_status, targets) if status != EXIT_OK]
+    return failed[-1] if failed else EXIT_OK
 
 
 def exit_status(target: drmaa2.Job | drmaa2.JobArray) -> int:
