@@ -300,7 +300,11 @@ def _validated(cls: type[_R]) -> type[_R]:
     cls._checks = {spec.name: spec.metadata["kind"].check for spec in specs}
     cls._encoders = tuple((spec.name, spec.metadata["kind"].encode) for spec in specs)
     cls._abouts = {spec.name: spec.metadata["kind"].about for spec in specs}
-    cls._required = frozenset(spec.name for spec in specs if spec.default is MISSING)
+    # Required: never None (no default, or a default that is not None).
+    cls._required = frozenset(spec.name for spec in specs if spec.default is not None)
+    cls._defaults = {
+        spec.name: spec.default for spec in specs if spec.default not in (MISSING, None)
+    }
     return cls
 
 
@@ -314,6 +318,7 @@ class _Record:
     _encoders: ClassVar[tuple[tuple[str, _Encode | None], ...]]
     _abouts: ClassVar[dict[str, str]]
     _required: ClassVar[frozenset[str]]
+    _defaults: ClassVar[dict[str, Any]]
 
     def __setattr__(self, name: str, value: Any) -> None:
         if value is None:
@@ -341,8 +346,9 @@ class _Record:
             self._fill({name: getattr(self, name) for name in self._checks}, data)
 
     def _fill(self, given: Mapping[str, Any], data: object) -> None:
-        """Set the fields from keyword values and, if not None, a mapping of more values."""
-        values = dict(given)
+        """Set the fields from keyword values (None: not given) and, if not None, a mapping of
+        more values; a field given neither way gets its default."""
+        values = {name: value for name, value in given.items() if value is not None}
         if data is not None:
             if not isinstance(data, Mapping):
                 raise InvalidArgumentException(
@@ -357,8 +363,8 @@ class _Record:
                         "as a keyword"
                     )
                 values[name] = value
-        for name, value in values.items():
-            setattr(self, name, value)
+        for name in self._checks:
+            setattr(self, name, values.get(name, self._defaults.get(name)))
 
     @classmethod
     def _check_keys(cls, data: Mapping[Any, Any], given: Mapping[str, Any] | None = None) -> None:
@@ -371,7 +377,8 @@ class _Record:
                         hint = f" (did you mean {close[0]!r}?)"
                 raise InvalidArgumentException(f"{cls.__name__}: unknown key {_show(key)}{hint}")
         for name in cls._checks:
-            if name in cls._required and name not in data and (given or {}).get(name) is None:
+            required = name in cls._required and name not in cls._defaults
+            if required and name not in data and (given or {}).get(name) is None:
                 raise InvalidArgumentException(f"{cls.__name__}: missing key {name!r}")
 
     @classmethod
@@ -596,14 +603,14 @@ class QueueInfo(_Record, ImplementationSpecific):
 class Notification(_Record):
     """An event about a job, passed to callbacks of ``register_event_notification``.
 
-    A backend sets every field; ``Notification()`` (every field None) and
-    ``Notification({...})`` are for code that builds its own.
+    A backend sets every field. For code that builds its own, each has a default:
+    ``Notification()`` is a NEW_STATE event of job "" in session "" to UNDETERMINED.
     """
 
-    event: Event | None = field(default=None, metadata=_EVENT)
-    job_id: str | None = field(default=None, metadata=_STR)
-    session_name: str | None = field(default=None, metadata=_STR)
-    job_state: JobState | None = field(default=None, metadata=_JOB_STATE)
+    event: Event = field(default=Event.NEW_STATE, metadata=_EVENT)
+    job_id: str = field(default="", metadata=_STR)
+    session_name: str = field(default="", metadata=_STR)
+    job_state: JobState = field(default=JobState.UNDETERMINED, metadata=_JOB_STATE)
 
     def __init__(
         self,
@@ -633,3 +640,8 @@ class Notification(_Record):
         from drmaa2.session import register_event_notification  # session imports this module
 
         register_event_notification(callback, backend=backend)
+
+    @classmethod
+    def unregister_event_notification(cls, *, backend: str | None = None) -> None:
+        """Stop the calls of :meth:`register_event_notification`."""
+        cls.register_event_notification(None, backend=backend)

@@ -131,9 +131,18 @@ def test_version_and_notification_keep_their_positional_fields() -> None:
 
 def test_notification_builds_with_defaults() -> None:
     note = Notification()
-    assert (note.event, note.job_id, note.session_name, note.job_state) == (None,) * 4
+    assert (note.event, note.job_id, note.session_name, note.job_state) == (
+        "NEW_STATE",
+        "",
+        "",
+        "UNDETERMINED",
+    )
     note.job_state = "RUNNING"
     assert note.job_state == JobState.RUNNING
+    assert Notification({"job_id": "3"}) == Notification(job_id="3")
+    assert Notification(job_state=None) == Notification()  # None: the default
+    with pytest.raises(InvalidArgumentException, match="a value is required"):
+        note.job_id = None  # type: ignore[assignment]
 
 
 # -- 2. enum attributes are names too; bools from 0/1 and TRUE/FALSE ----------------------------
@@ -391,6 +400,6 @@ def test_notification_register_event_notification(js: JobSession) -> None:
         job = js.run_job({"remote_command": "/bin/true"})
         assert done.wait(WAIT)
     finally:
-        Notification.register_event_notification(None)
+        Notification.unregister_event_notification()
     mine = [note for note in seen if note.job_id == job.id]
     assert mine[-1].event == "NEW_STATE" and mine[-1].session_name == js.name
