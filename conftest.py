@@ -1,5 +1,6 @@
 """Test-wide set-up: an isolated state directory, and a check that no test leaves a process
-behind (no zombie, no stray child) nor a file descriptor open."""
+behind (no zombie, no stray child, no job of a keeper it started); every keeper a test
+started is stopped by pid after it."""
 
 from __future__ import annotations
 
@@ -21,16 +22,47 @@ os.environ.pop("DRMAA2_BACKEND", None)
 _GRACE_SECONDS = 10.0
 
 
-def _leftovers() -> list[psutil.Process]:
-    me = psutil.Process()
+def _keepers(roots: tuple[str, ...]) -> list[psutil.Process]:
+    """The keepers serving state directories of this test run (found by their command line:
+    they are nobody's children here, they detach)."""
     found = []
-    for child in me.children(recursive=True):
+    for process in psutil.process_iter(["cmdline"]):
+        cmdline = process.info["cmdline"] or []
+        if (
+            len(cmdline) >= 4
+            and cmdline[1:3] == ["-m", "drmaa2_ostracker.keeper"]
+            and cmdline[3].startswith(roots)
+        ):
+            found.append(process)
+    return found
+
+
+def _leftovers(keepers: list[psutil.Process]) -> list[psutil.Process]:
+    found = []
+    for parent in [psutil.Process(), *keepers]:
         try:
-            child.status()
+            children = parent.children(recursive=True)
         except psutil.NoSuchProcess:
             continue
-        found.append(child)
+        for child in children:
+            try:
+                child.status()
+            except psutil.NoSuchProcess:
+                continue
+            found.append(child)
     return found
+
+
+def stop_keepers(keepers: list[psutil.Process]) -> None:
+    """Stop keepers by pid (SIGTERM: their jobs, if any, keep running), waiting until gone."""
+    for keeper in keepers:
+        with contextlib.suppress(psutil.Error):
+            keeper.terminate()
+    _, alive = psutil.wait_procs(keepers, timeout=_GRACE_SECONDS)
+    for keeper in alive:
+        with contextlib.suppress(psutil.Error):
+            keeper.kill()
+    psutil.wait_procs(alive, timeout=_GRACE_SECONDS)
 
 
 def _describe(process: psutil.Process) -> str:
@@ -41,15 +73,19 @@ def _describe(process: psutil.Process) -> str:
 
 
 @pytest.fixture(autouse=True)
-def no_process_left_behind() -> Iterator[None]:
-    """Fail a test that leaves a child process (running or zombie) behind; kill what it left."""
+def no_process_left_behind(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Fail a test that leaves a process behind (its own child, or a job of a keeper it
+    started: running or zombie), and kill what it left; then stop the keepers it started."""
     yield
+    roots = (_STATE_ROOT, str(tmp_path_factory.getbasetemp()))
+    keepers = _keepers(roots)
     deadline = time.monotonic() + _GRACE_SECONDS
-    leftovers = _leftovers()
+    leftovers = _leftovers(keepers)
     while leftovers and time.monotonic() < deadline:
         # Jobs being reaped right now disappear within moments; give them that moment.
         psutil.wait_procs(leftovers, timeout=0.1)
-        leftovers = _leftovers()
+        leftovers = _leftovers(keepers)
+    stop_keepers(keepers)
     if leftovers:
         described = [_describe(p) for p in leftovers]
         for process in leftovers:

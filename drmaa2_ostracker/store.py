@@ -146,6 +146,15 @@ class JobRecord:
     owner_pid: int | None = None
     owner_start: int | None = None
 
+    def to_values(self) -> tuple[Any, ...]:
+        """The record as plain values, in field order (the state as its int code)."""
+        return _row(self)
+
+    @classmethod
+    def from_values(cls, values: Sequence[Any]) -> JobRecord:
+        """Read :meth:`to_values`'s form back."""
+        return _record(values)
+
 
 _JOB_COLUMNS = tuple(f.name for f in dataclasses.fields(JobRecord))
 _JOB_SELECT = f"SELECT {', '.join(_JOB_COLUMNS)} FROM jobs"

@@ -1413,6 +1413,25 @@ class Supervisor:
                 )
             store.delete_job(session, job_id)
 
+    def has_unfinished(self) -> bool:
+        """Whether any job is queued, held or running."""
+        return bool(self._active)
+
+    def unfinished_count(self) -> int:
+        """How many jobs are queued, held or running."""
+        return len(self._active)
+
+    def forget_session(self, store: Store, session: str) -> None:
+        """A session is being destroyed: its jobs that have not started never will; those
+        running are still reaped (their records go with the session)."""
+        with self._lock:
+            for key, job in list(self._active.items()):
+                ours = key[0] == store.path and key[1] == session
+                if ours and job.spawned is None and not job.starting:
+                    del self._active[key]
+            self._drop_void_timers()
+            self._cond.notify_all()
+
     def session_opened(self) -> None:
         """A session of this process opened: keep the reaper ready."""
         with self._lock:
