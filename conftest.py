@@ -14,27 +14,14 @@ from collections.abc import Iterator
 import psutil
 import pytest
 
+from tests.keepers import keepers_under, stop_keepers
+
 # Never touch the user's real state directory, whatever the tests do.
 _STATE_ROOT = tempfile.mkdtemp(prefix="drmaa2-tests-")
 os.environ["DRMAA2_OS_STATE_DIR"] = os.path.join(_STATE_ROOT, "default")
 os.environ.pop("DRMAA2_BACKEND", None)
 
 _GRACE_SECONDS = 10.0
-
-
-def _keepers(roots: tuple[str, ...]) -> list[psutil.Process]:
-    """The keepers serving state directories of this test run (found by their command line:
-    they are nobody's children here, they detach)."""
-    found = []
-    for process in psutil.process_iter(["cmdline"]):
-        cmdline = process.info["cmdline"] or []
-        if (
-            len(cmdline) >= 4
-            and cmdline[1:3] == ["-m", "drmaa2_ostracker.keeper"]
-            and cmdline[3].startswith(roots)
-        ):
-            found.append(process)
-    return found
 
 
 def _leftovers(keepers: list[psutil.Process]) -> list[psutil.Process]:
@@ -53,18 +40,6 @@ def _leftovers(keepers: list[psutil.Process]) -> list[psutil.Process]:
     return found
 
 
-def stop_keepers(keepers: list[psutil.Process]) -> None:
-    """Stop keepers by pid (SIGTERM: their jobs, if any, keep running), waiting until gone."""
-    for keeper in keepers:
-        with contextlib.suppress(psutil.Error):
-            keeper.terminate()
-    _, alive = psutil.wait_procs(keepers, timeout=_GRACE_SECONDS)
-    for keeper in alive:
-        with contextlib.suppress(psutil.Error):
-            keeper.kill()
-    psutil.wait_procs(alive, timeout=_GRACE_SECONDS)
-
-
 def _describe(process: psutil.Process) -> str:
     try:
         return f"{process.pid} {process.status()} {' '.join(process.cmdline())[:80]}"
@@ -78,7 +53,7 @@ def no_process_left_behind(tmp_path_factory: pytest.TempPathFactory) -> Iterator
     started: running or zombie), and kill what it left; then stop the keepers it started."""
     yield
     roots = (_STATE_ROOT, str(tmp_path_factory.getbasetemp()))
-    keepers = _keepers(roots)
+    keepers = keepers_under(roots)
     deadline = time.monotonic() + _GRACE_SECONDS
     leftovers = _leftovers(keepers)
     while leftovers and time.monotonic() < deadline:

@@ -1,10 +1,7 @@
-"""``python -m drmaa2.cli``: the drmaa2 command line (see :mod:`drmaa2.cli`), or a session
-keeper process when the first argument is ``__keeper__`` (see :mod:`drmaa2.cli.keeper`)."""
+"""``python -m drmaa2.cli``: the drmaa2 command line (see :mod:`drmaa2.cli`)."""
 
 import sys
 
-from drmaa2.cli import keeper, main
+from drmaa2.cli import main
 
-if sys.argv[1:2] == [keeper.COMMAND]:
-    sys.exit(keeper.main(sys.argv[2:]))
 sys.exit(main())

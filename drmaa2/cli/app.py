@@ -32,7 +32,7 @@ _EPILOG = """\
 exit status: 0 ok; 1 DRMAA2 error, timeout, or a failed job without exit status (or a failed
 array task); 2 usage error; 130 interrupted; with run --wait and wait: the exit status of a
 job that failed (of the last one named, if several failed).
-Jobs are kept running by a background keeper process per session.
+With the os backend, jobs are owned by a background keeper process per state directory.
 The reference (commands, --json formats, exit statuses): docs/cli.md."""
 
 

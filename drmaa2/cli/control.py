@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 from typing import TextIO
 
-from drmaa2.cli import keeper
 from drmaa2.cli.errors import EXIT_ERROR, EXIT_OK, print_error
 from drmaa2.cli.parser import Commands
 from drmaa2.cli.targets import act_on, open_session
@@ -33,9 +32,7 @@ def _control(args: argparse.Namespace, out: TextIO) -> int:
     """Act on every id named (an error for one does not stop the others); each error is one
     line, and the exit status 1 if there was any."""
     with open_session(args) as session:
-        errors = keeper.control(session, args.action, args.jobs)
-        if errors is None:
-            errors = act_on(session, args.action, args.jobs)
+        errors = act_on(session, args.action, args.jobs)
     for error in errors:
         if error is not None:
             print_error(error)

@@ -8,7 +8,6 @@ import sys
 from typing import Any, TextIO
 
 import drmaa2
-from drmaa2.cli import keeper
 from drmaa2.cli.errors import EXIT_INTERRUPTED, EXIT_OK, PROG, UsageError
 from drmaa2.cli.parser import Commands
 from drmaa2.cli.targets import find
@@ -22,8 +21,8 @@ examples:
   drmaa2 run --wait --output out.txt -- ./build.sh --fast
   drmaa2 run --array 1-100 --max-parallel 4 --wait -o 'log.$DRMAA2_INDEX$' -- sh -c 'work $TASK_ID'
 
-The job is handed to the session's keeper, a background process that starts it from this
-shell's environment and directory and stays its controlling process until it ends."""
+The job starts from this shell's environment, directory, umask and limits; with the os
+backend its parent is the state directory's keeper, so it goes on after this command exits."""
 
 
 def register(commands: Commands) -> None:
@@ -83,7 +82,7 @@ def register(commands: Commands) -> None:
 
 def _run(args: argparse.Namespace, out: TextIO) -> int:
     template = _template(args)
-    keeper.refuse_terminal_paths(
+    _refuse_unreachable_paths(
         {"--output": args.output, "--error": args.error, "--input": args.input}
     )
     # Create-or-open, so that the session exists for whoever submits to it.
@@ -91,7 +90,11 @@ def _run(args: argparse.Namespace, out: TextIO) -> int:
         args.session, args.contact, destroy_on_exit=False, backend=args.backend
     )
     with session:
-        job_id = keeper.submit(session, template, args.array, args.max_parallel)
+        if args.array is None:
+            job_id = session.run_job(template).id
+        else:
+            begin, end, step = args.array
+            job_id = session.run_bulk_jobs(template, begin, end, step, args.max_parallel).id
         try:
             out.write(job_id + "\n")
             out.flush()
@@ -105,6 +108,18 @@ def _run(args: argparse.Namespace, out: TextIO) -> int:
                 f"('{PROG} terminate {job_id}' ends it)\n"
             )
             return EXIT_INTERRUPTED
+
+
+def _refuse_unreachable_paths(paths: dict[str, str | None]) -> None:
+    """UsageError for a path that names this process's terminal or descriptors by a name the
+    job cannot reach: the job does not run on this terminal. (/dev/stdin, /dev/stdout and
+    /dev/stderr work: they are this command's own streams, handed to the job.)"""
+    for option, path in paths.items():
+        if path is not None and (path == "/dev/tty" or path.startswith("/dev/fd/")):
+            raise UsageError(
+                f"{option} {path}: the job does not run on this terminal; give a file, or "
+                f"/dev/stdin, /dev/stdout, /dev/stderr for this command's own streams"
+            )
 
 
 def _template(args: argparse.Namespace) -> dict[str, Any]:

@@ -1,13 +1,12 @@
 """The ``drmaa2`` command line, driven as a user drives it: one process per command, real
 sessions in a temporary state directory, real jobs.
 
-Every test ends its jobs (terminate, then wait) and waits for the session keepers it caused
-to exit, so it leaves nothing running.
+Every test ends its jobs (terminate, then wait) and stops the keeper of its state directory,
+so it leaves nothing running.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import subprocess
@@ -19,6 +18,8 @@ from typing import Any
 
 import psutil
 import pytest
+
+from tests.keepers import stop_keepers
 
 #: Generous: these tests must pass on a loaded 2-core machine.
 TIMEOUT = 60.0
@@ -102,11 +103,11 @@ class Cli:
         return out.strip()
 
     def keepers(self) -> list[psutil.Process]:
-        """The session keepers serving this state directory."""
+        """The keepers serving this state directory (one at most)."""
         found = []
         for process in psutil.process_iter(["cmdline"]):
-            cmdline = " ".join(process.info["cmdline"] or [])
-            if "__keeper__" in cmdline and str(self.state_dir) in cmdline:
+            cmdline = process.info["cmdline"] or []
+            if cmdline[1:4] == ["-m", "drmaa2_ostracker.keeper", str(self.state_dir)]:
                 found.append(process)
         return found
 
@@ -120,12 +121,7 @@ class Cli:
             if ids:
                 self("terminate", "--session", session, *ids)
                 self("wait", "--session", session, "--timeout", str(TIMEOUT), *ids)
-        keepers = self.keepers()
-        _, alive = psutil.wait_procs(keepers, timeout=TIMEOUT)
-        for process in alive:
-            with contextlib.suppress(psutil.Error):
-                process.kill()
-        assert not alive, f"session keepers did not exit: {alive}"
+        stop_keepers(self.keepers())
 
 
 @pytest.fixture
