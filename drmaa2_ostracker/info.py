@@ -8,7 +8,7 @@ import os
 
 from drmaa2.types import JobInfo
 from drmaa2_ostracker import extension, host
-from drmaa2_ostracker.store import JobRecord
+from drmaa2_ostracker.store.records import JobRecord
 from drmaa2_ostracker.supervisor import now_us
 
 __all__ = ["record_to_info"]

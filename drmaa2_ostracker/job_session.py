@@ -19,7 +19,7 @@ from drmaa2.types import JobInfo, JobTemplate
 from drmaa2_ostracker.info import record_to_info
 from drmaa2_ostracker.keeper import KeeperClient
 from drmaa2_ostracker.keeper.protocol import PlanUnknown
-from drmaa2_ostracker.store import JobRecord
+from drmaa2_ostracker.store.records import JobRecord
 from drmaa2_ostracker.template import Plan, plan_job
 
 __all__ = ["OsJobSession"]

@@ -25,7 +25,7 @@ from drmaa2.errors import InvalidArgumentException, UnsupportedAttributeExceptio
 from drmaa2.types import JobTemplate
 from drmaa2_ostracker import host
 from drmaa2_ostracker.process import LaunchSpec
-from drmaa2_ostracker.store import template_document
+from drmaa2_ostracker.store.records import template_document
 from drmaa2_ostracker.supervisor import Group, LaunchError
 
 __all__ = [

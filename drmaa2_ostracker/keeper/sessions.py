@@ -9,7 +9,6 @@ jobs in the store (:mod:`~drmaa2_ostracker.store`) and hands them to the supervi
 from __future__ import annotations
 
 import json
-import os
 import threading
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -20,8 +19,8 @@ from drmaa2.errors import InvalidArgumentException
 from drmaa2.filter import job_matches, set_filter_fields
 from drmaa2.types import JobInfo, JobTemplate
 from drmaa2_ostracker.info import record_to_info
-from drmaa2_ostracker.process import identity_of
-from drmaa2_ostracker.store import ArrayRecord, JobRecord, Store, dumps, template_document
+from drmaa2_ostracker.store import Store
+from drmaa2_ostracker.store.records import ArrayRecord, JobRecord, dumps, template_document
 from drmaa2_ostracker.supervisor import Group, Supervisor, now_us
 from drmaa2_ostracker.template import Plan, launch_document, restore_plan
 
@@ -47,13 +46,10 @@ class SessionEngine:
         self._name = name
         self._store = store
         self._supervisor = supervisor
-        me = identity_of(os.getpid())
-        self._owner = (os.getpid(), me.start_ticks if me else None)
         #: Job ids reserved in the store for this session object: next, end (exclusive).
         self._ids = (0, 0)
         self._id_block = 1
         self._id_lock = threading.Lock()
-        supervisor.register_restorer(store, name, self._restored_group_for())
 
     def _next_id(self) -> str:
         """The next job (or array) id, from a block reserved in the store: ids are never
@@ -76,7 +72,7 @@ class SessionEngine:
             self._store.release_ids(self._name, following, end)
 
     def recover(self) -> None:
-        """Reconcile the store with the machine: take over jobs whose controller died."""
+        """Reconcile the store with the machine: take over the jobs of the keeper before."""
         self._supervisor.recover(self._store, self._name, self._restored_group_for())
 
     def _restored_group_for(self) -> Callable[[JobRecord], Group]:
@@ -136,8 +132,6 @@ class SessionEngine:
             submission_us=submitted,
             job_name=plan.template.job_name,
             launch=deferred,
-            owner_pid=self._owner[0],
-            owner_start=self._owner[1],
         )
 
     @staticmethod
