@@ -130,6 +130,8 @@ class LaunchSpec:
     #: Descriptors standing for "/dev/stdin", "/dev/stdout" and "/dev/stderr" (those not
     #: given: this process's own streams).
     streams: dict[str, int] = dataclasses.field(default_factory=dict)
+    #: Called once the job was started (or could not be): the descriptors it got are its own.
+    launched: Callable[[], None] | None = None
 
 
 @dataclasses.dataclass
@@ -254,7 +256,12 @@ def spawn(spec: LaunchSpec) -> Spawned:
     would leave glibc's internal signals 32 and 33 ignored, so it is not used); only its
     stdin, stdout and stderr open.
     """
-    opened, streams = _open_streams(spec)
+    try:
+        opened, streams = _open_streams(spec)
+    except BaseException:
+        if spec.launched is not None:
+            spec.launched()
+        raise
     before = time.clock_gettime_ns(time.CLOCK_BOOTTIME)
     try:
         popen = subprocess.Popen(
@@ -272,6 +279,8 @@ def spawn(spec: LaunchSpec) -> Spawned:
     finally:
         for fd in opened:
             os.close(fd)
+        if spec.launched is not None:
+            spec.launched()
     pid = popen.pid
     after = time.clock_gettime_ns(time.CLOCK_BOOTTIME)
     # The pid cannot be reused before we reap it, so the pidfd and the identity are its own.

@@ -11,6 +11,7 @@ UnsupportedAttributeException, an unsatisfiable machine requirement InvalidArgum
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime
 import math
@@ -32,6 +33,7 @@ __all__ = [
     "Plan",
     "ProcessSettings",
     "client_settings",
+    "close_streams",
     "launch_document",
     "plan_from_wire",
     "plan_job",
@@ -137,6 +139,20 @@ class Plan:
     streams: dict[str, int] = dataclasses.field(default_factory=dict)
     #: (the client, the token) by which the keeper knows this plan, once it was sent.
     keeper_token: tuple[object, int] | None = None
+    #: In the keeper: how many of the plan's jobs are still to start; the descriptors of
+    #: :attr:`streams` are closed once the last has (a client's stream reaches its end when
+    #: its jobs are done with it, not when the keeper exits).
+    unlaunched: int | None = None
+
+    def release_streams(self) -> None:
+        """Close the descriptors of :attr:`streams` (in the keeper: they were received)."""
+        close_streams(self.streams)
+
+    def _launched(self) -> None:
+        if self.unlaunched is not None:
+            self.unlaunched -= 1
+            if self.unlaunched <= 0:
+                self.release_streams()
 
     def to_wire(self) -> dict[str, Any]:
         """The plan as plain data, for the keeper (see :func:`plan_from_wire`)."""
@@ -194,6 +210,7 @@ class Plan:
         return LaunchSpec(
             settings=self.settings,
             streams=self.streams,
+            launched=self._launched if self.unlaunched is not None else None,
             executable=self.executable,
             argv=self.argv,
             cwd=cwd,
@@ -550,6 +567,15 @@ def restore_plan(template: JobTemplate, document: dict[str, Any]) -> Plan:
         wallclock_limit=wallclock,
         join_files=bool(template.join_files),
     )
+
+
+def close_streams(streams: dict[str, int]) -> None:
+    """Close the descriptors of a plan's streams, and forget them (so, never twice)."""
+    fds = list(streams.values())
+    streams.clear()
+    for fd in fds:
+        with contextlib.suppress(OSError):
+            os.close(fd)
 
 
 def _used_streams(t: JobTemplate) -> set[str]:

@@ -50,7 +50,7 @@ from drmaa2_ostracker.keeper.protocol import (
 from drmaa2_ostracker.keeper.sessions import SessionEngine
 from drmaa2_ostracker.store import Store
 from drmaa2_ostracker.supervisor import Supervisor, now_us
-from drmaa2_ostracker.template import Plan, plan_from_wire
+from drmaa2_ostracker.template import Plan, close_streams, plan_from_wire
 
 __all__ = ["DEFAULT_IDLE_SECONDS", "IDLE_ENV", "Keeper"]
 
@@ -410,7 +410,9 @@ class Keeper:
 
     # -- jobs --------------------------------------------------------------------------------
 
-    def _plan(self, connection: _Connection, token: int, wire: Any, fds: list[int]) -> Plan:
+    def _plan(
+        self, connection: _Connection, token: int, wire: Any, fds: list[int], jobs: int = 1
+    ) -> Plan:
         """The plan a request carries, or names by its token (tokens are per client process:
         a process's connections share its plans)."""
         key = (connection.peer_pid, token)
@@ -424,8 +426,11 @@ class Keeper:
             return plan
         plan = plan_from_wire(wire, fds)
         if fds:
-            weakref.finalize(plan, _close_fds, list(fds))
-            return plan  # sent whole every time: its descriptors go with it
+            # Sent whole every time, its descriptors with it: they are closed once its last
+            # job started (or when the plan goes, if some never start).
+            plan.unlaunched = jobs
+            weakref.finalize(plan, close_streams, plan.streams)
+            return plan
         with self._lock:
             plans[key] = plan
             while len(plans) > _PLANS_KEPT:
@@ -452,7 +457,7 @@ class Keeper:
         fds: list[int],
     ) -> tuple[str, list[str]]:
         engine = self._engine(session)
-        plan = self._plan(connection, token, wire, fds)
+        plan = self._plan(connection, token, wire, fds, len(range(begin, end + 1, step)))
         return engine.run_bulk_jobs(plan, begin, end, step, max_parallel)
 
     def _do_job_ids(
