@@ -267,3 +267,6 @@ class BackendSpec:
     #: The implementation-specific keys of the backend (optional): what
     #: ``JobInfo.get_implementation_specific_keys()`` and the other accessors know.
     extension_keys: tuple[ExtensionKey, ...] = ()
+    #: The backend used when several are installed and none is chosen (``backend=`` or
+    #: ``$DRMAA2_BACKEND``). The ``os`` backend says so: a laptop's code runs on it unchanged.
+    default: bool = False

@@ -187,5 +187,6 @@ def drmaa2_backends() -> list[BackendSpec]:
             factory=OsBackend,
             description="run DRMAA2 jobs as processes on this machine",
             extension_keys=EXTENSION_KEYS,
+            default=True,
         )
     ]

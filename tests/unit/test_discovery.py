@@ -70,7 +70,7 @@ class FakeBackend:
 """
 
 
-def _good_plugin(backend_name: str, label: str) -> str:
+def _good_plugin(backend_name: str, label: str, default: bool = False) -> str:
     return _FAKE_BACKEND + textwrap.dedent(
         f"""
         @drmaa2.hookimpl
@@ -80,6 +80,7 @@ def _good_plugin(backend_name: str, label: str) -> str:
                     name={backend_name!r},
                     factory=lambda: FakeBackend({label!r}),
                     description="a fake backend for tests",
+                    default={default!r},
                 )
             ]
         """
@@ -489,8 +490,20 @@ def test_unknown_backend_from_env_lists_installed_names(plugins: PluginDir) -> N
     assert "'os'" in failure["message"]
 
 
-def test_two_backends_and_no_choice_lists_both(plugins: PluginDir) -> None:
+def test_two_backends_and_no_choice_use_the_default_one(plugins: PluginDir) -> None:
     plugins.add_plugin("fake-backend", "fake", "fake_plugin", _good_plugin("fake", "A"))
+    result = plugins.run(
+        """
+        report(drms=outcome(lambda: drmaa2.get_drms_name()))
+        """
+    )
+    assert "drmaa2-ostracker" in result["drms"]["ok"], result
+
+
+def test_two_defaults_and_no_choice_lists_both(plugins: PluginDir) -> None:
+    plugins.add_plugin(
+        "fake-backend", "fake", "fake_plugin", _good_plugin("fake", "A", default=True)
+    )
     result = plugins.run(
         """
         report(
