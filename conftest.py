@@ -1,5 +1,6 @@
 """Test-wide set-up: an isolated state directory, and a check that no test leaves a process
-behind (no zombie, no stray child) nor a file descriptor open."""
+behind (no zombie, no stray child, no job of a keeper it started); every keeper a test
+started is stopped by pid after it."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ from collections.abc import Iterator
 import psutil
 import pytest
 
+from tests.keepers import keepers_under, stop_keepers
+
 # Never touch the user's real state directory, whatever the tests do.
 _STATE_ROOT = tempfile.mkdtemp(prefix="drmaa2-tests-")
 os.environ["DRMAA2_OS_STATE_DIR"] = os.path.join(_STATE_ROOT, "default")
@@ -21,15 +24,19 @@ os.environ.pop("DRMAA2_BACKEND", None)
 _GRACE_SECONDS = 10.0
 
 
-def _leftovers() -> list[psutil.Process]:
-    me = psutil.Process()
+def _leftovers(keepers: list[psutil.Process]) -> list[psutil.Process]:
     found = []
-    for child in me.children(recursive=True):
+    for parent in [psutil.Process(), *keepers]:
         try:
-            child.status()
+            children = parent.children(recursive=True)
         except psutil.NoSuchProcess:
             continue
-        found.append(child)
+        for child in children:
+            try:
+                child.status()
+            except psutil.NoSuchProcess:
+                continue
+            found.append(child)
     return found
 
 
@@ -41,15 +48,19 @@ def _describe(process: psutil.Process) -> str:
 
 
 @pytest.fixture(autouse=True)
-def no_process_left_behind() -> Iterator[None]:
-    """Fail a test that leaves a child process (running or zombie) behind; kill what it left."""
+def no_process_left_behind(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Fail a test that leaves a process behind (its own child, or a job of a keeper it
+    started: running or zombie), and kill what it left; then stop the keepers it started."""
     yield
+    roots = (_STATE_ROOT, str(tmp_path_factory.getbasetemp()))
+    keepers = keepers_under(roots)
     deadline = time.monotonic() + _GRACE_SECONDS
-    leftovers = _leftovers()
+    leftovers = _leftovers(keepers)
     while leftovers and time.monotonic() < deadline:
         # Jobs being reaped right now disappear within moments; give them that moment.
         psutil.wait_procs(leftovers, timeout=0.1)
-        leftovers = _leftovers()
+        leftovers = _leftovers(keepers)
+    stop_keepers(keepers)
     if leftovers:
         described = [_describe(p) for p in leftovers]
         for process in leftovers:
@@ -58,3 +69,15 @@ def no_process_left_behind() -> Iterator[None]:
             with contextlib.suppress(psutil.Error):
                 process.kill()
         pytest.fail(f"the test left processes behind: {described}")
+
+
+def pytest_report_header() -> list[str]:
+    """Say which backends the backend-agnostic suite runs on, and why not on the others."""
+    import drmaa2
+    from tests.behaviour.conftest import SUITE_BACKENDS
+
+    others = [name for name in drmaa2.backends() if name not in SUITE_BACKENDS]
+    line = f"behaviour suite backends: {', '.join(SUITE_BACKENDS)}"
+    if others:
+        line += f" (not yet: {', '.join(others)}: see tests/behaviour/conftest.py)"
+    return [line]

@@ -17,19 +17,22 @@ import sys
 import tempfile
 from collections.abc import Callable
 
-from benchmarks import bench_jobs, bench_monitoring
+from benchmarks import bench_jobs, bench_keeper, bench_monitoring
 
 Case = Callable[[bool], list[dict[str, object]]]
 
 CASES: dict[str, Case] = {
-    "sequential": lambda q: bench_jobs.sequential(20 if q else 1000, 1 if q else 5),
-    "burst": lambda q: bench_jobs.burst(40 if q else 2000, 1 if q else 3),
-    "array": lambda q: bench_jobs.array_throughput(40 if q else 5000, 1 if q else 3),
-    "latency": lambda q: bench_jobs.wait_latency(20 if q else 1000),
+    "sequential": lambda q: bench_jobs.sequential(100 if q else 1000, 3 if q else 5),
+    "burst": lambda q: bench_jobs.burst(200 if q else 2000, 3),
+    "array": lambda q: bench_jobs.array_throughput(300 if q else 5000, 3),
+    "latency": lambda q: bench_jobs.wait_latency(100 if q else 1000),
     "control": lambda q: bench_jobs.control_latency(10 if q else 200),
     "memory": lambda q: bench_jobs.memory(200 if q else 10_000),
     "scale": lambda q: bench_jobs.scale(2000 if q else 100_000),
     "monitoring": lambda q: bench_monitoring.run(quick=q),
+    "handoff": lambda q: bench_keeper.handoff(200 if q else 1000),
+    "first_call": lambda q: bench_keeper.first_call(5 if q else 10),
+    "keeper_memory": lambda q: bench_keeper.keeper_memory(1000 if q else 10_000),
 }
 
 

@@ -14,7 +14,14 @@ from __future__ import annotations
 
 from drmaa2 import errors as _errors
 from drmaa2 import session as _session
-from drmaa2.backend import Backend, BackendSpec, JobSessionBackend, MonitoringSessionBackend
+from drmaa2.backend import (
+    Backend,
+    BackendSpec,
+    ExtensionKey,
+    JobSessionBackend,
+    MonitoringSessionBackend,
+)
+from drmaa2.compat import describe_attribute
 from drmaa2.enums import (
     HOME_DIR,
     INFINITE_TIME,
@@ -23,6 +30,7 @@ from drmaa2.enums import (
     UNSET_TIME,
     WORKING_DIR,
     ZERO_TIME,
+    Bool,
     Capability,
     Cpu,
     Event,
@@ -30,6 +38,7 @@ from drmaa2.enums import (
     Os,
     ResourceLimit,
     StatusCode,
+    Time,
 )
 from drmaa2.errors import *  # noqa: F403
 from drmaa2.errors import TimeoutError  # noqa: A004, F401 - attribute, not in __all__
@@ -50,6 +59,7 @@ __all__ = [
     # discovery
     "Backend",
     "BackendSpec",
+    "ExtensionKey",
     "JobSessionBackend",
     "MonitoringSessionBackend",
     "backends",
@@ -62,6 +72,7 @@ __all__ = [
     "UNSET_TIME",
     "WORKING_DIR",
     "ZERO_TIME",
+    "Bool",
     "Capability",
     "Cpu",
     "Event",
@@ -69,6 +80,7 @@ __all__ = [
     "Os",
     "ResourceLimit",
     "StatusCode",
+    "Time",
     # data types
     "JobInfo",
     "JobTemplate",
@@ -76,6 +88,7 @@ __all__ = [
     "Notification",
     "QueueInfo",
     "Version",
+    "describe_attribute",
     "job_matches",
     # sessions
     *_session.__all__,

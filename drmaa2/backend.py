@@ -28,6 +28,7 @@ __all__ = [
     "Action",
     "Backend",
     "BackendSpec",
+    "ExtensionKey",
     "JobSessionBackend",
     "MonitoringSessionBackend",
     "NotificationCallback",
@@ -241,8 +242,21 @@ class Backend(Protocol):
 
 
 @dataclasses.dataclass(frozen=True)
+class ExtensionKey:
+    """An implementation-specific key a backend sets or reads in the ``implementation_specific``
+    dict of one data type, for example ``ExtensionKey("JobInfo", "pid", "process id")``."""
+
+    #: The data type carrying the key: "JobTemplate", "JobInfo", "MachineInfo" or "QueueInfo".
+    data_type: str
+    #: The key.
+    name: str
+    #: What its value means, in one line (shown by ``drmaa2.describe_attribute``).
+    description: str
+
+
+@dataclasses.dataclass(frozen=True)
 class BackendSpec:
-    """A backend offered by a plugin: its name, and how to make it."""
+    """A backend offered by a plugin: its name, how to make it, and what it declares."""
 
     #: The name users select the backend by (``backend="os"``).
     name: str
@@ -250,3 +264,9 @@ class BackendSpec:
     factory: Callable[[], Backend]
     #: One line for listings.
     description: str = ""
+    #: The implementation-specific keys of the backend (optional): what
+    #: ``JobInfo.get_implementation_specific_keys()`` and the other accessors know.
+    extension_keys: tuple[ExtensionKey, ...] = ()
+    #: The backend used when several are installed and none is chosen (``backend=`` or
+    #: ``$DRMAA2_BACKEND``). The ``os`` backend says so: a laptop's code runs on it unchanged.
+    default: bool = False

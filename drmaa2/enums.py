@@ -1,8 +1,15 @@
-"""DRMAA2 enumerations and constants, with the values of the OGF specification (GFD.231)."""
+"""DRMAA2 enumerations and constants, with the values of the OGF specification (GFD.231).
+
+The enums of data type attributes (JobState, Os, Cpu, Event) are IntEnums that also behave as
+their member name, as Grid Engine's ``uge-drmaa2`` binding returns names: ``JobState.DONE ==
+"DONE"``, ``str(JobState.DONE) == "DONE"``, ``JobState.QUEUED_HELD.endswith("HELD")``, while
+``JobState.DONE == 7`` and ``int(JobState.DONE) == 7`` still hold.
+"""
 
 from __future__ import annotations
 
 import enum
+from typing import Any
 
 __all__ = [
     "HOME_DIR",
@@ -12,6 +19,7 @@ __all__ = [
     "UNSET_TIME",
     "WORKING_DIR",
     "ZERO_TIME",
+    "Bool",
     "Capability",
     "Cpu",
     "Event",
@@ -19,6 +27,7 @@ __all__ = [
     "Os",
     "ResourceLimit",
     "StatusCode",
+    "Time",
 ]
 
 #: Wait forever (a timeout value).
@@ -38,7 +47,73 @@ WORKING_DIR = "$DRMAA2_WORKING_DIR$"
 PARAMETRIC_INDEX = "$DRMAA2_INDEX$"
 
 
-class JobState(enum.IntEnum):
+class Bool(enum.IntEnum):
+    """DRMAA2 booleans, as Grid Engine's binding names them; bool attributes accept them."""
+
+    FALSE = 0
+    TRUE = 1
+
+
+class Time(enum.IntEnum):
+    """The special DRMAA2 time values; every timeout parameter accepts ZERO_TIME and
+    INFINITE_TIME (NOW and UNSET_TIME are not timeouts and are refused there)."""
+
+    ZERO_TIME = 0
+    INFINITE_TIME = -1
+    NOW = -2
+    UNSET_TIME = -3
+
+
+class _NamedIntEnum(enum.IntEnum):
+    """An IntEnum whose members also equal, print as and hash like their name.
+
+    ``member == "NAME"``, ``str(member)``, ``f"{member}"`` and the str methods
+    (``member.endswith("HELD")``, ``member.lower()``, …) act on the name; comparisons with
+    members and int codes, ``int(member)``, ``member.value`` and ``f"{member:d}"`` act on the
+    DRMAA2 code. The hash is the name's, so a member finds its name in a set or dict (and not
+    its code).
+    """
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, str):
+            return self._name_ == other
+        return int(self) == other
+
+    def __ne__(self, other: object) -> bool:
+        return not self == other
+
+    def __hash__(self) -> int:
+        return hash(self._name_)
+
+    def __str__(self) -> str:
+        return self._name_
+
+    def __format__(self, spec: str) -> str:
+        if spec and spec[-1] in "bcdeEfFgGnoxX%":
+            return format(int(self), spec)
+        return format(self._name_, spec)
+
+    def __contains__(self, part: str) -> bool:
+        return part in self._name_
+
+    def __add__(self, other: Any) -> Any:
+        if isinstance(other, str):
+            return self._name_ + other
+        return int(self) + other
+
+    def __radd__(self, other: Any) -> Any:
+        if isinstance(other, str):
+            return other + self._name_
+        return other + int(self)
+
+    def __getattr__(self, attribute: str) -> Any:
+        # Only str's public methods: dunder lookups (copy, pickle) must fail as usual.
+        if not attribute.startswith("_") and hasattr(str, attribute):
+            return getattr(self._name_, attribute)
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {attribute!r}")
+
+
+class JobState(_NamedIntEnum):
     """The state of a job."""
 
     UNDETERMINED = 0
@@ -80,7 +155,7 @@ class Capability(enum.IntEnum):
     RT_MACHINEARCH = 12
 
 
-class Os(enum.IntEnum):
+class Os(_NamedIntEnum):
     """Operating system of a machine."""
 
     OTHER_OS = 0
@@ -97,7 +172,7 @@ class Os(enum.IntEnum):
     WINNT = 11
 
 
-class Cpu(enum.IntEnum):
+class Cpu(_NamedIntEnum):
     """Processor architecture of a machine."""
 
     OTHER_CPU = 0
@@ -119,7 +194,7 @@ class Cpu(enum.IntEnum):
     PPC64LE = 16
 
 
-class Event(enum.IntEnum):
+class Event(_NamedIntEnum):
     """Kind of an event notification."""
 
     NEW_STATE = 0

@@ -153,7 +153,8 @@ class BackendRegistry:
         return claim.spec
 
     def choose(self, name: str | None) -> str:
-        """Resolve the backend to use: ``name``, then $DRMAA2_BACKEND, then the only one."""
+        """Resolve the backend to use: ``name``, then $DRMAA2_BACKEND, then the only one,
+        then the one installed backend that declares itself the default."""
         if name is None:
             name = os.environ.get(BACKEND_ENV) or None
         if name is not None:
@@ -167,6 +168,9 @@ class BackendRegistry:
                 "no DRMAA2 backend is installed (none registered in the 'drmaa2' entry-point "
                 "group); install one, for example drmaa2-ostracker"
             )
+        defaults = [claimed for claimed, claim in claims.items() if claim.spec.default]
+        if len(defaults) == 1:
+            return defaults[0]
         raise InvalidArgumentException(
             f"several DRMAA2 backends are installed ({_listing(claims)}); choose one with "
             f"backend=... or ${BACKEND_ENV}"

@@ -8,7 +8,9 @@ conversion, the closed-session guard and error wrapping. The backend behind them
 from __future__ import annotations
 
 import datetime
+import logging
 import math
+import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import Any, TypeVar
@@ -21,7 +23,7 @@ from drmaa2.backend import (
     NotificationCallback,
     WaitFor,
 )
-from drmaa2.enums import INFINITE_TIME, Capability, JobState
+from drmaa2.enums import INFINITE_TIME, Capability, JobState, Time
 from drmaa2.errors import (
     Drmaa2Exception,
     InternalException,
@@ -58,7 +60,11 @@ __all__ = [
 
 R = TypeVar("R")
 
-Timeout = float | int | datetime.timedelta
+#: Seconds (int, float or timedelta); -1 or Time.INFINITE_TIME waits forever, 0 or
+#: Time.ZERO_TIME checks once.
+Timeout = float | int | datetime.timedelta | Time
+
+_log = logging.getLogger("drmaa2")
 
 
 def _backend_call(backend: str, operation: str, call: Callable[[], R]) -> R:
@@ -79,6 +85,11 @@ def _timeout_seconds(timeout: Timeout) -> float:
     if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
         raise InvalidArgumentException(
             f"timeout: expected seconds (int or float, -1 for forever), got {timeout!r}"
+        )
+    if isinstance(timeout, Time) and timeout not in (Time.INFINITE_TIME, Time.ZERO_TIME):
+        raise InvalidArgumentException(
+            f"timeout: Time.{timeout.name} is not a timeout; use Time.INFINITE_TIME (forever), "
+            "Time.ZERO_TIME (check once) or a number of seconds"
         )
     if timeout == INFINITE_TIME or timeout == math.inf:
         return -1.0
@@ -348,8 +359,10 @@ class JobSession(_Session):
 
     ``JobSession(name)`` opens the session called ``name``, creating it if it does not exist;
     ``JobSession()`` creates one with a generated name. ``destroy_on_exit`` (default: True for
-    a generated name, False for a given one) destroys the session when it is closed, explicitly
-    or by leaving a ``with`` block.
+    a generated name, False for a given one) destroys the session when it is closed, explicitly,
+    by leaving a ``with`` block, or when the object is garbage-collected (or the interpreter
+    exits) without ``close()``: the session is then closed, and destroyed if
+    ``destroy_on_exit`` holds, so unnamed sessions do not pile up.
     """
 
     _kind = "job session"
@@ -403,6 +416,18 @@ class JobSession(_Session):
         self._contact: str | None = session.contact
         self._destroy_on_exit = destroy_on_exit
         self._closed = False
+        # Runs if the object is collected (or the interpreter exits) before close(); it must
+        # not hold self.
+        self._finalizer = weakref.finalize(
+            self,
+            _close_forgotten,
+            backend_name,
+            impl,
+            session,
+            self._name,
+            self._contact,
+            destroy_on_exit,
+        )
 
     @classmethod
     def _wrap(cls, backend_name: str, impl: Backend, session: JobSessionBackend) -> JobSession:
@@ -424,6 +449,21 @@ class JobSession(_Session):
     def backend(self) -> str:
         """The name of the backend running this session's jobs."""
         return self._backend_name
+
+    @classmethod
+    def list_session_names(
+        cls, contact: str | None = None, backend: str | None = None
+    ) -> list[str]:
+        """Names of the existing job sessions (``drmaa2.get_job_session_names``)."""
+        return get_job_session_names(contact, backend=backend)
+
+    @classmethod
+    def destroy_by_name(
+        cls, name: str, contact: str | None = None, backend: str | None = None
+    ) -> None:
+        """Forget the job session called ``name`` and its jobs' records; running jobs are not
+        killed (``drmaa2.destroy_job_session``)."""
+        destroy_job_session(name, contact, backend=backend)
 
     def get_job_categories(self) -> list[str]:
         """The job categories the backend knows."""
@@ -563,6 +603,7 @@ class JobSession(_Session):
         """
         self._check_open()
         self._closed = True
+        self._finalizer.detach()
         _backend_call(self._backend_name, "close", self._backend.close)
         if self._destroy_on_exit:
             _backend_call(
@@ -575,6 +616,7 @@ class JobSession(_Session):
         """Close the session and forget it and its jobs' records (running jobs keep running)."""
         self._check_open()
         self._closed = True
+        self._finalizer.detach()
         _backend_call(self._backend_name, "close", self._backend.close)
         _backend_call(
             self._backend_name,
@@ -585,6 +627,34 @@ class JobSession(_Session):
     def __repr__(self) -> str:
         state = "closed" if self._closed else "open"
         return f"JobSession(name={self._name!r}, backend={self._backend_name!r}, {state})"
+
+
+def _close_forgotten(
+    backend_name: str,
+    impl: Backend,
+    session: JobSessionBackend,
+    name: str,
+    contact: str | None,
+    destroy: bool,
+) -> None:
+    """Close (and if asked destroy) a job session whose object was collected unclosed.
+
+    Runs in the garbage collector or at interpreter exit, where an exception has nowhere to go:
+    a failure is logged instead.
+    """
+    try:
+        session.close()
+        if destroy:
+            impl.destroy_job_session(name, contact)
+    except Exception as error:
+        _log.warning(
+            "could not %s job session %r of backend %r left unclosed: %s: %s",
+            "close and destroy" if destroy else "close",
+            name,
+            backend_name,
+            type(error).__name__,
+            error,
+        )
 
 
 class MonitoringSession(_Session):

@@ -2,7 +2,9 @@
 
 Every type is a dataclass that checks its values when it is built and whenever a field is
 assigned, so a wrong value fails at once with an ``InvalidArgumentException`` naming the class,
-the field and the value. ``to_dict()``/``from_dict()`` and ``to_json()``/``from_json()`` convert
+the field and the value. Each is built from keywords, from a mapping given as first positional
+argument (``JobTemplate({"remote_command": "/bin/true"})``, as Grid Engine's binding does) or
+with ``from_dict``. ``to_dict()``/``from_dict()`` and ``to_json()``/``from_json()`` convert
 to and from JSON-compatible data: datetimes as ISO 8601 strings with offset, timedeltas as float
 seconds, enums by name.
 """
@@ -13,12 +15,14 @@ import difflib
 import enum
 import json
 import math
+import re
 from collections.abc import Callable, Mapping
-from dataclasses import MISSING, Field, dataclass, field, fields
-from datetime import datetime, timedelta
+from dataclasses import KW_ONLY, MISSING, Field, InitVar, dataclass, field, fields
+from datetime import datetime, timedelta, timezone
 from typing import Any, ClassVar, NamedTuple, TypeVar
 
-from drmaa2.enums import Cpu, Event, JobState, Os, ResourceLimit
+from drmaa2.compat import ImplementationSpecific
+from drmaa2.enums import Bool, Cpu, Event, JobState, Os, ResourceLimit
 from drmaa2.errors import InvalidArgumentException
 
 __all__ = ["JobInfo", "JobTemplate", "MachineInfo", "Notification", "QueueInfo", "Version"]
@@ -55,12 +59,14 @@ class _Kind(NamedTuple):
 
     check: _Check
     # None: the stored value is JSON-compatible as it is.
-    encode: _Encode | None = None
+    encode: _Encode | None
+    # What the field holds, for drmaa2.describe_attribute.
+    about: str
 
 
-def _kind(check: _Check, encode: _Encode | None = None) -> Mapping[str, _Kind]:
-    """Field metadata telling ``_validated`` how to check and encode the field."""
-    return {"kind": _Kind(check, encode)}
+def _kind(check: _Check, about: str, encode: _Encode | None = None) -> Mapping[str, _Kind]:
+    """Field metadata telling ``_validated`` how to check, encode and describe the field."""
+    return {"kind": _Kind(check, encode, about)}
 
 
 def _check_str(value: Any) -> str:
@@ -69,10 +75,17 @@ def _check_str(value: Any) -> str:
     raise _Mismatch("str")
 
 
+_BOOLS: dict[object, bool] = {"FALSE": False, "TRUE": True}
+
+
 def _check_bool(value: Any) -> bool:
     if value is True or value is False:
         return value
-    raise _Mismatch("bool")
+    if type(value) in (int, Bool) and value in (0, 1):
+        return bool(value)
+    if type(value) is str and value in _BOOLS:
+        return _BOOLS[value]
+    raise _Mismatch('a bool, 0, 1, "TRUE" or "FALSE"')
 
 
 def _is_int(value: Any) -> bool:
@@ -135,6 +148,7 @@ def _check_str_dict(value: Any) -> dict[str, str]:
 
 
 def _check_datetime(value: Any) -> datetime:
+    """A datetime, kept with its offset; a naive one (or ISO text without offset) is UTC."""
     parsed = value
     if isinstance(value, str):
         # Python 3.10's fromisoformat does not know the "Z" suffix.
@@ -143,9 +157,13 @@ def _check_datetime(value: Any) -> datetime:
             parsed = datetime.fromisoformat(text)
         except ValueError:
             parsed = None
-    if isinstance(parsed, datetime) and parsed.utcoffset() is not None:
-        return parsed
-    raise _Mismatch("a timezone-aware datetime or an ISO 8601 string with offset")
+    if isinstance(parsed, datetime):
+        if parsed.tzinfo is None:
+            # Grid Engine's binding reads naive times as UTC; so do we.
+            return parsed.replace(tzinfo=timezone.utc)
+        if parsed.utcoffset() is not None:
+            return parsed
+    raise _Mismatch("a datetime (naive ones are UTC) or an ISO 8601 string")
 
 
 def _check_duration(value: Any) -> timedelta:
@@ -190,11 +208,19 @@ def _enum_kind(kind: type[_E]) -> Mapping[str, _Kind]:
             raise _Mismatch(expected)
         return member
 
-    return _kind(check, _encode_enum)
+    return _kind(check, f"a {kind.__name__} (a member, its name or its int code)", _encode_enum)
 
 
 _LIMITS = dict(ResourceLimit.__members__)
 _LIMITS_EXPECTED = f"a resource limit ({', '.join(_LIMITS)})"
+# Grid Engine's binding can pass only strings: "60", "1.5".
+_DECIMAL = re.compile(r"[0-9]+(\.[0-9]+)?")
+
+
+def _limit_amount(amount: Any) -> Any:
+    if isinstance(amount, str) and _DECIMAL.fullmatch(amount):
+        return float(amount) if "." in amount else int(amount)
+    return amount
 
 
 def _check_limits(value: Any) -> dict[ResourceLimit, int | float]:
@@ -207,9 +233,11 @@ def _check_limits(value: Any) -> dict[ResourceLimit, int | float]:
         if limit is None:
             raise _Mismatch(_LIMITS_EXPECTED, key)
         try:
-            limits[limit] = _check_amount(amount)
+            limits[limit] = _check_amount(_limit_amount(amount))
         except _Mismatch:
-            raise _Mismatch(f"a non-negative number for {limit.name}", amount) from None
+            raise _Mismatch(
+                f"a non-negative number or decimal string for {limit.name}", amount
+            ) from None
     return limits
 
 
@@ -240,18 +268,26 @@ def _encode_version(value: Version) -> dict[str, Any]:
     return value.to_dict()
 
 
-_STR = _kind(_check_str)
-_BOOL = _kind(_check_bool)
-_INT = _kind(_check_int)
-_COUNT = _kind(_check_count)
-_AMOUNT = _kind(_check_amount)
-_LOAD = _kind(_check_load)
-_STR_LIST = _kind(_check_str_list, list)
-_STR_DICT = _kind(_check_str_dict, dict)
-_DATETIME = _kind(_check_datetime, _encode_datetime)
-_DURATION = _kind(_check_duration, _encode_duration)
-_LIMITS_KIND = _kind(_check_limits, _encode_limits)
-_VERSION = _kind(_check_version, _encode_version)
+_STR = _kind(_check_str, "a str")
+_BOOL = _kind(_check_bool, 'a bool (set as a bool, 0, 1, "TRUE" or "FALSE")')
+_INT = _kind(_check_int, "an int")
+_COUNT = _kind(_check_count, "a non-negative int")
+_AMOUNT = _kind(_check_amount, "a non-negative number")
+_LOAD = _kind(_check_load, "a non-negative float")
+_STR_LIST = _kind(_check_str_list, "a list of str", list)
+_STR_DICT = _kind(_check_str_dict, "a dict of str to str", dict)
+_DATETIME = _kind(
+    _check_datetime,
+    "a timezone-aware datetime (set as a datetime, naive ones read as UTC, or ISO 8601 text)",
+    _encode_datetime,
+)
+_DURATION = _kind(_check_duration, "a timedelta (set as one or as seconds)", _encode_duration)
+_LIMITS_KIND = _kind(
+    _check_limits,
+    "a dict of ResourceLimit to KiB or seconds (numbers or decimal strings)",
+    _encode_limits,
+)
+_VERSION = _kind(_check_version, "a Version", _encode_version)
 _OS = _enum_kind(Os)
 _CPU = _enum_kind(Cpu)
 _JOB_STATE = _enum_kind(JobState)
@@ -263,7 +299,12 @@ def _validated(cls: type[_R]) -> type[_R]:
     specs = fields(cls)
     cls._checks = {spec.name: spec.metadata["kind"].check for spec in specs}
     cls._encoders = tuple((spec.name, spec.metadata["kind"].encode) for spec in specs)
-    cls._required = frozenset(spec.name for spec in specs if spec.default is MISSING)
+    cls._abouts = {spec.name: spec.metadata["kind"].about for spec in specs}
+    # Required: never None (no default, or a default that is not None).
+    cls._required = frozenset(spec.name for spec in specs if spec.default is not None)
+    cls._defaults = {
+        spec.name: spec.default for spec in specs if spec.default not in (MISSING, None)
+    }
     return cls
 
 
@@ -275,7 +316,9 @@ class _Record:
     __dataclass_fields__: ClassVar[dict[str, Field[Any]]]
     _checks: ClassVar[dict[str, _Check]]
     _encoders: ClassVar[tuple[tuple[str, _Encode | None], ...]]
+    _abouts: ClassVar[dict[str, str]]
     _required: ClassVar[frozenset[str]]
+    _defaults: ClassVar[dict[str, Any]]
 
     def __setattr__(self, name: str, value: Any) -> None:
         if value is None:
@@ -296,13 +339,35 @@ class _Record:
                 ) from None
         object.__setattr__(self, name, value)
 
+    def __post_init__(self, data: object) -> None:
+        # The mapping given as first positional argument (or by the binding's keyword name);
+        # the keywords' values are already set.
+        if data is not None:
+            self._fill({name: getattr(self, name) for name in self._checks}, data)
+
+    def _fill(self, given: Mapping[str, Any], data: object) -> None:
+        """Set the fields from keyword values (None: not given) and, if not None, a mapping of
+        more values; a field given neither way gets its default."""
+        values = {name: value for name, value in given.items() if value is not None}
+        if data is not None:
+            if not isinstance(data, Mapping):
+                raise InvalidArgumentException(
+                    f"{type(self).__name__}: expected a mapping of field names to values, "
+                    f"got {_show(data)}"
+                )
+            self._check_keys(data, given)
+            for name, value in data.items():
+                if values.get(name) is not None:
+                    raise InvalidArgumentException(
+                        f"{type(self).__name__}: {name!r} is given both in the mapping and "
+                        "as a keyword"
+                    )
+                values[name] = value
+        for name in self._checks:
+            setattr(self, name, values.get(name, self._defaults.get(name)))
+
     @classmethod
-    def from_dict(cls: type[_R], data: Mapping[str, Any]) -> _R:
-        """Build from a mapping of field names to values (native or as given by ``to_dict``)."""
-        if not isinstance(data, Mapping):
-            raise InvalidArgumentException(
-                f"{cls.__name__}.from_dict: expected a mapping, got {_show(data)}"
-            )
+    def _check_keys(cls, data: Mapping[Any, Any], given: Mapping[str, Any] | None = None) -> None:
         for key in data:
             if key not in cls._checks:
                 hint = ""
@@ -312,9 +377,25 @@ class _Record:
                         hint = f" (did you mean {close[0]!r}?)"
                 raise InvalidArgumentException(f"{cls.__name__}: unknown key {_show(key)}{hint}")
         for name in cls._checks:
-            if name in cls._required and name not in data:
+            required = name in cls._required and name not in cls._defaults
+            if required and name not in data and (given or {}).get(name) is None:
                 raise InvalidArgumentException(f"{cls.__name__}: missing key {name!r}")
+
+    @classmethod
+    def from_dict(cls: type[_R], data: Mapping[str, Any]) -> _R:
+        """Build from a mapping of field names to values (native or as given by ``to_dict``)."""
+        if not isinstance(data, Mapping):
+            raise InvalidArgumentException(
+                f"{cls.__name__}.from_dict: expected a mapping, got {_show(data)}"
+            )
+        cls._check_keys(data)
         return cls(**data)
+
+    @classmethod
+    def _describe(cls, name: str) -> str | None:
+        """What the standard attribute ``name`` holds; None if the type has no such field."""
+        about = cls._abouts.get(name)
+        return None if about is None else f"{cls.__name__}.{name}: {about}"
 
     def to_dict(self) -> dict[str, Any]:
         """Every field as JSON-compatible data (None for unset fields)."""
@@ -367,23 +448,54 @@ class _Record:
 @_validated
 @dataclass(slots=True)
 class Version(_Record):
-    """A version number in two parts, for example ``Version(major="2", minor="0")``."""
+    """A version number in two parts: ``Version("2", "0")``, ``Version(major="2", minor="0")``
+    or ``Version({"major": "2", "minor": "0"})``."""
 
     major: str = field(metadata=_STR)
     minor: str = field(metadata=_STR)
 
+    def __init__(
+        self,
+        major: str | Mapping[str, Any] | None = None,
+        minor: str | None = None,
+        *,
+        version: Mapping[str, Any] | None = None,
+    ) -> None:
+        if version is None and isinstance(major, Mapping):
+            major, version = None, major
+        self._fill({"major": major, "minor": minor}, version)
+
     def __str__(self) -> str:
         return f"{self.major}.{self.minor}"
 
+    @classmethod
+    def get_drms_version(cls, *, backend: str | None = None) -> Version:
+        """The version of the resource manager behind the backend (``drmaa2.get_drms_version``)."""
+        from drmaa2.session import get_drms_version  # session imports this module
+
+        return get_drms_version(backend=backend)
+
+    @classmethod
+    def get_drmaa_version(cls) -> Version:
+        """The DRMAA version implemented, 2.0 (``drmaa2.get_drmaa_version``)."""
+        from drmaa2.session import get_drmaa_version  # session imports this module
+
+        return get_drmaa_version()
+
 
 @_validated
-@dataclass(slots=True, kw_only=True)
-class JobTemplate(_Record):
+@dataclass(slots=True)
+class JobTemplate(_Record, ImplementationSpecific):
     """What to run and how: the description of a job handed to ``run_job``.
 
+    Built from keywords or a mapping: ``JobTemplate({"remote_command": "/bin/true"})``.
     Unset fields are None and leave the choice to the backend. Sizes are in KiB; times are
-    timezone-aware datetimes; ``resource_limits`` maps ``ResourceLimit`` to KiB or seconds.
+    timezone-aware datetimes (naive ones are read as UTC); ``resource_limits`` maps
+    ``ResourceLimit`` to KiB or seconds.
     """
+
+    template: InitVar[Mapping[str, Any] | None] = None
+    _: KW_ONLY
 
     remote_command: str | None = field(default=None, metadata=_STR)
     args: list[str] | None = field(default=None, metadata=_STR_LIST)
@@ -421,12 +533,16 @@ class JobTemplate(_Record):
 
 
 @_validated
-@dataclass(slots=True, kw_only=True)
-class JobInfo(_Record):
+@dataclass(slots=True)
+class JobInfo(_Record, ImplementationSpecific):
     """What is known about a job; fields not known (yet) are None.
 
-    Also used as a filter for ``get_jobs``: only the fields that are set are compared.
+    Also used as a filter for ``get_jobs``: only the fields that are set are compared. Built
+    from keywords or a mapping: ``JobInfo({"job_state": "RUNNING"})``.
     """
+
+    job_info: InitVar[Mapping[str, Any] | None] = None
+    _: KW_ONLY
 
     job_id: str | None = field(default=None, metadata=_STR)
     job_name: str | None = field(default=None, metadata=_STR)
@@ -449,9 +565,12 @@ class JobInfo(_Record):
 
 
 @_validated
-@dataclass(slots=True, kw_only=True)
-class MachineInfo(_Record):
+@dataclass(slots=True)
+class MachineInfo(_Record, ImplementationSpecific):
     """A machine the backend can run jobs on. Memory is in KiB; virt_memory is RAM + swap."""
+
+    machine_info: InitVar[Mapping[str, Any] | None] = None
+    _: KW_ONLY
 
     name: str | None = field(default=None, metadata=_STR)
     available: bool | None = field(default=None, metadata=_BOOL)
@@ -468,9 +587,12 @@ class MachineInfo(_Record):
 
 
 @_validated
-@dataclass(slots=True, kw_only=True)
-class QueueInfo(_Record):
+@dataclass(slots=True)
+class QueueInfo(_Record, ImplementationSpecific):
     """A queue of the resource manager."""
+
+    queue_info: InitVar[Mapping[str, Any] | None] = None
+    _: KW_ONLY
 
     name: str | None = field(default=None, metadata=_STR)
     implementation_specific: dict[str, str] | None = field(default=None, metadata=_STR_DICT)
@@ -479,9 +601,47 @@ class QueueInfo(_Record):
 @_validated
 @dataclass(slots=True)
 class Notification(_Record):
-    """An event about a job, passed to callbacks of ``register_event_notification``."""
+    """An event about a job, passed to callbacks of ``register_event_notification``.
 
-    event: Event = field(metadata=_EVENT)
-    job_id: str = field(metadata=_STR)
-    session_name: str = field(metadata=_STR)
-    job_state: JobState = field(metadata=_JOB_STATE)
+    A backend sets every field. For code that builds its own, each has a default:
+    ``Notification()`` is a NEW_STATE event of job "" in session "" to UNDETERMINED.
+    """
+
+    event: Event = field(default=Event.NEW_STATE, metadata=_EVENT)
+    job_id: str = field(default="", metadata=_STR)
+    session_name: str = field(default="", metadata=_STR)
+    job_state: JobState = field(default=JobState.UNDETERMINED, metadata=_JOB_STATE)
+
+    def __init__(
+        self,
+        event: Event | str | int | Mapping[str, Any] | None = None,
+        job_id: str | None = None,
+        session_name: str | None = None,
+        job_state: JobState | str | int | None = None,
+        *,
+        notification: Mapping[str, Any] | None = None,
+    ) -> None:
+        if notification is None and isinstance(event, Mapping):
+            event, notification = None, event
+        given = {
+            "event": event,
+            "job_id": job_id,
+            "session_name": session_name,
+            "job_state": job_state,
+        }
+        self._fill(given, notification)
+
+    @classmethod
+    def register_event_notification(
+        cls, callback: Callable[[Notification], None] | None, *, backend: str | None = None
+    ) -> None:
+        """Call ``callback(notification)`` on every job state change of the backend; None
+        stops the calls (``drmaa2.register_event_notification``)."""
+        from drmaa2.session import register_event_notification  # session imports this module
+
+        register_event_notification(callback, backend=backend)
+
+    @classmethod
+    def unregister_event_notification(cls, *, backend: str | None = None) -> None:
+        """Stop the calls of :meth:`register_event_notification`."""
+        cls.register_event_notification(None, backend=backend)

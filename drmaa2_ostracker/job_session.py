@@ -1,151 +1,40 @@
-"""The JobSession adapter: the backend contract's job-session methods for local processes.
+"""The JobSession adapter: the backend contract's job-session methods, as a client of the
+keeper (:mod:`drmaa2_ostracker.keeper`).
 
-It checks templates (:mod:`~drmaa2_ostracker.template`), keeps records in the store
-(:mod:`~drmaa2_ostracker.store`) and hands jobs to the supervisor
-(:mod:`~drmaa2_ostracker.supervisor`), which owns every state change.
+Templates are checked here, in the submitting process, against its environment, working
+directory and permissions (:mod:`~drmaa2_ostracker.template`); the checked plan goes to the
+keeper, which records the job and starts it as this process would have. Everything else is a
+request to the keeper.
 """
 
 from __future__ import annotations
 
-import datetime
-import json
-import os
-import threading
+import itertools
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from drmaa2.backend import Action, WaitFor
 from drmaa2.enums import JobState
-from drmaa2.errors import InvalidArgumentException
-from drmaa2.filter import job_matches, set_filter_fields
 from drmaa2.types import JobInfo, JobTemplate
-from drmaa2_ostracker import extension, host
-from drmaa2_ostracker.process import identity_of
-from drmaa2_ostracker.store import ArrayRecord, JobRecord, Store, dumps, template_document
-from drmaa2_ostracker.supervisor import Group, Supervisor, now_us
-from drmaa2_ostracker.template import Plan, launch_document, plan_job, restore_plan
+from drmaa2_ostracker.info import record_to_info
+from drmaa2_ostracker.keeper import KeeperClient
+from drmaa2_ostracker.keeper.protocol import PlanUnknown
+from drmaa2_ostracker.store.records import JobRecord
+from drmaa2_ostracker.template import Plan, plan_job
 
-__all__ = ["OsJobSession", "record_to_info"]
+__all__ = ["OsJobSession"]
 
-_EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
-#: The most job ids a session reserves at once (the reservation doubles from one up to this).
-_MAX_ID_BLOCK = 64
-
-# JobInfo filter fields the store can answer itself, and their columns.
-_PUSHDOWN = {
-    "job_id": "job_id",
-    "job_name": "job_name",
-    "job_state": "state",
-    "exit_status": "exit_status",
-    "terminating_signal": "terminating_signal",
-}
-
-
-def _time(us: int | None) -> datetime.datetime | None:
-    return None if us is None else _EPOCH + datetime.timedelta(microseconds=us)
-
-
-def record_to_info(record: JobRecord) -> JobInfo:
-    """The JobInfo of a job record (a running job's wallclock counts up to now)."""
-    started = record.dispatch_us is not None
-    machine = host.hostname()
-    ext: dict[str, str] = {}
-    if record.pid is not None:
-        ext[extension.JSESSION_PID] = str(record.pid)
-    if record.rusage:
-        ext.update(json.loads(record.rusage))
-    wallclock = None
-    if record.dispatch_us is not None:
-        end = record.finish_us if record.finish_us is not None else now_us()
-        wallclock = datetime.timedelta(microseconds=max(0, end - record.dispatch_us))
-    return JobInfo(
-        job_id=record.job_id,
-        job_name=record.job_name,
-        exit_status=record.exit_status,
-        terminating_signal=record.terminating_signal,
-        annotation=record.annotation,
-        job_state=record.state,
-        job_sub_state=record.sub_state,
-        allocated_machines=[machine] if started else None,
-        submission_machine=machine,
-        job_owner=host.user_name(os.getuid()),
-        slots=1,
-        wallclock_time=wallclock,
-        cpu_time=record.cpu_time,
-        submission_time=_time(record.submission_us),
-        dispatch_time=_time(record.dispatch_us),
-        finish_time=_time(record.finish_us),
-        implementation_specific=ext,
-    )
+_tokens = itertools.count(1)
 
 
 class OsJobSession:
     """An open job session of the ``os`` backend (implements ``JobSessionBackend``)."""
 
-    def __init__(
-        self, name: str, store: Store, supervisor: Supervisor, on_close: Callable[[], None]
-    ) -> None:
+    def __init__(self, name: str, client: KeeperClient, on_close: Callable[[], None]) -> None:
         self._name = name
-        self._store = store
-        self._supervisor = supervisor
+        self._client = client
         self._on_close = on_close
-        me = identity_of(os.getpid())
-        self._owner = (os.getpid(), me.start_ticks if me else None)
-        #: Job ids reserved in the store for this session object: next, end (exclusive).
-        self._ids = (0, 0)
-        self._id_block = 1
-        self._id_lock = threading.Lock()
-        supervisor.register_restorer(store, name, self._restored_group_for())
-
-    def _next_id(self) -> str:
-        """The next job (or array) id, from a block reserved in the store: ids are never
-        handed out twice, and submitting needs no database write before the job starts."""
-        with self._id_lock:
-            following, end = self._ids
-            if following >= end:
-                following = self._supervisor.reserve_ids(self._store, self._name, self._id_block)
-                end = following + self._id_block
-                self._id_block = min(2 * self._id_block, _MAX_ID_BLOCK)
-            self._ids = (following + 1, end)
-            return str(following)
-
-    def _release_ids(self) -> None:
-        """Give back the ids reserved and not used (if nobody reserved any after them)."""
-        with self._id_lock:
-            following, end = self._ids
-            self._ids = (0, 0)
-        if following < end:
-            self._store.release_ids(self._name, following, end)
-
-    def recover(self) -> None:
-        """Reconcile the store with the machine: take over jobs whose controller died."""
-        self._supervisor.recover(self._store, self._name, self._restored_group_for())
-
-    def _restored_group_for(self) -> Callable[[JobRecord], Group]:
-        """Rebuilds launch groups from the store: one per array, one per single job."""
-        arrays: dict[str, Group] = {}
-
-        def group_for(record: JobRecord) -> Group:
-            if record.array_id is None:
-                document = json.loads(record.launch) if record.launch else None
-                return self._restored_group(record.template, document, None)
-            group = arrays.get(record.array_id)
-            if group is None:
-                array = self._array(record.array_id)
-                document = json.loads(array.launch) if array.launch else None
-                group = self._restored_group(array.template, document, array.max_parallel)
-                arrays[record.array_id] = group
-            return group
-
-        return group_for
-
-    def _restored_group(
-        self, template: str | None, document: dict[str, Any] | None, max_parallel: int | None
-    ) -> Group:
-        jt = JobTemplate.from_json(template) if template else JobTemplate()
-        if document is None:  # started before the crash: only needed for its limits
-            document = {"env": {}, "cwd": "/"}
-        return self._group(restore_plan(jt, document), max_parallel)
+        self._closed = False
 
     @property
     def name(self) -> str:
@@ -155,63 +44,33 @@ class OsJobSession:
     @property
     def contact(self) -> str:
         """The state directory holding the session's store."""
-        return self._store.state_dir
+        return self._client.state_dir
 
     # -- submission ------------------------------------------------------------------------
 
-    def _group(self, plan: Plan, max_parallel: int | None) -> Group:
-        return Group(
-            prepare=lambda record: plan.launch_spec(record.job_id, record.task_index),
-            max_parallel=max_parallel,
-            start_at=plan.start_at,
-            deadline=plan.deadline,
-            wallclock_limit=plan.wallclock_limit,
-        )
-
-    def _new_record(
-        self, plan: Plan, job_id: str, submitted: int, deferred: str | None
-    ) -> JobRecord:
-        return JobRecord(
-            session=self._name,
-            job_id=job_id,
-            state=JobState.QUEUED_HELD if plan.held else JobState.QUEUED,
-            submission_us=submitted,
-            job_name=plan.template.job_name,
-            launch=deferred,
-            owner_pid=self._owner[0],
-            owner_start=self._owner[1],
-        )
-
-    @staticmethod
-    def _deferred(plan: Plan) -> str | None:
-        """The launch document, for a job that may start after this process is gone."""
-        waits = plan.held or (plan.start_at is not None and plan.start_at > now_us() / 1e6)
-        return dumps(launch_document(plan)) if waits else None
+    def _submit(self, method: str, plan: Plan, *args: object) -> object:
+        # A plan goes whole on its first use; later, the keeper knows it by its token. Plans
+        # with the caller's own streams always go whole: their descriptors go along.
+        fds = plan.stream_fds()
+        if fds:
+            return self._client.call(
+                method, self._name, next(_tokens), plan.to_wire(), *args, fds=fds
+            )
+        token = plan.keeper_token
+        if token is not None and token[0] is self._client:
+            try:
+                return self._client.call(method, self._name, token[1], None, *args)
+            except PlanUnknown:
+                pass  # the keeper forgot it (or is a new keeper): send it whole
+        plan.keeper_token = None
+        token = (self._client, next(_tokens))
+        answer = self._client.call(method, self._name, token[1], plan.to_wire(), *args)
+        plan.keeper_token = token
+        return answer
 
     def run_job(self, template: JobTemplate) -> str:
-        """Check the template, record the job and start it (or queue it)."""
-        plan = plan_job(template, array=False)
-        job_id = self._next_id()
-        if not plan.held and plan.start_at is None and plan.deadline is None:
-            record = self._new_record(plan, job_id, now_us(), None)
-            record.template = plan.document
-            group = plan.single_group
-            if group is None:
-                group = plan.single_group = self._group(plan, None)
-            self._supervisor.start_now(self._store, record, group)
-            return job_id
-        deferred = self._deferred(plan)
-        document = plan.document
-
-        def make_records() -> list[JobRecord]:
-            record = self._new_record(plan, job_id, now_us(), deferred)
-            record.template = document
-            return [record]
-
-        records = self._supervisor.submit(
-            self._store, make_records, self._group(plan, None), commit_after_start=True
-        )
-        return records[0].job_id
+        """Check the template here; the keeper records the job and starts it (or queues it)."""
+        return str(self._submit("run_job", plan_job(template, array=False)))
 
     def run_bulk_jobs(
         self,
@@ -221,127 +80,69 @@ class OsJobSession:
         step: int,
         max_parallel: int | None,
     ) -> tuple[str, list[str]]:
-        """Check the template, record the array and its tasks, and start the first tasks."""
+        """Check the template here; the keeper records the array and starts its first tasks."""
         plan = plan_job(template, array=True)
-        array_id = self._next_id()
-
-        def make_records() -> list[JobRecord]:
-            self._store.insert_array(
-                ArrayRecord(
-                    session=self._name,
-                    array_id=array_id,
-                    begin_index=begin_index,
-                    end_index=end_index,
-                    step=step,
-                    max_parallel=max_parallel,
-                    template=template_document(plan.template),
-                    launch=dumps(launch_document(plan)),
-                )
-            )
-            submitted = now_us()
-            records = []
-            for index in range(begin_index, end_index + 1, step):
-                record = self._new_record(plan, f"{array_id}.{index}", submitted, None)
-                record.array_id = array_id
-                record.task_index = index
-                records.append(record)
-            return records
-
-        records = self._supervisor.submit(
-            self._store, make_records, self._group(plan, max_parallel)
+        answer: Any = self._submit(
+            "run_bulk_jobs", plan, begin_index, end_index, step, max_parallel
         )
-        return str(records[0].array_id), [record.job_id for record in records]
+        array_id, task_ids = answer
+        return str(array_id), list(task_ids)
 
     # -- queries ---------------------------------------------------------------------------
 
-    def _record(self, job_id: str) -> JobRecord:
-        record = self._supervisor.active_record(self._store, self._name, job_id)
-        if record is None:
-            record = self._store.job(self._name, job_id)
-        if record is None:
-            raise InvalidArgumentException(f"job {job_id!r}: no such job in session {self._name!r}")
-        return record
-
     def job_ids(self, job_filter: JobInfo | None) -> list[str]:
-        """Ids of the jobs passing the filter, oldest first (simple filters run in SQL)."""
-        wanted = {} if job_filter is None else set_filter_fields(job_filter)
-        where: dict[str, Any] = {}
-        for name, column in _PUSHDOWN.items():
-            if name in wanted:
-                value = wanted.pop(name)
-                where[column] = int(value) if name == "job_state" else value
-        self._supervisor.observed()
-        if not wanted:
-            return self._store.job_ids(self._name, where)
-        return [
-            record.job_id
-            for record in self._store.jobs(self._name, where)
-            if job_matches(record_to_info(self._live(record)), job_filter)
-        ]
-
-    def _live(self, record: JobRecord) -> JobRecord:
-        if record.state.is_terminal:
-            return record
-        return self._supervisor.active_record(self._store, self._name, record.job_id) or record
+        """Ids of the jobs passing the filter, oldest first."""
+        wanted = None if job_filter is None else job_filter.to_dict()
+        return list(self._client.call("job_ids", self._name, wanted))
 
     def array_task_ids(self, array_id: str) -> list[str]:
         """Task ids of one of the session's arrays, in index order."""
-        self._array(array_id)
-        return self._store.array_task_ids(self._name, array_id)
-
-    def _array(self, array_id: str) -> ArrayRecord:
-        array = self._store.array(self._name, array_id)
-        if array is None:
-            raise InvalidArgumentException(
-                f"job array {array_id!r}: no such array in session {self._name!r}"
-            )
-        return array
+        return list(self._client.call("array_task_ids", self._name, array_id))
 
     def array_template(self, array_id: str) -> JobTemplate:
         """The template an array was submitted with."""
-        return JobTemplate.from_json(self._array(array_id).template)
+        return JobTemplate.from_json(self._client.call("array_template", self._name, array_id))
 
     def job_state(self, job_id: str) -> tuple[JobState, str]:
         """The job's (state, sub-state)."""
-        return self._supervisor.state(self._store, self._name, job_id)
+        state, sub_state = self._client.call("job_state", self._name, job_id)
+        return JobState(state), sub_state
 
     def job_info(self, job_id: str) -> JobInfo:
         """The job's JobInfo."""
-        info = record_to_info(self._record(job_id))
-        self._supervisor.observed()
-        return info
+        values = self._client.call("job_record", self._name, job_id)
+        return record_to_info(JobRecord.from_values(values))
 
     def job_template(self, job_id: str) -> JobTemplate:
         """The template the job (or its array) was submitted with."""
-        record = self._record(job_id)
-        if record.array_id is not None:
-            return self.array_template(record.array_id)
-        assert record.template is not None
-        return JobTemplate.from_json(record.template)
+        return JobTemplate.from_json(self._client.call("job_template", self._name, job_id))
 
     # -- control ---------------------------------------------------------------------------
 
     def control(self, job_id: str, action: Action) -> None:
         """Suspend, resume, hold, release or terminate a job."""
-        self._supervisor.control(self._store, self._name, job_id, action)
+        self._client.call("control", self._name, job_id, action.value)
 
     def wait(
         self, job_ids: Sequence[str], condition: WaitFor, wait_all: bool, timeout: float
     ) -> list[str]:
-        """Wait for jobs to start or finish."""
-        return self._supervisor.wait(self._store, self._name, job_ids, condition, wait_all, timeout)
+        """Wait for jobs to start or finish (the keeper answers when they have)."""
+        return list(
+            self._client.call(
+                "wait", self._name, list(job_ids), condition.value, wait_all, float(timeout)
+            )
+        )
 
     def reap(self, job_id: str) -> None:
         """Forget a finished job."""
-        self._supervisor.reap_job(self._store, self._name, job_id)
+        self._client.call("reap", self._name, job_id)
 
     def job_categories(self) -> list[str]:
         """No categories are predefined; any job_category is kept and reported."""
         return []
 
     def close(self) -> None:
-        """Close the session; its running jobs keep running and are still reaped."""
-        try:
-            self._release_ids()
-        finally:
+        """Close the session; its jobs go on, owned by the keeper."""
+        if not self._closed:
+            self._closed = True
             self._on_close()

@@ -3,22 +3,28 @@
 
 from __future__ import annotations
 
+import collections
+import functools
+import logging
 import os
 import platform
 import threading
 import uuid
+from typing import Any
 
 import drmaa2
 from drmaa2.backend import BackendSpec, NotificationCallback
-from drmaa2.enums import Capability
+from drmaa2.enums import Capability, Event, JobState
 from drmaa2.errors import InvalidArgumentException
-from drmaa2.types import Version
+from drmaa2.types import Notification, Version
+from drmaa2_ostracker.extension import EXTENSION_KEYS
 from drmaa2_ostracker.job_session import OsJobSession
+from drmaa2_ostracker.keeper import KeeperClient
 from drmaa2_ostracker.monitoring_session import OsMonitoringSession
-from drmaa2_ostracker.store import Store
-from drmaa2_ostracker.supervisor import Supervisor, now_us
 
 __all__ = ["STATE_DIR_ENV", "OsBackend", "default_state_dir", "drmaa2_backends"]
+
+_log = logging.getLogger(__name__)
 
 #: Environment variable naming the state directory when no contact is given.
 STATE_DIR_ENV = "DRMAA2_OS_STATE_DIR"
@@ -41,24 +47,32 @@ def default_state_dir() -> str:
 
 
 class OsBackend:
-    """DRMAA2 jobs as local OS processes (implements ``drmaa2.backend.Backend``)."""
+    """DRMAA2 jobs as local OS processes (implements ``drmaa2.backend.Backend``).
+
+    Every call goes to the keeper of the session's state directory
+    (:mod:`drmaa2_ostracker.keeper`), started on demand.
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._stores: dict[str, Store] = {}
-        self._supervisor = Supervisor()
+        self._clients: dict[str, KeeperClient] = {}
+        self._callback: NotificationCallback | None = None
+        #: Names of the job sessions open in this process, per state directory (counts).
+        self._open: dict[str, collections.Counter[str]] = {}
 
-    def _store(self, contact: str | None) -> Store:
+    def _client(self, contact: str | None) -> KeeperClient:
         if contact is not None and (not isinstance(contact, str) or not contact):
             raise InvalidArgumentException(
                 f"contact: expected the path of a state directory, got {contact!r}"
             )
         path = os.path.abspath(contact) if contact else default_state_dir()
         with self._lock:
-            store = self._stores.get(path)
-            if store is None:
-                store = self._stores[path] = Store(path)
-            return store
+            client = self._clients.get(path)
+        if client is None:
+            client = KeeperClient(path)
+            with self._lock:
+                client = self._clients.setdefault(path, client)
+        return client
 
     def drms_name(self) -> str:
         """The DRMS behind this backend: the local operating system."""
@@ -74,48 +88,94 @@ class OsBackend:
         """True for BULK_JOBS_MAXPARALLEL, CALLBACK and JT_DEADLINE."""
         return capability in _SUPPORTED
 
-    def _opened(self, name: str, store: Store) -> OsJobSession:
-        self._supervisor.session_opened()
-        return OsJobSession(name, store, self._supervisor, self._supervisor.session_closed)
+    def _opened(self, name: str, client: KeeperClient) -> OsJobSession:
+        with self._lock:
+            self._open.setdefault(client.state_dir, collections.Counter())[name] += 1
+        client.session_opened()
+        if self._callback is not None:
+            self._subscribe(client)
+        return OsJobSession(name, client, functools.partial(self._closed, name, client))
+
+    def _closed(self, name: str, client: KeeperClient) -> None:
+        with self._lock:
+            names = self._open.get(client.state_dir)
+            if names is not None:
+                names[name] -= 1
+                if names[name] <= 0:
+                    del names[name]
+        client.session_closed()
 
     def create_job_session(self, name: str | None, contact: str | None) -> OsJobSession:
         """Create a job session (a generated name if None)."""
-        store = self._store(contact)
+        client = self._client(contact)
         if name is None:
             name = f"session-{uuid.uuid4().hex[:12]}"
-        store.create_session(name, now_us())
-        return self._opened(name, store)
+        client.session_opened()  # one connection for both calls
+        try:
+            client.call("create_session", name)
+            return self._opened(name, client)
+        finally:
+            client.session_closed()
 
     def open_job_session(self, name: str, contact: str | None) -> OsJobSession:
         """Open an existing job session."""
-        store = self._store(contact)
-        if not store.session_exists(name):
-            raise InvalidArgumentException(
-                f"there is no job session named {name!r} in {store.state_dir}"
-            )
-        session = self._opened(name, store)
+        client = self._client(contact)
+        client.session_opened()
         try:
-            session.recover()
-        except BaseException:
-            session.close()
-            raise
-        return session
+            client.call("open_session", name)
+            return self._opened(name, client)
+        finally:
+            client.session_closed()
 
     def destroy_job_session(self, name: str, contact: str | None) -> None:
         """Forget a session and its records; its running jobs keep running."""
-        self._store(contact).destroy_session(name)
+        self._client(contact).call("destroy_session", name)
 
     def job_session_names(self, contact: str | None) -> list[str]:
         """Names of the job sessions in the state directory."""
-        return self._store(contact).session_names()
+        return list(self._client(contact).call("session_names"))
 
     def open_monitoring_session(self, name: str | None, contact: str | None) -> OsMonitoringSession:
         """A monitoring session over every process of this machine."""
         return OsMonitoringSession(name)
 
     def register_event_notification(self, callback: NotificationCallback | None) -> None:
-        """Call ``callback`` on every job state change of this process's jobs."""
-        self._supervisor.set_callback(callback)
+        """Call ``callback`` on every job state change of the job sessions this process has
+        open, whoever changed them (the keeper pushes each change); None stops the calls,
+        after every change made before is delivered."""
+        with self._lock:
+            self._callback = callback
+            clients = [
+                client
+                for path, client in self._clients.items()
+                if self._open.get(path) or callback is None
+            ]
+        for client in clients:
+            if callback is None:
+                client.subscribe(None)
+            else:
+                self._subscribe(client)
+
+    def _subscribe(self, client: KeeperClient) -> None:
+        def deliver(event: tuple[Any, ...]) -> None:
+            job_id, session, state = event
+            callback = self._callback
+            with self._lock:
+                watched = session in self._open.get(client.state_dir, ())
+            if callback is None or not watched:
+                return
+            note = Notification(
+                event=Event.NEW_STATE,
+                job_id=str(job_id),
+                session_name=str(session),
+                job_state=JobState(state),
+            )
+            try:
+                callback(note)
+            except Exception:
+                _log.exception("drmaa2 event callback %r failed", callback)
+
+        client.subscribe(deliver)
 
 
 @drmaa2.hookimpl
@@ -126,5 +186,7 @@ def drmaa2_backends() -> list[BackendSpec]:
             name="os",
             factory=OsBackend,
             description="run DRMAA2 jobs as processes on this machine",
+            extension_keys=EXTENSION_KEYS,
+            default=True,
         )
     ]

@@ -21,7 +21,7 @@ import signal
 import subprocess
 import time
 from collections.abc import Callable, Iterable
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
 __all__ = [
     "ExitStatus",
@@ -94,6 +94,19 @@ def process_state(pid: int) -> str | None:
     return None if fields is None else fields[0]
 
 
+class ProcessSettingsLike(Protocol):
+    """A process's umask, limits and nice value (see ``template.ProcessSettings``)."""
+
+    @property
+    def umask(self) -> int: ...
+
+    @property
+    def rlimits(self) -> tuple[tuple[int, int, int], ...]: ...
+
+    @property
+    def nice(self) -> int: ...
+
+
 @dataclasses.dataclass
 class LaunchSpec:
     """Everything needed to start one job, resolved and checked."""
@@ -111,6 +124,14 @@ class LaunchSpec:
     #: (resource.RLIMIT_*, value) pairs, applied as soft and hard limit.
     rlimits: list[tuple[int, int]] = dataclasses.field(default_factory=list)
     nice: int = 0
+    #: The submitting process's umask, limits and nice value (None: this process's own),
+    #: the base the job's own limits and nice increment apply to.
+    settings: ProcessSettingsLike | None = None
+    #: Descriptors standing for "/dev/stdin", "/dev/stdout" and "/dev/stderr" (those not
+    #: given: this process's own streams).
+    streams: dict[str, int] = dataclasses.field(default_factory=dict)
+    #: Called once the job was started (or could not be): the descriptors it got are its own.
+    launched: Callable[[], None] | None = None
 
 
 @dataclasses.dataclass
@@ -146,6 +167,8 @@ def _open_streams(spec: LaunchSpec) -> tuple[list[int], tuple[int, int, int]]:
     opened: list[int] = []
 
     def open_file(path: str, flags: int) -> int:
+        if path in spec.streams:
+            return spec.streams[path]
         if path in _OWN_STREAMS:
             return _OWN_STREAMS[path]
         fd = os.open(path, flags, 0o666)
@@ -173,65 +196,92 @@ def _open_streams(spec: LaunchSpec) -> tuple[list[int], tuple[int, int, int]]:
     return opened, (stdin, stdout, stderr)
 
 
-def _limits_and_nice(rlimits: list[tuple[int, int]], nice: int) -> Callable[[], None]:
+def _own_settings() -> tuple[dict[int, tuple[int, int]], int]:
+    """This process's limits and nice value (read once: the keeper never changes them)."""
+    global _own
+    if _own is None:
+        limits = {}
+        for name in dir(resource):
+            if name.startswith("RLIMIT_"):
+                which = getattr(resource, name)
+                limits[which] = resource.getrlimit(which)
+        _own = (limits, os.getpriority(os.PRIO_PROCESS, 0))
+    return _own
+
+
+_own: tuple[dict[int, tuple[int, int]], int] | None = None
+
+
+def _child_setup(spec: LaunchSpec) -> Callable[[], None] | None:
+    """What must run in the child before ``exec`` for it to start with the submitter's limits
+    and nice value and the job's own: None when that is nothing."""
+    own_limits, own_nice = _own_settings()
+    limits: dict[int, tuple[int, int]] = {}
+    nice = own_nice
+    if spec.settings is not None:
+        nice = spec.settings.nice
+        for which, soft, hard in spec.settings.rlimits:
+            if own_limits.get(which) != (soft, hard):
+                limits[which] = (soft, hard)
+    for which, value in spec.rlimits:
+        limits[which] = (value, value)
+    nice += spec.nice
+    if not limits and nice == own_nice:
+        return None
+
     def apply() -> None:  # runs in the child between fork and exec
-        for which, value in rlimits:
-            resource.setrlimit(which, (value, value))
-        if nice:
-            os.nice(nice)
+        for which, (soft, hard) in limits.items():
+            _, own_hard = resource.getrlimit(which)
+            if own_hard != resource.RLIM_INFINITY and (
+                hard == resource.RLIM_INFINITY or hard > own_hard
+            ):
+                hard = own_hard  # only a privileged process may raise a hard limit
+            if hard != resource.RLIM_INFINITY and (soft == resource.RLIM_INFINITY or soft > hard):
+                soft = hard
+            resource.setrlimit(which, (soft, hard))
+        if nice != own_nice:
+            with contextlib.suppress(OSError):  # below ours needs privilege
+                os.setpriority(os.PRIO_PROCESS, 0, nice)
 
     return apply
-
-
-# Python ignores these; ignored signals survive exec, so a job gets them back to default.
-_DEFAULT_SIGNALS = tuple(
-    getattr(signal, name) for name in ("SIGPIPE", "SIGXFSZ", "SIGXFZ") if hasattr(signal, name)
-)
 
 
 def spawn(spec: LaunchSpec) -> Spawned:
     """Start a job in its own session; OSError if it cannot be started.
 
-    Files the parent opens for the job are closed before this returns. Limits and the nice
-    increment are set in the child before ``exec``, so they hold from the command's first
-    instruction. The job gets stdin/stdout/stderr and the descriptors the controlling
-    process made inheritable (Python makes none by default); ``posix_spawn`` starts it when
-    it runs in the caller's working directory without limits, ``subprocess`` otherwise.
+    Files opened for the job are closed before this returns. The job starts with the
+    submitting process's umask, limits and nice value (``spec.settings``) and the template's
+    limits and nice increment, set in the child before ``exec`` so they hold from its first
+    instruction; every signal at its default disposition and none blocked (``posix_spawn``
+    would leave glibc's internal signals 32 and 33 ignored, so it is not used); only its
+    stdin, stdout and stderr open.
     """
-    opened, streams = _open_streams(spec)
-    popen: subprocess.Popen[bytes] | None = None
+    try:
+        opened, streams = _open_streams(spec)
+    except BaseException:
+        if spec.launched is not None:
+            spec.launched()
+        raise
     before = time.clock_gettime_ns(time.CLOCK_BOOTTIME)
     try:
-        if not spec.rlimits and not spec.nice and spec.cwd == os.getcwd():
-            # The fast way: no Python between fork and exec, no error pipe to read.
-            pid = os.posix_spawn(
-                spec.executable,
-                spec.argv,
-                spec.env,
-                file_actions=[
-                    (os.POSIX_SPAWN_DUP2, fd, target) for target, fd in enumerate(streams)
-                ],
-                setsid=True,
-                setsigdef=_DEFAULT_SIGNALS,
-            )
-        else:
-            popen = subprocess.Popen(
-                spec.argv,
-                executable=spec.executable,
-                cwd=spec.cwd,
-                env=spec.env,
-                stdin=streams[0],
-                stdout=streams[1],
-                stderr=streams[2],
-                start_new_session=True,
-                preexec_fn=_limits_and_nice(spec.rlimits, spec.nice)
-                if spec.rlimits or spec.nice
-                else None,
-            )
-            pid = popen.pid
+        popen = subprocess.Popen(
+            spec.argv,
+            executable=spec.executable,
+            cwd=spec.cwd,
+            env=spec.env,
+            stdin=streams[0],
+            stdout=streams[1],
+            stderr=streams[2],
+            start_new_session=True,
+            umask=-1 if spec.settings is None else spec.settings.umask,
+            preexec_fn=_child_setup(spec),
+        )
     finally:
         for fd in opened:
             os.close(fd)
+        if spec.launched is not None:
+            spec.launched()
+    pid = popen.pid
     after = time.clock_gettime_ns(time.CLOCK_BOOTTIME)
     # The pid cannot be reused before we reap it, so the pidfd and the identity are its own.
     try:
@@ -239,8 +289,7 @@ def spawn(spec: LaunchSpec) -> Spawned:
     except BaseException:  # out of descriptors: a job nobody could watch must not run
         os.kill(pid, signal.SIGKILL)
         os.waitpid(pid, 0)
-        if popen is not None:
-            popen.returncode = -1
+        popen.returncode = -1
         raise
     return Spawned(_identity_of_new_child(pid, before, after), pidfd, popen, child=True)
 

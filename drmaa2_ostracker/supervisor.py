@@ -5,9 +5,7 @@
   inside :meth:`Supervisor._changing`, which commits the store once (or, for the reaper's
   bookkeeping, within ``_FLUSH_DELAY``, and always before anyone is shown the result), wakes
   the waiters that watch a changed job (one condition variable), and then calls the event
-  callbacks and starts the jobs it marked as starting, outside the lock. A job's start and
-  its end (the two writes on every job's way) go through the store's journal instead:
-  durable at once, folded into the database within ``_FOLD_DELAY``.
+  callbacks and starts the jobs it marked as starting, outside the lock.
 - One reaper thread waits on the pidfds of all running jobs and on its timers with one epoll
   set, and reaps by explicit pid. A thread waiting for one job of ours takes that job's pidfd
   out of the set and reaps it itself (saving the hand-over). There is no per-job thread and
@@ -16,9 +14,8 @@
 - Jobs are started in *groups*: an array's tasks form one group with its ``max_parallel``
   limit, a single job is a group of one. A group dispatches its queued tasks in index order
   whenever a slot frees, a task is released, or the group's start time arrives.
-- Jobs of other processes (same store) are controlled through signals and the store; their
-  owner picks the changes up (``_sync``). A session opened after its owner died adopts its
-  jobs (``recover``).
+- It runs in the keeper, the only process that writes the store: a keeper that starts adopts
+  the unfinished jobs of the one before it (``recover``).
 - Finished jobs leave memory: their records live in the store only.
 """
 
@@ -54,15 +51,14 @@ from drmaa2_ostracker.process import (
     ProcessIdentity,
     Spawned,
     continue_job,
-    identity_of,
-    is_running,
     kill_job,
     open_pidfd,
     reap,
     spawn,
     stop_job,
 )
-from drmaa2_ostracker.store import JobRecord, Store
+from drmaa2_ostracker.store import Store
+from drmaa2_ostracker.store.records import JobRecord
 
 __all__ = ["Group", "LaunchError", "Supervisor"]
 
@@ -85,21 +81,12 @@ _UNCONFIRMED_NOTE = (
     "the controlling process died while starting the job: whether it ran is unknown, "
     "so it is not started again"
 )
-#: How often a wait on jobs of another process re-reads the store (seconds).
-_FOREIGN_POLL = 0.02
 #: While jobs were submitted this recently (seconds), the reaper gathers exits for as long.
 _BURST_WINDOW = 0.01
 #: The longest single sleep (seconds): longer timeouts are slept in slices.
 _MAX_SLEEP = 3600.0
-#: How often a wait on another process's jobs checks that the process still lives (seconds).
-_OWNER_CHECK_INTERVAL = 0.5
 #: How long the bookkeeping of an exit may wait to share a commit with later changes (s).
 _FLUSH_DELAY = 0.01
-#: How long journaled writes may wait to be folded into the database (seconds). They are
-#: durable already, and every reader folds them first: this only bounds the journal's size.
-_FOLD_DELAY = 0.25
-#: How often the reaper looks for changes other processes made to queued jobs (seconds).
-_SYNC_INTERVAL = 0.5
 
 #: A finished job's rusage extension keys as stored: a JSON object of strings.
 _USAGE = (
@@ -208,8 +195,6 @@ class _Changes:
 
     __slots__ = (
         "changed",
-        "folds",
-        "journal",
         "lazy",
         "must_commit",
         "notes",
@@ -226,11 +211,6 @@ class _Changes:
         self.lazy = False
         #: Something in the changes must be committed now (a job marked as starting).
         self.must_commit = False
-        #: Write unguarded transitions through the store's journal (one append each, folded
-        #: into the database within ``_FOLD_DELAY``): a job's start and its end.
-        self.journal = False
-        #: Stores that journaled writes in this change.
-        self.folds: dict[str, Store] = {}
 
 
 class _Timer:
@@ -313,15 +293,9 @@ class Supervisor:
         self._watched: collections.Counter[tuple[str, str, str]] = collections.Counter()
         #: Stores whose open transaction waits to be committed, and by when (monotonic).
         self._deferred: dict[str, Store] = {}
-        #: Stores with journaled writes to fold into their database (durable already).
-        self._to_fold: dict[str, Store] = {}
         self._flush_at: float | None = None
-        self._fold_at: float | None = None
         atexit.register(self.flush)
         os.register_at_fork(after_in_child=self._forked)
-        #: Every store this process has jobs in (for picking up other processes' changes).
-        self._stores: dict[str, Store] = {}
-        self._restorers: dict[tuple[str, str], Callable[[JobRecord], Group]] = {}
 
     def _forked(self) -> None:
         """In a child forked from this process: the jobs, the reaper and what waits to be
@@ -341,9 +315,7 @@ class Supervisor:
         self._thread = None
         self._changes = None
         self._deferred = {}
-        self._to_fold = {}
         self._flush_at = None
-        self._stores = {}
 
     # -- the one place of change -----------------------------------------------------------
 
@@ -367,8 +339,6 @@ class Supervisor:
             else:
                 for store in changes.stores.values():
                     store.commit()
-            if changes.folds:  # journaled: durable already, folded into the database soon
-                self._defer_fold(changes.folds.values())
         finally:
             self._changes = None
             if changes.changed:
@@ -391,15 +361,6 @@ class Supervisor:
         if self._deferred:
             self._flush_soon()
 
-    def _defer_fold(self, stores: Iterable[Store]) -> None:
-        for store in stores:
-            self._to_fold[store.path] = store
-        if self._thread is None:  # nobody to fold later: now then
-            self.flush()
-        elif self._fold_at is None:
-            self._fold_at = time.monotonic() + _FOLD_DELAY
-            os.eventfd_write(self._wake_fd, 1)
-
     def _flush_soon(self) -> None:
         if self._thread is None:  # nobody to commit later: now then
             self.flush()
@@ -413,21 +374,11 @@ class Supervisor:
         if self._deferred:
             self.flush()
 
-    def _commit_deferred(self) -> None:
-        """Commit the transactions left open to share a commit (not the journal's folds)."""
+    def flush(self) -> None:
+        """Commit what waits to be committed."""
         with self._lock:
             self._flush_at = None
             deferred, self._deferred = self._deferred, {}
-            for store in deferred.values():
-                store.commit(fold=False)
-
-    def flush(self) -> None:
-        """Commit what waits to be committed, and fold what was journaled."""
-        with self._lock:
-            self._flush_at = self._fold_at = None
-            deferred, self._deferred = self._deferred, {}
-            deferred.update(self._to_fold)
-            self._to_fold = {}
             for store in deferred.values():
                 store.commit()
 
@@ -437,51 +388,24 @@ class Supervisor:
         job: _Job,
         state: JobState,
         sub_state: str = "",
-        *,
-        guarded: bool = False,
         **fields: object,
-    ) -> bool:
-        """Change a job's state: the record, the store, the waiters, the notifications.
-
-        ``guarded``: only if the store still has the state this process believes in (another
-        process may have held or terminated the job); returns False, changing nothing, if not.
-        """
+    ) -> None:
+        """Change a job's state: the record, the store, the waiters, the notifications. (The
+        change holds even when the row is gone: its session was destroyed.)"""
         record = job.record
         store = job.store
-        journal = changes.journal and not guarded
-        if journal:
-            changes.folds[store.path] = store
-        else:
-            self._begin(changes, store)
-        if job.unsaved:
-            pass
-        elif journal:
-            store.journal_update(
+        self._begin(changes, store)
+        if not job.unsaved:
+            store.update_job(
                 record.session, record.job_id, state=int(state), sub_state=sub_state, **fields
             )
-        else:
-            expect = (record.state, record.sub_state) if guarded else None
-            written = store.update_job(
-                record.session,
-                record.job_id,
-                expect,
-                state=int(state),
-                sub_state=sub_state,
-                **fields,
-            )
-            # Unguarded, the change holds even when the row is gone (session destroyed).
-            if guarded and not written:
-                return False
         changed = record.state != state
         record.state = state
         record.sub_state = sub_state
         for name, value in fields.items():
             setattr(record, name, value)
         if job.unsaved:  # first written now, with its start
-            if journal:
-                store.journal_insert(record)
-            else:
-                store.insert_jobs([record])
+            store.insert_jobs([record])
             job.unsaved = False
         if state in _TERMINAL:
             del self._active[job.key]
@@ -491,7 +415,6 @@ class Supervisor:
                 self._dispatch(changes, job.group)
         if changed:
             self._note(changes, job)
-        return True
 
     def _note(self, changes: _Changes, job: _Job) -> None:
         # Waiters sleep until a job they watch changes: no wake-up for every other job.
@@ -541,15 +464,14 @@ class Supervisor:
         in the store when this returns.
 
         ``commit_after_start``: record a job that starts at once with its start, after the
-        spawn, through the store's journal (nothing is written before the job starts; the
-        record is durable before this returns). Right for a single job: if the process dies
+        spawn (nothing is written before the job starts; the record is committed before this
+        returns). Right for a single job: if the process dies
         while starting it, the job was never accepted and is not in the store. Wrong for array
         tasks, whose records must say "starting" before they start, so that a task is never
         started twice.
         """
         self._last_submit = time.monotonic()
         with self._changing() as changes:
-            self._stores[store.path] = store
             if not commit_after_start:
                 self._begin(changes, store)
             records = list(make_records())
@@ -587,8 +509,8 @@ class Supervisor:
             return store.allocate_id(session, count)
 
     def start_now(self, store: Store, record: JobRecord, group: Group) -> None:
-        """Start a single job at once, then record it with its start (through the journal:
-        durable when this returns). The fast way of :meth:`submit` for a job with no start
+        """Start a single job at once, then record it with its start (committed when this
+        returns). The fast way of :meth:`submit` for a job with no start
         time, deadline or hold: nothing is written before the spawn, and nobody knows the job
         before it is recorded, so nothing can change it meanwhile."""
         self._last_submit = time.monotonic()
@@ -598,8 +520,6 @@ class Supervisor:
         group.running += 1
         spawned, reason, interrupted = self._spawn(job)
         with self._changing() as changes:
-            changes.journal = True
-            self._stores[store.path] = store
             self._active[job.key] = job
             self._note(changes, job)
             self._started(changes, job, spawned, reason)
@@ -649,9 +569,7 @@ class Supervisor:
             _, _, job = heapq.heappop(group.pending)
             if job.key not in self._active or job.record.state != JobState.QUEUED or job.starting:
                 continue  # held, terminated or started since it was queued
-            if not self._transition(changes, job, JobState.QUEUED, STARTING, guarded=True):
-                self._sync_job(changes, job)  # held or ended by another process
-                continue
+            self._transition(changes, job, JobState.QUEUED, STARTING)
             changes.must_commit = True
             group.running += 1
             job.holds_slot = True
@@ -669,8 +587,6 @@ class Supervisor:
                 spawned, reason, interrupted = self._spawn(job)
                 started.append((job, spawned, reason))
             with self._changing(lazy) as changes:
-                # A single job is first recorded with its start: through the journal.
-                changes.journal = any(job.unsaved for job, _, _ in started)
                 for job, spawned, reason in started:
                     self._started(changes, job, spawned, reason)
                 jobs = changes.to_start
@@ -822,30 +738,18 @@ class Supervisor:
             timeout = -1.0
             if self._timers:
                 timeout = max(0.0, self._timers[0].when - time.time())
-            for at in (self._flush_at, self._fold_at):
-                if at is not None:
-                    due = max(0.0, at - time.monotonic())
-                    timeout = due if timeout < 0 else min(timeout, due)
-            if len(self._active) > len(self._by_fd):
-                # Queued jobs: another process may release or terminate them.
-                timeout = _SYNC_INTERVAL if timeout < 0 else min(timeout, _SYNC_INTERVAL)
-            stores = list(self._stores.values())
+            if self._flush_at is not None:
+                due = max(0.0, self._flush_at - time.monotonic())
+                timeout = due if timeout < 0 else min(timeout, due)
         events = epoll.poll(min(timeout, _MAX_SLEEP) if timeout >= 0 else _MAX_SLEEP)
         if events and time.monotonic() - self._last_submit < _BURST_WINDOW:
             # Jobs are being submitted right now: let the exits gather and handle them in one
             # round, instead of taking the interpreter from the submitting thread for each.
             time.sleep(_BURST_WINDOW)
             events = epoll.poll(0)
-        now = time.monotonic()
-        if self._fold_at is not None and now >= self._fold_at:
+        if self._flush_at is not None and time.monotonic() >= self._flush_at:
             self.flush()
-        elif self._flush_at is not None and now >= self._flush_at:
-            self._commit_deferred()
-        if not events:  # idle: a moment to look at what other processes changed
-            for store in stores:
-                self._sync(store)
         with self._changing(lazy=True) as changes:
-            changes.journal = True  # exits and timers' kills: journaled, folded in batches
             for fd, _ in events:
                 if fd == self._wake_fd:
                     with contextlib.suppress(BlockingIOError):
@@ -907,8 +811,6 @@ class Supervisor:
 
     def _finish(self, changes: _Changes, job: _Job, status: ExitStatus) -> None:
         ok = status.exit_status == 0 and not status.terminating_signal
-        if job.kill_reason is None and status.terminating_signal:
-            self._sync_job(changes, job)  # terminated by another process?
         sub_state, annotation = job.kill_reason or ("", None)
         if annotation is None and not ok:
             annotation = (
@@ -942,33 +844,25 @@ class Supervisor:
     # -- recovery --------------------------------------------------------------------------
 
     def recover(self, store: Store, session: str, group_for: Callable[[JobRecord], Group]) -> None:
-        """Take over the unfinished jobs of a session whose controlling process is gone.
+        """Take over the unfinished jobs of a session (the keeper before this one is gone).
 
         A job still running (same pid *and* start time) is adopted: tracked, controllable,
         suspended stays suspended. A job that ended meanwhile is FAILED with its exit status
         unobserved, never invented. One caught while starting is FAILED, never run twice.
         Queued jobs queue again under their array's limit; held jobs stay held.
         """
-        me = identity_of(os.getpid())
         groups: list[Group] = []
-        store.replay_dead_journals()  # what a dead owner journaled, before judging its jobs
         with self._changing() as changes:
-            self._stores[store.path] = store
             self._begin(changes, store)
             for record in store.unfinished_jobs(session):
                 key = (store.path, session, record.job_id)
-                if key in self._active or not self._orphaned(record, me):
+                if key in self._active:
                     continue
                 group = group_for(record)
                 if all(g is not group for g in groups):
                     groups.append(group)
                 job = _Job(store, record, group)
                 self._active[key] = job
-                if me is not None:
-                    record.owner_pid, record.owner_start = me.pid, me.start_ticks
-                    store.update_job(
-                        session, record.job_id, owner_pid=me.pid, owner_start=me.start_ticks
-                    )
                 self._take_over(changes, job)
             for group in groups:
                 self._dispatch(changes, group)
@@ -981,13 +875,6 @@ class Supervisor:
                     self._add_timer(
                         group.deadline, jobs, functools.partial(self._deadline, jobs=jobs)
                     )
-
-    @staticmethod
-    def _orphaned(record: JobRecord, me: ProcessIdentity | None) -> bool:
-        if record.owner_pid is None or record.owner_start is None:
-            return True
-        owner = ProcessIdentity(record.owner_pid, record.owner_start)
-        return owner != me and not is_running(owner)
 
     def _take_over(self, changes: _Changes, job: _Job) -> None:
         record = job.record
@@ -1022,125 +909,16 @@ class Supervisor:
         elif record.state == JobState.QUEUED:
             job.group.push(job)
 
-    # -- changes made by other processes -----------------------------------------------------
-
-    def _sync(self, store: Store) -> None:
-        """Pick up what other processes changed of this process's jobs in ``store``."""
-        if store.changed_elsewhere():
-            self._resync(store)
-
-    def _resync(self, store: Store) -> None:
-        with self._changing() as changes:
-            for job in [j for j in self._active.values() if j.store is store]:
-                self._sync_job(changes, job)
-
-    def _sync_job(self, changes: _Changes, job: _Job) -> None:
-        record = job.record
-        found = job.store.job(record.session, record.job_id)
-        if found is None or (found.state, found.sub_state) == (record.state, record.sub_state):
-            return
-        if found.state.is_terminal:  # terminated before it started, by another process
-            self._transition(
-                changes,
-                job,
-                found.state,
-                found.sub_state,
-                annotation=found.annotation,
-                finish_us=found.finish_us,
-            )
-        elif found.sub_state == TERMINATED:  # a running job another process is killing
-            job.kill_reason = (TERMINATED, found.annotation or "terminated by the user")
-        elif found.state in (JobState.RUNNING, JobState.SUSPENDED) and job.spawned is not None:
-            self._transition(changes, job, found.state, found.sub_state)
-        elif found.state is JobState.QUEUED_HELD and record.state is JobState.QUEUED:
-            self._transition(changes, job, JobState.QUEUED_HELD, found.sub_state)
-        elif found.state is JobState.QUEUED and record.state is JobState.QUEUED_HELD:
-            self._transition(changes, job, JobState.QUEUED, found.sub_state)
-            job.group.push(job)
-            self._dispatch(changes, job.group)
-
-    def _foreign_control(self, store: Store, record: JobRecord, action: Action) -> None:
-        """Control a job another live process owns: signal it, and record the change in the
-        store, where its owner picks the change up."""
-        job_id, state = record.job_id, record.state
-        started = state in (JobState.RUNNING, JobState.SUSPENDED)
-        identity = ProcessIdentity(record.pid or 0, record.pid_start or 0)
-
-        def refuse(why: str) -> InvalidStateException:
-            return InvalidStateException(f"cannot {action.value} job {job_id}: it {why}")
-
-        def update(**columns: object) -> None:
-            with store.transaction():
-                if not store.update_job(
-                    record.session, job_id, (state, record.sub_state), **columns
-                ):
-                    raise refuse("changed state meanwhile; try again")
-
-        if action in (Action.SUSPEND, Action.RESUME):
-            if not started:
-                raise refuse(f"has not started ({state.name})")
-            wanted = JobState.SUSPENDED if action is Action.SUSPEND else JobState.RUNNING
-            if state is wanted:
-                return
-            pidfd = open_pidfd(identity)
-            if pidfd is None:
-                return  # it has just ended; its owner records how
-            try:
-                if action is Action.SUSPEND:
-                    stop_job(identity.pid, pidfd)
-                else:
-                    continue_job(identity.pid, pidfd)
-            finally:
-                os.close(pidfd)
-            update(state=int(wanted))
-        elif action is Action.TERMINATE:
-            if started:
-                update(sub_state=TERMINATED, annotation="terminated by the user")
-                pidfd = open_pidfd(identity)
-                if pidfd is not None:
-                    try:
-                        kill_job(identity.pid, pidfd)
-                    finally:
-                        os.close(pidfd)
-                self._await_store(store, record, lambda s: s.is_terminal)
-            elif record.sub_state == STARTING:
-                raise refuse("is being started by another process; try again")
-            else:
-                update(
-                    state=int(JobState.FAILED),
-                    sub_state=TERMINATED,
-                    annotation="terminated by the user before it started",
-                    finish_us=now_us(),
-                )
-        elif started or record.sub_state == STARTING:
-            raise refuse(f"has started ({state.name})")
-        elif action is Action.HOLD and state is JobState.QUEUED:
-            update(state=int(JobState.QUEUED_HELD))
-        elif action is Action.RELEASE and state is JobState.QUEUED_HELD:
-            update(state=int(JobState.QUEUED))
-
-    def _await_store(
-        self, store: Store, record: JobRecord, reached: Callable[[JobState], bool]
-    ) -> None:
-        deadline = time.monotonic() + _TERMINATE_CONFIRM_SECONDS
-        while time.monotonic() < deadline:
-            found = store.job_state(record.session, record.job_id)
-            if found is None or reached(found[0]):
-                return
-            time.sleep(_FOREIGN_POLL)
-
     # -- queries ---------------------------------------------------------------------------
 
     def active_record(self, store: Store, session: str, job_id: str) -> JobRecord | None:
         """A copy of the record of a job this process tracks, None if it does not track it."""
-        self._sync(store)
         with self._lock:
             job = self._active.get((store.path, session, job_id))
             return None if job is None else dataclasses.replace(job.record)
 
     def state(self, store: Store, session: str, job_id: str) -> tuple[JobState, str]:
         """A job's (state, sub-state); InvalidArgumentException if unknown."""
-        self._sync(store)
         with self._lock:
             found = self._state(store, session, job_id)
             self.observed()
@@ -1160,34 +938,15 @@ class Supervisor:
 
     def control(self, store: Store, session: str, job_id: str, action: Action) -> None:
         """Apply a job control action (see :meth:`drmaa2.backend.JobSessionBackend.control`)."""
-        foreign: JobRecord | None = None
         with self._changing() as changes:
-            self._sync(store)
             job = self._active.get((store.path, session, job_id))
             if job is None:
-                record = store.job(session, job_id)
-                if record is None:
-                    raise InvalidArgumentException(
-                        f"job {job_id!r}: no such job in session {session!r}"
-                    )
-                if record.state.is_terminal:
-                    raise InvalidStateException(
-                        f"cannot {action.value} job {job_id}: it has finished ({record.state.name})"
-                    )
-                restore = self._restorers.get((store.path, session))
-                if restore is not None and self._orphaned(record, identity_of(os.getpid())):
-                    self.recover(store, session, restore)
-                    job = self._active.get((store.path, session, job_id))
-                if job is None:
-                    foreign = record
-            if job is not None:
-                getattr(self, f"_{action.value}")(changes, job)
-        if foreign is not None:
-            # Outside the lock, with nothing of ours uncommitted: the owner must be able to
-            # write the job's end meanwhile.
-            self.flush()
-            self._foreign_control(store, foreign, action)
-        elif job is not None and action is Action.TERMINATE:
+                state, _ = self._state(store, session, job_id)  # unknown ids raise here
+                raise InvalidStateException(
+                    f"cannot {action.value} job {job_id}: it has finished ({state.name})"
+                )
+            getattr(self, f"_{action.value}")(changes, job)
+        if action is Action.TERMINATE:
             self._await_end(job)
 
     def _not_allowed(self, job: _Job, action: str, why: str) -> InvalidStateException:
@@ -1275,16 +1034,7 @@ class Supervisor:
         with self._lock:
             for job_id in pending:  # unknown ids fail at once
                 self._state(store, session, job_id)
-            owner_check = 0.0
             while True:
-                if store.changed_elsewhere():
-                    # Picked up without our lock held: what it starts or notifies must not
-                    # run under it.
-                    self._cond.release()
-                    try:
-                        self._resync(store)
-                    finally:
-                        self._cond.acquire()
                 if wait_all:
                     # Started and terminated are final: drop the satisfied jobs for good. The
                     # first unsatisfied job is what blocks the wait.
@@ -1296,23 +1046,14 @@ class Supervisor:
                     while condition.reached(self._state(store, session, pending[-1])[0]):
                         pending.pop()
                     # Sleep on the last unsatisfied job (an array runs in index order, so it
-                    # likely ends last): the wait cannot be over before it is. If it or the
-                    # first belongs to another process, the store is re-read as well.
+                    # likely ends last): the wait cannot be over before it is.
                     watch = pending[-1:]
-                    blocking = [pending[0], pending[-1]]
                 else:
                     for job_id in pending:
                         if condition.reached(self._state(store, session, job_id)[0]):
                             self.observed()
                             return [job_id]
-                    blocking = watch = list(pending)
-                # An unsatisfied job this process does not track belongs to another process:
-                # its changes do not wake us, so re-read the store often.
-                foreign = [
-                    job_id
-                    for job_id in blocking
-                    if (store.path, session, job_id) not in self._active
-                ]
+                    watch = list(pending)
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if remaining is not None and remaining <= 0:
                     what = "all of" if wait_all else "any of"
@@ -1320,23 +1061,6 @@ class Supervisor:
                         f"timed out after {timeout:g} s waiting for {what} "
                         f"{len(job_ids)} job(s) to be {condition.value}"
                     )
-                if foreign:
-                    remaining = (
-                        _FOREIGN_POLL if remaining is None else min(remaining, _FOREIGN_POLL)
-                    )
-                    now = time.monotonic()
-                    if now >= owner_check:
-                        owner_check = now + _OWNER_CHECK_INTERVAL
-                        restore = self._restorers.get((store.path, session))
-                        if restore is not None and self._foreign_owner_gone(
-                            store, session, foreign
-                        ):
-                            self._cond.release()
-                            try:
-                                self.recover(store, session, restore)
-                            finally:
-                                self._cond.acquire()
-                            continue
                 self._sleep([(store.path, session, job_id) for job_id in watch], remaining)
 
     def _reap_here(self, store: Store, session: str, job_id: str, deadline: float | None) -> bool:
@@ -1368,10 +1092,8 @@ class Supervisor:
                 if ready or (left is not None and left <= _MAX_SLEEP):
                     break
         finally:
-            # Not lazy: the waiting thread shows the end to its caller at once. Its write goes
-            # through the journal (durable before the caller is told, folded soon after).
+            # Not lazy: the waiting thread shows the end to its caller at once.
             with self._changing() as changes:
-                changes.journal = True
                 try:
                     if ready and job.key in self._active and job.spawned is not None:
                         self._reaped(changes, job)
@@ -1386,23 +1108,6 @@ class Supervisor:
                             job.orphan_fd = -1
         return job.key not in self._active
 
-    def _foreign_owner_gone(self, store: Store, session: str, job_ids: Sequence[str]) -> bool:
-        me = identity_of(os.getpid())
-        for job_id in job_ids:
-            if (store.path, session, job_id) in self._active:
-                continue
-            record = store.job(session, job_id)
-            if record is not None and not record.state.is_terminal:
-                return self._orphaned(record, me)
-        return False
-
-    def register_restorer(
-        self, store: Store, session: str, group_for: Callable[[JobRecord], Group]
-    ) -> None:
-        """How to rebuild the launch groups of a session's jobs, for :meth:`recover`."""
-        with self._lock:
-            self._restorers[(store.path, session)] = group_for
-
     def reap_job(self, store: Store, session: str, job_id: str) -> None:
         """Forget a finished job; InvalidStateException while it has not finished."""
         with self._lock:
@@ -1412,6 +1117,25 @@ class Supervisor:
                     f"cannot reap job {job_id}: it has not finished ({state.name})"
                 )
             store.delete_job(session, job_id)
+
+    def has_unfinished(self) -> bool:
+        """Whether any job is queued, held or running."""
+        return bool(self._active)
+
+    def unfinished_count(self) -> int:
+        """How many jobs are queued, held or running."""
+        return len(self._active)
+
+    def forget_session(self, store: Store, session: str) -> None:
+        """A session is being destroyed: its jobs that have not started never will; those
+        running are still reaped (their records go with the session)."""
+        with self._lock:
+            for key, job in list(self._active.items()):
+                ours = key[0] == store.path and key[1] == session
+                if ours and job.spawned is None and not job.starting:
+                    del self._active[key]
+            self._drop_void_timers()
+            self._cond.notify_all()
 
     def session_opened(self) -> None:
         """A session of this process opened: keep the reaper ready."""

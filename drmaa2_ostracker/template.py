@@ -11,6 +11,7 @@ UnsupportedAttributeException, an unsatisfiable machine requirement InvalidArgum
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime
 import math
@@ -25,10 +26,19 @@ from drmaa2.errors import InvalidArgumentException, UnsupportedAttributeExceptio
 from drmaa2.types import JobTemplate
 from drmaa2_ostracker import host
 from drmaa2_ostracker.process import LaunchSpec
-from drmaa2_ostracker.store import template_document
+from drmaa2_ostracker.store.records import template_document
 from drmaa2_ostracker.supervisor import Group, LaunchError
 
-__all__ = ["Plan", "launch_document", "plan_job", "restore_plan"]
+__all__ = [
+    "Plan",
+    "ProcessSettings",
+    "client_settings",
+    "close_streams",
+    "launch_document",
+    "plan_from_wire",
+    "plan_job",
+    "restore_plan",
+]
 
 _OWN_STREAMS = ("/dev/stdin", "/dev/stdout", "/dev/stderr")
 
@@ -42,6 +52,58 @@ _RLIMITS: dict[ResourceLimit, tuple[int, int]] = {
     ResourceLimit.STACK_SIZE: (resource.RLIMIT_STACK, 1024),
     ResourceLimit.VIRTUAL_MEMORY: (resource.RLIMIT_AS, 1024),
 }
+
+
+#: Every resource limit a process has, in a fixed order.
+_ALL_RLIMITS = tuple(
+    getattr(resource, name)
+    for name in sorted(dir(resource))
+    if name.startswith("RLIMIT_") and isinstance(getattr(resource, name), int)
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class ProcessSettings:
+    """What a process passes on to the processes it starts, besides its environment and
+    working directory: its umask, resource limits (soft and hard) and nice value."""
+
+    umask: int
+    #: (resource.RLIMIT_*, soft, hard) for every limit.
+    rlimits: tuple[tuple[int, int, int], ...]
+    nice: int
+
+    def to_wire(self) -> tuple[int, tuple[tuple[int, int, int], ...], int]:
+        """The plain-data form (see :mod:`drmaa2_ostracker.keeper.protocol`)."""
+        return (self.umask, self.rlimits, self.nice)
+
+    @classmethod
+    def from_wire(cls, value: Any) -> ProcessSettings:
+        """Read :meth:`to_wire`'s form back."""
+        umask, rlimits, nice = value
+        return cls(int(umask), tuple((int(w), int(s), int(h)) for w, s, h in rlimits), int(nice))
+
+
+def _umask() -> int:
+    try:
+        with open("/proc/self/status", "rb") as status:
+            for line in status:
+                if line.startswith(b"Umask:"):
+                    return int(line.split()[1], 8)
+    except OSError:
+        pass
+    # Reading the umask means setting it; another thread may create a file meanwhile.
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def client_settings() -> ProcessSettings:
+    """This process's umask, resource limits and nice value, now."""
+    return ProcessSettings(
+        umask=_umask(),
+        rlimits=tuple((which, *resource.getrlimit(which)) for which in _ALL_RLIMITS),
+        nice=os.getpriority(os.PRIO_PROCESS, 0),
+    )
 
 
 @dataclasses.dataclass
@@ -70,6 +132,51 @@ class Plan:
     _document: str | None = None
     #: The launch group its single jobs share (they have no limit in common: one serves all).
     single_group: Group | None = None
+    #: The submitting process's umask, limits and nice value (None: the keeper's own).
+    settings: ProcessSettings | None = None
+    #: The descriptors standing for "/dev/stdin", "/dev/stdout", "/dev/stderr": the
+    #: submitting process's own streams (in the keeper: received with the job).
+    streams: dict[str, int] = dataclasses.field(default_factory=dict)
+    #: (the client, the token) by which the keeper knows this plan, once it was sent.
+    keeper_token: tuple[object, int] | None = None
+    #: In the keeper: how many of the plan's jobs are still to start; the descriptors of
+    #: :attr:`streams` are closed once the last has (a client's stream reaches its end when
+    #: its jobs are done with it, not when the keeper exits).
+    unlaunched: int | None = None
+
+    def release_streams(self) -> None:
+        """Close the descriptors of :attr:`streams` (in the keeper: they were received)."""
+        close_streams(self.streams)
+
+    def _launched(self) -> None:
+        if self.unlaunched is not None:
+            self.unlaunched -= 1
+            if self.unlaunched <= 0:
+                self.release_streams()
+
+    def to_wire(self) -> dict[str, Any]:
+        """The plan as plain data, for the keeper (see :func:`plan_from_wire`)."""
+        return {
+            "template": self.document,
+            "executable": self.executable,
+            "argv": self.argv,
+            "env": self.env,
+            "cwd": self.submit_cwd,
+            "rlimits": self.rlimits,
+            "nice": self.nice,
+            "held": self.held,
+            "start_at": self.start_at,
+            "deadline": self.deadline,
+            "wallclock": self.wallclock_limit,
+            "join": self.join_files,
+            "resolved": self._resolved,
+            "settings": None if self.settings is None else self.settings.to_wire(),
+            "streams": sorted(self.streams),
+        }
+
+    def stream_fds(self) -> list[int]:
+        """The descriptors of :attr:`streams`, in the order :meth:`to_wire` names them."""
+        return [self.streams[name] for name in sorted(self.streams)]
 
     @property
     def document(self) -> str:
@@ -101,6 +208,9 @@ class Plan:
         if index is not None:
             env[b"TASK_ID"] = str(index).encode()
         return LaunchSpec(
+            settings=self.settings,
+            streams=self.streams,
+            launched=self._launched if self.unlaunched is not None else None,
             executable=self.executable,
             argv=self.argv,
             cwd=cwd,
@@ -249,12 +359,30 @@ def _environment() -> dict[bytes, bytes]:
     return dict(os.environb)
 
 
-def _executable(t: JobTemplate, env: dict[bytes, bytes], cwd: str) -> str:
+def _command_base(t: JobTemplate, submit_cwd: str) -> str | None:
+    """The directory a relative remote_command is relative to: the job's working directory
+    (None when that depends on the task index: the command is found when the task starts)."""
+    value = t.working_directory
+    if value is None:
+        return submit_cwd
+    if PARAMETRIC_INDEX in value:
+        return None
+    try:
+        resolved = _substitute(value, "working_directory", submit_cwd, None, allow_wd=False)
+    except LaunchError as error:
+        raise InvalidArgumentException(f"JobTemplate: {error}") from None
+    return os.path.normpath(os.path.join(submit_cwd, resolved))
+
+
+def _executable(t: JobTemplate, env: dict[bytes, bytes], cwd: str | None) -> str:
     command = t.remote_command
     if not command:
         raise InvalidArgumentException("JobTemplate.remote_command is required")
+    if "/" in command and cwd is None and not command.startswith("/"):
+        return command  # relative to each task's own working directory
     if "/" in command:
-        path = command if command.startswith("/") else os.path.join(cwd, command)
+        assert cwd is not None or command.startswith("/")
+        path = command if command.startswith("/") else os.path.join(cwd or "/", command)
         path = os.path.normpath(path)
         try:
             mode = os.stat(path).st_mode
@@ -380,7 +508,7 @@ def _plan_job(template: JobTemplate, *, array: bool) -> Plan:
         if not key or "=" in key or "\0" in key or "\0" in value:
             raise _invalid("job_environment", {key: value}, "not a valid environment variable")
         env[os.fsencode(key)] = os.fsencode(value)
-    executable = _executable(t, env, submit_cwd)
+    executable = _executable(t, env, _command_base(t, submit_cwd))
     priority = t.priority or 0
     if not 0 <= priority <= 19:
         raise _invalid("priority", t.priority, "must be a nice increment from 0 to 19")
@@ -389,6 +517,8 @@ def _plan_job(template: JobTemplate, *, array: bool) -> Plan:
     if t.deadline_time is not None and t.deadline_time <= now:
         raise _invalid("deadline_time", t.deadline_time.isoformat(), "is in the past")
     plan = Plan(
+        settings=client_settings(),
+        streams={name: fd for fd, name in enumerate(_OWN_STREAMS) if name in _used_streams(t)},
         # A single job's paths are resolved now, so only an array's tasks read the template
         # later: only they need a copy safe from the caller changing it.
         template=t.copy() if array else t,
@@ -421,7 +551,9 @@ def restore_plan(template: JobTemplate, document: dict[str, Any]) -> Plan:
         rlimits, wallclock = _limits(template)
     except InvalidArgumentException:
         rlimits, wallclock = [], None
+    settings = document.get("settings")
     return Plan(
+        settings=None if settings is None else ProcessSettings.from_wire(settings),
         template=template,
         executable=executable,
         argv=[template.remote_command or executable, *(template.args or [])],
@@ -435,6 +567,19 @@ def restore_plan(template: JobTemplate, document: dict[str, Any]) -> Plan:
         wallclock_limit=wallclock,
         join_files=bool(template.join_files),
     )
+
+
+def close_streams(streams: dict[str, int]) -> None:
+    """Close the descriptors of a plan's streams, and forget them (so, never twice)."""
+    fds = list(streams.values())
+    streams.clear()
+    for fd in fds:
+        with contextlib.suppress(OSError):
+            os.close(fd)
+
+
+def _used_streams(t: JobTemplate) -> set[str]:
+    return {p for p in (t.input_path, t.output_path, t.error_path) if p in _OWN_STREAMS}
 
 
 def _check_paths_now(plan: Plan, array: bool) -> None:
@@ -461,4 +606,41 @@ def _check_paths_now(plan: Plan, array: bool) -> None:
 def launch_document(plan: Plan) -> dict[str, Any]:
     """What must be stored for a job that starts later (e.g. after a restart)."""
     env = {os.fsdecode(k): os.fsdecode(v) for k, v in plan.env.items()}
-    return {"env": env, "cwd": plan.submit_cwd}
+    document: dict[str, Any] = {"env": env, "cwd": plan.submit_cwd}
+    if plan.settings is not None:
+        umask, rlimits, nice = plan.settings.to_wire()
+        document["settings"] = [umask, [list(r) for r in rlimits], nice]
+    return document
+
+
+def plan_from_wire(value: dict[str, Any], fds: list[int]) -> Plan:
+    """The plan a client sent (:meth:`Plan.to_wire`), with the descriptors that came with it.
+
+    The client checked it; what no longer holds when a job starts fails that job.
+    """
+    template = JobTemplate.from_json(value["template"])
+    names = list(value["streams"])
+    if len(names) != len(fds):
+        raise InvalidArgumentException(
+            f"the job's streams {names} came with {len(fds)} descriptor(s)"
+        )
+    resolved = value["resolved"]
+    settings = value["settings"]
+    return Plan(
+        template=template,
+        executable=value["executable"],
+        argv=list(value["argv"]),
+        env=dict(value["env"]),
+        submit_cwd=value["cwd"],
+        rlimits=[(int(w), int(v)) for w, v in value["rlimits"]],
+        nice=int(value["nice"]),
+        held=bool(value["held"]),
+        start_at=value["start_at"],
+        deadline=value["deadline"],
+        wallclock_limit=value["wallclock"],
+        join_files=bool(value["join"]),
+        _resolved=None if resolved is None else (resolved[0], dict(resolved[1])),
+        _document=value["template"],
+        settings=None if settings is None else ProcessSettings.from_wire(settings),
+        streams=dict(zip(names, fds, strict=True)),
+    )

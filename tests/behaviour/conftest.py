@@ -18,9 +18,18 @@ __all__ = ["slurm_cluster"]
 TIMEOUT = 60.0
 
 
+#: The backends this suite runs on. The slurm backend does not pass it yet: 26 of its tests
+#: still assume a local process (pids, /proc, refusals os makes at submission) instead of
+#: asking supports(); until they do (issue 15, point 7), it runs tests/slurm only. Every
+#: test run says so in its header (see the root conftest).
+SUITE_BACKENDS = ("os",)
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "backend" in metafunc.fixturenames:
-        metafunc.parametrize("backend", drmaa2.backends())
+        metafunc.parametrize(
+            "backend", [name for name in drmaa2.backends() if name in SUITE_BACKENDS]
+        )
 
 
 @pytest.fixture

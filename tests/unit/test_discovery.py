@@ -70,7 +70,7 @@ class FakeBackend:
 """
 
 
-def _good_plugin(backend_name: str, label: str) -> str:
+def _good_plugin(backend_name: str, label: str, default: bool = False) -> str:
     return _FAKE_BACKEND + textwrap.dedent(
         f"""
         @drmaa2.hookimpl
@@ -80,10 +80,20 @@ def _good_plugin(backend_name: str, label: str) -> str:
                     name={backend_name!r},
                     factory=lambda: FakeBackend({label!r}),
                     description="a fake backend for tests",
+                    default={default!r},
                 )
             ]
         """
     )
+
+
+#: The backends this distribution installs (entry points in pyproject.toml).
+BUILTIN = ("os", "slurm")
+
+
+def installed(*extra: str) -> list[str]:
+    """What drmaa2.backends() lists with the test's extra plugins installed."""
+    return sorted([*BUILTIN, *extra])
 
 
 class PluginDir:
@@ -167,8 +177,8 @@ def test_only_the_os_backend_is_installed(plugins: PluginDir) -> None:
         )
         """
     )
-    assert result["backends"] == ["os"]
-    # No choice and no $DRMAA2_BACKEND: the only backend is used.
+    assert result["backends"] == installed()
+    # No choice and no $DRMAA2_BACKEND: the default backend (os) is used.
     assert result["names"] == {"ok": []}
     assert "drmaa2-ostracker" in result["drms"]["ok"]
     assert _drmaa2_warnings(result["warnings"]) == []
@@ -186,7 +196,7 @@ def test_the_os_backend_is_not_imported_before_discovery(plugins: PluginDir) -> 
         report(before=before, after="drmaa2_ostracker.plugin" in sys.modules, names=names)
         """
     )
-    assert result == {"before": False, "after": True, "names": ["os"]}
+    assert result == {"before": False, "after": True, "names": installed()}
 
 
 # -- (a) a good extra plugin -------------------------------------------------------------------
@@ -208,7 +218,7 @@ def test_good_extra_plugin_is_listed_with_os(plugins: PluginDir) -> None:
         )
         """
     )
-    assert result["backends"] == ["fake", "os"]
+    assert result["backends"] == installed("fake")
     assert result["fake"] == {"ok": "fake drms A"}
     assert result["fake_version"] == {"ok": "9.1"}
     assert result["fake_supports"] == {"ok": [c == 4 for c in range(13)]}
@@ -237,7 +247,7 @@ def test_one_plugin_may_offer_several_backends(plugins: PluginDir) -> None:
         )
         """
     )
-    assert result["backends"] == ["alpha", "beta", "os"]
+    assert result["backends"] == installed("alpha", "beta")
     assert result["alpha"] == {"ok": "fake drms alpha"}
     assert result["beta"] == {"ok": "fake drms beta"}
 
@@ -263,7 +273,7 @@ def test_plugin_failing_to_import_is_reported_and_skipped(plugins: PluginDir) ->
         )
         """
     )
-    assert result["backends"] == ["os"]
+    assert result["backends"] == installed()
     assert result["names"] == {"ok": []}
     # The broken plugin is no candidate: "os" is still the only backend.
     assert result["default"] == {"ok": []}
@@ -288,7 +298,7 @@ def test_plugin_module_missing_is_reported_and_skipped(plugins: PluginDir) -> No
         )
         """
     )
-    assert result["backends"] == ["os"]
+    assert result["backends"] == installed()
     assert result["names"] == {"ok": []}
     reported = _drmaa2_warnings(result["warnings"])
     assert len(reported) == 1, result["warnings"]
@@ -319,7 +329,7 @@ def test_plugin_whose_hook_raises_is_reported_and_skipped(plugins: PluginDir) ->
         )
         """
     )
-    assert result["backends"] == {"ok": ["fake", "os"]}
+    assert result["backends"] == {"ok": installed("fake")}
     assert result["fake"] == {"ok": "fake drms A"}
     reported = _drmaa2_warnings(result["warnings"])
     assert len(reported) == 1, result["warnings"]
@@ -340,7 +350,7 @@ def test_broken_plugin_next_to_a_good_one(plugins: PluginDir) -> None:
         )
         """
     )
-    assert result["backends"] == ["fake", "os"]
+    assert result["backends"] == installed("fake")
     assert result["fake"] == {"ok": "fake drms A"}
     assert result["os"] == {"ok": []}
 
@@ -395,7 +405,7 @@ def test_one_distribution_seen_twice_is_not_a_conflict(plugins: PluginDir) -> No
         """,
         env={"PYTHONPATH": os.pathsep.join([str(plugins.path), str(second)])},
     )
-    assert result["backends"] == {"ok": ["fake", "os"]}
+    assert result["backends"] == {"ok": installed("fake")}
 
 
 # -- (d) choosing the backend -----------------------------------------------------------------
@@ -489,8 +499,20 @@ def test_unknown_backend_from_env_lists_installed_names(plugins: PluginDir) -> N
     assert "'os'" in failure["message"]
 
 
-def test_two_backends_and_no_choice_lists_both(plugins: PluginDir) -> None:
+def test_two_backends_and_no_choice_use_the_default_one(plugins: PluginDir) -> None:
     plugins.add_plugin("fake-backend", "fake", "fake_plugin", _good_plugin("fake", "A"))
+    result = plugins.run(
+        """
+        report(drms=outcome(lambda: drmaa2.get_drms_name()))
+        """
+    )
+    assert "drmaa2-ostracker" in result["drms"]["ok"], result
+
+
+def test_two_defaults_and_no_choice_lists_both(plugins: PluginDir) -> None:
+    plugins.add_plugin(
+        "fake-backend", "fake", "fake_plugin", _good_plugin("fake", "A", default=True)
+    )
     result = plugins.run(
         """
         report(
@@ -552,7 +574,7 @@ def test_entry_points_are_loaded_once_and_cached(plugins: PluginDir) -> None:
         report(lists=lists, names=names, flags=flags, os_names=os_names, unknown=unknown)
         """
     )
-    assert result["lists"] == [["counting", "os"]] * 4
+    assert result["lists"] == [installed("counting")] * 4
     assert result["names"] == ["counting"] * 3
     assert result["flags"] == [False]
     assert result["os_names"] == [[], []]
@@ -579,7 +601,7 @@ def test_broken_plugin_is_reported_once(plugins: PluginDir) -> None:
         report(lists=lists, names=names, warnings=warnings_seen())
         """
     )
-    assert result["lists"] == [["os"]] * 3
+    assert result["lists"] == [installed()] * 3
     assert result["names"] == [[], []]
     reported = _drmaa2_warnings(result["warnings"])
     assert len(reported) == 1, result["warnings"]

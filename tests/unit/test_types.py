@@ -196,9 +196,11 @@ def test_every_field_defaults_to_none(cls: type) -> None:
 
 
 @pytest.mark.parametrize("cls", OPTIONAL_CLASSES)
-def test_large_types_take_keywords_only(cls: type) -> None:
-    with pytest.raises(TypeError):
+def test_large_types_take_a_mapping_or_keywords_only(cls: type) -> None:
+    with pytest.raises(InvalidArgumentException, match="expected a mapping"):
         cls("positional")
+    with pytest.raises(TypeError):
+        cls({}, "second positional")
 
 
 def test_version_and_notification_take_positional_arguments() -> None:
@@ -358,9 +360,11 @@ REJECTED: list[tuple[Any, str, Any]] = [
     (JobTemplate, "args", {"a": "b"}),
     (JobTemplate, "email", "x@y"),
     (JobTemplate, "candidate_machines", [b"n1"]),
-    (JobTemplate, "submit_as_hold", 1),
+    (JobTemplate, "submit_as_hold", 2),
     (JobTemplate, "rerunnable", "yes"),
-    (JobTemplate, "email_on_started", 0),
+    (JobTemplate, "email_on_started", -1),
+    (JobTemplate, "email_on_terminated", "true"),
+    (JobTemplate, "join_files", 1.0),
     (JobTemplate, "join_files", "no"),
     (JobTemplate, "job_environment", {"A": 1}),
     (JobTemplate, "job_environment", {1: "A"}),
@@ -386,14 +390,16 @@ REJECTED: list[tuple[Any, str, Any]] = [
     (JobTemplate, "machine_os", Cpu.X64),
     (JobTemplate, "machine_arch", "AMD64"),
     (JobTemplate, "machine_arch", Os.LINUX),
-    (JobTemplate, "start_time", NAIVE),
-    (JobTemplate, "start_time", "2024-01-01T12:00:00"),
     (JobTemplate, "start_time", "tomorrow"),
     (JobTemplate, "start_time", 1700000000),
     (JobTemplate, "deadline_time", NAIVE.date()),
     (JobTemplate, "resource_limits", {"CPU_TIME": -1}),
     (JobTemplate, "resource_limits", {"CPU_TIME": True}),
-    (JobTemplate, "resource_limits", {"CPU_TIME": "10"}),
+    (JobTemplate, "resource_limits", {"CPU_TIME": "-10"}),
+    (JobTemplate, "resource_limits", {"CPU_TIME": "1e3"}),
+    (JobTemplate, "resource_limits", {"CPU_TIME": " 10"}),
+    (JobTemplate, "resource_limits", {"CPU_TIME": "ten"}),
+    (JobTemplate, "resource_limits", {"CPU_TIME": "1" * 400 + ".5"}),
     (JobTemplate, "resource_limits", {"CPU_TIME": math.nan}),
     (JobTemplate, "resource_limits", {"CPU_TIME": math.inf}),
     (JobTemplate, "resource_limits", {"NO_SUCH_LIMIT": 1}),
@@ -419,8 +425,8 @@ REJECTED: list[tuple[Any, str, Any]] = [
     (JobInfo, "cpu_time", math.inf),
     (JobInfo, "cpu_time", -math.inf),
     (JobInfo, "cpu_time", timedelta(seconds=1)),
-    (JobInfo, "submission_time", NAIVE),
-    (JobInfo, "dispatch_time", NAIVE.isoformat()),
+    (JobInfo, "submission_time", NAIVE.date()),
+    (JobInfo, "dispatch_time", "2024-01-01T25:00:00"),
     (JobInfo, "finish_time", 0),
     (JobInfo, "implementation_specific", {"pid": 4242}),
     (MachineInfo, "available", "true"),
@@ -506,7 +512,12 @@ def test_bad_value_is_rejected_on_assignment_and_the_old_value_stays(
             "JobTemplate.min_slots: expected a non-negative int, got -1",
         ),
         (JobTemplate, "priority", True, "JobTemplate.priority: expected int, got True"),
-        (JobTemplate, "rerunnable", 1, "JobTemplate.rerunnable: expected bool, got 1"),
+        (
+            JobTemplate,
+            "rerunnable",
+            2,
+            """JobTemplate.rerunnable: expected a bool, 0, 1, "TRUE" or "FALSE", got 2""",
+        ),
         (
             JobTemplate,
             "job_environment",
@@ -516,9 +527,9 @@ def test_bad_value_is_rejected_on_assignment_and_the_old_value_stays(
         (
             JobTemplate,
             "start_time",
-            NAIVE,
-            "JobTemplate.start_time: expected a timezone-aware datetime or an ISO 8601 string "
-            "with offset, got datetime.datetime(2024, 1, 1, 12, 0)",
+            NAIVE.date(),
+            "JobTemplate.start_time: expected a datetime (naive ones are UTC) or an ISO 8601 "
+            "string, got datetime.date(2024, 1, 1)",
         ),
         (
             JobTemplate,
@@ -532,7 +543,8 @@ def test_bad_value_is_rejected_on_assignment_and_the_old_value_stays(
             JobTemplate,
             "resource_limits",
             {"CPU_TIME": -3},
-            "JobTemplate.resource_limits: expected a non-negative number for CPU_TIME, got -3",
+            "JobTemplate.resource_limits: expected a non-negative number or decimal string for "
+            "CPU_TIME, got -3",
         ),
         (
             JobInfo,
@@ -550,7 +562,7 @@ def test_bad_value_is_rejected_on_assignment_and_the_old_value_stays(
             "got -1",
         ),
         (Version, "major", 2, "Version.major: expected str, got 2"),
-        (Notification, "job_id", None, "Notification.job_id: a value is required, got None"),
+        (Version, "minor", None, "Version.minor: a value is required, got None"),
     ],
 )
 def test_message_names_class_field_and_value(
@@ -576,10 +588,6 @@ def test_message_shortens_a_huge_value() -> None:
     [
         (Version, "major"),
         (Version, "minor"),
-        (Notification, "event"),
-        (Notification, "job_id"),
-        (Notification, "session_name"),
-        (Notification, "job_state"),
     ],
 )
 def test_required_field_rejects_none(cls: type, name: str) -> None:
@@ -630,7 +638,6 @@ def test_from_dict_rejects_a_non_mapping(cls: Any, data: Any) -> None:
     [
         (Version, {"major": "1"}, "minor"),
         (Version, {}, "major"),
-        (Notification, {"event": "NEW_STATE", "job_id": "1", "job_state": 1}, "session_name"),
     ],
 )
 def test_from_dict_names_a_missing_required_key(cls: Any, data: Any, missing: str) -> None:

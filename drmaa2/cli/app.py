@@ -1,0 +1,112 @@
+"""The ``drmaa2`` program: the top-level parser built from the command modules, and running
+one command line to an exit status."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import sys
+import warnings
+from collections.abc import Iterator
+from typing import TextIO
+
+import drmaa2
+from drmaa2.cli import control, jobs, monitor, run, sessions, wait
+from drmaa2.cli.errors import (
+    EXIT_BROKEN_PIPE,
+    EXIT_ERROR,
+    EXIT_INTERRUPTED,
+    EXIT_USAGE,
+    PROG,
+    UsageError,
+    one_line,
+    print_error,
+)
+from drmaa2.cli.parser import Commands, Parser, add_global_options
+
+#: The command modules, in the order ``drmaa2 --help`` lists their commands.
+COMMAND_MODULES = (run, jobs, wait, control, sessions, monitor)
+
+_EPILOG = """\
+exit status: 0 ok; 1 DRMAA2 error, timeout, or a failed job without exit status (or a failed
+array task); 2 usage error; 130 interrupted; with run --wait and wait: the exit status of a
+job that failed (of the last one named, if several failed).
+With the os backend, jobs are owned by a background keeper process per state directory.
+The reference (commands, --json formats, exit statuses): docs/cli.md."""
+
+
+def build_parser() -> Parser:
+    """The parser of the whole command line, each command added by its module."""
+    top = Parser(
+        prog=PROG,
+        description="Run, watch and control DRMAA2 jobs from a shell.",
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_global_options(top, None)
+    top.add_argument("--version", action="version", version=f"%(prog)s {drmaa2.__version__}")
+    commands = Commands(top)
+    for module in COMMAND_MODULES:
+        module.register(commands)
+    return top
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the ``drmaa2`` command line with ``argv`` (default: ``sys.argv[1:]``); return the
+    exit status."""
+    arguments = sys.argv[1:] if argv is None else list(argv)
+    try:
+        args = build_parser().parse_args(arguments)
+    except SystemExit as done:
+        return done.code if isinstance(done.code, int) else EXIT_USAGE
+    out = sys.stdout
+    try:
+        with _one_line_warnings():
+            status: int = args.handler(args, out)
+        out.flush()
+        return status
+    except UsageError as error:
+        sys.stderr.write(
+            f"{PROG} {args.command_name}: error: {error} "
+            f"(see '{PROG} {args.command_name} --help')\n"
+        )
+        return EXIT_USAGE
+    except drmaa2.Drmaa2Exception as error:
+        print_error(one_line(error))
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        sys.stderr.write(f"{PROG}: interrupted\n")
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # Whoever read our output stopped reading: say nothing more, not even at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
+    except OSError as error:
+        print_error(one_line(error))
+        return EXIT_ERROR
+    except Exception as error:  # a bug: still one line, naming it
+        sys.stderr.write(f"{PROG}: internal error: {type(error).__name__}: {one_line(error)}\n")
+        return EXIT_ERROR
+
+
+@contextlib.contextmanager
+def _one_line_warnings() -> Iterator[None]:
+    """Show warnings (a broken backend plugin, say) as one ``drmaa2: warning:`` line."""
+
+    def show(
+        message: Warning | str,
+        category: type[Warning],
+        filename: str,
+        lineno: int,
+        file: TextIO | None = None,
+        line: str | None = None,
+    ) -> None:
+        sys.stderr.write(f"{PROG}: warning: {' '.join(str(message).split())}\n")
+
+    saved = warnings.showwarning
+    warnings.showwarning = show
+    try:
+        yield
+    finally:
+        warnings.showwarning = saved

@@ -1,0 +1,103 @@
+"""What the commands print: aligned tables, JSON, durations and sizes, the progress line."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import math
+import shutil
+from collections.abc import Sequence
+from typing import TextIO
+
+# A command line may hold newlines and tabs: one table row stays one line.
+_CONTROL_CHARACTERS = dict.fromkeys([*range(32), 127], " ")
+
+
+def duration(value: datetime.timedelta | None, *, millis: bool = True) -> str:
+    """``H:MM:SS.mmm`` (``H:MM:SS`` without ``millis``; "-" for None)."""
+    if value is None:
+        return "-"
+    total_ms = round(value.total_seconds() * 1000)
+    seconds, ms = divmod(total_ms, 1000)
+    minutes, seconds = divmod(seconds, 60)
+    hours, minutes = divmod(minutes, 60)
+    text = f"{hours}:{minutes:02d}:{seconds:02d}"
+    return f"{text}.{ms:03d}" if millis else text
+
+
+def size(kib: float | None) -> str:
+    """A size given in KiB, human-readable with binary units ("-" for None)."""
+    if kib is None:
+        return "-"
+    value, unit = float(kib), "K"
+    for bigger in "MGT":
+        if value < 1024:
+            break
+        value, unit = value / 1024, bigger
+    return f"{value:.0f}{unit}" if unit == "K" or value >= 100 else f"{value:.1f}{unit}"
+
+
+def number(text: str | None) -> float | None:
+    """The finite number a backend's text holds, else None."""
+    if text is None:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return value if math.isfinite(value) else None
+
+
+def table(
+    out: TextIO, headers: Sequence[str], rows: Sequence[Sequence[str]], right: Sequence[int] = ()
+) -> None:
+    """Print aligned columns (those listed in ``right`` right-aligned), cut to a terminal."""
+    rows = [[cell.translate(_CONTROL_CHARACTERS) for cell in row] for row in rows]
+    widths = [len(header) for header in headers]
+    for row in rows:
+        widths = [max(width, len(cell)) for width, cell in zip(widths, row, strict=True)]
+    limit = shutil.get_terminal_size().columns if out.isatty() else None
+    for row in (headers, *rows):
+        cells = [
+            cell.rjust(width) if index in right else cell.ljust(width)
+            for index, (cell, width) in enumerate(zip(row, widths, strict=True))
+        ]
+        line = "  ".join(cells).rstrip()
+        out.write((line[:limit] if limit else line) + "\n")
+
+
+def print_json(out: TextIO, data: object) -> None:
+    """Print one indented JSON document."""
+    out.write(json.dumps(data, indent=2) + "\n")
+
+
+class ProgressLine:
+    """A line redrawn in place on a terminal: done / failed / running / queued, elapsed, rate."""
+
+    def __init__(self, out: TextIO, label: str) -> None:
+        self._out = out
+        self._label = label
+        self._width = 0
+
+    def update(self, done: int, failed: int, running: int, queued: int, elapsed: float) -> None:
+        """Redraw the line with these counts, ``elapsed`` seconds after the wait began."""
+        rate = (done + failed) / elapsed if elapsed > 0 else 0.0
+        since = (
+            f"{elapsed:.1f}s"
+            if elapsed < 60
+            else duration(datetime.timedelta(seconds=elapsed), millis=False)
+        )
+        text = (
+            f"{self._label}: {done} done, {failed} failed, {running} running, {queued} queued"
+            f" | {since} elapsed | {rate:.1f} tasks/s"
+        )
+        self._out.write("\r" + text.ljust(self._width))
+        self._out.flush()
+        self._width = len(text)
+
+    def finish(self) -> None:
+        """End the line (if one was drawn), so that what follows starts on a line of its own."""
+        if self._width:
+            self._out.write("\n")
+            self._out.flush()
+            self._width = 0

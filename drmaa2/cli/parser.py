@@ -1,0 +1,97 @@
+"""The command line's grammar: one-line usage errors, the global options, and the registry
+through which each command module adds its own sub-command."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from typing import NoReturn, TextIO
+
+from drmaa2.cli.errors import EXIT_USAGE
+
+#: The session used when ``--session`` is not given.
+DEFAULT_SESSION = "default"
+
+#: What a command runs: the parsed arguments and stdout in, the exit status out.
+Handler = Callable[[argparse.Namespace, TextIO], int]
+
+
+class Parser(argparse.ArgumentParser):
+    """An argparse parser whose errors are one line, with a pointer to ``--help``."""
+
+    def error(self, message: str) -> NoReturn:
+        """Exit with status 2 and one line naming what was wrong."""
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
+def add_global_options(parser: Parser, default: object) -> None:
+    """Add ``--backend`` and ``--contact``, which every command accepts."""
+    group = parser.add_argument_group("global options (before or after the command)")
+    group.add_argument(
+        "--backend",
+        metavar="NAME",
+        default=default,
+        help="DRMAA2 backend (default: $DRMAA2_BACKEND, else the only installed one)",
+    )
+    group.add_argument(
+        "--contact",
+        metavar="PATH",
+        default=default,
+        help="backend contact string; for the os backend, the state directory "
+        "(default: $DRMAA2_OS_STATE_DIR, else $XDG_STATE_HOME/drmaa2-ostracker)",
+    )
+
+
+class Commands:
+    """The ``COMMAND`` argument of the top-level parser: each command module calls
+    :meth:`add` for its commands from its ``register(commands)``."""
+
+    def __init__(self, top: Parser) -> None:
+        self._commands = top.add_subparsers(
+            title="commands", dest="command_name", metavar="COMMAND"
+        )
+        self._commands.required = True
+        # The commands' copies of the global options set them only when given, so that a value
+        # given before the command stands unless the same option follows it.
+        self._common = Parser(add_help=False)
+        add_global_options(self._common, argparse.SUPPRESS)
+        self._in_session = Parser(add_help=False)
+        self._in_session.add_argument(
+            "--session",
+            "-s",
+            metavar="S",
+            default=DEFAULT_SESSION,
+            help=f"job session (default: {DEFAULT_SESSION!r}, created by the first run)",
+        )
+        self._as_json = Parser(add_help=False)
+        self._as_json.add_argument(
+            "--json", action="store_true", help="print JSON (see docs/cli.md)"
+        )
+
+    def add(
+        self,
+        name: str,
+        handler: Handler,
+        summary: str,
+        *,
+        in_session: bool = False,
+        as_json: bool = False,
+        epilog: str | None = None,
+    ) -> Parser:
+        """Add the command ``name``, run by ``handler``; with ``in_session`` it takes
+        ``--session``, with ``as_json`` ``--json``. Returns its parser for its own arguments."""
+        parents = [self._common]
+        if in_session:
+            parents.append(self._in_session)
+        if as_json:
+            parents.append(self._as_json)
+        sub: Parser = self._commands.add_parser(
+            name,
+            help=summary,
+            description=summary[0].upper() + summary[1:] + ".",
+            epilog=epilog,
+            parents=parents,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        sub.set_defaults(handler=handler)
+        return sub

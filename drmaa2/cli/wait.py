@@ -1,0 +1,118 @@
+"""``drmaa2 wait``: wait until jobs have finished, and exit with how they ended."""
+
+from __future__ import annotations
+
+import argparse
+import math
+import time
+from collections.abc import Sequence
+from typing import TextIO
+
+import drmaa2
+from drmaa2.cli.errors import EXIT_ERROR, EXIT_OK
+from drmaa2.cli.output import ProgressLine
+from drmaa2.cli.parser import Commands
+from drmaa2.cli.targets import find, jobs_of, open_session
+
+# Job states are polled, and the progress line redrawn, at most this often (seconds).
+_TICK = 0.1
+
+
+def register(commands: Commands) -> None:
+    """Add ``wait``."""
+    wait = commands.add("wait", _wait, "wait until jobs have finished", in_session=True)
+    wait.add_argument("jobs", metavar="JOB", nargs="+", help="job, task or array ids")
+    wait.add_argument(
+        "--timeout",
+        "-t",
+        metavar="SECONDS",
+        type=_seconds_arg,
+        help="give up after this long (exit status 1)",
+    )
+
+
+def _seconds_arg(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not (math.isfinite(value) and value >= 0):
+        raise argparse.ArgumentTypeError(f"expected a number of seconds >= 0, got {text!r}")
+    return value
+
+
+def _wait(args: argparse.Namespace, out: TextIO) -> int:
+    with open_session(args) as session:
+        targets = [find(session, job_id) for job_id in args.jobs]
+        return wait_for(targets, args.timeout, out)
+
+
+def wait_for(
+    targets: Sequence[drmaa2.Job | drmaa2.JobArray], timeout: float | None, out: TextIO
+) -> int:
+    """Wait for jobs and arrays (a progress line on a terminal if an array is among them);
+    0 if every one ended DONE, else the exit status of the last one named that did not."""
+    jobs = [job for target in targets for job in jobs_of(target)]
+    progress = None
+    if out.isatty() and any(isinstance(target, drmaa2.JobArray) for target in targets):
+        ids = ", ".join(target.id for target in targets)
+        progress = ProgressLine(out, f"{'array' if len(targets) == 1 else 'jobs'} {ids}")
+    try:
+        _wait_terminated(jobs, timeout, progress)
+    finally:
+        if progress is not None:
+            progress.finish()
+    failed = [status for status in map(exit_status, targets) if status != EXIT_OK]
+    return failed[-1] if failed else EXIT_OK
+
+
+def exit_status(target: drmaa2.Job | drmaa2.JobArray) -> int:
+    """0 for a DONE job or an array whose tasks are all DONE; a failed job's exit status
+    (1 if it has none, or for an array with a task not DONE)."""
+    if isinstance(target, drmaa2.JobArray):
+        states = [job.get_state()[0] for job in target.job_list]
+        return EXIT_OK if all(state is drmaa2.JobState.DONE for state in states) else EXIT_ERROR
+    info = target.get_info()
+    if info.job_state is drmaa2.JobState.DONE:
+        return EXIT_OK
+    status = info.exit_status
+    return status if status is not None and 0 < status <= 255 else EXIT_ERROR
+
+
+def _wait_terminated(
+    jobs: Sequence[drmaa2.Job], timeout: float | None, progress: ProgressLine | None
+) -> None:
+    """Wait until every job is DONE or FAILED, polling their states (cheap: finished jobs
+    are not asked again). TimeoutException after ``timeout`` seconds (None: forever)."""
+    started = time.monotonic()
+    deadline = None if timeout is None else started + timeout
+    pending = list(jobs)
+    done = failed = 0
+    while True:
+        polled = time.monotonic()
+        running = 0
+        still: list[drmaa2.Job] = []
+        for job in pending:
+            state = job.get_state()[0]
+            if state is drmaa2.JobState.DONE:
+                done += 1
+            elif state is drmaa2.JobState.FAILED:
+                failed += 1
+            else:
+                still.append(job)
+                running += state in (drmaa2.JobState.RUNNING, drmaa2.JobState.SUSPENDED)
+        pending = still
+        now = time.monotonic()
+        if progress is not None:
+            progress.update(done, failed, running, len(pending) - running, now - started)
+        if not pending:
+            return
+        if deadline is not None and now >= deadline:
+            named = ", ".join(job.id for job in pending[:3]) + (", ..." if len(pending) > 3 else "")
+            raise drmaa2.TimeoutException(
+                f"timed out after {timeout:g} s: {len(pending)} of {len(jobs)} job(s) have not "
+                f"finished ({named})"
+            )
+        # Polling a big array costs time: never spend more than half of it polling.
+        pause = max(_TICK, 2 * (now - polled))
+        time.sleep(pause if deadline is None else min(pause, deadline - now))

@@ -1,0 +1,112 @@
+"""Names of Grid Engine's ``uge-drmaa2`` binding beyond the core API: the implementation-specific
+key accessors of the data types, and :func:`describe_attribute`.
+
+A backend declares its implementation-specific keys in its
+:class:`~drmaa2.backend.BackendSpec` (``extension_keys``); this module only reads them, so the
+framework knows no backend's keys. Every call takes ``backend`` (None: the default backend, as
+for the session functions).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from drmaa2.errors import InvalidArgumentException
+
+__all__ = ["ImplementationSpecific", "describe_attribute"]
+
+
+def _declared(type_name: str, backend: str | None) -> tuple[str, dict[str, str]]:
+    """The chosen backend's name and its keys (with their descriptions) for one data type."""
+    # Imported when first needed: plugins imports backend, which imports types and this module.
+    from drmaa2.plugins import registry
+
+    chosen = registry.choose(backend)
+    keys = registry.spec(chosen).extension_keys
+    return chosen, {key.name: key.description for key in keys if key.data_type == type_name}
+
+
+def _listing(names: Iterable[str]) -> str:
+    return ", ".join(repr(name) for name in names) or "none"
+
+
+class ImplementationSpecific:
+    """The ``implementation_specific`` accessors of JobTemplate, JobInfo, MachineInfo and
+    QueueInfo, named as in Grid Engine's binding."""
+
+    __slots__ = ()
+
+    implementation_specific: dict[str, str] | None
+
+    @classmethod
+    def get_implementation_specific_keys(cls, *, backend: str | None = None) -> list[str]:
+        """The implementation-specific keys the backend may set or read on this type (for the
+        ``os`` backend's JobInfo: ``pid``, ``ru_maxrss``, … of ``drmaa2_ostracker.extension``)."""
+        return list(_declared(cls.__name__, backend)[1])
+
+    def _known_key(self, key: object, backend: str | None) -> str:
+        type_name = type(self).__name__
+        chosen, declared = _declared(type_name, backend)
+        present = self.implementation_specific or {}
+        if isinstance(key, str) and (key in declared or key in present):
+            return key
+        known = list(declared) + [name for name in present if name not in declared]
+        raise InvalidArgumentException(
+            f"{type_name}: unknown implementation-specific key {key!r}; the keys of backend "
+            f"{chosen!r} are: {_listing(known)}"
+        )
+
+    def get_impl_spec_key_value(self, key: str, *, backend: str | None = None) -> str | None:
+        """The value of an implementation-specific key, None while it is not set.
+
+        InvalidArgumentException, naming the known keys, for a key the backend does not know.
+        """
+        checked = self._known_key(key, backend)
+        return (self.implementation_specific or {}).get(checked)
+
+    def set_impl_spec_key_value(self, key: str, value: str, *, backend: str | None = None) -> None:
+        """Set an implementation-specific key (a str value) in ``implementation_specific``.
+
+        InvalidArgumentException, naming the known keys, for a key the backend does not know.
+        """
+        checked = self._known_key(key, backend)
+        if not isinstance(value, str):
+            raise InvalidArgumentException(
+                f"{type(self).__name__}: implementation-specific key {checked!r}: expected a "
+                f"str value, got {value!r}"
+            )
+        # Through the record's checked __setattr__ (the field is a slot of the subclass).
+        self.__setattr__(
+            "implementation_specific", {**(self.implementation_specific or {}), checked: value}
+        )
+
+
+def describe_attribute(instance: Any, name: str, *, backend: str | None = None) -> str:
+    """A human-readable description of attribute ``name`` of a DRMAA2 data type instance (or
+    class): a standard field, or an implementation-specific key of the backend.
+
+    InvalidArgumentException for anything else, naming the known attributes and keys.
+    """
+    from drmaa2.types import _Record  # types imports this module
+
+    kind = instance if isinstance(instance, type) else type(instance)
+    if not issubclass(kind, _Record):
+        raise InvalidArgumentException(
+            f"describe_attribute: expected a DRMAA2 data type instance (JobTemplate, JobInfo, "
+            f"…), got {instance!r}"
+        )
+    described = kind._describe(name) if isinstance(name, str) else None
+    if described is not None:
+        return described
+    chosen, declared = _declared(kind.__name__, backend)
+    if isinstance(name, str) and name in declared:
+        return (
+            f"{kind.__name__} implementation-specific key {name!r} of backend {chosen!r}: "
+            f"{declared[name]}"
+        )
+    raise InvalidArgumentException(
+        f"{kind.__name__} has no attribute {name!r}; its attributes are: "
+        f"{_listing(kind._checks)}; the implementation-specific keys of backend {chosen!r} "
+        f"are: {_listing(declared)}"
+    )

@@ -1,0 +1,329 @@
+"""A client of the keeper: starts it on demand and sends it requests.
+
+The first call that needs the keeper of a state directory starts it (a fresh interpreter,
+``python -m drmaa2_ostracker.keeper``, detached from the caller); any number of processes
+starting at once get one keeper, because starting happens under a lock file of the state
+directory and the keeper itself holds another for its whole life.
+
+Each call takes a connection of its own (one idle connection is kept for the next call), so a
+thread blocked in a wait never delays another thread's call. The idle connection is kept while
+the process has a session of the state directory open, and closed after the last one closes,
+so that an idle keeper can exit.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import select
+import socket
+import struct
+import subprocess
+import sys
+import threading
+import time
+import weakref
+from collections.abc import Callable
+from typing import Any
+
+from drmaa2.errors import DrmCommunicationException, SessionManagementException
+from drmaa2_ostracker import __version__
+from drmaa2_ostracker.keeper import files
+from drmaa2_ostracker.keeper.protocol import (
+    MAGIC,
+    PROTOCOL,
+    Channel,
+    ConnectionLost,
+    decode_error,
+)
+
+__all__ = ["START_TIMEOUT", "KeeperClient"]
+
+#: How long a client waits for a keeper it started to serve (seconds).
+START_TIMEOUT = 60.0
+#: Requests that change nothing: safe to send again to a new keeper if the old one died.
+_RETRYABLE = frozenset(
+    {
+        "open_session",
+        "session_names",
+        "job_ids",
+        "array_task_ids",
+        "array_template",
+        "job_state",
+        "job_record",
+        "job_template",
+        "wait",
+        "ping",
+    }
+)
+_CRED = struct.Struct("3i")
+#: Connections kept open while no thread uses them (more are opened while threads need them).
+_IDLE_CONNECTIONS = 1
+_clients: weakref.WeakSet[KeeperClient] = weakref.WeakSet()
+
+
+class KeeperClient:
+    """The connection of this process to the keeper of one state directory."""
+
+    def __init__(self, state_dir: str) -> None:
+        self.state_dir = os.path.abspath(state_dir)
+        files.check_state_dir(self.state_dir)
+        self._lock = threading.Lock()
+        self._pool: list[Channel] = []
+        self._sessions = 0
+        self._dir_fd = os.open(self.state_dir, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        self._address = files.socket_address(self.state_dir, self._dir_fd)
+        #: The pid of the keeper last talked to.
+        self.keeper_pid: int | None = None
+        self._events: _EventStream | None = None
+        _clients.add(self)
+
+    # -- sessions keep connections -----------------------------------------------------------
+
+    def session_opened(self) -> None:
+        """A session of this state directory opened in this process."""
+        with self._lock:
+            self._sessions += 1
+
+    def session_closed(self) -> None:
+        """A session closed; after the last one, the connections close too."""
+        with self._lock:
+            self._sessions -= 1
+            if self._sessions > 0:
+                return
+            pool, self._pool = self._pool, []
+        for channel in pool:
+            channel.close()
+
+    # -- calls -------------------------------------------------------------------------------
+
+    def call(self, method: str, *args: Any, fds: list[int] | None = None) -> Any:
+        """Send a request and return its answer; raises the DRMAA2 exception it raised."""
+        for attempt in range(3):
+            channel = self._take()
+            try:
+                channel.send((method, args), fds)
+                (ok, value), _ = channel.receive()
+            except (ConnectionLost, ConnectionError) as error:
+                channel.close()
+                if method in _RETRYABLE and attempt < 2:
+                    continue  # the keeper died: a new one adopted its jobs
+                raise DrmCommunicationException(
+                    f"the keeper of {self.state_dir} (process {self.keeper_pid}) went away "
+                    f"while handling {method}: {error}; whether it was done is unknown, look "
+                    f"at the session's jobs"
+                ) from None
+            except BaseException:
+                channel.close()  # interrupted mid-call: the connection is out of step
+                raise
+            self._give(channel)
+            if ok:
+                return value
+            raise decode_error(value)
+        raise AssertionError("unreachable")
+
+    def _take(self) -> Channel:
+        with self._lock:
+            if self._pool:
+                return self._pool.pop()
+        return self.connect()
+
+    def _give(self, channel: Channel) -> None:
+        with self._lock:
+            if self._sessions > 0 and len(self._pool) < _IDLE_CONNECTIONS:
+                self._pool.append(channel)
+                return
+        channel.close()
+
+    # -- connecting --------------------------------------------------------------------------
+
+    def connect(self) -> Channel:
+        """A new connection to the keeper, started if it does not run."""
+        problem = ""
+        for _ in range(5):
+            channel = self._try_connect()
+            if channel is None:
+                channel = self._start()
+            try:
+                return self._hello(channel)
+            except ConnectionLost as error:  # the keeper was exiting: start anew
+                channel.close()
+                problem = str(error)
+                time.sleep(0.01)
+        raise DrmCommunicationException(f"cannot reach the keeper of {self.state_dir}: {problem}")
+
+    def _try_connect(self) -> Channel | None:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+        try:
+            sock.connect(self._address)
+        except (FileNotFoundError, ConnectionRefusedError):
+            sock.close()
+            return None
+        except OSError as error:
+            sock.close()
+            raise DrmCommunicationException(
+                f"cannot connect to the keeper of {self.state_dir}: {error.strerror}"
+            ) from None
+        pid, uid, _gid = _CRED.unpack(
+            sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _CRED.size)
+        )
+        if uid != os.geteuid():
+            sock.close()
+            raise SessionManagementException(
+                f"the keeper socket of {self.state_dir} belongs to user id {uid} (process "
+                f"{pid}), not to this user: the state directory is not safe to use"
+            )
+        return Channel(sock)
+
+    def _hello(self, channel: Channel) -> Channel:
+        channel.send(("hello", (MAGIC, PROTOCOL, __version__)))
+        (ok, value), _ = channel.receive()
+        if not ok:
+            channel.close()
+            raise decode_error(value)
+        self.keeper_pid = int(value[2])
+        return channel
+
+    def _start(self) -> Channel:
+        """Start the keeper (unless another process just did) and connect to it."""
+        lock = files.open_private(os.path.join(self.state_dir, files.START_LOCK))
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            channel = self._try_connect()
+            if channel is not None:
+                return channel
+            self._spawn_keeper()
+            channel = self._try_connect()
+            if channel is None:
+                raise DrmCommunicationException(
+                    f"the keeper of {self.state_dir} started but does not listen"
+                )
+            return channel
+        finally:
+            os.close(lock)
+
+    def _spawn_keeper(self) -> None:
+        read_end, write_end = os.pipe2(os.O_CLOEXEC)
+        env = dict(os.environ)
+        # The keeper imports this very package, wherever it was imported from.
+        here = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        env["PYTHONPATH"] = os.pathsep.join([here, *filter(None, [os.environ.get("PYTHONPATH")])])
+        try:
+            os.set_inheritable(write_end, True)
+            starter = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "drmaa2_ostracker.keeper",
+                    self.state_dir,
+                    str(write_end),
+                ],
+                pass_fds=(write_end,),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                cwd="/",
+                env=env,
+                start_new_session=True,
+            )
+        except OSError as error:
+            os.close(read_end)
+            os.close(write_end)
+            raise DrmCommunicationException(
+                f"cannot start the keeper of {self.state_dir}: {error.strerror}"
+            ) from None
+        os.close(write_end)
+        try:
+            starter.wait()  # it forks the keeper and exits
+            answer = _read_line(read_end, START_TIMEOUT)
+        finally:
+            os.close(read_end)
+        if answer != "ready":
+            raise SessionManagementException(
+                f"the keeper of {self.state_dir} did not start: "
+                f"{answer.removeprefix('error: ') or 'it exited without a word'} (see "
+                f"{os.path.join(self.state_dir, files.KEEPER_LOG)})"
+            )
+
+    # -- events ------------------------------------------------------------------------------
+
+    def subscribe(self, callback: Callable[[tuple[Any, ...]], None] | None) -> None:
+        """Call ``callback`` with every job state change the keeper publishes (None: stop;
+        what was published before this call is delivered first)."""
+        with self._lock:
+            old, self._events = self._events, None
+        if old is not None:
+            old.stop()
+        if callback is not None:
+            stream = _EventStream(self.connect(), callback)
+            with self._lock:
+                self._events = stream
+
+    def forked(self) -> None:
+        """In a forked child: the connections are the parent's."""
+        self._lock = threading.Lock()
+        for channel in self._pool:
+            with contextlib.suppress(OSError):
+                channel.close()
+        self._pool = []
+        self._sessions = 0
+        self._events = None
+
+
+class _EventStream:
+    """A connection turned into a stream of events, read by a thread of its own."""
+
+    def __init__(self, channel: Channel, callback: Callable[[tuple[Any, ...]], None]) -> None:
+        self._channel = channel
+        self._callback = callback
+        channel.send(("subscribe", ()))
+        (ok, value), _ = channel.receive()
+        if not ok:
+            channel.close()
+            raise decode_error(value)
+        self._thread = threading.Thread(target=self._read, name="drmaa2-events", daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        try:
+            while True:
+                (kind, value), _ = self._channel.receive()
+                if kind == "end":
+                    return
+                self._callback(value)
+        except (ConnectionLost, OSError):
+            return
+
+    def stop(self) -> None:
+        """Ask for the end: every event published before is delivered first."""
+        with contextlib.suppress(OSError):
+            self._channel.send(("unsubscribe", ()))
+        if self._thread is not threading.current_thread():
+            self._thread.join(30.0)
+        self._channel.close()
+
+
+def _read_line(fd: int, timeout: float) -> str:
+    deadline = time.monotonic() + timeout
+    data = b""
+    poller = select.poll()
+    poller.register(fd, select.POLLIN)
+    while b"\n" not in data:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return f"error: no answer within {timeout:g} s"
+        if not poller.poll(left * 1000):
+            continue
+        chunk = os.read(fd, 4096)
+        if not chunk:
+            break
+        data += chunk
+    return data.decode(errors="replace").strip()
+
+
+def _after_fork_in_child() -> None:
+    for client in list(_clients):
+        client.forked()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)

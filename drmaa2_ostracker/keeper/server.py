@@ -1,0 +1,555 @@
+"""The keeper: the one process per state directory that owns its jobs and its store.
+
+It is the parent of every job of the state directory, runs the supervisor (reaping, arrays
+and ``max_parallel``, hold/release, start times, deadlines, wallclock limits, event
+notifications) and is the only writer of the store. Clients (API sessions, the CLI) talk to it
+over the Unix socket ``keeper.sock`` in the state directory, mode 0600; it serves each
+connection in a thread of its own and accepts only connections of its own user.
+
+It starts on demand (:mod:`drmaa2_ostracker.keeper.client`) and exits on its own once it has
+had no unfinished job and no client for ``$DRMAA2_OS_KEEPER_IDLE`` seconds (default
+:data:`DEFAULT_IDLE_SECONDS`). On SIGTERM it exits at once, leaving its jobs running: the next
+keeper adopts them.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import fcntl
+import logging
+import os
+import queue
+import select
+import signal
+import socket
+import struct
+import threading
+import time
+import weakref
+from collections.abc import Callable
+from typing import Any
+
+from drmaa2.backend import Action, WaitFor
+from drmaa2.errors import (
+    InvalidArgumentException,
+    SessionManagementException,
+    TimeoutException,
+)
+from drmaa2.types import JobInfo, Notification
+from drmaa2_ostracker import __version__
+from drmaa2_ostracker.keeper import files
+from drmaa2_ostracker.keeper.protocol import (
+    MAGIC,
+    PROTOCOL,
+    Channel,
+    ConnectionLost,
+    PlanUnknown,
+    encode_error,
+)
+from drmaa2_ostracker.keeper.sessions import SessionEngine
+from drmaa2_ostracker.store import Store
+from drmaa2_ostracker.supervisor import Supervisor, now_us
+from drmaa2_ostracker.template import Plan, close_streams, plan_from_wire
+
+__all__ = ["DEFAULT_IDLE_SECONDS", "IDLE_ENV", "Keeper"]
+
+_log = logging.getLogger(__name__)
+
+#: Environment variable: seconds the keeper stays without jobs and clients before it exits.
+IDLE_ENV = "DRMAA2_OS_KEEPER_IDLE"
+#: The default of ``$DRMAA2_OS_KEEPER_IDLE``.
+DEFAULT_IDLE_SECONDS = 10.0
+#: How often the keeper looks whether it is idle (seconds).
+_IDLE_CHECK = 0.25
+#: A wait is served in slices this long, checking between them that its client still waits.
+_WAIT_SLICE = 1.0
+#: Plans clients may refer to by token (the least recently used are forgotten first).
+_PLANS_KEPT = 256
+_PEERCRED = struct.Struct("3i")
+
+
+def idle_seconds() -> float:
+    """``$DRMAA2_OS_KEEPER_IDLE`` (seconds), else the default."""
+    value = os.environ.get(IDLE_ENV)
+    if not value:
+        return DEFAULT_IDLE_SECONDS
+    try:
+        seconds = float(value)
+    except ValueError:
+        return DEFAULT_IDLE_SECONDS
+    return max(0.0, seconds)
+
+
+class _Stop(Exception):
+    """SIGTERM: the keeper exits now, leaving its jobs running."""
+
+
+def _close_fds(fds: list[int]) -> None:
+    for fd in fds:
+        with contextlib.suppress(OSError):
+            os.close(fd)
+
+
+class _Connection:
+    """One client connection, served by a thread of its own."""
+
+    def __init__(self, keeper: Keeper, channel: Channel, peer_pid: int) -> None:
+        self.keeper = keeper
+        self.channel = channel
+        self.peer_pid = peer_pid
+        self.events: queue.SimpleQueue[tuple[Any, ...] | None] | None = None
+
+    def gone(self) -> bool:
+        """Whether the client hung up (or, which it never does mid-request, sent more)."""
+        poller = select.poll()
+        poller.register(self.channel.fileno(), select.POLLIN | select.POLLRDHUP)
+        return bool(poller.poll(0))
+
+    def serve(self) -> None:
+        channel = self.channel
+        try:
+            if not self.keeper.greet(channel):
+                return
+            while True:
+                (method, args), fds = channel.receive(with_fds=True)
+                if method == "subscribe":
+                    self.keeper.subscribe(self)
+                    return
+                handler = self.keeper.handlers.get(method)
+                try:
+                    if handler is None:
+                        raise InvalidArgumentException(f"unknown keeper request {method!r}")
+                    answer: tuple[bool, Any] = (True, handler(self, *args, fds=fds))
+                except ConnectionLost:
+                    raise
+                except Exception as error:
+                    _close_fds(fds)
+                    if not isinstance(error, (InvalidArgumentException,)) and not getattr(
+                        error, "error_code", None
+                    ):
+                        _log.exception("request %s failed", method)
+                    answer = (False, encode_error(error))
+                channel.send(answer)
+        except (ConnectionLost, OSError, ValueError, TypeError):
+            pass
+        finally:
+            channel.close()
+            self.keeper.disconnected(self)
+
+
+class Keeper:
+    """The keeper of one state directory (see the module docstring)."""
+
+    def __init__(self, state_dir: str, idle: float | None = None) -> None:
+        self.state_dir = os.path.abspath(state_dir)
+        self.idle = idle_seconds() if idle is None else idle
+        self._lock = threading.Lock()
+        self._connections: set[_Connection] = set()
+        self._subscribers: set[_Connection] = set()
+        self._engines: dict[str, SessionEngine] = {}
+        self._plans: collections.OrderedDict[tuple[int, int], Plan] = collections.OrderedDict()
+        self._retire = False
+        self._dir_fd = -1
+        self._listener: socket.socket | None = None
+        self.store: Store | None = None
+        self.supervisor = Supervisor()
+        self.handlers: dict[str, Callable[..., Any]] = {
+            name[4:]: getattr(self, name) for name in dir(self) if name.startswith("_do_")
+        }
+
+    # -- life ------------------------------------------------------------------------------
+
+    def run(self, ready: Callable[[str], None]) -> None:
+        """Take the keeper lock, open and recover the store, listen, report ``ready``, and
+        serve until idle or told to stop. ``ready`` gets "ready" or the reason it failed."""
+        files.check_state_dir(self.state_dir)
+        lock_fd = files.open_private(os.path.join(self.state_dir, files.KEEPER_LOCK))
+        try:
+            self._take(lock_fd)
+            os.ftruncate(lock_fd, 0)
+            os.pwrite(lock_fd, f"{os.getpid()}\n".encode(), 0)
+            self._open()
+            ready("ready")
+            self._serve()
+        except _Stop:
+            self._close()
+        except BaseException as error:
+            ready(f"error: {error}")
+            raise
+        finally:
+            os.close(lock_fd)
+
+    @staticmethod
+    def _take(lock_fd: int, timeout: float = 30.0) -> None:
+        """The keeper lock: a keeper that is exiting releases it within moments."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise SessionManagementException(
+                        "another keeper holds the state directory and does not let go"
+                    ) from None
+                time.sleep(0.01)
+
+    def _open(self) -> None:
+        self.store = store = Store(self.state_dir)
+        self.supervisor.session_opened()  # the reaper stays ready while the keeper lives
+        for name in store.session_names():
+            self._engine(name).recover()
+        self._dir_fd = os.open(self.state_dir, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        address = files.socket_address(self.state_dir, self._dir_fd)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(os.path.join(self.state_dir, files.SOCKET))
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+        old = os.umask(0o177)  # the socket is made 0600 (single-threaded still)
+        try:
+            listener.bind(address)
+        finally:
+            os.umask(old)
+        listener.listen(128)
+        self._listener = listener
+
+    def _serve(self) -> None:
+        listener = self._listener
+        assert listener is not None
+        poller = select.poll()
+        poller.register(listener.fileno(), select.POLLIN)
+        idle_since: float | None = None
+        while True:
+            if poller.poll(_IDLE_CHECK * 1000):
+                self._accept(listener)
+                idle_since = None
+                continue
+            if not self._idle():
+                idle_since = None
+                continue
+            now = time.monotonic()
+            if idle_since is None:
+                idle_since = now
+            if (self._retire or now - idle_since >= self.idle) and self._exit_if_idle(poller):
+                return
+
+    def _idle(self) -> bool:
+        if self.supervisor.has_unfinished():
+            return False
+        if self._retire:
+            return True
+        with self._lock:
+            return not self._connections
+
+    def _exit_if_idle(self, poller: select.poll) -> bool:
+        """Exit unless a client came meanwhile: under the start lock, so that nobody starts a
+        keeper while this one is going; a client that connects in between sees the
+        connection closed and starts anew."""
+        fd = files.open_private(os.path.join(self.state_dir, files.START_LOCK))
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            if poller.poll(0) and not self._retire:
+                return False
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(os.path.join(self.state_dir, files.SOCKET))
+            self._close()
+            return True
+        finally:
+            os.close(fd)
+
+    def _close(self) -> None:
+        if self._listener is not None:
+            self._listener.close()
+            self._listener = None
+        for engine in self._engines.values():
+            with contextlib.suppress(Exception):
+                engine.close()
+        self.supervisor.flush()
+        if self.store is not None:
+            self.store.close()
+
+    def stop(self, signum: int, frame: object) -> None:
+        """SIGTERM: stop serving (jobs keep running; the next keeper adopts them)."""
+        raise _Stop()
+
+    # -- connections -------------------------------------------------------------------------
+
+    def _accept(self, listener: socket.socket) -> None:
+        try:
+            sock, _ = listener.accept()
+        except OSError:
+            return
+        pid, uid, _gid = _PEERCRED.unpack(
+            sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _PEERCRED.size)
+        )
+        if uid != os.geteuid():
+            _log.warning("refused a connection of user id %d (process %d)", uid, pid)
+            sock.close()
+            return
+        connection = _Connection(self, Channel(sock), pid)
+        with self._lock:
+            self._connections.add(connection)
+        threading.Thread(target=connection.serve, name=f"client-{pid}", daemon=True).start()
+
+    def greet(self, channel: Channel) -> bool:
+        """Answer a client's hello; False (and the reason sent) if it cannot be served."""
+        (hello, _fds) = channel.receive()
+        try:
+            method, (magic, protocol, version) = hello
+        except (TypeError, ValueError):
+            return False
+        if method != "hello" or magic != MAGIC:
+            return False
+        if protocol != PROTOCOL or version != __version__:
+            unfinished = self.supervisor.unfinished_count()
+            self._retire = True
+            channel.send(
+                (
+                    False,
+                    (
+                        "SessionManagementException",
+                        f"the keeper of {self.state_dir} (process {os.getpid()}) runs "
+                        f"drmaa2-ostracker {__version__}, this program {version}: "
+                        + (
+                            f"it hands over once its {unfinished} unfinished job(s) have "
+                            f"ended; until then, use drmaa2-ostracker {__version__} with "
+                            f"this state directory, or another state directory"
+                            if unfinished
+                            else "it is handing over now; try again"
+                        ),
+                    ),
+                )
+            )
+            return False
+        channel.send((True, (PROTOCOL, __version__, os.getpid())))
+        return True
+
+    def disconnected(self, connection: _Connection) -> None:
+        """A connection ended."""
+        with self._lock:
+            self._connections.discard(connection)
+            self._subscribers.discard(connection)
+            if not self._subscribers:
+                self.supervisor.set_callback(None)
+
+    def subscribe(self, connection: _Connection) -> None:
+        """Turn a connection into an event stream: every job state change, in order, until
+        the client asks for the end (``flush``: what was queued before it is sent first)."""
+        events: queue.SimpleQueue[tuple[Any, ...] | None] = queue.SimpleQueue()
+        connection.events = events
+        with self._lock:
+            self._subscribers.add(connection)
+            self.supervisor.set_callback(self._publish)
+        connection.channel.send((True, None))
+        stopper = threading.Thread(target=self._await_unsubscribe, args=(connection,), daemon=True)
+        stopper.start()
+        while True:
+            event = events.get()
+            if event is None:
+                connection.channel.send(("end", ()))
+                return
+            connection.channel.send(("event", event))
+
+    def _await_unsubscribe(self, connection: _Connection) -> None:
+        """The client of an event stream sends one more message, or hangs up: the end."""
+        with contextlib.suppress(Exception):
+            connection.channel.receive()
+        with self._lock:
+            self._subscribers.discard(connection)
+            if not self._subscribers:
+                self.supervisor.set_callback(None)
+        assert connection.events is not None
+        connection.events.put(None)
+
+    def _publish(self, note: Notification) -> None:
+        event = (note.job_id, note.session_name, int(note.job_state))
+        with self._lock:
+            for connection in self._subscribers:
+                if connection.events is not None:
+                    connection.events.put(event)
+
+    # -- sessions ----------------------------------------------------------------------------
+
+    def _engine(self, name: str) -> SessionEngine:
+        engine = self._engines.get(name)
+        if engine is None:
+            store = self.store
+            assert store is not None
+            if not store.session_exists(name):
+                raise InvalidArgumentException(
+                    f"there is no job session named {name!r} in {self.state_dir}"
+                )
+            with self._lock:
+                engine = self._engines.get(name)
+                if engine is None:
+                    engine = self._engines[name] = SessionEngine(name, store, self.supervisor)
+        return engine
+
+    def _do_create_session(self, connection: _Connection, name: str, *, fds: list[int]) -> str:
+        assert self.store is not None
+        self.store.create_session(name, now_us())
+        self._engine(name)
+        return name
+
+    def _do_open_session(self, connection: _Connection, name: str, *, fds: list[int]) -> str:
+        self._engine(name)
+        return name
+
+    def _do_destroy_session(self, connection: _Connection, name: str, *, fds: list[int]) -> None:
+        assert self.store is not None
+        with self._lock:
+            engine = self._engines.pop(name, None)
+        if engine is not None:
+            engine.close()
+        self.supervisor.forget_session(self.store, name)
+        self.store.destroy_session(name)
+
+    def _do_session_names(self, connection: _Connection, *, fds: list[int]) -> list[str]:
+        assert self.store is not None
+        return self.store.session_names()
+
+    # -- jobs --------------------------------------------------------------------------------
+
+    def _plan(
+        self, connection: _Connection, token: int, wire: Any, fds: list[int], jobs: int = 1
+    ) -> Plan:
+        """The plan a request carries, or names by its token (tokens are per client process:
+        a process's connections share its plans)."""
+        key = (connection.peer_pid, token)
+        plans = self._plans
+        if wire is None:
+            with self._lock:
+                plan = plans.get(key)
+                if plan is None:
+                    raise PlanUnknown(f"unknown plan {token}: send it whole")
+                plans.move_to_end(key)
+            return plan
+        plan = plan_from_wire(wire, fds)
+        if fds:
+            # Sent whole every time, its descriptors with it: they are closed once its last
+            # job started (or when the plan goes, if some never start).
+            plan.unlaunched = jobs
+            weakref.finalize(plan, close_streams, plan.streams)
+            return plan
+        with self._lock:
+            plans[key] = plan
+            while len(plans) > _PLANS_KEPT:
+                plans.popitem(last=False)
+        return plan
+
+    def _do_run_job(
+        self, connection: _Connection, session: str, token: int, wire: Any, *, fds: list[int]
+    ) -> str:
+        engine = self._engine(session)
+        return engine.run_job(self._plan(connection, token, wire, fds))
+
+    def _do_run_bulk_jobs(
+        self,
+        connection: _Connection,
+        session: str,
+        token: int,
+        wire: Any,
+        begin: int,
+        end: int,
+        step: int,
+        max_parallel: int | None,
+        *,
+        fds: list[int],
+    ) -> tuple[str, list[str]]:
+        engine = self._engine(session)
+        plan = self._plan(connection, token, wire, fds, len(range(begin, end + 1, step)))
+        return engine.run_bulk_jobs(plan, begin, end, step, max_parallel)
+
+    def _do_job_ids(
+        self, connection: _Connection, session: str, job_filter: Any, *, fds: list[int]
+    ) -> list[str]:
+        found = None if job_filter is None else JobInfo.from_dict(job_filter)
+        return self._engine(session).job_ids(found)
+
+    def _do_array_task_ids(
+        self, connection: _Connection, session: str, array_id: str, *, fds: list[int]
+    ) -> list[str]:
+        return self._engine(session).array_task_ids(array_id)
+
+    def _do_array_template(
+        self, connection: _Connection, session: str, array_id: str, *, fds: list[int]
+    ) -> str:
+        return self._engine(session).array_template_document(array_id)
+
+    def _do_job_state(
+        self, connection: _Connection, session: str, job_id: str, *, fds: list[int]
+    ) -> tuple[int, str]:
+        state, sub_state = self._engine(session).job_state(job_id)
+        return int(state), sub_state
+
+    def _do_job_record(
+        self, connection: _Connection, session: str, job_id: str, *, fds: list[int]
+    ) -> tuple[Any, ...]:
+        return self._engine(session).record_values(job_id)
+
+    def _do_job_template(
+        self, connection: _Connection, session: str, job_id: str, *, fds: list[int]
+    ) -> str:
+        return self._engine(session).job_template_document(job_id)
+
+    def _do_control(
+        self, connection: _Connection, session: str, job_id: str, action: str, *, fds: list[int]
+    ) -> None:
+        self._engine(session).control(job_id, Action(action))
+
+    def _do_reap(
+        self, connection: _Connection, session: str, job_id: str, *, fds: list[int]
+    ) -> None:
+        self._engine(session).reap(job_id)
+
+    def _do_wait(
+        self,
+        connection: _Connection,
+        session: str,
+        job_ids: list[str],
+        condition: str,
+        wait_all: bool,
+        timeout: float,
+        *,
+        fds: list[int],
+    ) -> list[str]:
+        engine = self._engine(session)
+        what = WaitFor(condition)
+        deadline = None if timeout < 0 else time.monotonic() + timeout
+        while True:
+            left = _WAIT_SLICE if deadline is None else max(0.0, deadline - time.monotonic())
+            try:
+                return engine.wait(job_ids, what, wait_all, min(left, _WAIT_SLICE))
+            except TimeoutException:
+                if deadline is not None and time.monotonic() >= deadline:
+                    raise TimeoutException(
+                        f"timed out after {timeout:g} s waiting for "
+                        f"{'all of' if wait_all else 'any of'} {len(job_ids)} job(s) to be "
+                        f"{what.value}"
+                    ) from None
+                if connection.gone():
+                    raise ConnectionLost("the client stopped waiting") from None
+
+    def _do_ping(self, connection: _Connection, *, fds: list[int]) -> int:
+        return os.getpid()
+
+
+def install_signal_handlers(keeper: Keeper) -> None:
+    """Start from a clean slate: nothing blocked, nothing ignored but SIGPIPE (which Python
+    needs and a job gets back at its default), SIGTERM stops the keeper, SIGINT and SIGHUP
+    (a terminal going away) do nothing to it."""
+    signal.pthread_sigmask(signal.SIG_SETMASK, [])
+    for signum in signal.valid_signals():
+        if signum in (signal.SIGKILL, signal.SIGSTOP, signal.SIGPIPE):
+            continue
+        with contextlib.suppress(OSError, ValueError, RuntimeError):
+            if signal.getsignal(signum) is signal.SIG_IGN:
+                signal.signal(signum, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, keeper.stop)
+    # Handled, not ignored: a job must not inherit an ignored SIGINT or SIGHUP.
+    signal.signal(signal.SIGINT, _ignore)
+    signal.signal(signal.SIGHUP, _ignore)
+
+
+def _ignore(signum: int, frame: object) -> None:
+    """A signal the keeper takes no action on."""

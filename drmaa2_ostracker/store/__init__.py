@@ -1,0 +1,10 @@
+"""The SQLite session store of a state directory (written only by its keeper).
+
+- :mod:`~drmaa2_ostracker.store.schema`: the schema, its migrations, opening a file safely.
+- :mod:`~drmaa2_ostracker.store.records`: job and array records, stored templates.
+- :mod:`~drmaa2_ostracker.store.queries`: :class:`Store`, the package's public entry.
+"""
+
+from drmaa2_ostracker.store.queries import Store
+
+__all__ = ["Store"]

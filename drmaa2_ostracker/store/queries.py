@@ -1,0 +1,246 @@
+"""The session store of one state directory: sessions, jobs and arrays in SQLite.
+
+One database file (``store.sqlite3``, WAL mode, 0600) per state directory. The keeper is its
+only writer; every state transition is written through it (see the supervisor for when a
+change is committed). Finished jobs live only here, not in the keeper's memory.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from drmaa2.enums import JobState
+from drmaa2.errors import InvalidArgumentException
+from drmaa2_ostracker.store.records import (
+    JOB_COLUMNS,
+    JOB_INSERT,
+    JOB_SELECT,
+    ArrayRecord,
+    JobRecord,
+    record_of,
+    row_of,
+    update_sql,
+)
+from drmaa2_ostracker.store.schema import STORE_FILE, connect
+
+__all__ = ["Store"]
+
+
+class Store:
+    """The session store of one state directory (thread-safe)."""
+
+    def __init__(self, state_dir: str) -> None:
+        self.state_dir = os.path.abspath(state_dir)
+        self.path = os.path.join(self.state_dir, STORE_FILE)
+        self._lock = threading.RLock()
+        self._deferred = False
+        self._closed = False
+        self._conn = connect(self.path)
+
+    def close(self) -> None:
+        """Commit what is open and close the database connection."""
+        with self._lock:
+            if self._closed:
+                return
+            self.commit()
+            self._conn.close()
+            self._closed = True
+
+    # -- transactions ---------------------------------------------------------------------
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """One transaction for the block (joining one that is open already): committed at
+        its end, rolled back if it raises."""
+        with self._lock:
+            if self._conn.in_transaction and not self._deferred:
+                yield
+                return
+            # Deferred writes are committed first: a failure here must not undo them.
+            self.commit()
+            self.begin()
+            try:
+                yield
+            except BaseException:
+                if self._conn.in_transaction:
+                    self._conn.execute("ROLLBACK")
+                raise
+            self.commit()
+
+    def begin(self) -> None:
+        """Open a transaction unless one is open (closed by :meth:`commit`). A deferred
+        transaction is taken over: its writes commit with this one's."""
+        with self._lock:
+            self._deferred = False
+            if not self._conn.in_transaction:
+                self._conn.execute("BEGIN IMMEDIATE")
+
+    def commit(self) -> None:
+        """Commit the open transaction, if any."""
+        with self._lock:
+            self._deferred = False
+            if self._conn.in_transaction:
+                self._conn.execute("COMMIT")
+
+    @property
+    def in_transaction(self) -> bool:
+        """Whether a transaction is open on this store's connection."""
+        return self._conn.in_transaction
+
+    def defer(self) -> None:
+        """Leave the open transaction open, for a later :meth:`commit` (or the next writer)
+        to commit: writes that may wait a few milliseconds share one commit."""
+        with self._lock:
+            self._deferred = self._conn.in_transaction
+
+    def _rows(self, sql: str, args: Sequence[Any] = ()) -> list[Any]:
+        # Rows are fetched under the lock too: no other thread's statement interleaves.
+        with self._lock:
+            return self._conn.execute(sql, args).fetchall()
+
+    def _one(self, sql: str, args: Sequence[Any] = ()) -> Any:
+        with self._lock:
+            return self._conn.execute(sql, args).fetchone()
+
+    # -- sessions -------------------------------------------------------------------------
+
+    def create_session(self, name: str, now_us: int) -> None:
+        """Record a new session; InvalidArgumentException if the name exists."""
+        try:
+            self._rows("INSERT INTO sessions (name, created_us) VALUES (?, ?)", (name, now_us))
+        except sqlite3.IntegrityError:
+            raise InvalidArgumentException(
+                f"a job session named {name!r} exists already in {self.state_dir}"
+            ) from None
+
+    def session_exists(self, name: str) -> bool:
+        """Whether a session of this name exists."""
+        return self._one("SELECT 1 FROM sessions WHERE name = ?", (name,)) is not None
+
+    def session_names(self) -> list[str]:
+        """Names of all sessions, oldest first."""
+        rows = self._rows("SELECT name FROM sessions ORDER BY created_us, name")
+        return [row[0] for row in rows]
+
+    def destroy_session(self, name: str) -> None:
+        """Forget a session and all its records; InvalidArgumentException if unknown."""
+        with self.transaction():
+            if not self.session_exists(name):
+                raise InvalidArgumentException(
+                    f"there is no job session named {name!r} in {self.state_dir}"
+                )
+            self._rows("DELETE FROM jobs WHERE session = ?", (name,))
+            self._rows("DELETE FROM arrays WHERE session = ?", (name,))
+            self._rows("DELETE FROM sessions WHERE name = ?", (name,))
+
+    def allocate_id(self, session: str, count: int = 1) -> int:
+        """Reserve the session's next ``count`` job id numbers (never handed out again);
+        returns the first. Committed with the change it is part of."""
+        row = self._one(
+            "UPDATE sessions SET next_id = next_id + ? WHERE name = ? RETURNING next_id - ?",
+            (count, session, count),
+        )
+        if row is None:
+            raise InvalidArgumentException(f"the job session {session!r} no longer exists")
+        return int(row[0])
+
+    def release_ids(self, session: str, first: int, end: int) -> None:
+        """Give back the reserved ids ``first`` … ``end - 1`` if none was reserved after
+        them (so a session's ids stay contiguous)."""
+        self._rows(
+            "UPDATE sessions SET next_id = ? WHERE name = ? AND next_id = ?", (first, session, end)
+        )
+
+    # -- jobs -----------------------------------------------------------------------------
+
+    def insert_jobs(self, records: Sequence[JobRecord]) -> None:
+        """Write new job records."""
+        rows = [row_of(record) for record in records]
+        with self._lock:
+            if len(rows) == 1:
+                self._conn.execute(JOB_INSERT, rows[0])
+            elif rows:
+                self._conn.executemany(JOB_INSERT, rows)
+
+    def insert_array(self, array: ArrayRecord) -> None:
+        """Write a new array record."""
+        self._rows("INSERT INTO arrays VALUES (?, ?, ?, ?, ?, ?, ?, ?)", dataclasses.astuple(array))
+
+    def update_job(self, session: str, job_id: str, **columns: Any) -> bool:
+        """Update some columns of a job. True if the row was updated (it is gone once its
+        session was destroyed)."""
+        sql = update_sql(tuple(columns), False)
+        args: tuple[Any, ...] = (*columns.values(), session, job_id)
+        with self._lock:
+            return self._conn.execute(sql, args).rowcount == 1
+
+    def job(self, session: str, job_id: str) -> JobRecord | None:
+        """One job's record, None if unknown."""
+        row = self._one(f"{JOB_SELECT} WHERE session = ? AND job_id = ?", (session, job_id))
+        return None if row is None else record_of(row)
+
+    def job_state(self, session: str, job_id: str) -> tuple[JobState, str] | None:
+        """One job's (state, sub-state), None if unknown."""
+        row = self._one(
+            "SELECT state, sub_state FROM jobs WHERE session = ? AND job_id = ?",
+            (session, job_id),
+        )
+        return None if row is None else (JobState(row[0]), row[1])
+
+    def jobs(self, session: str, where: dict[str, Any] | None = None) -> list[JobRecord]:
+        """Records of a session's jobs matching the equality conditions, oldest first."""
+        clauses, args = self._where(session, where)
+        rows = self._rows(f"{JOB_SELECT} WHERE {clauses} ORDER BY seq", args)
+        return [record_of(row) for row in rows]
+
+    def job_ids(self, session: str, where: dict[str, Any] | None = None) -> list[str]:
+        """Ids of a session's jobs matching the equality conditions, oldest first."""
+        clauses, args = self._where(session, where)
+        rows = self._rows(f"SELECT job_id FROM jobs WHERE {clauses} ORDER BY seq", args)
+        return [row[0] for row in rows]
+
+    @staticmethod
+    def _where(session: str, where: dict[str, Any] | None) -> tuple[str, list[Any]]:
+        clauses = ["session = ?"]
+        args: list[Any] = [session]
+        for name, value in (where or {}).items():
+            if name not in JOB_COLUMNS:
+                raise KeyError(name)
+            clauses.append(f"{name} = ?")
+            args.append(value)
+        return " AND ".join(clauses), args
+
+    def unfinished_jobs(self, session: str) -> list[JobRecord]:
+        """Records of a session's jobs that are not DONE or FAILED, oldest first."""
+        rows = self._rows(
+            f"{JOB_SELECT} WHERE session = ? AND state NOT IN (?, ?) ORDER BY seq",
+            (session, int(JobState.DONE), int(JobState.FAILED)),
+        )
+        return [record_of(row) for row in rows]
+
+    def delete_job(self, session: str, job_id: str) -> None:
+        """Forget a job."""
+        self._rows("DELETE FROM jobs WHERE session = ? AND job_id = ?", (session, job_id))
+
+    # -- arrays ---------------------------------------------------------------------------
+
+    def array(self, session: str, array_id: str) -> ArrayRecord | None:
+        """One array's record, None if unknown."""
+        row = self._one(
+            "SELECT * FROM arrays WHERE session = ? AND array_id = ?", (session, array_id)
+        )
+        return None if row is None else ArrayRecord(*row)
+
+    def array_task_ids(self, session: str, array_id: str) -> list[str]:
+        """Ids of an array's tasks that were not reaped, in index order."""
+        rows = self._rows(
+            "SELECT job_id FROM jobs WHERE session = ? AND array_id = ? ORDER BY task_index",
+            (session, array_id),
+        )
+        return [row[0] for row in rows]

@@ -1,0 +1,143 @@
+"""What the store holds, as Python values: job and array records, and stored templates."""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import operator
+from collections.abc import Sequence
+from typing import Any
+
+from drmaa2.enums import JobState
+from drmaa2.types import JobTemplate
+
+__all__ = [
+    "JOB_COLUMNS",
+    "JOB_INSERT",
+    "JOB_SELECT",
+    "ArrayRecord",
+    "JobRecord",
+    "dumps",
+    "record_of",
+    "row_of",
+    "template_document",
+    "update_sql",
+]
+
+
+@dataclasses.dataclass
+class JobRecord:
+    """One job (or array task) as stored."""
+
+    session: str
+    job_id: str
+    state: JobState
+    submission_us: int
+    array_id: str | None = None
+    task_index: int | None = None
+    job_name: str | None = None
+    sub_state: str = ""
+    annotation: str | None = None
+    exit_status: int | None = None
+    terminating_signal: str | None = None
+    dispatch_us: int | None = None
+    finish_us: int | None = None
+    cpu_time: float | None = None
+    pid: int | None = None
+    pid_start: int | None = None
+    #: Extension keys of a finished job's rusage, JSON.
+    rusage: str | None = None
+    #: The job's template as JSON (None for array tasks: the array's template is used).
+    template: str | None = None
+    #: What a job that has not started needs to start later (environment snapshot …), JSON.
+    launch: str | None = None
+    #: The keeper that started the job (pid, start time): unused since one keeper owns a
+    #: state directory's jobs; kept in the schema.
+    owner_pid: int | None = None
+    owner_start: int | None = None
+
+    def to_values(self) -> tuple[Any, ...]:
+        """The record as plain values, in field order (the state as its int code)."""
+        return row_of(self)
+
+    @classmethod
+    def from_values(cls, values: Sequence[Any]) -> JobRecord:
+        """Read :meth:`to_values`'s form back."""
+        return record_of(values)
+
+
+JOB_COLUMNS = tuple(f.name for f in dataclasses.fields(JobRecord))
+JOB_SELECT = f"SELECT {', '.join(JOB_COLUMNS)} FROM jobs"
+JOB_INSERT = (
+    f"INSERT INTO jobs ({', '.join(JOB_COLUMNS)}) VALUES ({', '.join('?' for _ in JOB_COLUMNS)})"
+)
+_UPDATABLE = frozenset(JOB_COLUMNS) - {"session", "job_id"}
+_fields = operator.attrgetter(*JOB_COLUMNS)
+_STATE_AT = JOB_COLUMNS.index("state")
+
+
+def row_of(record: JobRecord) -> tuple[Any, ...]:
+    """A record as a database row (and as plain values on the wire)."""
+    # A plain int for the state: sqlite3 binds an IntEnum through its slow adapter path.
+    row = list(_fields(record))
+    row[_STATE_AT] = int(row[_STATE_AT])
+    return tuple(row)
+
+
+@functools.lru_cache(maxsize=64)
+def update_sql(columns: tuple[str, ...], guarded: bool) -> str:
+    """The UPDATE of some columns of one job (``guarded``: only in a given state)."""
+    unknown = set(columns) - _UPDATABLE
+    if unknown:
+        raise KeyError(f"not job columns: {sorted(unknown)}")
+    assignments = ", ".join(f"{name} = ?" for name in columns)
+    sql = f"UPDATE jobs SET {assignments} WHERE session = ? AND job_id = ?"
+    return sql + " AND state = ? AND sub_state = ?" if guarded else sql
+
+
+def record_of(row: Sequence[Any]) -> JobRecord:
+    """A record from a database row (or its plain values)."""
+    record = JobRecord(*row)
+    record.state = JobState(record.state)
+    return record
+
+
+@dataclasses.dataclass
+class ArrayRecord:
+    """One job array as stored."""
+
+    session: str
+    array_id: str
+    begin_index: int
+    end_index: int
+    step: int
+    max_parallel: int | None
+    template: str
+    launch: str | None
+
+
+def dumps(value: Any) -> str:
+    """Compact JSON, as stored."""
+    return json.dumps(value, separators=(",", ":"))
+
+
+_TEMPLATE_FIELDS = tuple(field.name for field in dataclasses.fields(JobTemplate))
+# Fields whose values are not JSON as they are (times, enums, ResourceLimit keys).
+_ENCODED_FIELDS = frozenset(
+    {"start_time", "deadline_time", "machine_os", "machine_arch", "resource_limits"}
+)
+
+
+def template_document(template: JobTemplate) -> str:
+    """A template as stored: compact JSON of its set fields (``JobTemplate.from_json`` reads
+    it back; small rows make every write of the job cheaper)."""
+    data = {}
+    for name in _TEMPLATE_FIELDS:
+        value = getattr(template, name)
+        if value is not None:
+            if name in _ENCODED_FIELDS:  # rare: let the type encode all of it
+                data = template.to_dict()
+                return dumps({key: val for key, val in data.items() if val is not None})
+            data[name] = value
+    return dumps(data)

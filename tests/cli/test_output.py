@@ -1,0 +1,72 @@
+"""The progress line of ``run --wait`` and ``wait`` on an array: on a terminal only."""
+
+from __future__ import annotations
+
+import errno
+import os
+import pty
+import subprocess
+
+from tests.cli.conftest import TIMEOUT, Cli
+
+
+def _read_all(fd: int) -> bytes:
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(fd, 65536)
+        except OSError as error:  # EIO: every writer of the terminal has closed it
+            if error.errno != errno.EIO:
+                raise
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def test_progress_line_on_a_terminal(cli: Cli) -> None:
+    controller, terminal = pty.openpty()
+    try:
+        waiting = subprocess.Popen(
+            cli.argv(
+                "run",
+                "--array",
+                "1-6",
+                "--max-parallel",
+                "2",
+                "--wait",
+                "--",
+                "sh",
+                "-c",
+                'sleep 0.1; test "$TASK_ID" != 4',
+            ),
+            cwd=cli.workdir,
+            env=cli.env,
+            stdin=subprocess.DEVNULL,
+            stdout=terminal,
+            stderr=subprocess.PIPE,
+        )
+        os.close(terminal)
+        terminal = -1
+        shown = _read_all(controller).decode()
+        assert waiting.wait(TIMEOUT) == 1
+        assert waiting.stderr is not None
+        assert waiting.stderr.read() == b""
+        waiting.stderr.close()
+    finally:
+        os.close(controller)
+        if terminal >= 0:
+            os.close(terminal)
+    first, _, progress = shown.partition("\n")
+    assert first.strip() == "1"
+    frames = [frame.strip() for frame in progress.split("\r") if frame.strip()]
+    assert frames, shown
+    assert frames[-1].startswith("array 1: 5 done, 1 failed, 0 running, 0 queued")
+    assert "elapsed" in frames[-1] and "tasks/s" in frames[-1]
+    assert progress.endswith("\n")  # the line is finished, not left for the prompt
+
+
+def test_no_progress_line_when_not_a_terminal(cli: Cli) -> None:
+    done = cli("run", "--array", "1-3", "--wait", "--", "true")
+    assert (done.returncode, done.stdout, done.stderr) == (0, "1\n", "")

@@ -1,0 +1,734 @@
+"""The keeper of a state directory (issue 12), with real processes, sockets and a second local
+user: one keeper per state directory, started on demand as a fresh detached interpreter that is
+the parent of every job; idle exit; jobs started as the client would have; pushed waits and
+events; control from any process; a private state directory; version checks; the CLI as a
+plain client.
+
+``DRMAA2_TEST_KEEPER_ROUNDS`` sets the rounds of the concurrent-start test (default 30; the
+issue's trial is 200)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import marshal
+import os
+import pwd
+import resource
+import secrets
+import shutil
+import signal
+import socket
+import stat
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+
+import drmaa2
+from drmaa2 import JobState
+from drmaa2_ostracker import __version__
+from drmaa2_ostracker.keeper.protocol import MAGIC, PROTOCOL
+from tests.behaviour.conftest import TIMEOUT, file_text, wait_until
+from tests.os.test_persistence import (
+    gone,
+    keeper_pid,
+    keepers_of,
+    kill_keeper,
+    pid_of,
+    python,
+    stop_keeper,
+)
+
+BACKEND = "os"
+IDLE = "DRMAA2_OS_KEEPER_IDLE"
+#: How long "it does not happen" is watched: several idle times of 0.5 s.
+NOT_YET = 2.0
+
+
+@pytest.fixture
+def state(tmp_path: Path) -> Path:
+    return tmp_path / "state"
+
+
+def session_cleanup(js: drmaa2.JobSession) -> None:
+    unfinished = [j for j in js.get_jobs() if not j.get_state()[0].is_terminal]
+    for job in unfinished:
+        with contextlib.suppress(drmaa2.InvalidStateException):
+            job.terminate()
+    if unfinished:
+        js.wait_all_terminated(unfinished, TIMEOUT)
+    js.close()
+
+
+# -- one keeper per state directory ---------------------------------------------------------
+
+_OPENERS = """
+import os, sys, json, drmaa2
+root, rounds = sys.argv[1], int(sys.argv[2])
+for number in range(rounds):
+    state = os.path.join(root, f"round{number}")
+    go_r, go_w = os.pipe()
+    opened_r, opened_w = os.pipe()
+    done_r, done_w = os.pipe()
+    children = []
+    for _ in range(8):
+        pid = os.fork()
+        if pid == 0:
+            os.close(go_w); os.close(done_w); os.close(opened_r)
+            code = 0
+            try:
+                os.read(go_r, 1)  # all eight start at once
+                js = drmaa2.JobSession("shared", state, backend="os")
+                keeper = open(os.path.join(state, "keeper.lock")).read().split()[0]
+                os.write(opened_w, f"{keeper}\\n".encode())
+                os.read(done_r, 1)  # sessions stay open while the keepers are counted
+                js.close()
+            except BaseException as error:
+                os.write(opened_w, f"error {type(error).__name__}: {error}\\n".encode())
+                code = 1
+            os._exit(code)
+        children.append(pid)
+    os.close(go_r); os.close(opened_w); os.close(done_r)
+    os.close(go_w)
+    answers = b""
+    while answers.count(b"\\n") < 8:
+        chunk = os.read(opened_r, 4096)
+        if not chunk:
+            break
+        answers += chunk
+    print(json.dumps({"state": state, "answers": answers.decode().split("\\n")[:8]}),
+          flush=True)
+    sys.stdin.readline()  # the test has counted the keepers
+    os.close(done_w)
+    codes = [os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) for pid in children]
+    print(json.dumps({"codes": codes}), flush=True)
+"""
+
+
+def test_one_keeper_per_state_directory_when_eight_processes_start_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(IDLE, "0.5")  # each round's keeper goes soon after
+    rounds = int(os.environ.get("DRMAA2_TEST_KEEPER_ROUNDS", "30"))
+    launcher = subprocess.Popen(
+        [sys.executable, "-c", _OPENERS, str(tmp_path), str(rounds)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert launcher.stdin is not None and launcher.stdout is not None
+    try:
+        for number in range(rounds):
+            opened = json.loads(launcher.stdout.readline())
+            answers = opened["answers"]
+            assert not [a for a in answers if a.startswith("error")], (number, answers)
+            keepers = keepers_of(opened["state"])
+            assert len(keepers) == 1, (number, keepers)
+            assert set(answers) == {str(keepers[0].pid)}, (number, answers)
+            launcher.stdin.write("\n")
+            launcher.stdin.flush()
+            assert json.loads(launcher.stdout.readline())["codes"] == [0] * 8, number
+    finally:
+        launcher.kill()
+        launcher.wait()
+        launcher.stdin.close()
+        launcher.stdout.close()
+
+
+def test_the_keeper_is_a_fresh_detached_interpreter_and_the_parent_of_jobs(state: Path) -> None:
+    js = drmaa2.create_job_session("s", str(state), backend=BACKEND)
+    try:
+        job = js.run_job({"remote_command": "/bin/sleep", "args": ["600"]})
+        job.wait_started(TIMEOUT)
+        keeper = psutil.Process(keeper_pid(state))
+        cmdline = keeper.cmdline()
+        assert cmdline[1:4] == ["-m", "drmaa2_ostracker.keeper", str(state)]
+        assert os.path.samefile(cmdline[0], sys.executable)
+        me = psutil.Process()
+        assert keeper.pid not in [p.pid for p in me.children(recursive=True)]
+        assert keeper.ppid() != os.getpid()
+        assert os.getsid(keeper.pid) != os.getsid(0), "detached from the client's session"
+        assert psutil.Process(pid_of(job)).ppid() == keeper.pid
+    finally:
+        session_cleanup(js)
+
+
+# -- idle exit ---------------------------------------------------------------------------
+
+
+def test_the_keeper_exits_when_idle_and_not_before(
+    state: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(IDLE, "0.5")
+    flag = tmp_path / "go"
+    js = drmaa2.create_job_session("s", str(state), backend=BACKEND)
+    pid = keeper_pid(state)
+    time.sleep(NOT_YET)
+    assert not gone(pid), "an open session keeps the keeper"
+    job = js.run_job(
+        {"remote_command": "/bin/sh", "args": ["-c", f"while [ ! -e {flag} ]; do sleep 0.02; done"]}
+    )
+    job.wait_started(TIMEOUT)
+    js.close()
+    time.sleep(NOT_YET)
+    assert not gone(pid), "a running job keeps the keeper"
+    flag.touch()
+    wait_until(lambda: gone(pid), what="the idle keeper to exit")
+    js = drmaa2.open_job_session("s", str(state), backend=BACKEND)
+    (job,) = js.get_jobs()
+    assert job.get_info().exit_status == 0 and job.get_state()[0] is JobState.DONE
+    assert keeper_pid(state) != pid
+    js.close()
+
+
+# -- jobs start as if the client had started them ------------------------------------------
+
+_PROBE = """#!/bin/sh
+echo "cwd=$(pwd)"
+echo "FOO=$FOO"
+exec cat /proc/self/status /proc/self/limits /proc/self/stat
+"""
+
+
+def test_jobs_start_with_the_clients_environment_limits_and_signals(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    here = tmp_path / "client-cwd"
+    there = tmp_path / "job-cwd"
+    for directory, text in ((here, '#!/bin/sh\necho "wrong probe"\n'), (there, _PROBE)):
+        directory.mkdir()
+        probe = directory / "probe"
+        probe.write_text(text)
+        probe.chmod(0o755)
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    new_hard = min(hard, 4096) - 1
+    new_soft = min(soft, new_hard) - 7
+    code = f"""
+        import json, os, resource, signal, drmaa2
+        os.umask(0o027)
+        resource.setrlimit(resource.RLIMIT_NOFILE, ({new_soft}, {new_hard}))
+        nice = os.nice(3)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGQUIT, signal.SIG_IGN)
+        signal.pthread_sigmask(signal.SIG_BLOCK, {{signal.SIGUSR1, signal.SIGTERM}})
+        os.environ["FOO"] = "from-the-client"
+        js = drmaa2.create_job_session("s", {str(state)!r}, backend="os")
+        job = js.run_job({{"remote_command": "./probe", "working_directory": {str(there)!r},
+                          "output_path": "out.txt"}})
+        job.wait_terminated(60)
+        print(json.dumps({{"nice": nice, "state": job.get_state()[0].name}}))
+        js.close()
+        """
+    done = python(code, cwd=here)
+    assert done.returncode == 0, done.stderr
+    client = json.loads(done.stdout)
+    assert client["state"] == "DONE"
+    out = (there / "out.txt").read_text()  # relative paths: against the working directory
+    assert "wrong probe" not in out, "remote_command is resolved against working_directory"
+    fields = dict(
+        line.split(":", 1) for line in out.splitlines() if ":" in line and "=" not in line
+    )
+    assert f"cwd={there}" in out.splitlines()
+    assert "FOO=from-the-client" in out.splitlines()
+    assert fields["Umask"].strip() == "0027"
+    assert int(fields["SigIgn"], 16) == 0, "no signal ignored in the job"
+    assert int(fields["SigBlk"], 16) == 0, "no signal blocked in the job"
+    (open_files,) = [line for line in out.splitlines() if line.startswith("Max open files")]
+    assert open_files.split()[3:5] == [str(new_soft), str(new_hard)]
+    stat_line = out.splitlines()[-1]
+    assert int(stat_line.rsplit(")", 1)[1].split()[16]) == client["nice"]
+
+
+def test_dev_stdin_and_stdout_are_the_clients_own(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(IDLE, "600")  # the keeper outlives the test: it must let go anyway
+    code = f"""
+import sys, drmaa2
+js = drmaa2.create_job_session("s", {str(tmp_path / "state")!r}, backend="os")
+job = js.run_job({{"remote_command": "/bin/sh",
+                  "args": ["-c", "read line; echo got:$line; echo err:$line >&2"],
+                  "input_path": "/dev/stdin", "output_path": "/dev/stdout",
+                  "error_path": "/dev/stderr"}})
+job.wait_terminated(60)
+print("client-done", job.get_state()[0].name, flush=True)
+js.close()
+"""
+    client = subprocess.Popen(
+        [sys.executable, "-c", code],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert client.stdin is not None and client.stdout is not None and client.stderr is not None
+    read: dict[str, str] = {}
+    readers = [
+        threading.Thread(target=lambda k=k, f=f: read.__setitem__(k, f.read()), daemon=True)
+        for k, f in (("out", client.stdout), ("err", client.stderr))
+    ]
+    for reader in readers:
+        reader.start()
+    client.stdin.write("hello-through-the-socket\n")
+    client.stdin.close()
+    try:
+        assert client.wait(TIMEOUT * 2) == 0
+        deadline = time.monotonic() + TIMEOUT
+        for reader in readers:
+            reader.join(max(0.0, deadline - time.monotonic()))
+        assert set(read) == {"out", "err"}, (
+            "the client's streams stay open after the job and the client ended"
+        )
+    finally:
+        client.kill()
+        client.wait()
+    assert read["out"].split() == ["got:hello-through-the-socket", "client-done", "DONE"]
+    assert "err:hello-through-the-socket" in read["err"]
+    client.stdout.close()
+    client.stderr.close()
+
+
+# -- waits, events and control across processes ----------------------------------------------
+
+
+def test_a_wait_returns_when_another_processs_job_ends(state: Path, tmp_path: Path) -> None:
+    flag = tmp_path / "go"
+    submitted = python(
+        f"""
+        import drmaa2
+        js = drmaa2.create_job_session("s", {str(state)!r}, backend="os")
+        job = js.run_job({{"remote_command": "/bin/sh",
+            "args": ["-c", "while [ ! -e {flag} ]; do sleep 0.02; done; exit 3"]}})
+        job.wait_started(60)
+        print(job.id)
+        js.close()
+        """
+    )
+    assert submitted.returncode == 0, submitted.stderr
+    js = drmaa2.open_job_session("s", str(state), backend=BACKEND)
+    (job,) = js.get_jobs()
+    assert job.id == submitted.stdout.strip()
+    timer = threading.Timer(0.5, flag.touch)
+    timer.start()
+    try:
+        job.wait_terminated(TIMEOUT)
+        info = job.get_info()
+        assert (info.job_state, info.exit_status) == (JobState.FAILED, 3)
+    finally:
+        timer.cancel()
+        flag.touch()
+        session_cleanup(js)
+
+
+def test_event_notifications_show_another_processs_changes(state: Path) -> None:
+    js = drmaa2.create_job_session("s", str(state), backend=BACKEND)
+    seen: list[tuple[str, JobState]] = []
+    drmaa2.register_event_notification(
+        lambda note: seen.append((note.job_id, note.job_state)), backend=BACKEND
+    )
+    try:
+        other = python(
+            f"""
+            import drmaa2
+            js = drmaa2.open_job_session("s", {str(state)!r}, backend="os")
+            job = js.run_job({{"remote_command": "/bin/sleep", "args": ["600"]}})
+            job.wait_started(60)
+            job.suspend()
+            job.resume()
+            job.terminate()
+            job.wait_terminated(60)
+            print(job.id)
+            js.close()
+            """
+        )
+        assert other.returncode == 0, other.stderr
+        job_id = other.stdout.strip()
+        wait_until(lambda: (job_id, JobState.FAILED) in seen, what="the end of the other's job")
+        states = [s for i, s in seen if i == job_id]
+        for wanted in (JobState.RUNNING, JobState.SUSPENDED, JobState.FAILED):
+            assert wanted in states, states
+        assert states.index(JobState.SUSPENDED) < states.index(JobState.FAILED)
+    finally:
+        drmaa2.register_event_notification(None, backend=BACKEND)
+        session_cleanup(js)
+
+
+def control(state: Path, job_id: str, action: str) -> None:
+    """Suspend, resume, hold, release or terminate a job from another client process."""
+    done = python(
+        f"""
+        import drmaa2
+        js = drmaa2.open_job_session("s", {str(state)!r}, backend="os")
+        (job,) = [j for j in js.get_jobs() if j.id == {job_id!r}]
+        job.{action}()
+        js.close()
+        """
+    )
+    assert done.returncode == 0, done.stderr
+
+
+def test_control_from_another_process(state: Path, tmp_path: Path) -> None:
+    js = drmaa2.create_job_session("s", str(state), backend=BACKEND)
+    try:
+        sleeper = js.run_job({"remote_command": "/bin/sleep", "args": ["600"]})
+        held = js.run_job(
+            {
+                "remote_command": "/bin/sh",
+                "args": ["-c", f"touch {tmp_path / 'released'}"],
+                "submit_as_hold": True,
+            }
+        )
+        queued = js.run_job(
+            {
+                "remote_command": "/bin/true",
+                "start_time": "2999-01-01T00:00:00+00:00",
+            }
+        )
+        sleeper.wait_started(TIMEOUT)
+        pid = pid_of(sleeper)
+        control(state, sleeper.id, "suspend")
+        assert sleeper.get_state()[0] is JobState.SUSPENDED
+        assert psutil.Process(pid).status() == psutil.STATUS_STOPPED
+        control(state, sleeper.id, "resume")
+        assert sleeper.get_state()[0] is JobState.RUNNING
+        assert psutil.Process(pid).status() != psutil.STATUS_STOPPED
+        control(state, queued.id, "hold")
+        assert queued.get_state()[0] is JobState.QUEUED_HELD
+        control(state, held.id, "release")
+        held.wait_terminated(TIMEOUT)
+        assert held.get_state()[0] is JobState.DONE
+        assert (tmp_path / "released").exists()
+        control(state, sleeper.id, "terminate")
+        sleeper.wait_terminated(TIMEOUT)
+        info = sleeper.get_info()
+        assert (info.job_state, info.terminating_signal) == (JobState.FAILED, "SIGKILL")
+        control(state, queued.id, "terminate")
+        assert queued.get_state()[0] is JobState.FAILED
+    finally:
+        session_cleanup(js)
+
+
+# -- safety ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", [0o777, 0o770, 0o720])
+def test_a_state_directory_others_may_write_is_refused(tmp_path: Path, mode: int) -> None:
+    state = tmp_path / "open"
+    state.mkdir()
+    state.chmod(mode)
+    named = f"{state}.*{mode:04o}"
+    calls = [
+        lambda: drmaa2.create_job_session("s", str(state), backend=BACKEND),
+        lambda: drmaa2.open_job_session("s", str(state), backend=BACKEND),
+        lambda: drmaa2.get_job_session_names(str(state), backend=BACKEND),
+        lambda: drmaa2.destroy_job_session("s", str(state), backend=BACKEND),
+    ]
+    for call in calls:
+        with pytest.raises(drmaa2.SessionManagementException, match=named):
+            call()
+    assert list(state.iterdir()) == [], "nothing is created in it"
+    assert not keepers_of(state)
+
+
+def test_a_state_directory_made_writable_later_is_refused(state: Path) -> None:
+    drmaa2.create_job_session("s", str(state), backend=BACKEND).close()
+    state.chmod(0o777)
+    try:
+        done = python(f"import drmaa2; drmaa2.open_job_session('s', {str(state)!r}, backend='os')")
+        assert done.returncode != 0
+        assert "SessionManagementException" in done.stderr
+        assert str(state) in done.stderr and "0777" in done.stderr
+    finally:
+        state.chmod(0o700)
+
+
+def test_the_socket_is_private(state: Path) -> None:
+    drmaa2.create_job_session("s", str(state), backend=BACKEND).close()
+    assert stat.S_IMODE(state.stat().st_mode) == 0o700
+    found = (state / "keeper.sock").lstat()
+    assert stat.S_ISSOCK(found.st_mode)
+    assert stat.S_IMODE(found.st_mode) == 0o600
+    assert found.st_uid == os.geteuid()
+
+
+@pytest.mark.parametrize(
+    "name", ["keeper.log", "keeper-start.lock", "keeper.lock", "store.sqlite3"]
+)
+def test_a_planted_symlink_is_refused_and_its_target_untouched(tmp_path: Path, name: str) -> None:
+    state = tmp_path / "state"
+    state.mkdir(mode=0o700)
+    target = tmp_path / "precious"
+    target.write_bytes(b"")  # empty: what a store or a log would write to
+    target.chmod(0o644)
+    (state / name).symlink_to(target)
+    with pytest.raises(drmaa2.SessionManagementException, match=name):
+        drmaa2.create_job_session("s", str(state), backend=BACKEND)
+    assert target.read_bytes() == b""
+    assert stat.S_IMODE(target.stat().st_mode) == 0o644
+    assert (state / name).is_symlink()
+    wait_until(lambda: not keepers_of(state), what="the keeper not to serve")
+
+
+@contextlib.contextmanager
+def other_user() -> Iterator[pwd.struct_passwd]:
+    """A second local user, created for the test and deleted after it."""
+    if os.geteuid() != 0:
+        pytest.skip("creating a second local user needs root")
+    if shutil.which("useradd") is None or shutil.which("userdel") is None:
+        pytest.skip("useradd/userdel are not installed")
+    name = f"drmaa2-test-{secrets.token_hex(4)}"
+    subprocess.run(
+        ["useradd", "-M", "-N", "-s", "/usr/sbin/nologin", name], check=True, capture_output=True
+    )
+    try:
+        yield pwd.getpwnam(name)
+    finally:
+        subprocess.run(["userdel", name], check=True, capture_output=True)
+
+
+def python_for(user: pwd.struct_passwd) -> str:
+    """A Python interpreter the user may run (this one may live in root's home)."""
+    for candidate in (sys.executable, shutil.which("python3"), "/usr/bin/python3"):
+        if candidate is None:
+            continue
+        with contextlib.suppress(OSError):
+            subprocess.run(
+                [candidate, "-I", "-c", "pass"],
+                check=True,
+                capture_output=True,
+                user=user.pw_uid,
+                group=user.pw_gid,
+                extra_groups=[],
+                cwd="/",
+                timeout=TIMEOUT,
+            )
+            return candidate
+    pytest.skip("no Python interpreter here may be run by a second user")
+
+
+_INTRUDER = """
+import marshal, socket, struct, sys
+sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+try:
+    sock.connect(sys.argv[1])
+except OSError as error:
+    print("refused", type(error).__name__)
+    sys.exit()
+payload = marshal.dumps(("hello", (sys.argv[2], int(sys.argv[3]), sys.argv[4])), 4)
+try:
+    sock.sendall(struct.pack("<I", len(payload)) + payload)
+    sock.settimeout(60)
+    answer = sock.recv(65536)
+except OSError as error:
+    print("closed", type(error).__name__)
+    sys.exit()
+print("closed" if not answer else "answered " + repr(answer))
+"""
+
+
+def test_another_user_cannot_talk_to_the_keeper() -> None:
+    with other_user() as user:
+        # Reachable by the other user (not through pytest's private base directory).
+        state = Path(tempfile.mkdtemp(prefix="drmaa2-peer-")) / "state"
+        state.parent.chmod(0o711)
+        js = drmaa2.create_job_session("s", str(state), backend=BACKEND)
+        try:
+            socket_path = str(state / "keeper.sock")
+
+            versions = [str(PROTOCOL), __version__]
+            interpreter = python_for(user)
+
+            def intrude() -> str:
+                done = subprocess.run(
+                    [interpreter, "-I", "-c", _INTRUDER, socket_path, MAGIC, *versions],
+                    capture_output=True,
+                    text=True,
+                    timeout=TIMEOUT,
+                    user=user.pw_uid,
+                    group=user.pw_gid,
+                    extra_groups=[],
+                    cwd="/",
+                )
+                assert done.returncode == 0, done.stderr
+                return done.stdout.strip()
+
+            assert intrude().startswith("refused"), "the state directory is 0700"
+            # Even with the directory and the socket opened to everybody, the keeper checks
+            # the peer's uid and closes the connection without an answer.
+            state.chmod(0o711)
+            (state / "keeper.sock").chmod(0o666)
+            assert intrude().startswith("closed"), "closed without an answer"
+            state.chmod(0o700)
+            (state / "keeper.sock").chmod(0o600)
+            job = js.run_job({"remote_command": "/bin/true"})
+            job.wait_terminated(TIMEOUT)
+            assert job.get_state()[0] is JobState.DONE, "the keeper still serves its user"
+            assert "refused a connection of user id" in file_text(state / "keeper.log")
+        finally:
+            state.chmod(0o700)
+            js.close()
+            stop_keeper(state)
+            shutil.rmtree(state.parent)
+
+
+# -- versions ----------------------------------------------------------------------------
+
+
+def hello(state: Path, protocol: int, version: str) -> tuple[bool, object]:
+    """Say hello to the keeper over a raw socket; its answer."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(TIMEOUT)
+        sock.connect(str(state / "keeper.sock"))
+        payload = marshal.dumps(("hello", (MAGIC, protocol, version)), 4)
+        sock.sendall(struct.pack("<I", len(payload)) + payload)
+        data = b""
+        while len(data) < 4 or len(data) < 4 + struct.unpack("<I", data[:4])[0]:
+            chunk = sock.recv(65536)
+            assert chunk, "the keeper closed the connection without an answer"
+            data += chunk
+    ok, value = marshal.loads(data[4:])
+    return ok, value
+
+
+@pytest.mark.parametrize("other", ["version", "protocol"])
+def test_a_client_of_another_version_gets_a_clear_answer(state: Path, other: str) -> None:
+    js = drmaa2.create_job_session("s", str(state), backend=BACKEND)
+    try:
+        first = js.run_job({"remote_command": "/bin/true"})
+        first.wait_terminated(TIMEOUT)
+        ok, value = hello(state, PROTOCOL, __version__)
+        assert ok and value[1] == __version__  # type: ignore[index]
+        if other == "version":
+            ok, value = hello(state, PROTOCOL, "0.0.0-another")
+        else:
+            ok, value = hello(state, PROTOCOL + 1, __version__)
+        assert not ok
+        kind, message = value  # type: ignore[misc]
+        assert kind == "SessionManagementException"
+        assert __version__ in message and str(state) in message
+        # The session open here goes on working, whatever the keeper does about the other.
+        second = js.run_job({"remote_command": "/bin/true"})
+        second.wait_terminated(TIMEOUT)
+        assert second.get_state()[0] is JobState.DONE
+        assert int(second.id) == int(first.id) + 1
+    finally:
+        session_cleanup(js)
+
+
+# -- the command line as a plain client ----------------------------------------------------
+
+
+def cli(state: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """Run ``drmaa2 ARGS`` with the state directory as default contact."""
+    done = subprocess.run(
+        [sys.executable, "-m", "drmaa2", *args],
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT * 2,
+        env={**os.environ, "DRMAA2_OS_STATE_DIR": str(state), "DRMAA2_BACKEND": "os", **env},
+    )
+    assert done.returncode == 0, (args, done.stdout, done.stderr)
+    return done
+
+
+def cli_keepers(state: Path) -> list[psutil.Process]:
+    """The CLI's own keeper processes (the old design, python -m drmaa2.cli __keeper__) that
+    serve this state directory."""
+    found = []
+    for process in psutil.process_iter(["cmdline", "environ"]):
+        cmdline = process.info["cmdline"] or []
+        environ = process.info["environ"] or {}
+        if "__keeper__" in cmdline and environ.get("DRMAA2_OS_STATE_DIR") == str(state):
+            found.append(process)
+    return found
+
+
+@pytest.fixture
+def cli_state(state: Path) -> Iterator[Path]:
+    yield state
+    for process in cli_keepers(state):  # stopped by pid; the test fails on them anyway
+        with contextlib.suppress(psutil.Error):
+            process.kill()
+    if (state / "store.sqlite3").exists():
+        for name in drmaa2.get_job_session_names(str(state), backend=BACKEND):
+            session_cleanup(drmaa2.open_job_session(name, str(state), backend=BACKEND))
+
+
+def test_cli_listings_start_no_job_and_the_keeper_runs_the_array(cli_state: Path) -> None:
+    state = cli_state
+    assert cli(state, "run", "-a", "1-6", "--max-parallel", "2", "--", "sleep", "1").stdout == (
+        "1\n"
+    )
+    assert not cli_keepers(state), "the CLI has no keeper of its own"
+    wait_until(
+        lambda: (
+            sum(
+                j["job_state"] == "RUNNING" for j in json.loads(cli(state, "jobs", "--json").stdout)
+            )
+            == 2
+        ),
+        what="two tasks to run",
+    )
+    orphans = [
+        int(j["implementation_specific"]["pid"])
+        for j in json.loads(cli(state, "jobs", "--json").stdout)
+        if j["job_state"] == "RUNNING"
+    ]
+    old = kill_keeper(state)
+    cli(state, "jobs")  # a listing starts a new keeper, which adopts and goes on
+    try:
+        new = keeper_pid(state)
+        assert new != old
+        seen_running: set[str] = set()
+
+        def finished() -> bool:
+            jobs = json.loads(cli(state, "jobs", "--json").stdout)
+            for job in jobs:
+                if job["job_state"] == "RUNNING":
+                    seen_running.add(job["job_id"])
+                    pid = int(job["implementation_specific"]["pid"])
+                    with contextlib.suppress(psutil.NoSuchProcess):
+                        parent = psutil.Process(pid).ppid()
+                        assert parent in (new, 1), "only the keeper starts tasks"
+            return all(job["job_state"] in ("DONE", "FAILED") for job in jobs)
+
+        wait_until(finished, what="the array to end")
+        jobs = json.loads(cli(state, "jobs", "--json").stdout)
+        done = [j for j in jobs if j["job_state"] == "DONE"]
+        assert len(done) >= 4, jobs
+        assert all(j["exit_status"] == 0 for j in done)
+        for job in done:
+            wallclock = drmaa2.JobInfo.from_dict(job).wallclock_time
+            assert wallclock is not None and wallclock.total_seconds() < 5, job
+        assert keeper_pid(state) == new
+    finally:
+        for pid in orphans:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
+
+def test_cli_job_ids_have_no_gaps(cli_state: Path) -> None:
+    state = cli_state
+    ids = [cli(state, "run", "--", "true").stdout.strip() for _ in range(3)]
+    ids.append(cli(state, "run", "-a", "1-2", "--", "true").stdout.strip())
+    ids += [cli(state, "run", "--", "true").stdout.strip() for _ in range(2)]
+    assert ids == ["1", "2", "3", "4", "5", "6"]
+
+
+def test_cli_destroy_with_queued_and_held_jobs_lets_the_keeper_exit(cli_state: Path) -> None:
+    state = cli_state
+    idle = {IDLE: "0.5"}
+    cli(state, "run", "--hold", "--", "true", **idle)
+    cli(state, "run", "--hold", "-a", "1-3", "--", "true", **idle)
+    pid = keeper_pid(state)
+    cli(state, "destroy", "default", **idle)
+    wait_until(lambda: gone(pid), what="the keeper to exit after destroy")
+    wait_until(lambda: not cli_keepers(state), what="no CLI keeper to stay")
+    assert "default" not in cli(state, "sessions", **idle).stdout.split()
