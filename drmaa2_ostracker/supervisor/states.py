@@ -173,18 +173,21 @@ class States(SupervisorBase):
                     store.commit()
         finally:
             self._changes = None
-            if changes.changed:
-                self._cond.notify_all()
+            try:
+                if changes.notes:
+                    # Published before any waiter wakes, so that a client that saw the change
+                    # (a wait or a control call returned) has its event queued before it can
+                    # unsubscribe. The keeper's callbacks only queue the event.
+                    self.observed()  # a callback sees only what survives a crash
+                    self._notify(changes.notes)
+            finally:
+                if changes.changed:
+                    self._cond.notify_all()
 
     def _after_change(self, changes: Changes) -> None:
-        """After the outermost change, lock released: callbacks, then the starts it marked."""
-        try:
-            if changes.notes:
-                self.observed()  # a callback sees only what survives a crash
-                self._notify(changes.notes)
-        finally:
-            if changes.to_start:  # marked as starting: they start, whatever else failed
-                self._launch(changes.to_start, lazy=changes.lazy)
+        """After the outermost change, lock released: start the jobs it marked."""
+        if changes.to_start:  # marked as starting: they start, whatever else failed
+            self._launch(changes.to_start, lazy=changes.lazy)
 
     def _defer_commit(self, stores: Iterable[Store]) -> None:
         for store in stores:
@@ -274,7 +277,9 @@ class States(SupervisorBase):
                     _log.exception("drmaa2 event callback %r failed", callback)
 
     def set_callback(self, callback: NotificationCallback | None) -> None:
-        """Call ``callback`` for every state change from now on (None: stop)."""
+        """Call ``callback`` for every state change from now on (None: stop). It is called
+        with the supervisor's lock held, before waiters wake: it must only hand the event on
+        (the keeper queues it for its subscribers), never block nor call the supervisor."""
         with self._lock:
             self._callbacks = [] if callback is None else [callback]
 
