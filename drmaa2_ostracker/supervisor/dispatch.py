@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Sequence
 
 from drmaa2.enums import JobState
-from drmaa2_ostracker.process import Spawned, kill_job, spawn
+from drmaa2_ostracker.process import Spawned, boot_ticks, kill_job, spawn
 from drmaa2_ostracker.store import Store
 from drmaa2_ostracker.store.records import JobRecord
 from drmaa2_ostracker.supervisor.jobs import (
@@ -154,7 +154,9 @@ class Dispatcher(Reaper):
             _, _, job = heapq.heappop(group.pending)
             if job.key not in self._active or job.record.state != JobState.QUEUED or job.starting:
                 continue  # held, terminated or started since it was queued
-            self._transition(changes, job, JobState.QUEUED, STARTING)
+            # The tick it is marked at: a keeper that is killed while starting it lets the
+            # next one find the job's process by it (recovery).
+            self._transition(changes, job, JobState.QUEUED, STARTING, pid_start=boot_ticks())
             changes.must_commit = True
             group.running += 1
             job.holds_slot = True
@@ -172,6 +174,9 @@ class Dispatcher(Reaper):
                 spawned, reason, interrupted = self._spawn(job)
                 started.append((job, spawned, reason))
             with self._changing(lazy) as changes:
+                # A job marked as starting is recorded started at once: the next keeper
+                # would otherwise have to look for its process.
+                changes.must_commit = any(not job.unsaved for job, _, _ in started)
                 for job, spawned, reason in started:
                     self._started(changes, job, spawned, reason)
                 jobs = changes.to_start

@@ -18,6 +18,7 @@ from drmaa2_ostracker.store import Store
 from drmaa2_ostracker.store.records import JobRecord
 
 __all__ = [
+    "ADOPTED_NOTE",
     "DEADLINE",
     "STARTING",
     "START_FAILED",
@@ -47,12 +48,16 @@ UNOBSERVED = "exit_status_unobserved"
 START_UNCONFIRMED = "start_unconfirmed"
 
 UNOBSERVED_NOTE = (
-    "the job ended while no session watched it (its controlling process had died): "
-    "its exit status could not be observed"
+    "the job ended while no keeper ran (the keeper that started it was killed): its exit "
+    "status could not be observed"
+)
+ADOPTED_NOTE = (
+    "the job was adopted after the keeper that started it was killed: only that keeper, its "
+    "parent, could have seen its exit status"
 )
 UNCONFIRMED_NOTE = (
-    "the controlling process died while starting the job: whether it ran is unknown, "
-    "so it is not started again"
+    "the keeper was killed while starting the job, and no process of it was found: whether "
+    "it ran is unknown, so it is not started again"
 )
 
 

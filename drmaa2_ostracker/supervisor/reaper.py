@@ -20,7 +20,7 @@ import time
 from drmaa2.enums import JobState
 from drmaa2_ostracker import extension
 from drmaa2_ostracker.process import ExitStatus, reap
-from drmaa2_ostracker.supervisor.jobs import UNOBSERVED, UNOBSERVED_NOTE, TrackedJob, now_us
+from drmaa2_ostracker.supervisor.jobs import ADOPTED_NOTE, UNOBSERVED, TrackedJob, now_us
 from drmaa2_ostracker.supervisor.states import Changes
 from drmaa2_ostracker.supervisor.timers import Timers
 
@@ -163,23 +163,24 @@ class Reaper(Timers):
         assert spawned is not None
         if not spawned.child:  # adopted: not our child, its status is not ours to see
             self._unwatch(job)
-            self._unobserved(changes, job)
+            self._unobserved(changes, job, ADOPTED_NOTE)
             return
         try:
             status = reap(spawned.identity.pid)
-        except ChildProcessError:  # the host application reaped it (SIGCHLD ignored, wait(-1))
+        except ChildProcessError:  # someone else reaped it (never in the keeper)
             self._unwatch(job)
-            self._unobserved(changes, job)
+            self._unobserved(changes, job, "its exit status was collected by another party")
             return
         if status is None:
             return
         self._unwatch(job)
         self._finish(changes, job, status)
 
-    def _unobserved(self, changes: Changes, job: TrackedJob) -> None:
-        sub_state, annotation = job.kill_reason or (UNOBSERVED, UNOBSERVED_NOTE)
+    def _unobserved(self, changes: Changes, job: TrackedJob, note: str) -> None:
+        """The job ended and its exit status cannot be known (``note`` says why)."""
+        sub_state, annotation = job.kill_reason or (UNOBSERVED, note)
         if job.kill_reason is not None:
-            annotation = f"{annotation}; {UNOBSERVED_NOTE}"
+            annotation = f"{annotation}; {note}"
         self._transition(
             changes,
             job,

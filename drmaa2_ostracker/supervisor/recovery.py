@@ -10,13 +10,14 @@ import functools
 from collections.abc import Callable
 
 from drmaa2.enums import JobState
-from drmaa2_ostracker.process import ProcessIdentity, Spawned, open_pidfd
+from drmaa2_ostracker.process import ProcessIdentity, Spawned, find_job_process, open_pidfd
 from drmaa2_ostracker.store import Store
 from drmaa2_ostracker.store.records import JobRecord
 from drmaa2_ostracker.supervisor.dispatch import Dispatcher
 from drmaa2_ostracker.supervisor.jobs import (
     START_UNCONFIRMED,
     UNCONFIRMED_NOTE,
+    UNOBSERVED_NOTE,
     WALLCLOCK,
     Group,
     TrackedJob,
@@ -63,35 +64,65 @@ class Recovery(Dispatcher):
                         group.deadline, jobs, functools.partial(self._deadline, jobs=jobs)
                     )
 
+    def _adopt(self, job: TrackedJob, identity: ProcessIdentity, pidfd: int) -> None:
+        """Track a running process of a job that is not this keeper's child."""
+        job.spawned = Spawned(identity, pidfd, None, child=False)
+        job.holds_slot = True
+        job.group.running += 1
+        self._watch(job)
+        limit = job.group.wallclock_limit
+        started = job.record.dispatch_us
+        if limit is not None and started is not None:
+            self._add_timer(
+                started / 1e6 + limit,
+                [job],
+                lambda ch: self._kill(
+                    ch, job, WALLCLOCK, f"wallclock limit of {limit:g} s exceeded"
+                ),
+            )
+
+    def _known_pids(self) -> set[int]:
+        """Pids of the jobs tracked or recorded as running: never taken for another job."""
+        known = {job.spawned.identity.pid for job in self._active.values() if job.spawned}
+        for store in {job.store for job in self._active.values()}:
+            known.update(store.running_pids())
+        return known
+
     def _take_over(self, changes: Changes, job: TrackedJob) -> None:
         record = job.record
         if record.state in (JobState.RUNNING, JobState.SUSPENDED):
             identity = ProcessIdentity(record.pid or 0, record.pid_start or 0)
             pidfd = open_pidfd(identity) if record.pid else None
             if pidfd is None:
-                self._unobserved(changes, job)
+                self._unobserved(changes, job, UNOBSERVED_NOTE)
                 return
-            job.spawned = Spawned(identity, pidfd, None, child=False)
-            job.holds_slot = True
-            job.group.running += 1
-            self._watch(job)
-            limit = job.group.wallclock_limit
-            if limit is not None and record.dispatch_us is not None:
-                self._add_timer(
-                    record.dispatch_us / 1e6 + limit,
-                    [job],
-                    lambda ch: self._kill(
-                        ch, job, WALLCLOCK, f"wallclock limit of {limit:g} s exceeded"
-                    ),
-                )
+            self._adopt(job, identity, pidfd)
         elif job.starting:
+            # Marked before its spawn, with the tick it was marked at: a process of the job
+            # that started since then, if any, is the one (its start was not recorded).
+            found = None
+            if record.pid_start is not None:
+                found = find_job_process(record.job_id, record.pid_start, self._known_pids())
+            pidfd = None if found is None else open_pidfd(found)
+            if found is None or pidfd is None:
+                self._transition(
+                    changes,
+                    job,
+                    JobState.FAILED,
+                    START_UNCONFIRMED,
+                    annotation=UNCONFIRMED_NOTE,
+                    finish_us=now_us(),
+                )
+                return
             self._transition(
                 changes,
                 job,
-                JobState.FAILED,
-                START_UNCONFIRMED,
-                annotation=UNCONFIRMED_NOTE,
-                finish_us=now_us(),
+                JobState.RUNNING,
+                dispatch_us=now_us(),
+                pid=found.pid,
+                pid_start=found.start_ticks,
+                launch=None,
             )
+            self._adopt(job, found, pidfd)
         elif record.state == JobState.QUEUED:
             job.group.push(job)
