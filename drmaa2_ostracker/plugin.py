@@ -93,7 +93,7 @@ class OsBackend:
             self._open.setdefault(client.state_dir, collections.Counter())[name] += 1
         client.session_opened()
         if self._callback is not None:
-            self._subscribe(client)
+            self._subscribe(client, self._callback)
         return OsJobSession(name, client, functools.partial(self._closed, name, client))
 
     def _closed(self, name: str, client: KeeperClient) -> None:
@@ -152,17 +152,16 @@ class OsBackend:
             ]
         for client in clients:
             if callback is None:
-                client.subscribe(None)
+                client.subscribe(None)  # what was published before is delivered first
             else:
-                self._subscribe(client)
+                self._subscribe(client, callback)
 
-    def _subscribe(self, client: KeeperClient) -> None:
+    def _subscribe(self, client: KeeperClient, callback: NotificationCallback) -> None:
         def deliver(event: tuple[Any, ...]) -> None:
             job_id, session, state = event
-            callback = self._callback
             with self._lock:
                 watched = session in self._open.get(client.state_dir, ())
-            if callback is None or not watched:
+            if not watched:
                 return
             note = Notification(
                 event=Event.NEW_STATE,

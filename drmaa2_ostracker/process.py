@@ -28,8 +28,10 @@ __all__ = [
     "LaunchSpec",
     "ProcessIdentity",
     "Spawned",
+    "boot_ticks",
     "continue_job",
     "decode_wait_status",
+    "find_job_process",
     "identity_of",
     "is_running",
     "kill_job",
@@ -86,6 +88,46 @@ def is_running(identity: ProcessIdentity) -> bool:
     if fields is None or fields[0] in ("Z", "X"):
         return False
     return identity.started_at(int(fields[19]))
+
+
+def boot_ticks() -> int:
+    """Now, in clock ticks since boot (the unit of a process's start time)."""
+    return time.clock_gettime_ns(time.CLOCK_BOOTTIME) // _NS_PER_TICK
+
+
+def find_job_process(
+    job_id: str, not_before: int, exclude: set[int] | frozenset[int] = frozenset()
+) -> ProcessIdentity | None:
+    """A live process that looks like the job ``job_id`` started at or after tick
+    ``not_before``: a session leader of this user, started since then, whose initial
+    environment has ``JOB_ID=<job_id>``, and not one of ``exclude``; the earliest such.
+    For a job whose start was not recorded because its keeper died while starting it."""
+    marker = b"\0JOB_ID=" + job_id.encode() + b"\0"
+    me = os.geteuid()
+    found: ProcessIdentity | None = None
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        pid = int(name)
+        if pid in exclude:
+            continue
+        fields = _stat_fields(pid)
+        # fields: 0 state, 1 ppid, 2 pgrp, 3 session … 19 start time
+        if fields is None or fields[0] in ("Z", "X") or int(fields[3]) != pid:
+            continue
+        ticks = int(fields[19])
+        if ticks < not_before or (found is not None and ticks >= found.start_ticks):
+            continue
+        try:
+            if os.stat(f"/proc/{pid}").st_uid != me:
+                continue
+            with open(f"/proc/{pid}/environ", "rb") as environ:
+                if marker not in b"\0" + environ.read():
+                    continue
+        except OSError:
+            continue
+        found = ProcessIdentity(pid, ticks)
+    return found
 
 
 def process_state(pid: int) -> str | None:

@@ -224,6 +224,14 @@ class Store:
         )
         return [record_of(row) for row in rows]
 
+    def running_pids(self) -> set[int]:
+        """Pids recorded for jobs of any session that are RUNNING or SUSPENDED."""
+        rows = self._rows(
+            "SELECT pid FROM jobs WHERE pid IS NOT NULL AND state IN (?, ?)",
+            (int(JobState.RUNNING), int(JobState.SUSPENDED)),
+        )
+        return {int(row[0]) for row in rows}
+
     def delete_job(self, session: str, job_id: str) -> None:
         """Forget a job."""
         self._rows("DELETE FROM jobs WHERE session = ? AND job_id = ?", (session, job_id))

@@ -593,7 +593,16 @@ def test_crash_integrity_under_repeated_sigkill_of_the_keeper(state: Path, tmp_p
         assert not never, [(i.job_id, i.job_sub_state) for i in never]
         unobserved = [i for i in infos if i.job_sub_state == "exit_status_unobserved"]
         assert len(unobserved) <= 20 * 2, "only tasks running at a crash may lack a status"
-        others = [i for i in infos if i not in unobserved and i.job_state is not JobState.DONE]
+        # A task the keeper was killed while starting (between its "starting" mark and the
+        # record of its pid, well under a millisecond) whose process had ended before the
+        # next keeper looked for it is start_unconfirmed: at most one per kill.
+        unconfirmed = [i for i in infos if i.job_sub_state == "start_unconfirmed"]
+        assert len(unconfirmed) <= 20, [i.job_id for i in unconfirmed]
+        others = [
+            i
+            for i in infos
+            if i not in unobserved and i not in unconfirmed and i.job_state is not JobState.DONE
+        ]
         assert not others, [(i.job_id, i.job_sub_state, i.annotation) for i in others]
     finally:
         kill_pids(orphans)

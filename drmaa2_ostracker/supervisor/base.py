@@ -1,0 +1,71 @@
+"""The supervisor's shared fields, and the methods its parts call before they are defined.
+
+The parts of :class:`~drmaa2_ostracker.supervisor.Supervisor` are mixins in one chain, each
+using what the ones before it define: the state changes, timers, the reaper, dispatch,
+recovery, waits, control. This base is the start of the chain: it declares the fields every
+part shares (set in ``Supervisor.__init__``) and the three methods that are called from an
+earlier part than the one that defines them.
+"""
+
+from __future__ import annotations
+
+import collections
+import select
+import threading
+from typing import TYPE_CHECKING
+
+from drmaa2.backend import NotificationCallback
+from drmaa2_ostracker.store import Store
+from drmaa2_ostracker.supervisor.jobs import Group, JobKey, TrackedJob
+
+if TYPE_CHECKING:
+    from drmaa2_ostracker.supervisor.states import Changes
+    from drmaa2_ostracker.supervisor.timers import Timer
+
+__all__ = ["SupervisorBase"]
+
+
+class SupervisorBase:
+    """The fields shared by the supervisor's parts, one lock guarding them all."""
+
+    _lock: threading.RLock
+    #: Waiting threads sleep on it until a job they watch changes (see Waits._sleep).
+    _cond: threading.Condition
+    #: The jobs that have not finished, by (store path, session, job id).
+    _active: dict[JobKey, TrackedJob]
+    #: The started jobs, by pidfd.
+    _by_fd: dict[int, TrackedJob]
+    #: Pidfds of ``_by_fd`` not yet in the epoll set (see Reaper._watch).
+    _unregistered: set[int]
+    #: A heap, the earliest first.
+    _timers: list[Timer]
+    _callbacks: list[NotificationCallback]
+    _epoll: select.epoll | None
+    #: An eventfd in the epoll set, written to wake the reaper thread.
+    _wake_fd: int
+    _thread: threading.Thread | None
+    #: The outermost change under way (see States._changing).
+    _changes: Changes | None
+    #: How many sessions are open: while any is, the reaper thread stays.
+    _sessions: int
+    #: When the last job was submitted (monotonic).
+    _last_submit: float
+    #: Jobs some thread waits for (key → number of waiting threads).
+    _watched: collections.Counter[JobKey]
+    #: Stores whose open transaction waits to be committed, and by when (monotonic).
+    _deferred: dict[str, Store]
+    _flush_at: float | None
+
+    # Called by the state changes and the timers; defined by later parts.
+
+    def _dispatch(self, changes: Changes, group: Group) -> None:
+        """Mark as many of the group's queued jobs as its limit allows for starting."""
+        raise NotImplementedError
+
+    def _launch(self, jobs: list[TrackedJob], lazy: bool) -> None:
+        """Start jobs marked as starting (outside the lock)."""
+        raise NotImplementedError
+
+    def _ensure_thread(self) -> None:
+        """Start the reaper thread unless it runs."""
+        raise NotImplementedError

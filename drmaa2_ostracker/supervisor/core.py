@@ -1,0 +1,100 @@
+"""The supervisor, assembled from its parts, and its life across sessions and forks."""
+
+from __future__ import annotations
+
+import atexit
+import collections
+import contextlib
+import os
+import threading
+
+from drmaa2_ostracker.store import Store
+from drmaa2_ostracker.supervisor.control import Control
+
+__all__ = ["Supervisor"]
+
+
+class Supervisor(Control):
+    """Owns the jobs of this process that have not finished, across sessions and stores."""
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self._cond = threading.Condition(self._lock)
+        self._active = {}
+        self._by_fd = {}
+        self._unregistered = set()
+        self._timers = []
+        self._callbacks = []
+        self._epoll = None
+        self._wake_fd = -1
+        self._thread = None
+        self._changes = None
+        self._sessions = 0
+        self._last_submit = 0.0
+        self._watched = collections.Counter()
+        self._deferred = {}
+        self._flush_at = None
+        atexit.register(self.flush)
+        os.register_at_fork(after_in_child=self._forked)
+
+    def _forked(self) -> None:
+        """In a child forked from this process: the jobs, the reaper and what waits to be
+        committed are the parent's; the locks may have been held by its other threads."""
+        self._lock = threading.RLock()
+        self._cond = threading.Condition(self._lock)
+        for fd in [*self._by_fd, self._wake_fd]:  # the child's copies of the parent's
+            if fd >= 0:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+        self._active = {}
+        self._by_fd = {}
+        self._unregistered = set()
+        self._timers = []
+        self._epoll = None
+        self._wake_fd = -1
+        self._thread = None
+        self._changes = None
+        self._deferred = {}
+        self._flush_at = None
+
+    def has_unfinished(self) -> bool:
+        """Whether any job is queued, held or running."""
+        return bool(self._active)
+
+    def unfinished_count(self) -> int:
+        """How many jobs are queued, held or running."""
+        return len(self._active)
+
+    def forget_session(self, store: Store, session: str) -> None:
+        """A session is being destroyed: its jobs that have not started never will; those
+        running are still reaped (their records go with the session)."""
+        with self._lock:
+            for key, job in list(self._active.items()):
+                ours = key[0] == store.path and key[1] == session
+                if ours and job.spawned is None and not job.starting:
+                    del self._active[key]
+            self._drop_void_timers()
+            self._cond.notify_all()
+
+    def session_opened(self) -> None:
+        """A session of this process opened: keep the reaper ready."""
+        with self._lock:
+            self._sessions += 1
+
+    def session_closed(self, timeout: float = 5.0) -> None:
+        """A session closed; after the last one, let the reaper end once it has nothing to
+        watch, and wait for it (no thread left over)."""
+        self.flush()
+        with self._lock:
+            self._sessions -= 1
+            if self._sessions:
+                return
+            thread = self._thread
+            if thread is None or self._by_fd:
+                return
+            self._drop_void_timers()
+            if self._timers:
+                return
+            os.eventfd_write(self._wake_fd, 1)
+        if thread is not threading.current_thread():  # a callback may close the last session
+            thread.join(timeout)

@@ -1,0 +1,210 @@
+"""Dispatch: submitting jobs and starting them, in groups.
+
+Jobs are started in *groups*: an array's tasks form one group with its ``max_parallel`` limit,
+a single job is a group of one. A group dispatches its queued tasks in index order whenever a
+slot frees, a task is released, or the group's start time arrives. Jobs are marked as
+starting under the lock, and spawned outside it (spawning is the slow part).
+"""
+
+from __future__ import annotations
+
+import heapq
+import time
+from collections.abc import Callable, Sequence
+
+from drmaa2.enums import JobState
+from drmaa2_ostracker.process import Spawned, boot_ticks, kill_job, spawn
+from drmaa2_ostracker.store import Store
+from drmaa2_ostracker.store.records import JobRecord
+from drmaa2_ostracker.supervisor.jobs import (
+    START_FAILED,
+    STARTING,
+    WALLCLOCK,
+    Group,
+    LaunchError,
+    TrackedJob,
+    now_us,
+)
+from drmaa2_ostracker.supervisor.reaper import Reaper
+from drmaa2_ostracker.supervisor.states import Changes
+
+__all__ = ["Dispatcher"]
+
+#: Why a job that was to start did not: the start was interrupted (KeyboardInterrupt …).
+_INTERRUPTED = "not started: the start was interrupted"
+
+
+class Dispatcher(Reaper):
+    """The supervisor's submissions and starts: groups, their limits and start times."""
+
+    def submit(
+        self,
+        store: Store,
+        make_records: Callable[[], Sequence[JobRecord]],
+        group: Group,
+        *,
+        commit_after_start: bool = False,
+    ) -> list[JobRecord]:
+        """Record new jobs (already validated) and start what may start.
+
+        ``make_records`` runs inside the store transaction that inserts its records, so ids
+        it allocates and records it writes commit together. Records are QUEUED or
+        QUEUED_HELD; queued ones start as their group allows, in index order. The records are
+        in the store when this returns.
+
+        ``commit_after_start``: record a job that starts at once with its start, after the
+        spawn (nothing is written before the job starts; the record is committed before this
+        returns). Right for a single job: if the process dies
+        while starting it, the job was never accepted and is not in the store. Wrong for array
+        tasks, whose records must say "starting" before they start, so that a task is never
+        started twice.
+        """
+        self._last_submit = time.monotonic()
+        with self._changing() as changes:
+            if not commit_after_start:
+                self._begin(changes, store)
+            records = list(make_records())
+            jobs = [TrackedJob(store, record, group) for record in records]
+            for job in jobs:  # those that start now are recorded as starting right away
+                if (
+                    job.record.state == JobState.QUEUED
+                    and group.ready()
+                    and (group.max_parallel is None or group.running < group.max_parallel)
+                ):
+                    job.record.sub_state = STARTING
+                    group.running += 1
+                    job.holds_slot = True
+                    job.unsaved = commit_after_start
+                    changes.to_start.append(job)
+            saved = [job.record for job in jobs if not job.unsaved]
+            if saved:
+                self._begin(changes, store)
+                store.insert_jobs(saved)
+            for job in jobs:
+                self._active[job.key] = job
+                self._note(changes, job)
+                if job.record.state == JobState.QUEUED and not job.holds_slot:
+                    group.push(job)
+            if group.start_at is not None and not group.ready():
+                self._add_timer(group.start_at, jobs, lambda ch: self._dispatch(ch, group))
+            if group.deadline is not None:
+                self._add_timer(group.deadline, jobs, lambda ch: self._deadline(ch, jobs))
+        return records
+
+    def reserve_ids(self, store: Store, session: str, count: int) -> int:
+        """Reserve ``count`` job ids of a session, committed before this returns (under the
+        lock no change's transaction is open, so the reservation is its own); the first."""
+        with self._lock:
+            return store.allocate_id(session, count)
+
+    def start_now(self, store: Store, record: JobRecord, group: Group) -> None:
+        """Start a single job at once, then record it with its start (committed when this
+        returns). The fast way of :meth:`submit` for a job with no start
+        time, deadline or hold: nothing is written before the spawn, and nobody knows the job
+        before it is recorded, so nothing can change it meanwhile."""
+        self._last_submit = time.monotonic()
+        job = TrackedJob(store, record, group)
+        job.unsaved = True
+        job.holds_slot = True
+        group.running += 1
+        spawned, reason, interrupted = self._spawn(job)
+        with self._changing() as changes:
+            self._active[job.key] = job
+            self._note(changes, job)
+            self._started(changes, job, spawned, reason)
+        if interrupted is not None:
+            raise interrupted
+
+    @staticmethod
+    def _spawn(job: TrackedJob) -> tuple[Spawned | None, str, BaseException | None]:
+        """Spawn a job: (its process, or None and why not, and an interruption to re-raise
+        once the failure is recorded)."""
+        try:
+            return spawn(job.group.prepare(job.record)), "", None
+        except LaunchError as error:
+            return None, str(error), None
+        except Exception as error:  # the job fails, the supervisor goes on
+            reason = getattr(error, "strerror", None) or str(error)
+            return None, f"could not start the job: {reason}", None
+        except BaseException as error:  # KeyboardInterrupt: record, then re-raise
+            return None, _INTERRUPTED, error
+
+    def _started(
+        self, changes: Changes, job: TrackedJob, spawned: Spawned | None, reason: str
+    ) -> None:
+        """Record how a job's start went: running, or failed to start for ``reason``."""
+        if spawned is not None:
+            self._running(changes, job, spawned)
+            return
+        self._transition(
+            changes,
+            job,
+            JobState.FAILED,
+            START_FAILED,
+            annotation=reason,
+            finish_us=now_us(),
+            launch=None,
+        )
+
+    def _dispatch(self, changes: Changes, group: Group) -> None:
+        """Mark as many of the group's queued jobs as its limit allows for starting."""
+        if not group.ready():
+            return
+        while group.pending and (group.max_parallel is None or group.running < group.max_parallel):
+            _, _, job = heapq.heappop(group.pending)
+            if job.key not in self._active or job.record.state != JobState.QUEUED or job.starting:
+                continue  # held, terminated or started since it was queued
+            # The tick it is marked at: a keeper that is killed while starting it lets the
+            # next one find the job's process by it (recovery).
+            self._transition(changes, job, JobState.QUEUED, STARTING, pid_start=boot_ticks())
+            changes.must_commit = True
+            group.running += 1
+            job.holds_slot = True
+            changes.to_start.append(job)
+
+    def _launch(self, jobs: list[TrackedJob], lazy: bool) -> None:
+        """Start jobs marked STARTING (outside the lock: spawning is the slow part)."""
+        interrupted: BaseException | None = None
+        while jobs:
+            started: list[tuple[TrackedJob, Spawned | None, str]] = []
+            for job in jobs:
+                if interrupted is not None:
+                    started.append((job, None, _INTERRUPTED))
+                    continue
+                spawned, reason, interrupted = self._spawn(job)
+                started.append((job, spawned, reason))
+            with self._changing(lazy) as changes:
+                # A job marked as starting is recorded started at once: the next keeper
+                # would otherwise have to look for its process.
+                changes.must_commit = any(not job.unsaved for job, _, _ in started)
+                for job, spawned, reason in started:
+                    self._started(changes, job, spawned, reason)
+                jobs = changes.to_start
+                changes.to_start = []
+                changes.must_commit = changes.must_commit or bool(jobs)
+        if interrupted is not None:
+            raise interrupted
+
+    def _running(self, changes: Changes, job: TrackedJob, spawned: Spawned) -> None:
+        job.spawned = spawned
+        self._watch(job)
+        self._transition(
+            changes,
+            job,
+            JobState.RUNNING,
+            dispatch_us=now_us(),
+            pid=spawned.identity.pid,
+            pid_start=spawned.identity.start_ticks,
+            launch=None,
+        )
+        limit = job.group.wallclock_limit
+        if limit is not None:
+            self._add_timer(
+                time.time() + limit,
+                [job],
+                lambda ch: self._kill(
+                    ch, job, WALLCLOCK, f"wallclock limit of {limit:g} s exceeded"
+                ),
+            )
+        if job.kill_reason is not None:  # terminated while it was starting
+            kill_job(spawned.identity.pid, spawned.pidfd)

@@ -1,0 +1,239 @@
+"""The reaper: one thread that waits on the pidfds of all running jobs and on the timers with
+one epoll set, and reaps by explicit pid.
+
+There is no per-job thread and no polling. A thread waiting for one job of ours takes that
+job's pidfd out of the set and reaps it itself (see :mod:`~drmaa2_ostracker.supervisor.waits`),
+saving the hand-over. The thread exits when no session is open and nothing is left to watch,
+and is started again when needed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import heapq
+import logging
+import os
+import select
+import threading
+import time
+
+from drmaa2.enums import JobState
+from drmaa2_ostracker import extension
+from drmaa2_ostracker.process import ExitStatus, reap
+from drmaa2_ostracker.supervisor.jobs import ADOPTED_NOTE, UNOBSERVED, TrackedJob, now_us
+from drmaa2_ostracker.supervisor.states import Changes
+from drmaa2_ostracker.supervisor.timers import Timers
+
+__all__ = ["MAX_SLEEP", "Reaper"]
+
+_log = logging.getLogger(__name__)
+
+#: While jobs were submitted this recently (seconds), the reaper gathers exits for as long.
+_BURST_WINDOW = 0.01
+#: The longest single sleep (seconds): longer timeouts are slept in slices.
+MAX_SLEEP = 3600.0
+
+#: A finished job's rusage extension keys as stored: a JSON object of strings.
+_USAGE = (
+    "{{"
+    + ",".join(
+        f'"{key}":"{{}}"'
+        for key in (
+            extension.JSESSION_MAX_RSS,
+            extension.JSESSION_SWAP,
+            extension.JSESSION_IN_BLOCK,
+            extension.JSESSION_OUT_BLOCK,
+            extension.JSESSION_SYSTEM_TIME,
+            extension.JSESSION_USER_TIME,
+        )
+    )
+    + "}}"
+)
+
+
+class _ReaperDone(Exception):
+    """The reaper thread has nothing left to watch."""
+
+
+class Reaper(Timers):
+    """The supervisor's reaper thread: watching pidfds, reaping, recording how jobs ended."""
+
+    def _watch(self, job: TrackedJob) -> None:
+        """Watch a started job's pidfd. A single job's joins the reaper's epoll set when the
+        reaper next wakes (within ``FLUSH_DELAY``), or before any thread sleeps on a job's
+        change: the common ``run_job`` then wait makes no epoll call at all (the waiting
+        thread reaps). An array task's joins at once (its end frees a slot)."""
+        assert job.spawned is not None
+        self._ensure_thread()
+        assert self._epoll is not None
+        self._by_fd[job.spawned.pidfd] = job
+        if job.group.pending:
+            self._epoll.register(job.spawned.pidfd, select.EPOLLIN)
+        else:
+            self._unregistered.add(job.spawned.pidfd)
+            self._flush_soon()
+
+    def _register_pending(self) -> None:
+        """Put every watched pidfd into the reaper's epoll set (lock held)."""
+        while self._unregistered:
+            fd = self._unregistered.pop()
+            job = self._by_fd.get(fd)
+            if job is not None and not job.helpers and self._epoll is not None:
+                self._epoll.register(fd, select.EPOLLIN)
+
+    def _stop_watching(self, fd: int) -> None:
+        """Take a pidfd out of the reaper's epoll set (lock held)."""
+        if fd in self._unregistered:
+            self._unregistered.discard(fd)
+        elif self._epoll is not None:
+            self._epoll.unregister(fd)
+
+    def _ensure_thread(self) -> None:
+        if self._thread is not None:
+            return
+        if self._epoll is None:
+            self._epoll = select.epoll()
+            self._wake_fd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
+            self._epoll.register(self._wake_fd, select.EPOLLIN)
+        self._thread = threading.Thread(target=self._reaper, name="drmaa2-os-reaper", daemon=True)
+        self._thread.start()
+
+    def _reaper(self) -> None:
+        try:
+            while self._reaper_round():
+                pass
+        finally:
+            with self._lock:
+                if self._thread is threading.current_thread():
+                    self._thread = None
+
+    def _reaper_round(self) -> bool:
+        """One round of the reaper thread; False when it has nothing left to do."""
+        try:
+            self._reap_round()
+        except _ReaperDone:
+            return False
+        except Exception:  # keep reaping whatever went wrong with one job or the store
+            _log.exception("drmaa2 os backend: the reaper thread hit an error; going on")
+            time.sleep(0.01)
+        return True
+
+    def _reap_round(self) -> None:
+        epoll = self._epoll
+        assert epoll is not None
+        with self._lock:
+            # Stay while sessions are open: restarting a thread per job costs more than
+            # the job. With no session open, end once nothing is left to watch.
+            self._register_pending()
+            if not self._by_fd and not self._sessions:
+                self._drop_void_timers()
+                if not self._timers:
+                    self.flush()
+                    self._thread = None
+                    raise _ReaperDone
+            timeout = -1.0
+            if self._timers:
+                timeout = max(0.0, self._timers[0].when - time.time())
+            if self._flush_at is not None:
+                due = max(0.0, self._flush_at - time.monotonic())
+                timeout = due if timeout < 0 else min(timeout, due)
+        events = epoll.poll(min(timeout, MAX_SLEEP) if timeout >= 0 else MAX_SLEEP)
+        if events and time.monotonic() - self._last_submit < _BURST_WINDOW:
+            # Jobs are being submitted right now: let the exits gather and handle them in one
+            # round, instead of taking the interpreter from the submitting thread for each.
+            time.sleep(_BURST_WINDOW)
+            events = epoll.poll(0)
+        if self._flush_at is not None and time.monotonic() >= self._flush_at:
+            self.flush()
+        with self._changing(lazy=True) as changes:
+            for fd, _ in events:
+                if fd == self._wake_fd:
+                    with contextlib.suppress(BlockingIOError):
+                        os.eventfd_read(fd)
+                    continue
+                job = self._by_fd.get(fd)
+                if job is not None:
+                    self._reaped(changes, job)
+            now = time.time()
+            while self._timers and self._timers[0].when <= now:
+                heapq.heappop(self._timers).action(changes)
+
+    def _reaped(self, changes: Changes, job: TrackedJob) -> None:
+        spawned = job.spawned
+        assert spawned is not None
+        if not spawned.child:  # adopted: not our child, its status is not ours to see
+            self._unwatch(job)
+            self._unobserved(changes, job, ADOPTED_NOTE)
+            return
+        try:
+            status = reap(spawned.identity.pid)
+        except ChildProcessError:  # someone else reaped it (never in the keeper)
+            self._unwatch(job)
+            self._unobserved(changes, job, "its exit status was collected by another party")
+            return
+        if status is None:
+            return
+        self._unwatch(job)
+        self._finish(changes, job, status)
+
+    def _unobserved(self, changes: Changes, job: TrackedJob, note: str) -> None:
+        """The job ended and its exit status cannot be known (``note`` says why)."""
+        sub_state, annotation = job.kill_reason or (UNOBSERVED, note)
+        if job.kill_reason is not None:
+            annotation = f"{annotation}; {note}"
+        self._transition(
+            changes,
+            job,
+            JobState.FAILED,
+            sub_state,
+            annotation=annotation,
+            exit_status=None,
+            finish_us=now_us(),
+        )
+
+    def _unwatch(self, job: TrackedJob) -> None:
+        """Forget an ended job's process: from now on nothing may signal its pid."""
+        spawned = job.spawned
+        assert self._epoll is not None and spawned is not None
+        job.spawned = None
+        del self._by_fd[spawned.pidfd]
+        if job.helpers:  # threads poll it (see Waits._reap_here): the last of them closes it
+            job.orphan_fd = spawned.pidfd
+        else:
+            self._stop_watching(spawned.pidfd)
+            os.close(spawned.pidfd)
+        if spawned.popen is not None:
+            # Tell subprocess the child is reaped, so it never waits for it nor warns about it.
+            spawned.popen.returncode = -1
+
+    def _finish(self, changes: Changes, job: TrackedJob, status: ExitStatus) -> None:
+        ok = status.exit_status == 0 and not status.terminating_signal
+        sub_state, annotation = job.kill_reason or ("", None)
+        if annotation is None and not ok:
+            annotation = (
+                f"killed by {status.terminating_signal}"
+                if status.terminating_signal
+                else f"exited with status {status.exit_status}"
+            )
+        # The extension keys as a JSON object of strings, written out directly: this runs
+        # once per job, on the way from its exit to the wait that returns it.
+        usage = _USAGE.format(
+            status.max_rss_kib,
+            status.swaps,
+            status.in_blocks,
+            status.out_blocks,
+            round(status.system_time * 1000),
+            round(status.user_time * 1000),
+        )
+        self._transition(
+            changes,
+            job,
+            JobState.DONE if ok and job.kill_reason is None else JobState.FAILED,
+            sub_state,
+            annotation=annotation,
+            exit_status=status.exit_status,
+            terminating_signal=status.terminating_signal,
+            finish_us=now_us(),
+            cpu_time=status.user_time + status.system_time,
+            rusage=usage,
+        )

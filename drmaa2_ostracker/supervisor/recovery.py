@@ -1,0 +1,128 @@
+"""Recovery: a keeper that starts takes over the unfinished jobs of the keeper before it.
+
+A job is adopted only if its process is still the one started (same pid *and* start time), so
+a reused pid is never taken for a job.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+
+from drmaa2.enums import JobState
+from drmaa2_ostracker.process import ProcessIdentity, Spawned, find_job_process, open_pidfd
+from drmaa2_ostracker.store import Store
+from drmaa2_ostracker.store.records import JobRecord
+from drmaa2_ostracker.supervisor.dispatch import Dispatcher
+from drmaa2_ostracker.supervisor.jobs import (
+    START_UNCONFIRMED,
+    UNCONFIRMED_NOTE,
+    UNOBSERVED_NOTE,
+    WALLCLOCK,
+    Group,
+    TrackedJob,
+    now_us,
+)
+from drmaa2_ostracker.supervisor.states import Changes
+
+__all__ = ["Recovery"]
+
+
+class Recovery(Dispatcher):
+    """The supervisor's take-over of the jobs a previous keeper left unfinished."""
+
+    def recover(self, store: Store, session: str, group_for: Callable[[JobRecord], Group]) -> None:
+        """Take over the unfinished jobs of a session (the keeper before this one is gone).
+
+        A job still running (same pid *and* start time) is adopted: tracked, controllable,
+        suspended stays suspended. A job that ended meanwhile is FAILED with its exit status
+        unobserved, never invented. One caught while starting is FAILED, never run twice.
+        Queued jobs queue again under their array's limit; held jobs stay held.
+        """
+        groups: list[Group] = []
+        with self._changing() as changes:
+            self._begin(changes, store)
+            for record in store.unfinished_jobs(session):
+                key = (store.path, session, record.job_id)
+                if key in self._active:
+                    continue
+                group = group_for(record)
+                if all(g is not group for g in groups):
+                    groups.append(group)
+                job = TrackedJob(store, record, group)
+                self._active[key] = job
+                self._take_over(changes, job)
+            for group in groups:
+                self._dispatch(changes, group)
+                jobs = [j for j in self._active.values() if j.group is group]
+                if group.start_at is not None and not group.ready():
+                    self._add_timer(
+                        group.start_at, jobs, functools.partial(self._dispatch, group=group)
+                    )
+                if group.deadline is not None:
+                    self._add_timer(
+                        group.deadline, jobs, functools.partial(self._deadline, jobs=jobs)
+                    )
+
+    def _adopt(self, job: TrackedJob, identity: ProcessIdentity, pidfd: int) -> None:
+        """Track a running process of a job that is not this keeper's child."""
+        job.spawned = Spawned(identity, pidfd, None, child=False)
+        job.holds_slot = True
+        job.group.running += 1
+        self._watch(job)
+        limit = job.group.wallclock_limit
+        started = job.record.dispatch_us
+        if limit is not None and started is not None:
+            self._add_timer(
+                started / 1e6 + limit,
+                [job],
+                lambda ch: self._kill(
+                    ch, job, WALLCLOCK, f"wallclock limit of {limit:g} s exceeded"
+                ),
+            )
+
+    def _known_pids(self) -> set[int]:
+        """Pids of the jobs tracked or recorded as running: never taken for another job."""
+        known = {job.spawned.identity.pid for job in self._active.values() if job.spawned}
+        for store in {job.store for job in self._active.values()}:
+            known.update(store.running_pids())
+        return known
+
+    def _take_over(self, changes: Changes, job: TrackedJob) -> None:
+        record = job.record
+        if record.state in (JobState.RUNNING, JobState.SUSPENDED):
+            identity = ProcessIdentity(record.pid or 0, record.pid_start or 0)
+            pidfd = open_pidfd(identity) if record.pid else None
+            if pidfd is None:
+                self._unobserved(changes, job, UNOBSERVED_NOTE)
+                return
+            self._adopt(job, identity, pidfd)
+        elif job.starting:
+            # Marked before its spawn, with the tick it was marked at: a process of the job
+            # that started since then, if any, is the one (its start was not recorded).
+            found = None
+            if record.pid_start is not None:
+                found = find_job_process(record.job_id, record.pid_start, self._known_pids())
+            pidfd = None if found is None else open_pidfd(found)
+            if found is None or pidfd is None:
+                self._transition(
+                    changes,
+                    job,
+                    JobState.FAILED,
+                    START_UNCONFIRMED,
+                    annotation=UNCONFIRMED_NOTE,
+                    finish_us=now_us(),
+                )
+                return
+            self._transition(
+                changes,
+                job,
+                JobState.RUNNING,
+                dispatch_us=now_us(),
+                pid=found.pid,
+                pid_start=found.start_ticks,
+                launch=None,
+            )
+            self._adopt(job, found, pidfd)
+        elif record.state == JobState.QUEUED:
+            job.group.push(job)

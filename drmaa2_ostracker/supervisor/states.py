@@ -1,0 +1,315 @@
+"""State changes: the one place that changes a job's state, and what each state allows.
+
+Every operation runs inside :meth:`States._changing`, which commits the store once (or, for the
+reaper's bookkeeping, within ``FLUSH_DELAY``, and always before anyone is shown the result),
+wakes the waiters that watch a changed job (one condition variable), and then calls the event
+callbacks and starts the jobs it marked as starting, outside the lock.
+:meth:`States._transition` changes a job's state: the in-memory record, the store, the
+notification. :data:`CONTROL` says which control action each state allows.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import time
+from collections.abc import Iterable, Sequence
+from types import TracebackType
+
+from drmaa2.backend import Action, NotificationCallback
+from drmaa2.enums import Event, JobState
+from drmaa2.errors import InvalidArgumentException, InvalidStateException
+from drmaa2.types import Notification
+from drmaa2_ostracker.store import Store
+from drmaa2_ostracker.store.records import JobRecord
+from drmaa2_ostracker.supervisor.base import SupervisorBase
+from drmaa2_ostracker.supervisor.jobs import STARTING, TrackedJob
+
+__all__ = ["CONTROL", "DO", "FINISHED", "FLUSH_DELAY", "NOTHING", "Changes", "States", "allows"]
+
+_log = logging.getLogger(__name__)
+
+#: How long the bookkeeping of an exit may wait to share a commit with later changes (s).
+FLUSH_DELAY = 0.01
+
+_TERMINAL = frozenset({JobState.DONE, JobState.FAILED})
+
+# The verdicts of CONTROL: do the action, do nothing, or refuse it because the job …
+DO = "do"
+NOTHING = "nothing"
+_NOT_STARTED = "has not started"
+_STARTED = "has started"
+_FINISHED = "has finished"
+
+#: The row of a job the supervisor no longer tracks: it has finished (its record is in the
+#: store only), whatever state the store gives it.
+FINISHED = "finished"
+
+#: The columns of the control table.
+_ACTIONS = (Action.SUSPEND, Action.RESUME, Action.HOLD, Action.RELEASE, Action.TERMINATE)
+
+#: Which control action each state of a job allows: DO it, do NOTHING (the job already is
+#: where the action would take it), or refuse it, for the reason its error gives ("cannot hold
+#: job 3: it has started (RUNNING)"). A job being spawned (QUEUED, sub-state STARTING) has a
+#: row of its own: it counts as started for hold, as not started for suspend and resume.
+#: Terminating a job that has not started fails it without starting it.
+# fmt: off
+_ROWS: dict[JobState | str, tuple[str, str, str, str, str]] = {
+    #                      suspend        resume         hold       release    terminate
+    JobState.QUEUED:      (_NOT_STARTED,  _NOT_STARTED,  DO,        NOTHING,   DO),
+    STARTING:             (_NOT_STARTED,  _NOT_STARTED,  _STARTED,  NOTHING,   DO),
+    JobState.QUEUED_HELD: (_NOT_STARTED,  _NOT_STARTED,  NOTHING,   DO,        DO),
+    JobState.RUNNING:     (DO,            NOTHING,       _STARTED,  _STARTED,  DO),
+    JobState.SUSPENDED:   (NOTHING,       DO,            _STARTED,  _STARTED,  DO),
+    FINISHED:             (_FINISHED,     _FINISHED,     _FINISHED, _FINISHED, _FINISHED),
+}
+# fmt: on
+
+#: The control table by (action, row), as :func:`allows` looks it up.
+CONTROL: dict[tuple[Action, JobState | str], str] = {
+    (action, row): verdict
+    for row, verdicts in _ROWS.items()
+    for action, verdict in zip(_ACTIONS, verdicts, strict=True)
+}
+
+
+def allows(action: Action, job_id: str, row: JobState | str, state: JobState) -> bool:
+    """Whether to apply ``action`` to a job in :data:`CONTROL`'s ``row`` (False: there is
+    nothing to do); InvalidStateException naming the job's ``state`` if the row refuses it."""
+    verdict = CONTROL[action, row]
+    if verdict == DO:
+        return True
+    if verdict == NOTHING:
+        return False
+    raise InvalidStateException(f"cannot {action.value} job {job_id}: it {verdict} ({state.name})")
+
+
+class Changes:
+    """What one locked operation changed: stores to commit, jobs to start, notifications."""
+
+    __slots__ = (
+        "changed",
+        "lazy",
+        "must_commit",
+        "notes",
+        "stores",
+        "to_start",
+    )
+
+    def __init__(self) -> None:
+        self.stores: dict[str, Store] = {}
+        self.to_start: list[TrackedJob] = []
+        self.notes: list[Notification] = []
+        self.changed = False
+        #: The changes may wait a few milliseconds to be committed with later ones.
+        self.lazy = False
+        #: Something in the changes must be committed now (a job marked as starting).
+        self.must_commit = False
+
+
+class Changing:
+    """The context of :meth:`States._changing` (a class: it runs several times per job)."""
+
+    __slots__ = ("changes", "lazy", "nested", "supervisor")
+
+    def __init__(self, supervisor: States, lazy: bool) -> None:
+        self.supervisor = supervisor
+        self.lazy = lazy
+        self.nested = False
+        self.changes: Changes | None = None
+
+    def __enter__(self) -> Changes:
+        supervisor = self.supervisor
+        supervisor._lock.acquire()
+        outer = supervisor._changes
+        if outer is not None:  # nested: the outer change finishes the work
+            self.nested = True
+            return outer
+        changes = self.changes = supervisor._changes = Changes()
+        changes.lazy = self.lazy
+        return changes
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        supervisor = self.supervisor
+        changes = self.changes
+        if self.nested or changes is None:
+            supervisor._lock.release()
+            return
+        try:
+            supervisor._end_change(changes)
+        finally:
+            supervisor._lock.release()
+        supervisor._after_change(changes)
+
+
+class States(SupervisorBase):
+    """The supervisor's state changes, commits, notifications and state queries."""
+
+    def _changing(self, lazy: bool = False) -> Changing:
+        """Run a change under the lock; then commit, wake waiters, start jobs, notify.
+
+        ``lazy`` (the reaper's bookkeeping of exits): the commit may wait up to
+        ``FLUSH_DELAY`` to share one commit with later changes — unless a job was marked as
+        starting, which must be in the store before it starts.
+        """
+        return Changing(self, lazy)
+
+    def _end_change(self, changes: Changes) -> None:
+        """The end of the outermost change, lock held: commit and wake the waiters."""
+        try:
+            # Never a rollback: every transition changed memory with the store, and the
+            # connection's transaction may hold other operations' writes too. An operation
+            # that fails (its DRMAA2 error) fails before it writes.
+            if changes.lazy and not changes.must_commit:
+                self._defer_commit(changes.stores.values())
+            else:
+                for store in changes.stores.values():
+                    store.commit()
+        finally:
+            self._changes = None
+            try:
+                if changes.notes:
+                    # Published before any waiter wakes, so that a client that saw the change
+                    # (a wait or a control call returned) has its event queued before it can
+                    # unsubscribe. The keeper's callbacks only queue the event.
+                    self.observed()  # a callback sees only what survives a crash
+                    self._notify(changes.notes)
+            finally:
+                if changes.changed:
+                    self._cond.notify_all()
+
+    def _after_change(self, changes: Changes) -> None:
+        """After the outermost change, lock released: start the jobs it marked."""
+        if changes.to_start:  # marked as starting: they start, whatever else failed
+            self._launch(changes.to_start, lazy=changes.lazy)
+
+    def _defer_commit(self, stores: Iterable[Store]) -> None:
+        for store in stores:
+            store.defer()
+            self._deferred[store.path] = store
+        if self._deferred:
+            self._flush_soon()
+
+    def _flush_soon(self) -> None:
+        if self._thread is None:  # nobody to commit later: now then
+            self.flush()
+        elif self._flush_at is None:
+            self._flush_at = time.monotonic() + FLUSH_DELAY
+            os.eventfd_write(self._wake_fd, 1)
+
+    def observed(self) -> None:
+        """What the user is about to see must survive a crash of this process: commit what
+        waits to be committed (a no-op when nothing does)."""
+        if self._deferred:
+            self.flush()
+
+    def flush(self) -> None:
+        """Commit what waits to be committed."""
+        with self._lock:
+            self._flush_at = None
+            deferred, self._deferred = self._deferred, {}
+            for store in deferred.values():
+                store.commit()
+
+    def _transition(
+        self,
+        changes: Changes,
+        job: TrackedJob,
+        state: JobState,
+        sub_state: str = "",
+        **fields: object,
+    ) -> None:
+        """Change a job's state: the record, the store, the waiters, the notifications. (The
+        change holds even when the row is gone: its session was destroyed.)"""
+        record = job.record
+        store = job.store
+        self._begin(changes, store)
+        if not job.unsaved:
+            store.update_job(
+                record.session, record.job_id, state=int(state), sub_state=sub_state, **fields
+            )
+        changed = record.state != state
+        record.state = state
+        record.sub_state = sub_state
+        for name, value in fields.items():
+            setattr(record, name, value)
+        if job.unsaved:  # first written now, with its start
+            store.insert_jobs([record])
+            job.unsaved = False
+        if state in _TERMINAL:
+            del self._active[job.key]
+            if job.holds_slot:
+                job.holds_slot = False
+                job.group.running -= 1
+                self._dispatch(changes, job.group)
+        if changed:
+            self._note(changes, job)
+
+    def _note(self, changes: Changes, job: TrackedJob) -> None:
+        # Waiters sleep until a job they watch changes: no wake-up for every other job.
+        if job.key in self._watched:
+            changes.changed = True
+        record = job.record
+        if self._callbacks:
+            changes.notes.append(
+                Notification(
+                    event=Event.NEW_STATE,
+                    job_id=record.job_id,
+                    session_name=record.session,
+                    job_state=record.state,
+                )
+            )
+
+    def _notify(self, notes: Sequence[Notification]) -> None:
+        if not notes or not self._callbacks:
+            return
+        for callback in list(self._callbacks):
+            for note in notes:
+                try:
+                    callback(note)
+                except Exception:
+                    _log.exception("drmaa2 event callback %r failed", callback)
+
+    def set_callback(self, callback: NotificationCallback | None) -> None:
+        """Call ``callback`` for every state change from now on (None: stop). It is called
+        with the supervisor's lock held, before waiters wake: it must only hand the event on
+        (the keeper queues it for its subscribers), never block nor call the supervisor."""
+        with self._lock:
+            self._callbacks = [] if callback is None else [callback]
+
+    @staticmethod
+    def _begin(changes: Changes, store: Store) -> None:
+        if store.path not in changes.stores:
+            store.begin()
+            changes.stores[store.path] = store
+
+    # -- queries ---------------------------------------------------------------------------
+
+    def active_record(self, store: Store, session: str, job_id: str) -> JobRecord | None:
+        """A copy of the record of a job this process tracks, None if it does not track it."""
+        with self._lock:
+            job = self._active.get((store.path, session, job_id))
+            return None if job is None else dataclasses.replace(job.record)
+
+    def state(self, store: Store, session: str, job_id: str) -> tuple[JobState, str]:
+        """A job's (state, sub-state); InvalidArgumentException if unknown."""
+        with self._lock:
+            found = self._state(store, session, job_id)
+            self.observed()
+            return found
+
+    def _state(self, store: Store, session: str, job_id: str) -> tuple[JobState, str]:
+        with self._lock:
+            job = self._active.get((store.path, session, job_id))
+            if job is not None:
+                return job.record.state, job.record.sub_state
+            found = store.job_state(session, job_id)
+        if found is None:
+            raise InvalidArgumentException(f"job {job_id!r}: no such job in session {session!r}")
+        return found
