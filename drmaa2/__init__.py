@@ -47,7 +47,7 @@ from drmaa2.plugins import hookimpl, registry
 from drmaa2.session import *  # noqa: F403 - the session API, as listed in its __all__
 from drmaa2.types import JobInfo, JobTemplate, MachineInfo, Notification, QueueInfo, Version
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 
 def backends() -> list[str]:

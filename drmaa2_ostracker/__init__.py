@@ -4,4 +4,4 @@ Select it with ``backend="os"`` (or ``DRMAA2_BACKEND=os``, or as the only instal
 Extension keys of its JobInfo and MachineInfo are in :mod:`drmaa2_ostracker.extension`.
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

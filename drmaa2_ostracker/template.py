@@ -132,6 +132,8 @@ class Plan:
     _document: str | None = None
     #: The launch group its single jobs share (they have no limit in common: one serves all).
     single_group: Group | None = None
+    #: :attr:`env` as exec takes it (``K=V``), without JOB_ID and TASK_ID: made once.
+    _env_list: list[bytes] | None = None
     #: The submitting process's umask, limits and nice value (None: the keeper's own).
     settings: ProcessSettings | None = None
     #: The descriptors standing for "/dev/stdin", "/dev/stdout", "/dev/stderr": the
@@ -204,10 +206,19 @@ class Plan:
         """The spec of one job or task; LaunchError names what stands in the way."""
         cwd, paths = self.resolve(index)
         env = dict(self.env)
+        own = [b"JOB_ID=" + job_id.encode()]
         env[b"JOB_ID"] = job_id.encode()
         if index is not None:
             env[b"TASK_ID"] = str(index).encode()
+            own.append(b"TASK_ID=" + env[b"TASK_ID"])
+        if self._env_list is None:
+            self._env_list = [
+                key + b"=" + value
+                for key, value in self.env.items()
+                if key not in (b"JOB_ID", b"TASK_ID")
+            ]
         return LaunchSpec(
+            env_list=[*self._env_list, *own],
             settings=self.settings,
             streams=self.streams,
             launched=self._launched if self.unlaunched is not None else None,
