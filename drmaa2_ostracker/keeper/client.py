@@ -124,9 +124,18 @@ class KeeperClient:
         raise AssertionError("unreachable")
 
     def _take(self) -> Channel:
-        with self._lock:
-            if self._pool:
-                return self._pool.pop()
+        while True:
+            with self._lock:
+                if not self._pool:
+                    break
+                channel = self._pool.pop()
+            # An idle connection has nothing to read: if it has, the keeper closed it (it
+            # exited or was killed), and a request sent on it would be lost unseen.
+            poller = select.poll()
+            poller.register(channel.fileno(), select.POLLIN | select.POLLRDHUP)
+            if not poller.poll(0):
+                return channel
+            channel.close()
         return self.connect()
 
     def _give(self, channel: Channel) -> None:
@@ -147,7 +156,8 @@ class KeeperClient:
                 channel = self._start()
             try:
                 return self._hello(channel)
-            except ConnectionLost as error:  # the keeper was exiting: start anew
+            except (ConnectionLost, ConnectionError) as error:
+                # The keeper was exiting, or was killed: start anew.
                 channel.close()
                 problem = str(error)
                 time.sleep(0.01)

@@ -15,6 +15,7 @@ import stat
 import subprocess
 import sys
 import textwrap
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -527,6 +528,10 @@ def test_a_reused_pid_is_never_taken_for_a_job(state: Path) -> None:
     job = js.run_job({"remote_command": "/bin/sleep", "args": ["600"]})
     job.wait_started(TIMEOUT)
     pid = pid_of(job)
+    # A process is known by its pid and its start time in clock ticks: the stranger must
+    # start in a later tick than the job, as a process reusing the job's pid would.
+    started = psutil.Process(pid).create_time()
+    wait_until(lambda: time.time() - started > 0.05, what="a later clock tick")
     stranger = subprocess.Popen(["/bin/sleep", "600"])
     try:
         kill_keeper(state)
