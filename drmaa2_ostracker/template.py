@@ -1,4 +1,5 @@
-"""From a DRMAA2 job template to what starts a process: checks, placeholders, limits.
+"""From a DRMAA2 job template to a plan (:mod:`drmaa2_ostracker.plan`): checks, limits, the
+executable.
 
 Everything that can be checked when a job is submitted is checked then, with the DRMAA2
 exception that fits and a message naming the field and value. What depends on an array
@@ -11,8 +12,6 @@ UnsupportedAttributeException, an unsatisfiable machine requirement InvalidArgum
 
 from __future__ import annotations
 
-import contextlib
-import dataclasses
 import datetime
 import math
 import os
@@ -21,13 +20,21 @@ import shutil
 import stat
 from typing import Any
 
-from drmaa2.enums import HOME_DIR, PARAMETRIC_INDEX, WORKING_DIR, ResourceLimit
+from drmaa2.enums import PARAMETRIC_INDEX, ResourceLimit
 from drmaa2.errors import InvalidArgumentException, UnsupportedAttributeException
 from drmaa2.types import JobTemplate
 from drmaa2_ostracker import host
-from drmaa2_ostracker.process import LaunchSpec
-from drmaa2_ostracker.store.records import template_document
-from drmaa2_ostracker.supervisor import Group, LaunchError
+from drmaa2_ostracker.plan import (
+    OWN_STREAMS,
+    Plan,
+    ProcessSettings,
+    client_settings,
+    close_streams,
+    launch_document,
+    plan_from_wire,
+    substitute,
+)
+from drmaa2_ostracker.supervisor import LaunchError
 
 __all__ = [
     "Plan",
@@ -40,8 +47,6 @@ __all__ = [
     "restore_plan",
 ]
 
-_OWN_STREAMS = ("/dev/stdin", "/dev/stdout", "/dev/stderr")
-
 # DRMAA2 resource limits → (setrlimit resource, multiplier from the DRMAA2 unit).
 _RLIMITS: dict[ResourceLimit, tuple[int, int]] = {
     ResourceLimit.CORE_FILE_SIZE: (resource.RLIMIT_CORE, 1024),
@@ -52,253 +57,6 @@ _RLIMITS: dict[ResourceLimit, tuple[int, int]] = {
     ResourceLimit.STACK_SIZE: (resource.RLIMIT_STACK, 1024),
     ResourceLimit.VIRTUAL_MEMORY: (resource.RLIMIT_AS, 1024),
 }
-
-
-#: Every resource limit a process has, in a fixed order.
-_ALL_RLIMITS = tuple(
-    getattr(resource, name)
-    for name in sorted(dir(resource))
-    if name.startswith("RLIMIT_") and isinstance(getattr(resource, name), int)
-)
-
-
-@dataclasses.dataclass(frozen=True)
-class ProcessSettings:
-    """What a process passes on to the processes it starts, besides its environment and
-    working directory: its umask, resource limits (soft and hard) and nice value."""
-
-    umask: int
-    #: (resource.RLIMIT_*, soft, hard) for every limit.
-    rlimits: tuple[tuple[int, int, int], ...]
-    nice: int
-
-    def to_wire(self) -> tuple[int, tuple[tuple[int, int, int], ...], int]:
-        """The plain-data form (see :mod:`drmaa2_ostracker.keeper.protocol`)."""
-        return (self.umask, self.rlimits, self.nice)
-
-    @classmethod
-    def from_wire(cls, value: Any) -> ProcessSettings:
-        """Read :meth:`to_wire`'s form back."""
-        umask, rlimits, nice = value
-        return cls(int(umask), tuple((int(w), int(s), int(h)) for w, s, h in rlimits), int(nice))
-
-
-def _umask() -> int:
-    try:
-        with open("/proc/self/status", "rb") as status:
-            for line in status:
-                if line.startswith(b"Umask:"):
-                    return int(line.split()[1], 8)
-    except OSError:
-        pass
-    # Reading the umask means setting it; another thread may create a file meanwhile.
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-def client_settings() -> ProcessSettings:
-    """This process's umask, resource limits and nice value, now."""
-    return ProcessSettings(
-        umask=_umask(),
-        rlimits=tuple((which, *resource.getrlimit(which)) for which in _ALL_RLIMITS),
-        nice=os.getpriority(os.PRIO_PROCESS, 0),
-    )
-
-
-@dataclasses.dataclass
-class Plan:
-    """A checked template: what is the same for every task, and what each task resolves."""
-
-    template: JobTemplate
-    executable: str
-    argv: list[str]
-    #: Environment at submission plus job_environment (JOB_ID / TASK_ID added per job), as
-    #: bytes: that is what exec takes, and copying it costs nothing.
-    env: dict[bytes, bytes]
-    #: The caller's working directory at submission (the default, and the base of
-    #: relative paths).
-    submit_cwd: str
-    rlimits: list[tuple[int, int]]
-    nice: int
-    held: bool
-    start_at: float | None
-    deadline: float | None
-    wallclock_limit: float | None
-    join_files: bool = False
-    #: A single job's directory and paths, resolved and checked at submission.
-    _resolved: tuple[str, dict[str, str | None]] | None = None
-    #: The template as stored (see :func:`~drmaa2_ostracker.store.template_document`).
-    _document: str | None = None
-    #: The launch group its single jobs share (they have no limit in common: one serves all).
-    single_group: Group | None = None
-    #: :attr:`env` as exec takes it (``K=V``), without JOB_ID and TASK_ID: made once.
-    _env_list: list[bytes] | None = None
-    #: The submitting process's umask, limits and nice value (None: the keeper's own).
-    settings: ProcessSettings | None = None
-    #: The descriptors standing for "/dev/stdin", "/dev/stdout", "/dev/stderr": the
-    #: submitting process's own streams (in the keeper: received with the job).
-    streams: dict[str, int] = dataclasses.field(default_factory=dict)
-    #: (the client, the token) by which the keeper knows this plan, once it was sent.
-    keeper_token: tuple[object, int] | None = None
-    #: In the keeper: how many of the plan's jobs are still to start; the descriptors of
-    #: :attr:`streams` are closed once the last has (a client's stream reaches its end when
-    #: its jobs are done with it, not when the keeper exits).
-    unlaunched: int | None = None
-
-    def release_streams(self) -> None:
-        """Close the descriptors of :attr:`streams` (in the keeper: they were received)."""
-        close_streams(self.streams)
-
-    def _launched(self) -> None:
-        if self.unlaunched is not None:
-            self.unlaunched -= 1
-            if self.unlaunched <= 0:
-                self.release_streams()
-
-    def to_wire(self) -> dict[str, Any]:
-        """The plan as plain data, for the keeper (see :func:`plan_from_wire`)."""
-        return {
-            "template": self.document,
-            "executable": self.executable,
-            "argv": self.argv,
-            "env": self.env,
-            "cwd": self.submit_cwd,
-            "rlimits": self.rlimits,
-            "nice": self.nice,
-            "held": self.held,
-            "start_at": self.start_at,
-            "deadline": self.deadline,
-            "wallclock": self.wallclock_limit,
-            "join": self.join_files,
-            "resolved": self._resolved,
-            "settings": None if self.settings is None else self.settings.to_wire(),
-            "streams": sorted(self.streams),
-        }
-
-    def stream_fds(self) -> list[int]:
-        """The descriptors of :attr:`streams`, in the order :meth:`to_wire` names them."""
-        return [self.streams[name] for name in sorted(self.streams)]
-
-    @property
-    def document(self) -> str:
-        """The template as stored, made once per plan."""
-        if self._document is None:
-            self._document = template_document(self.template)
-        return self._document
-
-    def resolve(self, index: int | None) -> tuple[str, dict[str, str | None]]:
-        """The working directory and stream paths of a job; LaunchError if unusable."""
-        if index is None and self._resolved is not None:
-            return self._resolved
-        template = self.template
-        cwd = self._working_directory(index)
-        paths = {
-            name: self._path(name, getattr(template, name), cwd, index)
-            for name in ("input_path", "output_path", "error_path")
-        }
-        _check_streams(paths, self.join_files)
-        if index is None:
-            self._resolved = (cwd, paths)
-        return cwd, paths
-
-    def launch_spec(self, job_id: str, index: int | None) -> LaunchSpec:
-        """The spec of one job or task; LaunchError names what stands in the way."""
-        cwd, paths = self.resolve(index)
-        env = dict(self.env)
-        own = [b"JOB_ID=" + job_id.encode()]
-        env[b"JOB_ID"] = job_id.encode()
-        if index is not None:
-            env[b"TASK_ID"] = str(index).encode()
-            own.append(b"TASK_ID=" + env[b"TASK_ID"])
-        if self._env_list is None:
-            self._env_list = [
-                key + b"=" + value
-                for key, value in self.env.items()
-                if key not in (b"JOB_ID", b"TASK_ID")
-            ]
-        return LaunchSpec(
-            env_list=[*self._env_list, *own],
-            settings=self.settings,
-            streams=self.streams,
-            launched=self._launched if self.unlaunched is not None else None,
-            executable=self.executable,
-            argv=self.argv,
-            cwd=cwd,
-            env=env,
-            input_path=paths["input_path"],
-            output_path=paths["output_path"],
-            error_path=paths["error_path"],
-            join_files=self.join_files,
-            rlimits=self.rlimits,
-            nice=self.nice,
-        )
-
-    def _working_directory(self, index: int | None) -> str:
-        value = self.template.working_directory
-        if value is None:
-            return self.submit_cwd
-        resolved = _substitute(value, "working_directory", self.submit_cwd, index, allow_wd=False)
-        resolved = os.path.normpath(os.path.join(self.submit_cwd, resolved))
-        if not os.path.isdir(resolved):
-            raise LaunchError(
-                f"working_directory {value!r} ({resolved}) is not an existing directory"
-            )
-        return resolved
-
-    def _path(self, name: str, value: str | None, cwd: str, index: int | None) -> str | None:
-        if value is None or value in _OWN_STREAMS:
-            return value
-        resolved = _substitute(value, name, cwd, index, allow_wd=True)
-        resolved = os.path.normpath(os.path.join(cwd, resolved))
-        if name == "input_path":
-            if not os.path.isfile(resolved) and not _is_readable_special(resolved):
-                raise LaunchError(f"{name} {value!r} ({resolved}) is not an existing file")
-            if not os.access(resolved, os.R_OK):
-                raise LaunchError(f"{name} {value!r} ({resolved}) is not readable")
-            return resolved
-        parent = os.path.dirname(resolved) or "/"
-        if os.path.isdir(resolved):
-            raise LaunchError(f"{name} {value!r} ({resolved}) is a directory, not a file")
-        if not os.path.isdir(parent):
-            raise LaunchError(f"{name} {value!r}: the directory {parent} does not exist")
-        target = resolved if os.path.exists(resolved) else parent
-        if not os.access(target, os.W_OK):
-            raise LaunchError(f"{name} {value!r} ({resolved}) is not writable")
-        return resolved
-
-
-def _is_readable_special(path: str) -> bool:
-    return path.startswith("/dev/") and os.path.exists(path)
-
-
-def _check_streams(paths: dict[str, str | None], join: bool) -> None:
-    source = paths["input_path"]
-    if source is None or source in _OWN_STREAMS:
-        return
-    for name in ("output_path",) if join else ("output_path", "error_path"):
-        target = paths[name]
-        if target is not None and os.path.realpath(target) == os.path.realpath(source):
-            raise LaunchError(
-                f"input_path and {name} are the same file ({source}): the job would read "
-                f"what it writes"
-            )
-
-
-def _substitute(value: str, name: str, cwd: str, index: int | None, *, allow_wd: bool) -> str:
-    if PARAMETRIC_INDEX in value:
-        if index is None:
-            raise LaunchError(
-                f"{name} {value!r}: {PARAMETRIC_INDEX} is only defined for array tasks"
-            )
-        value = value.replace(PARAMETRIC_INDEX, str(index))
-    if HOME_DIR in value:
-        value = value.replace(HOME_DIR, os.path.expanduser("~"))
-    if WORKING_DIR in value:
-        if not allow_wd:
-            raise LaunchError(f"{name} {value!r}: {WORKING_DIR} cannot be used in itself")
-        value = value.replace(WORKING_DIR, cwd)
-    return value
 
 
 def _invalid(field: str, value: object, why: str) -> InvalidArgumentException:
@@ -379,7 +137,7 @@ def _command_base(t: JobTemplate, submit_cwd: str) -> str | None:
     if PARAMETRIC_INDEX in value:
         return None
     try:
-        resolved = _substitute(value, "working_directory", submit_cwd, None, allow_wd=False)
+        resolved = substitute(value, "working_directory", submit_cwd, None, allow_wd=False)
     except LaunchError as error:
         raise InvalidArgumentException(f"JobTemplate: {error}") from None
     return os.path.normpath(os.path.join(submit_cwd, resolved))
@@ -461,7 +219,7 @@ def _reusable(t: JobTemplate) -> bool:
     )
 
 
-_UNRESOLVED = (None, *_OWN_STREAMS)
+_UNRESOLVED = (None, *OWN_STREAMS)
 
 
 def plan_job(template: JobTemplate, *, array: bool) -> Plan:
@@ -529,7 +287,7 @@ def _plan_job(template: JobTemplate, *, array: bool) -> Plan:
         raise _invalid("deadline_time", t.deadline_time.isoformat(), "is in the past")
     plan = Plan(
         settings=client_settings(),
-        streams={name: fd for fd, name in enumerate(_OWN_STREAMS) if name in _used_streams(t)},
+        streams={name: fd for fd, name in enumerate(OWN_STREAMS) if name in _used_streams(t)},
         # A single job's paths are resolved now, so only an array's tasks read the template
         # later: only they need a copy safe from the caller changing it.
         template=t.copy() if array else t,
@@ -580,17 +338,8 @@ def restore_plan(template: JobTemplate, document: dict[str, Any]) -> Plan:
     )
 
 
-def close_streams(streams: dict[str, int]) -> None:
-    """Close the descriptors of a plan's streams, and forget them (so, never twice)."""
-    fds = list(streams.values())
-    streams.clear()
-    for fd in fds:
-        with contextlib.suppress(OSError):
-            os.close(fd)
-
-
 def _used_streams(t: JobTemplate) -> set[str]:
-    return {p for p in (t.input_path, t.output_path, t.error_path) if p in _OWN_STREAMS}
+    return {p for p in (t.input_path, t.output_path, t.error_path) if p in OWN_STREAMS}
 
 
 def _check_paths_now(plan: Plan, array: bool) -> None:
@@ -612,46 +361,3 @@ def _check_paths_now(plan: Plan, array: bool) -> None:
                 plan._path(name, value, cwd, None)
     except LaunchError as error:
         raise InvalidArgumentException(f"JobTemplate: {error}") from None
-
-
-def launch_document(plan: Plan) -> dict[str, Any]:
-    """What must be stored for a job that starts later (e.g. after a restart)."""
-    env = {os.fsdecode(k): os.fsdecode(v) for k, v in plan.env.items()}
-    document: dict[str, Any] = {"env": env, "cwd": plan.submit_cwd}
-    if plan.settings is not None:
-        umask, rlimits, nice = plan.settings.to_wire()
-        document["settings"] = [umask, [list(r) for r in rlimits], nice]
-    return document
-
-
-def plan_from_wire(value: dict[str, Any], fds: list[int]) -> Plan:
-    """The plan a client sent (:meth:`Plan.to_wire`), with the descriptors that came with it.
-
-    The client checked it; what no longer holds when a job starts fails that job.
-    """
-    template = JobTemplate.from_json(value["template"])
-    names = list(value["streams"])
-    if len(names) != len(fds):
-        raise InvalidArgumentException(
-            f"the job's streams {names} came with {len(fds)} descriptor(s)"
-        )
-    resolved = value["resolved"]
-    settings = value["settings"]
-    return Plan(
-        template=template,
-        executable=value["executable"],
-        argv=list(value["argv"]),
-        env=dict(value["env"]),
-        submit_cwd=value["cwd"],
-        rlimits=[(int(w), int(v)) for w, v in value["rlimits"]],
-        nice=int(value["nice"]),
-        held=bool(value["held"]),
-        start_at=value["start_at"],
-        deadline=value["deadline"],
-        wallclock_limit=value["wallclock"],
-        join_files=bool(value["join"]),
-        _resolved=None if resolved is None else (resolved[0], dict(resolved[1])),
-        _document=value["template"],
-        settings=None if settings is None else ProcessSettings.from_wire(settings),
-        streams=dict(zip(names, fds, strict=True)),
-    )

@@ -10,6 +10,11 @@ It starts on demand (:mod:`drmaa2_ostracker.keeper.client`) and exits on its own
 had no unfinished job and no client for ``$DRMAA2_OS_KEEPER_IDLE`` seconds (default
 :data:`DEFAULT_IDLE_SECONDS`). On SIGTERM it exits at once, leaving its jobs running: the next
 keeper adopts them.
+
+This module is the keeper's life: its lock, its socket, accepting and checking connections,
+the greeting, the idle exit, its signals. Its answers to requests are in
+:mod:`~drmaa2_ostracker.keeper.requests`, its event streams in
+:mod:`~drmaa2_ostracker.keeper.events`.
 """
 
 from __future__ import annotations
@@ -26,31 +31,25 @@ import socket
 import struct
 import threading
 import time
-import weakref
 from collections.abc import Callable
 from typing import Any
 
-from drmaa2.backend import Action, WaitFor
-from drmaa2.errors import (
-    InvalidArgumentException,
-    SessionManagementException,
-    TimeoutException,
-)
-from drmaa2.types import JobInfo, Notification
+from drmaa2.errors import InvalidArgumentException, SessionManagementException
 from drmaa2_ostracker import __version__
 from drmaa2_ostracker.keeper import files
+from drmaa2_ostracker.keeper.events import EventStreams
 from drmaa2_ostracker.keeper.protocol import (
     MAGIC,
     PROTOCOL,
     Channel,
     ConnectionLost,
-    PlanUnknown,
     encode_error,
 )
+from drmaa2_ostracker.keeper.requests import Requests
 from drmaa2_ostracker.keeper.sessions import SessionEngine
+from drmaa2_ostracker.plan import Plan
 from drmaa2_ostracker.store import Store
-from drmaa2_ostracker.supervisor import Supervisor, now_us
-from drmaa2_ostracker.template import Plan, close_streams, plan_from_wire
+from drmaa2_ostracker.supervisor import Supervisor
 
 __all__ = ["DEFAULT_IDLE_SECONDS", "IDLE_ENV", "Keeper"]
 
@@ -62,10 +61,6 @@ IDLE_ENV = "DRMAA2_OS_KEEPER_IDLE"
 DEFAULT_IDLE_SECONDS = 10.0
 #: How often the keeper looks whether it is idle (seconds).
 _IDLE_CHECK = 0.25
-#: A wait is served in slices this long, checking between them that its client still waits.
-_WAIT_SLICE = 1.0
-#: Plans clients may refer to by token (the least recently used are forgotten first).
-_PLANS_KEPT = 256
 _PEERCRED = struct.Struct("3i")
 
 
@@ -91,7 +86,7 @@ def _close_fds(fds: list[int]) -> None:
             os.close(fd)
 
 
-class _Connection:
+class Connection:
     """One client connection, served by a thread of its own."""
 
     def __init__(self, keeper: Keeper, channel: Channel, peer_pid: int) -> None:
@@ -138,15 +133,15 @@ class _Connection:
             self.keeper.disconnected(self)
 
 
-class Keeper:
+class Keeper(Requests, EventStreams):
     """The keeper of one state directory (see the module docstring)."""
 
     def __init__(self, state_dir: str, idle: float | None = None) -> None:
         self.state_dir = os.path.abspath(state_dir)
         self.idle = idle_seconds() if idle is None else idle
         self._lock = threading.Lock()
-        self._connections: set[_Connection] = set()
-        self._subscribers: set[_Connection] = set()
+        self._connections: set[Connection] = set()
+        self._subscribers: set[Connection] = set()
         self._engines: dict[str, SessionEngine] = {}
         self._plans: collections.OrderedDict[tuple[int, int], Plan] = collections.OrderedDict()
         self._retire = False
@@ -286,7 +281,7 @@ class Keeper:
             _log.warning("refused a connection of user id %d (process %d)", uid, pid)
             sock.close()
             return
-        connection = _Connection(self, Channel(sock), pid)
+        connection = Connection(self, Channel(sock), pid)
         with self._lock:
             self._connections.add(connection)
         threading.Thread(target=connection.serve, name=f"client-{pid}", daemon=True).start()
@@ -324,214 +319,13 @@ class Keeper:
         channel.send((True, (PROTOCOL, __version__, os.getpid())))
         return True
 
-    def disconnected(self, connection: _Connection) -> None:
+    def disconnected(self, connection: Connection) -> None:
         """A connection ended."""
         with self._lock:
             self._connections.discard(connection)
             self._subscribers.discard(connection)
             if not self._subscribers:
                 self.supervisor.set_callback(None)
-
-    def subscribe(self, connection: _Connection) -> None:
-        """Turn a connection into an event stream: every job state change, in order, until
-        the client asks for the end (``flush``: what was queued before it is sent first)."""
-        events: queue.SimpleQueue[tuple[Any, ...] | None] = queue.SimpleQueue()
-        connection.events = events
-        with self._lock:
-            self._subscribers.add(connection)
-            self.supervisor.set_callback(self._publish)
-        connection.channel.send((True, None))
-        stopper = threading.Thread(target=self._await_unsubscribe, args=(connection,), daemon=True)
-        stopper.start()
-        while True:
-            event = events.get()
-            if event is None:
-                connection.channel.send(("end", ()))
-                return
-            connection.channel.send(("event", event))
-
-    def _await_unsubscribe(self, connection: _Connection) -> None:
-        """The client of an event stream sends one more message, or hangs up: the end."""
-        with contextlib.suppress(Exception):
-            connection.channel.receive()
-        with self._lock:
-            self._subscribers.discard(connection)
-            if not self._subscribers:
-                self.supervisor.set_callback(None)
-        assert connection.events is not None
-        connection.events.put(None)
-
-    def _publish(self, note: Notification) -> None:
-        event = (note.job_id, note.session_name, int(note.job_state))
-        with self._lock:
-            for connection in self._subscribers:
-                if connection.events is not None:
-                    connection.events.put(event)
-
-    # -- sessions ----------------------------------------------------------------------------
-
-    def _engine(self, name: str) -> SessionEngine:
-        engine = self._engines.get(name)
-        if engine is None:
-            store = self.store
-            assert store is not None
-            if not store.session_exists(name):
-                raise InvalidArgumentException(
-                    f"there is no job session named {name!r} in {self.state_dir}"
-                )
-            with self._lock:
-                engine = self._engines.get(name)
-                if engine is None:
-                    engine = self._engines[name] = SessionEngine(name, store, self.supervisor)
-        return engine
-
-    def _do_create_session(self, connection: _Connection, name: str, *, fds: list[int]) -> str:
-        assert self.store is not None
-        self.store.create_session(name, now_us())
-        self._engine(name)
-        return name
-
-    def _do_open_session(self, connection: _Connection, name: str, *, fds: list[int]) -> str:
-        self._engine(name)
-        return name
-
-    def _do_destroy_session(self, connection: _Connection, name: str, *, fds: list[int]) -> None:
-        assert self.store is not None
-        with self._lock:
-            engine = self._engines.pop(name, None)
-        if engine is not None:
-            engine.close()
-        self.supervisor.forget_session(self.store, name)
-        self.store.destroy_session(name)
-
-    def _do_session_names(self, connection: _Connection, *, fds: list[int]) -> list[str]:
-        assert self.store is not None
-        return self.store.session_names()
-
-    # -- jobs --------------------------------------------------------------------------------
-
-    def _plan(
-        self, connection: _Connection, token: int, wire: Any, fds: list[int], jobs: int = 1
-    ) -> Plan:
-        """The plan a request carries, or names by its token (tokens are per client process:
-        a process's connections share its plans)."""
-        key = (connection.peer_pid, token)
-        plans = self._plans
-        if wire is None:
-            with self._lock:
-                plan = plans.get(key)
-                if plan is None:
-                    raise PlanUnknown(f"unknown plan {token}: send it whole")
-                plans.move_to_end(key)
-            return plan
-        plan = plan_from_wire(wire, fds)
-        if fds:
-            # Sent whole every time, its descriptors with it: they are closed once its last
-            # job started (or when the plan goes, if some never start).
-            plan.unlaunched = jobs
-            weakref.finalize(plan, close_streams, plan.streams)
-            return plan
-        with self._lock:
-            plans[key] = plan
-            while len(plans) > _PLANS_KEPT:
-                plans.popitem(last=False)
-        return plan
-
-    def _do_run_job(
-        self, connection: _Connection, session: str, token: int, wire: Any, *, fds: list[int]
-    ) -> str:
-        engine = self._engine(session)
-        return engine.run_job(self._plan(connection, token, wire, fds))
-
-    def _do_run_bulk_jobs(
-        self,
-        connection: _Connection,
-        session: str,
-        token: int,
-        wire: Any,
-        begin: int,
-        end: int,
-        step: int,
-        max_parallel: int | None,
-        *,
-        fds: list[int],
-    ) -> tuple[str, list[str]]:
-        engine = self._engine(session)
-        plan = self._plan(connection, token, wire, fds, len(range(begin, end + 1, step)))
-        return engine.run_bulk_jobs(plan, begin, end, step, max_parallel)
-
-    def _do_job_ids(
-        self, connection: _Connection, session: str, job_filter: Any, *, fds: list[int]
-    ) -> list[str]:
-        found = None if job_filter is None else JobInfo.from_dict(job_filter)
-        return self._engine(session).job_ids(found)
-
-    def _do_array_task_ids(
-        self, connection: _Connection, session: str, array_id: str, *, fds: list[int]
-    ) -> list[str]:
-        return self._engine(session).array_task_ids(array_id)
-
-    def _do_array_template(
-        self, connection: _Connection, session: str, array_id: str, *, fds: list[int]
-    ) -> str:
-        return self._engine(session).array_template_document(array_id)
-
-    def _do_job_state(
-        self, connection: _Connection, session: str, job_id: str, *, fds: list[int]
-    ) -> tuple[int, str]:
-        state, sub_state = self._engine(session).job_state(job_id)
-        return int(state), sub_state
-
-    def _do_job_record(
-        self, connection: _Connection, session: str, job_id: str, *, fds: list[int]
-    ) -> tuple[Any, ...]:
-        return self._engine(session).record_values(job_id)
-
-    def _do_job_template(
-        self, connection: _Connection, session: str, job_id: str, *, fds: list[int]
-    ) -> str:
-        return self._engine(session).job_template_document(job_id)
-
-    def _do_control(
-        self, connection: _Connection, session: str, job_id: str, action: str, *, fds: list[int]
-    ) -> None:
-        self._engine(session).control(job_id, Action(action))
-
-    def _do_reap(
-        self, connection: _Connection, session: str, job_id: str, *, fds: list[int]
-    ) -> None:
-        self._engine(session).reap(job_id)
-
-    def _do_wait(
-        self,
-        connection: _Connection,
-        session: str,
-        job_ids: list[str],
-        condition: str,
-        wait_all: bool,
-        timeout: float,
-        *,
-        fds: list[int],
-    ) -> list[str]:
-        engine = self._engine(session)
-        what = WaitFor(condition)
-        deadline = None if timeout < 0 else time.monotonic() + timeout
-        while True:
-            left = _WAIT_SLICE if deadline is None else max(0.0, deadline - time.monotonic())
-            try:
-                return engine.wait(job_ids, what, wait_all, min(left, _WAIT_SLICE))
-            except TimeoutException:
-                if deadline is not None and time.monotonic() >= deadline:
-                    raise TimeoutException(
-                        f"timed out after {timeout:g} s waiting for "
-                        f"{'all of' if wait_all else 'any of'} {len(job_ids)} job(s) to be "
-                        f"{what.value}"
-                    ) from None
-                if connection.gone():
-                    raise ConnectionLost("the client stopped waiting") from None
-
-    def _do_ping(self, connection: _Connection, *, fds: list[int]) -> int:
-        return os.getpid()
 
 
 def install_signal_handlers(keeper: Keeper) -> None:

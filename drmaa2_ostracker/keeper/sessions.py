@@ -19,10 +19,11 @@ from drmaa2.errors import InvalidArgumentException
 from drmaa2.filter import job_matches, set_filter_fields
 from drmaa2.types import JobInfo, JobTemplate
 from drmaa2_ostracker.info import record_to_info
+from drmaa2_ostracker.plan import Plan, launch_document
 from drmaa2_ostracker.store import Store
 from drmaa2_ostracker.store.records import ArrayRecord, JobRecord, dumps, template_document
 from drmaa2_ostracker.supervisor import Group, Supervisor, now_us
-from drmaa2_ostracker.template import Plan, launch_document, restore_plan
+from drmaa2_ostracker.template import restore_plan
 
 __all__ = ["SessionEngine"]
 

@@ -1,14 +1,7 @@
-"""The small OS process core: spawn a job, signal it, reap it, and know a process by identity.
+"""Starting a job: its streams, its limits and nice value, and the fork and exec.
 
-Everything here is Linux-specific and free of DRMAA2 state: the supervisor decides *when*, this
-module knows *how*.
-
-- A job runs in its own session and process group (``setsid``), so it survives the controlling
-  process, and signals reach every process of the job at once.
-- A process is identified by ``(pid, start time)``: a pid alone may be reused after the
-  process is gone.
-- Reaping is by explicit pid (``wait4(pid, WNOHANG)``), never ``wait4(-1)``, which would steal
-  the exit status of the host application's other children.
+A job runs in its own session and process group (``setsid``), so it survives the controlling
+process, and signals reach every process of the job at once.
 """
 
 from __future__ import annotations
@@ -23,124 +16,16 @@ import resource
 import signal
 import subprocess
 import time
-from collections.abc import Callable, Iterable
-from typing import Any, NamedTuple, Protocol
+from collections.abc import Callable
+from typing import Any, Protocol
 
-__all__ = [
-    "ExitStatus",
-    "LaunchSpec",
-    "ProcessIdentity",
-    "Spawned",
-    "boot_ticks",
-    "continue_job",
-    "decode_wait_status",
-    "find_job_process",
-    "identity_of",
-    "is_running",
-    "kill_job",
-    "open_pidfd",
-    "reap",
-    "signal_group",
-    "spawn",
-    "stop_job",
-]
+from drmaa2_ostracker.process.identity import ProcessIdentity, identity_of_new_child
 
-_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-
-
-@dataclasses.dataclass(frozen=True)
-class ProcessIdentity:
-    """A process as it can be recognised later: pid plus start time in clock ticks since boot.
-
-    A negative ``start_ticks`` ``-(t + 1)`` says "tick t or t + 1" (a child forked across a
-    tick boundary, see :func:`spawn`): a pid is not handed out again within two ticks.
-    """
-
-    pid: int
-    start_ticks: int
-
-    def started_at(self, ticks: int) -> bool:
-        """Whether a process of this pid that started at ``ticks`` is this one."""
-        if self.start_ticks >= 0:
-            return ticks == self.start_ticks
-        return 0 <= ticks + self.start_ticks + 1 <= 1
-
-
-def _stat_fields(pid: int) -> list[str] | None:
-    """Fields of /proc/<pid>/stat after the command name (index 0 is the state letter)."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as stat:
-            raw = stat.read()
-    except OSError:
-        return None
-    # The command name may contain spaces and parentheses: split after the last ')'.
-    return raw[raw.rindex(b")") + 2 :].decode().split()
-
-
-def identity_of(pid: int) -> ProcessIdentity | None:
-    """The identity of a live (or zombie) process, None if there is no such pid."""
-    fields = _stat_fields(pid)
-    if fields is None:
-        return None
-    return ProcessIdentity(pid, int(fields[19]))
-
-
-def is_running(identity: ProcessIdentity) -> bool:
-    """True if the very process ``identity`` names still runs (a zombie has ended)."""
-    fields = _stat_fields(identity.pid)
-    if fields is None or fields[0] in ("Z", "X"):
-        return False
-    return identity.started_at(int(fields[19]))
-
-
-def boot_ticks() -> int:
-    """Now, in clock ticks since boot (the unit of a process's start time)."""
-    return time.clock_gettime_ns(time.CLOCK_BOOTTIME) // _NS_PER_TICK
-
-
-def find_job_process(
-    job_id: str, not_before: int, exclude: set[int] | frozenset[int] = frozenset()
-) -> ProcessIdentity | None:
-    """A live process that looks like the job ``job_id`` started at or after tick
-    ``not_before``: a session leader of this user, started since then, whose initial
-    environment has ``JOB_ID=<job_id>``, and not one of ``exclude``; the earliest such.
-    For a job whose start was not recorded because its keeper died while starting it."""
-    marker = b"\0JOB_ID=" + job_id.encode() + b"\0"
-    me = os.geteuid()
-    found: ProcessIdentity | None = None
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        pid = int(name)
-        if pid in exclude:
-            continue
-        fields = _stat_fields(pid)
-        # fields: 0 state, 1 ppid, 2 pgrp, 3 session … 19 start time
-        if fields is None or fields[0] in ("Z", "X") or int(fields[3]) != pid:
-            continue
-        ticks = int(fields[19])
-        if ticks < not_before or (found is not None and ticks >= found.start_ticks):
-            continue
-        try:
-            if os.stat(f"/proc/{pid}").st_uid != me:
-                continue
-            with open(f"/proc/{pid}/environ", "rb") as environ:
-                if marker not in b"\0" + environ.read():
-                    continue
-        except OSError:
-            continue
-        found = ProcessIdentity(pid, ticks)
-    return found
-
-
-def process_state(pid: int) -> str | None:
-    """The state letter of /proc/<pid>/stat ("R", "S", "T", "Z" …), None if gone."""
-    fields = _stat_fields(pid)
-    return None if fields is None else fields[0]
+__all__ = ["LaunchSpec", "ProcessSettingsLike", "Spawned", "spawn"]
 
 
 class ProcessSettingsLike(Protocol):
-    """A process's umask, limits and nice value (see ``template.ProcessSettings``)."""
+    """A process's umask, limits and nice value (see ``plan.ProcessSettings``)."""
 
     @property
     def umask(self) -> int: ...
@@ -334,7 +219,7 @@ def spawn(spec: LaunchSpec) -> Spawned:
         if popen is not None:
             popen.returncode = -1
         raise
-    return Spawned(_identity_of_new_child(pid, before, after), pidfd, popen, child=True)
+    return Spawned(identity_of_new_child(pid, before, after), pidfd, popen, child=True)
 
 
 _SHELL = "/bin/sh"
@@ -455,211 +340,3 @@ def _fork_exec(
 
 
 _FORK_EXEC = _checked_fork_exec()
-
-
-_NS_PER_TICK = 1_000_000_000 // _CLOCK_TICKS
-
-
-def _identity_of_new_child(pid: int, before_ns: int, after_ns: int) -> ProcessIdentity:
-    """The identity of a child forked between two CLOCK_BOOTTIME readings.
-
-    The kernel's start time of a process is the boot-time clock at fork, in clock ticks. When
-    both readings fall in one tick, so did the fork; when they fall in two, the identity says
-    "one of the two" (/proc/<pid>/stat, which would tell, blocks until the exec is over: half
-    a millisecond).
-    """
-    tick, after = before_ns // _NS_PER_TICK, after_ns // _NS_PER_TICK
-    if after == tick:
-        return ProcessIdentity(pid, tick)
-    if after == tick + 1:
-        return ProcessIdentity(pid, -(tick + 1))
-    return identity_of(pid) or ProcessIdentity(pid, 0)  # the spawn took ticks: ask
-
-
-class ExitStatus(NamedTuple):
-    """How a reaped job ended, with its own resource usage (a tuple: made once per job, on
-    the way from its exit to the wait that returns it)."""
-
-    exit_status: int
-    #: "SIGKILL" etc. for a job killed by a signal, "" for a normal exit.
-    terminating_signal: str
-    user_time: float
-    system_time: float
-    max_rss_kib: int
-    swaps: int
-    in_blocks: int
-    out_blocks: int
-
-
-def decode_wait_status(status: int) -> tuple[int, str]:
-    """(exit status, signal name) of a wait status; killed by N → (128 + N, "SIG…")."""
-    if os.WIFSIGNALED(status):
-        number = os.WTERMSIG(status)
-        try:
-            name = signal.Signals(number).name
-        except ValueError:
-            name = f"SIG{number}"
-        return 128 + number, name
-    return os.WEXITSTATUS(status), ""
-
-
-def reap(pid: int) -> ExitStatus | None:
-    """Collect an exited child's status and rusage; None if it has not exited yet.
-
-    ChildProcessError if it is not (or no longer) our child to reap: the host application
-    reaped it (``wait(-1)``, SIGCHLD ignored).
-    """
-    found, status, usage = os.wait4(pid, os.WNOHANG)
-    if found == 0:
-        return None
-    if os.WIFEXITED(status):
-        exit_status, signal_name = os.WEXITSTATUS(status), ""
-    else:
-        exit_status, signal_name = decode_wait_status(status)
-    return ExitStatus(
-        exit_status,
-        signal_name,
-        usage.ru_utime,
-        usage.ru_stime,
-        usage.ru_maxrss,
-        usage.ru_nswap,
-        usage.ru_inblock,
-        usage.ru_oublock,
-    )
-
-
-def open_pidfd(identity: ProcessIdentity) -> int | None:
-    """A pidfd of the process ``identity`` names, None if that process has ended."""
-    try:
-        pidfd = os.pidfd_open(identity.pid)
-    except OSError:
-        return None
-    # Checked after opening: if the identity still matches, the pidfd is that process's.
-    if not is_running(identity):
-        os.close(pidfd)
-        return None
-    return pidfd
-
-
-def signal_group(pgid: int, signum: int) -> bool:
-    """Send a signal to a process group; False if the group no longer exists."""
-    try:
-        os.killpg(pgid, signum)
-    except ProcessLookupError:
-        return False
-    return True
-
-
-def _children(pid: int) -> list[int]:
-    """Direct children of a process, from /proc/<pid>/task/*/children (no full scan)."""
-    found: list[int] = []
-    try:
-        tasks = os.listdir(f"/proc/{pid}/task")
-    except OSError:
-        return found
-    for task in tasks:
-        try:
-            with open(f"/proc/{pid}/task/{task}/children", "rb") as children:
-                found.extend(int(child) for child in children.read().split())
-        except OSError:
-            continue
-    return found
-
-
-def _descendants(pid: int, freeze: bool) -> list[int]:
-    """Every descendant of ``pid``; with ``freeze``, each is stopped before its children are
-    listed, so none can fork behind our back."""
-    result: list[int] = []
-    pending = _children(pid)
-    seen = set(pending)
-    while pending:
-        child = pending.pop()
-        if freeze:
-            _kill(child, signal.SIGSTOP)
-        result.append(child)
-        for grandchild in _children(child):
-            if grandchild not in seen:
-                seen.add(grandchild)
-                pending.append(grandchild)
-    return result
-
-
-def _session_members(sid: int) -> Iterable[int]:
-    """Processes whose session id is ``sid`` (catches orphans that stayed in the job's session)."""
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        fields = _stat_fields(int(entry))
-        if fields is not None and int(fields[3]) == sid:
-            yield int(entry)
-
-
-def _kill(pid: int, signum: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.kill(pid, signum)
-
-
-def _first_signal(pidfd: int | None, signum: int) -> bool:
-    """Signal the job's leader through its pidfd: False if that very process has ended (its
-    pid may be someone else's by now, so nothing may be sent by pid)."""
-    if pidfd is None:
-        return True
-    try:
-        signal.pidfd_send_signal(pidfd, signum)
-    except ProcessLookupError:
-        return False
-    return True
-
-
-def kill_job(leader: int, pidfd: int | None = None) -> None:
-    """SIGKILL the job's process group, its session and every descendant, even one that
-    left the group with setsid. The job's processes are stopped first, so none can fork
-    while they are being collected.
-
-    The caller guarantees ``leader`` has not been reaped (so its pid is still the job's), or
-    passes its ``pidfd``: a leader that is not our child may be reaped by someone else at
-    any moment, but once stopped through its pidfd it lives on, and so do its group and
-    session ids.
-    """
-    if not _first_signal(pidfd, signal.SIGSTOP):
-        return
-    signal_group(leader, signal.SIGSTOP)
-    victims = set(_descendants(leader, freeze=True))
-    victims.update(_session_members(leader))
-    signal_group(leader, signal.SIGKILL)
-    for pid in victims:
-        _kill(pid, signal.SIGKILL)
-
-
-def continue_job(leader: int, pidfd: int | None = None) -> None:
-    """SIGCONT the job's process group and every descendant (those that left the group too)."""
-    if not _first_signal(pidfd, signal.SIGCONT):
-        return
-    signal_group(leader, signal.SIGCONT)
-    for pid in _descendants(leader, freeze=False):
-        _kill(pid, signal.SIGCONT)
-
-
-def stop_job(leader: int, pidfd: int, confirm_timeout: float = 5.0) -> None:
-    """Stop every process of the job and return once they are stopped.
-
-    SIGTSTP goes first, so a job that handles it hears about the suspension; it is followed by
-    SIGSTOP because a job may catch or ignore SIGTSTP, and the kernel discards SIGTSTP sent to
-    an orphaned process group, which every setsid job is.
-    """
-    if not _first_signal(pidfd, signal.SIGTSTP):
-        return
-    signal_group(leader, signal.SIGTSTP)
-    signal_group(leader, signal.SIGSTOP)
-    descendants = _descendants(leader, freeze=True)
-    # Confirmed from /proc for every process: it works for children and adopted jobs alike,
-    # and a process stuck in uninterruptible sleep cannot block us beyond the deadline. The
-    # stop itself takes microseconds; the checks back off from 50 µs.
-    deadline = time.monotonic() + confirm_timeout
-    for pid in (leader, *descendants):
-        delay = 0.00005
-        while process_state(pid) not in (None, "T", "t", "Z", "X"):
-            if time.monotonic() > deadline:
-                return
-            time.sleep(delay)
-            delay = min(delay * 2, 0.005)

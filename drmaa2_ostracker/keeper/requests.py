@@ -1,0 +1,212 @@
+"""The keeper's answers to its clients' requests: sessions (create, open, destroy, list) and
+jobs (run, list, state, control, wait).
+
+Each ``_do_<request>`` method answers the request ``<request>``; it runs in the thread of the
+connection that sent it.
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+import threading
+import time
+import weakref
+from typing import TYPE_CHECKING, Any
+
+from drmaa2.backend import Action, WaitFor
+from drmaa2.errors import InvalidArgumentException, TimeoutException
+from drmaa2.types import JobInfo
+from drmaa2_ostracker.keeper.protocol import ConnectionLost, PlanUnknown
+from drmaa2_ostracker.keeper.sessions import SessionEngine
+from drmaa2_ostracker.plan import Plan, close_streams, plan_from_wire
+from drmaa2_ostracker.store import Store
+from drmaa2_ostracker.supervisor import Supervisor, now_us
+
+if TYPE_CHECKING:
+    from drmaa2_ostracker.keeper.server import Connection
+
+__all__ = ["Requests"]
+
+#: A wait is served in slices this long, checking between them that its client still waits.
+_WAIT_SLICE = 1.0
+#: Plans clients may refer to by token (the least recently used are forgotten first).
+_PLANS_KEPT = 256
+
+
+class Requests:
+    """The part of the :class:`~drmaa2_ostracker.keeper.server.Keeper` that answers requests
+    about sessions and jobs."""
+
+    # Set by the keeper; its lock also guards its connections and event streams.
+    state_dir: str
+    store: Store | None
+    supervisor: Supervisor
+    _lock: threading.Lock
+    _engines: dict[str, SessionEngine]
+    _plans: collections.OrderedDict[tuple[int, int], Plan]
+
+    # -- sessions ----------------------------------------------------------------------------
+
+    def _engine(self, name: str) -> SessionEngine:
+        engine = self._engines.get(name)
+        if engine is None:
+            store = self.store
+            assert store is not None
+            if not store.session_exists(name):
+                raise InvalidArgumentException(
+                    f"there is no job session named {name!r} in {self.state_dir}"
+                )
+            with self._lock:
+                engine = self._engines.get(name)
+                if engine is None:
+                    engine = self._engines[name] = SessionEngine(name, store, self.supervisor)
+        return engine
+
+    def _do_create_session(self, connection: Connection, name: str, *, fds: list[int]) -> str:
+        assert self.store is not None
+        self.store.create_session(name, now_us())
+        self._engine(name)
+        return name
+
+    def _do_open_session(self, connection: Connection, name: str, *, fds: list[int]) -> str:
+        self._engine(name)
+        return name
+
+    def _do_destroy_session(self, connection: Connection, name: str, *, fds: list[int]) -> None:
+        assert self.store is not None
+        with self._lock:
+            engine = self._engines.pop(name, None)
+        if engine is not None:
+            engine.close()
+        self.supervisor.forget_session(self.store, name)
+        self.store.destroy_session(name)
+
+    def _do_session_names(self, connection: Connection, *, fds: list[int]) -> list[str]:
+        assert self.store is not None
+        return self.store.session_names()
+
+    # -- jobs --------------------------------------------------------------------------------
+
+    def _plan(
+        self, connection: Connection, token: int, wire: Any, fds: list[int], jobs: int = 1
+    ) -> Plan:
+        """The plan a request carries, or names by its token (tokens are per client process:
+        a process's connections share its plans)."""
+        key = (connection.peer_pid, token)
+        plans = self._plans
+        if wire is None:
+            with self._lock:
+                plan = plans.get(key)
+                if plan is None:
+                    raise PlanUnknown(f"unknown plan {token}: send it whole")
+                plans.move_to_end(key)
+            return plan
+        plan = plan_from_wire(wire, fds)
+        if fds:
+            # Sent whole every time, its descriptors with it: they are closed once its last
+            # job started (or when the plan goes, if some never start).
+            plan.unlaunched = jobs
+            weakref.finalize(plan, close_streams, plan.streams)
+            return plan
+        with self._lock:
+            plans[key] = plan
+            while len(plans) > _PLANS_KEPT:
+                plans.popitem(last=False)
+        return plan
+
+    def _do_run_job(
+        self, connection: Connection, session: str, token: int, wire: Any, *, fds: list[int]
+    ) -> str:
+        engine = self._engine(session)
+        return engine.run_job(self._plan(connection, token, wire, fds))
+
+    def _do_run_bulk_jobs(
+        self,
+        connection: Connection,
+        session: str,
+        token: int,
+        wire: Any,
+        begin: int,
+        end: int,
+        step: int,
+        max_parallel: int | None,
+        *,
+        fds: list[int],
+    ) -> tuple[str, list[str]]:
+        engine = self._engine(session)
+        plan = self._plan(connection, token, wire, fds, len(range(begin, end + 1, step)))
+        return engine.run_bulk_jobs(plan, begin, end, step, max_parallel)
+
+    def _do_job_ids(
+        self, connection: Connection, session: str, job_filter: Any, *, fds: list[int]
+    ) -> list[str]:
+        found = None if job_filter is None else JobInfo.from_dict(job_filter)
+        return self._engine(session).job_ids(found)
+
+    def _do_array_task_ids(
+        self, connection: Connection, session: str, array_id: str, *, fds: list[int]
+    ) -> list[str]:
+        return self._engine(session).array_task_ids(array_id)
+
+    def _do_array_template(
+        self, connection: Connection, session: str, array_id: str, *, fds: list[int]
+    ) -> str:
+        return self._engine(session).array_template_document(array_id)
+
+    def _do_job_state(
+        self, connection: Connection, session: str, job_id: str, *, fds: list[int]
+    ) -> tuple[int, str]:
+        state, sub_state = self._engine(session).job_state(job_id)
+        return int(state), sub_state
+
+    def _do_job_record(
+        self, connection: Connection, session: str, job_id: str, *, fds: list[int]
+    ) -> tuple[Any, ...]:
+        return self._engine(session).record_values(job_id)
+
+    def _do_job_template(
+        self, connection: Connection, session: str, job_id: str, *, fds: list[int]
+    ) -> str:
+        return self._engine(session).job_template_document(job_id)
+
+    def _do_control(
+        self, connection: Connection, session: str, job_id: str, action: str, *, fds: list[int]
+    ) -> None:
+        self._engine(session).control(job_id, Action(action))
+
+    def _do_reap(
+        self, connection: Connection, session: str, job_id: str, *, fds: list[int]
+    ) -> None:
+        self._engine(session).reap(job_id)
+
+    def _do_wait(
+        self,
+        connection: Connection,
+        session: str,
+        job_ids: list[str],
+        condition: str,
+        wait_all: bool,
+        timeout: float,
+        *,
+        fds: list[int],
+    ) -> list[str]:
+        engine = self._engine(session)
+        what = WaitFor(condition)
+        deadline = None if timeout < 0 else time.monotonic() + timeout
+        while True:
+            left = _WAIT_SLICE if deadline is None else max(0.0, deadline - time.monotonic())
+            try:
+                return engine.wait(job_ids, what, wait_all, min(left, _WAIT_SLICE))
+            except TimeoutException:
+                if deadline is not None and time.monotonic() >= deadline:
+                    raise TimeoutException(
+                        f"timed out after {timeout:g} s waiting for "
+                        f"{'all of' if wait_all else 'any of'} {len(job_ids)} job(s) to be "
+                        f"{what.value}"
+                    ) from None
+                if connection.gone():
+                    raise ConnectionLost("the client stopped waiting") from None
+
+    def _do_ping(self, connection: Connection, *, fds: list[int]) -> int:
+        return os.getpid()

@@ -1,0 +1,133 @@
+"""Knowing a process by identity: ``(pid, start time)``, read from /proc.
+
+A pid alone may be reused after the process is gone; its start time in clock ticks since boot
+tells the process that had it from any later one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+
+__all__ = [
+    "ProcessIdentity",
+    "boot_ticks",
+    "find_job_process",
+    "identity_of",
+    "identity_of_new_child",
+    "is_running",
+    "process_state",
+    "stat_fields",
+]
+
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+_NS_PER_TICK = 1_000_000_000 // _CLOCK_TICKS
+
+
+@dataclasses.dataclass(frozen=True)
+class ProcessIdentity:
+    """A process as it can be recognised later: pid plus start time in clock ticks since boot.
+
+    A negative ``start_ticks`` ``-(t + 1)`` says "tick t or t + 1" (a child forked across a
+    tick boundary, see :func:`~drmaa2_ostracker.process.launch.spawn`): a pid is not handed
+    out again within two ticks.
+    """
+
+    pid: int
+    start_ticks: int
+
+    def started_at(self, ticks: int) -> bool:
+        """Whether a process of this pid that started at ``ticks`` is this one."""
+        if self.start_ticks >= 0:
+            return ticks == self.start_ticks
+        return 0 <= ticks + self.start_ticks + 1 <= 1
+
+
+def stat_fields(pid: int) -> list[str] | None:
+    """Fields of /proc/<pid>/stat after the command name (index 0 is the state letter)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            raw = stat.read()
+    except OSError:
+        return None
+    # The command name may contain spaces and parentheses: split after the last ')'.
+    return raw[raw.rindex(b")") + 2 :].decode().split()
+
+
+def identity_of(pid: int) -> ProcessIdentity | None:
+    """The identity of a live (or zombie) process, None if there is no such pid."""
+    fields = stat_fields(pid)
+    if fields is None:
+        return None
+    return ProcessIdentity(pid, int(fields[19]))
+
+
+def is_running(identity: ProcessIdentity) -> bool:
+    """True if the very process ``identity`` names still runs (a zombie has ended)."""
+    fields = stat_fields(identity.pid)
+    if fields is None or fields[0] in ("Z", "X"):
+        return False
+    return identity.started_at(int(fields[19]))
+
+
+def boot_ticks() -> int:
+    """Now, in clock ticks since boot (the unit of a process's start time)."""
+    return time.clock_gettime_ns(time.CLOCK_BOOTTIME) // _NS_PER_TICK
+
+
+def find_job_process(
+    job_id: str, not_before: int, exclude: set[int] | frozenset[int] = frozenset()
+) -> ProcessIdentity | None:
+    """A live process that looks like the job ``job_id`` started at or after tick
+    ``not_before``: a session leader of this user, started since then, whose initial
+    environment has ``JOB_ID=<job_id>``, and not one of ``exclude``; the earliest such.
+    For a job whose start was not recorded because its keeper died while starting it."""
+    marker = b"\0JOB_ID=" + job_id.encode() + b"\0"
+    me = os.geteuid()
+    found: ProcessIdentity | None = None
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        pid = int(name)
+        if pid in exclude:
+            continue
+        fields = stat_fields(pid)
+        # fields: 0 state, 1 ppid, 2 pgrp, 3 session … 19 start time
+        if fields is None or fields[0] in ("Z", "X") or int(fields[3]) != pid:
+            continue
+        ticks = int(fields[19])
+        if ticks < not_before or (found is not None and ticks >= found.start_ticks):
+            continue
+        try:
+            if os.stat(f"/proc/{pid}").st_uid != me:
+                continue
+            with open(f"/proc/{pid}/environ", "rb") as environ:
+                if marker not in b"\0" + environ.read():
+                    continue
+        except OSError:
+            continue
+        found = ProcessIdentity(pid, ticks)
+    return found
+
+
+def process_state(pid: int) -> str | None:
+    """The state letter of /proc/<pid>/stat ("R", "S", "T", "Z" …), None if gone."""
+    fields = stat_fields(pid)
+    return None if fields is None else fields[0]
+
+
+def identity_of_new_child(pid: int, before_ns: int, after_ns: int) -> ProcessIdentity:
+    """The identity of a child forked between two CLOCK_BOOTTIME readings.
+
+    The kernel's start time of a process is the boot-time clock at fork, in clock ticks. When
+    both readings fall in one tick, so did the fork; when they fall in two, the identity says
+    "one of the two" (/proc/<pid>/stat, which would tell, blocks until the exec is over: half
+    a millisecond).
+    """
+    tick, after = before_ns // _NS_PER_TICK, after_ns // _NS_PER_TICK
+    if after == tick:
+        return ProcessIdentity(pid, tick)
+    if after == tick + 1:
+        return ProcessIdentity(pid, -(tick + 1))
+    return identity_of(pid) or ProcessIdentity(pid, 0)  # the spawn took ticks: ask
