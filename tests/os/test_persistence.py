@@ -15,7 +15,6 @@ import stat
 import subprocess
 import sys
 import textwrap
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,6 +24,7 @@ import pytest
 import drmaa2
 from drmaa2 import JobState
 from drmaa2_ostracker import extension
+from drmaa2_ostracker.process.identity import boot_ticks, identity_of
 from drmaa2_ostracker.store.schema import STORE_FILE
 from tests.behaviour.conftest import TIMEOUT, file_text, wait_until
 
@@ -530,8 +530,9 @@ def test_a_reused_pid_is_never_taken_for_a_job(state: Path) -> None:
     pid = pid_of(job)
     # A process is known by its pid and its start time in clock ticks: the stranger must
     # start in a later tick than the job, as a process reusing the job's pid would.
-    started = psutil.Process(pid).create_time()
-    wait_until(lambda: time.time() - started > 0.05, what="a later clock tick")
+    identity = identity_of(pid)
+    assert identity is not None
+    wait_until(lambda: boot_ticks() > identity.start_ticks + 1, what="a later clock tick")
     stranger = subprocess.Popen(["/bin/sleep", "600"])
     try:
         kill_keeper(state)
