@@ -29,6 +29,7 @@ from drmaa2.errors import (
     InternalException,
     InvalidArgumentException,
     InvalidSessionException,
+    InvalidStateException,
     UnsupportedOperationException,
 )
 from drmaa2.plugins import registry
@@ -312,12 +313,22 @@ class JobArray:
         return session._call("array_template", lambda: session._backend.array_template(self._id))
 
     def _apply(self, operation: str, act: Callable[[Job], None], jobs: Iterable[Job]) -> None:
+        """Act on every task the action applies to. A task in a state the action does not
+        apply to (InvalidStateException: a running task for hold, a finished one for
+        terminate …) is passed over; that raises only when the action applied to no task.
+        Any other failure is raised after acting on the rest, naming every failed task."""
+        skipped: list[tuple[Job, InvalidStateException]] = []
         failures: list[tuple[Job, Drmaa2Exception]] = []
+        applied = 0
         for job in jobs:
             try:
                 act(job)
+            except InvalidStateException as error:
+                skipped.append((job, error))
             except Drmaa2Exception as error:
                 failures.append((job, error))
+            else:
+                applied += 1
         if failures:
             first = type(failures[0][1])
             detail = "; ".join(f"task {job.id}: {error}" for job, error in failures)
@@ -325,9 +336,15 @@ class JobArray:
                 f"{operation} of array {self._id} failed for {len(failures)} of "
                 f"{len(self._jobs)} tasks: {detail}"
             )
+        if not applied and skipped:
+            detail = "; ".join(f"task {job.id}: {error}" for job, error in skipped)
+            raise InvalidStateException(
+                f"{operation} of array {self._id} applies to none of its {len(self._jobs)} "
+                f"tasks: {detail}"
+            )
 
     def suspend(self) -> None:
-        """Suspend every task (raises after acting on all, naming the tasks that failed)."""
+        """Suspend every running task (see :meth:`_apply` for tasks it does not apply to)."""
         self._apply("suspend", Job.suspend, self._jobs)
 
     def resume(self) -> None:

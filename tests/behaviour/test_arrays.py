@@ -119,14 +119,24 @@ def test_array_terminate_ends_all_tasks(session: drmaa2.JobSession) -> None:
     assert [info.dispatch_time is not None for info in states] == [True, True] + [False] * 4
 
 
-def test_array_operation_acts_on_all_then_reports_failures(session: drmaa2.JobSession) -> None:
+def test_array_control_acts_on_the_tasks_it_applies_to(session: drmaa2.JobSession) -> None:
     array = session.run_bulk_jobs({"remote_command": "/bin/sleep", "args": ["60"]}, 1, 3, 1, 1)
-    array.job_list[0].wait_started(TIMEOUT)
+    first, *queued = array.job_list
+    first.wait_started(TIMEOUT)
+    array.hold()  # task 1 runs: not for hold; tasks 2 and 3 are held
+    assert [job.get_state()[0] for job in queued] == [JobState.QUEUED_HELD] * 2
+    array.suspend()  # only task 1 has started: it is suspended, the held ones are passed over
+    assert first.get_state()[0] is JobState.SUSPENDED
+    array.resume()
+    array.release()
+    assert [job.get_state()[0] for job in queued] == [JobState.QUEUED] * 2
+    first.terminate()
+    array.terminate()  # task 1 has finished: the others are ended, and nothing is raised
+    session.wait_all_terminated(array.job_list, TIMEOUT)
     with pytest.raises(drmaa2.InvalidStateException) as caught:
-        array.hold()  # task 1 runs: cannot be held; tasks 2 and 3 are held all the same
-    assert array.job_list[0].id in str(caught.value)
-    assert [job.get_state()[0] for job in array.job_list[1:]] == [JobState.QUEUED_HELD] * 2
-    array.terminate()
+        array.terminate()  # applies to none of them now
+    assert all(job.id in str(caught.value) for job in array.job_list)
+    assert "none" in str(caught.value)
 
 
 def test_a_task_that_cannot_start_fails_and_the_others_run(

@@ -76,3 +76,17 @@ def test_control_errors_are_one_line(cli: Cli) -> None:
     both = cli("resume", "nosuch", running)  # acts on what it can, names what it could not
     one_line_error(both, 1)
     cli.ok("terminate", running)
+
+
+def test_terminate_an_array_after_some_tasks_finished(cli: Cli) -> None:
+    array_id = cli.run(
+        "-a", "1-3", "--max-parallel", "1", "--", "sh", "-c", 'test "$TASK_ID" = 1 || sleep 60'
+    )
+    assert cli("wait", f"{array_id}.1").returncode == 0
+    wait_until(lambda: cli.info(f"{array_id}.2")["job_state"] == "RUNNING", "task 2 to start")
+    done = cli("terminate", array_id)
+    assert (done.returncode, done.stderr) == (0, "")
+    states = [cli.info(f"{array_id}.{index}")["job_state"] for index in (1, 2, 3)]
+    assert states == ["DONE", "FAILED", "FAILED"]
+    again = cli("terminate", array_id)
+    assert again.returncode == 1 and "none" in one_line_error(again, 1)
