@@ -107,6 +107,17 @@ def _name_arg(field: str, value: object, *, optional: bool) -> None:
         return
     if not isinstance(value, str) or not value:
         raise InvalidArgumentException(f"{field}: expected a non-empty str, got {value!r}")
+    if any(ord(c) < 32 or c == "\x7f" for c in value):
+        raise InvalidArgumentException(
+            f"{field}: a name may not hold NUL or control characters, got {value!r}"
+        )
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidArgumentException(
+            f"{field}: a name may not hold lone surrogates (bytes that are not UTF-8), "
+            f"got {value!r}"
+        ) from None
 
 
 def _index_arg(field: str, value: object, minimum: int) -> int:

@@ -69,8 +69,27 @@ def _kind(check: _Check, about: str, encode: _Encode | None = None) -> Mapping[s
     return {"kind": _Kind(check, encode, about)}
 
 
+#: What a string of a DRMAA2 record may not hold: NUL ends a C string (the OS and the
+#: backends' stores cut or refuse it), and a lone surrogate (what Python makes of a byte
+#: that is not UTF-8) cannot be stored or sent as text.
+_UNSTORABLE = "a str without NUL characters or lone surrogates (bytes that are not UTF-8)"
+_UNSTORABLE_PARTS = "strs without NUL characters or lone surrogates (bytes that are not UTF-8)"
+
+
+def _storable(value: str) -> bool:
+    if "\0" in value:
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _check_str(value: Any) -> str:
     if isinstance(value, str):
+        if not _storable(value):
+            raise _Mismatch(_UNSTORABLE)
         return value
     raise _Mismatch("str")
 
@@ -132,6 +151,8 @@ def _check_str_list(value: Any) -> list[str]:
         for item in value:
             if not isinstance(item, str):
                 break
+            if not _storable(item):
+                raise _Mismatch(f"a list of {_UNSTORABLE_PARTS}", item)
         else:
             return list(value)
     raise _Mismatch("a list of str")
@@ -142,6 +163,9 @@ def _check_str_dict(value: Any) -> dict[str, str]:
         for key, item in value.items():
             if not (isinstance(key, str) and isinstance(item, str)):
                 break
+            for part in (key, item):
+                if not _storable(part):
+                    raise _Mismatch(f"a dict of {_UNSTORABLE_PARTS}", part)
         else:
             return dict(value)
     raise _Mismatch("a dict of str to str")

@@ -403,3 +403,33 @@ def test_notification_register_event_notification(js: JobSession) -> None:
         Notification.unregister_event_notification()
     mine = [note for note in seen if note.job_id == job.id]
     assert mine[-1].event == "NEW_STATE" and mine[-1].session_name == js.name
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "shown"),
+    [
+        ("job_name", "a\udcffb", "'a\\udcffb'"),
+        ("remote_command", "/bin/tr\0ue", "'/bin/tr\\x00ue'"),
+        ("args", ["ok", "x\0"], "'x\\x00'"),
+        ("job_environment", {"A": "b\udcff"}, "'b\\udcff'"),
+        ("job_environment", {"A\0": "b"}, "'A\\x00'"),
+        ("output_path", "/tmp/\udce9t\u00e9", "'/tmp/\\udce9té'"),
+    ],
+)
+def test_nul_and_lone_surrogates_are_refused_naming_the_field(
+    field: str, value: object, shown: str
+) -> None:
+    with pytest.raises(drmaa2.InvalidArgumentException) as caught:
+        drmaa2.JobTemplate({field: value})
+    assert f"JobTemplate.{field}" in str(caught.value)
+    assert shown in str(caught.value)
+
+
+@pytest.mark.parametrize("name", ["a\0b", "x\udcffy", "tab\there", "line\nbreak"])
+def test_session_names_with_nul_control_characters_or_surrogates_are_refused(
+    state_dir: str, name: str
+) -> None:
+    with pytest.raises(drmaa2.InvalidArgumentException) as caught:
+        drmaa2.create_job_session(name, state_dir, backend="os")
+    assert repr(name) in str(caught.value)
+    assert drmaa2.get_job_session_names(state_dir, backend="os") == []
