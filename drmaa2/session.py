@@ -33,7 +33,7 @@ from drmaa2.errors import (
     UnsupportedOperationException,
 )
 from drmaa2.plugins import registry
-from drmaa2.types import JobInfo, JobTemplate, MachineInfo, QueueInfo, Version
+from drmaa2.types import INT_MAX, JobInfo, JobTemplate, MachineInfo, QueueInfo, Version
 
 __all__ = [
     "Job",
@@ -125,6 +125,8 @@ def _index_arg(field: str, value: object, minimum: int) -> int:
         raise InvalidArgumentException(f"{field}: expected an int, got {value!r}")
     if value < minimum:
         raise InvalidArgumentException(f"{field}: must be at least {minimum}, got {value!r}")
+    if value > INT_MAX:
+        raise InvalidArgumentException(f"{field}: must be at most 2**63 - 1, got {value!r}")
     return value
 
 

@@ -117,27 +117,34 @@ def _is_number(value: Any) -> bool:
     return _is_int(value)
 
 
+#: The largest int a record holds: what a 64-bit signed integer (an OS limit, an SQLite
+#: column) can take. A larger one is refused when set, not when a backend fails on it.
+INT_MAX = 2**63 - 1
+
+
 def _check_int(value: Any) -> int:
-    if type(value) is int:
-        return value
-    if _is_int(value):
-        return int(value)
-    raise _Mismatch("int")
+    if not (type(value) is int or _is_int(value)):
+        raise _Mismatch("int")
+    if not -INT_MAX - 1 <= value <= INT_MAX:
+        raise _Mismatch("an int from -2**63 to 2**63 - 1")
+    return int(value)
 
 
 def _check_count(value: Any) -> int:
-    if type(value) is int and value >= 0:
-        return value
-    if _is_int(value) and value >= 0:
-        return int(value)
-    raise _Mismatch("a non-negative int")
+    if not (type(value) is int or _is_int(value)) or value < 0:
+        raise _Mismatch("a non-negative int")
+    if value > INT_MAX:
+        raise _Mismatch("a non-negative int up to 2**63 - 1")
+    return int(value)
 
 
 def _check_amount(value: Any) -> int | float:
-    """A non-negative int or finite float, kept as it is (seconds, sizes)."""
-    if _is_number(value) and value >= 0:
-        return float(value) if isinstance(value, float) else int(value)
-    raise _Mismatch("a non-negative number")
+    """A non-negative int or finite float up to 2**63 - 1, kept as it is (seconds, sizes)."""
+    if not _is_number(value) or value < 0:
+        raise _Mismatch("a non-negative number")
+    if value > INT_MAX:
+        raise _Mismatch("a non-negative number up to 2**63 - 1")
+    return float(value) if isinstance(value, float) else int(value)
 
 
 def _check_load(value: Any) -> float:

@@ -433,3 +433,41 @@ def test_session_names_with_nul_control_characters_or_surrogates_are_refused(
         drmaa2.create_job_session(name, state_dir, backend="os")
     assert repr(name) in str(caught.value)
     assert drmaa2.get_job_session_names(state_dir, backend="os") == []
+
+
+@pytest.mark.parametrize(
+    ("record", "field", "value"),
+    [
+        (drmaa2.JobInfo, "exit_status", 2**63),
+        (drmaa2.JobInfo, "exit_status", -(2**63) - 1),
+        (drmaa2.JobInfo, "slots", 2**64),
+        (drmaa2.JobTemplate, "min_slots", 99999999999999999999),
+        (drmaa2.JobTemplate, "priority", 2**70),
+        (drmaa2.JobTemplate, "resource_limits", {"CPU_TIME": 2**64}),
+        (drmaa2.JobTemplate, "resource_limits", {"FILE_SIZE": "18446744073709551616"}),
+    ],
+)
+def test_integers_no_store_can_hold_are_refused_when_set(
+    record: type[drmaa2.JobInfo] | type[drmaa2.JobTemplate], field: str, value: object
+) -> None:
+    with pytest.raises(drmaa2.InvalidArgumentException) as caught:
+        record({field: value})
+    assert f"{record.__name__}.{field}" in str(caught.value)
+    assert "2**63" in str(caught.value) or "number" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("begin", "end", "max_parallel", "named"),
+    [
+        (1, 3, 99999999999999999999, "max_parallel"),
+        (1, 2**63, None, "end_index"),
+        (2**64, 2**64 + 1, None, "begin_index"),
+    ],
+)
+def test_array_arguments_no_store_can_hold_are_refused(
+    js: JobSession, begin: int, end: int, max_parallel: int | None, named: str
+) -> None:
+    with pytest.raises(drmaa2.InvalidArgumentException) as caught:
+        js.run_bulk_jobs({"remote_command": "/bin/true"}, begin, end, 1, max_parallel)
+    assert named in str(caught.value)
+    assert js.get_jobs() == []
