@@ -94,14 +94,6 @@ class Channel:
         else:
             self.sock.sendall(data)
 
-    def pending(self) -> bool:
-        """Whether a whole message is already buffered."""
-        buffer = self._buffer
-        if len(buffer) < _HEADER.size:
-            return False
-        length: int = _HEADER.unpack_from(buffer)[0]
-        return len(buffer) >= _HEADER.size + length
-
     def receive(self, with_fds: bool = False) -> tuple[Any, list[int]]:
         """Receive one message and the descriptors that came with it (only if ``with_fds``)."""
         fds: list[int] = []

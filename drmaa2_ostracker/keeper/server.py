@@ -34,7 +34,11 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from drmaa2.errors import InvalidArgumentException, SessionManagementException
+from drmaa2.errors import (
+    Drmaa2Exception,
+    InvalidArgumentException,
+    SessionManagementException,
+)
 from drmaa2_ostracker import __version__
 from drmaa2_ostracker.keeper import files
 from drmaa2_ostracker.keeper.events import EventStreams
@@ -120,9 +124,7 @@ class Connection:
                     raise
                 except Exception as error:
                     _close_fds(fds)
-                    if not isinstance(error, (InvalidArgumentException,)) and not getattr(
-                        error, "error_code", None
-                    ):
+                    if not isinstance(error, Drmaa2Exception):  # a bug, not a refusal
                         _log.exception("request %s failed", method)
                     answer = (False, encode_error(error))
                 channel.send(answer)

@@ -77,24 +77,7 @@ class Supervisor(Control):
             self._cond.notify_all()
 
     def session_opened(self) -> None:
-        """A session of this process opened: keep the reaper ready."""
+        """Keep the reaper thread for as long as this supervisor lives (the keeper calls this
+        once: restarting the thread per job would cost more than the job)."""
         with self._lock:
             self._sessions += 1
-
-    def session_closed(self, timeout: float = 5.0) -> None:
-        """A session closed; after the last one, let the reaper end once it has nothing to
-        watch, and wait for it (no thread left over)."""
-        self.flush()
-        with self._lock:
-            self._sessions -= 1
-            if self._sessions:
-                return
-            thread = self._thread
-            if thread is None or self._by_fd:
-                return
-            self._drop_void_timers()
-            if self._timers:
-                return
-            os.eventfd_write(self._wake_fd, 1)
-        if thread is not threading.current_thread():  # a callback may close the last session
-            thread.join(timeout)
