@@ -23,11 +23,12 @@ from drmaa2_ostracker.process.identity import (
     identity_of,
     is_running,
 )
-from drmaa2_ostracker.process.launch import LaunchSpec, Spawned, spawn
+from drmaa2_ostracker.process.launch import LaunchError, LaunchSpec, Spawned, spawn
 from drmaa2_ostracker.process.signals import continue_job, kill_job, signal_group, stop_job
 
 __all__ = [
     "ExitStatus",
+    "LaunchError",
     "LaunchSpec",
     "ProcessIdentity",
     "Spawned",

@@ -21,7 +21,7 @@ from typing import Any, Protocol
 
 from drmaa2_ostracker.process.identity import ProcessIdentity, identity_of_new_child
 
-__all__ = ["LaunchSpec", "ProcessSettingsLike", "Spawned", "spawn"]
+__all__ = ["LaunchError", "LaunchSpec", "ProcessSettingsLike", "Spawned", "spawn"]
 
 
 class ProcessSettingsLike(Protocol):
@@ -80,6 +80,23 @@ class Spawned:
     child: bool = True
 
 
+class LaunchError(Exception):
+    """A job cannot be started; the message is the reason, for the job's annotation."""
+
+
+def _open_failure(spec: LaunchSpec, path: str, error: OSError) -> str:
+    """Why a job's stream file could not be opened, naming the template field."""
+    fields = [
+        name for name in ("input_path", "output_path", "error_path") if getattr(spec, name) == path
+    ]
+    field = "/".join(fields) or "path"
+    if error.errno == errno.ENXIO:
+        why = "a FIFO with no reader, or a device that is not there (no terminal for /dev/tty)"
+    else:
+        why = error.strerror or str(error)
+    return f"could not open {field} {path}: {why}"
+
+
 _OWN_STREAMS = {"/dev/stdin": 0, "/dev/stdout": 1, "/dev/stderr": 2}
 _WRITE = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
 _devnull_fd = -1
@@ -103,8 +120,14 @@ def _open_streams(spec: LaunchSpec) -> tuple[list[int], tuple[int, int, int]]:
             return spec.streams[path]
         if path in _OWN_STREAMS:
             return _OWN_STREAMS[path]
-        fd = os.open(path, flags, 0o666)
+        # Never blocking: a FIFO without a peer would stall the keeper (and every other job
+        # with it). The job gets a blocking descriptor, as from a shell's redirection.
+        try:
+            fd = os.open(path, flags | os.O_NONBLOCK, 0o666)
+        except OSError as error:
+            raise LaunchError(_open_failure(spec, path, error)) from None
         opened.append(fd)
+        os.set_blocking(fd, True)
         return fd
 
     try:

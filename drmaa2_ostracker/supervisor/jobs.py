@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import TypeAlias
 
 from drmaa2.enums import JobState
-from drmaa2_ostracker.process import LaunchSpec, Spawned
+from drmaa2_ostracker.process import LaunchError, LaunchSpec, Spawned
 from drmaa2_ostracker.store import Store
 from drmaa2_ostracker.store.records import JobRecord
 
@@ -59,10 +59,6 @@ UNCONFIRMED_NOTE = (
     "the keeper was killed while starting the job, and no process of it was found: whether "
     "it ran is unknown, so it is not started again"
 )
-
-
-class LaunchError(Exception):
-    """A job cannot be started; the message is the reason, for the job's annotation."""
 
 
 def now_us() -> int:
