@@ -492,6 +492,8 @@ def test_file_size_limit_stops_a_job_writing_too_much(
         remote_command="/bin/sh",
         args=["-c", "head -c 1000000 /dev/zero"],
         output_path=str(out),
+        # SIGXFSZ may dump a core: in the test's own directory, not wherever pytest runs.
+        working_directory=str(tmp_path),
         resource_limits={"FILE_SIZE": 10},
     )
     assert job.get_state()[0] is JobState.FAILED
