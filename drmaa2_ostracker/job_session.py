@@ -15,11 +15,12 @@ from typing import Any
 
 from drmaa2.backend import Action, WaitFor
 from drmaa2.enums import JobState
+from drmaa2.errors import InvalidArgumentException
 from drmaa2.types import JobInfo, JobTemplate
 from drmaa2_ostracker.info import record_to_info
 from drmaa2_ostracker.keeper import KeeperClient
 from drmaa2_ostracker.keeper.protocol import PlanUnknown
-from drmaa2_ostracker.store.records import JobRecord
+from drmaa2_ostracker.store.records import MAX_ARRAY_TASKS, JobRecord
 from drmaa2_ostracker.template import Plan, plan_job
 
 __all__ = ["OsJobSession"]
@@ -81,6 +82,13 @@ class OsJobSession:
         max_parallel: int | None,
     ) -> tuple[str, list[str]]:
         """Check the template here; the keeper records the array and starts its first tasks."""
+        tasks = len(range(begin_index, end_index + 1, step))
+        if tasks > MAX_ARRAY_TASKS:
+            raise InvalidArgumentException(
+                f"a job array of the os backend has at most {MAX_ARRAY_TASKS:,} tasks; "
+                f"begin_index {begin_index}, end_index {end_index} and step {step} give "
+                f"{tasks:,}: split it into several arrays"
+            )
         plan = plan_job(template, array=True)
         answer: Any = self._submit(
             "run_bulk_jobs", plan, begin_index, end_index, step, max_parallel

@@ -72,8 +72,13 @@ class KeeperClient:
         self._lock = threading.Lock()
         self._pool: list[Channel] = []
         self._sessions = 0
-        self._dir_fd = os.open(self.state_dir, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
-        self._address = files.socket_address(self.state_dir, self._dir_fd)
+        self._address = os.path.join(self.state_dir, files.SOCKET)
+        if files.socket_address(self.state_dir, -1) != self._address:
+            # Too long for a socket address: reached through a descriptor of the directory,
+            # held for as long as this client lives (only then: it keeps the file system
+            # from being unmounted).
+            self._dir_fd = os.open(self.state_dir, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+            self._address = files.socket_address(self.state_dir, self._dir_fd)
         #: The pid of the keeper last talked to.
         self.keeper_pid: int | None = None
         self._events: _EventStream | None = None

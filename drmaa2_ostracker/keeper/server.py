@@ -28,6 +28,7 @@ import queue
 import select
 import signal
 import socket
+import sqlite3
 import struct
 import threading
 import time
@@ -53,6 +54,8 @@ from drmaa2_ostracker.keeper.requests import Requests
 from drmaa2_ostracker.keeper.sessions import SessionEngine
 from drmaa2_ostracker.plan import Plan
 from drmaa2_ostracker.store import Store
+from drmaa2_ostracker.store.schema import STORE_FILE
+from drmaa2_ostracker.store.space import storage_error
 from drmaa2_ostracker.supervisor import Supervisor
 
 __all__ = ["DEFAULT_IDLE_SECONDS", "IDLE_ENV", "Keeper"]
@@ -124,6 +127,9 @@ class Connection:
                     raise
                 except Exception as error:
                     _close_fds(fds)
+                    if isinstance(error, sqlite3.Error):  # a full disk …: say so
+                        store = os.path.join(self.keeper.state_dir, STORE_FILE)
+                        error = storage_error(error, store, self.keeper.state_dir)
                     if not isinstance(error, Drmaa2Exception):  # a bug, not a refusal
                         _log.exception("request %s failed", method)
                     answer = (False, encode_error(error))

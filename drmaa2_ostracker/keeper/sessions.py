@@ -143,6 +143,7 @@ class SessionEngine:
 
     def run_job(self, plan: Plan) -> str:
         """Record the job of a checked plan and start it (or queue it)."""
+        self._store.ensure_space("the job was not submitted")
         job_id = self._next_id()
         if not plan.held and plan.start_at is None and plan.deadline is None:
             record = self._new_record(plan, job_id, now_us(), None)
@@ -174,6 +175,7 @@ class SessionEngine:
         max_parallel: int | None,
     ) -> tuple[str, list[str]]:
         """Record the array of a checked plan and its tasks, and start the first tasks."""
+        self._store.ensure_space("the array was not submitted")
         array_id = self._next_id()
 
         def make_records() -> list[JobRecord]:
@@ -222,12 +224,23 @@ class SessionEngine:
                 value = wanted.pop(name)
                 where[column] = int(value) if name == "job_state" else value
         self._supervisor.observed()
+        unwritten = self._supervisor.unwritten_records(self._store, self._name)
         if not wanted:
-            return self._store.job_ids(self._name, where)
-        return [
+            found = self._store.job_ids(self._name, where)
+        else:
+            found = [
+                record.job_id
+                for record in self._store.jobs(self._name, where)
+                if job_matches(record_to_info(self._live(record)), job_filter)
+            ]
+        if not unwritten:
+            return found
+        # Changes a full disk keeps from the store: the records in memory are the truth.
+        stale = {record.job_id for record in unwritten}
+        return [job_id for job_id in found if job_id not in stale] + [
             record.job_id
-            for record in self._store.jobs(self._name, where)
-            if job_matches(record_to_info(self._live(record)), job_filter)
+            for record in unwritten
+            if job_filter is None or job_matches(record_to_info(record), job_filter)
         ]
 
     def _live(self, record: JobRecord) -> JobRecord:

@@ -23,7 +23,7 @@ from drmaa2_ostracker.process.identity import (
     identity_of,
     is_running,
 )
-from drmaa2_ostracker.process.launch import LaunchError, LaunchSpec, Spawned, spawn
+from drmaa2_ostracker.process.launch import LaunchError, LaunchSpec, Spawned, limit_reached, spawn
 from drmaa2_ostracker.process.signals import continue_job, kill_job, signal_group, stop_job
 
 __all__ = [
@@ -39,6 +39,7 @@ __all__ = [
     "identity_of",
     "is_running",
     "kill_job",
+    "limit_reached",
     "open_pidfd",
     "reap",
     "signal_group",

@@ -21,7 +21,14 @@ from typing import Any, Protocol
 
 from drmaa2_ostracker.process.identity import ProcessIdentity, identity_of_new_child
 
-__all__ = ["LaunchError", "LaunchSpec", "ProcessSettingsLike", "Spawned", "spawn"]
+__all__ = [
+    "LaunchError",
+    "LaunchSpec",
+    "ProcessSettingsLike",
+    "Spawned",
+    "limit_reached",
+    "spawn",
+]
 
 
 class ProcessSettingsLike(Protocol):
@@ -84,6 +91,29 @@ class LaunchError(Exception):
     """A job cannot be started; the message is the reason, for the job's annotation."""
 
 
+def limit_reached(error: OSError) -> str | None:
+    """The limit a failed start ran into, named with its value; None if it was no limit."""
+    if error.errno == errno.EAGAIN:
+        soft = _limit_text(resource.getrlimit(resource.RLIMIT_NPROC)[0])
+        return (
+            f"no process can be created: the limit on processes or threads is reached "
+            f"(RLIMIT_NPROC = {soft} for the keeper, from the process that started it; or "
+            f"the system's kernel.threads-max or kernel.pid_max)"
+        )
+    if error.errno == errno.EMFILE:
+        soft = _limit_text(resource.getrlimit(resource.RLIMIT_NOFILE)[0])
+        return f"the keeper has too many open files (RLIMIT_NOFILE = {soft})"
+    if error.errno == errno.ENFILE:
+        return "the system has too many open files (fs.file-max)"
+    if error.errno == errno.ENOMEM:
+        return "out of memory"
+    return None
+
+
+def _limit_text(value: int) -> str:
+    return "unlimited" if value == resource.RLIM_INFINITY else str(value)
+
+
 def _open_failure(spec: LaunchSpec, path: str, error: OSError) -> str:
     """Why a job's stream file could not be opened, naming the template field."""
     fields = [
@@ -125,6 +155,8 @@ def _open_streams(spec: LaunchSpec) -> tuple[list[int], tuple[int, int, int]]:
         try:
             fd = os.open(path, flags | os.O_NONBLOCK, 0o666)
         except OSError as error:
+            if limit_reached(error) is not None:
+                raise  # not the job's fault: it waits for the limit (see the supervisor)
             raise LaunchError(_open_failure(spec, path, error)) from None
         opened.append(fd)
         os.set_blocking(fd, True)

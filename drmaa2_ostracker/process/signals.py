@@ -97,8 +97,12 @@ def kill_job(leader: int, pidfd: int | None = None) -> None:
     if not _first_signal(pidfd, signal.SIGSTOP):
         return
     signal_group(leader, signal.SIGSTOP)
-    victims = set(_descendants(leader, freeze=True))
-    victims.update(_session_members(leader))
+    victims: set[int] = set()
+    try:
+        victims.update(_descendants(leader, freeze=True))
+        victims.update(_session_members(leader))
+    except OSError:  # no descriptor left to read /proc: the group and the leader at least
+        _kill(leader, signal.SIGKILL)
     signal_group(leader, signal.SIGKILL)
     for pid in victims:
         _kill(pid, signal.SIGKILL)
@@ -109,7 +113,11 @@ def continue_job(leader: int, pidfd: int | None = None) -> None:
     if not _first_signal(pidfd, signal.SIGCONT):
         return
     signal_group(leader, signal.SIGCONT)
-    for pid in _descendants(leader, freeze=False):
+    try:
+        descendants = _descendants(leader, freeze=False)
+    except OSError:  # no descriptor left to read /proc: the group only
+        descendants = []
+    for pid in descendants:
         _kill(pid, signal.SIGCONT)
 
 
@@ -124,7 +132,10 @@ def stop_job(leader: int, pidfd: int, confirm_timeout: float = 5.0) -> None:
         return
     signal_group(leader, signal.SIGTSTP)
     signal_group(leader, signal.SIGSTOP)
-    descendants = _descendants(leader, freeze=True)
+    try:
+        descendants = _descendants(leader, freeze=True)
+    except OSError:  # no descriptor left to read /proc: the group only
+        descendants = []
     # Confirmed from /proc for every process: it works for children and adopted jobs alike,
     # and a process stuck in uninterruptible sleep cannot block us beyond the deadline. The
     # stop itself takes microseconds; the checks back off from 50 µs.

@@ -7,6 +7,7 @@ change is committed). Finished jobs live only here, not in the keeper's memory.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import sqlite3
@@ -28,8 +29,18 @@ from drmaa2_ostracker.store.records import (
     update_sql,
 )
 from drmaa2_ostracker.store.schema import STORE_FILE, connect
+from drmaa2_ostracker.store.space import RESERVE, free_bytes, no_space
 
 __all__ = ["Store"]
+
+# A whole record, inserted or overwritten; nothing for a session destroyed meanwhile.
+_JOB_UPSERT = (
+    f"INSERT INTO jobs ({', '.join(JOB_COLUMNS)}) "
+    f"SELECT {', '.join('?' for _ in JOB_COLUMNS)} "
+    "WHERE EXISTS (SELECT 1 FROM sessions WHERE name = ?) "
+    "ON CONFLICT (session, job_id) DO UPDATE SET "
+    + ", ".join(f"{name} = excluded.{name}" for name in JOB_COLUMNS if name != "session")
+)
 
 
 class Store:
@@ -87,6 +98,26 @@ class Store:
             self._deferred = False
             if self._conn.in_transaction:
                 self._conn.execute("COMMIT")
+
+    def ensure_space(self, what: str) -> None:
+        """OutOfResourceException (saying ``what`` did not happen) unless the store's file
+        system has :data:`~drmaa2_ostracker.store.space.RESERVE` bytes free, after the
+        write-ahead log was cut back to what it holds."""
+        if free_bytes(self.state_dir) >= RESERVE:
+            return
+        with self._lock:
+            if not self._conn.in_transaction:
+                with contextlib.suppress(sqlite3.Error):
+                    self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        if free_bytes(self.state_dir) < RESERVE:
+            raise no_space(self.path, self.state_dir, what)
+
+    def rollback(self) -> None:
+        """Undo the open transaction, if any (after a write that failed)."""
+        with self._lock:
+            self._deferred = False
+            if self._conn.in_transaction:
+                self._conn.execute("ROLLBACK")
 
     @property
     def in_transaction(self) -> bool:
@@ -167,6 +198,13 @@ class Store:
                 self._conn.execute(JOB_INSERT, rows[0])
             elif rows:
                 self._conn.executemany(JOB_INSERT, rows)
+
+    def upsert_jobs(self, records: Sequence[JobRecord]) -> None:
+        """Write job records whole, whether or not they are in the store (rewriting the
+        changes a failed commit lost); a row keeps its place in the session's order."""
+        with self._lock:
+            rows = [(*row_of(record), record.session) for record in records]
+            self._conn.executemany(_JOB_UPSERT, rows)
 
     def insert_array(self, array: ArrayRecord) -> None:
         """Write a new array record."""

@@ -16,6 +16,7 @@ __all__ = [
     "JOB_COLUMNS",
     "JOB_INSERT",
     "JOB_SELECT",
+    "MAX_ARRAY_TASKS",
     "ArrayRecord",
     "JobRecord",
     "dumps",
@@ -101,6 +102,11 @@ def record_of(row: Sequence[Any]) -> JobRecord:
     record = JobRecord(*row)
     record.state = JobState(record.state)
     return record
+
+
+#: The most tasks one job array may have: every task is a row of the store from the start
+#: (documented in the README; a larger array raises InvalidArgumentException naming this).
+MAX_ARRAY_TASKS = 1_000_000
 
 
 @dataclasses.dataclass

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from drmaa2.backend import NotificationCallback
 from drmaa2_ostracker.store import Store
+from drmaa2_ostracker.store.records import JobRecord
 from drmaa2_ostracker.supervisor.jobs import Group, JobKey, TrackedJob
 
 if TYPE_CHECKING:
@@ -55,6 +56,17 @@ class SupervisorBase:
     #: Stores whose open transaction waits to be committed, and by when (monotonic).
     _deferred: dict[str, Store]
     _flush_at: float | None
+    #: Records changed since their store's last commit, by store path (see States._commit).
+    _dirty: dict[str, dict[JobKey, JobRecord]]
+    #: Records whose change a failed write lost (a full disk), by store path: kept here,
+    #: shown to readers, and written again every RETRY_INTERVAL until it works.
+    _unwritten: dict[str, tuple[Store, dict[JobKey, JobRecord]]]
+    #: Why the unwritten records could not be written, by store path.
+    _unwritten_reason: dict[str, str]
+    #: When to try writing them again (monotonic).
+    _retry_at: float | None
+    #: Groups whose jobs were not started because their start could not be written.
+    _held_back: set[Group]
 
     # Called by the state changes and the timers; defined by later parts.
 

@@ -6,11 +6,14 @@ Whether an action applies in the job's state is decided by one table,
 
 from __future__ import annotations
 
+import sqlite3
+
 from drmaa2.backend import Action
 from drmaa2.enums import JobState
 from drmaa2.errors import InvalidStateException
 from drmaa2_ostracker.process import continue_job, stop_job
 from drmaa2_ostracker.store import Store
+from drmaa2_ostracker.store.space import storage_error
 from drmaa2_ostracker.supervisor.jobs import STARTING, TERMINATED, TrackedJob
 from drmaa2_ostracker.supervisor.states import FINISHED, Changes, allows
 from drmaa2_ostracker.supervisor.waits import Waits
@@ -70,4 +73,10 @@ class Control(Waits):
                 raise InvalidStateException(
                     f"cannot reap job {job_id}: it has not finished ({state.name})"
                 )
-            store.delete_job(session, job_id)
+            try:
+                store.delete_job(session, job_id)
+            except sqlite3.Error as error:
+                raise storage_error(error, store.path, store.state_dir) from None
+            unwritten = self._unwritten.get(store.path)
+            if unwritten is not None:
+                unwritten[1].pop((store.path, session, job_id), None)

@@ -34,6 +34,11 @@ class Supervisor(Control):
         self._watched = collections.Counter()
         self._deferred = {}
         self._flush_at = None
+        self._dirty = {}
+        self._unwritten = {}
+        self._unwritten_reason = {}
+        self._retry_at = None
+        self._held_back = set()
         atexit.register(self.flush)
         os.register_at_fork(after_in_child=self._forked)
 
@@ -56,10 +61,15 @@ class Supervisor(Control):
         self._changes = None
         self._deferred = {}
         self._flush_at = None
+        self._dirty = {}
+        self._unwritten = {}
+        self._unwritten_reason = {}
+        self._retry_at = None
+        self._held_back = set()
 
     def has_unfinished(self) -> bool:
-        """Whether any job is queued, held or running."""
-        return bool(self._active)
+        """Whether any job is queued, held or running, or has changes not yet written."""
+        return bool(self._active) or bool(self._unwritten)
 
     def unfinished_count(self) -> int:
         """How many jobs are queued, held or running."""
@@ -81,3 +91,6 @@ class Supervisor(Control):
         once: restarting the thread per job would cost more than the job)."""
         with self._lock:
             self._sessions += 1
+            # Its epoll set and thread now, while descriptors and threads are there to have:
+            # a job must never start without a reaper to see it end.
+            self._ensure_thread()

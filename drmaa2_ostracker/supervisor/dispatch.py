@@ -9,13 +9,18 @@ starting under the lock, and spawned outside it (spawning is the slow part).
 from __future__ import annotations
 
 import heapq
+import os
+import sqlite3
 import time
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from drmaa2.enums import JobState
-from drmaa2_ostracker.process import Spawned, boot_ticks, kill_job, spawn
+from drmaa2.errors import OutOfResourceException
+from drmaa2_ostracker.process import Spawned, boot_ticks, kill_job, limit_reached, spawn
 from drmaa2_ostracker.store import Store
 from drmaa2_ostracker.store.records import JobRecord
+from drmaa2_ostracker.store.space import storage_error
 from drmaa2_ostracker.supervisor.jobs import (
     START_FAILED,
     STARTING,
@@ -27,11 +32,16 @@ from drmaa2_ostracker.supervisor.jobs import (
 )
 from drmaa2_ostracker.supervisor.reaper import Reaper
 from drmaa2_ostracker.supervisor.states import Changes
+from drmaa2_ostracker.supervisor.writes import RETRY_INTERVAL
 
 __all__ = ["Dispatcher"]
 
 #: Why a job that was to start did not: the start was interrupted (KeyboardInterrupt …).
 _INTERRUPTED = "not started: the start was interrupted"
+
+
+class _Limited(str):
+    """Why a job did not start, when that was a limit of the machine (it waits, not fails)."""
 
 
 class Dispatcher(Reaper):
@@ -61,25 +71,36 @@ class Dispatcher(Reaper):
         """
         self._last_submit = time.monotonic()
         with self._changing() as changes:
-            if not commit_after_start:
-                self._begin(changes, store)
-            records = list(make_records())
-            jobs = [TrackedJob(store, record, group) for record in records]
-            for job in jobs:  # those that start now are recorded as starting right away
-                if (
-                    job.record.state == JobState.QUEUED
-                    and group.ready()
-                    and (group.max_parallel is None or group.running < group.max_parallel)
-                ):
-                    job.record.sub_state = STARTING
-                    group.running += 1
-                    job.holds_slot = True
-                    job.unsaved = commit_after_start
-                    changes.to_start.append(job)
-            saved = [job.record for job in jobs if not job.unsaved]
-            if saved:
-                self._begin(changes, store)
-                store.insert_jobs(saved)
+            jobs: list[TrackedJob] = []
+            try:
+                if not commit_after_start:
+                    self._begin(changes, store)
+                records = list(make_records())
+                jobs = [TrackedJob(store, record, group) for record in records]
+                for job in jobs:  # those that start now are recorded as starting right away
+                    if (
+                        job.record.state == JobState.QUEUED
+                        and group.ready()
+                        and (group.max_parallel is None or group.running < group.max_parallel)
+                    ):
+                        job.record.sub_state = STARTING
+                        group.running += 1
+                        job.holds_slot = True
+                        job.unsaved = commit_after_start
+                        changes.to_start.append(job)
+                saved = [job.record for job in jobs if not job.unsaved]
+                if saved:
+                    self._begin(changes, store)
+                    store.insert_jobs(saved)
+                if store.in_transaction:
+                    # Recorded before anything starts: a submission that cannot be written
+                    # fails whole, and starts nothing.
+                    store.commit()
+                    self._dirty.pop(store.path, None)
+            except sqlite3.Error as error:
+                self._write_failed(store, error)
+                changes.to_start = [job for job in changes.to_start if job not in jobs]
+                raise storage_error(error, store.path, store.state_dir) from None
             for job in jobs:
                 self._active[job.key] = job
                 self._note(changes, job)
@@ -95,7 +116,11 @@ class Dispatcher(Reaper):
         """Reserve ``count`` job ids of a session, committed before this returns (under the
         lock no change's transaction is open, so the reservation is its own); the first."""
         with self._lock:
-            return store.allocate_id(session, count)
+            try:
+                return store.allocate_id(session, count)
+            except sqlite3.Error as error:
+                self._write_failed(store, error)
+                raise storage_error(error, store.path, store.state_dir) from None
 
     def start_now(self, store: Store, record: JobRecord, group: Group) -> None:
         """Start a single job at once, then record it with its start (committed when this
@@ -108,6 +133,9 @@ class Dispatcher(Reaper):
         job.holds_slot = True
         group.running += 1
         spawned, reason, interrupted = self._spawn(job)
+        if isinstance(reason, _Limited):  # nothing started, nothing recorded
+            group.running -= 1
+            raise OutOfResourceException(f"the job was not started: {reason}")
         with self._changing() as changes:
             self._active[job.key] = job
             self._note(changes, job)
@@ -123,6 +151,11 @@ class Dispatcher(Reaper):
             return spawn(job.group.prepare(job.record)), "", None
         except LaunchError as error:
             return None, str(error), None
+        except OSError as error:
+            limit = limit_reached(error)
+            if limit is not None:  # the job waits until the limit allows it
+                return None, _Limited(limit), None
+            return None, f"could not start the job: {error.strerror or error}", None
         except Exception as error:  # the job fails, the supervisor goes on
             reason = getattr(error, "strerror", None) or str(error)
             return None, f"could not start the job: {reason}", None
@@ -136,6 +169,9 @@ class Dispatcher(Reaper):
         if spawned is not None:
             self._running(changes, job, spawned)
             return
+        if isinstance(reason, _Limited):
+            self._wait_for_limit(changes, job, reason)
+            return
         self._transition(
             changes,
             job,
@@ -145,6 +181,21 @@ class Dispatcher(Reaper):
             finish_us=now_us(),
             launch=None,
         )
+
+    def _wait_for_limit(self, changes: Changes, job: TrackedJob, reason: str) -> None:
+        """A job could not start for a limit of the machine (processes, descriptors): it is
+        queued again, saying why, and the keeper tries again every RETRY_INTERVAL."""
+        if job.holds_slot:
+            job.holds_slot = False
+            job.group.running -= 1
+        note = f"waiting to start: {reason}; tried again every {RETRY_INTERVAL:g} s"
+        self._transition(changes, job, JobState.QUEUED, "", pid_start=None, annotation=note)
+        changes.must_commit = True
+        job.group.push(job)
+        self._held_back.add(job.group)
+        if self._retry_at is None:
+            self._retry_at = time.monotonic() + RETRY_INTERVAL
+            os.eventfd_write(self._wake_fd, 1)
 
     def _dispatch(self, changes: Changes, group: Group) -> None:
         """Mark as many of the group's queued jobs as its limit allows for starting."""
@@ -188,6 +239,7 @@ class Dispatcher(Reaper):
     def _running(self, changes: Changes, job: TrackedJob, spawned: Spawned) -> None:
         job.spawned = spawned
         self._watch(job)
+        extra: dict[str, Any] = {} if job.record.annotation is None else {"annotation": None}
         self._transition(
             changes,
             job,
@@ -196,6 +248,7 @@ class Dispatcher(Reaper):
             pid=spawned.identity.pid,
             pid_start=spawned.identity.start_ticks,
             launch=None,
+            **extra,
         )
         limit = job.group.wallclock_limit
         if limit is not None:

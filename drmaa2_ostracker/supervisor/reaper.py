@@ -134,9 +134,10 @@ class Reaper(Timers):
             timeout = -1.0
             if self._timers:
                 timeout = max(0.0, self._timers[0].when - time.time())
-            if self._flush_at is not None:
-                due = max(0.0, self._flush_at - time.monotonic())
-                timeout = due if timeout < 0 else min(timeout, due)
+            for at in (self._flush_at, self._retry_at):
+                if at is not None:
+                    due = max(0.0, at - time.monotonic())
+                    timeout = due if timeout < 0 else min(timeout, due)
         events = epoll.poll(min(timeout, MAX_SLEEP) if timeout >= 0 else MAX_SLEEP)
         if events and time.monotonic() - self._last_submit < _BURST_WINDOW:
             # Jobs are being submitted right now: let the exits gather and handle them in one
@@ -145,6 +146,8 @@ class Reaper(Timers):
             events = epoll.poll(0)
         if self._flush_at is not None and time.monotonic() >= self._flush_at:
             self.flush()
+        if self._retry_at is not None and time.monotonic() >= self._retry_at:
+            self.retry_unwritten()
         with self._changing(lazy=True) as changes:
             for fd, _ in events:
                 if fd == self._wake_fd:
@@ -154,6 +157,10 @@ class Reaper(Timers):
                 job = self._by_fd.get(fd)
                 if job is not None:
                     self._reaped(changes, job)
+            if self._held_back and not self._unwritten:  # the store takes writes again
+                groups, self._held_back = self._held_back, set()
+                for group in groups:
+                    self._dispatch(changes, group)
             now = time.time()
             while self._timers and self._timers[0].when <= now:
                 heapq.heappop(self._timers).action(changes)

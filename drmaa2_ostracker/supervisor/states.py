@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import sqlite3
 import time
 from collections.abc import Iterable, Sequence
 from types import TracebackType
@@ -23,8 +24,8 @@ from drmaa2.errors import InvalidArgumentException, InvalidStateException
 from drmaa2.types import Notification
 from drmaa2_ostracker.store import Store
 from drmaa2_ostracker.store.records import JobRecord
-from drmaa2_ostracker.supervisor.base import SupervisorBase
 from drmaa2_ostracker.supervisor.jobs import STARTING, TrackedJob
+from drmaa2_ostracker.supervisor.writes import FailedWrites
 
 __all__ = ["CONTROL", "DO", "FINISHED", "FLUSH_DELAY", "NOTHING", "Changes", "States", "allows"]
 
@@ -148,7 +149,7 @@ class Changing:
         supervisor._after_change(changes)
 
 
-class States(SupervisorBase):
+class States(FailedWrites):
     """The supervisor's state changes, commits, notifications and state queries."""
 
     def _changing(self, lazy: bool = False) -> Changing:
@@ -169,8 +170,11 @@ class States(SupervisorBase):
             if changes.lazy and not changes.must_commit:
                 self._defer_commit(changes.stores.values())
             else:
-                for store in changes.stores.values():
-                    store.commit()
+                failed = {
+                    store.path for store in list(changes.stores.values()) if not self._commit(store)
+                }
+                if failed and changes.to_start:
+                    self._hold_back(changes, failed)
         finally:
             self._changes = None
             try:
@@ -215,7 +219,7 @@ class States(SupervisorBase):
             self._flush_at = None
             deferred, self._deferred = self._deferred, {}
             for store in deferred.values():
-                store.commit()
+                self._commit(store)
 
     def _transition(
         self,
@@ -230,18 +234,28 @@ class States(SupervisorBase):
         record = job.record
         store = job.store
         self._begin(changes, store)
-        if not job.unsaved:
-            store.update_job(
-                record.session, record.job_id, state=int(state), sub_state=sub_state, **fields
-            )
-        changed = record.state != state
-        record.state = state
-        record.sub_state = sub_state
-        for name, value in fields.items():
-            setattr(record, name, value)
-        if job.unsaved:  # first written now, with its start
-            store.insert_jobs([record])
+        try:
+            if not job.unsaved:
+                store.update_job(
+                    record.session, record.job_id, state=int(state), sub_state=sub_state, **fields
+                )
+            changed = record.state != state
+            record.state = state
+            record.sub_state = sub_state
+            for name, value in fields.items():
+                setattr(record, name, value)
+            if job.unsaved:  # first written now, with its start
+                job.unsaved = False
+                store.insert_jobs([record])
+        except sqlite3.Error as error:  # kept in memory, written later (see _write_failed)
+            changed = record.state != state
+            record.state = state
+            record.sub_state = sub_state
+            for name, value in fields.items():
+                setattr(record, name, value)
             job.unsaved = False
+            self._write_failed(store, error)
+        self._track(job)
         if state in _TERMINAL:
             del self._active[job.key]
             if job.holds_slot:
@@ -294,7 +308,11 @@ class States(SupervisorBase):
     def active_record(self, store: Store, session: str, job_id: str) -> JobRecord | None:
         """A copy of the record of a job this process tracks, None if it does not track it."""
         with self._lock:
-            job = self._active.get((store.path, session, job_id))
+            key = (store.path, session, job_id)
+            job = self._active.get(key)
+            unwritten = self._unwritten.get(store.path)
+            if unwritten is not None and key in unwritten[1]:
+                return self._unwritten_note(store, unwritten[1][key])
             return None if job is None else dataclasses.replace(job.record)
 
     def state(self, store: Store, session: str, job_id: str) -> tuple[JobState, str]:
@@ -306,9 +324,14 @@ class States(SupervisorBase):
 
     def _state(self, store: Store, session: str, job_id: str) -> tuple[JobState, str]:
         with self._lock:
-            job = self._active.get((store.path, session, job_id))
+            key = (store.path, session, job_id)
+            job = self._active.get(key)
             if job is not None:
                 return job.record.state, job.record.sub_state
+            unwritten = self._unwritten.get(store.path)
+            if unwritten is not None and key in unwritten[1]:
+                record = unwritten[1][key]
+                return record.state, record.sub_state
             found = store.job_state(session, job_id)
         if found is None:
             raise InvalidArgumentException(f"job {job_id!r}: no such job in session {session!r}")

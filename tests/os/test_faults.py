@@ -3,12 +3,21 @@ limits, full disks, huge arrays. Each test makes the real fault."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import resource
+import sqlite3
+import subprocess
+from collections.abc import Iterator
 from pathlib import Path
+
+import psutil
+import pytest
 
 import drmaa2
 from drmaa2 import JobState
 from tests.behaviour.conftest import TIMEOUT, wait_until
+from tests.keepers import keepers_under, stop_keepers
 
 BACKEND = "os"
 
@@ -58,3 +67,230 @@ def test_a_fifo_in_an_array_task_path_fails_that_task_only(tmp_path: Path) -> No
         js.destroy()
     assert [info.job_state for info in infos] == [JobState.DONE, JobState.FAILED, JobState.DONE]
     assert "FIFO" in (infos[1].annotation or ""), infos[1].annotation
+
+
+# -- a full disk ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def small_fs(tmp_path: Path) -> Iterator[Path]:
+    """A 4 MiB tmpfs, mounted for this test (root only); its keepers are stopped before it is
+    unmounted."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small tmpfs to fill needs root; CI runs this as root")
+    mount = tmp_path / "fs"
+    mount.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mount)], check=True)
+    try:
+        yield mount
+    finally:
+        stop_keepers(keepers_under((str(mount),)))
+        # A process that just let go of a file there may still hold the mount for a moment.
+        wait_until(
+            lambda: subprocess.run(["umount", str(mount)], capture_output=True).returncode == 0,
+            what=f"unmounting {mount}",
+        )
+
+
+def fill(fs: Path) -> Path:
+    """Fill a file system up to its last byte; the file that fills it."""
+    filler = fs / "filler"
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        with contextlib.suppress(OSError):
+            while True:
+                os.write(fd, b"x" * 65536)
+        with contextlib.suppress(OSError):
+            while True:
+                os.write(fd, b"x" * 512)
+    finally:
+        os.close(fd)
+    return filler
+
+
+def stored_rows(state: Path) -> dict[str, tuple[int, int | None]]:
+    """(state code, exit status) of every job, read from the store file itself."""
+    uri = f"file:{state / 'store.sqlite3'}?mode=ro"
+    with contextlib.closing(sqlite3.connect(uri, uri=True)) as db:
+        rows = db.execute("SELECT job_id, state, exit_status FROM jobs").fetchall()
+    return {job_id: (code, status) for job_id, code, status in rows}
+
+
+def test_a_full_disk_refuses_submissions_and_starts_nothing(small_fs: Path, tmp_path: Path) -> None:
+    marker = tmp_path / "ran"
+    template = {"remote_command": "/bin/touch", "args": [str(marker)]}
+    with drmaa2.JobSession("full", str(small_fs / "state"), backend=BACKEND) as js:
+        first = js.run_job({"remote_command": "/bin/true"})
+        first.wait_terminated(TIMEOUT)
+        before = [job.id for job in js.get_jobs()]
+        filler = fill(small_fs)
+        for submit in (
+            lambda: js.run_job(template),
+            lambda: js.run_bulk_jobs(template, 1, 5, 1, 2),
+        ):
+            with pytest.raises(drmaa2.OutOfResourceException) as refused:
+                submit()
+            message = str(refused.value)
+            assert str(small_fs / "state" / "store.sqlite3") in message
+            assert "needed" in message
+        # Reads go on; nothing started, nothing recorded.
+        assert [job.id for job in js.get_jobs()] == before
+        assert first.get_info().exit_status == 0
+        assert not marker.exists()
+        filler.unlink()
+        job = js.run_job(template)
+        job.wait_terminated(TIMEOUT)
+        assert job.get_state()[0] == JobState.DONE
+        assert marker.exists()
+        js.destroy()
+
+
+def test_jobs_ending_on_a_full_disk_are_recorded_once_there_is_space(
+    small_fs: Path, tmp_path: Path
+) -> None:
+    """The exact ends of jobs that end while nothing can be written are shown at once, and
+    written once space is freed; queued tasks wait meanwhile; the session goes on."""
+    gate = tmp_path / "gate"
+    wait_gate = f"until [ -e {gate} ]; do sleep 0.01; done"
+    state = small_fs / "state"
+    with drmaa2.JobSession("full", str(state), backend=BACKEND) as js:
+        jobs = [
+            js.run_job({"remote_command": "/bin/sh", "args": ["-c", f"{wait_gate}; exit 3"]})
+            for _ in range(3)
+        ]
+        array = js.run_bulk_jobs(
+            {"remote_command": "/bin/sh", "args": ["-c", f"{wait_gate}; exit 0"]}, 1, 6, 1, 2
+        )
+        js.wait_all_started([*jobs, *array.job_list[:2]], TIMEOUT)
+        filler = fill(small_fs)
+        gate.touch()
+        js.wait_all_terminated(jobs, TIMEOUT)
+        for job in jobs:
+            info = job.get_info()
+            assert (info.job_state, info.exit_status) == (JobState.FAILED, 3)
+            assert "not yet in the store" in (info.annotation or ""), info.annotation
+        js.wait_all_terminated(array.job_list[:2], TIMEOUT)
+        # No task starts while its start cannot be recorded.
+        assert [job.get_state()[0] for job in array.job_list[2:]] == [JobState.QUEUED] * 4
+        assert stored_rows(state)[jobs[0].id][0] == int(JobState.RUNNING)
+        filler.unlink()
+        js.wait_all_terminated(array.job_list, TIMEOUT)
+        wait_until(
+            lambda: all(code in (7, 8) for code, _ in stored_rows(state).values()),
+            what="every end written to the store",
+        )
+        rows = stored_rows(state)
+        assert [rows[job.id] for job in jobs] == [(int(JobState.FAILED), 3)] * 3
+        assert [rows[job.id] for job in array.job_list] == [(int(JobState.DONE), 0)] * 6
+        assert jobs[0].get_info().annotation == "exited with status 3"
+        after = js.run_job({"remote_command": "/bin/true"})
+        after.wait_terminated(TIMEOUT)
+        assert after.get_state()[0] == JobState.DONE
+        js.destroy()
+
+
+# -- huge arrays ---------------------------------------------------------------------------
+
+
+def test_an_array_above_the_documented_maximum_is_refused_at_once(tmp_path: Path) -> None:
+    from drmaa2_ostracker.store.records import MAX_ARRAY_TASKS
+
+    with drmaa2.JobSession("huge", str(tmp_path / "state"), backend=BACKEND) as js:
+        before = js.get_jobs()
+        for end in (2**62, MAX_ARRAY_TASKS + 1):
+            with pytest.raises(drmaa2.InvalidArgumentException, match=f"{MAX_ARRAY_TASKS:,}"):
+                js.run_bulk_jobs({"remote_command": "/bin/true"}, 1, end, 1, 2)
+        assert js.get_jobs() == before
+        # A strided array of many indices but few tasks is fine.
+        array = js.run_bulk_jobs({"remote_command": "/bin/true"}, 1, 2**62, 2**61, 2)
+        assert [job.id.split(".")[1] for job in array.job_list] == [
+            "1",
+            str(2**61 + 1),
+        ]
+        js.wait_all_terminated(array.job_list, TIMEOUT)
+        # The refused arrays left no record behind: only the strided one is there.
+        uri = f"file:{tmp_path / 'state' / 'store.sqlite3'}?mode=ro"
+        with contextlib.closing(sqlite3.connect(uri, uri=True)) as db:
+            assert db.execute("SELECT array_id FROM arrays").fetchall() == [(array.id,)]
+        js.destroy()
+
+
+# -- exhausted limits ----------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def keeper_with_few_descriptors(state: str, spare: int) -> Iterator[drmaa2.JobSession]:
+    """A session whose keeper starts (it inherits this process's limits) with an
+    RLIMIT_NOFILE of ``spare`` descriptors above what this process has open; this process's
+    own limit is restored at once."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    limit = len(os.listdir("/proc/self/fd")) + spare
+    resource.setrlimit(resource.RLIMIT_NOFILE, (limit, hard))
+    try:
+        js = drmaa2.JobSession("limits", state, backend=BACKEND)
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    (keeper,) = keepers_under((state,))
+    assert keeper.rlimit(psutil.RLIMIT_NOFILE)[0] == limit
+    try:
+        yield js
+    finally:
+        for job in js.get_jobs():
+            with contextlib.suppress(drmaa2.InvalidStateException):
+                job.terminate()
+        js.wait_all_terminated(js.get_jobs(), TIMEOUT)
+        js.destroy()
+
+
+def test_a_descriptor_limit_refuses_a_job_naming_it_and_the_keeper_recovers(
+    tmp_path: Path,
+) -> None:
+    sleeper = {"remote_command": "/bin/sleep", "args": ["300"]}
+    with keeper_with_few_descriptors(str(tmp_path / "state"), 24) as js:
+        started: list[drmaa2.Job] = []
+        refused: drmaa2.OutOfResourceException | None = None
+        for _ in range(200):
+            try:
+                started.append(js.run_job(sleeper))
+            except drmaa2.OutOfResourceException as error:
+                refused = error
+                break
+        assert refused is not None, "200 jobs ran under a limit of a few descriptors"
+        assert "RLIMIT_NOFILE" in str(refused), refused
+        assert "not started" in str(refused), refused
+        assert started, "the limit left no room for a single job"
+        # Every job that runs is recorded, and nothing else runs.
+        recorded = {job.id for job in js.get_jobs()}
+        assert recorded == {job.id for job in started}
+        pids = {job.get_info().implementation_specific["pid"] for job in started}
+        (keeper,) = keepers_under((str(tmp_path / "state"),))
+        assert {str(child.pid) for child in keeper.children()} == pids
+        # Once descriptors are free again, jobs start again, with nothing to do.
+        for job in started[: len(started) // 2]:
+            job.terminate()
+        job = js.run_job({"remote_command": "/bin/true"})
+        job.wait_terminated(TIMEOUT)
+        assert job.get_state()[0] == JobState.DONE
+
+
+def test_queued_tasks_wait_for_a_descriptor_limit_and_start_once_it_allows(
+    tmp_path: Path,
+) -> None:
+    with keeper_with_few_descriptors(str(tmp_path / "state"), 24) as js:
+        array = js.run_bulk_jobs({"remote_command": "/bin/sleep", "args": ["300"]}, 1, 60)
+        tasks = array.job_list
+
+        def waiting() -> list[drmaa2.Job]:
+            return [t for t in tasks if "RLIMIT_NOFILE" in (t.get_info().annotation or "")]
+
+        wait_until(lambda: bool(waiting()), what="a task waiting for the descriptor limit")
+        held = waiting()
+        assert all(t.get_state()[0] == JobState.QUEUED for t in held)
+        running = [t for t in tasks if t.get_state()[0] == JobState.RUNNING]
+        assert running and len(running) + len(held) <= len(tasks)
+        for task in running:
+            task.terminate()
+        # The keeper tries again by itself: a waiting task starts, its note gone.
+        js.wait_any_started(held, TIMEOUT)
+        started = [t for t in held if t.get_state()[0] == JobState.RUNNING]
+        assert started and started[0].get_info().annotation is None

@@ -1,0 +1,134 @@
+"""Writes that fail (a full disk, a used-up quota): nothing the supervisor did is lost.
+
+A commit that fails is rolled back, and every record it held stays in memory as *unwritten*:
+readers are shown it (its annotation says it is not in the store yet), and it is written
+again every :data:`RETRY_INTERVAL` until that works. Meanwhile no queued job starts: a job is
+started only once its start is in the store, so that a keeper killed meanwhile never starts
+it twice. Submissions are refused before that (see
+:meth:`~drmaa2_ostracker.store.Store.ensure_space`); a job that runs always has its end
+recorded, with its exact status, once there is space again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import logging
+import os
+import sqlite3
+import time
+from typing import TYPE_CHECKING
+
+from drmaa2_ostracker.store import Store
+from drmaa2_ostracker.store.records import JobRecord
+from drmaa2_ostracker.store.space import is_out_of_space
+from drmaa2_ostracker.supervisor.base import SupervisorBase
+from drmaa2_ostracker.supervisor.jobs import TrackedJob
+
+if TYPE_CHECKING:
+    from drmaa2_ostracker.supervisor.states import Changes
+
+__all__ = ["RETRY_INTERVAL", "FailedWrites"]
+
+_log = logging.getLogger(__name__)
+
+#: How often records a failed write lost are written again (s).
+RETRY_INTERVAL = 1.0
+
+
+class FailedWrites(SupervisorBase):
+    """The supervisor's commits, and what it does when one fails."""
+
+    def _commit(self, store: Store) -> bool:
+        """Commit a store's open transaction; if that fails (a full disk), keep what it
+        held in memory to write later. Whether it was written."""
+        try:
+            store.commit()
+        except sqlite3.Error as error:
+            self._write_failed(store, error)
+            return False
+        self._dirty.pop(store.path, None)
+        return True
+
+    def _write_failed(self, store: Store, error: sqlite3.Error) -> None:
+        """A write to ``store`` failed: undo its transaction, and keep every record it held
+        (and every one it will hold until a retry succeeds) to write again later."""
+        _log.warning("writing the store %s failed (%s): retrying", store.path, error)
+        with contextlib.suppress(sqlite3.Error):
+            store.rollback()
+        self._deferred.pop(store.path, None)
+        if self._changes is not None:
+            self._changes.stores.pop(store.path, None)  # the next write begins anew
+        lost = self._dirty.pop(store.path, {})
+        _, records = self._unwritten.setdefault(store.path, (store, {}))
+        records.update(lost)
+        full = is_out_of_space(error, store.state_dir)
+        why = "no space left on its file system" if full else str(error)
+        self._unwritten_reason[store.path] = why
+        if self._retry_at is None:
+            self._retry_at = time.monotonic() + RETRY_INTERVAL
+            if self._wake_fd >= 0:
+                os.eventfd_write(self._wake_fd, 1)
+
+    def retry_unwritten(self) -> None:
+        """Write the records failed writes lost; those that still cannot be written stay."""
+        with self._lock:
+            self._retry_at = None
+            for path, (store, records) in list(self._unwritten.items()):
+                try:
+                    store.begin()
+                    store.upsert_jobs(list(records.values()))
+                    store.commit()
+                except sqlite3.Error as error:
+                    self._write_failed(store, error)
+                    continue
+                self._dirty.pop(path, None)
+                if self._unwritten.get(path, (None, None))[1] is records:
+                    del self._unwritten[path]
+                    self._unwritten_reason.pop(path, None)
+                    _log.warning("the store %s is written again", path)
+
+    def _unwritten_note(self, store: Store, record: JobRecord) -> JobRecord:
+        """A copy of an unwritten record, its annotation saying so."""
+        why = self._unwritten_reason.get(store.path, "")
+        note = f"this state is not yet in the store ({why}): written as soon as it can be"
+        annotation = f"{record.annotation}; {note}" if record.annotation else note
+        return dataclasses.replace(record, annotation=annotation)
+
+    def unwritten_records(self, store: Store, session: str) -> list[JobRecord]:
+        """Copies of a session's records that a failed write lost (annotated), oldest first."""
+        with self._lock:
+            found = self._unwritten.get(store.path)
+            if found is None:
+                return []
+            return [
+                self._unwritten_note(store, record)
+                for record in found[1].values()
+                if record.session == session
+            ]
+
+    def _track(self, job: TrackedJob) -> None:
+        """Note a record changed in its store's open transaction (or lost with it)."""
+        store = job.store
+        pending = self._unwritten.get(store.path)
+        if pending is not None:  # writes fail: this one is retried with the others
+            pending[1][job.key] = job.record
+        else:
+            self._dirty.setdefault(store.path, {})[job.key] = job.record
+
+    def _hold_back(self, changes: Changes, failed: set[str]) -> None:
+        """Jobs marked as starting whose mark could not be written do not start: they are
+        queued again, and dispatched once the store takes writes again."""
+        keep = []
+        for job in changes.to_start:
+            if job.store.path not in failed or job.unsaved or job.spawned is not None:
+                keep.append(job)
+                continue
+            job.record.sub_state = ""
+            job.record.pid_start = None
+            if job.holds_slot:
+                job.holds_slot = False
+                job.group.running -= 1
+            job.group.push(job)
+            self._held_back.add(job.group)
+        changes.to_start = keep
