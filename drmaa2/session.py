@@ -120,11 +120,14 @@ def _name_arg(field: str, value: object, *, optional: bool) -> None:
         ) from None
 
 
-def _index_arg(field: str, value: object, minimum: int) -> int:
+def _index_arg(field: str, value: object, minimum: int, least: str = "") -> int:
+    """An array bound: an int from ``minimum`` (``least`` names it, if it is another
+    argument's value) to INT_MAX, the largest a store holds."""
     if isinstance(value, bool) or not isinstance(value, int):
         raise InvalidArgumentException(f"{field}: expected an int, got {value!r}")
     if value < minimum:
-        raise InvalidArgumentException(f"{field}: must be at least {minimum}, got {value!r}")
+        least = f"{least} ({minimum})" if least else str(minimum)
+        raise InvalidArgumentException(f"{field}: must be at least {least}, got {value!r}")
     if value > INT_MAX:
         raise InvalidArgumentException(f"{field}: must be at most 2**63 - 1, got {value!r}")
     return value
@@ -522,7 +525,7 @@ class JobSession(_Session):
         self._check_open()
         jt = JobTemplate.coerce(template)
         begin = _index_arg("begin_index", begin_index, 1)
-        end = _index_arg("end_index", end_index, begin)
+        end = _index_arg("end_index", end_index, begin, "begin_index")
         stride = _index_arg("step", step, 1)
         limit = None if max_parallel is None else _index_arg("max_parallel", max_parallel, 1)
         array_id, task_ids = _backend_call(

@@ -17,6 +17,12 @@ from typing import Any
 from drmaa2.enums import HOME_DIR, PARAMETRIC_INDEX, WORKING_DIR
 from drmaa2.errors import InvalidArgumentException
 from drmaa2.types import JobTemplate
+from drmaa2_ostracker.limits import (
+    path_length_problem,
+    shortened,
+    shown,
+    stream_file_problem,
+)
 from drmaa2_ostracker.process import LaunchSpec
 from drmaa2_ostracker.store.records import template_document
 from drmaa2_ostracker.supervisor import Group, LaunchError
@@ -25,6 +31,8 @@ __all__ = [
     "OWN_STREAMS",
     "Plan",
     "ProcessSettings",
+    "check_length",
+    "check_lengths",
     "client_settings",
     "close_streams",
     "launch_document",
@@ -222,9 +230,10 @@ class Plan:
             return self.submit_cwd
         resolved = substitute(value, "working_directory", self.submit_cwd, index, allow_wd=False)
         resolved = os.path.normpath(os.path.join(self.submit_cwd, resolved))
+        check_length("working_directory", value, resolved)
         if not os.path.isdir(resolved):
             raise LaunchError(
-                f"working_directory {value!r} ({resolved}) is not an existing directory"
+                f"working_directory {_where(value, resolved)} is not an existing directory"
             )
         return resolved
 
@@ -233,31 +242,64 @@ class Plan:
             return value
         resolved = substitute(value, name, cwd, index, allow_wd=True)
         resolved = os.path.normpath(os.path.join(cwd, resolved))
+        check_length(name, value, resolved)
+        where = _where(value, resolved)
+        problem = stream_file_problem(resolved, reading=name == "input_path")
+        if problem is not None:
+            raise LaunchError(f"{name} {where} {problem}")
         if name == "input_path":
-            if not os.path.isfile(resolved) and not _is_readable_special(resolved):
-                raise LaunchError(f"{name} {value!r} ({resolved}) is not an existing file")
+            if not os.path.exists(resolved):
+                raise LaunchError(f"{name} {where} is not an existing file")
             if not os.access(resolved, os.R_OK):
-                raise LaunchError(f"{name} {value!r} ({resolved}) is not readable")
+                raise LaunchError(f"{name} {where} is not readable")
             return resolved
         parent = os.path.dirname(resolved) or "/"
-        if os.path.isdir(resolved):
-            raise LaunchError(f"{name} {value!r} ({resolved}) is a directory, not a file")
         if not os.path.isdir(parent):
-            raise LaunchError(f"{name} {value!r}: the directory {parent} does not exist")
+            raise LaunchError(f"{name} {shown(value)}: the directory {parent} does not exist")
         target = resolved if os.path.exists(resolved) else parent
         if not os.access(target, os.W_OK):
-            raise LaunchError(f"{name} {value!r} ({resolved}) is not writable")
+            raise LaunchError(f"{name} {where} is not writable")
         return resolved
 
 
-def _is_readable_special(path: str) -> bool:
-    return path.startswith("/dev/") and os.path.exists(path)
+def check_length(name: str, value: str, resolved: str) -> None:
+    """LaunchError if the kernel would refuse the path ``resolved`` of the template field
+    ``name`` (given as ``value``) as too long."""
+    problem = path_length_problem(resolved)
+    if problem is not None:
+        raise LaunchError(f"{name} {_where(value, resolved)}: {problem}")
+
+
+def check_lengths(template: JobTemplate, submit_cwd: str, index: int) -> None:
+    """LaunchError if a path of the template's task ``index`` (remote_command,
+    working_directory, the stream paths) is too long for the kernel; nothing else is checked."""
+    t = template
+    cwd = submit_cwd
+    if t.working_directory is not None:
+        value = substitute(t.working_directory, "working_directory", cwd, index, allow_wd=False)
+        cwd = os.path.normpath(os.path.join(cwd, value))
+        check_length("working_directory", t.working_directory, cwd)
+    command = t.remote_command or ""
+    if "/" in command:
+        check_length("remote_command", command, os.path.normpath(os.path.join(cwd, command)))
+    for name in ("input_path", "output_path", "error_path"):
+        value = getattr(t, name)
+        if value is not None and value not in OWN_STREAMS:
+            path = substitute(value, name, cwd, index, allow_wd=True)
+            check_length(name, value, os.path.normpath(os.path.join(cwd, path)))
+
+
+def _where(value: str, resolved: str) -> str:
+    """A path field's value, and what it resolved to if that differs."""
+    if resolved == value:
+        return shown(value)
+    return f"{shown(value)} ({shortened(resolved)})"
 
 
 def _check_streams(paths: dict[str, str | None], join: bool) -> None:
     source = paths["input_path"]
-    if source is None or source in OWN_STREAMS:
-        return
+    if source is None or source in OWN_STREAMS or not os.path.isfile(source):
+        return  # a device (/dev/null, say) may well be read and written by one job
     for name in ("output_path",) if join else ("output_path", "error_path"):
         target = paths[name]
         if target is not None and os.path.realpath(target) == os.path.realpath(source):

@@ -24,10 +24,19 @@ from drmaa2.enums import PARAMETRIC_INDEX, ResourceLimit
 from drmaa2.errors import InvalidArgumentException, UnsupportedAttributeException
 from drmaa2.types import JobTemplate
 from drmaa2_ostracker import host
+from drmaa2_ostracker.limits import (
+    DEFAULT_NAME_MAX,
+    exec_size_problem,
+    path_length_problem,
+    shortened,
+    shown,
+)
 from drmaa2_ostracker.plan import (
     OWN_STREAMS,
     Plan,
     ProcessSettings,
+    check_length,
+    check_lengths,
     client_settings,
     close_streams,
     launch_document,
@@ -60,12 +69,12 @@ _RLIMITS: dict[ResourceLimit, tuple[int, int]] = {
 
 
 def _invalid(field: str, value: object, why: str) -> InvalidArgumentException:
-    return InvalidArgumentException(f"JobTemplate.{field} {value!r}: {why}")
+    return InvalidArgumentException(f"JobTemplate.{field} {shown(value)}: {why}")
 
 
 def _unsupported(field: str, value: object, why: str) -> UnsupportedAttributeException:
     return UnsupportedAttributeException(
-        f"JobTemplate.{field} {value!r}: {why} (the os backend runs jobs as local processes)"
+        f"JobTemplate.{field} {shown(value)}: {why} (the os backend runs jobs as local processes)"
     )
 
 
@@ -138,9 +147,11 @@ def _command_base(t: JobTemplate, submit_cwd: str) -> str | None:
         return None
     try:
         resolved = substitute(value, "working_directory", submit_cwd, None, allow_wd=False)
+        resolved = os.path.normpath(os.path.join(submit_cwd, resolved))
+        check_length("working_directory", value, resolved)
     except LaunchError as error:
         raise InvalidArgumentException(f"JobTemplate: {error}") from None
-    return os.path.normpath(os.path.join(submit_cwd, resolved))
+    return resolved
 
 
 def _executable(t: JobTemplate, env: dict[bytes, bytes], cwd: str | None) -> str:
@@ -153,19 +164,33 @@ def _executable(t: JobTemplate, env: dict[bytes, bytes], cwd: str | None) -> str
         assert cwd is not None or command.startswith("/")
         path = command if command.startswith("/") else os.path.join(cwd or "/", command)
         path = os.path.normpath(path)
+        problem = path_length_problem(path)
+        if problem is not None:
+            where = "" if path == command else f"as {shortened(path)}, "
+            raise _invalid("remote_command", command, where + problem)
         try:
             mode = os.stat(path).st_mode
         except OSError:
             raise _invalid("remote_command", command, "no such file") from None
     else:
+        if len(os.fsencode(command)) > DEFAULT_NAME_MAX:
+            raise _invalid(
+                "remote_command",
+                command,
+                f"a command name takes at most {DEFAULT_NAME_MAX} bytes (NAME_MAX)",
+            )
         search = env.get(b"PATH")
         found = shutil.which(command, path=os.fsdecode(search) if search else os.defpath)
         if found is None:
             raise _invalid("remote_command", command, "not found on PATH")
         path = found
         mode = os.stat(path).st_mode
-    if stat.S_ISDIR(mode) or not os.access(path, os.X_OK):
-        raise _invalid("remote_command", command, f"{path} is not an executable file")
+    if stat.S_ISDIR(mode):
+        raise _invalid("remote_command", command, f"{shortened(path)} is a directory")
+    if not stat.S_ISREG(mode):
+        raise _invalid("remote_command", command, f"{shortened(path)} is not a regular file")
+    if not os.access(path, os.X_OK):
+        raise _invalid("remote_command", command, f"{shortened(path)} is not executable")
     return path
 
 
@@ -282,6 +307,11 @@ def _plan_job(template: JobTemplate, *, array: bool) -> Plan:
     if not 0 <= priority <= 19:
         raise _invalid("priority", t.priority, "must be a nice increment from 0 to 19")
     rlimits, wallclock = _limits(t)
+    argv = [t.remote_command or executable, *(t.args or [])]
+    stack = dict(rlimits).get(resource.RLIMIT_STACK, resource.getrlimit(resource.RLIMIT_STACK)[0])
+    too_big = exec_size_problem(argv, env, t.job_environment or (), executable, stack)
+    if too_big is not None:
+        raise _invalid(*too_big)
     now = datetime.datetime.now(datetime.timezone.utc)
     if t.deadline_time is not None and t.deadline_time <= now:
         raise _invalid("deadline_time", t.deadline_time.isoformat(), "is in the past")
@@ -292,7 +322,7 @@ def _plan_job(template: JobTemplate, *, array: bool) -> Plan:
         # later: only they need a copy safe from the caller changing it.
         template=t.copy() if array else t,
         executable=executable,
-        argv=[t.remote_command or executable, *(t.args or [])],
+        argv=argv,
         env=env,
         submit_cwd=submit_cwd,
         rlimits=rlimits,
@@ -349,6 +379,9 @@ def _check_paths_now(plan: Plan, array: bool) -> None:
         if not array:
             plan.resolve(None)
             return
+        # What depends on the task index is checked when each task starts; but a path too
+        # long for the kernel even with the shortest index is refused now.
+        check_lengths(t, plan.submit_cwd, 1)
         if t.working_directory is not None and PARAMETRIC_INDEX not in t.working_directory:
             cwd = plan._working_directory(None)
         elif t.working_directory is None:

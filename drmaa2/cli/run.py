@@ -12,6 +12,7 @@ from drmaa2.cli.errors import EXIT_INTERRUPTED, EXIT_OK, PROG, UsageError
 from drmaa2.cli.parser import Commands
 from drmaa2.cli.targets import find
 from drmaa2.cli.wait import wait_for
+from drmaa2.types import INT_MAX
 
 _LIMIT_NAMES = ", ".join(limit.name for limit in drmaa2.ResourceLimit)
 
@@ -175,9 +176,9 @@ def _limit_arg(text: str) -> tuple[str, int | float]:
             amount = float(value)
         except ValueError:
             amount = -1
-    if not (math.isfinite(amount) and amount >= 0):
+    if not (math.isfinite(amount) and 0 <= amount <= INT_MAX):
         raise argparse.ArgumentTypeError(
-            f"the value of {limit.name} must be a non-negative number "
+            f"the value of {limit.name} must be a non-negative number up to 2**63 - 1 "
             f"(KiB or seconds), got {value!r}"
         )
     return limit.name, amount
@@ -192,9 +193,10 @@ def _array_arg(text: str) -> tuple[int, int, int]:
         step = int(step_text) if step_text else 1
     except ValueError:
         begin = end = step = 0
-    if not dash or begin < 1 or end < begin or step < 1:
+    if not dash or begin < 1 or end < begin or step < 1 or max(end, step) > INT_MAX:
         raise argparse.ArgumentTypeError(
-            f"expected BEGIN-END[:STEP] with 1 <= BEGIN <= END and STEP >= 1, got {text!r}"
+            f"expected BEGIN-END[:STEP] with 1 <= BEGIN <= END <= 2**63 - 1 and "
+            f"1 <= STEP <= 2**63 - 1, got {text!r}"
         )
     return begin, end, step
 
@@ -204,6 +206,8 @@ def _positive_int(text: str) -> int:
         value = int(text)
     except ValueError:
         value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {text!r}")
+    if not 1 <= value <= INT_MAX:
+        raise argparse.ArgumentTypeError(
+            f"expected a whole number from 1 to 2**63 - 1, got {text!r}"
+        )
     return value
