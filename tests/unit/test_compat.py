@@ -405,6 +405,41 @@ def test_notification_register_event_notification(js: JobSession) -> None:
     assert mine[-1].event == "NEW_STATE" and mine[-1].session_name == js.name
 
 
+# -- 8. arrays of mixed states; 9. scripts without #! -------------------------------------------
+
+
+def test_array_control_on_an_array_of_mixed_states(js: JobSession) -> None:
+    jt = JobTemplate({"remote_command": "/bin/sleep", "args": ["60"]})
+    array = js.run_bulk_jobs(jt, 1, 3, 1, 1)
+    first, second, third = array.job_list
+    first.wait_started(Time.INFINITE_TIME)
+    array.suspend()  # the queued tasks are passed over
+    assert [job.get_state()[0] for job in array.job_list] == ["SUSPENDED", "QUEUED", "QUEUED"]
+    array.hold()  # the suspended one is passed over
+    assert [job.get_info().job_state for job in (second, third)] == ["QUEUED_HELD"] * 2
+    array.release()
+    array.resume()
+    assert first.get_state()[0] == "RUNNING"
+    first.terminate()
+    first.wait_terminated(WAIT)
+    array.terminate()  # the finished task is passed over
+    js.wait_all_terminated(array.job_list, WAIT)
+    assert [job.get_info().job_state for job in array.job_list] == ["FAILED"] * 3
+
+
+def test_a_script_without_a_hash_bang_line_runs_through_sh(js: JobSession, tmp_path: Path) -> None:
+    script = tmp_path / "script"
+    script.write_text('echo "ran by $0 with $1"\n')
+    script.chmod(0o755)
+    out = tmp_path / "out"
+    job = js.run_job(
+        JobTemplate({"remote_command": str(script), "args": ["x"], "output_path": str(out)})
+    )
+    job.wait_terminated(WAIT)
+    assert job.get_info().job_state == "DONE"
+    assert out.read_text() == f"ran by {script} with x\n"
+
+
 @pytest.mark.parametrize(
     ("field", "value", "shown"),
     [
