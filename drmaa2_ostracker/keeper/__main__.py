@@ -3,7 +3,9 @@ directory in the background. Clients run this themselves (see
 :mod:`drmaa2_ostracker.keeper.client`); there is no reason to run it by hand.
 
 The process forks once and exits, so the keeper is not its starter's child; the keeper writes
-"ready" (or "error: <why>") and a newline to READY_FD once it serves, or could not start.
+a line to READY_FD once it serves ("ready"), or could not start: "error: <DRMAA2 exception
+class>: <message>" when the reason is one the user can act on (a store that is not usable,
+a resource that ran out), else "error: <why>" (the traceback is in the keeper's log).
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ from __future__ import annotations
 import logging
 import os
 import sys
+
+from drmaa2.errors import Drmaa2Exception
 
 
 def main(argv: list[str]) -> int:
@@ -54,9 +58,26 @@ def main(argv: list[str]) -> int:
         install_signal_handlers(keeper)
         keeper.run(ready)
     except BaseException as error:
-        ready(f"error: {error}")
+        ready(_failure(state_dir, error))
+        if isinstance(error, Drmaa2Exception):
+            logging.getLogger("drmaa2_ostracker.keeper").error("cannot start: %s", error)
+            return 1
         raise
     return 0
+
+
+def _failure(state_dir: str, error: BaseException) -> str:
+    """The line that tells the starter why the keeper could not start."""
+    from drmaa2_ostracker.keeper import files
+    from drmaa2_ostracker.keeper.protocol import encode_error
+
+    fault = (
+        error
+        if isinstance(error, Drmaa2Exception)
+        else files.resource_fault(state_dir, error, "start the keeper of")
+    )
+    line = f"error: {error}" if fault is None else "error: {}: {}".format(*encode_error(fault))
+    return " ".join(line.splitlines())
 
 
 if __name__ == "__main__":

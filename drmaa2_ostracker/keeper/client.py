@@ -14,8 +14,10 @@ so that an idle keeper can exit.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import os
+import resource
 import select
 import socket
 import struct
@@ -27,6 +29,7 @@ import weakref
 from collections.abc import Callable
 from typing import Any
 
+from drmaa2 import errors
 from drmaa2.errors import DrmCommunicationException, SessionManagementException
 from drmaa2_ostracker import __version__
 from drmaa2_ostracker.keeper import files
@@ -219,7 +222,10 @@ class KeeperClient:
             os.close(lock)
 
     def _spawn_keeper(self) -> None:
-        read_end, write_end = os.pipe2(os.O_CLOEXEC)
+        try:
+            read_end, write_end = os.pipe2(os.O_CLOEXEC)
+        except OSError as error:
+            raise self._cannot_start(error) from None
         env = dict(os.environ)
         # The keeper imports this very package, wherever it was imported from.
         here = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -244,9 +250,7 @@ class KeeperClient:
         except OSError as error:
             os.close(read_end)
             os.close(write_end)
-            raise DrmCommunicationException(
-                f"cannot start the keeper of {self.state_dir}: {error.strerror}"
-            ) from None
+            raise self._cannot_start(error) from None
         os.close(write_end)
         try:
             starter.wait()  # it forks the keeper and exits
@@ -254,11 +258,24 @@ class KeeperClient:
         finally:
             os.close(read_end)
         if answer != "ready":
-            raise SessionManagementException(
-                f"the keeper of {self.state_dir} did not start: "
-                f"{answer.removeprefix('error: ') or 'it exited without a word'} (see "
-                f"{os.path.join(self.state_dir, files.KEEPER_LOG)})"
+            raise _start_failure(self.state_dir, answer.removeprefix("error: "))
+
+    def _cannot_start(self, error: OSError) -> errors.Drmaa2Exception:
+        """The error for a keeper that could not be started: OutOfResourceException when
+        descriptors or processes ran out."""
+        fault = files.resource_fault(self.state_dir, error, "start the keeper of")
+        if fault is not None:
+            return fault
+        if error.errno == errno.EAGAIN:  # fork: RLIMIT_NPROC, or the kernel's thread limit
+            soft, _hard = resource.getrlimit(resource.RLIMIT_NPROC)
+            return errors.OutOfResourceException(
+                f"cannot start the keeper of {self.state_dir}: no process can be created "
+                f"(RLIMIT_NPROC = {soft}, or the system's limit); end some processes and try "
+                f"again"
             )
+        return DrmCommunicationException(
+            f"cannot start the keeper of {self.state_dir}: {error.strerror}"
+        )
 
     # -- events ------------------------------------------------------------------------------
 
@@ -316,6 +333,26 @@ class _EventStream:
         if self._thread is not threading.current_thread():
             self._thread.join(30.0)
         self._channel.close()
+
+
+def _start_failure(state_dir: str, reason: str) -> errors.Drmaa2Exception:
+    """Why the keeper did not start, as the DRMAA2 exception it named (a store that is not
+    usable, a resource that ran out: the message says what to do), else as a
+    SessionManagementException pointing to the keeper's log."""
+    name, _, message = reason.partition(": ")
+    cls = getattr(errors, name, None)
+    if (
+        message
+        and name.endswith("Exception")
+        and isinstance(cls, type)
+        and issubclass(cls, errors.Drmaa2Exception)
+        and cls is not errors.InternalException
+    ):
+        return cls(message)
+    return SessionManagementException(
+        f"the keeper of {state_dir} did not start: {reason or 'it exited without a word'} "
+        f"(see {os.path.join(state_dir, files.KEEPER_LOG)})"
+    )
 
 
 def _read_line(fd: int, timeout: float) -> str:

@@ -2,26 +2,43 @@
 
 A state directory must belong to the user and be writable by nobody else, as ssh demands of
 ``~/.ssh``: another user who could write it could plant a socket, a lock or a store, and run
-commands as this user. Files in it are opened without following symlinks and refused if
-another user owns them.
+commands as this user. Files in it are opened without following symlinks; a symlink is refused.
+
+A lock or log file that cannot be used (a directory in its place, a FIFO, a file of another
+user) is set aside as ``<name>.damaged-<UTC time>`` and made anew, with a warning: it holds
+nothing that would be lost, and it must not make every later call fail. The store is never
+set aside (see :mod:`drmaa2_ostracker.store.schema`). A resource that ran out (space, quota,
+descriptors) is an :class:`~drmaa2.errors.OutOfResourceException`, not a damaged file.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import logging
 import os
+import resource
 import stat
+import time
 
-from drmaa2.errors import SessionManagementException
+from drmaa2.errors import OutOfResourceException, SessionManagementException
 
 __all__ = [
     "KEEPER_LOCK",
     "KEEPER_LOG",
+    "OPEN_SPACE",
     "SOCKET",
     "START_LOCK",
     "check_state_dir",
+    "clear_socket",
+    "kind_of",
     "open_private",
+    "resource_fault",
+    "set_aside",
     "socket_address",
 ]
+
+_log = logging.getLogger(__name__)
 
 #: The keeper's socket.
 SOCKET = "keeper.sock"
@@ -31,6 +48,9 @@ KEEPER_LOCK = "keeper.lock"
 START_LOCK = "keeper-start.lock"
 #: What the keeper reports (appended; errors and adopted jobs).
 KEEPER_LOG = "keeper.log"
+
+#: The free space opening the store may take (its -wal and -shm files, a new store's pages).
+OPEN_SPACE = 1 << 20
 
 #: The longest path a Unix socket address takes (sun_path, with its terminating NUL).
 _SUN_PATH_MAX = 107
@@ -76,11 +96,16 @@ def check_state_dir(path: str, create: bool = True) -> None:
 
 
 def open_private(path: str, flags: int = os.O_RDWR) -> int:
-    """Open (creating it 0600) a file of the state directory, never through a symlink, and
-    refuse one another user owns."""
+    """Open (creating it 0600) a lock or log file of the state directory, never through a
+    symlink; one that cannot be used is set aside first (see the module docstring)."""
+    _set_aside_unusable(path)
     try:
-        fd = os.open(path, flags | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        # O_NONBLOCK: a FIFO planted meanwhile must not block the open (refused below).
+        fd = os.open(path, flags | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK, 0o600)
     except OSError as error:
+        fault = resource_fault(path, error)
+        if fault is not None:
+            raise fault from error
         raise SessionManagementException(
             f"cannot open {path}: {error.strerror}"
             + ("; it is a symbolic link: remove it" if os.path.islink(path) else "")
@@ -89,7 +114,147 @@ def open_private(path: str, flags: int = os.O_RDWR) -> int:
     if found.st_uid != os.geteuid() or not stat.S_ISREG(found.st_mode):
         os.close(fd)
         raise SessionManagementException(f"{path} is not a regular file of this user; move it away")
+    os.set_blocking(fd, True)
     return fd
+
+
+def _set_aside_unusable(path: str) -> None:
+    try:
+        found = os.lstat(path)
+    except FileNotFoundError:
+        return
+    if stat.S_ISLNK(found.st_mode):
+        return  # planted: refused loudly by the open, never followed
+    if not stat.S_ISREG(found.st_mode):
+        set_aside(path, f"is a {kind_of(found.st_mode)}, not a regular file")
+    elif found.st_uid != os.geteuid():
+        set_aside(path, f"belongs to user id {found.st_uid}, not to this user")
+
+
+def kind_of(mode: int) -> str:
+    """What a file of ``mode`` is, in words ("directory", "FIFO", …)."""
+    for test, name in (
+        (stat.S_ISDIR, "directory"),
+        (stat.S_ISFIFO, "FIFO"),
+        (stat.S_ISSOCK, "socket"),
+        (stat.S_ISLNK, "symbolic link"),
+        (stat.S_ISCHR, "character device"),
+        (stat.S_ISBLK, "block device"),
+    ):
+        if test(mode):
+            return name
+    return "regular file" if stat.S_ISREG(mode) else "special file"
+
+
+def set_aside(path: str, why: str) -> str:
+    """Rename a file of the state directory that cannot be used to
+    ``<path>.damaged-<UTC time>`` (kept for a look, never deleted) and log a warning saying
+    ``why``; the new name ("" if the file was gone already, set aside by another process)."""
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    aside = f"{path}.damaged-{stamp}"
+    number = 0
+    while os.path.lexists(aside):
+        number += 1
+        aside = f"{path}.damaged-{stamp}-{number}"
+    try:
+        os.rename(path, aside)
+    except FileNotFoundError:
+        return ""
+    _log.warning("%s %s: set aside as %s", path, why, aside)
+    return aside
+
+
+def resource_fault(
+    path: str, error: BaseException, doing: str = ""
+) -> OutOfResourceException | None:
+    """The :class:`~drmaa2.errors.OutOfResourceException` that ``error``, met while opening
+    or writing ``path`` (or ``doing`` it: "start the keeper of"), stands for if a resource ran
+    out (space, quota, open files) rather than the file being unusable; else None. SQLite's
+    "unable to open database file" and "disk I/O error" do not say why: then the descriptors
+    and the free space are looked at."""
+    number = getattr(error, "errno", None)
+    text = str(error).lower()
+    if number in (errno.ENOSPC, errno.EDQUOT) or "database or disk is full" in text:
+        return _no_space(path, doing or "write", quota=number == errno.EDQUOT)
+    if number in (errno.EMFILE, errno.ENFILE):
+        return _no_descriptors(path, doing or "open", number)
+    if "unable to open database file" in text or "disk i/o error" in text:
+        number = _descriptors_exhausted()
+        if number is not None:
+            return _no_descriptors(path, doing or "open", number)
+        if _free_space(path) < OPEN_SPACE:
+            return _no_space(path, doing or "write", quota=False)
+    return None
+
+
+def _free_space(path: str) -> int:
+    try:
+        found = os.statvfs(os.path.dirname(path) or ".")
+    except OSError:
+        return OPEN_SPACE
+    return found.f_bavail * found.f_frsize
+
+
+def _no_space(path: str, doing: str, quota: bool) -> OutOfResourceException:
+    free = _free_space(path)
+    what = "the disk quota of this user is exhausted" if quota else "its file system is full"
+    return OutOfResourceException(
+        f"cannot {doing} {path}: {what} ({free} bytes free; the state directory needs at least "
+        f"{OPEN_SPACE} bytes, 1 MiB, free): free some space and try again"
+    )
+
+
+def _descriptors_exhausted() -> int | None:
+    """EMFILE or ENFILE if a few descriptors (what SQLite needs to open a store) cannot be
+    had now, else None."""
+    opened: list[int] = []
+    try:
+        for _ in range(4):
+            opened.append(os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC))
+    except OSError as error:
+        if error.errno in (errno.EMFILE, errno.ENFILE):
+            return error.errno
+    finally:
+        for fd in opened:
+            os.close(fd)
+    return None
+
+
+def _no_descriptors(path: str, doing: str, number: int) -> OutOfResourceException:
+    if number == errno.ENFILE:
+        return OutOfResourceException(
+            f"cannot {doing} {path}: the system has run out of open files (ENFILE, limit "
+            f"fs.file-max = {_file_max()}); close files elsewhere or raise the limit and try "
+            f"again"
+        )
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    return OutOfResourceException(
+        f"cannot {doing} {path}: the process reached its limit of open files (RLIMIT_NOFILE = "
+        f"{soft}); raise it (ulimit -n, up to the hard limit {hard}) or close files, and try "
+        f"again"
+    )
+
+
+def _file_max() -> str:
+    try:
+        with open("/proc/sys/fs/file-max") as found:
+            return found.read().strip()
+    except OSError:
+        return "unknown"
+
+
+def clear_socket(path: str) -> None:
+    """Remove what is left at the socket's path (a socket of a dead keeper) before a keeper
+    binds it; a directory there is set aside."""
+    try:
+        found = os.lstat(path)
+    except FileNotFoundError:
+        return
+    if stat.S_ISDIR(found.st_mode):
+        set_aside(path, "is a directory, not the keeper's socket")
+        return
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
 
 
 def socket_address(state_dir: str, dir_fd: int | None) -> str:

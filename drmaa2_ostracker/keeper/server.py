@@ -164,24 +164,33 @@ class Keeper(Requests, EventStreams):
     # -- life ------------------------------------------------------------------------------
 
     def run(self, ready: Callable[[str], None]) -> None:
-        """Take the keeper lock, open and recover the store, listen, report ``ready``, and
-        serve until idle or told to stop. ``ready`` gets "ready" or the reason it failed."""
+        """Take the keeper lock, open and recover the store, listen, call ``ready("ready")``,
+        and serve until idle or told to stop. If it cannot start, it raises (and the caller
+        reports why)."""
         files.check_state_dir(self.state_dir)
         lock_fd = files.open_private(os.path.join(self.state_dir, files.KEEPER_LOCK))
         try:
             self._take(lock_fd)
-            os.ftruncate(lock_fd, 0)
-            os.pwrite(lock_fd, f"{os.getpid()}\n".encode(), 0)
+            self._write_pid(lock_fd)
             self._open()
             ready("ready")
             self._serve()
         except _Stop:
             self._close()
-        except BaseException as error:
-            ready(f"error: {error}")
-            raise
         finally:
             os.close(lock_fd)
+
+    @staticmethod
+    def _write_pid(lock_fd: int) -> None:
+        """Note the keeper's pid in its lock file, for people and tools; on a full disk the
+        keeper serves without it (reads must work)."""
+        try:
+            os.ftruncate(lock_fd, 0)
+            os.pwrite(lock_fd, f"{os.getpid()}\n".encode(), 0)
+        except OSError as error:
+            if files.resource_fault(files.KEEPER_LOCK, error) is None:
+                raise
+            _log.warning("cannot write the pid to %s: %s", files.KEEPER_LOCK, error.strerror)
 
     @staticmethod
     def _take(lock_fd: int, timeout: float = 30.0) -> None:
@@ -205,8 +214,7 @@ class Keeper(Requests, EventStreams):
             self._engine(name).recover()
         self._dir_fd = os.open(self.state_dir, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
         address = files.socket_address(self.state_dir, self._dir_fd)
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(os.path.join(self.state_dir, files.SOCKET))
+        files.clear_socket(os.path.join(self.state_dir, files.SOCKET))
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
         old = os.umask(0o177)  # the socket is made 0600 (single-threaded still)
         try:
