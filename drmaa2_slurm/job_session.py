@@ -27,6 +27,7 @@ from drmaa2.types import JobInfo, JobTemplate
 from drmaa2_slurm import extension
 from drmaa2_slurm.cluster import Cluster
 from drmaa2_slurm.commands import Slurm
+from drmaa2_slurm.failure import launch_failure
 from drmaa2_slurm.poller import Poller
 from drmaa2_slurm.states import JOB_FIELDS, SlurmJob
 from drmaa2_slurm.store import ArrayRecord, JobRecord
@@ -92,7 +93,8 @@ def job_info_of(job: SlurmJob, expand: Callable[[str], list[str]]) -> JobInfo:
 def _add_record(info: JobInfo, record: JobRecord) -> None:
     """What the store knows better than squeue: the template's name, the submitting host and
     the submission time to the microsecond (Slurm's times are whole seconds, truncated: a
-    dispatch or finish time before it is raised to it)."""
+    dispatch or finish time before it is raised to it, and a finished job's wallclock time is
+    its finish - dispatch time as shown)."""
     if record.job_name is not None:
         info.job_name = record.job_name
     info.submission_machine = record.submission_machine
@@ -102,6 +104,9 @@ def _add_record(info: JobInfo, record: JobRecord) -> None:
         info.dispatch_time = submitted
     if info.finish_time is not None and info.finish_time < submitted:
         info.finish_time = submitted
+    finished = info.job_state is not None and info.job_state.is_terminal
+    if finished and info.dispatch_time is not None and info.finish_time is not None:
+        info.wallclock_time = max(info.finish_time - info.dispatch_time, datetime.timedelta(0))
 
 
 _REQUEST_FIELDS = (
@@ -221,6 +226,11 @@ class SlurmJobSession:
         info = job_info_of(row, self._cluster.expand_hostlist)
         if record is not None:
             _add_record(info, record)
+            if row.reason == "JobLaunchFailure" and row.ran and info.exit_status is None:
+                template = self._template_of(record)
+                info.annotation = launch_failure(
+                    template, record.task_index, row.work_dir, row.nodes
+                )
         return info
 
     def _purged_info(self, job_id: str) -> str:
@@ -430,7 +440,9 @@ class SlurmJobSession:
 
     def job_template(self, job_id: str) -> JobTemplate:
         """The template the job (or its array) was submitted with."""
-        record = self._known(job_id)
+        return self._template_of(self._known(job_id))
+
+    def _template_of(self, record: JobRecord) -> JobTemplate:
         if record.array_id is not None:
             return self.array_template(record.array_id)
         assert record.template is not None

@@ -37,6 +37,7 @@ JOB_FIELDS = (
     "UserName",
     "NumCPUs",
     "Partition",
+    "WorkDir",
     "Name",
 )
 
@@ -166,6 +167,7 @@ class SlurmJob:
         "submit",
         "time_used",
         "user",
+        "work_dir",
     )
 
     def __init__(self, row: list[str]) -> None:
@@ -183,6 +185,7 @@ class SlurmJob:
             self.user,
             cpus,
             self.partition,
+            self.work_dir,
             self.name,
         ) = (field.strip() for field in row)
         self.job_id = drmaa2_id(array_id)

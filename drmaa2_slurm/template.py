@@ -208,13 +208,12 @@ def plan_submission(
     options = ["-J", name, f"--comment=drmaa2:{session}"]
     if chdir is not None:
         options.append(f"--chdir={chdir}")
-    if t.input_path is not None:
-        options.append(f"--input={paths.stream('input_path', t.input_path, workdir)}")
-    output = t.output_path if t.output_path is not None else "/dev/null"
-    options.append(f"--output={paths.stream('output_path', output, workdir)}")
+    streams = _streams(t, paths, workdir)
+    if "input_path" in streams:
+        options.append(f"--input={streams['input_path']}")
+    options.append(f"--output={streams.get('output_path', '/dev/null')}")
     if not t.join_files:
-        error = t.error_path if t.error_path is not None else "/dev/null"
-        options.append(f"--error={paths.stream('error_path', error, workdir)}")
+        options.append(f"--error={streams.get('error_path', '/dev/null')}")
     if t.start_time is not None:
         options.append(f"--begin={_utc('start_time', t.start_time)}")
     if t.deadline_time is not None:
@@ -254,6 +253,29 @@ def plan_submission(
         t.min_slots is not None or t.min_phys_memory is not None or bool(t.implementation_specific)
     )
     return Submission(options, script, environment, asks)
+
+
+def _streams(t: JobTemplate, paths: _Paths, workdir: str) -> dict[str, str]:
+    """The stream paths the template sets and uses (no error_path with join_files), as sbatch
+    patterns; InvalidArgumentException if the job would write the file it reads (opening the
+    output truncates it before it is read)."""
+    fields = ("input_path", "output_path") + (() if t.join_files else ("error_path",))
+    streams = {
+        field: paths.stream(field, value, workdir)
+        for field in fields
+        if (value := getattr(t, field)) is not None
+    }
+    source = streams.get("input_path")
+    if source is not None and not source.startswith("/dev/"):
+        for field in fields[1:]:
+            target = streams.get(field)
+            if target is not None and os.path.normpath(target) == os.path.normpath(source):
+                raise _invalid(
+                    "input_path",
+                    t.input_path,
+                    f"it is also the {field}: the job would read what it writes",
+                )
+    return streams
 
 
 def _stream_base(working_directory: str | None, cwd: str) -> str:
