@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
+import shlex
 import time
 from collections.abc import Callable, Iterator
 
@@ -18,11 +20,41 @@ __all__ = ["slurm_cluster"]
 TIMEOUT = 60.0
 
 
-#: The backends this suite runs on. The slurm backend does not pass it yet: 26 of its tests
-#: still assume a local process (pids, /proc, refusals os makes at submission) instead of
-#: asking supports(); until they do (issue 15, point 7), it runs tests/slurm only. Every
-#: test run says so in its header (see the root conftest).
-SUITE_BACKENDS = ("os",)
+#: The backends this suite runs on, with the same assertions: each test of a backend-dependent
+#: choice asks ``drmaa2.supports()`` or the backend's :class:`Documented` behaviour. The slurm
+#: tests run on the one-node test cluster (tests/slurm/fixture.py), started once per run.
+SUITE_BACKENDS = ("os", "slurm")
+
+
+@dataclasses.dataclass(frozen=True)
+class Documented:
+    """What a backend documents where the DRMAA2 contract leaves the choice to it and
+    ``supports()`` has no capability to ask (the README's parity table, "Running on a
+    cluster")."""
+
+    #: run_job checks the command, the working directory and the stream files where the job
+    #: will run, and refuses what could not start (InvalidArgumentException naming the field).
+    #: Otherwise the job runs elsewhere: it is accepted and FAILs when it starts, with exit
+    #: status 127 (no such command), 126 (not executable), 1 (no working directory), or None
+    #: and an annotation naming the missing file (input or output not openable).
+    checks_files_at_submission: bool
+    #: Seconds in which WALLCLOCK_TIME and deadline_time count. With 60 (whole minutes), a
+    #: wallclock limit is rounded up to minutes and the kill may come up to a minute late, and
+    #: a job whose deadline comes before it could run a minute is ended without starting.
+    time_limit_unit: int
+    #: The signals a job ended by terminate() or by its wallclock limit may report as its
+    #: terminating_signal (slurm: SIGTERM first, SIGKILL after the cluster's KillWait).
+    kill_signals: tuple[str, ...]
+
+
+DOCUMENTED = {
+    "os": Documented(checks_files_at_submission=True, time_limit_unit=1, kill_signals=("SIGKILL",)),
+    "slurm": Documented(
+        checks_files_at_submission=False,
+        time_limit_unit=60,
+        kill_signals=("SIGTERM", "SIGKILL"),
+    ),
+}
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -30,6 +62,12 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize(
             "backend", [name for name in drmaa2.backends() if name in SUITE_BACKENDS]
         )
+
+
+@pytest.fixture
+def documented(backend: str) -> Documented:
+    """What the backend under test documents (see :class:`Documented`)."""
+    return DOCUMENTED[backend]
 
 
 @pytest.fixture
@@ -92,3 +130,16 @@ def file_text(path: str | os.PathLike[str]) -> str:
             return handle.read()
     except FileNotFoundError:
         return ""
+
+
+def unchanged(path: str | os.PathLike[str], window: float = 0.3) -> bool:
+    """Whether a file's text stays the same for ``window`` seconds: how a test sees that a job
+    writing to it has stopped (with the file on a shared filesystem, wherever the job runs)."""
+    before = file_text(path)
+    time.sleep(window)
+    return file_text(path) == before
+
+
+def counter_loop(path: str | os.PathLike[str]) -> str:
+    """Shell code counting up into ``path`` every 10 ms, forever (a job's sign of life)."""
+    return f"n=0; while :; do n=$((n+1)); echo $n > {shlex.quote(str(path))}; sleep 0.01; done"

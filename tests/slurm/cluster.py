@@ -290,7 +290,9 @@ class Cluster:
             "JobAcctGatherFrequency=task=5",
             "SelectType=select/cons_tres",
             "SelectTypeParameters=CR_Core",
-            "SchedulerParameters=batch_sched_delay=0,sched_min_interval=0",
+            # Nothing happens in Slurm when a job's start_time comes: the job waits for the
+            # next periodic scheduling pass, run every second here instead of every 60 s.
+            "SchedulerParameters=batch_sched_delay=0,sched_min_interval=0,sched_interval=1",
             f"MailProg={mail}",
             "JobCompType=jobcomp/filetxt",
             f"JobCompLoc={self._path('log', 'jobcomp.log')}",

@@ -12,6 +12,7 @@ import pytest
 import drmaa2
 from drmaa2 import JobState
 from drmaa2_slurm import extension
+from tests.behaviour.conftest import file_text, wait_until
 from tests.slurm.cluster import Cluster
 from tests.slurm.conftest import TIMEOUT, scontrol_job
 
@@ -166,9 +167,9 @@ def test_email_goes_to_slurms_mail_program(
         email_on_terminated=True,
     )
     log = slurm_cluster.root / "log" / "mail.log"
-    deadline = datetime.datetime.now() + datetime.timedelta(seconds=TIMEOUT)
-    while "a@example.org,b@example.org" not in (log.read_text() if log.exists() else ""):
-        assert datetime.datetime.now() < deadline, "no mail was sent"
+    wait_until(
+        lambda: "a@example.org,b@example.org" in file_text(log), TIMEOUT, "the mail to be sent"
+    )
 
 
 @pytest.mark.parametrize(
