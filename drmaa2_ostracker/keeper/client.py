@@ -172,7 +172,13 @@ class KeeperClient:
         raise DrmCommunicationException(f"cannot reach the keeper of {self.state_dir}: {problem}")
 
     def _try_connect(self) -> Channel | None:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+        try:
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+        except OSError as error:
+            fault = files.resource_fault(self._address, error, "connect to the keeper at")
+            if fault is not None:
+                raise fault from None
+            raise
         try:
             sock.connect(self._address)
         except (FileNotFoundError, ConnectionRefusedError):

@@ -21,10 +21,12 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import errno
 import fcntl
 import logging
 import os
 import queue
+import resource
 import select
 import signal
 import socket
@@ -154,6 +156,8 @@ class Keeper(Requests, EventStreams):
         self._plans: collections.OrderedDict[tuple[int, int], Plan] = collections.OrderedDict()
         self._retire = False
         self._dir_fd = -1
+        #: A descriptor kept free to turn away connections when the keeper is out of them.
+        self._spare_fd = -1
         self._listener: socket.socket | None = None
         self.store: Store | None = None
         self.supervisor = Supervisor()
@@ -227,6 +231,7 @@ class Keeper(Requests, EventStreams):
     def _serve(self) -> None:
         listener = self._listener
         assert listener is not None
+        self._spare_fd = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
         poller = select.poll()
         poller.register(listener.fileno(), select.POLLIN)
         idle_since: float | None = None
@@ -288,7 +293,9 @@ class Keeper(Requests, EventStreams):
     def _accept(self, listener: socket.socket) -> None:
         try:
             sock, _ = listener.accept()
-        except OSError:
+        except OSError as error:
+            if error.errno in (errno.EMFILE, errno.ENFILE):
+                self._turn_away(listener, error)
             return
         pid, uid, _gid = _PEERCRED.unpack(
             sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _PEERCRED.size)
@@ -300,7 +307,47 @@ class Keeper(Requests, EventStreams):
         connection = Connection(self, Channel(sock), pid)
         with self._lock:
             self._connections.add(connection)
-        threading.Thread(target=connection.serve, name=f"client-{pid}", daemon=True).start()
+        try:
+            threading.Thread(target=connection.serve, name=f"client-{pid}", daemon=True).start()
+        except RuntimeError:  # "can't start new thread": the process or thread limit
+            with self._lock:
+                self._connections.discard(connection)
+            soft = resource.getrlimit(resource.RLIMIT_NPROC)[0]
+            limit = "unlimited" if soft == resource.RLIM_INFINITY else str(soft)
+            _refuse(
+                connection.channel,
+                f"the keeper of {self.state_dir} cannot start a thread for this connection: "
+                f"the limit on processes or threads is reached (RLIMIT_NPROC = {limit}, or "
+                f"the system's kernel.threads-max); try again once jobs have ended",
+            )
+
+    def _turn_away(self, listener: socket.socket, error: OSError) -> None:
+        """Out of descriptors: take the waiting connection with the spare one, tell it why,
+        and close it (left waiting, the client would hang and the keeper spin on it)."""
+        if self._spare_fd < 0:
+            time.sleep(0.01)  # no spare: do not spin while the client waits
+            return
+        os.close(self._spare_fd)
+        self._spare_fd = -1
+        try:
+            sock, _ = listener.accept()
+        except OSError:
+            sock = None
+        if sock is not None:
+            soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+            limit = "unlimited" if soft == resource.RLIM_INFINITY else str(soft)
+            why = (
+                f"the keeper has too many open files (RLIMIT_NOFILE = {limit})"
+                if error.errno == errno.EMFILE
+                else "the system has too many open files (fs.file-max)"
+            )
+            _refuse(
+                Channel(sock),
+                f"the keeper of {self.state_dir} cannot take this connection: {why}; try "
+                f"again once jobs have ended",
+            )
+        with contextlib.suppress(OSError):
+            self._spare_fd = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
 
     def greet(self, channel: Channel) -> bool:
         """Answer a client's hello; False (and the reason sent) if it cannot be served."""
@@ -342,6 +389,16 @@ class Keeper(Requests, EventStreams):
             self._subscribers.discard(connection)
             if not self._subscribers:
                 self.supervisor.set_callback(None)
+
+
+def _refuse(channel: Channel, message: str) -> None:
+    """Answer a client's hello with OutOfResourceException, and hang up."""
+    try:
+        channel.send((False, ("OutOfResourceException", message)))
+    except (ConnectionLost, OSError):
+        pass
+    finally:
+        channel.close()
 
 
 def install_signal_handlers(keeper: Keeper) -> None:
