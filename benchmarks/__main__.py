@@ -17,7 +17,7 @@ import sys
 import tempfile
 from collections.abc import Callable
 
-from benchmarks import bench_jobs, bench_keeper, bench_monitoring
+from benchmarks import bench_arrays, bench_jobs, bench_keeper, bench_monitoring
 
 Case = Callable[[bool], list[dict[str, object]]]
 
@@ -33,6 +33,7 @@ CASES: dict[str, Case] = {
     "handoff": lambda q: bench_keeper.handoff(200 if q else 1000),
     "first_call": lambda q: bench_keeper.first_call(5 if q else 10),
     "keeper_memory": lambda q: bench_keeper.keeper_memory(1000 if q else 10_000),
+    "huge_array": lambda q: bench_arrays.huge_array(10_000 if q else 1_000_000),
 }
 
 

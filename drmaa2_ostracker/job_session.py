@@ -93,8 +93,10 @@ class OsJobSession:
         answer: Any = self._submit(
             "run_bulk_jobs", plan, begin_index, end_index, step, max_parallel
         )
-        array_id, task_ids = answer
-        return str(array_id), list(task_ids)
+        # The keeper answers with the array's id: its tasks' ids follow from the indices.
+        array_id = str(answer)
+        prefix = f"{array_id}."
+        return array_id, [prefix + str(index) for index in range(begin_index, end_index + 1, step)]
 
     # -- queries ---------------------------------------------------------------------------
 

@@ -133,7 +133,7 @@ class Requests:
         max_parallel: int | None,
         *,
         fds: list[int],
-    ) -> tuple[str, list[str]]:
+    ) -> str:
         engine = self._engine(session)
         plan = self._plan(connection, token, wire, fds, len(range(begin, end + 1, step)))
         return engine.run_bulk_jobs(plan, begin, end, step, max_parallel)

@@ -8,9 +8,10 @@ jobs in the store (:mod:`~drmaa2_ostracker.store`) and hands them to the supervi
 
 from __future__ import annotations
 
+import heapq
 import json
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from drmaa2.backend import Action, WaitFor
@@ -21,8 +22,15 @@ from drmaa2.types import JobInfo, JobTemplate
 from drmaa2_ostracker.info import record_to_info
 from drmaa2_ostracker.plan import Plan, launch_document
 from drmaa2_ostracker.store import Store
-from drmaa2_ostracker.store.records import ArrayRecord, JobRecord, dumps, template_document
+from drmaa2_ostracker.store.records import (
+    MAX_ARRAY_TASKS,
+    ArrayRecord,
+    JobRecord,
+    dumps,
+    template_document,
+)
 from drmaa2_ostracker.supervisor import Group, Supervisor, now_us
+from drmaa2_ostracker.supervisor.lazy import Untouched, split_task_id
 from drmaa2_ostracker.template import restore_plan
 
 __all__ = ["SessionEngine"]
@@ -74,25 +82,24 @@ class SessionEngine:
 
     def recover(self) -> None:
         """Reconcile the store with the machine: take over the jobs of the keeper before."""
-        self._supervisor.recover(self._store, self._name, self._restored_group_for())
-
-    def _restored_group_for(self) -> Callable[[JobRecord], Group]:
-        """Rebuilds launch groups from the store: one per array, one per single job."""
         arrays: dict[str, Group] = {}
 
+        def array_group(array: ArrayRecord) -> Group:
+            group = arrays.get(array.array_id)
+            if group is None:
+                document = json.loads(array.launch) if array.launch else None
+                group = self._restored_group(array.template, document, array.max_parallel)
+                arrays[array.array_id] = group
+            return group
+
         def group_for(record: JobRecord) -> Group:
+            """Rebuilds launch groups from the store: one per array, one per single job."""
             if record.array_id is None:
                 document = json.loads(record.launch) if record.launch else None
                 return self._restored_group(record.template, document, None)
-            group = arrays.get(record.array_id)
-            if group is None:
-                array = self._array(record.array_id)
-                document = json.loads(array.launch) if array.launch else None
-                group = self._restored_group(array.template, document, array.max_parallel)
-                arrays[record.array_id] = group
-            return group
+            return array_group(self._array(record.array_id))
 
-        return group_for
+        self._supervisor.recover(self._store, self._name, group_for, array_group)
 
     def _restored_group(
         self, template: str | None, document: dict[str, Any] | None, max_parallel: int | None
@@ -173,37 +180,28 @@ class SessionEngine:
         end_index: int,
         step: int,
         max_parallel: int | None,
-    ) -> tuple[str, list[str]]:
-        """Record the array of a checked plan and its tasks, and start the first tasks."""
+    ) -> str:
+        """Record the array of a checked plan and start its first tasks (its other tasks
+        are written when they are touched: see :mod:`~drmaa2_ostracker.supervisor.lazy`)."""
         self._store.ensure_space("the array was not submitted")
-        array_id = self._next_id()
-
-        def make_records() -> list[JobRecord]:
-            self._store.insert_array(
-                ArrayRecord(
-                    session=self._name,
-                    array_id=array_id,
-                    begin_index=begin_index,
-                    end_index=end_index,
-                    step=step,
-                    max_parallel=max_parallel,
-                    template=template_document(plan.template),
-                    launch=dumps(launch_document(plan)),
-                )
-            )
-            submitted = now_us()
-            records = []
-            for index in range(begin_index, end_index + 1, step):
-                record = self._new_record(plan, f"{array_id}.{index}", submitted, None)
-                record.array_id = array_id
-                record.task_index = index
-                records.append(record)
-            return records
-
-        records = self._supervisor.submit(
-            self._store, make_records, self._group(plan, max_parallel)
+        array = ArrayRecord(
+            session=self._name,
+            array_id=self._next_id(),
+            begin_index=begin_index,
+            end_index=end_index,
+            step=step,
+            max_parallel=max_parallel,
+            template=template_document(plan.template),
+            launch=dumps(launch_document(plan)),
+            submission_us=now_us(),
+            held=plan.held,
         )
-        return str(records[0].array_id), [record.job_id for record in records]
+        if array.tasks > MAX_ARRAY_TASKS:
+            raise InvalidArgumentException(
+                f"a job array has at most {MAX_ARRAY_TASKS:,} tasks, not {array.tasks:,}"
+            )
+        self._supervisor.submit_array(self._store, array, self._group(plan, max_parallel))
+        return array.array_id
 
     # -- queries ---------------------------------------------------------------------------
 
@@ -225,14 +223,20 @@ class SessionEngine:
                 where[column] = int(value) if name == "job_state" else value
         self._supervisor.observed()
         unwritten = self._supervisor.unwritten_records(self._store, self._name)
-        if not wanted:
-            found = self._store.job_ids(self._name, where)
-        else:
-            found = [
-                record.job_id
-                for record in self._store.jobs(self._name, where)
-                if job_matches(record_to_info(self._live(record)), job_filter)
-            ]
+        with self._supervisor.lock:  # the store and the untouched tasks read as one
+            untouched = self._supervisor.untouched_of(self._store, self._name)
+            if untouched:
+                rows, streams = self._with_untouched(untouched, where, job_filter)
+            elif not wanted:
+                found = self._store.job_ids(self._name, where)
+            else:
+                found = [
+                    record.job_id
+                    for record in self._store.jobs(self._name, where)
+                    if job_matches(record_to_info(self._live(record)), job_filter)
+                ]
+        if untouched:  # merged outside the lock (from snapshots): it may take a while
+            found = [job_id for _, job_id in heapq.merge(rows, *streams)]
         if not unwritten:
             return found
         # Changes a full disk keeps from the store: the records in memory are the truth.
@@ -243,6 +247,48 @@ class SessionEngine:
             if job_filter is None or job_matches(record_to_info(record), job_filter)
         ]
 
+    def _with_untouched(
+        self, untouched: list[Untouched], where: dict[str, Any], job_filter: JobInfo | None
+    ) -> tuple[list[tuple[int, str]], list[Iterable[tuple[int, str]]]]:
+        """The listing of a session with arrays whose tasks are not all written, as
+        (place, id) of the store's jobs and streams of the untouched tasks, to merge."""
+        streams: list[Iterable[tuple[int, str]]] = []
+        wanted_id = where.get("job_id")
+        for rest in untouched:
+            sample = rest.record(rest.cursor)
+            if job_filter is not None:
+                sample.job_id = wanted_id or sample.job_id  # ids were checked by the store
+                if not job_matches(record_to_info(sample), job_filter):
+                    continue
+            array = rest.array
+            first, begin, step, prefix = (
+                array.first_seq or 0,
+                array.begin_index,
+                array.step,
+                f"{array.array_id}.",
+            )
+            if wanted_id is not None:
+                found = split_task_id(wanted_id)
+                if found is not None and found[0] == array.array_id and rest.has(found[1]):
+                    streams.append([(first + (found[1] - begin) // step, wanted_id)])
+                continue
+            streams.append(
+                (first + (index - begin) // step, prefix + str(index)) for index in rest.indices()
+            )
+        rows = self._store.job_seqs(self._name, where)
+        if job_filter is not None and set_filter_fields(job_filter).keys() - _PUSHDOWN.keys():
+            kept = set(self.job_ids_in_store(where, job_filter))
+            rows = [row for row in rows if row[1] in kept]
+        return rows, streams
+
+    def job_ids_in_store(self, where: dict[str, Any], job_filter: JobInfo) -> list[str]:
+        """Ids of the store's jobs that pass a filter the store cannot answer alone."""
+        return [
+            record.job_id
+            for record in self._store.jobs(self._name, where)
+            if job_matches(record_to_info(self._live(record)), job_filter)
+        ]
+
     def _live(self, record: JobRecord) -> JobRecord:
         if record.state.is_terminal:
             return record
@@ -251,7 +297,19 @@ class SessionEngine:
     def array_task_ids(self, array_id: str) -> list[str]:
         """Task ids of one of the session's arrays, in index order."""
         self._array(array_id)
-        return self._store.array_task_ids(self._name, array_id)
+        with self._supervisor.lock:
+            rests = [
+                rest
+                for rest in self._supervisor.untouched_of(self._store, self._name)
+                if rest.array_id == array_id
+            ]
+            stored = self._store.array_task_ids(self._name, array_id)
+        if not rests:
+            return stored
+        untouched = (f"{array_id}.{index}" for index in rests[0].indices())
+        return list(
+            heapq.merge(stored, untouched, key=lambda job_id: int(job_id.rpartition(".")[2]))
+        )
 
     def _array(self, array_id: str) -> ArrayRecord:
         array = self._store.array(self._name, array_id)

@@ -39,7 +39,9 @@ _JOB_UPSERT = (
     f"SELECT {', '.join('?' for _ in JOB_COLUMNS)} "
     "WHERE EXISTS (SELECT 1 FROM sessions WHERE name = ?) "
     "ON CONFLICT (session, job_id) DO UPDATE SET "
-    + ", ".join(f"{name} = excluded.{name}" for name in JOB_COLUMNS if name != "session")
+    + ", ".join(
+        f"{name} = excluded.{name}" for name in JOB_COLUMNS if name not in ("session", "seq")
+    )
 )
 
 
@@ -52,6 +54,8 @@ class Store:
         self._lock = threading.RLock()
         self._deferred = False
         self._closed = False
+        #: The next place in the sessions' order (see reserve_seq); read when first needed.
+        self._next_seq: int | None = None
         self._conn = connect(self.path)
 
     def close(self) -> None:
@@ -190,10 +194,27 @@ class Store:
 
     # -- jobs -----------------------------------------------------------------------------
 
-    def insert_jobs(self, records: Sequence[JobRecord]) -> None:
-        """Write new job records."""
-        rows = [row_of(record) for record in records]
+    def reserve_seq(self, count: int) -> int:
+        """Reserve ``count`` consecutive places in the sessions' order (never given twice,
+        even when the transaction that used them is rolled back); the first."""
         with self._lock:
+            if self._next_seq is None:
+                top = self._one("SELECT max(seq) FROM jobs")[0] or 0
+                reserved = self._one(
+                    "SELECT max(first_seq + (end_index - begin_index) / step) FROM arrays"
+                )[0]
+                self._next_seq = max(top, reserved or 0) + 1
+            first = self._next_seq
+            self._next_seq += count
+            return first
+
+    def insert_jobs(self, records: Sequence[JobRecord]) -> None:
+        """Write new job records (a record without its place in the order gets the next)."""
+        with self._lock:
+            for record in records:
+                if record.seq is None:
+                    record.seq = self.reserve_seq(1)
+            rows = [row_of(record) for record in records]
             if len(rows) == 1:
                 self._conn.execute(JOB_INSERT, rows[0])
             elif rows:
@@ -203,12 +224,88 @@ class Store:
         """Write job records whole, whether or not they are in the store (rewriting the
         changes a failed commit lost); a row keeps its place in the session's order."""
         with self._lock:
+            for record in records:
+                if record.seq is None:
+                    record.seq = self.reserve_seq(1)
             rows = [(*row_of(record), record.session) for record in records]
             self._conn.executemany(_JOB_UPSERT, rows)
 
     def insert_array(self, array: ArrayRecord) -> None:
         """Write a new array record."""
-        self._rows("INSERT INTO arrays VALUES (?, ?, ?, ?, ?, ?, ?, ?)", dataclasses.astuple(array))
+        values = dataclasses.astuple(array)
+        self._rows(f"INSERT INTO arrays VALUES ({', '.join('?' for _ in values)})", values)
+
+    def update_array(self, session: str, array_id: str, **columns: Any) -> None:
+        """Update some columns of an array (next_index, held)."""
+        unknown = set(columns) - {"next_index", "held"}
+        if unknown:
+            raise KeyError(f"not updatable array columns: {sorted(unknown)}")
+        assignments = ", ".join(f"{name} = ?" for name in columns)
+        self._rows(
+            f"UPDATE arrays SET {assignments} WHERE session = ? AND array_id = ?",
+            (*columns.values(), session, array_id),
+        )
+
+    def fail_untouched(
+        self,
+        array: ArrayRecord,
+        cursor: int,
+        sub_state: str,
+        annotation: str,
+        finish_us: int,
+        job_name: str | None,
+    ) -> None:
+        """Write every task of an array from ``cursor`` on that is not in the store as FAILED
+        (one statement: a million tasks in a few seconds)."""
+        if array.first_seq is None:
+            raise ValueError(f"array {array.array_id} has no places reserved")
+        self._rows(
+            "WITH RECURSIVE t(i) AS (SELECT ? UNION ALL SELECT i + ? FROM t WHERE i <= ? - ?) "
+            "INSERT INTO jobs (seq, session, job_id, array_id, task_index, job_name, state, "
+            "sub_state, annotation, submission_us, finish_us) "
+            "SELECT ? + (i - ?) / ?, ?, ? || '.' || i, ?, i, ?, ?, ?, ?, ?, ? FROM t WHERE true "
+            "ON CONFLICT DO NOTHING",
+            (
+                cursor,
+                array.step,
+                array.end_index,
+                array.step,
+                array.first_seq,
+                array.begin_index,
+                array.step,
+                array.session,
+                array.array_id,
+                array.array_id,
+                job_name,
+                int(JobState.FAILED),
+                sub_state,
+                annotation,
+                array.submission_us or finish_us,
+                finish_us,
+            ),
+        )
+
+    def unfolding_arrays(self, session: str) -> list[ArrayRecord]:
+        """The session's arrays that still have tasks not in the store."""
+        rows = self._rows(
+            "SELECT * FROM arrays WHERE session = ? AND next_index IS NOT NULL "
+            "AND next_index <= end_index ORDER BY first_seq",
+            (session,),
+        )
+        return [ArrayRecord(*row) for row in rows]
+
+    def task_indices_from(self, session: str, array_id: str, index: int) -> list[int]:
+        """Indices of an array's tasks in the store, from ``index`` on."""
+        rows = self._rows(
+            "SELECT task_index FROM jobs WHERE session = ? AND array_id = ? AND task_index >= ?",
+            (session, array_id, index),
+        )
+        return [row[0] for row in rows]
+
+    def job_seqs(self, session: str, where: dict[str, Any] | None = None) -> list[tuple[int, str]]:
+        """(place, id) of a session's jobs matching the equality conditions, oldest first."""
+        clauses, args = self._where(session, where)
+        return self._rows(f"SELECT seq, job_id FROM jobs WHERE {clauses} ORDER BY seq", args)
 
     def update_job(self, session: str, job_id: str, **columns: Any) -> bool:
         """Update some columns of a job. True if the row was updated (it is gone once its

@@ -57,6 +57,9 @@ class JobRecord:
     #: state directory's jobs; kept in the schema.
     owner_pid: int | None = None
     owner_start: int | None = None
+    #: The job's place in its session's order (oldest first): given by the store when the
+    #: record is first written; an array's tasks have places reserved in index order.
+    seq: int | None = None
 
     def to_values(self) -> tuple[Any, ...]:
         """The record as plain values, in field order (the state as its int code)."""
@@ -73,7 +76,7 @@ JOB_SELECT = f"SELECT {', '.join(JOB_COLUMNS)} FROM jobs"
 JOB_INSERT = (
     f"INSERT INTO jobs ({', '.join(JOB_COLUMNS)}) VALUES ({', '.join('?' for _ in JOB_COLUMNS)})"
 )
-_UPDATABLE = frozenset(JOB_COLUMNS) - {"session", "job_id"}
+_UPDATABLE = frozenset(JOB_COLUMNS) - {"session", "job_id", "seq"}
 _fields = operator.attrgetter(*JOB_COLUMNS)
 _STATE_AT = JOB_COLUMNS.index("state")
 
@@ -104,8 +107,9 @@ def record_of(row: Sequence[Any]) -> JobRecord:
     return record
 
 
-#: The most tasks one job array may have: every task is a row of the store from the start
-#: (documented in the README; a larger array raises InvalidArgumentException naming this).
+#: The most tasks one job array may have (documented in the README; a larger array raises
+#: InvalidArgumentException naming this). Tasks cost nothing until they are touched, but a
+#: listing of the array still names each of them.
 MAX_ARRAY_TASKS = 1_000_000
 
 
@@ -121,6 +125,25 @@ class ArrayRecord:
     max_parallel: int | None
     template: str
     launch: str | None
+    #: The place of the first task in the session's order; the tasks' places follow it.
+    first_seq: int | None = None
+    #: The next index whose task is not in the store yet (its tasks exist only once touched:
+    #: started, controlled); None when every task is (arrays of schema version 1).
+    next_index: int | None = None
+    submission_us: int | None = None
+    #: Whether the tasks not in the store yet are held (the array was submitted held).
+    held: bool = False
+
+    @property
+    def tasks(self) -> int:
+        """How many tasks the array has."""
+        return len(range(self.begin_index, self.end_index + 1, self.step))
+
+    def seq_of(self, index: int) -> int | None:
+        """The place of the task ``index`` in the session's order."""
+        if self.first_seq is None:
+            return None
+        return self.first_seq + (index - self.begin_index) // self.step
 
 
 def dumps(value: Any) -> str:

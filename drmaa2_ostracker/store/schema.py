@@ -31,7 +31,7 @@ __all__ = ["SCHEMA_VERSION", "STORE_FILE", "connect"]
 
 STORE_FILE = "store.sqlite3"
 #: Version of the schema this code writes; older stores are migrated, newer ones refused.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _SCHEMA_V1 = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -84,7 +84,20 @@ CREATE INDEX jobs_by_array ON jobs (session, array_id, task_index) WHERE array_i
 # a few tens of milliseconds anyway. The array index changes only when jobs are inserted.
 
 #: Migrations from version N to N + 1, applied in order.
-_MIGRATIONS: dict[int, str] = {}
+_MIGRATIONS: dict[int, str] = {
+    # Arrays whose tasks are written only once touched (see supervisor.lazy): the places of
+    # their tasks in the session's order, the next index to start, when they were
+    # submitted, whether their untouched tasks are held.
+    1: """
+ALTER TABLE arrays ADD COLUMN first_seq INTEGER;
+ALTER TABLE arrays ADD COLUMN next_index INTEGER;
+ALTER TABLE arrays ADD COLUMN submission_us INTEGER;
+ALTER TABLE arrays ADD COLUMN held INTEGER NOT NULL DEFAULT 0;
+""",
+}
+
+#: The schema of a new store: version 1, then every migration.
+_SCHEMA = _SCHEMA_V1 + "".join(_MIGRATIONS[version] for version in sorted(_MIGRATIONS))
 
 
 #: The files SQLite keeps beside a database.
@@ -269,7 +282,7 @@ def _expected() -> dict[str, dict[str, str]]:
     """The columns (name: declared type) of each table of the current schema."""
     conn = sqlite3.connect(":memory:")
     try:
-        conn.executescript(_SCHEMA_V1)
+        conn.executescript(_SCHEMA)
         return {table: _columns(conn, table) for table in sorted(_tables(conn))}
     finally:
         conn.close()
@@ -352,7 +365,7 @@ def _build(building: str) -> None:
     conn = sqlite3.connect(building, isolation_level=None)
     try:
         conn.execute("BEGIN IMMEDIATE")
-        for statement in _SCHEMA_V1.split(";"):
+        for statement in _SCHEMA.split(";"):
             if statement.strip():
                 conn.execute(statement)
         conn.execute(

@@ -3,7 +3,7 @@
 The parts of :class:`~drmaa2_ostracker.supervisor.Supervisor` are mixins in one chain, each
 using what the ones before it define: the state changes, timers, the reaper, dispatch,
 recovery, waits, control. This base is the start of the chain: it declares the fields every
-part shares (set in ``Supervisor.__init__``) and the three methods that are called from an
+part shares (set in ``Supervisor.__init__``) and the methods that are called from an
 earlier part than the one that defines them.
 """
 
@@ -20,6 +20,7 @@ from drmaa2_ostracker.store.records import JobRecord
 from drmaa2_ostracker.supervisor.jobs import Group, JobKey, TrackedJob
 
 if TYPE_CHECKING:
+    from drmaa2_ostracker.supervisor.lazy import Untouched
     from drmaa2_ostracker.supervisor.states import Changes
     from drmaa2_ostracker.supervisor.timers import Timer
 
@@ -67,11 +68,18 @@ class SupervisorBase:
     _retry_at: float | None
     #: Groups whose jobs were not started because their start could not be written.
     _held_back: set[Group]
+    #: The groups of arrays with untouched tasks, by (store path, session, array id).
+    _unfolding: dict[tuple[str, str, str], Group]
 
     # Called by the state changes and the timers; defined by later parts.
 
     def _dispatch(self, changes: Changes, group: Group) -> None:
         """Mark as many of the group's queued jobs as its limit allows for starting."""
+        raise NotImplementedError
+
+    def _touch_next(self, changes: Changes, group: Group, rest: Untouched) -> TrackedJob | None:
+        """Write and track the task at an array's cursor, marked as starting (None: it
+        cannot start, and was written as failed)."""
         raise NotImplementedError
 
     def _launch(self, jobs: list[TrackedJob], lazy: bool) -> None:

@@ -28,6 +28,13 @@ class Control(Waits):
         """Apply a job control action (see :meth:`drmaa2.backend.JobSessionBackend.control`)."""
         with self._changing() as changes:
             job = self._active.get((store.path, session, job_id))
+            untouched = None if job is not None else self._untouched_record(store, session, job_id)
+            if untouched is not None:  # an array task not written yet: written now
+                if allows(action, job_id, untouched.state, untouched.state):
+                    job = self.touch(changes, store, session, job_id)
+                    assert job is not None
+                    getattr(self, f"_{action.value}")(changes, job)
+                return
             if job is None:  # no longer tracked: its record is in the store only
                 state, _ = self._state(store, session, job_id)  # unknown ids raise here
                 row: JobState | str = FINISHED

@@ -39,6 +39,7 @@ class Supervisor(Control):
         self._unwritten_reason = {}
         self._retry_at = None
         self._held_back = set()
+        self._unfolding = {}
         atexit.register(self.flush)
         os.register_at_fork(after_in_child=self._forked)
 
@@ -66,14 +67,21 @@ class Supervisor(Control):
         self._unwritten_reason = {}
         self._retry_at = None
         self._held_back = set()
+        self._unfolding = {}
+
+    @property
+    def lock(self) -> threading.RLock:
+        """The supervisor's lock: held, nothing changes (for a consistent listing)."""
+        return self._lock
 
     def has_unfinished(self) -> bool:
         """Whether any job is queued, held or running, or has changes not yet written."""
-        return bool(self._active) or bool(self._unwritten)
+        return bool(self._active) or bool(self._unwritten) or bool(self._unfolding)
 
     def unfinished_count(self) -> int:
         """How many jobs are queued, held or running."""
-        return len(self._active)
+        untouched = sum(g.untouched.count() for g in self._unfolding.values() if g.untouched)
+        return len(self._active) + untouched
 
     def forget_session(self, store: Store, session: str) -> None:
         """A session is being destroyed: its jobs that have not started never will; those
@@ -83,6 +91,10 @@ class Supervisor(Control):
                 ours = key[0] == store.path and key[1] == session
                 if ours and job.spawned is None and not job.starting:
                     del self._active[key]
+            for key, group in list(self._unfolding.items()):
+                if key[0] == store.path and key[1] == session:
+                    del self._unfolding[key]
+                    group.untouched = None
             self._drop_void_timers()
             self._cond.notify_all()
 

@@ -147,8 +147,9 @@ class Dispatcher(Reaper):
     def _spawn(job: TrackedJob) -> tuple[Spawned | None, str, BaseException | None]:
         """Spawn a job: (its process, or None and why not, and an interruption to re-raise
         once the failure is recorded)."""
+        spec, job.spec = job.spec, None
         try:
-            return spawn(job.group.prepare(job.record)), "", None
+            return spawn(spec or job.group.prepare(job.record)), "", None
         except LaunchError as error:
             return None, str(error), None
         except OSError as error:
@@ -198,20 +199,56 @@ class Dispatcher(Reaper):
             os.eventfd_write(self._wake_fd, 1)
 
     def _dispatch(self, changes: Changes, group: Group) -> None:
-        """Mark as many of the group's queued jobs as its limit allows for starting."""
+        """Mark as many of the group's queued jobs as its limit allows for starting, in index
+        order: queued tasks that are tracked, and the array's untouched ones (see
+        :mod:`.lazy`)."""
         if not group.ready():
             return
-        while group.pending and (group.max_parallel is None or group.running < group.max_parallel):
-            _, _, job = heapq.heappop(group.pending)
-            if job.key not in self._active or job.record.state != JobState.QUEUED or job.starting:
-                continue  # held, terminated or started since it was queued
-            # The tick it is marked at: a keeper that is killed while starting it lets the
-            # next one find the job's process by it (recovery).
-            self._transition(changes, job, JobState.QUEUED, STARTING, pid_start=boot_ticks())
+        rest = group.untouched
+        while group.max_parallel is None or group.running < group.max_parallel:
+            if (
+                rest is not None
+                and not rest.held
+                and not rest.exhausted
+                and (not group.pending or rest.cursor < group.pending[0][0])
+            ):
+                touched = self._touch_next(changes, group, rest)
+                if touched is None:
+                    continue  # it cannot start: failed
+                job = touched
+            elif group.pending:
+                _, _, job = heapq.heappop(group.pending)
+                if (
+                    job.key not in self._active
+                    or job.record.state != JobState.QUEUED
+                    or job.starting
+                ):
+                    continue  # held, terminated or started since it was queued
+                reason = self._prepare(job)
+                if reason is not None:
+                    self._started(changes, job, None, reason)
+                    continue
+                # The tick it is marked at: a keeper that is killed while starting it lets
+                # the next one find the job's process by it (recovery).
+                self._transition(changes, job, JobState.QUEUED, STARTING, pid_start=boot_ticks())
+            else:
+                return
             changes.must_commit = True
             group.running += 1
             job.holds_slot = True
             changes.to_start.append(job)
+
+    @staticmethod
+    def _prepare(job: TrackedJob) -> str | None:
+        """Prepare a job's launch spec before it is marked as starting, so that only the
+        spawn itself lies between the mark and the start; why it cannot start, if so."""
+        try:
+            job.spec = job.group.prepare(job.record)
+        except LaunchError as error:
+            return str(error)
+        except Exception as error:
+            return f"could not start the job: {getattr(error, 'strerror', None) or error}"
+        return None
 
     def _launch(self, jobs: list[TrackedJob], lazy: bool) -> None:
         """Start jobs marked STARTING (outside the lock: spawning is the slow part)."""

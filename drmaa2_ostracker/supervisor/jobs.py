@@ -16,6 +16,7 @@ from drmaa2.enums import JobState
 from drmaa2_ostracker.process import LaunchError, LaunchSpec, Spawned
 from drmaa2_ostracker.store import Store
 from drmaa2_ostracker.store.records import JobRecord
+from drmaa2_ostracker.supervisor.lazy import Untouched
 
 __all__ = [
     "ADOPTED_NOTE",
@@ -81,6 +82,8 @@ class Group:
     wallclock_limit: float | None = None
     running: int = 0
     pending: list[tuple[int, int, TrackedJob]] = dataclasses.field(default_factory=list)
+    #: An array's tasks that are not in the store yet (see :mod:`.lazy`), None for none.
+    untouched: Untouched | None = None
 
     def push(self, job: TrackedJob) -> None:
         """Queue a job to start when the group allows, in index order."""
@@ -104,6 +107,7 @@ class TrackedJob:
         "record",
         "serial",
         "spawned",
+        "spec",
         "store",
         "unsaved",
     )
@@ -117,6 +121,8 @@ class TrackedJob:
         self.key: JobKey = (store.path, record.session, record.job_id)
         self.serial = next(self._serials)
         self.spawned: Spawned | None = None
+        #: Its launch spec, prepared before it was marked as starting (see Dispatcher).
+        self.spec: LaunchSpec | None = None
         self.holds_slot = False
         #: Threads waiting for this job's exit on its pidfd themselves (see Waits._reap_here);
         #: while there are any, the reaper thread does not watch it.

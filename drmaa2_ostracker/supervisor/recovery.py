@@ -12,8 +12,7 @@ from collections.abc import Callable
 from drmaa2.enums import JobState
 from drmaa2_ostracker.process import ProcessIdentity, Spawned, find_job_process, open_pidfd
 from drmaa2_ostracker.store import Store
-from drmaa2_ostracker.store.records import JobRecord
-from drmaa2_ostracker.supervisor.dispatch import Dispatcher
+from drmaa2_ostracker.store.records import ArrayRecord, JobRecord
 from drmaa2_ostracker.supervisor.jobs import (
     START_UNCONFIRMED,
     UNCONFIRMED_NOTE,
@@ -23,21 +22,30 @@ from drmaa2_ostracker.supervisor.jobs import (
     TrackedJob,
     now_us,
 )
+from drmaa2_ostracker.supervisor.lazy import Untouched
 from drmaa2_ostracker.supervisor.states import Changes
+from drmaa2_ostracker.supervisor.unfolding import Unfolding
 
 __all__ = ["Recovery"]
 
 
-class Recovery(Dispatcher):
+class Recovery(Unfolding):
     """The supervisor's take-over of the jobs a previous keeper left unfinished."""
 
-    def recover(self, store: Store, session: str, group_for: Callable[[JobRecord], Group]) -> None:
+    def recover(
+        self,
+        store: Store,
+        session: str,
+        group_for: Callable[[JobRecord], Group],
+        array_group: Callable[[ArrayRecord], Group],
+    ) -> None:
         """Take over the unfinished jobs of a session (the keeper before this one is gone).
 
         A job still running (same pid *and* start time) is adopted: tracked, controllable,
         suspended stays suspended. A job that ended meanwhile is FAILED with its exit status
         unobserved, never invented. One caught while starting is FAILED, never run twice.
-        Queued jobs queue again under their array's limit; held jobs stay held.
+        Queued jobs queue again under their array's limit; held jobs stay held. An array's
+        untouched tasks go on from its cursor.
         """
         groups: list[Group] = []
         with self._changing() as changes:
@@ -52,9 +60,23 @@ class Recovery(Dispatcher):
                 job = TrackedJob(store, record, group)
                 self._active[key] = job
                 self._take_over(changes, job)
+            for array in store.unfolding_arrays(session):
+                key3 = (store.path, session, array.array_id)
+                if key3 in self._unfolding:
+                    continue
+                group = array_group(array)
+                assert array.next_index is not None
+                touched = store.task_indices_from(session, array.array_id, array.next_index)
+                group.untouched = Untouched.of(store, array, set(touched))
+                self._unfolding[key3] = group
+                if all(g is not group for g in groups):
+                    groups.append(group)
             for group in groups:
                 self._dispatch(changes, group)
                 jobs = [j for j in self._active.values() if j.group is group]
+                if group.untouched is not None:
+                    self._add_group_timers(group, jobs)
+                    continue
                 if group.start_at is not None and not group.ready():
                     self._add_timer(
                         group.start_at, jobs, functools.partial(self._dispatch, group=group)

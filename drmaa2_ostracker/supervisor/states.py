@@ -25,6 +25,7 @@ from drmaa2.types import Notification
 from drmaa2_ostracker.store import Store
 from drmaa2_ostracker.store.records import JobRecord
 from drmaa2_ostracker.supervisor.jobs import STARTING, TrackedJob
+from drmaa2_ostracker.supervisor.lazy import split_task_id
 from drmaa2_ostracker.supervisor.writes import FailedWrites
 
 __all__ = ["CONTROL", "DO", "FINISHED", "FLUSH_DELAY", "NOTHING", "Changes", "States", "allows"]
@@ -96,6 +97,7 @@ class Changes:
         "notes",
         "stores",
         "to_start",
+        "write_failed",
     )
 
     def __init__(self) -> None:
@@ -107,6 +109,8 @@ class Changes:
         self.lazy = False
         #: Something in the changes must be committed now (a job marked as starting).
         self.must_commit = False
+        #: Stores a write of these changes failed on (what it wrote is kept to write later).
+        self.write_failed: set[str] = set()
 
 
 class Changing:
@@ -173,6 +177,7 @@ class States(FailedWrites):
                 failed = {
                     store.path for store in list(changes.stores.values()) if not self._commit(store)
                 }
+                failed |= changes.write_failed
                 if failed and changes.to_start:
                     self._hold_back(changes, failed)
         finally:
@@ -313,7 +318,21 @@ class States(FailedWrites):
             unwritten = self._unwritten.get(store.path)
             if unwritten is not None and key in unwritten[1]:
                 return self._unwritten_note(store, unwritten[1][key])
-            return None if job is None else dataclasses.replace(job.record)
+            if job is None:
+                return self._untouched_record(store, session, job_id)
+            return dataclasses.replace(job.record)
+
+    def _untouched_record(self, store: Store, session: str, job_id: str) -> JobRecord | None:
+        """The record of an array task not touched yet (see :mod:`.lazy`), None if
+        ``job_id`` names none."""
+        found = split_task_id(job_id)
+        if found is None or not self._unfolding:
+            return None
+        group = self._unfolding.get((store.path, session, found[0]))
+        rest = None if group is None else group.untouched
+        if rest is None or not rest.has(found[1]):
+            return None
+        return rest.record(found[1])
 
     def state(self, store: Store, session: str, job_id: str) -> tuple[JobState, str]:
         """A job's (state, sub-state); InvalidArgumentException if unknown."""
@@ -333,6 +352,10 @@ class States(FailedWrites):
                 record = unwritten[1][key]
                 return record.state, record.sub_state
             found = store.job_state(session, job_id)
+            if found is None:
+                untouched = self._untouched_record(store, session, job_id)
+                if untouched is not None:
+                    return untouched.state, untouched.sub_state
         if found is None:
             raise InvalidArgumentException(f"job {job_id!r}: no such job in session {session!r}")
         return found

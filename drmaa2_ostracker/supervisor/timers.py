@@ -24,16 +24,23 @@ __all__ = ["Timer", "Timers"]
 class Timer:
     """An action due at a wall-clock time, on behalf of some jobs (void once they all ended)."""
 
-    __slots__ = ("action", "jobs", "serial", "when")
+    __slots__ = ("action", "alive", "jobs", "serial", "when")
     _serials = itertools.count()
 
     def __init__(
-        self, when: float, jobs: Sequence[TrackedJob], action: Callable[[Changes], None]
+        self,
+        when: float,
+        jobs: Sequence[TrackedJob],
+        action: Callable[[Changes], None],
+        alive: Callable[[], bool] | None = None,
     ) -> None:
         self.when = when
         self.serial = next(self._serials)
         self.jobs = jobs
         self.action = action
+        #: Whether the timer is due on behalf of more than ``jobs`` (an array's untouched
+        #: tasks).
+        self.alive = alive
 
     def __lt__(self, other: Timer) -> bool:
         return (self.when, self.serial) < (other.when, other.serial)
@@ -43,16 +50,24 @@ class Timers(States):
     """The supervisor's timers, deadlines and kills."""
 
     def _add_timer(
-        self, when: float, jobs: Sequence[TrackedJob], action: Callable[[Changes], None]
+        self,
+        when: float,
+        jobs: Sequence[TrackedJob],
+        action: Callable[[Changes], None],
+        alive: Callable[[], bool] | None = None,
     ) -> None:
         self._ensure_thread()
         if len(self._timers) > 2 * len(self._active) + 64:
             self._drop_void_timers()  # timers of ended jobs must not pile up in memory
-        heapq.heappush(self._timers, Timer(when, jobs, action))
+        heapq.heappush(self._timers, Timer(when, jobs, action, alive))
         os.eventfd_write(self._wake_fd, 1)
 
     def _drop_void_timers(self) -> None:
-        live = [t for t in self._timers if any(job.key in self._active for job in t.jobs)]
+        live = [
+            t
+            for t in self._timers
+            if any(job.key in self._active for job in t.jobs) or (t.alive and t.alive())
+        ]
         if len(live) != len(self._timers):
             heapq.heapify(live)
             self._timers = live

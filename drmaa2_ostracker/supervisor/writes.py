@@ -59,6 +59,7 @@ class FailedWrites(SupervisorBase):
         self._deferred.pop(store.path, None)
         if self._changes is not None:
             self._changes.stores.pop(store.path, None)  # the next write begins anew
+            self._changes.write_failed.add(store.path)
         lost = self._dirty.pop(store.path, {})
         _, records = self._unwritten.setdefault(store.path, (store, {}))
         records.update(lost)

@@ -4,8 +4,11 @@ limits, full disks, huge arrays. Each test makes the real fault."""
 from __future__ import annotations
 
 import contextlib
+import datetime
 import os
 import resource
+import select
+import socket
 import sqlite3
 import subprocess
 from collections.abc import Iterator
@@ -294,3 +297,114 @@ def test_queued_tasks_wait_for_a_descriptor_limit_and_start_once_it_allows(
         js.wait_any_started(held, TIMEOUT)
         started = [t for t in held if t.get_state()[0] == JobState.RUNNING]
         assert started and started[0].get_info().annotation is None
+
+
+def store_count(state: Path, sql: str) -> int:
+    """One number read from the store file itself."""
+    uri = f"file:{state / 'store.sqlite3'}?mode=ro"
+    with contextlib.closing(sqlite3.connect(uri, uri=True)) as db:
+        return int(db.execute(sql).fetchone()[0])
+
+
+def test_a_million_task_array_costs_nothing_until_its_tasks_are_touched(tmp_path: Path) -> None:
+    """The store and the keeper hold the tasks that started or were controlled, not the
+    others; every task is listed and answers queries; a killed keeper's successor goes on
+    from where it was."""
+    state = tmp_path / "state"
+    n = 1_000_000
+    with drmaa2.JobSession("huge", str(state), backend=BACKEND) as js:
+        before = js.run_job({"remote_command": "/bin/true"})
+        before.wait_terminated(TIMEOUT)
+        (keeper,) = keepers_under((str(state),))
+        rss = keeper.memory_info().rss
+        array = js.run_bulk_jobs({"remote_command": "/bin/true", "job_name": "many"}, 1, n, 1, 2)
+        after = js.run_job({"remote_command": "/bin/true"})
+        tasks = array.job_list
+        assert len(tasks) == n and tasks[-1].id == f"{array.id}.{n}"
+        ids = [job.id for job in js.get_jobs()]
+        # Every task, each in its place: after the job before, before the job after.
+        assert len(ids) == n + 2
+        assert ids[0] == before.id and ids[-1] == after.id
+        assert ids[1:3] == [f"{array.id}.1", f"{array.id}.2"]
+        assert ids[-2] == f"{array.id}.{n}"
+        last = tasks[-1].get_info()
+        assert (last.job_state, last.job_name, last.job_id) == (
+            JobState.QUEUED,
+            "many",
+            tasks[-1].id,
+        )
+        assert last.submission_time is not None
+        assert [job.id for job in js.get_jobs({"job_id": tasks[-3].id})] == [tasks[-3].id]
+        # Touched by their ids: a task held and one terminated, long before their turn.
+        tasks[-1].hold()
+        tasks[-2].terminate()
+        assert tasks[-1].get_state()[0] == JobState.QUEUED_HELD
+        assert tasks[-2].get_state()[0] == JobState.FAILED
+        js.wait_all_terminated(tasks[:20], TIMEOUT)
+        assert {job.get_state()[0] for job in tasks[:20]} == {JobState.DONE}
+        rows = store_count(state, "SELECT count(*) FROM jobs")
+        assert rows < n // 10, f"{rows} tasks written before they were touched"
+        assert keeper.memory_info().rss - rss < 32 * 2**20
+        # A successor keeper goes on from the cursor, the touched tasks as they were.
+        keeper.kill()
+        keeper.wait(TIMEOUT)
+        later = tasks[len(tasks[:20]) + 200]
+        later.wait_terminated(TIMEOUT)
+        assert later.get_state()[0] == JobState.DONE
+        assert tasks[-1].get_state()[0] == JobState.QUEUED_HELD
+        assert tasks[-2].get_state()[0] == JobState.FAILED
+        done = store_count(state, f"SELECT count(*) FROM jobs WHERE array_id = '{array.id}'")
+        assert done < n // 10
+        js.destroy()
+
+
+def test_a_deadline_ends_an_arrays_untouched_tasks_too(tmp_path: Path) -> None:
+    with drmaa2.JobSession("deadline", str(tmp_path / "state"), backend=BACKEND) as js:
+        deadline = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(seconds=2)
+        array = js.run_bulk_jobs(
+            {"remote_command": "/bin/sleep", "args": ["60"], "deadline_time": deadline},
+            1,
+            10_000,
+            1,
+            1,
+        )
+        js.wait_all_terminated([array.job_list[0], array.job_list[-1]], TIMEOUT)
+        failed = js.get_jobs({"job_state": JobState.FAILED})
+        assert len(failed) == 10_000
+        last = array.job_list[-1].get_info()
+        assert last.job_sub_state == "deadline_reached"
+        assert "deadline" in (last.annotation or "")
+        js.destroy()
+
+
+def test_a_keeper_out_of_descriptors_turns_connections_away_naming_the_limit(
+    tmp_path: Path,
+) -> None:
+    """Connections beyond the keeper's descriptors are answered with the reason and closed
+    (never left hanging); once they are gone, the keeper serves as before."""
+    from drmaa2_ostracker.keeper.protocol import Channel
+
+    state = tmp_path / "state"
+    with keeper_with_few_descriptors(str(state), 24) as js:
+        held: list[socket.socket] = []
+        refusal = None
+        try:
+            for _ in range(200):
+                sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                sock.connect(str(state / "keeper.sock"))
+                held.append(sock)
+                # An accepted connection waits for its hello: silence. A turned-away one is
+                # answered at once.
+                if select.select([sock], [], [], 0.2)[0]:
+                    (ok, refusal), _ = Channel(sock).receive()
+                    assert not ok
+                    break
+        finally:
+            for sock in held:
+                sock.close()
+        assert refusal is not None, "200 connections taken by a keeper of few descriptors"
+        kind, message = refusal
+        assert kind == "OutOfResourceException" and "RLIMIT_NOFILE" in message, refusal
+        job = js.run_job({"remote_command": "/bin/true"})
+        job.wait_terminated(TIMEOUT)
+        assert job.get_state()[0] == JobState.DONE

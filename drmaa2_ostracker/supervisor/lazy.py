@@ -1,0 +1,139 @@
+"""Array tasks that exist only once they are touched.
+
+An array of a million tasks must be submitted in a moment and cost the keeper nothing for the
+tasks that wait. So a task is written to the store (and tracked in memory) only when it is
+*touched*: when dispatch starts it, in index order (the array's *cursor* moves past it), or
+when it is controlled by its id before that (hold, terminate … of one task: it is then
+*touched* out of order). Every other task of the array is *untouched*: QUEUED (QUEUED_HELD if
+the array was submitted held), with the array's submission time, and nothing else known.
+Queries answer for untouched tasks from the array's record; listings name them in their
+places (an array reserves its tasks' places in the session's order when it is submitted).
+
+The cursor is in the store (``arrays.next_index``), written with the task it moved past: a
+keeper that starts after a crash goes on from it, and finds the tasks touched out of order
+among the store's rows.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+
+from drmaa2.enums import JobState
+from drmaa2.types import JobTemplate
+from drmaa2_ostracker.store import Store
+from drmaa2_ostracker.store.records import ArrayRecord, JobRecord
+
+__all__ = ["Untouched", "split_task_id"]
+
+
+def split_task_id(job_id: str) -> tuple[str, int] | None:
+    """(array id, index) of an array task's id; None for any other id."""
+    array_id, dot, index = job_id.rpartition(".")
+    if not dot or not index.isdigit() or not index.isascii():
+        return None
+    return array_id, int(index)
+
+
+@dataclasses.dataclass(eq=False)
+class Untouched:
+    """The untouched tasks of one array: every index from ``cursor`` on (by its step, up to
+    its end), except those touched out of order."""
+
+    store: Store
+    array: ArrayRecord
+    #: The next index dispatch starts (beyond the array's end: none left).
+    cursor: int
+    #: Indices at or after the cursor whose tasks were touched out of order.
+    touched: set[int] = dataclasses.field(default_factory=set)
+    #: The tasks' job_name (the array template's).
+    job_name: str | None = None
+
+    @classmethod
+    def of(cls, store: Store, array: ArrayRecord, touched: set[int] | None = None) -> Untouched:
+        """The untouched tasks of ``array``, from its cursor (``touched``: indices at or after
+        it that are in the store)."""
+        rest = cls(store, array, array.next_index or array.begin_index, set(touched or ()))
+        rest.job_name = JobTemplate.from_json(array.template).job_name
+        while rest.cursor in rest.touched and not rest.exhausted:
+            rest.touched.discard(rest.cursor)
+            rest.cursor += array.step
+        rest.touched = {index for index in rest.touched if index > rest.cursor}
+        return rest
+
+    def snapshot(self) -> Untouched:
+        """A copy that later touches do not change (for a listing made outside the lock)."""
+        return dataclasses.replace(self, touched=set(self.touched))
+
+    @property
+    def session(self) -> str:
+        """The array's session."""
+        return self.array.session
+
+    @property
+    def array_id(self) -> str:
+        """The array's id."""
+        return self.array.array_id
+
+    @property
+    def held(self) -> bool:
+        """Whether untouched tasks are held."""
+        return self.array.held
+
+    @property
+    def exhausted(self) -> bool:
+        """Whether every task has been touched."""
+        return self.cursor > self.array.end_index
+
+    def has(self, index: int) -> bool:
+        """Whether the task ``index`` is untouched."""
+        array = self.array
+        return (
+            self.cursor <= index <= array.end_index
+            and (index - array.begin_index) % array.step == 0
+            and index not in self.touched
+        )
+
+    def indices(self) -> Iterator[int]:
+        """The untouched indices, in order."""
+        array = self.array
+        touched = self.touched
+        for index in range(self.cursor, array.end_index + 1, array.step):
+            if index not in touched:
+                yield index
+
+    def count(self) -> int:
+        """How many tasks are untouched."""
+        array = self.array
+        return len(range(self.cursor, array.end_index + 1, array.step)) - len(self.touched)
+
+    def advance(self) -> int:
+        """Take the cursor's task (it is being touched in order); its index."""
+        index = self.cursor
+        step = self.array.step
+        self.cursor += step
+        while self.cursor in self.touched:  # touched before its turn: not again
+            self.touched.discard(self.cursor)
+            self.cursor += step
+        return index
+
+    def touch(self, index: int) -> None:
+        """Take a task out of order (it must be untouched)."""
+        if index == self.cursor:  # the cursor never rests on a touched task
+            self.advance()
+        else:
+            self.touched.add(index)
+
+    def record(self, index: int) -> JobRecord:
+        """The record of an untouched task, as it would be written when touched."""
+        array = self.array
+        return JobRecord(
+            session=array.session,
+            job_id=f"{array.array_id}.{index}",
+            state=JobState.QUEUED_HELD if array.held else JobState.QUEUED,
+            submission_us=array.submission_us or 0,
+            array_id=array.array_id,
+            task_index=index,
+            job_name=self.job_name,
+            seq=array.seq_of(index),
+        )
