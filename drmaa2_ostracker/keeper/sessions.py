@@ -11,7 +11,7 @@ from __future__ import annotations
 import heapq
 import json
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from drmaa2.backend import Action, WaitFor
@@ -260,21 +260,12 @@ class SessionEngine:
                 sample.job_id = wanted_id or sample.job_id  # ids were checked by the store
                 if not job_matches(record_to_info(sample), job_filter):
                     continue
-            array = rest.array
-            first, begin, step, prefix = (
-                array.first_seq or 0,
-                array.begin_index,
-                array.step,
-                f"{array.array_id}.",
-            )
             if wanted_id is not None:
                 found = split_task_id(wanted_id)
-                if found is not None and found[0] == array.array_id and rest.has(found[1]):
-                    streams.append([(first + (found[1] - begin) // step, wanted_id)])
+                if found is not None and found[0] == rest.array_id and rest.has(found[1]):
+                    streams.append([(rest.array.seq_of(found[1]) or 0, wanted_id)])
                 continue
-            streams.append(
-                (first + (index - begin) // step, prefix + str(index)) for index in rest.indices()
-            )
+            streams.append(_placed(rest))
         rows = self._store.job_seqs(self._name, where)
         if job_filter is not None and set_filter_fields(job_filter).keys() - _PUSHDOWN.keys():
             kept = set(self.job_ids_in_store(where, job_filter))
@@ -362,3 +353,12 @@ class SessionEngine:
     def close(self) -> None:
         """Give back the job ids reserved and not used (the keeper is about to exit)."""
         self._release_ids()
+
+
+def _placed(rest: Untouched) -> Iterator[tuple[int, str]]:
+    """(place in the session's order, id) of an array's untouched tasks, in order."""
+    array = rest.array
+    first, begin, step = array.first_seq or 0, array.begin_index, array.step
+    prefix = f"{array.array_id}."
+    for index in rest.indices():
+        yield first + (index - begin) // step, prefix + str(index)

@@ -6,11 +6,11 @@ from __future__ import annotations
 import contextlib
 import datetime
 import os
-import resource
 import select
 import socket
 import sqlite3
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -221,27 +221,40 @@ def test_an_array_above_the_documented_maximum_is_refused_at_once(tmp_path: Path
 # -- exhausted limits ----------------------------------------------------------------------
 
 
+#: The RLIMIT_NOFILE the keeper of the limit tests starts with: a score of jobs fill it.
+FEW_DESCRIPTORS = 40
+
+_START_WITH_FEW = """
+import resource, sys
+import drmaa2
+_, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+resource.setrlimit(resource.RLIMIT_NOFILE, (int(sys.argv[2]), hard))
+drmaa2.JobSession("limits", sys.argv[1], backend="os").close()
+"""
+
+
 @contextlib.contextmanager
-def keeper_with_few_descriptors(state: str, spare: int) -> Iterator[drmaa2.JobSession]:
-    """A session whose keeper starts (it inherits this process's limits) with an
-    RLIMIT_NOFILE of ``spare`` descriptors above what this process has open; this process's
-    own limit is restored at once."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    limit = len(os.listdir("/proc/self/fd")) + spare
-    resource.setrlimit(resource.RLIMIT_NOFILE, (limit, hard))
-    try:
-        js = drmaa2.JobSession("limits", state, backend=BACKEND)
-    finally:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+def keeper_with_few_descriptors(state: str) -> Iterator[drmaa2.JobSession]:
+    """A session whose keeper was started by a child process with an RLIMIT_NOFILE of
+    FEW_DESCRIPTORS (the keeper inherits it); this process keeps its own limit."""
+    subprocess.run(
+        [sys.executable, "-c", _START_WITH_FEW, state, str(FEW_DESCRIPTORS)],
+        check=True,
+        timeout=TIMEOUT,
+    )
     (keeper,) = keepers_under((state,))
-    assert keeper.rlimit(psutil.RLIMIT_NOFILE)[0] == limit
+    assert keeper.rlimit(psutil.RLIMIT_NOFILE)[0] == FEW_DESCRIPTORS
+    js = drmaa2.JobSession("limits", state, backend=BACKEND)
     try:
         yield js
     finally:
+        unfinished = []
         for job in js.get_jobs():
             with contextlib.suppress(drmaa2.InvalidStateException):
                 job.terminate()
-        js.wait_all_terminated(js.get_jobs(), TIMEOUT)
+                unfinished.append(job)
+        if unfinished:
+            js.wait_all_terminated(unfinished, TIMEOUT)
         js.destroy()
 
 
@@ -249,7 +262,7 @@ def test_a_descriptor_limit_refuses_a_job_naming_it_and_the_keeper_recovers(
     tmp_path: Path,
 ) -> None:
     sleeper = {"remote_command": "/bin/sleep", "args": ["300"]}
-    with keeper_with_few_descriptors(str(tmp_path / "state"), 24) as js:
+    with keeper_with_few_descriptors(str(tmp_path / "state")) as js:
         started: list[drmaa2.Job] = []
         refused: drmaa2.OutOfResourceException | None = None
         for _ in range(200):
@@ -279,7 +292,7 @@ def test_a_descriptor_limit_refuses_a_job_naming_it_and_the_keeper_recovers(
 def test_queued_tasks_wait_for_a_descriptor_limit_and_start_once_it_allows(
     tmp_path: Path,
 ) -> None:
-    with keeper_with_few_descriptors(str(tmp_path / "state"), 24) as js:
+    with keeper_with_few_descriptors(str(tmp_path / "state")) as js:
         array = js.run_bulk_jobs({"remote_command": "/bin/sleep", "args": ["300"]}, 1, 60)
         tasks = array.job_list
 
@@ -385,7 +398,7 @@ def test_a_keeper_out_of_descriptors_turns_connections_away_naming_the_limit(
     from drmaa2_ostracker.keeper.protocol import Channel
 
     state = tmp_path / "state"
-    with keeper_with_few_descriptors(str(state), 24) as js:
+    with keeper_with_few_descriptors(str(state)) as js:
         held: list[socket.socket] = []
         refusal = None
         try:
@@ -408,3 +421,33 @@ def test_a_keeper_out_of_descriptors_turns_connections_away_naming_the_limit(
         job = js.run_job({"remote_command": "/bin/true"})
         job.wait_terminated(TIMEOUT)
         assert job.get_state()[0] == JobState.DONE
+
+
+def test_untouched_tasks_of_several_arrays_are_listed_each_in_its_place(tmp_path: Path) -> None:
+    later = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(seconds=300)
+    with drmaa2.JobSession("places", str(tmp_path / "state"), backend=BACKEND) as js:
+        first = js.run_job({"remote_command": "/bin/true"})
+        timed = js.run_bulk_jobs({"remote_command": "/bin/true", "start_time": later}, 1, 3)
+        middle = js.run_job({"remote_command": "/bin/true"})
+        held = js.run_bulk_jobs({"remote_command": "/bin/true", "submit_as_hold": True}, 5, 9, 2)
+        last = js.run_job({"remote_command": "/bin/true"})
+        expected = [
+            first.id,
+            *(task.id for task in timed.job_list),
+            middle.id,
+            *(task.id for task in held.job_list),
+            last.id,
+        ]
+        assert [job.id for job in js.get_jobs()] == expected
+        queued = [job.id for job in js.get_jobs({"job_state": JobState.QUEUED})]
+        assert queued == [task.id for task in timed.job_list]
+        assert [job.id for job in js.get_jobs({"job_state": JobState.QUEUED_HELD})] == [
+            task.id for task in held.job_list
+        ]
+        # One task touched out of order keeps its place.
+        held.job_list[1].release()
+        assert [job.id for job in js.get_jobs()] == expected
+        for array in (timed, held):
+            array.terminate()
+        js.wait_all_terminated(js.get_jobs(), TIMEOUT)
+        js.destroy()
