@@ -71,6 +71,9 @@ class LaunchSpec:
     launched: Callable[[], None] | None = None
     #: ``env`` as the ``K=V`` list exec takes, if made already.
     env_list: list[bytes] | None = None
+    #: Called immediately before the fork (or in the child, before ``exec``, for a job that
+    #: is set up there): the launch is recorded as begun (see ``store.launches``).
+    announce: Callable[[], None] | None = None
 
 
 @dataclasses.dataclass
@@ -288,6 +291,11 @@ def _start(
     setup = _child_setup(spec)
     if _FORK_EXEC is not None and setup is None:
         return _fork_exec(spec, executable, argv, streams, umask), None
+    announce = spec.announce
+    if announce is not None:
+        # In the child: the record exists only if the child does (Popen's own work lies
+        # between its call and the fork).
+        setup = _announced(announce, setup)
     popen = subprocess.Popen(
         argv,
         executable=executable,
@@ -301,6 +309,17 @@ def _start(
         preexec_fn=setup,
     )
     return popen.pid, popen
+
+
+def _announced(
+    announce: Callable[[], None], setup: Callable[[], None] | None
+) -> Callable[[], None]:
+    def in_child() -> None:
+        announce()
+        if setup is not None:
+            setup()
+
+    return in_child
 
 
 def _checked_fork_exec() -> Callable[..., int] | None:
@@ -341,12 +360,16 @@ def _fork_exec(
     env_list = spec.env_list
     if env_list is None:
         env_list = [key + b"=" + value for key, value in spec.env.items()]
+    args = [os.fsencode(arg) for arg in argv]
+    executables = (os.fsencode(executable),)
     read_end, write_end = os.pipe()
     try:
         try:
+            if spec.announce is not None:
+                spec.announce()  # nothing but the fork itself lies between the two
             pid = _FORK_EXEC(
-                [os.fsencode(arg) for arg in argv],
-                (os.fsencode(executable),),
+                args,
+                executables,
                 True,  # close_fds
                 (write_end,),
                 spec.cwd,

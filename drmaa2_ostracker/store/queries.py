@@ -18,6 +18,7 @@ from typing import Any
 
 from drmaa2.enums import JobState
 from drmaa2.errors import InvalidArgumentException
+from drmaa2_ostracker.store.launches import Launches
 from drmaa2_ostracker.store.records import (
     JOB_COLUMNS,
     JOB_INSERT,
@@ -57,6 +58,16 @@ class Store:
         #: The next place in the sessions' order (see reserve_seq); read when first needed.
         self._next_seq: int | None = None
         self._conn = connect(self.path)
+        self._launches: Launches | None = None
+
+    @property
+    def launches(self) -> Launches:
+        """The launches begun in this state directory (see :mod:`.launches`), opened when
+        first needed: by the keeper, which is the only one to start jobs."""
+        with self._lock:
+            if self._launches is None:
+                self._launches = Launches(self.state_dir)
+            return self._launches
 
     def close(self) -> None:
         """Commit what is open and close the database connection."""
@@ -65,6 +76,8 @@ class Store:
                 return
             self.commit()
             self._conn.close()
+            if self._launches is not None:
+                self._launches.close()
             self._closed = True
 
     # -- transactions ---------------------------------------------------------------------

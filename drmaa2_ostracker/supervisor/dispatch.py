@@ -8,6 +8,8 @@ starting under the lock, and spawned outside it (spawning is the slow part).
 
 from __future__ import annotations
 
+import errno
+import functools
 import heapq
 import os
 import sqlite3
@@ -84,6 +86,7 @@ class Dispatcher(Reaper):
                         and (group.max_parallel is None or group.running < group.max_parallel)
                     ):
                         job.record.sub_state = STARTING
+                        job.record.pid_start = boot_ticks()  # see _dispatch
                         group.running += 1
                         job.holds_slot = True
                         job.unsaved = commit_after_start
@@ -149,13 +152,21 @@ class Dispatcher(Reaper):
         once the failure is recorded)."""
         spec, job.spec = job.spec, None
         try:
-            return spawn(spec or job.group.prepare(job.record)), "", None
+            spec = spec or job.group.prepare(job.record)
+            if not job.unsaved:  # marked STARTING in the store: the next keeper must know
+                record = job.record
+                spec.announce = functools.partial(
+                    job.store.launches.begin, record.session, record.job_id, record.pid_start
+                )
+            return spawn(spec), "", None
         except LaunchError as error:
             return None, str(error), None
         except OSError as error:
             limit = limit_reached(error)
             if limit is not None:  # the job waits until the limit allows it
                 return None, _Limited(limit), None
+            if error.errno in (errno.ENOSPC, errno.EDQUOT):  # its launch could not be recorded
+                return None, _Limited(f"the state directory's file system is full ({error})"), None
             return None, f"could not start the job: {error.strerror or error}", None
         except Exception as error:  # the job fails, the supervisor goes on
             reason = getattr(error, "strerror", None) or str(error)

@@ -43,7 +43,9 @@ class Recovery(Unfolding):
 
         A job still running (same pid *and* start time) is adopted: tracked, controllable,
         suspended stays suspended. A job that ended meanwhile is FAILED with its exit status
-        unobserved, never invented. One caught while starting is FAILED, never run twice.
+        unobserved, never invented. One caught while starting is adopted if its process is
+        found, started if it was never forked (see :mod:`~drmaa2_ostracker.store.launches`),
+        and otherwise FAILED: it may have run, and never runs twice.
         Queued jobs queue again under their array's limit; held jobs stay held. An array's
         untouched tasks go on from its cursor.
         """
@@ -120,8 +122,13 @@ class Recovery(Unfolding):
                 return
             self._adopt(job, identity, pidfd)
         elif job.starting:
-            # Marked before its spawn, with the tick it was marked at: a process of the job
-            # that started since then, if any, is the one (its start was not recorded).
+            if not job.store.launches.begun(record.session, record.job_id, record.pid_start):
+                # Never forked (the keeper was killed before): it starts as if never marked.
+                self._transition(changes, job, JobState.QUEUED, "", pid_start=None)
+                job.group.push(job)
+                return
+            # Its fork began, with the tick it was marked at: a process of the job that
+            # started since then, if any, is the one (its start was not recorded).
             found = None
             if record.pid_start is not None:
                 found = find_job_process(record.job_id, record.pid_start, self._known_pids())

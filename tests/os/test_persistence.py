@@ -25,6 +25,7 @@ import drmaa2
 from drmaa2 import JobState
 from drmaa2_ostracker import extension
 from drmaa2_ostracker.process.identity import boot_ticks, identity_of
+from drmaa2_ostracker.store.launches import Launches
 from drmaa2_ostracker.store.schema import STORE_FILE
 from tests.behaviour.conftest import TIMEOUT, file_text, wait_until
 
@@ -621,6 +622,56 @@ def test_crash_integrity_under_repeated_sigkill_of_the_keeper(state: Path, tmp_p
         assert not others, [(i.job_id, i.job_sub_state, i.annotation) for i in others]
     finally:
         kill_pids(orphans)
+    js.close()
+
+
+def _mark_starting(state: Path, job_id: str) -> int:
+    """Leave a held job as a keeper killed between its "starting" mark and its fork would:
+    QUEUED, marked starting at this tick (the keeper is dead). The tick."""
+    tick = boot_ticks()
+    with sqlite3.connect(state / STORE_FILE) as conn:
+        changed = conn.execute(
+            "UPDATE jobs SET state=?, sub_state='starting', pid_start=? WHERE job_id=?",
+            (int(JobState.QUEUED), tick, job_id),
+        ).rowcount
+    conn.close()
+    assert changed == 1
+    return tick
+
+
+def test_a_job_marked_starting_but_never_forked_starts_under_the_next_keeper(
+    state: Path, tmp_path: Path
+) -> None:
+    """The keeper was killed after marking a job as starting and before forking it: the next
+    keeper starts it (once), as the launches file shows it was never forked."""
+    out = tmp_path / "out"
+    js = drmaa2.create_job_session("crashy", str(state), backend=BACKEND)
+    job = js.run_job(
+        {"remote_command": "/bin/sh", "args": ["-c", f"echo ran >> {out}"], "submit_as_hold": True}
+    )
+    kill_keeper(state)
+    _mark_starting(state, job.id)
+    job.wait_terminated(TIMEOUT)
+    assert job.get_state() == (JobState.DONE, "")
+    assert file_text(out) == "ran\n", "started exactly once"
+    js.close()
+
+
+def test_a_job_whose_fork_began_is_never_run_again(state: Path, tmp_path: Path) -> None:
+    """The keeper was killed after beginning a job's fork and before recording its pid, and the
+    job's process is gone: it may have run, so it is FAILED start_unconfirmed, never rerun."""
+    out = tmp_path / "out"
+    js = drmaa2.create_job_session("crashy", str(state), backend=BACKEND)
+    job = js.run_job(
+        {"remote_command": "/bin/sh", "args": ["-c", f"echo ran >> {out}"], "submit_as_hold": True}
+    )
+    kill_keeper(state)
+    tick = _mark_starting(state, job.id)
+    launches = Launches(str(state))
+    launches.begin("crashy", job.id, tick)
+    launches.close()
+    assert job.get_state() == (JobState.FAILED, "start_unconfirmed")
+    assert not out.exists(), "never run by the next keeper"
     js.close()
 
 
