@@ -43,6 +43,8 @@ class ProcessSettingsLike(Protocol):
     @property
     def nice(self) -> int: ...
 
+    def __hash__(self) -> int: ...
+
 
 @dataclasses.dataclass
 class LaunchSpec:
@@ -205,17 +207,24 @@ _own: tuple[dict[int, tuple[int, int]], int] | None = None
 def _child_setup(spec: LaunchSpec) -> Callable[[], None] | None:
     """What must run in the child before ``exec`` for it to start with the submitter's limits
     and nice value and the job's own: None when that is nothing."""
+    return _setup_for(spec.settings, tuple(spec.rlimits), spec.nice)
+
+
+@functools.lru_cache(maxsize=64)  # the same few settings, for every job of a client
+def _setup_for(
+    settings: ProcessSettingsLike | None, rlimits: tuple[tuple[int, int], ...], increment: int
+) -> Callable[[], None] | None:
     own_limits, own_nice = _own_settings()
     limits: dict[int, tuple[int, int]] = {}
     nice = own_nice
-    if spec.settings is not None:
-        nice = spec.settings.nice
-        for which, soft, hard in spec.settings.rlimits:
+    if settings is not None:
+        nice = settings.nice
+        for which, soft, hard in settings.rlimits:
             if own_limits.get(which) != (soft, hard):
                 limits[which] = (soft, hard)
-    for which, value in spec.rlimits:
+    for which, value in rlimits:
         limits[which] = (value, value)
-    nice += spec.nice
+    nice += increment
     if not limits and nice == own_nice:
         return None
 

@@ -12,6 +12,7 @@ import dataclasses
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -59,6 +60,8 @@ class Store:
         self._next_seq: int | None = None
         self._conn = connect(self.path)
         self._launches: Launches | None = None
+        #: Until when free space need not be measured again (see ensure_space).
+        self._roomy_until = 0.0
 
     @property
     def launches(self) -> Launches:
@@ -120,7 +123,13 @@ class Store:
         """OutOfResourceException (saying ``what`` did not happen) unless the store's file
         system has :data:`~drmaa2_ostracker.store.space.RESERVE` bytes free, after the
         write-ahead log was cut back to what it holds."""
-        if free_bytes(self.state_dir) >= RESERVE:
+        now = time.monotonic()
+        if now < self._roomy_until:  # far from full a moment ago (a statvfs per job costs)
+            return
+        free = free_bytes(self.state_dir)
+        if free >= RESERVE:
+            if free >= 16 * RESERVE:
+                self._roomy_until = now + 0.05
             return
         with self._lock:
             if not self._conn.in_transaction:
