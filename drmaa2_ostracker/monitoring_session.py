@@ -72,139 +72,32 @@ from collections.abc import Sequence
 
 import psutil  # type: ignore[import-untyped]  # no stubs in the dev dependencies
 
-from drmaa2.enums import JobState
 from drmaa2.errors import InvalidArgumentException, InvalidSessionException
 from drmaa2.filter import job_matches
 from drmaa2.types import JobInfo, MachineInfo, QueueInfo
 from drmaa2_ostracker import extension
-from drmaa2_ostracker.host import hostname, machine_info, user_name
+from drmaa2_ostracker.host import hostname, machine_info
+from drmaa2_ostracker.process.procfs import (
+    CLOCK_TICKS,
+    COMM_LENGTH,
+    STATES,
+    UNKNOWN_STATE,
+    UTC,
+    read_memory,
+    read_owner,
+    read_stat,
+)
 
 __all__ = ["MIN_SAMPLE_INTERVAL", "OsMonitoringSession"]
 
 #: Seconds a CPU sample must age before it is replaced (see the module docstring).
 MIN_SAMPLE_INTERVAL = 0.1
 
-_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-_PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
-# psutil's memory_info as JSON: the same text json.dumps writes, several times faster.
-_MEMORY_JSON = (
-    '{"rss": %d, "vms": %d, "shared": %d, "text": %d, "lib": %d, "data": %d, "dirty": %d}'
-)
-_UTC = datetime.timezone.utc
 _session_numbers = itertools.count(1)
-
-# Process state letter of /proc/<pid>/stat → (job state, sub-state); the texts are psutil's.
-# "X"/"x" (dead) are absent on purpose: such a process is gone.
-_RUNNING, _SUSPENDED = JobState.RUNNING, JobState.SUSPENDED
-_STATES: dict[bytes, tuple[JobState, str]] = {
-    b"R": (_RUNNING, "running"),
-    b"S": (_RUNNING, "sleeping"),
-    b"D": (_RUNNING, "disk-sleep"),
-    b"I": (_RUNNING, "idle"),
-    b"W": (_RUNNING, "waking"),
-    b"K": (_RUNNING, "wake-kill"),
-    b"P": (_RUNNING, "parked"),
-    b"Z": (_RUNNING, "zombie"),
-    b"T": (_SUSPENDED, "stopped"),
-    b"t": (_SUSPENDED, "tracing-stop"),
-}
-_UNKNOWN_STATE = (_RUNNING, "?")
 
 # psutil's answers for a value that exists but cannot be read: leave the value unset.
 # ZombieProcess is a NoSuchProcess, so it must be caught before the "process gone" handler.
 _UNREADABLE = (psutil.AccessDenied, psutil.ZombieProcess)
-
-# The kernel truncates process names to 15 characters (TASK_COMM_LEN - 1).
-_COMM_LENGTH = 15
-
-
-class _Stat:
-    """What one read of ``/proc/<pid>/stat`` says."""
-
-    __slots__ = ("cpu", "name", "start", "state")
-
-    def __init__(self, name: str, state: bytes, cpu: float, start: int) -> None:
-        self.name = name
-        self.state = state
-        #: User + system CPU seconds.
-        self.cpu = cpu
-        #: Start time in clock ticks since boot: with the pid, the process's identity.
-        self.start = start
-
-
-def _read_proc(pid: int, name: str) -> bytes | None:
-    """The start of ``/proc/<pid>/<name>`` (4 KiB, enough for every field read from it);
-    None if the user may not read it.
-
-    Raises psutil.NoSuchProcess when the process has ended.
-    """
-    try:
-        fd = os.open(f"/proc/{pid}/{name}", os.O_RDONLY)
-        try:
-            return os.read(fd, 4096)
-        finally:
-            os.close(fd)
-    except PermissionError:
-        return None
-    except OSError:
-        raise psutil.NoSuchProcess(pid) from None
-
-
-def _read_stat(pid: int) -> _Stat | None:
-    """Read a process's stat line; None if the user may not read it.
-
-    Raises psutil.NoSuchProcess when the process has ended.
-    """
-    data = _read_proc(pid, "stat")
-    if data is None:
-        return None
-    # The name sits between the first "(" and the last ")" and may itself hold either.
-    close = data.rfind(b")")
-    fields = data[close + 2 :].split()
-    if len(fields) < 20 or fields[0] in (b"X", b"x"):
-        raise psutil.NoSuchProcess(pid)
-    return _Stat(
-        name=os.fsdecode(data[data.find(b"(") + 1 : close]),
-        state=fields[0],
-        cpu=(int(fields[11]) + int(fields[12])) / _CLOCK_TICKS,
-        start=int(fields[19]),
-    )
-
-
-def _read_owner(pid: int) -> str | None:
-    """The user name of the process's real uid; None if unreadable.
-
-    Raises psutil.NoSuchProcess when the process has ended.
-    """
-    status = _read_proc(pid, "status")
-    if status is None:
-        return None
-    # "Uid:" lists the real, effective, saved and filesystem uids; the owner is the real one.
-    start = status.find(b"\nUid:\t") + len(b"\nUid:\t")
-    end = status.find(b"\t", start)
-    if start < len(b"\nUid:\t") or end < 0:
-        return None
-    return user_name(int(status[start:end]))
-
-
-def _read_memory(pid: int) -> dict[str, str]:
-    """The memory extension keys of the process (none if unreadable).
-
-    Raises psutil.NoSuchProcess when the process has ended.
-    """
-    statm = _read_proc(pid, "statm")
-    if statm is None:
-        return {}
-    # statm counts pages in the order size resident shared text lib data dirty; psutil's
-    # memory_info names them vms, rss, shared, text, lib, data, dirty and lists rss first.
-    vms, rss, shared, text, lib, data, dirty = (
-        int(pages) * _PAGE_SIZE for pages in statm.split()[:7]
-    )
-    return {
-        extension.MSESSION_MEMORY_USAGE: _MEMORY_JSON % (rss, vms, shared, text, lib, data, dirty),
-        extension.MSESSION_MEMORY_USAGE_RSS: str(rss),
-        extension.MSESSION_MEMORY_USAGE_VMS: str(vms),
-    }
 
 
 class _Tracked:
@@ -249,7 +142,7 @@ class OsMonitoringSession:
         self._tracked: dict[int, _Tracked] = {}
         for pid in psutil.pids():
             try:
-                stat = _read_stat(pid)
+                stat = read_stat(pid)
             except psutil.NoSuchProcess:
                 continue
             if stat is not None:
@@ -357,7 +250,7 @@ class OsMonitoringSession:
         Raises psutil.NoSuchProcess when the process has ended, or when ``expect_start`` is
         given and the pid now belongs to a process started at another time.
         """
-        stat = _read_stat(pid)
+        stat = read_stat(pid)
         if stat is None:
             return JobInfo(
                 job_id=str(pid), allocated_machines=[host], submission_machine=host, slots=1
@@ -365,7 +258,7 @@ class OsMonitoringSession:
         if expect_start is not None and stat.start != expect_start:
             raise psutil.NoSuchProcess(pid)
         now = time.clock_gettime(time.CLOCK_BOOTTIME)
-        started = stat.start / _CLOCK_TICKS
+        started = stat.start / CLOCK_TICKS
         sample = self._tracked.get(pid)
         if sample is not None and sample.start == stat.start:
             process = sample.process
@@ -393,7 +286,7 @@ class OsMonitoringSession:
             cmdline = None
         if cmdline is not None:
             ext[extension.MSESSION_COMMAND_LINE] = " ".join(cmdline)
-            if len(name) >= _COMM_LENGTH and cmdline:
+            if len(name) >= COMM_LENGTH and cmdline:
                 # The kernel's name is truncated; psutil's rule recovers the full one.
                 full = os.path.basename(cmdline[0])
                 if full.startswith(name):
@@ -415,10 +308,10 @@ class OsMonitoringSession:
             if text is None:
                 text = self._affinity_texts[cpus] = " ".join(map(str, cpus))
             ext[extension.MSESSION_CPU_AFFINITY] = text
-        ext.update(_read_memory(pid))
+        ext.update(read_memory(pid))
 
-        state, sub_state = _STATES.get(stat.state, _UNKNOWN_STATE)
-        start_time = datetime.datetime.fromtimestamp(boot_time + started, _UTC)
+        state, sub_state = STATES.get(stat.state, UNKNOWN_STATE)
+        start_time = datetime.datetime.fromtimestamp(boot_time + started, UTC)
         return JobInfo(
             job_id=str(pid),
             job_name=name,
@@ -426,7 +319,7 @@ class OsMonitoringSession:
             job_sub_state=sub_state,
             allocated_machines=[host],
             submission_machine=host,
-            job_owner=_read_owner(pid),
+            job_owner=read_owner(pid),
             slots=1,
             wallclock_time=datetime.timedelta(seconds=max(0.0, now - started)),
             cpu_time=stat.cpu,
