@@ -10,11 +10,17 @@ a resource that ran out), else "error: <why>" (the traceback is in the keeper's 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import signal
 import sys
+from typing import TYPE_CHECKING
 
 from drmaa2.errors import Drmaa2Exception
+
+if TYPE_CHECKING:
+    from drmaa2_ostracker.keeper.server import Keeper
 
 
 def main(argv: list[str]) -> int:
@@ -39,7 +45,7 @@ def main(argv: list[str]) -> int:
 
     try:
         from drmaa2_ostracker.keeper import files
-        from drmaa2_ostracker.keeper.server import Keeper, install_signal_handlers
+        from drmaa2_ostracker.keeper.server import Keeper
 
         files.check_state_dir(state_dir)
         log = files.open_private(os.path.join(state_dir, files.KEEPER_LOG), os.O_WRONLY)
@@ -64,6 +70,27 @@ def main(argv: list[str]) -> int:
             return 1
         raise
     return 0
+
+
+def install_signal_handlers(keeper: Keeper) -> None:
+    """Start from a clean slate: nothing blocked, nothing ignored but SIGPIPE (which Python
+    needs and a job gets back at its default), SIGTERM stops the keeper, SIGINT and SIGHUP
+    (a terminal going away) do nothing to it."""
+    signal.pthread_sigmask(signal.SIG_SETMASK, [])
+    for signum in signal.valid_signals():
+        if signum in (signal.SIGKILL, signal.SIGSTOP, signal.SIGPIPE):
+            continue
+        with contextlib.suppress(OSError, ValueError, RuntimeError):
+            if signal.getsignal(signum) is signal.SIG_IGN:
+                signal.signal(signum, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, keeper.stop)
+    # Handled, not ignored: a job must not inherit an ignored SIGINT or SIGHUP.
+    signal.signal(signal.SIGINT, _ignore)
+    signal.signal(signal.SIGHUP, _ignore)
+
+
+def _ignore(signum: int, frame: object) -> None:
+    """A signal the keeper takes no action on."""
 
 
 def _failure(state_dir: str, error: BaseException) -> str:

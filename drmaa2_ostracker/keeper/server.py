@@ -12,7 +12,8 @@ had no unfinished job and no client for ``$DRMAA2_OS_KEEPER_IDLE`` seconds (defa
 keeper adopts them.
 
 This module is the keeper's life: its lock, its socket, accepting and checking connections,
-the greeting, the idle exit, its signals. Its answers to requests are in
+the greeting, the idle exit (its signals are set in :mod:`drmaa2_ostracker.keeper.__main__`,
+which starts it). Its answers to requests are in
 :mod:`~drmaa2_ostracker.keeper.requests`, its event streams in
 :mod:`~drmaa2_ostracker.keeper.events`.
 """
@@ -28,7 +29,6 @@ import os
 import queue
 import resource
 import select
-import signal
 import socket
 import sqlite3
 import struct
@@ -43,6 +43,7 @@ from drmaa2.errors import (
     SessionManagementException,
 )
 from drmaa2_ostracker import __version__
+from drmaa2_ostracker.faults import limit_text
 from drmaa2_ostracker.keeper import files
 from drmaa2_ostracker.keeper.events import EventStreams
 from drmaa2_ostracker.keeper.protocol import (
@@ -313,8 +314,7 @@ class Keeper(Requests, EventStreams):
         except RuntimeError:  # "can't start new thread": the process or thread limit
             with self._lock:
                 self._connections.discard(connection)
-            soft = resource.getrlimit(resource.RLIMIT_NPROC)[0]
-            limit = "unlimited" if soft == resource.RLIM_INFINITY else str(soft)
+            limit = limit_text(resource.getrlimit(resource.RLIMIT_NPROC)[0])
             _refuse(
                 connection.channel,
                 f"the keeper of {self.state_dir} cannot start a thread for this connection: "
@@ -335,8 +335,7 @@ class Keeper(Requests, EventStreams):
         except OSError:
             sock = None
         if sock is not None:
-            soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
-            limit = "unlimited" if soft == resource.RLIM_INFINITY else str(soft)
+            limit = limit_text(resource.getrlimit(resource.RLIMIT_NOFILE)[0])
             why = (
                 f"the keeper has too many open files (RLIMIT_NOFILE = {limit})"
                 if error.errno == errno.EMFILE
@@ -400,24 +399,3 @@ def _refuse(channel: Channel, message: str) -> None:
         pass
     finally:
         channel.close()
-
-
-def install_signal_handlers(keeper: Keeper) -> None:
-    """Start from a clean slate: nothing blocked, nothing ignored but SIGPIPE (which Python
-    needs and a job gets back at its default), SIGTERM stops the keeper, SIGINT and SIGHUP
-    (a terminal going away) do nothing to it."""
-    signal.pthread_sigmask(signal.SIG_SETMASK, [])
-    for signum in signal.valid_signals():
-        if signum in (signal.SIGKILL, signal.SIGSTOP, signal.SIGPIPE):
-            continue
-        with contextlib.suppress(OSError, ValueError, RuntimeError):
-            if signal.getsignal(signum) is signal.SIG_IGN:
-                signal.signal(signum, signal.SIG_DFL)
-    signal.signal(signal.SIGTERM, keeper.stop)
-    # Handled, not ignored: a job must not inherit an ignored SIGINT or SIGHUP.
-    signal.signal(signal.SIGINT, _ignore)
-    signal.signal(signal.SIGHUP, _ignore)
-
-
-def _ignore(signum: int, frame: object) -> None:
-    """A signal the keeper takes no action on."""

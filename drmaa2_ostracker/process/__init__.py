@@ -11,8 +11,9 @@ module knows *how*.
   the exit status of the host application's other children.
 
 The package's modules, one idea each: :mod:`.identity` (a process by pid and start time),
-:mod:`.launch` (starting a job), :mod:`.exits` (collecting its end), :mod:`.signals` (stopping,
-continuing and killing all of it).
+:mod:`.launch` (starting a job), :mod:`.streams` (its stdin, stdout and stderr),
+:mod:`.exits` (collecting its end), :mod:`.signals` (stopping, continuing and killing all of
+it), :mod:`.procfs` (reading /proc for the monitoring session).
 """
 
 from drmaa2_ostracker.process.exits import ExitStatus, decode_wait_status, open_pidfd, reap
@@ -23,8 +24,9 @@ from drmaa2_ostracker.process.identity import (
     identity_of,
     is_running,
 )
-from drmaa2_ostracker.process.launch import LaunchError, LaunchSpec, Spawned, limit_reached, spawn
+from drmaa2_ostracker.process.launch import LaunchSpec, Spawned, spawn
 from drmaa2_ostracker.process.signals import continue_job, kill_job, signal_group, stop_job
+from drmaa2_ostracker.process.streams import LaunchError
 
 __all__ = [
     "ExitStatus",
@@ -39,7 +41,6 @@ __all__ = [
     "identity_of",
     "is_running",
     "kill_job",
-    "limit_reached",
     "open_pidfd",
     "reap",
     "signal_group",
