@@ -91,6 +91,24 @@ class ArrayRecord:
     max_parallel: int | None
 
 
+def _job_row(session: str, job: JobRecord) -> tuple[object, ...]:
+    """The jobs row of a record (``dataclasses.astuple`` deep-copies every field: slower)."""
+    return (
+        session,
+        job.job_id,
+        job.slurm_id,
+        job.array_id,
+        job.task_index,
+        job.job_name,
+        job.submitted,
+        job.submission_machine,
+        job.template,
+        int(job.state),
+        job.sub_state,
+        job.info,
+    )
+
+
 def _job(row: Sequence[object]) -> JobRecord:
     record = JobRecord(*row)  # type: ignore[arg-type]
     record.state = JobState(record.state)
@@ -156,11 +174,19 @@ class Store:
             if array is not None:
                 self._db.execute(
                     "INSERT INTO arrays VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (session, *dataclasses.astuple(array)),
+                    (
+                        session,
+                        array.array_id,
+                        array.template,
+                        array.begin_index,
+                        array.end_index,
+                        array.step,
+                        array.max_parallel,
+                    ),
                 )
             self._db.executemany(
                 f"INSERT INTO jobs (session, {_JOB_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-                [(session, *dataclasses.astuple(job)) for job in jobs],
+                [_job_row(session, job) for job in jobs],
             )
 
     def job(self, session: str, job_id: str) -> JobRecord | None:

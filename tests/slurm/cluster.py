@@ -387,6 +387,13 @@ class Cluster:
         path = self._path("run", name)
         return _read_pid(path) if path.exists() else None
 
+    def pid(self, daemon: str) -> int:
+        """The pid of a running daemon of the cluster (``slurmctld``, ``munged`` …)."""
+        pid = self._pid(f"{daemon}.pid")
+        if pid is None:
+            raise ClusterError(f"{daemon} of {self.root} is not running")
+        return pid
+
     def stop(self) -> None:
         """Cancel every job, kill what they left, then stop every daemon, by pid."""
         env = self.env()
