@@ -12,6 +12,9 @@ classes (:class:`drmaa2.JobSession`, :class:`drmaa2.Job`, :class:`drmaa2.JobArra
 
 So a backend only implements the methods below and raises the DRMAA2 exception that fits. Job
 ids are strings chosen by the backend, unique within a session and never reused.
+
+A backend may also offer :class:`ArrayControlBackend`: one call acting on every task of an
+array. Without it, the front classes act on an array task by task.
 """
 
 from __future__ import annotations
@@ -19,13 +22,17 @@ from __future__ import annotations
 import dataclasses
 import enum
 from collections.abc import Callable, Sequence
-from typing import Protocol, runtime_checkable
+from typing import Literal, Protocol, runtime_checkable
 
 from drmaa2.enums import Capability, JobState
+from drmaa2.errors import Drmaa2Exception
 from drmaa2.types import JobInfo, JobTemplate, MachineInfo, Notification, QueueInfo, Version
 
 __all__ = [
     "Action",
+    "ArrayControlBackend",
+    "ArrayOperation",
+    "ArrayOutcome",
     "Backend",
     "BackendSpec",
     "ExtensionKey",
@@ -157,6 +164,46 @@ class JobSessionBackend(Protocol):
 
     def close(self) -> None:
         """Release the session's resources; running jobs keep running."""
+        ...
+
+
+#: What an array-wide call does to every task: a control action's name, or ``"reap"``.
+ArrayOperation = Literal["suspend", "resume", "hold", "release", "terminate", "reap"]
+
+
+@dataclasses.dataclass(frozen=True)
+class ArrayOutcome:
+    """What an array-wide operation did to the tasks it was asked to act on."""
+
+    #: How many tasks it applied to (a task already where the action would take it counts).
+    applied: int
+    #: The tasks it does not apply to (a running task for hold, a finished one for terminate
+    #: …), each with why: the message its InvalidStateException would have had, in the order
+    #: the tasks were given. Only reported when the operation applied to no task, so a backend
+    #: may leave it empty when ``applied`` is not 0.
+    skipped: Sequence[tuple[str, str]] = ()
+    #: The tasks it failed on for any other reason, each with its DRMAA2 exception, in the
+    #: order the tasks were given.
+    failed: Sequence[tuple[str, Drmaa2Exception]] = ()
+
+
+@runtime_checkable
+class ArrayControlBackend(Protocol):
+    """The optional array-wide control of a job session backend: one call for an array of any
+    size. A backend without it is called task by task, with the same outcome."""
+
+    def control_array(
+        self, array_id: str, job_ids: Sequence[str], operation: ArrayOperation
+    ) -> ArrayOutcome:
+        """Apply ``operation`` to each of ``job_ids`` (tasks of the array ``array_id``), as
+        :meth:`JobSessionBackend.control` or :meth:`JobSessionBackend.reap` would one by one
+        in that order, and say how it went; a task it cannot act on never stops the others.
+
+        The front class orders the tasks so that acting one by one is safe: hold and terminate
+        come last index first, so no task starts meanwhile that they would have held or
+        ended. A backend acting on all at once under one lock may act in any order. An error
+        of the call as a whole (the backend cannot be reached) raises.
+        """
         ...
 
 

@@ -17,6 +17,9 @@ from typing import Any, TypeVar
 
 from drmaa2.backend import (
     Action,
+    ArrayControlBackend,
+    ArrayOperation,
+    ArrayOutcome,
     Backend,
     JobSessionBackend,
     MonitoringSessionBackend,
@@ -328,32 +331,23 @@ class JobArray:
         session = self._session
         return session._call("array_template", lambda: session._backend.array_template(self._id))
 
-    def _apply(self, operation: str, act: Callable[[Job], None], jobs: Iterable[Job]) -> None:
-        """Act on every task the action applies to. A task in a state the action does not
-        apply to (InvalidStateException: a running task for hold, a finished one for
-        terminate …) is passed over; that raises only when the action applied to no task.
-        Any other failure is raised after acting on the rest, naming every failed task."""
-        skipped: list[tuple[Job, InvalidStateException]] = []
-        failures: list[tuple[Job, Drmaa2Exception]] = []
-        applied = 0
-        for job in jobs:
-            try:
-                act(job)
-            except InvalidStateException as error:
-                skipped.append((job, error))
-            except Drmaa2Exception as error:
-                failures.append((job, error))
-            else:
-                applied += 1
-        if failures:
-            first = type(failures[0][1])
-            detail = "; ".join(f"task {job.id}: {error}" for job, error in failures)
+    def _apply(self, operation: ArrayOperation, jobs: Iterable[Job]) -> None:
+        """Act on every task the action applies to, in one backend call where the backend
+        offers it. A task in a state the action does not apply to (InvalidStateException: a
+        running task for hold, a finished one for terminate …) is passed over; that raises
+        only when the action applied to no task. Any other failure is raised after acting on
+        the rest, naming every failed task."""
+        ids = [job.id for job in jobs]
+        outcome = self._session._control_array(self._id, ids, operation)
+        if outcome.failed:
+            first = type(outcome.failed[0][1])
+            detail = "; ".join(f"task {job_id}: {error}" for job_id, error in outcome.failed)
             raise first(
-                f"{operation} of array {self._id} failed for {len(failures)} of "
+                f"{operation} of array {self._id} failed for {len(outcome.failed)} of "
                 f"{len(self._jobs)} tasks: {detail}"
             )
-        if not applied and skipped:
-            detail = "; ".join(f"task {job.id}: {error}" for job, error in skipped)
+        if not outcome.applied and outcome.skipped:
+            detail = "; ".join(f"task {job_id}: {why}" for job_id, why in outcome.skipped)
             raise InvalidStateException(
                 f"{operation} of array {self._id} applies to none of its {len(self._jobs)} "
                 f"tasks: {detail}"
@@ -361,27 +355,27 @@ class JobArray:
 
     def suspend(self) -> None:
         """Suspend every running task (see :meth:`_apply` for tasks it does not apply to)."""
-        self._apply("suspend", Job.suspend, self._jobs)
+        self._apply("suspend", self._jobs)
 
     def resume(self) -> None:
         """Resume every task."""
-        self._apply("resume", Job.resume, self._jobs)
+        self._apply("resume", self._jobs)
 
     def hold(self) -> None:
         """Hold every task that has not started (last index first, so none starts meanwhile)."""
-        self._apply("hold", Job.hold, reversed(self._jobs))
+        self._apply("hold", reversed(self._jobs))
 
     def release(self) -> None:
         """Release every held task."""
-        self._apply("release", Job.release, self._jobs)
+        self._apply("release", self._jobs)
 
     def terminate(self) -> None:
         """Terminate every task; queued tasks first so that none starts meanwhile."""
-        self._apply("terminate", Job.terminate, reversed(self._jobs))
+        self._apply("terminate", reversed(self._jobs))
 
     def reap(self) -> None:
         """Forget every finished task."""
-        self._apply("reap", Job.reap, self._jobs)
+        self._apply("reap", self._jobs)
 
     def __repr__(self) -> str:
         return f"JobArray(id={self._id!r}, tasks={len(self._jobs)}, session={self.session_name!r})"
@@ -628,6 +622,33 @@ class JobSession(_Session):
 
     def _reap(self, job_id: str) -> None:
         self._call("reap", lambda: self._backend.reap(job_id))
+
+    def _control_array(
+        self, array_id: str, job_ids: list[str], operation: ArrayOperation
+    ) -> ArrayOutcome:
+        """Apply an operation to tasks of an array: in one call if the backend offers it
+        (:class:`~drmaa2.backend.ArrayControlBackend`), else task by task."""
+        backend = self._backend
+        if not self._closed and isinstance(backend, ArrayControlBackend):
+            return self._call(
+                operation, lambda: backend.control_array(array_id, job_ids, operation)
+            )
+        applied = 0
+        skipped: list[tuple[str, str]] = []
+        failed: list[tuple[str, Drmaa2Exception]] = []
+        for job_id in job_ids:
+            try:
+                if operation == "reap":
+                    self._reap(job_id)
+                else:
+                    self._control(job_id, Action(operation))
+            except InvalidStateException as error:
+                skipped.append((job_id, str(error)))
+            except Drmaa2Exception as error:
+                failed.append((job_id, error))
+            else:
+                applied += 1
+        return ArrayOutcome(applied, skipped, failed)
 
     def close(self) -> None:
         """Close the session (jobs keep running); destroys it if ``destroy_on_exit`` was set.

@@ -13,13 +13,13 @@ import itertools
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from drmaa2.backend import Action, WaitFor
+from drmaa2.backend import Action, ArrayOperation, ArrayOutcome, WaitFor
 from drmaa2.enums import JobState
 from drmaa2.errors import InvalidArgumentException
 from drmaa2.types import JobInfo, JobTemplate
 from drmaa2_ostracker.info import record_to_info
 from drmaa2_ostracker.keeper import KeeperClient
-from drmaa2_ostracker.keeper.protocol import PlanUnknown
+from drmaa2_ostracker.keeper.protocol import PlanUnknown, decode_error
 from drmaa2_ostracker.store.records import MAX_ARRAY_TASKS, JobRecord
 from drmaa2_ostracker.template import Plan, plan_job
 
@@ -29,7 +29,8 @@ _tokens = itertools.count(1)
 
 
 class OsJobSession:
-    """An open job session of the ``os`` backend (implements ``JobSessionBackend``)."""
+    """An open job session of the ``os`` backend (implements ``JobSessionBackend`` and
+    ``ArrayControlBackend``)."""
 
     def __init__(self, name: str, client: KeeperClient, on_close: Callable[[], None]) -> None:
         self._name = name
@@ -133,6 +134,21 @@ class OsJobSession:
         """Suspend, resume, hold, release or terminate a job."""
         self._client.call("control", self._name, job_id, action.value)
 
+    def control_array(
+        self, array_id: str, job_ids: Sequence[str], operation: ArrayOperation
+    ) -> ArrayOutcome:
+        """Act on tasks of an array in one keeper request, whatever their number (tasks
+        never started are acted on all at once: see the keeper's supervisor)."""
+        answer = self._client.call(
+            "control_array", self._name, array_id, _task_range(array_id, job_ids), operation
+        )
+        applied, skipped, failed = answer
+        return ArrayOutcome(
+            applied,
+            [(job_id, why) for job_id, why in skipped],
+            [(job_id, decode_error(error)) for job_id, error in failed],
+        )
+
     def wait(
         self, job_ids: Sequence[str], condition: WaitFor, wait_all: bool, timeout: float
     ) -> list[str]:
@@ -156,3 +172,31 @@ class OsJobSession:
         if not self._closed:
             self._closed = True
             self._on_close()
+
+
+def _task_range(array_id: str, job_ids: Sequence[str]) -> tuple[int, int, int] | list[str]:
+    """Task ids as (start, stop, step) of their indices when they are an array's ids by an
+    even step, in order (as the tasks of an array are): a million of them travel as three
+    numbers. Otherwise the ids themselves."""
+    ids = list(job_ids)
+    prefix = f"{array_id}."
+    try:
+        first = _task_index(prefix, ids[0])
+        step = _task_index(prefix, ids[1]) - first if len(ids) > 1 else 1
+        last = _task_index(prefix, ids[-1])
+    except (IndexError, ValueError):
+        return ids
+    if step == 0:
+        return ids
+    stop = last + (1 if step > 0 else -1)
+    indices = range(first, stop, step)
+    if len(indices) != len(ids) or ids != [prefix + str(index) for index in indices]:
+        return ids
+    return first, stop, step
+
+
+def _task_index(prefix: str, job_id: str) -> int:
+    """The index of a task id with this prefix; ValueError for any other id."""
+    if not job_id.startswith(prefix):
+        raise ValueError(job_id)
+    return int(job_id[len(prefix) :])

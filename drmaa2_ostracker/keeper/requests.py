@@ -1,5 +1,5 @@
 """The keeper's answers to its clients' requests: sessions (create, open, destroy, list) and
-jobs (run, list, state, control, wait).
+jobs (run, list, state, control, control of a whole array, wait).
 
 Each ``_do_<request>`` method answers the request ``<request>``; it runs in the thread of the
 connection that sent it.
@@ -14,10 +14,10 @@ import time
 import weakref
 from typing import TYPE_CHECKING, Any
 
-from drmaa2.backend import Action, WaitFor
+from drmaa2.backend import Action, ArrayOperation, WaitFor
 from drmaa2.errors import InvalidArgumentException, TimeoutException
 from drmaa2.types import JobInfo
-from drmaa2_ostracker.keeper.protocol import ConnectionLost, PlanUnknown
+from drmaa2_ostracker.keeper.protocol import ConnectionLost, PlanUnknown, encode_error
 from drmaa2_ostracker.keeper.sessions import SessionEngine
 from drmaa2_ostracker.plan import Plan, close_streams, plan_from_wire
 from drmaa2_ostracker.store import Store
@@ -180,6 +180,31 @@ class Requests:
     ) -> None:
         self._engine(session).reap(job_id)
 
+    def _do_control_array(
+        self,
+        connection: Connection,
+        session: str,
+        array_id: str,
+        tasks: Any,
+        operation: str,
+        *,
+        fds: list[int],
+    ) -> tuple[int, list[tuple[str, str]], list[tuple[str, tuple[str, str]]]]:
+        """Act on tasks of an array in one change: ``tasks`` is (start, stop, step) of a
+        range of their indices, or a list of their ids; ``operation`` a control action's
+        name or "reap". The answer: how many it applied to, the tasks it passed over with
+        why, those it failed on with their (error class, message)."""
+        self._engine(session)
+        assert self.store is not None
+        if operation not in _ARRAY_OPERATIONS:
+            raise InvalidArgumentException(f"operation: not an array operation: {operation!r}")
+        chosen: ArrayOperation = _ARRAY_OPERATIONS[operation]
+        outcome = self.supervisor.control_array(
+            self.store, session, array_id, _task_list(tasks), chosen
+        )
+        failed = [(job_id, encode_error(error)) for job_id, error in outcome.failed]
+        return outcome.applied, list(outcome.skipped), failed
+
     def _do_wait(
         self,
         connection: Connection,
@@ -210,3 +235,23 @@ class Requests:
 
     def _do_ping(self, connection: Connection, *, fds: list[int]) -> int:
         return os.getpid()
+
+
+_ARRAY_OPERATIONS: dict[str, ArrayOperation] = {
+    "suspend": "suspend",
+    "resume": "resume",
+    "hold": "hold",
+    "release": "release",
+    "terminate": "terminate",
+    "reap": "reap",
+}
+
+
+def _task_list(tasks: Any) -> range | list[str]:
+    """The tasks of a control_array request: a range of indices or a list of ids."""
+    if isinstance(tasks, tuple) and len(tasks) == 3 and all(type(n) is int for n in tasks):
+        if tasks[2] != 0:
+            return range(*tasks)
+    elif isinstance(tasks, list) and all(isinstance(job_id, str) for job_id in tasks):
+        return tasks
+    raise InvalidArgumentException("tasks: expected (start, stop, step) or a list of ids")

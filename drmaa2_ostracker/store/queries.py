@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -276,17 +277,20 @@ class Store:
         annotation: str,
         finish_us: int,
         job_name: str | None,
+        touched: Collection[int] = (),
     ) -> None:
         """Write every task of an array from ``cursor`` on that is not in the store as FAILED
-        (one statement: a million tasks in a few seconds)."""
+        (one statement: a million tasks in a few seconds), except the ``touched`` ones (a task
+        touched out of order that was reaped is not written again)."""
         if array.first_seq is None:
             raise ValueError(f"array {array.array_id} has no places reserved")
         self._rows(
             "WITH RECURSIVE t(i) AS (SELECT ? UNION ALL SELECT i + ? FROM t WHERE i <= ? - ?) "
             "INSERT INTO jobs (seq, session, job_id, array_id, task_index, job_name, state, "
             "sub_state, annotation, submission_us, finish_us) "
-            "SELECT ? + (i - ?) / ?, ?, ? || '.' || i, ?, i, ?, ?, ?, ?, ?, ? FROM t WHERE true "
-            "ON CONFLICT DO NOTHING",
+            "SELECT ? + (i - ?) / ?, ?, ? || '.' || i, ?, i, ?, ?, ?, ?, ?, ? FROM t "
+            + ("WHERE i NOT IN (SELECT value FROM json_each(?)) " if touched else "WHERE true ")
+            + "ON CONFLICT DO NOTHING",
             (
                 cursor,
                 array.step,
@@ -304,6 +308,7 @@ class Store:
                 annotation,
                 array.submission_us or finish_us,
                 finish_us,
+                *([json.dumps(sorted(touched))] if touched else []),
             ),
         )
 
@@ -393,6 +398,14 @@ class Store:
         """Forget a job."""
         self._rows("DELETE FROM jobs WHERE session = ? AND job_id = ?", (session, job_id))
 
+    def delete_jobs(self, session: str, job_ids: Sequence[str]) -> None:
+        """Forget jobs."""
+        with self._lock:
+            self._conn.executemany(
+                "DELETE FROM jobs WHERE session = ? AND job_id = ?",
+                ((session, job_id) for job_id in job_ids),
+            )
+
     # -- arrays ---------------------------------------------------------------------------
 
     def array(self, session: str, array_id: str) -> ArrayRecord | None:
@@ -401,6 +414,14 @@ class Store:
             "SELECT * FROM arrays WHERE session = ? AND array_id = ?", (session, array_id)
         )
         return None if row is None else ArrayRecord(*row)
+
+    def task_states(self, session: str, array_id: str) -> dict[int, JobState]:
+        """The states of an array's tasks in the store, by index."""
+        rows = self._rows(
+            "SELECT task_index, state FROM jobs WHERE session = ? AND array_id = ?",
+            (session, array_id),
+        )
+        return {index: JobState(state) for index, state in rows}
 
     def array_task_ids(self, session: str, array_id: str) -> list[str]:
         """Ids of an array's tasks that were not reaped, in index order."""

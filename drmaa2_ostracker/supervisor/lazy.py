@@ -4,8 +4,9 @@ An array of a million tasks must be submitted in a moment and cost the keeper no
 tasks that wait. So a task is written to the store (and tracked in memory) only when it is
 *touched*: when dispatch starts it, in index order (the array's *cursor* moves past it), or
 when it is controlled by its id before that (hold, terminate … of one task: it is then
-*touched* out of order). Every other task of the array is *untouched*: QUEUED (QUEUED_HELD if
-the array was submitted held), with the array's submission time, and nothing else known.
+*touched* out of order). Every other task of the array is *untouched*: QUEUED (QUEUED_HELD
+while the array's ``held`` flag is set: submitted held, or held as a whole), with the array's
+submission time, and nothing else known.
 Queries answer for untouched tasks from the array's record; listings name them in their
 places (an array reserves its tasks' places in the session's order when it is submitted).
 
@@ -77,7 +78,7 @@ class Untouched:
 
     @property
     def held(self) -> bool:
-        """Whether untouched tasks are held."""
+        """Whether untouched tasks are held (none of them starts)."""
         return self.array.held
 
     @property

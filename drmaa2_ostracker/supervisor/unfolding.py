@@ -145,7 +145,8 @@ class Unfolding(Dispatcher):
     def _end_untouched(
         self, changes: Changes, group: Group, sub_state: str, annotation: str
     ) -> None:
-        """Fail every untouched task of an array at once (its deadline came)."""
+        """Fail every untouched task of an array at once (its deadline came, or the user
+        terminated the array)."""
         rest = group.untouched
         if rest is None or rest.exhausted:
             return
@@ -154,7 +155,13 @@ class Unfolding(Dispatcher):
         self._begin(changes, store)
         try:
             store.fail_untouched(
-                rest.array, rest.cursor, sub_state, annotation, finished, rest.job_name
+                rest.array,
+                rest.cursor,
+                sub_state,
+                annotation,
+                finished,
+                rest.job_name,
+                touched=rest.touched,
             )
             store.update_array(rest.session, rest.array_id, next_index=None)
         except sqlite3.Error as error:

@@ -184,3 +184,24 @@ def test_array_wait_any_returns_a_finished_task(session: drmaa2.JobSession, tmp_
     flag.touch()
     session.wait_all_terminated(array.job_list, TIMEOUT)
     assert all(job.get_state()[0] is JobState.DONE for job in array.job_list)
+
+
+def test_array_reap_forgets_the_finished_tasks_only(session: drmaa2.JobSession) -> None:
+    array = session.run_bulk_jobs({"remote_command": "/bin/sleep", "args": ["60"]}, 1, 3, 1, 1)
+    first, second, third = array.job_list
+    first.wait_started(TIMEOUT)
+    with pytest.raises(drmaa2.InvalidStateException) as caught:
+        array.reap()  # none has finished
+    assert all(job.id in str(caught.value) for job in array.job_list)
+    assert "none" in str(caught.value)
+    second.terminate()
+    array.reap()  # task 2 is forgotten; the unfinished ones are passed over
+    assert [job.id for job in session.get_jobs()] == [first.id, third.id]
+    with pytest.raises(drmaa2.InvalidArgumentException) as gone:
+        array.terminate()  # it still names task 2: the others are ended all the same
+    assert f"failed for 1 of 3 tasks: task {second.id}:" in str(gone.value)
+    session.wait_all_terminated([first, third], TIMEOUT)
+    left = session.get_job_array(array.id)
+    assert [job.id for job in left.job_list] == [first.id, third.id]
+    left.reap()
+    assert session.get_jobs() == []

@@ -1,0 +1,148 @@
+"""Array-wide control of the os backend: one keeper request acts on every task of an array,
+its untouched tasks all at once (issue 14, point 4; issue 13, point 8). A million-task array is
+held, released and terminated without its tasks being written one by one, listed with the
+right states afterwards, and a held array stays held under the next keeper."""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+from pathlib import Path
+
+import psutil
+
+import drmaa2
+from drmaa2 import JobState
+from tests.behaviour.conftest import TIMEOUT, wait_until
+from tests.os.test_persistence import keepers_of, kill_keeper
+
+BACKEND = "os"
+N = 1_000_000
+SLEEP = {"remote_command": "/bin/sleep", "args": ["60"]}
+
+
+def store_count(state: Path, sql: str) -> int:
+    """One number read from the store file itself."""
+    uri = f"file:{state / 'store.sqlite3'}?mode=ro"
+    with contextlib.closing(sqlite3.connect(uri, uri=True)) as db:
+        return int(db.execute(sql).fetchone()[0])
+
+
+def the_keeper(state: Path) -> psutil.Process:
+    """The one keeper of a state directory."""
+    (keeper,) = keepers_of(state)
+    return keeper
+
+
+def running_jobs(keeper: psutil.Process) -> list[psutil.Process]:
+    """The keeper's children that are still alive (its running jobs)."""
+    return [child for child in keeper.children() if child.status() != psutil.STATUS_ZOMBIE]
+
+
+def test_a_million_task_array_is_held_released_and_terminated_as_a_whole(
+    tmp_path: Path,
+) -> None:
+    state = tmp_path / "state"
+    with drmaa2.JobSession("million", str(state), backend=BACKEND) as js:
+        before = js.run_job({"remote_command": "/bin/true"})
+        before.wait_terminated(TIMEOUT)
+        keeper = the_keeper(state)
+        rss = keeper.memory_info().rss
+        array = js.run_bulk_jobs({**SLEEP, "job_name": "many"}, 1, N, 1, 2)
+        tasks = array.job_list
+        first, second, third, fourth = tasks[:4]
+        js.wait_all_started([first, second], TIMEOUT)
+
+        array.hold()  # the two running tasks are not for hold: the million others are held
+        assert [first.get_state()[0], second.get_state()[0]] == [JobState.RUNNING] * 2
+        assert third.get_state()[0] == JobState.QUEUED_HELD
+        last = tasks[-1].get_info()
+        assert (last.job_state, last.job_name) == (JobState.QUEUED_HELD, "many")
+        assert len(js.get_jobs({"job_state": JobState.QUEUED_HELD})) == N - 2
+        # Ending the running ones frees their slots: nothing new starts (terminate returns once
+        # the task is reaped, and the freed slot is dispatched under the same lock).
+        first.terminate()
+        second.terminate()
+        assert third.get_state()[0] == JobState.QUEUED_HELD
+        assert running_jobs(keeper) == []
+        rows = store_count(state, f"SELECT count(*) FROM jobs WHERE array_id = '{array.id}'")
+        assert rows == 2, f"{rows} tasks written: the held ones were written one by one"
+
+        array.release()
+        assert tasks[-1].get_state()[0] == JobState.QUEUED
+        js.wait_all_started([third, fourth], TIMEOUT)
+        assert tasks[4].get_state()[0] == JobState.QUEUED
+        assert len(running_jobs(keeper)) == 2
+
+        array.terminate()  # returns once the running tasks are reaped
+        assert running_jobs(keeper) == []
+        js.wait_all_terminated([third, fourth, tasks[4], tasks[-1]], TIMEOUT)
+        ids = [job.id for job in js.get_jobs()]
+        assert ids == [before.id, *(f"{array.id}.{index}" for index in range(1, N + 1))]
+        assert len(js.get_jobs({"job_state": JobState.FAILED})) == N
+        assert js.get_jobs({"job_state": JobState.QUEUED}) == []
+        for task, started in ((third, True), (tasks[4], False), (tasks[-1], False)):
+            info = task.get_info()
+            assert (info.job_state, info.job_sub_state) == (JobState.FAILED, "terminated")
+            assert (info.dispatch_time is not None) is started
+        assert "before it started" in (tasks[-1].get_info().annotation or "")
+        assert keeper.memory_info().rss - rss < 64 * 2**20
+        js.destroy()
+
+
+def test_a_held_array_stays_held_under_the_next_keeper(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    with drmaa2.JobSession("held", str(state), backend=BACKEND) as js:
+        array = js.run_bulk_jobs(SLEEP, 1, N, 1, 2)
+        tasks = array.job_list
+        js.wait_all_started(tasks[:2], TIMEOUT)
+        array.hold()
+        tasks[0].terminate()
+        kill_keeper(state)  # SIGKILL: the running task 2 is left to the next keeper
+        # The next keeper (started by this call) adopts task 2, and keeps the rest held
+        # although a slot is free: it dispatched them, if at all, before it answered.
+        assert tasks[1].get_state()[0] == JobState.RUNNING
+        assert tasks[2].get_state()[0] == JobState.QUEUED_HELD
+        assert tasks[-1].get_state()[0] == JobState.QUEUED_HELD
+        rows = store_count(state, f"SELECT count(*) FROM jobs WHERE array_id = '{array.id}'")
+        assert rows == 2
+        array.release()
+        tasks[2].wait_started(TIMEOUT)
+        array.terminate()
+        js.wait_all_terminated([tasks[1], tasks[2], tasks[-1]], TIMEOUT)
+        assert tasks[-1].get_state()[0] == JobState.FAILED
+        kill_keeper(state)
+        assert tasks[-1].get_state()[0] == JobState.FAILED, "terminated for good"
+        assert js.get_jobs({"job_state": JobState.QUEUED}) == []
+        js.destroy()
+
+
+def test_an_array_with_a_task_reaped_is_controlled_as_a_whole_too(tmp_path: Path) -> None:
+    """A JobArray listing what is left (a task reaped in the middle) still holds the
+    untouched tasks at once; a stale JobArray names the task that is gone."""
+    state = tmp_path / "state"
+    n = 100_000
+    with drmaa2.JobSession("reaped", str(state), backend=BACKEND) as js:
+        array = js.run_bulk_jobs(SLEEP, 1, n, 1, 2)
+        tasks = array.job_list
+        js.wait_all_started(tasks[:2], TIMEOUT)
+        tasks[500].terminate()
+        tasks[500].reap()
+        left = js.get_job_array(array.id)
+        assert len(left.job_list) == n - 1
+        left.hold()
+        assert tasks[-1].get_state()[0] == JobState.QUEUED_HELD
+        assert tasks[2].get_state()[0] == JobState.QUEUED_HELD
+        rows = store_count(state, f"SELECT count(*) FROM jobs WHERE array_id = '{array.id}'")
+        assert rows == 2, "the held tasks were written one by one"
+        try:
+            array.terminate()  # it still names task 501, reaped
+        except drmaa2.InvalidArgumentException as error:
+            message = str(error)
+        else:
+            raise AssertionError("terminating a reaped task raised nothing")
+        assert f"failed for 1 of {n} tasks: task {tasks[500].id}:" in message
+        js.wait_all_terminated([tasks[0], tasks[1], tasks[-1]], TIMEOUT)
+        assert js.get_jobs({"job_state": JobState.QUEUED_HELD}) == []
+        wait_until(lambda: len(js.get_jobs({"job_state": JobState.FAILED})) == n - 1)
+        js.destroy()
