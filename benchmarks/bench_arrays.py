@@ -1,5 +1,5 @@
 """Benchmark of a huge array (issue 14, point 4): submitting a million-task array, what it
-costs the keeper while it runs, and listing it.
+costs the keeper while it runs, listing it, and holding, releasing and terminating it whole.
 
 The baseline is the submission of a one-task array in the same session, measured in the same
 run: the ratio shows what the size of the array adds. Every keeper started here is stopped by
@@ -20,7 +20,8 @@ from benchmarks.bench_jobs import TRUE, keeper_process, remove_state, result, st
 
 def huge_array(n: int) -> list[dict[str, object]]:
     """run_bulk_jobs(/bin/true, 1, n, max_parallel=cores): its time, the keeper's RSS and the
-    store's rows a few seconds later, and get_jobs over the session."""
+    store's rows a few seconds later, get_jobs over the session, and the time of
+    ``hold()``, ``release()`` and ``terminate()`` of the whole array."""
     cores = os.cpu_count() or 1
     state = state_directory("drmaa2-bench-huge-")
     try:
@@ -48,6 +49,11 @@ def huge_array(n: int) -> list[dict[str, object]]:
             with contextlib.closing(sqlite3.connect(uri, uri=True)) as db:
                 rows = db.execute("SELECT count(*) FROM jobs").fetchone()[0]
             assert listed == n + 5, f"get_jobs listed {listed} of {n + 5}"
+            control = {}
+            for action in ("hold", "release", "terminate"):
+                start = time.perf_counter()
+                getattr(huge, action)()
+                control[action] = time.perf_counter() - start
         finally:
             session.destroy()
     finally:
@@ -82,4 +88,16 @@ def huge_array(n: int) -> list[dict[str, object]]:
             True,
         ),
         result(f"get_jobs over {listed} jobs, s", listing, "s", None, "", "reported", True),
+        *(
+            result(
+                f"{action} of the {n}-task array, s",
+                seconds,
+                "s",
+                None,
+                "",
+                "< 2 s",
+                seconds < 2.0,
+            )
+            for action, seconds in control.items()
+        ),
     ]
