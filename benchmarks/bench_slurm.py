@@ -2,6 +2,7 @@
 
 python -m benchmarks.bench_slurm            # full run (starts and stops its own cluster)
 python -m benchmarks.bench_slurm --quick    # smoke run
+python -m benchmarks.bench_slurm --only submissions,latency
 
 Cases (targets from issue 15):
 
@@ -286,8 +287,19 @@ def _wait_quietly(session: drmaa2.JobSession, jobs: list[drmaa2.Job], timeout: f
         session.wait_any_terminated(jobs, timeout)
 
 
-def run(quick: bool) -> list[Row]:
-    """Start a cluster, run every case, stop the cluster (every daemon by its pid)."""
+CASES: dict[str, Callable[[Bench, bool], list[Row]]] = {
+    "submissions": lambda b, q: submissions(b, 20 if q else 100, 2 if q else 6),
+    "array": lambda b, q: array(b, 10 if q else 100, 2 if q else 4),
+    "latency": lambda b, q: latency(b, 3 if q else 20),
+    "poller": lambda b, q: (
+        poller_cost(b, 10, 2 if q else 10) + poller_cost(b, 100 if q else 1000, 2 if q else 10)
+    ),
+}
+
+
+def run(quick: bool, only: list[str] | None = None) -> list[Row]:
+    """Start a cluster, run the cases (every one by default), stop the cluster (every daemon
+    by its pid)."""
     install_packages(False)
     root = tempfile.mkdtemp(prefix="drmaa2-bench-slurm-", dir="/tmp")
     cluster = Cluster(root)
@@ -299,11 +311,8 @@ def run(quick: bool) -> list[Row]:
         session = drmaa2.create_job_session(backend="slurm", contact=str(cluster.conf))
         bench = Bench(cluster, session)
         try:
-            rows += submissions(bench, 20 if quick else 100, 2 if quick else 6)
-            rows += array(bench, 10 if quick else 100, 2 if quick else 4)
-            rows += latency(bench, 3 if quick else 20)
-            rows += poller_cost(bench, 10, 2 if quick else 10)
-            rows += poller_cost(bench, 100 if quick else 1000, 2 if quick else 10)
+            for name in only or list(CASES):
+                rows += CASES[name](bench, quick)
         finally:
             session.destroy()
     finally:
@@ -320,14 +329,19 @@ def main(argv: list[str] | None = None) -> int:
     """Print the machine, then every figure with its baseline, ratio and target."""
     parser = argparse.ArgumentParser(prog="python -m benchmarks.bench_slurm")
     parser.add_argument("--quick", action="store_true", help="a smoke run; figures not measured")
+    parser.add_argument("--only", help="comma-separated cases: " + ",".join(CASES))
     args = parser.parse_args(argv)
+    only = args.only.split(",") if args.only else None
+    unknown = [name for name in only or [] if name not in CASES]
+    if unknown:
+        parser.error(f"unknown case(s): {', '.join(unknown)}")
     info = machine()
     print(
         f"machine: {info['cores']} cores, {info['cpu']}, Python {info['python']}, "
         f"kernel {info['kernel']}, {info['date']}" + (" (quick smoke run)" if args.quick else ""),
         flush=True,
     )
-    for row in run(args.quick):
+    for row in run(args.quick, only):
         base = row["baseline"]
         ratio = row["ratio"]
         shown = f"{base:.4f}" if isinstance(base, float) else "-"
