@@ -95,13 +95,13 @@ def _ignore(signum: int, frame: object) -> None:
 
 def _failure(state_dir: str, error: BaseException) -> str:
     """The line that tells the starter why the keeper could not start."""
-    from drmaa2_ostracker.keeper import files
+    from drmaa2_ostracker import faults
     from drmaa2_ostracker.keeper.protocol import encode_error
 
     fault = (
         error
         if isinstance(error, Drmaa2Exception)
-        else files.resource_fault(state_dir, error, "start the keeper of")
+        else faults.resource_fault(state_dir, error, "start the keeper of")
     )
     line = f"error: {error}" if fault is None else "error: {}: {}".format(*encode_error(fault))
     return " ".join(line.splitlines())

@@ -31,7 +31,7 @@ from typing import Any
 
 from drmaa2 import errors
 from drmaa2.errors import DrmCommunicationException, SessionManagementException
-from drmaa2_ostracker import __version__
+from drmaa2_ostracker import __version__, faults
 from drmaa2_ostracker.keeper import files
 from drmaa2_ostracker.keeper.protocol import (
     MAGIC,
@@ -175,7 +175,7 @@ class KeeperClient:
         try:
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
         except OSError as error:
-            fault = files.resource_fault(self._address, error, "connect to the keeper at")
+            fault = faults.resource_fault(self._address, error, "connect to the keeper at")
             if fault is not None:
                 raise fault from None
             raise
@@ -269,7 +269,7 @@ class KeeperClient:
     def _cannot_start(self, error: OSError) -> errors.Drmaa2Exception:
         """The error for a keeper that could not be started: OutOfResourceException when
         descriptors or processes ran out."""
-        fault = files.resource_fault(self.state_dir, error, "start the keeper of")
+        fault = faults.resource_fault(self.state_dir, error, "start the keeper of")
         if fault is not None:
             return fault
         if error.errno == errno.EAGAIN:  # fork: RLIMIT_NPROC, or the kernel's thread limit

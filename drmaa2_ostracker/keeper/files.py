@@ -8,32 +8,30 @@ A lock or log file that cannot be used (a directory in its place, a FIFO, a file
 user) is set aside as ``<name>.damaged-<UTC time>`` and made anew, with a warning: it holds
 nothing that would be lost, and it must not make every later call fail. The store is never
 set aside (see :mod:`drmaa2_ostracker.store.schema`). A resource that ran out (space, quota,
-descriptors) is an :class:`~drmaa2.errors.OutOfResourceException`, not a damaged file.
+descriptors) is an :class:`~drmaa2.errors.OutOfResourceException`, not a damaged file (see
+:mod:`drmaa2_ostracker.faults`).
 """
 
 from __future__ import annotations
 
 import contextlib
-import errno
 import logging
 import os
-import resource
 import stat
 import time
 
-from drmaa2.errors import OutOfResourceException, SessionManagementException
+from drmaa2.errors import SessionManagementException
+from drmaa2_ostracker.faults import resource_fault
 
 __all__ = [
     "KEEPER_LOCK",
     "KEEPER_LOG",
-    "OPEN_SPACE",
     "SOCKET",
     "START_LOCK",
     "check_state_dir",
     "clear_socket",
     "kind_of",
     "open_private",
-    "resource_fault",
     "set_aside",
     "socket_address",
 ]
@@ -48,9 +46,6 @@ KEEPER_LOCK = "keeper.lock"
 START_LOCK = "keeper-start.lock"
 #: What the keeper reports (appended; errors and adopted jobs).
 KEEPER_LOG = "keeper.log"
-
-#: The free space opening the store may take (its -wal and -shm files, a new store's pages).
-OPEN_SPACE = 1 << 20
 
 #: The longest path a Unix socket address takes (sun_path, with its terminating NUL).
 _SUN_PATH_MAX = 107
@@ -162,85 +157,6 @@ def set_aside(path: str, why: str) -> str:
         return ""
     _log.warning("%s %s: set aside as %s", path, why, aside)
     return aside
-
-
-def resource_fault(
-    path: str, error: BaseException, doing: str = ""
-) -> OutOfResourceException | None:
-    """The :class:`~drmaa2.errors.OutOfResourceException` that ``error``, met while opening
-    or writing ``path`` (or ``doing`` it: "start the keeper of"), stands for if a resource ran
-    out (space, quota, open files) rather than the file being unusable; else None. SQLite's
-    "unable to open database file" and "disk I/O error" do not say why: then the descriptors
-    and the free space are looked at."""
-    number = getattr(error, "errno", None)
-    text = str(error).lower()
-    if number in (errno.ENOSPC, errno.EDQUOT) or "database or disk is full" in text:
-        return _no_space(path, doing or "write", quota=number == errno.EDQUOT)
-    if number in (errno.EMFILE, errno.ENFILE):
-        return _no_descriptors(path, doing or "open", number)
-    if "unable to open database file" in text or "disk i/o error" in text:
-        number = _descriptors_exhausted()
-        if number is not None:
-            return _no_descriptors(path, doing or "open", number)
-        if _free_space(path) < OPEN_SPACE:
-            return _no_space(path, doing or "write", quota=False)
-    return None
-
-
-def _free_space(path: str) -> int:
-    try:
-        found = os.statvfs(os.path.dirname(path) or ".")
-    except OSError:
-        return OPEN_SPACE
-    return found.f_bavail * found.f_frsize
-
-
-def _no_space(path: str, doing: str, quota: bool) -> OutOfResourceException:
-    free = _free_space(path)
-    what = "the disk quota of this user is exhausted" if quota else "its file system is full"
-    return OutOfResourceException(
-        f"cannot {doing} {path}: {what} ({free} bytes free; the state directory needs at least "
-        f"{OPEN_SPACE} bytes, 1 MiB, free): free some space and try again"
-    )
-
-
-def _descriptors_exhausted() -> int | None:
-    """EMFILE or ENFILE if a few descriptors (what SQLite needs to open a store) cannot be
-    had now, else None."""
-    opened: list[int] = []
-    try:
-        for _ in range(4):
-            opened.append(os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC))
-    except OSError as error:
-        if error.errno in (errno.EMFILE, errno.ENFILE):
-            return error.errno
-    finally:
-        for fd in opened:
-            os.close(fd)
-    return None
-
-
-def _no_descriptors(path: str, doing: str, number: int) -> OutOfResourceException:
-    if number == errno.ENFILE:
-        return OutOfResourceException(
-            f"cannot {doing} {path}: the system has run out of open files (ENFILE, limit "
-            f"fs.file-max = {_file_max()}); close files elsewhere or raise the limit and try "
-            f"again"
-        )
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    return OutOfResourceException(
-        f"cannot {doing} {path}: the process reached its limit of open files (RLIMIT_NOFILE = "
-        f"{soft}); raise it (ulimit -n, up to the hard limit {hard}) or close files, and try "
-        f"again"
-    )
-
-
-def _file_max() -> str:
-    try:
-        with open("/proc/sys/fs/file-max") as found:
-            return found.read().strip()
-    except OSError:
-        return "unknown"
 
 
 def clear_socket(path: str) -> None:

@@ -42,8 +42,7 @@ from drmaa2.errors import (
     InvalidArgumentException,
     SessionManagementException,
 )
-from drmaa2_ostracker import __version__
-from drmaa2_ostracker.faults import limit_text
+from drmaa2_ostracker import __version__, faults
 from drmaa2_ostracker.keeper import files
 from drmaa2_ostracker.keeper.events import EventStreams
 from drmaa2_ostracker.keeper.protocol import (
@@ -58,7 +57,6 @@ from drmaa2_ostracker.keeper.sessions import SessionEngine
 from drmaa2_ostracker.plan import Plan
 from drmaa2_ostracker.store import Store
 from drmaa2_ostracker.store.schema import STORE_FILE
-from drmaa2_ostracker.store.space import storage_error
 from drmaa2_ostracker.supervisor import Supervisor
 
 __all__ = ["DEFAULT_IDLE_SECONDS", "IDLE_ENV", "Keeper"]
@@ -132,7 +130,7 @@ class Connection:
                     _close_fds(fds)
                     if isinstance(error, sqlite3.Error):  # a full disk …: say so
                         store = os.path.join(self.keeper.state_dir, STORE_FILE)
-                        error = storage_error(error, store, self.keeper.state_dir)
+                        error = faults.storage_error(error, store, self.keeper.state_dir)
                     if not isinstance(error, Drmaa2Exception):  # a bug, not a refusal
                         _log.exception("request %s failed", method)
                     answer = (False, encode_error(error))
@@ -193,7 +191,7 @@ class Keeper(Requests, EventStreams):
             os.ftruncate(lock_fd, 0)
             os.pwrite(lock_fd, f"{os.getpid()}\n".encode(), 0)
         except OSError as error:
-            if files.resource_fault(files.KEEPER_LOCK, error) is None:
+            if faults.resource_fault(files.KEEPER_LOCK, error) is None:
                 raise
             _log.warning("cannot write the pid to %s: %s", files.KEEPER_LOCK, error.strerror)
 
@@ -314,7 +312,7 @@ class Keeper(Requests, EventStreams):
         except RuntimeError:  # "can't start new thread": the process or thread limit
             with self._lock:
                 self._connections.discard(connection)
-            limit = limit_text(resource.getrlimit(resource.RLIMIT_NPROC)[0])
+            limit = faults.limit_text(resource.getrlimit(resource.RLIMIT_NPROC)[0])
             _refuse(
                 connection.channel,
                 f"the keeper of {self.state_dir} cannot start a thread for this connection: "
@@ -335,7 +333,7 @@ class Keeper(Requests, EventStreams):
         except OSError:
             sock = None
         if sock is not None:
-            limit = limit_text(resource.getrlimit(resource.RLIMIT_NOFILE)[0])
+            limit = faults.limit_text(resource.getrlimit(resource.RLIMIT_NOFILE)[0])
             why = (
                 f"the keeper has too many open files (RLIMIT_NOFILE = {limit})"
                 if error.errno == errno.EMFILE

@@ -8,31 +8,29 @@ change is committed). Finished jobs live only here, not in the keeper's memory.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
-import json
 import os
 import sqlite3
 import threading
 import time
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
 from drmaa2.enums import JobState
 from drmaa2.errors import InvalidArgumentException
+from drmaa2_ostracker.faults import RESERVE, free_bytes, no_space
+from drmaa2_ostracker.store.arrays import ArrayQueries
 from drmaa2_ostracker.store.launches import Launches
 from drmaa2_ostracker.store.records import (
     JOB_COLUMNS,
     JOB_INSERT,
     JOB_SELECT,
-    ArrayRecord,
     JobRecord,
     record_of,
     row_of,
     update_sql,
 )
 from drmaa2_ostracker.store.schema import STORE_FILE, connect
-from drmaa2_ostracker.store.space import RESERVE, free_bytes, no_space
 
 __all__ = ["Store"]
 
@@ -48,7 +46,7 @@ _JOB_UPSERT = (
 )
 
 
-class Store:
+class Store(ArrayQueries):
     """The session store of one state directory (thread-safe)."""
 
     def __init__(self, state_dir: str) -> None:
@@ -122,7 +120,7 @@ class Store:
 
     def ensure_space(self, what: str) -> None:
         """OutOfResourceException (saying ``what`` did not happen) unless the store's file
-        system has :data:`~drmaa2_ostracker.store.space.RESERVE` bytes free, after the
+        system has :data:`~drmaa2_ostracker.faults.RESERVE` bytes free, after the
         write-ahead log was cut back to what it holds."""
         now = time.monotonic()
         if now < self._roomy_until:  # far from full a moment ago (a statvfs per job costs)
@@ -253,82 +251,6 @@ class Store:
             rows = [(*row_of(record), record.session) for record in records]
             self._conn.executemany(_JOB_UPSERT, rows)
 
-    def insert_array(self, array: ArrayRecord) -> None:
-        """Write a new array record."""
-        values = dataclasses.astuple(array)
-        self._rows(f"INSERT INTO arrays VALUES ({', '.join('?' for _ in values)})", values)
-
-    def update_array(self, session: str, array_id: str, **columns: Any) -> None:
-        """Update some columns of an array (next_index, held)."""
-        unknown = set(columns) - {"next_index", "held"}
-        if unknown:
-            raise KeyError(f"not updatable array columns: {sorted(unknown)}")
-        assignments = ", ".join(f"{name} = ?" for name in columns)
-        self._rows(
-            f"UPDATE arrays SET {assignments} WHERE session = ? AND array_id = ?",
-            (*columns.values(), session, array_id),
-        )
-
-    def fail_untouched(
-        self,
-        array: ArrayRecord,
-        cursor: int,
-        sub_state: str,
-        annotation: str,
-        finish_us: int,
-        job_name: str | None,
-        touched: Collection[int] = (),
-    ) -> None:
-        """Write every task of an array from ``cursor`` on that is not in the store as FAILED
-        (one statement: a million tasks in a few seconds), except the ``touched`` ones (a task
-        touched out of order that was reaped is not written again)."""
-        if array.first_seq is None:
-            raise ValueError(f"array {array.array_id} has no places reserved")
-        self._rows(
-            "WITH RECURSIVE t(i) AS (SELECT ? UNION ALL SELECT i + ? FROM t WHERE i <= ? - ?) "
-            "INSERT INTO jobs (seq, session, job_id, array_id, task_index, job_name, state, "
-            "sub_state, annotation, submission_us, finish_us) "
-            "SELECT ? + (i - ?) / ?, ?, ? || '.' || i, ?, i, ?, ?, ?, ?, ?, ? FROM t "
-            + ("WHERE i NOT IN (SELECT value FROM json_each(?)) " if touched else "WHERE true ")
-            + "ON CONFLICT DO NOTHING",
-            (
-                cursor,
-                array.step,
-                array.end_index,
-                array.step,
-                array.first_seq,
-                array.begin_index,
-                array.step,
-                array.session,
-                array.array_id,
-                array.array_id,
-                job_name,
-                int(JobState.FAILED),
-                sub_state,
-                annotation,
-                array.submission_us or finish_us,
-                finish_us,
-                *([json.dumps(sorted(touched))] if touched else []),
-            ),
-        )
-
-    def unfolding_arrays(self, session: str) -> list[ArrayRecord]:
-        """The session's arrays that still have tasks not in the store."""
-        rows = self._rows(
-            "SELECT * FROM arrays WHERE session = ? AND next_index IS NOT NULL "
-            "AND next_index <= end_index ORDER BY first_seq",
-            (session,),
-        )
-        return [ArrayRecord(*row) for row in rows]
-
-    def task_indices_from(self, session: str, array_id: str, index: int) -> list[int]:
-        """Indices of an array's tasks in the store, from ``index`` on."""
-        rows = self._rows(
-            "SELECT task_index FROM jobs WHERE session = ? AND array_id = ? AND task_index >= ?",
-            (session, array_id, index),
-        )
-        return [row[0] for row in rows]
-
     def job_seqs(self, session: str, where: dict[str, Any] | None = None) -> list[tuple[int, str]]:
         """(place, id) of a session's jobs matching the equality conditions, oldest first."""
         clauses, args = self._where(session, where)
@@ -405,28 +327,3 @@ class Store:
                 "DELETE FROM jobs WHERE session = ? AND job_id = ?",
                 ((session, job_id) for job_id in job_ids),
             )
-
-    # -- arrays ---------------------------------------------------------------------------
-
-    def array(self, session: str, array_id: str) -> ArrayRecord | None:
-        """One array's record, None if unknown."""
-        row = self._one(
-            "SELECT * FROM arrays WHERE session = ? AND array_id = ?", (session, array_id)
-        )
-        return None if row is None else ArrayRecord(*row)
-
-    def task_states(self, session: str, array_id: str) -> dict[int, JobState]:
-        """The states of an array's tasks in the store, by index."""
-        rows = self._rows(
-            "SELECT task_index, state FROM jobs WHERE session = ? AND array_id = ?",
-            (session, array_id),
-        )
-        return {index: JobState(state) for index, state in rows}
-
-    def array_task_ids(self, session: str, array_id: str) -> list[str]:
-        """Ids of an array's tasks that were not reaped, in index order."""
-        rows = self._rows(
-            "SELECT job_id FROM jobs WHERE session = ? AND array_id = ? ORDER BY task_index",
-            (session, array_id),
-        )
-        return [row[0] for row in rows]

@@ -22,6 +22,7 @@ import sqlite3
 import stat
 
 from drmaa2.errors import SessionManagementException
+from drmaa2_ostracker import faults
 from drmaa2_ostracker.keeper import files
 from drmaa2_ostracker.store.inspection import (
     COMPANIONS,
@@ -58,7 +59,7 @@ def connect(path: str) -> sqlite3.Connection:
         check_wal(path)
         return _open(path)
     except (OSError, sqlite3.Error) as error:
-        fault = files.resource_fault(path, error)
+        fault = faults.resource_fault(path, error)
         if fault is not None:
             raise fault from error
         if isinstance(error, OSError):

@@ -16,9 +16,9 @@ from drmaa2.backend import Action, ArrayOperation, ArrayOutcome
 from drmaa2.enums import Event, JobState
 from drmaa2.errors import Drmaa2Exception, InvalidStateException
 from drmaa2.types import Notification
+from drmaa2_ostracker.faults import storage_error
 from drmaa2_ostracker.process import continue_job, stop_job
 from drmaa2_ostracker.store import Store
-from drmaa2_ostracker.store.space import storage_error
 from drmaa2_ostracker.supervisor.jobs import STARTING, TERMINATED, Group, TrackedJob
 from drmaa2_ostracker.supervisor.lazy import Untouched, split_task_id
 from drmaa2_ostracker.supervisor.states import FINISHED, Changes, allows

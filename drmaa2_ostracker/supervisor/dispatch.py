@@ -19,11 +19,10 @@ from typing import Any
 
 from drmaa2.enums import JobState
 from drmaa2.errors import OutOfResourceException
-from drmaa2_ostracker.faults import limit_reached
+from drmaa2_ostracker.faults import limit_reached, storage_error
 from drmaa2_ostracker.process import Spawned, boot_ticks, kill_job, spawn
 from drmaa2_ostracker.store import Store
 from drmaa2_ostracker.store.records import JobRecord
-from drmaa2_ostracker.store.space import storage_error
 from drmaa2_ostracker.supervisor.jobs import (
     START_FAILED,
     STARTING,

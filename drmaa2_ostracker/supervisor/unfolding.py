@@ -13,10 +13,10 @@ import time
 
 from drmaa2.enums import Event, JobState
 from drmaa2.types import Notification
+from drmaa2_ostracker.faults import storage_error
 from drmaa2_ostracker.process import boot_ticks
 from drmaa2_ostracker.store import Store
 from drmaa2_ostracker.store.records import ArrayRecord, JobRecord
-from drmaa2_ostracker.store.space import storage_error
 from drmaa2_ostracker.supervisor.dispatch import Dispatcher
 from drmaa2_ostracker.supervisor.jobs import (
     DEADLINE,

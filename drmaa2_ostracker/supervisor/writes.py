@@ -19,9 +19,9 @@ import sqlite3
 import time
 from typing import TYPE_CHECKING
 
+from drmaa2_ostracker.faults import is_out_of_space
 from drmaa2_ostracker.store import Store
 from drmaa2_ostracker.store.records import JobRecord
-from drmaa2_ostracker.store.space import is_out_of_space
 from drmaa2_ostracker.supervisor.base import SupervisorBase
 from drmaa2_ostracker.supervisor.jobs import TrackedJob
 
