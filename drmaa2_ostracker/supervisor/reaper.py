@@ -139,9 +139,12 @@ class Reaper(Timers):
                     due = max(0.0, at - time.monotonic())
                     timeout = due if timeout < 0 else min(timeout, due)
         events = epoll.poll(min(timeout, MAX_SLEEP) if timeout >= 0 else MAX_SLEEP)
-        if events and time.monotonic() - self._last_submit < _BURST_WINDOW:
-            # Jobs are being submitted right now: let the exits gather and handle them in one
-            # round, instead of taking the interpreter from the submitting thread for each.
+        if events and len(self._by_fd) > 1 and time.monotonic() - self._last_submit < _BURST_WINDOW:
+            # Jobs are being submitted right now, and several run: let the exits gather and
+            # handle them in one round, instead of taking the interpreter from the submitting
+            # thread for each. (Never for a lone job: a client that submits one job and waits
+            # for it, again and again, would wait the window out each time its job's end
+            # reached this thread before its wait reached the keeper.)
             time.sleep(_BURST_WINDOW)
             events = epoll.poll(0)
         if self._flush_at is not None and time.monotonic() >= self._flush_at:
