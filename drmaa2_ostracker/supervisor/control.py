@@ -19,15 +19,12 @@ from drmaa2.types import Notification
 from drmaa2_ostracker.faults import storage_error
 from drmaa2_ostracker.process import continue_job, stop_job
 from drmaa2_ostracker.store import Store
-from drmaa2_ostracker.supervisor.jobs import STARTING, TERMINATED, Group, TrackedJob
+from drmaa2_ostracker.supervisor.jobs import BY_USER, STARTING, TERMINATED, Group, TrackedJob
 from drmaa2_ostracker.supervisor.lazy import Untouched, split_task_id
-from drmaa2_ostracker.supervisor.states import FINISHED, Changes, allows
+from drmaa2_ostracker.supervisor.states import FINISHED, Changes, allows, refusal
 from drmaa2_ostracker.supervisor.waits import Waits
 
 __all__ = ["Control"]
-
-#: The annotation of a task terminated before it started (as :meth:`Timers._kill` writes it).
-_TERMINATED_NOTE = "terminated by the user before it started"
 
 
 class Control(Waits):
@@ -93,7 +90,7 @@ class Control(Waits):
         self._dispatch(changes, job.group)
 
     def _terminate(self, changes: Changes, job: TrackedJob) -> None:
-        self._kill(changes, job, TERMINATED, "terminated by the user")
+        self._kill(changes, job, TERMINATED, BY_USER)
 
     def reap_job(self, store: Store, session: str, job_id: str) -> None:
         """Forget a finished job; InvalidStateException while it has not finished."""
@@ -111,9 +108,7 @@ class Control(Waits):
         """InvalidStateException unless the job has finished (lock held)."""
         state = finished if finished is not None else self._state(store, session, job_id)[0]
         if not state.is_terminal:
-            raise InvalidStateException(
-                f"cannot reap job {job_id}: it has not finished ({state.name})"
-            )
+            raise InvalidStateException(_unfinished(job_id, state))
 
     def _forget_unwritten(self, store: Store, session: str, job_id: str) -> None:
         unwritten = self._unwritten.get(store.path)
@@ -201,7 +196,7 @@ class Control(Waits):
             return
         tally.applied += before.count()
         if action is Action.TERMINATE:
-            self._end_untouched(changes, group, TERMINATED, _TERMINATED_NOTE)
+            self._end_untouched(changes, group, TERMINATED, BY_USER)
             return
         held = action is Action.HOLD
         if bool(rest.held) != held:
@@ -242,6 +237,11 @@ class Control(Waits):
             raise storage_error(error, store.path, store.state_dir) from None
         for job_id in job_ids:
             self._forget_unwritten(store, session, job_id)
+
+
+def _unfinished(job_id: str, state: JobState) -> str:
+    """Why a job cannot be reaped yet."""
+    return f"cannot reap job {job_id}: it has not finished ({state.name})"
 
 
 def _others_if_all_untouched(rest: Untouched, tasks: range | Sequence[str]) -> list[Any] | None:
@@ -288,15 +288,14 @@ class _Tally:
         if self.applied or self.untouched_skipped is None:
             return ArrayOutcome(self.applied, () if self.applied else self.skipped, self.failed)
         rest, action = self.untouched_skipped
-        state = (JobState.QUEUED_HELD if rest.held else JobState.QUEUED).name
+        state = JobState.QUEUED_HELD if rest.held else JobState.QUEUED
         skipped = list(self.skipped)
         for index in rest.indices():
             job_id = f"{rest.array_id}.{index}"
             if action is None:
-                skipped.append((job_id, f"cannot reap job {job_id}: it has not finished ({state})"))
+                skipped.append((job_id, _unfinished(job_id, state)))
             else:
-                why = f"cannot {action.value} job {job_id}: it has not started ({state})"
-                skipped.append((job_id, why))
+                skipped.append((job_id, refusal(action, job_id, state, state)))
         if isinstance(tasks, range):
             sign = 1 if tasks.step > 0 else -1
             skipped.sort(key=lambda entry: sign * int(entry[0].rpartition(".")[2]))

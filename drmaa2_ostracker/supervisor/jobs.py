@@ -20,6 +20,8 @@ from drmaa2_ostracker.supervisor.lazy import Untouched
 
 __all__ = [
     "ADOPTED_NOTE",
+    "AT_DEADLINE",
+    "BY_USER",
     "DEADLINE",
     "STARTING",
     "START_FAILED",
@@ -47,6 +49,10 @@ WALLCLOCK = "wallclock_limit_exceeded"
 START_FAILED = "start_failed"
 UNOBSERVED = "exit_status_unobserved"
 START_UNCONFIRMED = "start_unconfirmed"
+
+#: Why a job was ended, in its annotation ("… before it started" for one that had not).
+BY_USER = "terminated by the user"
+AT_DEADLINE = "terminated at its deadline_time"
 
 UNOBSERVED_NOTE = (
     "the job ended while no keeper ran (the keeper that started it was killed): its exit "

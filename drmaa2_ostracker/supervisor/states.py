@@ -28,7 +28,17 @@ from drmaa2_ostracker.supervisor.jobs import STARTING, TrackedJob
 from drmaa2_ostracker.supervisor.lazy import split_task_id
 from drmaa2_ostracker.supervisor.writes import FailedWrites
 
-__all__ = ["CONTROL", "DO", "FINISHED", "FLUSH_DELAY", "NOTHING", "Changes", "States", "allows"]
+__all__ = [
+    "CONTROL",
+    "DO",
+    "FINISHED",
+    "FLUSH_DELAY",
+    "NOTHING",
+    "Changes",
+    "States",
+    "allows",
+    "refusal",
+]
 
 _log = logging.getLogger(__name__)
 
@@ -84,7 +94,13 @@ def allows(action: Action, job_id: str, row: JobState | str, state: JobState) ->
         return True
     if verdict == NOTHING:
         return False
-    raise InvalidStateException(f"cannot {action.value} job {job_id}: it {verdict} ({state.name})")
+    raise InvalidStateException(refusal(action, job_id, row, state))
+
+
+def refusal(action: Action, job_id: str, row: JobState | str, state: JobState) -> str:
+    """Why :data:`CONTROL`'s ``row`` refuses ``action`` ("cannot hold job 3: it has started
+    (RUNNING)"): the message of the InvalidStateException :func:`allows` raises."""
+    return f"cannot {action.value} job {job_id}: it {CONTROL[action, row]} ({state.name})"
 
 
 class Changes:

@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 
 from drmaa2.enums import JobState
 from drmaa2_ostracker.process import kill_job
-from drmaa2_ostracker.supervisor.jobs import DEADLINE, TrackedJob, now_us
+from drmaa2_ostracker.supervisor.jobs import AT_DEADLINE, DEADLINE, TrackedJob, now_us
 from drmaa2_ostracker.supervisor.states import Changes, States
 
 __all__ = ["Timer", "Timers"]
@@ -74,7 +74,7 @@ class Timers(States):
 
     def _deadline(self, changes: Changes, jobs: list[TrackedJob]) -> None:
         for job in jobs:
-            self._kill(changes, job, DEADLINE, "terminated at its deadline_time")
+            self._kill(changes, job, DEADLINE, AT_DEADLINE)
 
     def _kill(self, changes: Changes, job: TrackedJob, sub_state: str, annotation: str) -> None:
         """Terminate a job for a reason (no-op if it has finished meanwhile)."""

@@ -19,6 +19,7 @@ from drmaa2_ostracker.store import Store
 from drmaa2_ostracker.store.records import ArrayRecord, JobRecord
 from drmaa2_ostracker.supervisor.dispatch import Dispatcher
 from drmaa2_ostracker.supervisor.jobs import (
+    AT_DEADLINE,
     DEADLINE,
     START_FAILED,
     STARTING,
@@ -74,9 +75,7 @@ class Unfolding(Dispatcher):
             def deadline(changes: Changes) -> None:
                 tracked = [job for job in self._active.values() if job.group is group]
                 self._deadline(changes, tracked)
-                self._end_untouched(
-                    changes, group, DEADLINE, "terminated at its deadline_time before it started"
-                )
+                self._end_untouched(changes, group, DEADLINE, AT_DEADLINE)
 
             self._add_timer(group.deadline, jobs, deadline, alive)
 
@@ -142,11 +141,11 @@ class Unfolding(Dispatcher):
             group.untouched = None
         return job
 
-    def _end_untouched(
-        self, changes: Changes, group: Group, sub_state: str, annotation: str
-    ) -> None:
+    def _end_untouched(self, changes: Changes, group: Group, sub_state: str, reason: str) -> None:
         """Fail every untouched task of an array at once (its deadline came, or the user
-        terminated the array)."""
+        terminated the array), annotated as a job ended before it started (see
+        ``Timers._kill``)."""
+        annotation = f"{reason} before it started"
         rest = group.untouched
         if rest is None or rest.exhausted:
             return
