@@ -17,7 +17,15 @@ import sys
 import tempfile
 from collections.abc import Callable
 
-from benchmarks import bench_arrays, bench_jobs, bench_keeper, bench_monitoring
+from benchmarks import (
+    bench_arrays,
+    bench_jobs,
+    bench_keeper,
+    bench_latency,
+    bench_monitoring,
+    bench_scale,
+    common,
+)
 
 Case = Callable[[bool], list[dict[str, object]]]
 
@@ -25,10 +33,10 @@ CASES: dict[str, Case] = {
     "sequential": lambda q: bench_jobs.sequential(100 if q else 1000, 3 if q else 5),
     "burst": lambda q: bench_jobs.burst(200 if q else 2000, 3),
     "array": lambda q: bench_jobs.array_throughput(300 if q else 5000, 3),
-    "latency": lambda q: bench_jobs.wait_latency(100 if q else 1000),
-    "control": lambda q: bench_jobs.control_latency(10 if q else 200),
-    "memory": lambda q: bench_jobs.memory(200 if q else 10_000),
-    "scale": lambda q: bench_jobs.scale(2000 if q else 100_000),
+    "latency": lambda q: bench_latency.wait_latency(100 if q else 1000),
+    "control": lambda q: bench_latency.control_latency(10 if q else 200),
+    "memory": lambda q: bench_scale.memory(200 if q else 10_000),
+    "scale": lambda q: bench_scale.scale(2000 if q else 100_000),
     "monitoring": lambda q: bench_monitoring.run(quick=q),
     "handoff": lambda q: bench_keeper.handoff(200 if q else 1000),
     "first_call": lambda q: bench_keeper.first_call(5 if q else 10),
@@ -68,7 +76,7 @@ def machine() -> dict[str, object]:
         "cpu": model,
         "python": platform.python_version(),
         "kernel": platform.release(),
-        "date": bench_jobs.when(),
+        "date": common.when(),
     }
 
 

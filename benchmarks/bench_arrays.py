@@ -15,7 +15,7 @@ import statistics
 import time
 
 import drmaa2
-from benchmarks.bench_jobs import TRUE, keeper_process, remove_state, result, state_directory
+from benchmarks.common import TRUE, keeper_process, remove_state, result, state_directory
 
 
 def huge_array(n: int) -> list[dict[str, object]]:

@@ -2,7 +2,7 @@
 another client (``handoff``), the first call in a fresh state directory (``first_call``) and
 the keeper's memory after many finished jobs (``keeper_memory``).
 
-Each function returns result dicts in the shape of :func:`benchmarks.bench_jobs.result`, with
+Each function returns result dicts in the shape of :func:`benchmarks.common.result`, with
 baselines measured in the same run. Every keeper started here is stopped by its pid (from
 ``<state_dir>/keeper.lock``) and its state directory removed.
 """
@@ -19,13 +19,13 @@ import tempfile
 import time
 
 import drmaa2
-from benchmarks.bench_jobs import (
+from benchmarks.bench_latency import stamp_command
+from benchmarks.common import (
     TRUE,
     keeper_process,
     percentile,
     remove_state,
     result,
-    stamp_command,
     state_directory,
 )
 

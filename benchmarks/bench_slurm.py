@@ -37,7 +37,7 @@ import psutil
 
 import drmaa2
 from benchmarks.__main__ import machine
-from benchmarks.bench_jobs import result
+from benchmarks.common import result
 from drmaa2.plugins import registry
 from drmaa2_slurm.commands import clean_environment
 from drmaa2_slurm.poller import MAX_INTERVAL
