@@ -1,0 +1,163 @@
+"""What the front classes share: the backend-call wrapper, the argument checks and the
+closed-session guard of :class:`~drmaa2.session.JobSession` and
+:class:`~drmaa2.monitoring.MonitoringSession`.
+"""
+
+from __future__ import annotations
+
+import datetime
+import math
+from collections.abc import Callable, Sequence
+from types import TracebackType
+from typing import TYPE_CHECKING, TypeVar
+
+from drmaa2.backend import Action, WaitFor
+from drmaa2.enums import INFINITE_TIME, JobState, Time
+from drmaa2.errors import (
+    Drmaa2Exception,
+    InternalException,
+    InvalidArgumentException,
+    InvalidSessionException,
+)
+from drmaa2.fields import INT_MAX
+from drmaa2.types import JobInfo, JobTemplate
+
+if TYPE_CHECKING:
+    from drmaa2.jobs import Job
+
+
+R = TypeVar("R")
+
+#: Seconds (int, float or timedelta); -1 or Time.INFINITE_TIME waits forever, 0 or
+#: Time.ZERO_TIME checks once.
+Timeout = float | int | datetime.timedelta | Time
+
+
+def _backend_call(backend: str, operation: str, call: Callable[[], R]) -> R:
+    """Run a backend call, turning anything that is not a DRMAA2 error into InternalException."""
+    try:
+        return call()
+    except Drmaa2Exception:
+        raise
+    except Exception as error:
+        raise InternalException(
+            f"backend {backend!r} failed in {operation}: {type(error).__name__}: {error}"
+        ) from error
+
+
+def _timeout_seconds(timeout: Timeout) -> float:
+    if isinstance(timeout, datetime.timedelta):
+        timeout = timeout.total_seconds()
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
+        raise InvalidArgumentException(
+            f"timeout: expected seconds (int or float, -1 for forever), got {timeout!r}"
+        )
+    if isinstance(timeout, Time) and timeout not in (Time.INFINITE_TIME, Time.ZERO_TIME):
+        raise InvalidArgumentException(
+            f"timeout: Time.{timeout.name} is not a timeout; use Time.INFINITE_TIME (forever), "
+            "Time.ZERO_TIME (check once) or a number of seconds"
+        )
+    if timeout == INFINITE_TIME or timeout == math.inf:
+        return -1.0
+    if not timeout >= 0:  # also rejects NaN
+        raise InvalidArgumentException(
+            f"timeout: expected -1 (forever), 0 (check once) or a positive number of seconds, "
+            f"got {timeout!r}"
+        )
+    return float(timeout)
+
+
+def _name_arg(field: str, value: object, *, optional: bool) -> None:
+    if value is None and optional:
+        return
+    if not isinstance(value, str) or not value:
+        raise InvalidArgumentException(f"{field}: expected a non-empty str, got {value!r}")
+    if any(ord(c) < 32 or c == "\x7f" for c in value):
+        raise InvalidArgumentException(
+            f"{field}: a name may not hold NUL or control characters, got {value!r}"
+        )
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidArgumentException(
+            f"{field}: a name may not hold lone surrogates (bytes that are not UTF-8), "
+            f"got {value!r}"
+        ) from None
+
+
+def _index_arg(field: str, value: object, minimum: int, least: str = "") -> int:
+    """An array bound: an int from ``minimum`` (``least`` names it, if it is another
+    argument's value) to INT_MAX, the largest a store holds."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidArgumentException(f"{field}: expected an int, got {value!r}")
+    if value < minimum:
+        least = f"{least} ({minimum})" if least else str(minimum)
+        raise InvalidArgumentException(f"{field}: must be at least {least}, got {value!r}")
+    if value > INT_MAX:
+        raise InvalidArgumentException(f"{field}: must be at most 2**63 - 1, got {value!r}")
+    return value
+
+
+class _Session:
+    """What the job and monitoring sessions share: the backend, the guard, error wrapping."""
+
+    _backend_name: str
+    _closed: bool
+    _kind = "session"
+
+    @property
+    def name(self) -> str:
+        """The session's name."""
+        raise NotImplementedError
+
+    @property
+    def session_name(self) -> str:
+        """Alias of :attr:`name`."""
+        return self.name
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise InvalidSessionException(f"{self._kind} {self.name!r} is closed")
+
+    def _call(self, operation: str, call: Callable[[], R]) -> R:
+        self._check_open()
+        return _backend_call(self._backend_name, operation, call)
+
+    def _job_state(self, job_id: str) -> tuple[JobState, str]:
+        raise NotImplementedError
+
+    def _job_info(self, job_id: str) -> JobInfo:
+        raise NotImplementedError
+
+    def _job_template(self, job_id: str) -> JobTemplate:
+        raise NotImplementedError
+
+    def _control(self, job_id: str, action: Action) -> None:
+        raise NotImplementedError
+
+    def _wait(
+        self, jobs: Sequence[Job], condition: WaitFor, wait_all: bool, timeout: Timeout
+    ) -> list[Job]:
+        raise NotImplementedError
+
+    def _reap(self, job_id: str) -> None:
+        raise NotImplementedError
+
+    def __enter__(self: _S) -> _S:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if not self._closed:
+            self.close()
+
+    def close(self) -> None:
+        """Close the session; every later call raises InvalidSessionException."""
+        raise NotImplementedError
+
+
+_S = TypeVar("_S", bound=_Session)

@@ -1,0 +1,199 @@
+"""The jobs of a session: :class:`Job` (one job, or one task of an array) and
+:class:`JobArray`. Each forwards its calls to the session it belongs to.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from drmaa2.backend import Action, ArrayOperation, WaitFor
+from drmaa2.enums import INFINITE_TIME, JobState
+from drmaa2.errors import InvalidStateException
+from drmaa2.front import Timeout, _Session
+from drmaa2.types import JobInfo, JobTemplate
+
+if TYPE_CHECKING:
+    from drmaa2.session import JobSession
+
+__all__ = ["Job", "JobArray"]
+
+
+class Job:
+    """A job (or one task of a job array) of a session."""
+
+    __slots__ = ("_id", "_job_name", "_session")
+
+    def __init__(self, session: _Session, job_id: str, job_name: str | None = None) -> None:
+        self._session = session
+        self._id = job_id
+        self._job_name = job_name
+
+    @property
+    def id(self) -> str:
+        """The job's id (an array task's id is ``"<array id>.<index>"``)."""
+        return self._id
+
+    @property
+    def job_id(self) -> str:
+        """Alias of :attr:`id`."""
+        return self._id
+
+    def get_id(self) -> str:
+        """The job's id."""
+        return self._id
+
+    @property
+    def session_name(self) -> str:
+        """The name of the session the job belongs to."""
+        return self._session.name
+
+    @property
+    def job_name(self) -> str | None:
+        """The job's name from its template (None if it has none)."""
+        if self._job_name is None:
+            self._job_name = self._session._job_info(self._id).job_name
+        return self._job_name
+
+    def get_state(self) -> tuple[JobState, str]:
+        """The job's state and its sub-state text ("" if there is none)."""
+        return self._session._job_state(self._id)
+
+    def get_info(self) -> JobInfo:
+        """Everything known about the job now."""
+        return self._session._job_info(self._id)
+
+    def get_template(self) -> JobTemplate:
+        """The template the job was submitted with."""
+        return self._session._job_template(self._id)
+
+    def suspend(self) -> None:
+        """Stop the running job; it keeps its resources until :meth:`resume`."""
+        self._session._control(self._id, Action.SUSPEND)
+
+    def resume(self) -> None:
+        """Continue a suspended job."""
+        self._session._control(self._id, Action.RESUME)
+
+    def hold(self) -> None:
+        """Keep a job that has not started from starting (QUEUED → QUEUED_HELD)."""
+        self._session._control(self._id, Action.HOLD)
+
+    def release(self) -> None:
+        """Let a held job start (QUEUED_HELD → QUEUED)."""
+        self._session._control(self._id, Action.RELEASE)
+
+    def terminate(self) -> None:
+        """End the job (a queued job ends without starting)."""
+        self._session._control(self._id, Action.TERMINATE)
+
+    def reap(self) -> None:
+        """Forget a finished job; afterwards the job is unknown to the session."""
+        self._session._reap(self._id)
+
+    def wait_started(self, timeout: Timeout = INFINITE_TIME) -> None:
+        """Wait until the job has started (or already finished); TimeoutException on timeout."""
+        self._session._wait([self], WaitFor.STARTED, True, timeout)
+
+    def wait_terminated(self, timeout: Timeout = INFINITE_TIME) -> None:
+        """Wait until the job is DONE or FAILED; TimeoutException on timeout."""
+        self._session._wait([self], WaitFor.TERMINATED, True, timeout)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Job):
+            return NotImplemented
+        return self._id == other._id and self._session is other._session
+
+    def __hash__(self) -> int:
+        return hash((self._id, id(self._session)))
+
+    def __repr__(self) -> str:
+        return f"Job(id={self._id!r}, session={self._session.name!r})"
+
+
+class JobArray:
+    """A job array: one id, one template, and a task (a :class:`Job`) per index."""
+
+    def __init__(self, session: JobSession, array_id: str, jobs: list[Job]) -> None:
+        self._session = session
+        self._id = array_id
+        self._jobs = jobs
+
+    @property
+    def id(self) -> str:
+        """The array's id."""
+        return self._id
+
+    @property
+    def job_array_id(self) -> str:
+        """Alias of :attr:`id`."""
+        return self._id
+
+    @property
+    def session_name(self) -> str:
+        """The name of the session the array belongs to."""
+        return self._session.name
+
+    @property
+    def job_list(self) -> list[Job]:
+        """The array's tasks, in index order."""
+        return list(self._jobs)
+
+    @property
+    def jobs(self) -> list[Job]:
+        """Alias of :attr:`job_list`."""
+        return list(self._jobs)
+
+    def get_template(self) -> JobTemplate:
+        """The template the array was submitted with."""
+        session = self._session
+        return session._call("array_template", lambda: session._backend.array_template(self._id))
+
+    def _apply(self, operation: ArrayOperation, jobs: Iterable[Job]) -> None:
+        """Act on every task the action applies to, in one backend call where the backend
+        offers it. A task in a state the action does not apply to (InvalidStateException: a
+        running task for hold, a finished one for terminate …) is passed over; that raises
+        only when the action applied to no task. Any other failure is raised after acting on
+        the rest, naming every failed task."""
+        ids = [job.id for job in jobs]
+        outcome = self._session._control_array(self._id, ids, operation)
+        if outcome.failed:
+            first = type(outcome.failed[0][1])
+            detail = "; ".join(f"task {job_id}: {error}" for job_id, error in outcome.failed)
+            raise first(
+                f"{operation} of array {self._id} failed for {len(outcome.failed)} of "
+                f"{len(self._jobs)} tasks: {detail}"
+            )
+        if not outcome.applied and outcome.skipped:
+            detail = "; ".join(f"task {job_id}: {why}" for job_id, why in outcome.skipped)
+            raise InvalidStateException(
+                f"{operation} of array {self._id} applies to none of its {len(self._jobs)} "
+                f"tasks: {detail}"
+            )
+
+    def suspend(self) -> None:
+        """Suspend every running task (see :meth:`_apply` for tasks it does not apply to)."""
+        self._apply("suspend", self._jobs)
+
+    def resume(self) -> None:
+        """Resume every task."""
+        self._apply("resume", self._jobs)
+
+    def hold(self) -> None:
+        """Hold every task that has not started (last index first, so none starts meanwhile)."""
+        self._apply("hold", reversed(self._jobs))
+
+    def release(self) -> None:
+        """Release every held task."""
+        self._apply("release", self._jobs)
+
+    def terminate(self) -> None:
+        """Terminate every task; queued tasks first so that none starts meanwhile."""
+        self._apply("terminate", reversed(self._jobs))
+
+    def reap(self) -> None:
+        """Forget every finished task."""
+        self._apply("reap", self._jobs)
+
+    def __repr__(self) -> str:
+        return f"JobArray(id={self._id!r}, tasks={len(self._jobs)}, session={self.session_name!r})"

@@ -1,0 +1,177 @@
+"""The base of every DRMAA2 data type: checked assignment, building from keywords or a
+mapping, conversion to and from JSON-compatible data, copying.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from collections.abc import Mapping
+from dataclasses import MISSING, Field, fields
+from typing import Any, ClassVar, TypeVar
+
+from drmaa2.errors import InvalidArgumentException
+from drmaa2.fields import _Check, _Encode, _Mismatch
+
+_R = TypeVar("_R", bound="_Record")
+
+# Longest repr of an offending value shown in a message: a huge environment stays readable.
+_MAX_SHOWN = 200
+
+
+def _show(value: object) -> str:
+    text = repr(value)
+    if len(text) > _MAX_SHOWN:
+        return text[: _MAX_SHOWN - 3] + "..."
+    return text
+
+
+def _validated(cls: type[_R]) -> type[_R]:
+    """Collect the checks and encoders of a record dataclass from its fields' metadata."""
+    specs = fields(cls)
+    cls._checks = {spec.name: spec.metadata["kind"].check for spec in specs}
+    cls._encoders = tuple((spec.name, spec.metadata["kind"].encode) for spec in specs)
+    cls._abouts = {spec.name: spec.metadata["kind"].about for spec in specs}
+    # Required: never None (no default, or a default that is not None).
+    cls._required = frozenset(spec.name for spec in specs if spec.default is not None)
+    cls._defaults = {
+        spec.name: spec.default for spec in specs if spec.default not in (MISSING, None)
+    }
+    return cls
+
+
+class _Record:
+    """Validation, conversion and copying shared by every DRMAA2 data type."""
+
+    __slots__ = ()
+
+    __dataclass_fields__: ClassVar[dict[str, Field[Any]]]
+    _checks: ClassVar[dict[str, _Check]]
+    _encoders: ClassVar[tuple[tuple[str, _Encode | None], ...]]
+    _abouts: ClassVar[dict[str, str]]
+    _required: ClassVar[frozenset[str]]
+    _defaults: ClassVar[dict[str, Any]]
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if value is None:
+            if name in self._required:
+                raise InvalidArgumentException(
+                    f"{type(self).__name__}.{name}: a value is required, got None"
+                )
+        else:
+            check = self._checks.get(name)
+            if check is None:
+                raise AttributeError(f"{type(self).__name__} has no field {name!r}")
+            try:
+                value = check(value)
+            except _Mismatch as exc:
+                shown = exc.offending[0] if exc.offending else value
+                raise InvalidArgumentException(
+                    f"{type(self).__name__}.{name}: expected {exc.expected}, got {_show(shown)}"
+                ) from None
+        object.__setattr__(self, name, value)
+
+    def __post_init__(self, data: object) -> None:
+        # The mapping given as first positional argument (or by the binding's keyword name);
+        # the keywords' values are already set.
+        if data is not None:
+            self._fill({name: getattr(self, name) for name in self._checks}, data)
+
+    def _fill(self, given: Mapping[str, Any], data: object) -> None:
+        """Set the fields from keyword values (None: not given) and, if not None, a mapping of
+        more values; a field given neither way gets its default."""
+        values = {name: value for name, value in given.items() if value is not None}
+        if data is not None:
+            if not isinstance(data, Mapping):
+                raise InvalidArgumentException(
+                    f"{type(self).__name__}: expected a mapping of field names to values, "
+                    f"got {_show(data)}"
+                )
+            self._check_keys(data, given)
+            for name, value in data.items():
+                if values.get(name) is not None:
+                    raise InvalidArgumentException(
+                        f"{type(self).__name__}: {name!r} is given both in the mapping and "
+                        "as a keyword"
+                    )
+                values[name] = value
+        for name in self._checks:
+            setattr(self, name, values.get(name, self._defaults.get(name)))
+
+    @classmethod
+    def _check_keys(cls, data: Mapping[Any, Any], given: Mapping[str, Any] | None = None) -> None:
+        for key in data:
+            if key not in cls._checks:
+                hint = ""
+                if isinstance(key, str):
+                    close = difflib.get_close_matches(key, cls._checks, n=1)
+                    if close:
+                        hint = f" (did you mean {close[0]!r}?)"
+                raise InvalidArgumentException(f"{cls.__name__}: unknown key {_show(key)}{hint}")
+        for name in cls._checks:
+            required = name in cls._required and name not in cls._defaults
+            if required and name not in data and (given or {}).get(name) is None:
+                raise InvalidArgumentException(f"{cls.__name__}: missing key {name!r}")
+
+    @classmethod
+    def from_dict(cls: type[_R], data: Mapping[str, Any]) -> _R:
+        """Build from a mapping of field names to values (native or as given by ``to_dict``)."""
+        if not isinstance(data, Mapping):
+            raise InvalidArgumentException(
+                f"{cls.__name__}.from_dict: expected a mapping, got {_show(data)}"
+            )
+        cls._check_keys(data)
+        return cls(**data)
+
+    @classmethod
+    def _describe(cls, name: str) -> str | None:
+        """What the standard attribute ``name`` holds; None if the type has no such field."""
+        about = cls._abouts.get(name)
+        return None if about is None else f"{cls.__name__}.{name}: {about}"
+
+    def to_dict(self) -> dict[str, Any]:
+        """Every field as JSON-compatible data (None for unset fields)."""
+        data: dict[str, Any] = {}
+        for name, encode in self._encoders:
+            value = getattr(self, name)
+            if value is not None and encode is not None:
+                value = encode(value)
+            data[name] = value
+        return data
+
+    @classmethod
+    def from_json(cls: type[_R], text: str | bytes) -> _R:
+        """Build from a JSON object, as written by ``to_json``."""
+        try:
+            data = json.loads(text)
+        except (TypeError, ValueError) as exc:
+            raise InvalidArgumentException(
+                f"{cls.__name__}.from_json: not a JSON document ({exc}): {_show(text)}"
+            ) from None
+        return cls.from_dict(data)
+
+    def to_json(self) -> str:
+        """The ``to_dict()`` data as a JSON text."""
+        return json.dumps(self.to_dict())
+
+    @classmethod
+    def coerce(cls: type[_R], value: object) -> _R:
+        """Return ``value`` if it is already this type, or build one from a mapping."""
+        if isinstance(value, cls):
+            return value
+        if isinstance(value, Mapping):
+            return cls.from_dict(value)
+        raise InvalidArgumentException(
+            f"expected a {cls.__name__} or a mapping, got {_show(value)}"
+        )
+
+    def copy(self: _R) -> _R:
+        """A copy with its own lists, dicts and nested values: changing one leaves the other."""
+        duplicate = object.__new__(type(self))
+        for name, _ in self._encoders:
+            value = getattr(self, name)
+            if isinstance(value, (list, dict, _Record)):
+                value = value.copy()
+            # The values were checked when set on self; no need to check them again.
+            object.__setattr__(duplicate, name, value)
+        return duplicate
