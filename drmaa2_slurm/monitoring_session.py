@@ -12,8 +12,8 @@ from drmaa2.filter import job_matches
 from drmaa2.types import JobInfo, MachineInfo, QueueInfo, Version
 from drmaa2_slurm import extension
 from drmaa2_slurm.cluster import Cluster, cpu_of, parse_key_values
-from drmaa2_slurm.job_session import job_info_of, slurm_task_id
-from drmaa2_slurm.states import JOB_FIELDS, SlurmJob
+from drmaa2_slurm.info import job_info_of
+from drmaa2_slurm.states import JOB_FIELDS, SlurmJob, slurm_task_id
 
 __all__ = ["SlurmMonitoringSession"]
 

@@ -20,6 +20,7 @@ __all__ = [
     "job_state",
     "parse_duration",
     "parse_time",
+    "slurm_task_id",
 ]
 
 #: squeue ``-O`` fields of a job row, in order; the name comes last (it may hold anything).
@@ -120,6 +121,11 @@ def exit_status(raw: int, ran: bool, state: str) -> tuple[int | None, str | None
 def drmaa2_id(slurm_id: str) -> str:
     """The DRMAA2 id of a Slurm job or task id (``"12_3"`` → ``"12.3"``)."""
     return slurm_id.replace("_", ".")
+
+
+def slurm_task_id(job_id: str) -> str:
+    """The Slurm id of a DRMAA2 job id (``"12.3"`` → ``"12_3"``)."""
+    return job_id.replace(".", "_")
 
 
 def parse_time(text: str) -> datetime.datetime | None:
