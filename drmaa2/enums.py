@@ -75,11 +75,15 @@ class _NamedIntEnum(enum.IntEnum):
     """
 
     def __eq__(self, other: object) -> bool:
+        if other.__class__ is self.__class__:  # members are singletons: the common case
+            return self is other
         if isinstance(other, str):
             return self._name_ == other
         return int(self) == other
 
     def __ne__(self, other: object) -> bool:
+        if other.__class__ is self.__class__:
+            return self is not other
         return not self == other
 
     def __hash__(self) -> int:
@@ -129,7 +133,7 @@ class JobState(_NamedIntEnum):
     @property
     def is_terminal(self) -> bool:
         """True for DONE and FAILED: the job will never change state again."""
-        return self in (JobState.DONE, JobState.FAILED)
+        return self is JobState.DONE or self is JobState.FAILED
 
     @property
     def is_started(self) -> bool:

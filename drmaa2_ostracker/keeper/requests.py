@@ -10,12 +10,11 @@ from __future__ import annotations
 import collections
 import os
 import threading
-import time
 import weakref
 from typing import TYPE_CHECKING, Any
 
 from drmaa2.backend import Action, ArrayOperation, WaitFor
-from drmaa2.errors import InvalidArgumentException, TimeoutException
+from drmaa2.errors import InvalidArgumentException
 from drmaa2.types import JobInfo
 from drmaa2_ostracker.keeper.protocol import ConnectionLost, PlanUnknown, encode_error
 from drmaa2_ostracker.keeper.sessions import SessionEngine
@@ -28,8 +27,6 @@ if TYPE_CHECKING:
 
 __all__ = ["Requests"]
 
-#: A wait is served in slices this long, checking between them that its client still waits.
-_WAIT_SLICE = 1.0
 #: Plans clients may refer to by token (the least recently used are forgotten first).
 _PLANS_KEPT = 256
 
@@ -217,21 +214,12 @@ class Requests:
         fds: list[int],
     ) -> list[str]:
         engine = self._engine(session)
-        what = WaitFor(condition)
-        deadline = None if timeout < 0 else time.monotonic() + timeout
-        while True:
-            left = _WAIT_SLICE if deadline is None else max(0.0, deadline - time.monotonic())
-            try:
-                return engine.wait(job_ids, what, wait_all, min(left, _WAIT_SLICE))
-            except TimeoutException:
-                if deadline is not None and time.monotonic() >= deadline:
-                    raise TimeoutException(
-                        f"timed out after {timeout:g} s waiting for "
-                        f"{'all of' if wait_all else 'any of'} {len(job_ids)} job(s) to be "
-                        f"{what.value}"
-                    ) from None
-                if connection.gone():
-                    raise ConnectionLost("the client stopped waiting") from None
+
+        def check() -> None:  # between slices of the wait
+            if connection.gone():
+                raise ConnectionLost("the client stopped waiting")
+
+        return engine.wait(job_ids, WaitFor(condition), wait_all, timeout, check)
 
     def _do_ping(self, connection: Connection, *, fds: list[int]) -> int:
         return os.getpid()

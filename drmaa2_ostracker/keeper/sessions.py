@@ -11,7 +11,7 @@ from __future__ import annotations
 import heapq
 import json
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 from drmaa2.backend import Action, WaitFor
@@ -337,10 +337,17 @@ class SessionEngine:
         self._supervisor.control(self._store, self._name, job_id, action)
 
     def wait(
-        self, job_ids: Sequence[str], condition: WaitFor, wait_all: bool, timeout: float
+        self,
+        job_ids: Sequence[str],
+        condition: WaitFor,
+        wait_all: bool,
+        timeout: float,
+        check: Callable[[], None] | None = None,
     ) -> list[str]:
-        """Wait for jobs to start or finish."""
-        return self._supervisor.wait(self._store, self._name, job_ids, condition, wait_all, timeout)
+        """Wait for jobs to start or finish (``check``: see the supervisor's wait)."""
+        return self._supervisor.wait(
+            self._store, self._name, job_ids, condition, wait_all, timeout, check
+        )
 
     def reap(self, job_id: str) -> None:
         """Forget a finished job."""

@@ -45,6 +45,9 @@ _JOB_UPSERT = (
     )
 )
 
+#: Ids per ``IN (...)`` list: well below SQLite's oldest limit of bound parameters (999).
+_IDS_PER_STATEMENT = 500
+
 
 class Store(ArrayQueries):
     """The session store of one state directory (thread-safe)."""
@@ -276,6 +279,22 @@ class Store(ArrayQueries):
             (session, job_id),
         )
         return None if row is None else (JobState(row[0]), row[1])
+
+    def job_states(self, session: str, job_ids: Sequence[str]) -> dict[str, tuple[JobState, str]]:
+        """(state, sub-state) of each of ``job_ids`` in the store, by id (unknown ids left out):
+        one statement per 500 ids, not one per job."""
+        found: dict[str, tuple[JobState, str]] = {}
+        for start in range(0, len(job_ids), _IDS_PER_STATEMENT):
+            chunk = job_ids[start : start + _IDS_PER_STATEMENT]
+            marks = ",".join("?" * len(chunk))
+            rows = self._rows(
+                "SELECT job_id, state, sub_state FROM jobs "
+                f"WHERE session = ? AND job_id IN ({marks})",
+                (session, *chunk),
+            )
+            for job_id, state, sub_state in rows:
+                found[job_id] = (JobState(state), sub_state)
+        return found
 
     def jobs(self, session: str, where: dict[str, Any] | None = None) -> list[JobRecord]:
         """Records of a session's jobs matching the equality conditions, oldest first."""

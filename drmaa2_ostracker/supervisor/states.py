@@ -45,7 +45,6 @@ _log = logging.getLogger(__name__)
 #: How long the bookkeeping of an exit may wait to share a commit with later changes (s).
 FLUSH_DELAY = 0.01
 
-_TERMINAL = frozenset({JobState.DONE, JobState.FAILED})
 
 # The verdicts of CONTROL: do the action, do nothing, or refuse it because the job …
 DO = "do"
@@ -277,7 +276,7 @@ class States(FailedWrites):
             job.unsaved = False
             self._write_failed(store, error)
         self._track(job)
-        if state in _TERMINAL:
+        if state.is_terminal:
             del self._active[job.key]
             if job.holds_slot:
                 job.holds_slot = False

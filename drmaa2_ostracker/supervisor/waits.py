@@ -9,17 +9,21 @@ from __future__ import annotations
 import os
 import select
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from drmaa2.backend import WaitFor
-from drmaa2.errors import TimeoutException
+from drmaa2.enums import JobState
+from drmaa2.errors import InvalidArgumentException, TimeoutException
 from drmaa2_ostracker.store import Store
 from drmaa2_ostracker.supervisor.jobs import JobKey, TrackedJob
+from drmaa2_ostracker.supervisor.lazy import split_task_id
 from drmaa2_ostracker.supervisor.reaper import MAX_SLEEP
 from drmaa2_ostracker.supervisor.recovery import Recovery
 
-__all__ = ["Waits"]
+__all__ = ["CHECK_EVERY", "Waits"]
 
+#: How often (seconds) a wait calls its ``check`` while it goes on.
+CHECK_EVERY = 1.0
 #: How long terminate() waits for the killed job to be reaped before returning.
 _TERMINATE_CONFIRM_SECONDS = 10.0
 
@@ -57,40 +61,49 @@ class Waits(Recovery):
         condition: WaitFor,
         wait_all: bool,
         timeout: float,
+        check: Callable[[], None] | None = None,
     ) -> list[str]:
-        """Block until one or all jobs reach ``condition`` (see the backend contract)."""
+        """Block until one or all jobs reach ``condition`` (see the backend contract).
+
+        ``check``, when given, is called about every ``CHECK_EVERY`` seconds while the wait
+        goes on, and may end it by raising (the keeper: its client hung up). The wait goes
+        on where it was: a long list of jobs is not looked up again each time."""
         deadline = None if timeout < 0 else time.monotonic() + timeout
         pending = list(job_ids)
         if (
             condition is WaitFor.TERMINATED
             and len(pending) == 1
-            and self._reap_here(store, session, pending[0], deadline)
+            and self._reap_here(store, session, pending[0], deadline, check)
         ):
             self.observed()
             return list(job_ids)
         with self._lock:
-            for job_id in pending:  # unknown ids fail at once
-                self._state(store, session, job_id)
+            states = self._states(store, session, pending)  # unknown ids fail at once
+            if wait_all:
+                pending = [
+                    job_id
+                    for job_id, (state, _) in zip(pending, states, strict=True)
+                    if not condition.reached(state)
+                ]
             while True:
                 if wait_all:
-                    # Started and terminated are final: drop the satisfied jobs for good. The
-                    # first unsatisfied job is what blocks the wait.
-                    while pending and condition.reached(self._state(store, session, pending[0])[0]):
-                        pending.pop(0)
+                    # Started and terminated are final: drop the satisfied jobs for good,
+                    # from the end, and sleep on the last unsatisfied one (an array runs in
+                    # index order, so it likely ends last): the wait cannot be over before
+                    # it is. Each job is looked up about once, however long the wait.
+                    self._drop_reached(store, session, pending, condition)
                     if not pending:
                         self.observed()
                         return list(job_ids)
-                    while condition.reached(self._state(store, session, pending[-1])[0]):
-                        pending.pop()
-                    # Sleep on the last unsatisfied job (an array runs in index order, so it
-                    # likely ends last): the wait cannot be over before it is.
                     watch = pending[-1:]
                 else:
-                    for job_id in pending:
-                        if condition.reached(self._state(store, session, job_id)[0]):
+                    states = states or self._states(store, session, pending)
+                    for job_id, (state, _) in zip(pending, states, strict=True):
+                        if condition.reached(state):
                             self.observed()
                             return [job_id]
                     watch = list(pending)
+                    states = []  # looked up again after the sleep
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if remaining is not None and remaining <= 0:
                     what = "all of" if wait_all else "any of"
@@ -98,9 +111,92 @@ class Waits(Recovery):
                         f"timed out after {timeout:g} s waiting for {what} "
                         f"{len(job_ids)} job(s) to be {condition.value}"
                     )
+                if check is not None:
+                    check()
+                    remaining = CHECK_EVERY if remaining is None else min(remaining, CHECK_EVERY)
                 self._sleep([(store.path, session, job_id) for job_id in watch], remaining)
 
-    def _reap_here(self, store: Store, session: str, job_id: str, deadline: float | None) -> bool:
+    def _drop_reached(
+        self, store: Store, session: str, pending: list[str], condition: WaitFor
+    ) -> None:
+        """Drop from the end of ``pending`` the jobs that reached ``condition``, up to the
+        last that has not (lock held). The states are looked up a growing chunk at a time:
+        a wake-up that drops nothing costs a few lookups, a long list of finished jobs a
+        few statements."""
+        chunk = 8
+        while pending:
+            ids = pending[: -chunk - 1 : -1]  # the last ``chunk``, last first
+            reached = 0
+            for state, _ in self._states(store, session, ids):
+                if not condition.reached(state):
+                    break
+                reached += 1
+            del pending[len(pending) - reached :]
+            if reached < len(ids):
+                return
+            chunk = min(chunk * 8, 4096)
+
+    def _states(
+        self, store: Store, session: str, job_ids: Sequence[str]
+    ) -> list[tuple[JobState, str]]:
+        """(state, sub-state) of each job (lock held), as :meth:`_state` gives them: from
+        memory, from the array's record for untouched tasks (never in the store), and with
+        one store query per 500 of the others; InvalidArgumentException naming the first
+        unknown id."""
+        found: list[tuple[JobState, str] | None] = []
+        missing: list[str] = []
+        unwritten = self._unwritten.get(store.path)
+        for job_id in job_ids:
+            key = (store.path, session, job_id)
+            job = self._active.get(key)
+            if job is not None:
+                found.append((job.record.state, job.record.sub_state))
+            elif unwritten is not None and key in unwritten[1]:
+                record = unwritten[1][key]
+                found.append((record.state, record.sub_state))
+            else:
+                state = self._untouched_state(store, session, job_id)
+                found.append(state)
+                if state is None:
+                    missing.append(job_id)
+        if not missing:
+            return [state for state in found if state is not None]
+        stored = store.job_states(session, missing)
+        states: list[tuple[JobState, str]] = []
+        for job_id, state in zip(job_ids, found, strict=True):
+            if state is None:
+                state = stored.get(job_id)
+                if state is None:
+                    raise InvalidArgumentException(
+                        f"job {job_id!r}: no such job in session {session!r}"
+                    )
+            states.append(state)
+        return states
+
+    def _untouched_state(
+        self, store: Store, session: str, job_id: str
+    ) -> tuple[JobState, str] | None:
+        """The state of an array task not touched yet (see :mod:`.lazy`), None if
+        ``job_id`` names none."""
+        if not self._unfolding:
+            return None
+        found = split_task_id(job_id)
+        if found is None:
+            return None
+        group = self._unfolding.get((store.path, session, found[0]))
+        rest = None if group is None else group.untouched
+        if rest is None or not rest.has(found[1]):
+            return None
+        return (JobState.QUEUED_HELD if rest.held else JobState.QUEUED), ""
+
+    def _reap_here(
+        self,
+        store: Store,
+        session: str,
+        job_id: str,
+        deadline: float | None,
+        check: Callable[[], None] | None,
+    ) -> bool:
         """Wait for one running job of ours in this thread, and reap it here.
 
         It saves the hand-over from the reaper thread to the waiting one, the slowest part of
@@ -121,13 +217,14 @@ class Waits(Recovery):
         try:
             poller = select.poll()
             poller.register(pidfd, select.POLLIN)
+            step = MAX_SLEEP if check is None else CHECK_EVERY
             while True:
                 left = None if deadline is None else max(0.0, deadline - time.monotonic())
-                ready = poller.poll(
-                    MAX_SLEEP * 1000 if left is None else min(left, MAX_SLEEP) * 1000
-                )
-                if ready or (left is not None and left <= MAX_SLEEP):
+                ready = poller.poll((step if left is None else min(left, step)) * 1000)
+                if ready or (left is not None and left <= step):
                     break
+                if check is not None:
+                    check()
         finally:
             # Not lazy: the waiting thread shows the end to its caller at once.
             with self._changing() as changes:

@@ -10,6 +10,7 @@ import sqlite3
 from pathlib import Path
 
 import psutil
+import pytest
 
 import drmaa2
 from drmaa2 import JobState
@@ -146,3 +147,30 @@ def test_an_array_with_a_task_reaped_is_controlled_as_a_whole_too(tmp_path: Path
         assert js.get_jobs({"job_state": JobState.QUEUED_HELD}) == []
         wait_until(lambda: len(js.get_jobs({"job_state": JobState.FAILED})) == n - 1)
         js.destroy()
+
+
+def test_waits_over_more_tasks_than_one_store_query_takes(tmp_path: Path) -> None:
+    """A wait over 1,200 tasks looks their states up in bulk (500 ids a statement): finished
+    tasks in the store, the running one in memory, untouched ones from the array's record;
+    every state right, whatever the order of the ids."""
+    state = tmp_path / "state"
+    with drmaa2.JobSession("long-waits", str(state), backend=BACKEND) as js:
+        done = js.run_bulk_jobs({"remote_command": "/bin/true"}, 1, 1200, 1, 2)
+        assert len(js.wait_all_terminated(done.job_list, TIMEOUT)) == 1200
+        assert store_count(state, "SELECT count(*) FROM jobs WHERE state = 7") == 1200
+        assert {job.get_state()[0] for job in done.job_list} == {JobState.DONE}
+
+        held = js.run_bulk_jobs({**SLEEP, "job_name": "held"}, 1, 1200, 1, 1)
+        js.wait_all_started(held.job_list[:1], TIMEOUT)
+        held.hold()  # task 1 runs; tasks 2-1200 stay untouched and held
+        mixed = [*reversed(done.job_list), *held.job_list]
+        with pytest.raises(drmaa2.TimeoutException, match="all of 2400 job"):
+            js.wait_all_started(mixed, 0.5)
+        with pytest.raises(drmaa2.TimeoutException):
+            js.wait_all_terminated(held.job_list[:2], 0.3)
+        # Any of them: the first finished one in the list's order.
+        assert js.wait_any_terminated(mixed, TIMEOUT) == done.job_list[-1]
+        assert js.wait_any_started(held.job_list[::-1], TIMEOUT) == held.job_list[0]
+        held.terminate()
+        assert len(js.wait_all_terminated(mixed, TIMEOUT)) == 2400
+        assert {job.get_state()[0] for job in held.job_list} == {JobState.FAILED}

@@ -327,6 +327,62 @@ def test_a_wait_returns_when_another_processs_job_ends(state: Path, tmp_path: Pa
         session_cleanup(js)
 
 
+def reading(pid: int) -> str:
+    """Where a process's main thread sleeps in the kernel (``/proc/PID/wchan``)."""
+    return Path(f"/proc/{pid}/wchan").read_text()
+
+
+@pytest.mark.parametrize("jobs", [1, 600], ids=["one-job", "600-tasks"])
+def test_a_killed_waiters_wait_ends_in_the_keeper(state: Path, jobs: int) -> None:
+    """A client SIGKILLed in the middle of an endless wait (on one job, reaped by the waiting
+    thread itself, or on a long list) frees the keeper's thread serving it within seconds,
+    while the jobs run on; a wait from another client still returns when they end."""
+    js = drmaa2.JobSession("s", str(state), backend=BACKEND)
+    try:
+        if jobs == 1:
+            watched = [js.run_job({"remote_command": "/bin/sleep", "args": ["60"]})]
+        else:
+            watched = js.run_bulk_jobs(
+                {"remote_command": "/bin/sleep", "args": ["60"]}, 1, jobs, 1, 2
+            ).job_list
+        js.wait_all_started(watched[:1], TIMEOUT)
+        (keeper,) = keepers_of(state)
+        threads = keeper.num_threads()
+        waiter = subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                "import sys, drmaa2\n"
+                f"js = drmaa2.JobSession('s', {str(state)!r}, backend='os')\n"
+                "jobs = js.get_jobs()\n"
+                "print(len(jobs), flush=True)\n"
+                "js.wait_all_terminated(jobs)\n",
+            ],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            assert waiter.stdout is not None
+            assert waiter.stdout.readline() == f"{jobs}\n"
+            # Its next call is the wait: it blocks reading the keeper's answer once sent.
+            wait_until(lambda: "unix_stream" in reading(waiter.pid), TIMEOUT)
+            assert keeper.num_threads() == threads + 1  # the connection's, serving the wait
+        finally:
+            waiter.kill()
+            waiter.wait()
+        # The serving thread notices its client is gone between slices of the wait.
+        wait_until(lambda: keeper.num_threads() == threads, TIMEOUT)
+        assert all(job.get_state()[0] == JobState.RUNNING for job in watched[:1])
+        for job in watched[:2]:
+            with contextlib.suppress(drmaa2.InvalidStateException):
+                job.terminate()
+        if jobs > 1:
+            js.get_job_array(watched[0].id.rpartition(".")[0]).terminate()
+        assert len(js.wait_all_terminated(watched, TIMEOUT)) == jobs
+    finally:
+        session_cleanup(js)
+
+
 def test_event_notifications_show_another_processs_changes(state: Path) -> None:
     js = drmaa2.create_job_session("s", str(state), backend=BACKEND)
     seen: list[tuple[str, JobState]] = []
