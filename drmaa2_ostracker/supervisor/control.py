@@ -97,6 +97,7 @@ class Control(Waits):
         with self._lock:
             self._reapable(store, session, job_id)
             try:
+                self.store_cursors(store, session, [job_id])
                 store.delete_job(session, job_id)
             except sqlite3.Error as error:
                 raise storage_error(error, store.path, store.state_dir) from None
@@ -231,6 +232,7 @@ class Control(Waits):
         """Forget finished jobs (their records) at once."""
         self._begin(changes, store)
         try:
+            self.store_cursors(store, session, job_ids)
             store.delete_jobs(session, job_ids)
         except sqlite3.Error as error:
             self._write_failed(store, error)

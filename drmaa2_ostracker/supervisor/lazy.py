@@ -10,9 +10,13 @@ submission time, and nothing else known.
 Queries answer for untouched tasks from the array's record; listings name them in their
 places (an array reserves its tasks' places in the session's order when it is submitted).
 
-The cursor is in the store (``arrays.next_index``), written with the task it moved past: a
-keeper that starts after a crash goes on from it, and finds the tasks touched out of order
-among the store's rows.
+The cursor is in the store (``arrays.next_index``), written with the task it moves past only
+every :data:`CURSOR_EVERY` tasks (a statement less for every task an array starts), when the
+last task is touched, and before a task is reaped while the stored cursor lags (see
+``Unfolding.store_cursors``). So the stored cursor may lag behind, but never past a task
+whose row is gone. A keeper that starts after a crash goes on from it: every task from there
+on that is in the store was touched (in order, or out of order), and the cursor moves past
+those in order (:meth:`Untouched.of`).
 """
 
 from __future__ import annotations
@@ -25,7 +29,10 @@ from drmaa2.types import JobTemplate
 from drmaa2_ostracker.store import Store
 from drmaa2_ostracker.store.records import ArrayRecord, JobRecord
 
-__all__ = ["Untouched", "split_task_id"]
+__all__ = ["CURSOR_EVERY", "Untouched", "split_task_id"]
+
+#: The stored cursor is written again once it lags this many tasks behind.
+CURSOR_EVERY = 256
 
 
 def split_task_id(job_id: str) -> tuple[str, int] | None:
@@ -49,12 +56,15 @@ class Untouched:
     touched: set[int] = dataclasses.field(default_factory=set)
     #: The tasks' job_name (the array template's).
     job_name: str | None = None
+    #: The cursor as the store has it (it may lag behind :attr:`cursor`).
+    stored: int | None = None
 
     @classmethod
     def of(cls, store: Store, array: ArrayRecord, touched: set[int] | None = None) -> Untouched:
         """The untouched tasks of ``array``, from its cursor (``touched``: indices at or after
         it that are in the store)."""
         rest = cls(store, array, array.next_index or array.begin_index, set(touched or ()))
+        rest.stored = array.next_index
         rest.job_name = JobTemplate.from_json(array.template).job_name
         while rest.cursor in rest.touched and not rest.exhausted:
             rest.touched.discard(rest.cursor)
@@ -85,6 +95,11 @@ class Untouched:
     def exhausted(self) -> bool:
         """Whether every task has been touched."""
         return self.cursor > self.array.end_index
+
+    def lagging(self) -> bool:
+        """Whether the stored cursor is :data:`CURSOR_EVERY` tasks or more behind."""
+        stored = self.array.begin_index if self.stored is None else self.stored
+        return (self.cursor - stored) // self.array.step >= CURSOR_EVERY
 
     def has(self, index: int) -> bool:
         """Whether the task ``index`` is untouched."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from collections.abc import Sequence
 
 from drmaa2.enums import Event, JobState
 from drmaa2.types import Notification
@@ -111,16 +112,41 @@ class Unfolding(Dispatcher):
         store = rest.store
         job = TrackedJob(store, record, group)
         self._begin(changes, store)
-        # Stored as None once every task is touched (the cursor may lie beyond 2**63 - 1).
-        cursor = None if rest.exhausted else rest.cursor
         try:
             store.insert_jobs([record])
-            store.update_array(rest.session, rest.array_id, next_index=cursor)
+            # Stored as None once every task is touched (the cursor may lie beyond 2**63 - 1);
+            # before that, only now and then (see .lazy).
+            if rest.exhausted or rest.lagging():
+                self._store_cursor(rest)
         except sqlite3.Error as error:  # kept, written later (see FailedWrites)
             self._write_failed(store, error)
         self._active[job.key] = job
         self._track(job)
         return job
+
+    @staticmethod
+    def _store_cursor(rest: Untouched) -> None:
+        """Write an array's cursor to the store (sqlite3.Error if that fails)."""
+        cursor = None if rest.exhausted else rest.cursor
+        rest.store.update_array(rest.session, rest.array_id, next_index=cursor)
+        rest.stored = cursor
+
+    def store_cursors(self, store: Store, session: str, job_ids: Sequence[str]) -> None:
+        """Write the cursor of each array with tasks among ``job_ids`` whose stored cursor
+        lags, before those tasks' rows are deleted (lock held): a deleted task past a lagging
+        cursor would look untouched to the next keeper, which would run it again."""
+        if not self._unfolding:
+            return
+        seen: set[str] = set()
+        for job_id in job_ids:
+            found = split_task_id(job_id)
+            if found is None or found[0] in seen:
+                continue
+            seen.add(found[0])
+            group = self._unfolding.get((store.path, session, found[0]))
+            rest = None if group is None else group.untouched
+            if rest is not None and rest.stored != rest.cursor:
+                self._store_cursor(rest)
 
     def touch(self, changes: Changes, store: Store, session: str, job_id: str) -> TrackedJob | None:
         """Write and track an untouched task that is about to be controlled by its id; None

@@ -174,3 +174,39 @@ def test_waits_over_more_tasks_than_one_store_query_takes(tmp_path: Path) -> Non
         held.terminate()
         assert len(js.wait_all_terminated(mixed, TIMEOUT)) == 2400
         assert {job.get_state()[0] for job in held.job_list} == {JobState.FAILED}
+
+
+@pytest.mark.parametrize("how", ["one-by-one", "array"])
+def test_tasks_reaped_before_the_keeper_dies_never_run_again(tmp_path: Path, how: str) -> None:
+    """The stored cursor of an array lags behind (it is written every 256 tasks): tasks reaped
+    past it must not look untouched to the next keeper. 299 tasks run, are reaped, the keeper
+    is SIGKILLed while task 300 runs; the next keeper runs 301-600, and no task runs twice."""
+    state = tmp_path / "state"
+    log, go = tmp_path / "ran", tmp_path / "go"
+    script = (
+        f'echo "$TASK_ID" >> {log}; '
+        f'[ "$TASK_ID" -ne 300 ] || while [ ! -e {go} ]; do sleep 0.02; done'
+    )
+    with drmaa2.JobSession("reaped", str(state), backend=BACKEND) as js:
+        array = js.run_bulk_jobs(
+            {"remote_command": "/bin/sh", "args": ["-c", script]}, 1, 600, 1, 1
+        )
+        tasks = array.job_list
+        js.wait_all_started([tasks[299]], TIMEOUT)
+        assert len(js.wait_all_terminated(tasks[:299], TIMEOUT)) == 299
+        if how == "array":
+            array.reap()  # the finished ones; task 300 runs
+        else:
+            for task in tasks[:299]:
+                task.reap()
+        assert {job.id for job in js.get_jobs()} >= {task.id for task in tasks[299:]}
+        assert not {job.id for job in js.get_jobs()} & {task.id for task in tasks[:299]}
+        kill_keeper(state)
+    with drmaa2.JobSession("reaped", str(state), backend=BACKEND) as js:
+        rest = [job for job in js.get_jobs() if job.id.startswith(f"{array.id}.")]
+        assert [job.id for job in rest] == [task.id for task in tasks[299:]]
+        go.touch()
+        js.wait_all_terminated(rest, TIMEOUT)
+        assert [job.get_state()[0] for job in rest[1:]] == [JobState.DONE] * 300
+    ran = log.read_text().split()
+    assert sorted(map(int, ran)) == list(range(1, 601)), "a task ran twice or never"
