@@ -135,17 +135,18 @@ class Unfolding(Dispatcher):
         """Write the cursor of each array with tasks among ``job_ids`` whose stored cursor
         lags, before those tasks' rows are deleted (lock held): a deleted task past a lagging
         cursor would look untouched to the next keeper, which would run it again."""
-        if not self._unfolding:
-            return
-        seen: set[str] = set()
+        lagging = {
+            key[2]: group.untouched
+            for key, group in self._unfolding.items()
+            if key[:2] == (store.path, session)
+            and group.untouched is not None
+            and group.untouched.stored != group.untouched.cursor
+        }
         for job_id in job_ids:
-            found = split_task_id(job_id)
-            if found is None or found[0] in seen:
-                continue
-            seen.add(found[0])
-            group = self._unfolding.get((store.path, session, found[0]))
-            rest = None if group is None else group.untouched
-            if rest is not None and rest.stored != rest.cursor:
+            if not lagging:
+                return
+            rest = lagging.pop(job_id.rpartition(".")[0], None)
+            if rest is not None:
                 self._store_cursor(rest)
 
     def touch(self, changes: Changes, store: Store, session: str, job_id: str) -> TrackedJob | None:
