@@ -187,26 +187,29 @@ def test_tasks_reaped_before_the_keeper_dies_never_run_again(tmp_path: Path, how
         f'echo "$TASK_ID" >> {log}; '
         f'[ "$TASK_ID" -ne 300 ] || while [ ! -e {go} ]; do sleep 0.02; done'
     )
-    with drmaa2.JobSession("reaped", str(state), backend=BACKEND) as js:
-        array = js.run_bulk_jobs(
-            {"remote_command": "/bin/sh", "args": ["-c", script]}, 1, 600, 1, 1
-        )
-        tasks = array.job_list
-        js.wait_all_started([tasks[299]], TIMEOUT)
-        assert len(js.wait_all_terminated(tasks[:299], TIMEOUT)) == 299
-        if how == "array":
-            array.reap()  # the finished ones; task 300 runs
-        else:
-            for task in tasks[:299]:
-                task.reap()
-        assert {job.id for job in js.get_jobs()} >= {task.id for task in tasks[299:]}
-        assert not {job.id for job in js.get_jobs()} & {task.id for task in tasks[:299]}
-        kill_keeper(state)
-    with drmaa2.JobSession("reaped", str(state), backend=BACKEND) as js:
-        rest = [job for job in js.get_jobs() if job.id.startswith(f"{array.id}.")]
-        assert [job.id for job in rest] == [task.id for task in tasks[299:]]
-        go.touch()
-        js.wait_all_terminated(rest, TIMEOUT)
-        assert [job.get_state()[0] for job in rest[1:]] == [JobState.DONE] * 300
+    try:
+        with drmaa2.JobSession("reaped", str(state), backend=BACKEND) as js:
+            array = js.run_bulk_jobs(
+                {"remote_command": "/bin/sh", "args": ["-c", script]}, 1, 600, 1, 1
+            )
+            tasks = array.job_list
+            js.wait_all_started([tasks[299]], TIMEOUT)
+            assert len(js.wait_all_terminated(tasks[:299], TIMEOUT)) == 299
+            if how == "array":
+                array.reap()  # the finished ones; task 300 runs
+            else:
+                for task in tasks[:299]:
+                    task.reap()
+            assert {job.id for job in js.get_jobs()} >= {task.id for task in tasks[299:]}
+            assert not {job.id for job in js.get_jobs()} & {task.id for task in tasks[:299]}
+            kill_keeper(state)
+        with drmaa2.JobSession("reaped", str(state), backend=BACKEND) as js:
+            rest = [job for job in js.get_jobs() if job.id.startswith(f"{array.id}.")]
+            assert [job.id for job in rest] == [task.id for task in tasks[299:]]
+            go.touch()
+            js.wait_all_terminated(rest, TIMEOUT)
+            assert [job.get_state()[0] for job in rest[1:]] == [JobState.DONE] * 300
+    finally:
+        go.touch()  # task 300 ends whatever happened (a failed assertion must leave no job)
     ran = log.read_text().split()
     assert sorted(map(int, ran)) == list(range(1, 601)), "a task ran twice or never"
