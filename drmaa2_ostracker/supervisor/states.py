@@ -24,8 +24,8 @@ from drmaa2.errors import InvalidArgumentException, InvalidStateException
 from drmaa2.types import Notification
 from drmaa2_ostracker.store import Store
 from drmaa2_ostracker.store.records import JobRecord
-from drmaa2_ostracker.supervisor.jobs import STARTING, TrackedJob
-from drmaa2_ostracker.supervisor.lazy import split_task_id
+from drmaa2_ostracker.supervisor.jobs import STARTING, Group, TrackedJob
+from drmaa2_ostracker.supervisor.lazy import Untouched, split_task_id
 from drmaa2_ostracker.supervisor.writes import FailedWrites
 
 __all__ = [
@@ -337,17 +337,26 @@ class States(FailedWrites):
                 return self._untouched_record(store, session, job_id)
             return dataclasses.replace(job.record)
 
-    def _untouched_record(self, store: Store, session: str, job_id: str) -> JobRecord | None:
-        """The record of an array task not touched yet (see :mod:`.lazy`), None if
-        ``job_id`` names none."""
+    def _untouched_task(
+        self, store: Store, session: str, job_id: str
+    ) -> tuple[Group, Untouched, int] | None:
+        """(its array's group, the array's untouched tasks, its index) of an array task not
+        touched yet (see :mod:`.lazy`), None if ``job_id`` names none."""
+        if not self._unfolding:
+            return None
         found = split_task_id(job_id)
-        if found is None or not self._unfolding:
+        if found is None:
             return None
         group = self._unfolding.get((store.path, session, found[0]))
         rest = None if group is None else group.untouched
-        if rest is None or not rest.has(found[1]):
+        if group is None or rest is None or not rest.has(found[1]):
             return None
-        return rest.record(found[1])
+        return group, rest, found[1]
+
+    def _untouched_record(self, store: Store, session: str, job_id: str) -> JobRecord | None:
+        """The record of an array task not touched yet, None if ``job_id`` names none."""
+        task = self._untouched_task(store, session, job_id)
+        return None if task is None else task[1].record(task[2])
 
     def state(self, store: Store, session: str, job_id: str) -> tuple[JobState, str]:
         """A job's (state, sub-state); InvalidArgumentException if unknown."""

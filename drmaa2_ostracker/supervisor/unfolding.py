@@ -28,7 +28,7 @@ from drmaa2_ostracker.supervisor.jobs import (
     TrackedJob,
     now_us,
 )
-from drmaa2_ostracker.supervisor.lazy import Untouched, split_task_id
+from drmaa2_ostracker.supervisor.lazy import Untouched
 from drmaa2_ostracker.supervisor.states import Changes
 
 __all__ = ["Unfolding"]
@@ -152,19 +152,16 @@ class Unfolding(Dispatcher):
     def touch(self, changes: Changes, store: Store, session: str, job_id: str) -> TrackedJob | None:
         """Write and track an untouched task that is about to be controlled by its id; None
         if ``job_id`` names no untouched task."""
-        found = split_task_id(job_id)
-        if found is None:
+        task = self._untouched_task(store, session, job_id)
+        if task is None:
             return None
-        group = self._unfolding.get((store.path, session, found[0]))
-        rest = None if group is None else group.untouched
-        if group is None or rest is None or not rest.has(found[1]):
-            return None
-        rest.touch(found[1])
-        job = self._write_touched(changes, rest, rest.record(found[1]), group)
+        group, rest, index = task
+        rest.touch(index)
+        job = self._write_touched(changes, rest, rest.record(index), group)
         if job.record.state == JobState.QUEUED:
             group.push(job)
         if rest.exhausted:
-            self._unfolding.pop((store.path, session, found[0]), None)
+            self._unfolding.pop((store.path, session, rest.array_id), None)
             group.untouched = None
         return job
 

@@ -16,7 +16,6 @@ from drmaa2.enums import JobState
 from drmaa2.errors import InvalidArgumentException, TimeoutException
 from drmaa2_ostracker.store import Store
 from drmaa2_ostracker.supervisor.jobs import JobKey, TrackedJob
-from drmaa2_ostracker.supervisor.lazy import split_task_id
 from drmaa2_ostracker.supervisor.reaper import MAX_SLEEP
 from drmaa2_ostracker.supervisor.recovery import Recovery
 
@@ -177,17 +176,11 @@ class Waits(Recovery):
         self, store: Store, session: str, job_id: str
     ) -> tuple[JobState, str] | None:
         """The state of an array task not touched yet (see :mod:`.lazy`), None if
-        ``job_id`` names none."""
-        if not self._unfolding:
+        ``job_id`` names none (no record made: a wait may look up a million of them)."""
+        task = self._untouched_task(store, session, job_id)
+        if task is None:
             return None
-        found = split_task_id(job_id)
-        if found is None:
-            return None
-        group = self._unfolding.get((store.path, session, found[0]))
-        rest = None if group is None else group.untouched
-        if rest is None or not rest.has(found[1]):
-            return None
-        return (JobState.QUEUED_HELD if rest.held else JobState.QUEUED), ""
+        return (JobState.QUEUED_HELD if task[1].held else JobState.QUEUED), ""
 
     def _reap_here(
         self,
