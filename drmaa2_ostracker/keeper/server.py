@@ -213,6 +213,7 @@ class Keeper(Requests, EventStreams):
     def _open(self) -> None:
         self.store = store = Store(self.state_dir)
         _ = store.launches  # read before recovery, before this keeper starts a job
+        store.open_ends()  # the ends a killed keeper did not store yet, stored before recovery
         self.supervisor.session_opened()  # the reaper stays ready while the keeper lives
         for name in store.session_names():
             self._engine(name).recover()

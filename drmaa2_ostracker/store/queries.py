@@ -20,6 +20,7 @@ from drmaa2.enums import JobState
 from drmaa2.errors import InvalidArgumentException
 from drmaa2_ostracker.faults import RESERVE, free_bytes, no_space
 from drmaa2_ostracker.store.arrays import ArrayQueries
+from drmaa2_ostracker.store.ends import PendingEnds
 from drmaa2_ostracker.store.launches import Launches
 from drmaa2_ostracker.store.records import (
     JOB_COLUMNS,
@@ -62,6 +63,8 @@ class Store(ArrayQueries):
         self._next_seq: int | None = None
         self._conn = connect(self.path)
         self._launches: Launches | None = None
+        #: Job ends in the ring and not yet in their rows (the keeper's; see :mod:`.ends`).
+        self.ends = PendingEnds()
         #: Until when free space need not be measured again (see ensure_space).
         self._roomy_until = 0.0
 
@@ -74,15 +77,52 @@ class Store(ArrayQueries):
                 self._launches = Launches(self.state_dir)
             return self._launches
 
+    def open_ends(self) -> int:
+        """Open the ring of job ends (the keeper does, before it recovers its sessions): the
+        ends an earlier keeper left there are written to their rows; how many."""
+        with self._lock:
+            return self.ends.open(self.state_dir, self._conn)
+
+    def end_later(self, record: JobRecord, columns: tuple[str, ...]) -> bool:
+        """Record a job's end in the ring, its row to be written later (before anything
+        reads the store's jobs, or by :meth:`write_ends`); False if it must be written now."""
+        with self._lock:
+            return self.ends.add(record, columns)
+
+    def write_ends(self) -> None:
+        """Write the pending job ends to their rows, in the open transaction (opened if
+        none is): committed with it."""
+        with self._lock:
+            if self.ends.pending:
+                self.begin()
+                self.ends.write(self._conn)
+
+    def _sync(self) -> None:
+        """Before a read: write the pending job ends (lock held). If that fails (a full
+        disk), the read goes on without them; the supervisor keeps them."""
+        began = not self._conn.in_transaction
+        try:
+            if began:
+                self._conn.execute("BEGIN IMMEDIATE")
+            self.ends.write(self._conn)
+            if began:
+                self.commit()
+        except sqlite3.Error:
+            if began and self._conn.in_transaction:
+                self.rollback()
+
     def close(self) -> None:
         """Commit what is open and close the database connection."""
         with self._lock:
             if self._closed:
                 return
+            with contextlib.suppress(sqlite3.Error):
+                self.write_ends()
             self.commit()
             self._conn.close()
             if self._launches is not None:
                 self._launches.close()
+            self.ends.close()
             self._closed = True
 
     # -- transactions ---------------------------------------------------------------------
@@ -103,6 +143,7 @@ class Store(ArrayQueries):
             except BaseException:
                 if self._conn.in_transaction:
                     self._conn.execute("ROLLBACK")
+                    self.ends.rolled_back()
                 raise
             self.commit()
 
@@ -120,6 +161,7 @@ class Store(ArrayQueries):
             self._deferred = False
             if self._conn.in_transaction:
                 self._conn.execute("COMMIT")
+            self.ends.committed()
 
     def ensure_space(self, what: str) -> None:
         """OutOfResourceException (saying ``what`` did not happen) unless the store's file
@@ -146,6 +188,7 @@ class Store(ArrayQueries):
             self._deferred = False
             if self._conn.in_transaction:
                 self._conn.execute("ROLLBACK")
+                self.ends.rolled_back()
 
     @property
     def in_transaction(self) -> bool:
@@ -161,10 +204,14 @@ class Store(ArrayQueries):
     def _rows(self, sql: str, args: Sequence[Any] = ()) -> list[Any]:
         # Rows are fetched under the lock too: no other thread's statement interleaves.
         with self._lock:
+            if self.ends.pending:
+                self._sync()
             return self._conn.execute(sql, args).fetchall()
 
     def _one(self, sql: str, args: Sequence[Any] = ()) -> Any:
         with self._lock:
+            if self.ends.pending:
+                self._sync()
             return self._conn.execute(sql, args).fetchone()
 
     # -- sessions -------------------------------------------------------------------------

@@ -56,6 +56,8 @@ class SupervisorBase:
     _watched: collections.Counter[JobKey]
     #: Stores whose open transaction waits to be committed, and by when (monotonic).
     _deferred: dict[str, Store]
+    #: Stores with job ends in their ring not yet written to their rows (see store.ends).
+    _ending: dict[str, Store]
     _flush_at: float | None
     #: Records changed since their store's last commit, by store path (see States._commit).
     _dirty: dict[str, dict[JobKey, JobRecord]]

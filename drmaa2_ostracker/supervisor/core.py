@@ -33,6 +33,7 @@ class Supervisor(Control):
         self._last_submit = 0.0
         self._watched = collections.Counter()
         self._deferred = {}
+        self._ending = {}
         self._flush_at = None
         self._dirty = {}
         self._unwritten = {}
@@ -61,6 +62,7 @@ class Supervisor(Control):
         self._thread = None
         self._changes = None
         self._deferred = {}
+        self._ending = {}
         self._flush_at = None
         self._dirty = {}
         self._unwritten = {}

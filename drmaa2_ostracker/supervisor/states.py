@@ -237,6 +237,14 @@ class States(FailedWrites):
         """Commit what waits to be committed."""
         with self._lock:
             self._flush_at = None
+            ending, self._ending = self._ending, {}
+            for store in ending.values():
+                try:
+                    store.write_ends()
+                except sqlite3.Error as error:
+                    self._write_failed(store, error)
+                    continue
+                self._deferred[store.path] = store
             deferred, self._deferred = self._deferred, {}
             for store in deferred.values():
                 self._commit(store)
@@ -247,35 +255,37 @@ class States(FailedWrites):
         job: TrackedJob,
         state: JobState,
         sub_state: str = "",
+        *,
+        ended: bool = False,
         **fields: object,
     ) -> None:
         """Change a job's state: the record, the store, the waiters, the notifications. (The
-        change holds even when the row is gone: its session was destroyed.)"""
+        change holds even when the row is gone: its session was destroyed.)
+
+        ``ended``: the job's process ended. If the end is about to be shown (a waiting
+        thread reaped it, a wait or an event stream watches the job), it goes to the store's
+        ring of ends (see :mod:`~drmaa2_ostracker.store.ends`) and its row is written later:
+        the waiter need not wait for a transaction. (Otherwise the row is written now: the
+        reaper's changes share one commit, with the start of the next tasks.)
+        """
         record = job.record
         store = job.store
-        self._begin(changes, store)
-        try:
-            if not job.unsaved:
-                store.update_job(
-                    record.session, record.job_id, state=int(state), sub_state=sub_state, **fields
-                )
-            changed = record.state != state
-            record.state = state
-            record.sub_state = sub_state
-            for name, value in fields.items():
-                setattr(record, name, value)
-            if job.unsaved:  # first written now, with its start
-                job.unsaved = False
-                store.insert_jobs([record])
-        except sqlite3.Error as error:  # kept in memory, written later (see _write_failed)
-            changed = record.state != state
-            record.state = state
-            record.sub_state = sub_state
-            for name, value in fields.items():
-                setattr(record, name, value)
-            job.unsaved = False
-            self._write_failed(store, error)
-        self._track(job)
+        changed = record.state != state
+        record.state = state
+        record.sub_state = sub_state
+        for name, value in fields.items():
+            setattr(record, name, value)
+        if (
+            ended
+            and (not changes.lazy or job.key in self._watched or self._callbacks)
+            and not job.unsaved
+            and store.path not in self._unwritten
+            and store.end_later(record, ("sub_state", *fields))
+        ):
+            self._ending[store.path] = store
+            self._flush_soon()
+        else:
+            self._write(changes, job, fields)
         if state.is_terminal:
             del self._active[job.key]
             if job.holds_slot:
@@ -284,6 +294,29 @@ class States(FailedWrites):
                 self._dispatch(changes, job.group)
         if changed:
             self._note(changes, job)
+
+    def _write(self, changes: Changes, job: TrackedJob, fields: dict[str, object]) -> None:
+        """Write a job's changed record (its state, sub-state and ``fields``) in the change's
+        transaction; if that fails, it is kept in memory and written later."""
+        record = job.record
+        store = job.store
+        self._begin(changes, store)
+        try:
+            if job.unsaved:  # first written now, with its start
+                job.unsaved = False
+                store.insert_jobs([record])
+            else:
+                store.update_job(
+                    record.session,
+                    record.job_id,
+                    state=int(record.state),
+                    sub_state=record.sub_state,
+                    **fields,
+                )
+        except sqlite3.Error as error:  # kept in memory, written later (see _write_failed)
+            job.unsaved = False
+            self._write_failed(store, error)
+        self._track(job)
 
     def _note(self, changes: Changes, job: TrackedJob) -> None:
         # Waiters sleep until a job they watch changes: no wake-up for every other job.

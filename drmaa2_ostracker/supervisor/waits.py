@@ -145,11 +145,15 @@ class Waits(Recovery):
         found: list[tuple[JobState, str] | None] = []
         missing: list[str] = []
         unwritten = self._unwritten.get(store.path)
+        ending = store.ends.pending
         for job_id in job_ids:
             key = (store.path, session, job_id)
             job = self._active.get(key)
             if job is not None:
                 found.append((job.record.state, job.record.sub_state))
+            elif ending and (session, job_id) in ending:  # ended, its row not written yet
+                record = ending[(session, job_id)][0]
+                found.append((record.state, record.sub_state))
             elif unwritten is not None and key in unwritten[1]:
                 record = unwritten[1][key]
                 found.append((record.state, record.sub_state))

@@ -63,6 +63,9 @@ class FailedWrites(SupervisorBase):
         lost = self._dirty.pop(store.path, {})
         _, records = self._unwritten.setdefault(store.path, (store, {}))
         records.update(lost)
+        for record in store.ends.take():  # ends in the ring, not in their rows yet
+            records[(store.path, record.session, record.job_id)] = record
+        self._ending.pop(store.path, None)
         full = is_out_of_space(error, store.state_dir)
         why = "no space left on its file system" if full else str(error)
         self._unwritten_reason[store.path] = why

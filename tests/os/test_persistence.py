@@ -25,6 +25,7 @@ import drmaa2
 from drmaa2 import JobState
 from drmaa2_ostracker import extension
 from drmaa2_ostracker.process.identity import boot_ticks, identity_of
+from drmaa2_ostracker.store.ends import Ends
 from drmaa2_ostracker.store.launches import Launches
 from drmaa2_ostracker.store.schema import STORE_FILE
 from tests.behaviour.conftest import TIMEOUT, file_text, wait_until
@@ -672,6 +673,78 @@ def test_a_job_whose_fork_began_is_never_run_again(state: Path, tmp_path: Path) 
     launches.close()
     assert job.get_state() == (JobState.FAILED, "start_unconfirmed")
     assert not out.exists(), "never run by the next keeper"
+    js.close()
+
+
+def _stored_state(state: Path, job_id: str) -> tuple[int, int | None]:
+    """(state code, exit status) of a job's row, read from the store file itself."""
+    with sqlite3.connect(state / STORE_FILE) as conn:
+        row = conn.execute("SELECT state, exit_status FROM jobs WHERE job_id=?", (job_id,))
+        found = row.fetchone()
+    conn.close()
+    return int(found[0]), found[1]
+
+
+def test_an_end_a_wait_returned_survives_the_keeper_killed_right_after(state: Path) -> None:
+    """A wait returns a job's end before its row is written (the end is in the state
+    directory's `ends` ring, see store/ends.py). A keeper SIGKILLed right after the wait
+    returned shows the next keeper the exact end: never exit_status_unobserved."""
+    js = drmaa2.create_job_session("ends", str(state), backend=BACKEND)
+    not_in_row = 0
+    for round_ in range(12):
+        pid = keeper_pid(state)
+        status = round_ % 3
+        job = js.run_job({"remote_command": "/bin/sh", "args": ["-c", f"exit {status}"]})
+        job.wait_terminated(TIMEOUT)
+        os.kill(pid, signal.SIGKILL)  # at once: the row is written within 10 ms
+        wait_until(lambda: gone(pid), what=f"keeper {pid} to end")  # noqa: B023
+        if _stored_state(state, job.id)[0] == int(JobState.RUNNING):
+            not_in_row += 1  # only the ring had the end when the keeper died
+        info = job.get_info()  # a new keeper
+        assert (info.job_state, info.job_sub_state) == (
+            JobState.DONE if status == 0 else JobState.FAILED,
+            "",
+        ), info.annotation
+        assert info.exit_status == status
+        assert info.cpu_time is not None
+        assert _stored_state(state, job.id) == (int(info.job_state), status)
+    assert not_in_row > 0, "the keeper was never killed before the row was written"
+    js.close()
+
+
+def test_the_next_keeper_stores_the_ends_left_in_the_ring(state: Path) -> None:
+    """Ends left in the ring by a killed keeper are written to the rows that still show the
+    same process unfinished; an end naming another process (a session made again), a damaged
+    record and a foreign value change nothing; the ring is emptied."""
+    js = drmaa2.create_job_session("ring", str(state), backend=BACKEND)
+    jobs = [js.run_job({"remote_command": "/bin/true", "submit_as_hold": True}) for _ in range(3)]
+    kill_keeper(state)
+    tick = boot_ticks()
+    with sqlite3.connect(state / STORE_FILE) as conn:
+        for job in jobs:  # running, as a process that has ended since (its pid is gone)
+            conn.execute(
+                "UPDATE jobs SET state=?, pid=?, pid_start=? WHERE job_id=?",
+                (int(JobState.RUNNING), 2**22 + 1, tick, job.id),
+            )
+    conn.close()
+    end = {"state": int(JobState.FAILED), "sub_state": "", "exit_status": 7, "cpu_time": 0.5}
+    ring = Ends(str(state))
+    assert ring.write(("ring", jobs[0].id, tick, end))
+    assert ring.write(("ring", jobs[1].id, tick + 1, end))  # another process of that id
+    assert ring.write(("ring", jobs[2].id, tick, {**end, "pid": 1}))  # not an end's column
+    ring.close()
+    with open(state / "ends", "r+b") as raw:  # a damaged copy of the first record
+        record = raw.read(512)
+        raw.seek(512 * 3)
+        raw.write(record[:-1] + bytes([record[-1] ^ 1]))
+    info = jobs[0].get_info()
+    assert (info.job_state, info.exit_status, info.cpu_time) == (JobState.FAILED, 7, 0.5)
+    for job in jobs[1:]:
+        assert job.get_state() == (JobState.FAILED, "exit_status_unobserved")
+    ring = Ends(str(state))
+    left = [end for end in ring.left() if end[3].get("exit_status") == 7]
+    ring.close()
+    assert left == [], "the ends the killed keeper left are gone once stored"
     js.close()
 
 
