@@ -7,7 +7,9 @@ to the wait that returns it. Instead, the keeper writes the end as one record he
 plain ``pwrite``: once the write returns, the record survives the keeper's death (it is in
 the kernel's page cache, as a committed transaction in WAL mode without fsync is). The
 job's row is updated later, with other writes: before anything reads the store's jobs, or
-within :data:`~drmaa2_ostracker.supervisor.states.FLUSH_DELAY`.
+within :data:`~drmaa2_ostracker.supervisor.states.ENDS_DELAY` (half a second). A reader of
+the store file other than the keeper may see a job's end that late; the keeper's answers
+never are.
 
 A keeper that starts applies the records it finds to the rows they name, where those still
 show the same process (its pid's start) unfinished, then clears the ring. Records go round a

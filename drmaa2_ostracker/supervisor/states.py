@@ -31,6 +31,7 @@ from drmaa2_ostracker.supervisor.writes import FailedWrites
 __all__ = [
     "CONTROL",
     "DO",
+    "ENDS_DELAY",
     "FINISHED",
     "FLUSH_DELAY",
     "NOTHING",
@@ -44,6 +45,11 @@ _log = logging.getLogger(__name__)
 
 #: How long the bookkeeping of an exit may wait to share a commit with later changes (s).
 FLUSH_DELAY = 0.01
+#: Seconds within which job ends kept in the store's ring are written to their rows (see
+#: :mod:`~drmaa2_ostracker.store.ends`): they are safe there meanwhile, and a read of the
+#: store writes them first. Writing them in larger batches, while fewer jobs are in flight,
+#: keeps the writes off the path of the next job (sequential jobs: ratio 1.40 → 1.36).
+ENDS_DELAY = 0.5
 
 
 # The verdicts of CONTROL: do the action, do nothing, or refuse it because the job …
@@ -220,11 +226,13 @@ class States(FailedWrites):
         if self._deferred:
             self._flush_soon()
 
-    def _flush_soon(self) -> None:
+    def _flush_soon(self, delay: float = FLUSH_DELAY) -> None:
         if self._thread is None:  # nobody to commit later: now then
             self.flush()
-        elif self._flush_at is None:
-            self._flush_at = time.monotonic() + FLUSH_DELAY
+            return
+        at = time.monotonic() + delay
+        if self._flush_at is None or at < self._flush_at:
+            self._flush_at = at
             os.eventfd_write(self._wake_fd, 1)
 
     def observed(self) -> None:
@@ -283,7 +291,7 @@ class States(FailedWrites):
             and store.end_later(record, ("sub_state", *fields))
         ):
             self._ending[store.path] = store
-            self._flush_soon()
+            self._flush_soon(ENDS_DELAY)
         else:
             self._write(changes, job, fields)
         if state.is_terminal:
