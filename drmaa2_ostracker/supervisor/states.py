@@ -12,10 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import os
-import sqlite3
-import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from types import TracebackType
 
 from drmaa2.backend import Action, NotificationCallback
@@ -26,7 +23,7 @@ from drmaa2_ostracker.store import Store
 from drmaa2_ostracker.store.records import JobRecord
 from drmaa2_ostracker.supervisor.jobs import STARTING, Group, TrackedJob
 from drmaa2_ostracker.supervisor.lazy import Untouched, split_task_id
-from drmaa2_ostracker.supervisor.writes import FailedWrites
+from drmaa2_ostracker.supervisor.writes import ENDS_DELAY, FLUSH_DELAY, FailedWrites
 
 __all__ = [
     "CONTROL",
@@ -42,14 +39,6 @@ __all__ = [
 ]
 
 _log = logging.getLogger(__name__)
-
-#: How long the bookkeeping of an exit may wait to share a commit with later changes (s).
-FLUSH_DELAY = 0.01
-#: Seconds within which job ends kept in the store's ring are written to their rows (see
-#: :mod:`~drmaa2_ostracker.store.ends`): they are safe there meanwhile, and a read of the
-#: store writes them first. Writing them in larger batches, while fewer jobs are in flight,
-#: keeps the writes off the path of the next job (sequential jobs: ratio 1.40 → 1.36).
-ENDS_DELAY = 0.5
 
 
 # The verdicts of CONTROL: do the action, do nothing, or refuse it because the job …
@@ -219,44 +208,6 @@ class States(FailedWrites):
         if changes.to_start:  # marked as starting: they start, whatever else failed
             self._launch(changes.to_start, lazy=changes.lazy)
 
-    def _defer_commit(self, stores: Iterable[Store]) -> None:
-        for store in stores:
-            store.defer()
-            self._deferred[store.path] = store
-        if self._deferred:
-            self._flush_soon()
-
-    def _flush_soon(self, delay: float = FLUSH_DELAY) -> None:
-        if self._thread is None:  # nobody to commit later: now then
-            self.flush()
-            return
-        at = time.monotonic() + delay
-        if self._flush_at is None or at < self._flush_at:
-            self._flush_at = at
-            os.eventfd_write(self._wake_fd, 1)
-
-    def observed(self) -> None:
-        """What the user is about to see must survive a crash of this process: commit what
-        waits to be committed (a no-op when nothing does)."""
-        if self._deferred:
-            self.flush()
-
-    def flush(self) -> None:
-        """Commit what waits to be committed."""
-        with self._lock:
-            self._flush_at = None
-            ending, self._ending = self._ending, {}
-            for store in ending.values():
-                try:
-                    store.write_ends()
-                except sqlite3.Error as error:
-                    self._write_failed(store, error)
-                    continue
-                self._deferred[store.path] = store
-            deferred, self._deferred = self._deferred, {}
-            for store in deferred.values():
-                self._commit(store)
-
     def _transition(
         self,
         changes: Changes,
@@ -303,29 +254,6 @@ class States(FailedWrites):
         if changed:
             self._note(changes, job)
 
-    def _write(self, changes: Changes, job: TrackedJob, fields: dict[str, object]) -> None:
-        """Write a job's changed record (its state, sub-state and ``fields``) in the change's
-        transaction; if that fails, it is kept in memory and written later."""
-        record = job.record
-        store = job.store
-        self._begin(changes, store)
-        try:
-            if job.unsaved:  # first written now, with its start
-                job.unsaved = False
-                store.insert_jobs([record])
-            else:
-                store.update_job(
-                    record.session,
-                    record.job_id,
-                    state=int(record.state),
-                    sub_state=record.sub_state,
-                    **fields,
-                )
-        except sqlite3.Error as error:  # kept in memory, written later (see _write_failed)
-            job.unsaved = False
-            self._write_failed(store, error)
-        self._track(job)
-
     def _note(self, changes: Changes, job: TrackedJob) -> None:
         # Waiters sleep until a job they watch changes: no wake-up for every other job.
         if job.key in self._watched:
@@ -357,12 +285,6 @@ class States(FailedWrites):
         (the keeper queues it for its subscribers), never block nor call the supervisor."""
         with self._lock:
             self._callbacks = [] if callback is None else [callback]
-
-    @staticmethod
-    def _begin(changes: Changes, store: Store) -> None:
-        if store.path not in changes.stores:
-            store.begin()
-            changes.stores[store.path] = store
 
     # -- queries ---------------------------------------------------------------------------
 

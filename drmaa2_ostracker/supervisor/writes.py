@@ -1,4 +1,6 @@
-"""Writes that fail (a full disk, a used-up quota): nothing the supervisor did is lost.
+"""The supervisor's writes: commits now or deferred, job ends kept in the store's ring of ends
+(see :mod:`~drmaa2_ostracker.store.ends`) until their rows are written, and writes that fail
+(a full disk, a used-up quota), where nothing the supervisor did is lost.
 
 A commit that fails is rolled back, and every record it held stays in memory as *unwritten*:
 readers are shown it (its annotation says it is not in the store yet), and it is written
@@ -17,6 +19,7 @@ import logging
 import os
 import sqlite3
 import time
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from drmaa2_ostracker.faults import is_out_of_space
@@ -28,16 +31,91 @@ from drmaa2_ostracker.supervisor.jobs import TrackedJob
 if TYPE_CHECKING:
     from drmaa2_ostracker.supervisor.states import Changes
 
-__all__ = ["RETRY_INTERVAL", "FailedWrites"]
+__all__ = ["ENDS_DELAY", "FLUSH_DELAY", "RETRY_INTERVAL", "FailedWrites"]
 
 _log = logging.getLogger(__name__)
 
 #: How often records a failed write lost are written again (s).
 RETRY_INTERVAL = 1.0
+#: How long the bookkeeping of an exit may wait to share a commit with later changes (s).
+FLUSH_DELAY = 0.01
+#: Seconds within which job ends kept in the store's ring are written to their rows (see
+#: :mod:`~drmaa2_ostracker.store.ends`): they are safe there meanwhile, and a read of the
+#: store writes them first. Writing them in larger batches, while fewer jobs are in flight,
+#: keeps the writes off the path of the next job (sequential jobs: ratio 1.40 → 1.36).
+ENDS_DELAY = 0.5
 
 
 class FailedWrites(SupervisorBase):
-    """The supervisor's commits, and what it does when one fails."""
+    """The supervisor's writes and commits (deferred ones, job ends kept in the store's ring
+    meanwhile), and what it does when one fails."""
+
+    def _defer_commit(self, stores: Iterable[Store]) -> None:
+        for store in stores:
+            store.defer()
+            self._deferred[store.path] = store
+        if self._deferred:
+            self._flush_soon()
+
+    def _flush_soon(self, delay: float = FLUSH_DELAY) -> None:
+        if self._thread is None:  # nobody to commit later: now then
+            self.flush()
+            return
+        at = time.monotonic() + delay
+        if self._flush_at is None or at < self._flush_at:
+            self._flush_at = at
+            os.eventfd_write(self._wake_fd, 1)
+
+    def observed(self) -> None:
+        """What the user is about to see must survive a crash of this process: commit what
+        waits to be committed (a no-op when nothing does)."""
+        if self._deferred:
+            self.flush()
+
+    def flush(self) -> None:
+        """Commit what waits to be committed."""
+        with self._lock:
+            self._flush_at = None
+            ending, self._ending = self._ending, {}
+            for store in ending.values():
+                try:
+                    store.write_ends()
+                except sqlite3.Error as error:
+                    self._write_failed(store, error)
+                    continue
+                self._deferred[store.path] = store
+            deferred, self._deferred = self._deferred, {}
+            for store in deferred.values():
+                self._commit(store)
+
+    def _write(self, changes: Changes, job: TrackedJob, fields: dict[str, object]) -> None:
+        """Write a job's changed record (its state, sub-state and ``fields``) in the change's
+        transaction; if that fails, it is kept in memory and written later."""
+        record = job.record
+        store = job.store
+        self._begin(changes, store)
+        try:
+            if job.unsaved:  # first written now, with its start
+                job.unsaved = False
+                store.insert_jobs([record])
+            else:
+                store.update_job(
+                    record.session,
+                    record.job_id,
+                    state=int(record.state),
+                    sub_state=record.sub_state,
+                    **fields,
+                )
+        except sqlite3.Error as error:  # kept in memory, written later (see _write_failed)
+            job.unsaved = False
+            self._write_failed(store, error)
+        self._track(job)
+
+    @staticmethod
+    def _begin(changes: Changes, store: Store) -> None:
+        if store.path not in changes.stores:
+            store.begin()
+            changes.stores[store.path] = store
 
     def _commit(self, store: Store) -> bool:
         """Commit a store's open transaction; if that fails (a full disk), keep what it
