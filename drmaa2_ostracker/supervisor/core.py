@@ -87,12 +87,18 @@ class Supervisor(Control):
 
     def forget_session(self, store: Store, session: str) -> None:
         """A session is being destroyed: its jobs that have not started never will; those
-        running are still reaped (their records go with the session)."""
+        running are still reaped (their records go with the session). They are detached:
+        known under a key no request names, never written, so that the jobs of a session
+        made again under the same name, which get the same ids, are not taken for them."""
         with self._lock:
             for key, job in list(self._active.items()):
-                ours = key[0] == store.path and key[1] == session
-                if ours and job.spawned is None and not job.starting:
-                    del self._active[key]
+                if key[0] != store.path or key[1] != session or job.detached:
+                    continue
+                del self._active[key]
+                if job.spawned is not None or job.starting:
+                    job.detached = True
+                    job.key = (key[0], key[1], f"{key[2]} (of a destroyed session)")
+                    self._active[job.key] = job
             for key, group in list(self._unfolding.items()):
                 if key[0] == store.path and key[1] == session:
                     del self._unfolding[key]

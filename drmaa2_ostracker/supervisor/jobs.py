@@ -104,6 +104,7 @@ class TrackedJob:
     """A job that has not finished, as the supervisor tracks it."""
 
     __slots__ = (
+        "detached",
         "group",
         "helpers",
         "holds_slot",
@@ -139,6 +140,9 @@ class TrackedJob:
         self.unsaved = False
         #: (sub-state, annotation) once the supervisor decided to kill the job.
         self.kill_reason: tuple[str, str] | None = None
+        #: Its session was destroyed: tracked until it ends, never written nor shown (a
+        #: session made again under the same name gives its ids to new jobs).
+        self.detached = False
 
     @property
     def starting(self) -> bool:

@@ -234,7 +234,9 @@ class States(FailedWrites):
         record.sub_state = sub_state
         for name, value in fields.items():
             setattr(record, name, value)
-        if (
+        if job.detached:
+            pass  # its session was destroyed: its id may be a new job's now
+        elif (
             ended
             and (not changes.lazy or job.key in self._watched or self._callbacks)
             and not job.unsaved
@@ -251,7 +253,7 @@ class States(FailedWrites):
                 job.holds_slot = False
                 job.group.running -= 1
                 self._dispatch(changes, job.group)
-        if changed:
+        if changed and not job.detached:
             self._note(changes, job)
 
     def _note(self, changes: Changes, job: TrackedJob) -> None:

@@ -410,6 +410,47 @@ def test_destroy_forgets_the_session_but_not_its_running_jobs(state: Path) -> No
     wait_until(lambda: not psutil.pid_exists(pid), what="the keeper to reap the job")
 
 
+def test_a_destroyed_sessions_running_job_is_not_taken_for_a_new_job_of_its_id(
+    state: Path, tmp_path: Path
+) -> None:
+    """A session made again under a destroyed one's name gives the same ids to new jobs: the
+    end of the destroyed session's job, still running then, must not end the new job of its
+    id (it did: the new job showed DONE when the old one ended), nor change its row."""
+    js = drmaa2.create_job_session("again", str(state), backend=BACKEND)
+    go = tmp_path / "go"
+    old = js.run_job(
+        {"remote_command": "/bin/sh", "args": ["-c", f"while [ ! -e {go} ]; do sleep 0.01; done"]}
+    )
+    old.wait_started(TIMEOUT)
+    old_pid = pid_of(old)
+    js.close()
+    drmaa2.destroy_job_session("again", str(state), backend=BACKEND)
+    js = drmaa2.create_job_session("again", str(state), backend=BACKEND)
+    done = tmp_path / "done"
+    new = js.run_job(
+        {
+            "remote_command": "/bin/sh",
+            "args": ["-c", f"while [ ! -e {done} ]; do sleep 0.01; done; exit 3"],
+        }
+    )
+    try:
+        assert new.id == old.id
+        new.wait_started(TIMEOUT)
+        new_pid = pid_of(new)
+        go.touch()
+        wait_until(lambda: not psutil.pid_exists(old_pid), what="the keeper to reap the old job")
+        assert new.get_state() == (JobState.RUNNING, "")
+        assert pid_of(new) == new_pid
+    finally:  # whatever failed, both jobs end
+        go.touch()
+        done.touch()
+    new.wait_terminated(TIMEOUT)
+    info = new.get_info()
+    assert (info.job_state, info.exit_status) == (JobState.FAILED, 3)
+    assert [job.id for job in js.get_jobs()] == [new.id]
+    js.close()
+
+
 def test_a_client_that_reaps_every_child_does_not_disturb_its_jobs(tmp_path: Path) -> None:
     done = python(
         f"""
