@@ -32,6 +32,7 @@ __all__ = [
     "clear_socket",
     "kind_of",
     "open_private",
+    "open_ring",
     "set_aside",
     "socket_address",
 ]
@@ -111,6 +112,17 @@ def open_private(path: str, flags: int = os.O_RDWR) -> int:
         raise SessionManagementException(f"{path} is not a regular file of this user; move it away")
     os.set_blocking(fd, True)
     return fd
+
+
+def open_ring(path: str, size: int) -> tuple[int, bytes]:
+    """Open (as :func:`open_private`) a ring file of ``size`` bytes: its descriptor and what
+    it holds. Its blocks are allocated now, so that a later write does not find the disk
+    full (if it is full already, the writes are tried later or take another way)."""
+    fd = open_private(path)
+    with contextlib.suppress(OSError):
+        os.posix_fallocate(fd, 0, size)
+    with open(fd, "rb", closefd=False, buffering=0) as ring:
+        return fd, ring.read(size)
 
 
 def _set_aside_unusable(path: str) -> None:

@@ -7,7 +7,7 @@ to the wait that returns it. Instead, the keeper writes the end as one record he
 plain ``pwrite``: once the write returns, the record survives the keeper's death (it is in
 the kernel's page cache, as a committed transaction in WAL mode without fsync is). The
 job's row is updated later, with other writes: before anything reads the store's jobs, or
-within :data:`~drmaa2_ostracker.supervisor.states.ENDS_DELAY` (half a second). A reader of
+within :data:`~drmaa2_ostracker.supervisor.writes.ENDS_DELAY` (half a second). A reader of
 the store file other than the keeper may see a job's end that late; the keeper's answers
 never are.
 
@@ -24,7 +24,6 @@ never executed, and the state directory is its owner's alone.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import logging
 import marshal
@@ -77,17 +76,13 @@ class Ends:
 
     def __init__(self, state_dir: str) -> None:
         path = os.path.join(state_dir, ENDS)
-        self._fd = files.open_private(path)
-        # Every slot's blocks now, so that a write after a job's end does not find the disk
-        # full (if it is full already, the ends take the SQL way, and wait for space there).
-        with contextlib.suppress(OSError):
-            os.posix_fallocate(self._fd, 0, SLOTS * SLOT_SIZE)
+        # (On a disk full already, the ends take the SQL way, and wait for space there.)
+        self._fd, self._found = files.open_ring(path, SLOTS * SLOT_SIZE)
         self._next = 0
 
     def left(self) -> list[End]:
-        """The ends this ring holds from an earlier keeper (read before this one writes)."""
-        with open(self._fd, "rb", closefd=False, buffering=0) as ring:
-            data = ring.read(SLOTS * SLOT_SIZE)
+        """The ends this ring held from an earlier keeper when it was opened."""
+        data = self._found
         found = []
         for start in range(0, len(data) - SLOT_SIZE + 1, SLOT_SIZE):
             end = _decode(data[start : start + SLOT_SIZE])
@@ -99,6 +94,7 @@ class Ends:
         """Empty the ring (once every end it holds is in the store)."""
         os.pwrite(self._fd, bytes(SLOTS * SLOT_SIZE), 0)
         self._next = 0
+        self._found = b""
 
     def write(self, end: End) -> bool:
         """Record an end; False if it does not fit a slot or cannot be written."""
@@ -187,9 +183,8 @@ class PendingEnds:
         ring = self._ring
         if ring is None or record.pid_start is None or self._in_ring >= SLOTS // 2:
             return False
-        values = {name: getattr(record, name) for name in columns}
-        values["state"] = int(record.state)
-        if not ring.write((record.session, record.job_id, record.pid_start, values)):
+        end = (record.session, record.job_id, record.pid_start, _values(record, columns))
+        if not ring.write(end):
             return False
         self._in_ring += 1
         self.pending[(record.session, record.job_id)] = (record, columns)
@@ -201,9 +196,7 @@ class PendingEnds:
         pending, self.pending = self.pending, {}
         try:
             for (session, job_id), (record, columns) in pending.items():
-                values = {name: getattr(record, name) for name in columns}
-                values["state"] = int(record.state)
-                _apply(conn, session, job_id, record.pid_start, values, check=False)
+                _apply(conn, session, job_id, record.pid_start, _values(record, columns), False)
         except BaseException:
             pending.update(self.pending)
             self.pending = pending
@@ -233,6 +226,13 @@ class PendingEnds:
         if self._ring is not None:
             self._ring.close()
             self._ring = None
+
+
+def _values(record: JobRecord, columns: tuple[str, ...]) -> dict[str, Any]:
+    """The values an ended record's row takes: ``columns`` and its state (as its code)."""
+    values = {name: getattr(record, name) for name in columns}
+    values["state"] = int(record.state)
+    return values
 
 
 def _apply(

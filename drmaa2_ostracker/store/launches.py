@@ -17,7 +17,6 @@ its jobs are found ended, as after any crash.)
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import itertools
 import os
@@ -45,13 +44,8 @@ class Launches:
 
     def __init__(self, state_dir: str) -> None:
         path = os.path.join(state_dir, LAUNCHES)
-        self._fd = files.open_private(path)
-        # Every slot's blocks now, so that a write before a fork does not find the disk full
-        # (if it is full already, the writes try later: a job whose write fails waits).
-        with contextlib.suppress(OSError):
-            os.posix_fallocate(self._fd, 0, SLOTS * _SIZE)
-        with open(self._fd, "rb", closefd=False, buffering=0) as ring:
-            left = ring.read(SLOTS * _SIZE)
+        # (A job whose write fails, on a disk full already, waits.)
+        self._fd, left = files.open_ring(path, SLOTS * _SIZE)
         #: What the keeper before this one began (read before this keeper writes).
         records = {left[i : i + _SIZE] for i in range(0, len(left) - _SIZE + 1, _SIZE)}
         self._before = records - {bytes(_SIZE)}
