@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import datetime
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from drmaa2.backend import Action, WaitFor
 from drmaa2.enums import INFINITE_TIME, JobState, Time
@@ -18,6 +18,7 @@ from drmaa2.errors import (
     InternalException,
     InvalidArgumentException,
     InvalidSessionException,
+    UnsupportedOperationException,
 )
 from drmaa2.fields import INT_MAX
 from drmaa2.types import JobInfo, JobTemplate
@@ -161,3 +162,38 @@ class _Session:
 
 
 _S = TypeVar("_S", bound=_Session)
+
+
+def _binding_arguments(
+    name: str | None, contact: str | None, session_dict: Mapping[str, Any] | None, auth: object
+) -> tuple[str | None, str | None]:
+    """Name and contact from the arguments Grid Engine's binding takes as well: a
+    ``session_dict`` of ``name`` and ``contact``, an empty name for none; ``auth`` is refused."""
+    if auth is not None:
+        raise UnsupportedOperationException(
+            f"auth: jobs run as the calling user only, got {auth!r}; run the script as the "
+            f"user the jobs belong to"
+        )
+    if session_dict is not None:
+        if not isinstance(session_dict, Mapping):
+            raise InvalidArgumentException(
+                f"session_dict: expected a mapping of 'name' and 'contact', got {session_dict!r}"
+            )
+        unknown = sorted(str(key) for key in session_dict if key not in ("name", "contact"))
+        if unknown:
+            raise InvalidArgumentException(
+                f"session_dict: unknown keys {', '.join(unknown)}; it takes 'name' and 'contact'"
+            )
+        name = name or session_dict.get("name")
+        contact = contact or session_dict.get("contact")
+    return (None if name == "" else name), contact
+
+
+def _described(session: object) -> str:
+    """A job session as an error names it: its name, where it lives and its backend."""
+    if isinstance(session, _Session) and hasattr(session, "contact"):
+        return (
+            f"job session {session.name!r} (contact {session.contact!r}, "
+            f"backend {session._backend_name!r})"
+        )
+    return repr(session)

@@ -11,6 +11,7 @@ them implements :mod:`drmaa2.backend`.
 from __future__ import annotations
 
 import logging
+import os
 import weakref
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -25,9 +26,21 @@ from drmaa2.backend import (
     WaitFor,
 )
 from drmaa2.enums import INFINITE_TIME, JobState
-from drmaa2.errors import Drmaa2Exception, InvalidArgumentException, InvalidStateException
+from drmaa2.errors import (
+    Drmaa2Exception,
+    InvalidArgumentException,
+    InvalidStateException,
+)
 from drmaa2.front import Timeout as Timeout
-from drmaa2.front import _backend_call, _index_arg, _name_arg, _Session, _timeout_seconds
+from drmaa2.front import (
+    _backend_call,
+    _binding_arguments,
+    _described,
+    _index_arg,
+    _name_arg,
+    _Session,
+    _timeout_seconds,
+)
 from drmaa2.jobs import Job, JobArray
 from drmaa2.manager import (
     create_job_session,
@@ -86,7 +99,13 @@ class JobSession(_Session):
     a generated name, False for a given one) destroys the session when it is closed, explicitly,
     by leaving a ``with`` block, or when the object is garbage-collected (or the interpreter
     exits) without ``close()``: the session is then closed, and destroyed if
-    ``destroy_on_exit`` holds, so unnamed sessions do not pile up.
+    ``destroy_on_exit`` holds, so unnamed sessions do not pile up. Only the process that made
+    the object destroys it that way (not a forked copy).
+
+    As in Grid Engine's binding, ``session_dict`` may give ``name`` and ``contact``, an empty
+    name is none, and ``check_for_existing_session=False`` creates the session without
+    listing the existing ones first (one that exists is opened all the same); ``auth`` raises
+    UnsupportedOperationException.
     """
 
     _kind = "job session"
@@ -96,9 +115,13 @@ class JobSession(_Session):
         name: str | None = None,
         contact: str | None = None,
         destroy_on_exit: bool | None = None,
+        check_for_existing_session: bool = True,
+        session_dict: Mapping[str, Any] | None = None,
+        auth: object = None,
         *,
         backend: str | None = None,
     ) -> None:
+        name, contact = _binding_arguments(name, contact, session_dict, auth)
         _name_arg("name", name, optional=True)
         backend_name, impl = registry.get(backend)
 
@@ -112,7 +135,7 @@ class JobSession(_Session):
                 backend_name, "open_job_session", lambda: impl.open_job_session(existing, contact)
             )
 
-        if name is not None and name in names():
+        if name is not None and check_for_existing_session and name in names():
             session = open_it(name)
         else:
             try:
@@ -145,6 +168,7 @@ class JobSession(_Session):
         self._finalizer = weakref.finalize(
             self,
             _close_forgotten,
+            os.getpid(),
             backend_name,
             impl,
             session,
@@ -152,6 +176,17 @@ class JobSession(_Session):
             self._contact,
             destroy_on_exit,
         )
+
+    def open(self) -> None:
+        """Open the session again after :meth:`close` (nothing if it is open), as Grid
+        Engine's binding allows; InvalidArgumentException if it was destroyed meanwhile."""
+        if not self._closed:
+            return
+        name, contact, impl = self._name, self._contact, self._impl
+        session = _backend_call(
+            self._backend_name, "open_job_session", lambda: impl.open_job_session(name, contact)
+        )
+        self._setup(self._backend_name, impl, session, self._destroy_on_exit)
 
     @classmethod
     def _wrap(cls, backend_name: str, impl: Backend, session: JobSessionBackend) -> JobSession:
@@ -262,15 +297,25 @@ class JobSession(_Session):
         for job in jobs:
             if not isinstance(job, Job):
                 raise InvalidArgumentException(f"jobs: expected a list of Job, got item {job!r}")
-            if job._session is not self:
+            if job._session is not self and not self._same_session(job._session):
                 raise InvalidArgumentException(
-                    f"jobs: job {job.id} belongs to session {job.session_name!r}, "
-                    f"not to {self._name!r}"
+                    f"jobs: job {job.id} belongs to {_described(job._session)}, "
+                    f"not to {_described(self)}"
                 )
             ids.append(job.id)
         if not ids:
             raise InvalidArgumentException("jobs: the list of jobs to wait for is empty")
         return ids
+
+    def _same_session(self, other: object) -> bool:
+        """Whether ``other`` is another object of this session (the same name, in the same
+        place, of the same backend): a job of one is a job of the other."""
+        return (
+            isinstance(other, JobSession)
+            and other._name == self._name
+            and other._contact == self._contact
+            and other._backend_name == self._backend_name
+        )
 
     def _wait(
         self, jobs: Iterable[Job] | Job, condition: WaitFor, wait_all: bool, timeout: Timeout
@@ -381,6 +426,7 @@ class JobSession(_Session):
 
 
 def _close_forgotten(
+    creator: int,
     backend_name: str,
     impl: Backend,
     session: JobSessionBackend,
@@ -391,8 +437,11 @@ def _close_forgotten(
     """Close (and if asked destroy) a job session whose object was collected unclosed.
 
     Runs in the garbage collector or at interpreter exit, where an exception has nowhere to go:
-    a failure is logged instead.
+    a failure is logged instead. Only the process that made the object destroys the session:
+    a forked copy of the object (the child of ``os.fork()``, or its parent) only closes it,
+    as the other process may still use the session.
     """
+    destroy = destroy and os.getpid() == creator
     try:
         session.close()
         if destroy:

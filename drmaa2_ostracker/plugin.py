@@ -97,6 +97,8 @@ class OsBackend:
         return OsJobSession(name, client, functools.partial(self._closed, name, client))
 
     def _closed(self, name: str, client: KeeperClient) -> None:
+        # The changes made while the session was open reach the callback before it closes.
+        client.flush_events()
         with self._lock:
             names = self._open.get(client.state_dir)
             if names is not None:

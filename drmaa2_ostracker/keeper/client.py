@@ -40,6 +40,7 @@ from drmaa2_ostracker.keeper.protocol import (
     ConnectionLost,
     decode_error,
 )
+from drmaa2_ostracker.keeper.stream import EventStream, peer_pid
 
 __all__ = ["START_TIMEOUT", "KeeperClient"]
 
@@ -63,6 +64,7 @@ _RETRYABLE = frozenset(
 _CRED = struct.Struct("3i")
 #: Connections kept open while no thread uses them (more are opened while threads need them).
 _IDLE_CONNECTIONS = 1
+
 _clients: weakref.WeakSet[KeeperClient] = weakref.WeakSet()
 
 
@@ -84,7 +86,7 @@ class KeeperClient:
             self._address = files.socket_address(self.state_dir, self._dir_fd)
         #: The pid of the keeper last talked to.
         self.keeper_pid: int | None = None
-        self._events: _EventStream | None = None
+        self._events: EventStream | None = None
         _clients.add(self)
 
     # -- sessions keep connections -----------------------------------------------------------
@@ -115,7 +117,10 @@ class KeeperClient:
                 (ok, value), _ = channel.receive()
             except (ConnectionLost, ConnectionError) as error:
                 channel.close()
-                if method in _RETRYABLE and attempt < 2:
+                # Reset: the keeper ended with the request unread (Linux resets a Unix
+                # socket's peer only then), so it was not done: send it again.
+                unread = isinstance(error, ConnectionResetError)
+                if (unread or method in _RETRYABLE) and attempt < 2:
                     continue  # the keeper died: a new one adopted its jobs
                 raise DrmCommunicationException(
                     f"the keeper of {self.state_dir} (process {self.keeper_pid}) went away "
@@ -155,15 +160,21 @@ class KeeperClient:
 
     # -- connecting --------------------------------------------------------------------------
 
-    def connect(self) -> Channel:
-        """A new connection to the keeper, started if it does not run."""
+    def connect(self, follow: bool = True) -> Channel:
+        """A new connection to the keeper, started if it does not run. ``follow``: the event
+        stream, if any, is subscribed to this keeper before this returns (a new keeper: the
+        one it was subscribed to died)."""
         problem = ""
         for _ in range(5):
             channel = self._try_connect()
             if channel is None:
                 channel = self._start()
             try:
-                return self._hello(channel)
+                self._hello(channel)
+                stream = self._events
+                if follow and stream is not None:
+                    stream.follow(peer_pid(channel))
+                return channel
             except (ConnectionLost, ConnectionError) as error:
                 # The keeper was exiting, or was killed: start anew.
                 channel.close()
@@ -293,9 +304,17 @@ class KeeperClient:
         if old is not None:
             old.stop()
         if callback is not None:
-            stream = _EventStream(self.connect(), callback)
+            stream = EventStream(self, callback)
             with self._lock:
                 self._events = stream
+
+    def flush_events(self) -> None:
+        """Return once every event the keeper published before this call was delivered (at
+        once if no callback is subscribed, or when called from the delivering thread)."""
+        with self._lock:
+            stream = self._events
+        if stream is not None:
+            stream.flush()
 
     def forked(self) -> None:
         """In a forked child: the connections are the parent's."""
@@ -306,39 +325,6 @@ class KeeperClient:
         self._pool = []
         self._sessions = 0
         self._events = None
-
-
-class _EventStream:
-    """A connection turned into a stream of events, read by a thread of its own."""
-
-    def __init__(self, channel: Channel, callback: Callable[[tuple[Any, ...]], None]) -> None:
-        self._channel = channel
-        self._callback = callback
-        channel.send(("subscribe", ()))
-        (ok, value), _ = channel.receive()
-        if not ok:
-            channel.close()
-            raise decode_error(value)
-        self._thread = threading.Thread(target=self._read, name="drmaa2-events", daemon=True)
-        self._thread.start()
-
-    def _read(self) -> None:
-        try:
-            while True:
-                (kind, value), _ = self._channel.receive()
-                if kind == "end":
-                    return
-                self._callback(value)
-        except (ConnectionLost, OSError):
-            return
-
-    def stop(self) -> None:
-        """Ask for the end: every event published before is delivered first."""
-        with contextlib.suppress(OSError):
-            self._channel.send(("unsubscribe", ()))
-        if self._thread is not threading.current_thread():
-            self._thread.join(30.0)
-        self._channel.close()
 
 
 def _start_failure(state_dir: str, reason: str) -> errors.Drmaa2Exception:

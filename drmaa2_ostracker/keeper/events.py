@@ -16,6 +16,9 @@ if TYPE_CHECKING:
 
 __all__ = ["EventStreams"]
 
+#: Queued on an event stream when its client asks for a flush.
+_FLUSH: tuple[Any, ...] = ("flush",)
+
 
 class EventStreams:
     """The part of the :class:`~drmaa2_ostracker.keeper.server.Keeper` that publishes job
@@ -42,12 +45,21 @@ class EventStreams:
             if event is None:
                 connection.channel.send(("end", ()))
                 return
-            connection.channel.send(("event", event))
+            if event is _FLUSH:
+                connection.channel.send(("flushed", ()))
+            else:
+                connection.channel.send(("event", event))
 
     def _await_unsubscribe(self, connection: Connection) -> None:
-        """The client of an event stream sends one more message, or hangs up: the end."""
+        """The client of an event stream asks for flushes (``flushed`` comes once the events
+        queued before are sent); any other message, or hanging up, is the end."""
+        assert connection.events is not None
         with contextlib.suppress(Exception):
-            connection.channel.receive()
+            while True:
+                (method, _), _ = connection.channel.receive()
+                if method != "flush":
+                    break
+                connection.events.put(_FLUSH)
         with self._lock:
             self._subscribers.discard(connection)
             if not self._subscribers:

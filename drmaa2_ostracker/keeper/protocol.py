@@ -12,6 +12,9 @@ used as data, never executed, and the keeper accepts connections only from its o
   ``(False, (DRMAA2 exception class name, message))``, in order. A request may carry file
   descriptors (SCM_RIGHTS): the client's own streams for "/dev/stdin" … in a template.
 - A connection that asked for ``subscribe`` receives events instead: ``("event", values)``.
+  Its client may then send ``("flush", ())``, answered in the stream by ``("flushed", ())``
+  once every event queued before it was sent; any other message ends the stream
+  (``("end", ())``, after the events queued before).
 """
 
 from __future__ import annotations
@@ -40,7 +43,7 @@ __all__ = [
 #: The first value of a client's hello: what speaks to a keeper is a drmaa2-ostracker client.
 MAGIC = "drmaa2-ostracker-keeper"
 #: The protocol's version; a client and a keeper of different versions never talk further.
-PROTOCOL = 1
+PROTOCOL = 2
 
 _HEADER = struct.Struct("<I")
 #: The largest message accepted (a listing of a million job ids fits).

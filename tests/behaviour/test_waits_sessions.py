@@ -160,6 +160,49 @@ def test_job_session_constructor_creates_or_opens(backend: str, state_dir: str) 
     drmaa2.destroy_job_session("ctor", backend=backend)
 
 
+def test_another_object_of_the_same_session_waits_for_its_jobs(
+    backend: str, state_dir: str
+) -> None:
+    # Grid Engine's binding identifies a job by (id, session name): code that submits through
+    # one JobSession("name") and waits through another must work.
+    first = drmaa2.JobSession("same", backend=backend)
+    second = drmaa2.JobSession("same", backend=backend)
+    job = first.run_job({"remote_command": "/bin/true"})
+    assert second.wait_all_terminated([job], TIMEOUT) == [job]
+    assert second.wait_any_terminated(first.get_jobs(), TIMEOUT).id == job.id
+    other = drmaa2.JobSession("other", backend=backend)
+    with pytest.raises(drmaa2.InvalidArgumentException, match="'same'.*not to job session 'other'"):
+        other.wait_all_terminated([job], TIMEOUT)
+    other.destroy()
+    second.close()
+    cleanup_session(first)
+
+
+def test_the_bindings_constructor_arguments(backend: str, state_dir: str) -> None:
+    with drmaa2.JobSession(session_dict={"name": "from-dict"}, backend=backend) as js:
+        assert js.name == "from-dict"
+    assert "from-dict" in drmaa2.get_job_session_names(backend=backend)
+    # Told not to look for it first, the constructor tries to create it, and opens it.
+    with drmaa2.JobSession("from-dict", None, False, False, backend=backend) as js:
+        assert js.name == "from-dict"
+    drmaa2.destroy_job_session("from-dict", backend=backend)
+    with drmaa2.JobSession("", backend=backend) as generated:  # an empty name: none
+        name = generated.name
+    assert name and name not in drmaa2.get_job_session_names(backend=backend)
+    with pytest.raises(drmaa2.InvalidArgumentException, match="session_dict: unknown keys nam"):
+        drmaa2.JobSession(session_dict={"nam": "x"}, backend=backend)
+    with pytest.raises(drmaa2.UnsupportedOperationException, match="auth"):
+        drmaa2.JobSession("x", auth={"username": "someone"}, backend=backend)
+    js = drmaa2.JobSession("reopened", backend=backend)
+    job = js.run_job({"remote_command": "/bin/true"})
+    js.close()
+    js.open()  # as the binding allows; then usable again
+    job.wait_terminated(TIMEOUT)
+    assert [j.id for j in js.get_jobs()] == [job.id]
+    js.open()  # open already: nothing
+    cleanup_session(js)
+
+
 def test_event_notification_for_every_state_change(session: drmaa2.JobSession) -> None:
     if not drmaa2.supports(drmaa2.Capability.CALLBACK, backend=session.backend):
         with pytest.raises(drmaa2.UnsupportedOperationException):

@@ -416,6 +416,72 @@ def test_event_notifications_show_another_processs_changes(state: Path) -> None:
         session_cleanup(js)
 
 
+def test_every_change_made_while_a_session_was_open_reaches_the_callback(state: Path) -> None:
+    # The keeper pushes events on a connection of their own: a session closed right after a
+    # wait returned still gets the changes made while it was open, every time.
+    seen: list[tuple[str, str, JobState]] = []
+    drmaa2.register_event_notification(
+        lambda note: seen.append((note.session_name, note.job_id, note.job_state)),
+        backend=BACKEND,
+    )
+    try:
+        for number in range(20):
+            name = f"s{number}"
+            js = drmaa2.JobSession(name, str(state), destroy_on_exit=True, backend=BACKEND)
+            js.run_job({"remote_command": "/bin/true"}).wait_terminated(TIMEOUT)
+            js.close()
+            states = [s for session, _, s in seen if session == name]
+            assert states == [JobState.QUEUED, JobState.RUNNING, JobState.DONE], (number, seen)
+    finally:
+        drmaa2.register_event_notification(None, backend=BACKEND)
+
+
+def test_event_notifications_go_on_after_the_keeper_was_killed(state: Path) -> None:
+    js = drmaa2.create_job_session("s", str(state), backend=BACKEND)
+    seen: list[tuple[str, JobState]] = []
+    drmaa2.register_event_notification(
+        lambda note: seen.append((note.job_id, note.job_state)), backend=BACKEND
+    )
+    try:
+        first = js.run_job({"remote_command": "/bin/sleep", "args": ["600"]})
+        first.wait_started(TIMEOUT)
+        wait_until(lambda: (first.id, JobState.RUNNING) in seen, what="the first job's start")
+        job_pid = int(first.get_info().implementation_specific["pid"])
+        kill_keeper(state)
+        # The next call starts a keeper that adopts the running job; the stream subscribes
+        # to it again by itself.
+        second = js.run_job({"remote_command": "/bin/true"})
+        second.wait_terminated(TIMEOUT)
+        wait_until(lambda: (second.id, JobState.DONE) in seen, what="the second job's end")
+        os.kill(job_pid, signal.SIGTERM)  # the adopted job ends: its end is published too
+        first.wait_terminated(TIMEOUT)
+        wait_until(lambda: (first.id, JobState.FAILED) in seen, what="the adopted job's end")
+    finally:
+        drmaa2.register_event_notification(None, backend=BACKEND)
+        session_cleanup(js)
+
+
+def test_a_forked_child_that_exits_leaves_the_parents_unnamed_session(state: Path) -> None:
+    result = python(
+        f"""
+        import os, sys, drmaa2
+        state = {str(state)!r}
+        js = drmaa2.JobSession(None, state, backend="os")  # destroyed when collected
+        pid = os.fork()
+        if pid == 0:
+            sys.exit(0)  # the child ends normally: its copy of the object is collected
+        os.waitpid(pid, 0)
+        print(js.name in drmaa2.get_job_session_names(state, backend="os"))
+        js.run_job({{"remote_command": "/bin/true"}}).wait_terminated(60)
+        print(js.name)
+        """
+    )  # then the process that made it ends, and destroys it
+    assert result.returncode == 0, result.stderr
+    kept, name = result.stdout.split()
+    assert kept == "True"
+    assert name not in drmaa2.get_job_session_names(str(state), backend=BACKEND)
+
+
 def control(state: Path, job_id: str, action: str) -> None:
     """Suspend, resume, hold, release or terminate a job from another client process."""
     done = python(

@@ -38,10 +38,14 @@ KEEPER_MODULE = "drmaa2_ostracker.keeper"
 
 
 def gone(pid: int) -> bool:
-    """Whether a process has ended (a zombie nobody reaps counts as ended)."""
+    """Whether a process has ended (a zombie nobody reaps counts as ended), all its threads
+    included: a killed process's leader is a zombie while its other threads still exit, and
+    its descriptors (the keeper's sockets) close only when the last one has."""
     try:
-        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
+        if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
+            return False
+        return len(os.listdir(f"/proc/{pid}/task")) <= 1
+    except (psutil.NoSuchProcess, FileNotFoundError, ProcessLookupError):
         return True
 
 
