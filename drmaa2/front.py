@@ -48,6 +48,10 @@ def _backend_call(backend: str, operation: str, call: Callable[[], R]) -> R:
 
 def _timeout_seconds(timeout: Timeout) -> float:
     if isinstance(timeout, datetime.timedelta):
+        if timeout < datetime.timedelta(0):  # a duration: -1 s is not "forever"
+            raise InvalidArgumentException(
+                f"timeout: expected a duration of 0 or more, got {timeout!r}"
+            )
         timeout = timeout.total_seconds()
     if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
         raise InvalidArgumentException(

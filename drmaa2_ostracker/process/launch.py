@@ -171,6 +171,8 @@ def spawn(spec: LaunchSpec) -> Spawned:
         try:
             pid, popen = _start(spec, spec.executable, spec.argv, streams)
         except OSError as error:
+            if error.errno == errno.ENOENT:
+                raise _interpreter_missing(spec.executable) or error from None
             if error.errno != errno.ENOEXEC:
                 raise
             argv = [_SHELL, spec.executable, *spec.argv[1:]]
@@ -194,6 +196,30 @@ def spawn(spec: LaunchSpec) -> Spawned:
 
 
 _SHELL = "/bin/sh"
+
+
+def _interpreter_missing(executable: str) -> OSError | None:
+    """For an exec that failed with ENOENT although ``executable`` exists: the error naming
+    the interpreter its ``#!`` line names (missing, or spelled with a carriage return, as in
+    a script edited on Windows); None if that is not the cause."""
+    try:
+        with open(executable, "rb") as script:
+            first = script.readline(256)
+    except OSError:
+        return None
+    if not first.startswith(b"#!"):
+        return None
+    words = first[2:].rstrip(b"\n").split(None, 1)
+    if not words:
+        return None
+    interpreter = os.fsdecode(words[0])
+    if first.endswith(b"\r\n"):
+        reason = f"its #! line ends in a carriage return (CRLF line ends): {first!r}"
+    elif os.path.exists(interpreter):
+        return None
+    else:
+        reason = f"the interpreter its #! line names, {interpreter}, does not exist"
+    return OSError(errno.ENOENT, f"cannot run {executable}: {reason}", executable)
 
 
 def _start(

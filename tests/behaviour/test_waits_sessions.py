@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import os
 import subprocess
 import sys
@@ -40,6 +41,9 @@ def test_timeouts(session: drmaa2.JobSession) -> None:
         session.wait_all_terminated([job], 0.1)
     with pytest.raises(drmaa2.TimeoutException):
         session.wait_any_terminated([job], 0)
+    for negative in (datetime.timedelta(seconds=-1), datetime.timedelta(seconds=-0.5)):
+        with pytest.raises(drmaa2.InvalidArgumentException, match="duration of 0 or more"):
+            job.wait_terminated(negative)  # a duration: -1 s is not INFINITE_TIME
     job.terminate()
 
 
