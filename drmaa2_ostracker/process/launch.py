@@ -12,14 +12,14 @@ import errno
 import functools
 import inspect
 import os
-import resource
 import signal
 import subprocess
 import time
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any
 
 from drmaa2_ostracker.process.identity import ProcessIdentity, identity_of_new_child
+from drmaa2_ostracker.process.settings import ProcessSettingsLike, setup_for
 from drmaa2_ostracker.process.streams import LaunchError, open_streams
 
 __all__ = [
@@ -29,21 +29,6 @@ __all__ = [
     "Spawned",
     "spawn",
 ]
-
-
-class ProcessSettingsLike(Protocol):
-    """A process's umask, limits and nice value (see ``plan.ProcessSettings``)."""
-
-    @property
-    def umask(self) -> int: ...
-
-    @property
-    def rlimits(self) -> tuple[tuple[int, int, int], ...]: ...
-
-    @property
-    def nice(self) -> int: ...
-
-    def __hash__(self) -> int: ...
 
 
 @dataclasses.dataclass
@@ -92,61 +77,10 @@ class Spawned:
     child: bool = True
 
 
-def _own_settings() -> tuple[dict[int, tuple[int, int]], int]:
-    """This process's limits and nice value (read once: the keeper never changes them)."""
-    global _own
-    if _own is None:
-        limits = {}
-        for name in dir(resource):
-            if name.startswith("RLIMIT_"):
-                which = getattr(resource, name)
-                limits[which] = resource.getrlimit(which)
-        _own = (limits, os.getpriority(os.PRIO_PROCESS, 0))
-    return _own
-
-
-_own: tuple[dict[int, tuple[int, int]], int] | None = None
-
-
 def _child_setup(spec: LaunchSpec) -> Callable[[], None] | None:
     """What must run in the child before ``exec`` for it to start with the submitter's limits
     and nice value and the job's own: None when that is nothing."""
-    return _setup_for(spec.settings, tuple(spec.rlimits), spec.nice)
-
-
-@functools.lru_cache(maxsize=64)  # the same few settings, for every job of a client
-def _setup_for(
-    settings: ProcessSettingsLike | None, rlimits: tuple[tuple[int, int], ...], increment: int
-) -> Callable[[], None] | None:
-    own_limits, own_nice = _own_settings()
-    limits: dict[int, tuple[int, int]] = {}
-    nice = own_nice
-    if settings is not None:
-        nice = settings.nice
-        for which, soft, hard in settings.rlimits:
-            if own_limits.get(which) != (soft, hard):
-                limits[which] = (soft, hard)
-    for which, value in rlimits:
-        limits[which] = (value, value)
-    nice += increment
-    if not limits and nice == own_nice:
-        return None
-
-    def apply() -> None:  # runs in the child between fork and exec
-        for which, (soft, hard) in limits.items():
-            _, own_hard = resource.getrlimit(which)
-            if own_hard != resource.RLIM_INFINITY and (
-                hard == resource.RLIM_INFINITY or hard > own_hard
-            ):
-                hard = own_hard  # only a privileged process may raise a hard limit
-            if hard != resource.RLIM_INFINITY and (soft == resource.RLIM_INFINITY or soft > hard):
-                soft = hard
-            resource.setrlimit(which, (soft, hard))
-        if nice != own_nice:
-            with contextlib.suppress(OSError):  # below ours needs privilege
-                os.setpriority(os.PRIO_PROCESS, 0, nice)
-
-    return apply
+    return setup_for(spec.settings, tuple(spec.rlimits), spec.nice)
 
 
 def spawn(spec: LaunchSpec) -> Spawned:

@@ -1,0 +1,136 @@
+"""What a job's child process sets before ``exec`` so that the job starts with the limits and
+nice value of the process that submitted it (and the template's own), and what an
+unprivileged keeper cannot give it."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import logging
+import os
+import resource
+from collections.abc import Callable
+from typing import Protocol
+
+__all__ = ["ProcessSettingsLike", "beyond_own", "setup_for"]
+
+_log = logging.getLogger(__name__)
+
+
+class ProcessSettingsLike(Protocol):
+    """A process's umask, limits and nice value (see ``plan.ProcessSettings``)."""
+
+    @property
+    def umask(self) -> int: ...
+
+    @property
+    def rlimits(self) -> tuple[tuple[int, int, int], ...]: ...
+
+    @property
+    def nice(self) -> int: ...
+
+    def __hash__(self) -> int: ...
+
+
+def _own_settings() -> tuple[dict[int, tuple[int, int]], int]:
+    """This process's limits and nice value (read once: the keeper never changes them)."""
+    global _own
+    if _own is None:
+        limits = {}
+        for name in dir(resource):
+            if name.startswith("RLIMIT_"):
+                which = getattr(resource, name)
+                limits[which] = resource.getrlimit(which)
+        _own = (limits, os.getpriority(os.PRIO_PROCESS, 0))
+    return _own
+
+
+_own: tuple[dict[int, tuple[int, int]], int] | None = None
+
+
+@functools.lru_cache(maxsize=64)  # the same few settings, for every job of a client
+def setup_for(
+    settings: ProcessSettingsLike | None, rlimits: tuple[tuple[int, int], ...], increment: int
+) -> Callable[[], None] | None:
+    own_limits, own_nice = _own_settings()
+    limits: dict[int, tuple[int, int]] = {}
+    nice = own_nice
+    if settings is not None:
+        nice = settings.nice
+        for which, soft, hard in settings.rlimits:
+            if own_limits.get(which) != (soft, hard):
+                limits[which] = (soft, hard)
+    for which, value in rlimits:
+        limits[which] = (value, value)
+    nice += increment
+    if not limits and nice == own_nice:
+        return None
+    _warn_if_beyond_own(limits, nice, own_limits, own_nice)
+
+    def apply() -> None:  # runs in the child between fork and exec
+        for which, (soft, hard) in limits.items():
+            _, own_hard = resource.getrlimit(which)
+            if own_hard != resource.RLIM_INFINITY and (
+                hard == resource.RLIM_INFINITY or hard > own_hard
+            ):
+                hard = own_hard  # only a privileged process may raise a hard limit
+            if hard != resource.RLIM_INFINITY and (soft == resource.RLIM_INFINITY or soft > hard):
+                soft = hard
+            resource.setrlimit(which, (soft, hard))
+        if nice != own_nice:
+            with contextlib.suppress(OSError):  # below ours needs privilege
+                os.setpriority(os.PRIO_PROCESS, 0, nice)
+
+    return apply
+
+
+def _warn_if_beyond_own(
+    limits: dict[int, tuple[int, int]],
+    nice: int,
+    own_limits: dict[int, tuple[int, int]],
+    own_nice: int,
+) -> None:
+    """Say in the keeper's log when jobs must start with less than they asked for (see
+    :func:`beyond_own`); a privileged keeper gives them what they ask."""
+    beyond = [] if os.geteuid() == 0 else beyond_own(limits, nice, own_limits, own_nice)
+    if beyond:
+        _log.warning(
+            "jobs asking for %s start with the keeper's values instead: it has those of the "
+            "process that started it, and cannot raise them; it exits when idle, and the "
+            "next call starts a new one",
+            ", ".join(beyond),
+        )
+
+
+def beyond_own(
+    limits: dict[int, tuple[int, int]],
+    nice: int,
+    own_limits: dict[int, tuple[int, int]],
+    own_nice: int,
+) -> list[str]:
+    """What of ``limits`` ((soft, hard) by ``RLIMIT_*``) and ``nice`` an unprivileged process
+    with ``own_limits`` and ``own_nice`` cannot give a child: a hard limit above its own, a
+    nice value below its own. Each as text naming the value asked for and the process's own."""
+    beyond = []
+    for which, (_, hard) in sorted(limits.items()):
+        own_hard = own_limits.get(which, (0, resource.RLIM_INFINITY))[1]
+        if own_hard != resource.RLIM_INFINITY and (
+            hard == resource.RLIM_INFINITY or hard > own_hard
+        ):
+            beyond.append(
+                f"{_limit_name(which)} hard limit {_limit(hard)} (the keeper's {own_hard})"
+            )
+    if nice < own_nice:
+        beyond.append(f"nice value {nice} (the keeper's {own_nice})")
+    return beyond
+
+
+def _limit_name(which: int) -> str:
+    for name in dir(resource):
+        if name.startswith("RLIMIT_") and getattr(resource, name) == which:
+            return name
+    return str(which)
+
+
+def _limit(value: int) -> str:
+    return "unlimited" if value == resource.RLIM_INFINITY else str(value)
