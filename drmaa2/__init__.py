@@ -43,9 +43,20 @@ from drmaa2.enums import (
 from drmaa2.errors import *  # noqa: F403
 from drmaa2.errors import TimeoutError  # noqa: A004, F401 - attribute, not in __all__
 from drmaa2.filter import job_matches
+from drmaa2.manager import unregister_event_notification
 from drmaa2.plugins import hookimpl, registry
 from drmaa2.session import *  # noqa: F403 - the session API, as listed in its __all__
 from drmaa2.types import JobInfo, JobTemplate, MachineInfo, Notification, QueueInfo, Version
+from drmaa2.uge import (
+    LibraryManager,
+    ListType,
+    LogManager,
+    Reservation,
+    ReservationInfo,
+    ReservationSession,
+    ReservationTemplate,
+    Sudo,
+)
 
 __version__ = "0.2.0"
 
@@ -77,6 +88,7 @@ __all__ = [
     "Cpu",
     "Event",
     "JobState",
+    "ListType",
     "Os",
     "ResourceLimit",
     "StatusCode",
@@ -92,6 +104,15 @@ __all__ = [
     "job_matches",
     # sessions
     *_session.__all__,
+    "unregister_event_notification",
+    # Grid Engine's binding: reservations (data; every operation unsupported), sudo, managers
+    "LibraryManager",
+    "LogManager",
+    "Reservation",
+    "ReservationInfo",
+    "ReservationSession",
+    "ReservationTemplate",
+    "Sudo",
     # errors (TimeoutError is an attribute only: exporting it would shadow the builtin)
     *_errors.__all__,
 ]

@@ -1,7 +1,8 @@
 """The DRMAA2 exception hierarchy.
 
 Every exception carries ``error_code`` (a :class:`~drmaa2.enums.StatusCode`). UGE's class
-names are offered as aliases so code written for the ``uge-drmaa2`` binding runs unchanged.
+names are offered as aliases so code written for the ``uge-drmaa2`` binding runs unchanged;
+its AuthorizationError, which DRMAA2 lacks, is a subclass of DeniedByDrmsException.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import builtins
 from drmaa2.enums import StatusCode
 
 __all__ = [
+    "AuthorizationError",
     "DeniedByDrms",
     "DeniedByDrmsException",
     "DrmCommunicationError",
@@ -50,6 +52,15 @@ class DeniedByDrmsException(Drmaa2Exception):
     """The resource manager refused the request."""
 
     error_code = StatusCode.DENIED_BY_DRMS
+
+
+class AuthorizationError(DeniedByDrmsException):
+    """The resource manager refused the request because the user may not make it (Grid
+    Engine's name; a kind of DeniedByDrmsException, which catches it too).
+
+    Its ``error_code`` is DENIED_BY_DRMS: DRMAA2 has no code of its own for it. The backends
+    of this distribution raise DeniedByDrmsException for their refusals, never this class.
+    """
 
 
 class DrmCommunicationException(Drmaa2Exception):

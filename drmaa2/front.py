@@ -173,11 +173,7 @@ def _binding_arguments(
 ) -> tuple[str | None, str | None]:
     """Name and contact from the arguments Grid Engine's binding takes as well: a
     ``session_dict`` of ``name`` and ``contact``, an empty name for none; ``auth`` is refused."""
-    if auth is not None:
-        raise UnsupportedOperationException(
-            f"auth: jobs run as the calling user only, got {auth!r}; run the script as the "
-            f"user the jobs belong to"
-        )
+    _no_auth(auth)
     if session_dict is not None:
         if not isinstance(session_dict, Mapping):
             raise InvalidArgumentException(
@@ -201,3 +197,13 @@ def _described(session: object) -> str:
             f"backend {session._backend_name!r})"
         )
     return repr(session)
+
+
+def _no_auth(auth: object) -> None:
+    """Grid Engine's binding takes ``auth`` (a Sudo) on many calls: None is taken, as it means
+    the calling user; anything else raises UnsupportedOperationException."""
+    if auth is not None:
+        raise UnsupportedOperationException(
+            f"auth: jobs run as the calling user only, got {auth!r}; run the script as the "
+            f"user the jobs belong to"
+        )

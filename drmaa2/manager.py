@@ -5,7 +5,7 @@ names and versions of the DRMS and of this implementation, capabilities, event n
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from drmaa2.backend import Backend, NotificationCallback
 from drmaa2.enums import Capability
@@ -17,6 +17,7 @@ from drmaa2.types import Version
 
 if TYPE_CHECKING:
     from drmaa2.session import JobSession
+    from drmaa2.uge import ReservationSession
 
 __all__ = [
     "create_job_session",
@@ -35,6 +36,7 @@ __all__ = [
     "open_reservation_session",
     "register_event_notification",
     "supports",
+    "unregister_event_notification",
 ]
 
 
@@ -103,14 +105,14 @@ def _no_reservations(backend: str | None) -> UnsupportedOperationException:
 
 def create_reservation_session(
     name: str | None = None, contact: str | None = None, *, backend: str | None = None
-) -> Any:
+) -> ReservationSession:
     """Advance reservations: UnsupportedOperationException (no backend offers them yet)."""
     raise _no_reservations(backend)
 
 
 def open_reservation_session(
     name: str, contact: str | None = None, *, backend: str | None = None
-) -> Any:
+) -> ReservationSession:
     """Advance reservations: UnsupportedOperationException (no backend offers them yet)."""
     raise _no_reservations(backend)
 
@@ -186,3 +188,8 @@ def register_event_notification(
         "register_event_notification",
         lambda: impl.register_event_notification(callback),
     )
+
+
+def unregister_event_notification(*, backend: str | None = None) -> None:
+    """Stop the calls of :func:`register_event_notification` (the same as registering None)."""
+    register_event_notification(None, backend=backend)

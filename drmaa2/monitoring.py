@@ -63,8 +63,9 @@ class MonitoringSession(_Session):
         checked = self._names(names)
         return self._call("get_all_queues", lambda: self._backend.all_queues(checked))
 
-    def get_all_reservations(self) -> list[Any]:
-        """Advance reservations are not part of this API version: always unsupported."""
+    def get_all_reservations(self, filter: object = None) -> list[Any]:  # noqa: A002
+        """Advance reservations are not part of this API version: always unsupported
+        (``filter`` is taken, as Grid Engine's binding takes a ReservationInfo)."""
         self._check_open()
         raise UnsupportedOperationException(
             f"backend {self._backend_name!r} does not support advance reservations"

@@ -38,6 +38,7 @@ from drmaa2.front import (
     _described,
     _index_arg,
     _name_arg,
+    _no_auth,
     _Session,
     _timeout_seconds,
 )
@@ -228,8 +229,10 @@ class JobSession(_Session):
         """The job categories the backend knows."""
         return self._call("get_job_categories", self._backend.job_categories)
 
-    def run_job(self, template: JobTemplate | Mapping[str, Any]) -> Job:
-        """Submit a job; the job is recorded in the session before this returns."""
+    def run_job(self, template: JobTemplate | Mapping[str, Any], auth: object = None) -> Job:
+        """Submit a job; the job is recorded in the session before this returns (``auth``:
+        None only, see :class:`JobSession`)."""
+        _no_auth(auth)
         self._check_open()
         jt = JobTemplate.coerce(template)
         job_id = _backend_call(self._backend_name, "run_job", lambda: self._backend.run_job(jt))
@@ -242,12 +245,14 @@ class JobSession(_Session):
         end_index: int,
         step: int = 1,
         max_parallel: int | None = None,
+        auth: object = None,
     ) -> JobArray:
         """Submit a job array with one task per index in ``range(begin, end + 1, step)``.
 
         At most ``max_parallel`` tasks run at once (None: no limit). Each task's environment
         has ``TASK_ID`` set to its index, and ``$DRMAA2_INDEX$`` in its paths is replaced by it.
         """
+        _no_auth(auth)
         self._check_open()
         jt = JobTemplate.coerce(template)
         begin = _index_arg("begin_index", begin_index, 1)
@@ -408,8 +413,9 @@ class JobSession(_Session):
                 lambda: self._impl.destroy_job_session(self._name, self._contact),
             )
 
-    def destroy(self) -> None:
+    def destroy(self, auth: object = None) -> None:
         """Close the session and forget it and its jobs' records (running jobs keep running)."""
+        _no_auth(auth)
         self._check_open()
         self._closed = True
         self._finalizer.detach()

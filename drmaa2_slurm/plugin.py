@@ -18,6 +18,7 @@ from drmaa2.enums import Capability
 from drmaa2.errors import DrmCommunicationException, InvalidArgumentException
 from drmaa2.types import Version
 from drmaa2_slurm.cluster import Cluster
+from drmaa2_slurm.extension import EXTENSION_KEYS
 from drmaa2_slurm.job_session import SlurmJobSession
 from drmaa2_slurm.monitoring_session import SlurmMonitoringSession
 from drmaa2_slurm.poller import Poller
@@ -136,5 +137,6 @@ def drmaa2_backends() -> list[BackendSpec]:
             name="slurm",
             factory=SlurmBackend,
             description="run DRMAA2 jobs on a Slurm cluster (contact: the path of slurm.conf)",
+            extension_keys=EXTENSION_KEYS,
         )
     ]

@@ -175,7 +175,8 @@ def test_another_object_of_the_same_session_waits_for_its_jobs(
     assert second.wait_all_terminated([job], TIMEOUT) == [job]
     assert second.wait_any_terminated(first.get_jobs(), TIMEOUT).id == job.id
     other = drmaa2.JobSession("other", backend=backend)
-    with pytest.raises(drmaa2.InvalidArgumentException, match="'same'.*not to job session 'other'"):
+    belongs = r"'same'.*not to job session 'other'"
+    with pytest.raises(drmaa2.InvalidArgumentException, match=belongs):
         other.wait_all_terminated([job], TIMEOUT)
     other.destroy()
     second.close()
@@ -197,6 +198,7 @@ def test_the_bindings_constructor_arguments(backend: str, state_dir: str) -> Non
         drmaa2.JobSession(session_dict={"nam": "x"}, backend=backend)
     with pytest.raises(drmaa2.UnsupportedOperationException, match="auth"):
         drmaa2.JobSession("x", auth={"username": "someone"}, backend=backend)
+    assert "x" not in drmaa2.get_job_session_names(backend=backend)
     js = drmaa2.JobSession("reopened", backend=backend)
     job = js.run_job({"remote_command": "/bin/true"})
     js.close()
@@ -204,6 +206,13 @@ def test_the_bindings_constructor_arguments(backend: str, state_dir: str) -> Non
     job.wait_terminated(TIMEOUT)
     assert [j.id for j in js.get_jobs()] == [job.id]
     js.open()  # open already: nothing
+    # auth=None (the calling user) is taken where the binding takes it; any other raises.
+    js.run_job({"remote_command": "/bin/true"}, auth=None).wait_terminated(TIMEOUT)
+    js.run_bulk_jobs({"remote_command": "/bin/true"}, 1, 1, 1, None, None)
+    with pytest.raises(drmaa2.UnsupportedOperationException, match="auth"):
+        js.run_job({"remote_command": "/bin/true"}, drmaa2.Sudo(username="root"))
+    with pytest.raises(drmaa2.UnsupportedOperationException, match="auth"):
+        js.destroy(auth=drmaa2.Sudo(username="root"))
     cleanup_session(js)
 
 

@@ -226,13 +226,12 @@ def test_base_exception() -> None:
 
 
 def test_exception_subclasses_in_code_order() -> None:
-    """The subclasses are defined in the contract's order (their error codes ascend)."""
+    """The direct subclasses are defined in the contract's order (their error codes ascend)."""
     defined = [
         name
         for name, value in vars(errors).items()
         if inspect.isclass(value)
-        and issubclass(value, errors.Drmaa2Exception)
-        and value is not errors.Drmaa2Exception
+        and value.__bases__[0] is errors.Drmaa2Exception
         and value.__name__ == name
         and value.__module__ == errors.__name__
     ]
@@ -308,6 +307,30 @@ def test_uge_alias_catches_the_real_exception() -> None:
         raise drmaa2.OutOfResourceException("y")
 
 
+def test_authorization_error_is_a_kind_of_denied_by_drms() -> None:
+    """Grid Engine's AuthorizationError has no DRMAA2 code: it is a DeniedByDrmsException."""
+    cls = drmaa2.AuthorizationError
+    assert cls is errors.AuthorizationError and "AuthorizationError" in drmaa2.__all__
+    assert cls.__bases__ == (drmaa2.DeniedByDrmsException,)
+    assert cls("not yours").error_code is StatusCode.DENIED_BY_DRMS
+    with pytest.raises(drmaa2.DeniedByDrms, match="not yours"):
+        raise cls("not yours")
+    assert not issubclass(drmaa2.DeniedByDrmsException, cls)
+
+
+def test_an_except_chain_naming_authorization_error_reaches_the_right_clause() -> None:
+    """Naming AuthorizationError before InvalidArgument, as code for the binding does, leaves
+    the InvalidArgument clause to catch an invalid argument."""
+    caught = ""
+    try:
+        drmaa2.JobTemplate({"remote_command": 1})
+    except drmaa2.AuthorizationError:
+        caught = "authorization"
+    except drmaa2.InvalidArgument as error:
+        caught = f"invalid argument: {error}"
+    assert caught.startswith("invalid argument: JobTemplate.remote_command")
+
+
 def test_timeout_error_alias_is_an_attribute_only() -> None:
     assert drmaa2.TimeoutError is drmaa2.TimeoutException
     assert errors.TimeoutError is drmaa2.TimeoutException
@@ -375,5 +398,6 @@ def test_all_lists_the_contract_names() -> None:
         "supports",
         "drmaa_supports",
         "register_event_notification",
+        "unregister_event_notification",
     }
     assert contract - set(drmaa2.__all__) == set()
