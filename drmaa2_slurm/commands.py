@@ -9,6 +9,7 @@ names the cluster and ``TZ`` is UTC, so that every time Slurm reads or prints is
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import select
 import subprocess
@@ -42,6 +43,7 @@ _UNREACHABLE = (
     "Munge encode failed",
     "authentication error",
 )
+_log = logging.getLogger(__name__)
 #: Seconds one Slurm command may take before the cluster counts as unreachable.
 COMMAND_TIMEOUT = 60.0
 
@@ -212,9 +214,19 @@ class Slurm:
         rows = []
         for record in result.stdout.split("\x1e\n"):
             if record:
-                row = record.split("\x1f")
-                if len(row) == len(fields):
-                    rows.append(row)
+                # The last field (a name) keeps any separator it holds.
+                row = record.split("\x1f", len(fields) - 1)
+                if len(row) != len(fields):
+                    _log.warning(
+                        "drmaa2 slurm: squeue on %s printed a row of %d fields instead of %d, "
+                        "left out: %r",
+                        self.conf,
+                        len(row),
+                        len(fields),
+                        record,
+                    )
+                    continue
+                rows.append(row)
         return rows
 
     def scontrol(self, *args: str) -> CommandResult:
@@ -226,11 +238,23 @@ class Slurm:
         return self.run(["scancel", *args])
 
     def sacct(self, fields: Sequence[str], job_ids: Sequence[str]) -> list[list[str]]:
-        """Rows of ``sacct -P`` (job and step lines); [] when accounting is not there."""
-        result = self.run(["sacct", "-n", "-P", "-o", ",".join(fields), "-j", ",".join(job_ids)])
+        """Rows of ``sacct -P`` (job and step lines), fields separated by \\x1f (the last
+        field keeps any it holds); [] when accounting is not there."""
+        result = self.run(
+            [
+                "sacct",
+                "-n",
+                "-P",
+                "--delimiter=\x1f",
+                "-o",
+                ",".join(fields),
+                "-j",
+                ",".join(job_ids),
+            ]
+        )
         if result.returncode != 0:
             return []
-        return [line.split("|") for line in result.stdout.splitlines() if line]
+        return [line.split("\x1f", len(fields) - 1) for line in result.stdout.splitlines() if line]
 
     def sinfo(self, fmt: str) -> list[list[str]]:
         """Rows of ``sinfo -h -o FMT`` with fields separated by \\x1f."""

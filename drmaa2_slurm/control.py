@@ -1,8 +1,10 @@
 """Control: suspend, resume, hold, release or terminate a job through scontrol and scancel.
 
-Which states an action needs is one table, ``_ALLOWED`` (terminate: any unfinished one); which
-states show that it took effect is another, ``_EFFECT``. An action returns once squeue shows its
-effect, or raises TimeoutException after :data:`CONTROL_TIMEOUT`.
+What an action does in each state is one table, ``_CONTROL``, the os backend's: do it, do
+nothing (the job already is where the action would take it), or refuse it with
+InvalidStateException (terminate: any unfinished job). Which states show that it took effect is
+another, ``_EFFECT``. An action returns once squeue shows its effect, or raises
+TimeoutException after :data:`CONTROL_TIMEOUT`.
 """
 
 from __future__ import annotations
@@ -13,7 +15,6 @@ from collections.abc import Callable
 from drmaa2.backend import Action
 from drmaa2.enums import JobState
 from drmaa2.errors import DeniedByDrmsException, InvalidStateException, TimeoutException
-from drmaa2_slurm.info import cancelled_info
 from drmaa2_slurm.session_base import JobSessionBase
 from drmaa2_slurm.states import JOB_FIELDS, SlurmJob, slurm_task_id
 
@@ -21,11 +22,30 @@ __all__ = ["CONTROL_TIMEOUT", "JobControl"]
 
 #: Seconds a control action waits for Slurm to show its effect.
 CONTROL_TIMEOUT = 120.0
-_ALLOWED = {
-    Action.SUSPEND: (JobState.RUNNING,),
-    Action.RESUME: (JobState.SUSPENDED,),
-    Action.HOLD: (JobState.QUEUED, JobState.REQUEUED),
-    Action.RELEASE: (JobState.QUEUED_HELD, JobState.REQUEUED_HELD),
+# The verdicts of _CONTROL: do the action, do nothing, or refuse it because the job …
+_DO = "do"
+_NOTHING = "nothing"
+_NOT_STARTED = "has not started"
+_STARTED = "has started"
+_UNDETERMINED = "is in a state Slurm does not explain"
+_CONTROL_ACTIONS = (Action.SUSPEND, Action.RESUME, Action.HOLD, Action.RELEASE)
+# fmt: off
+_ROWS: dict[JobState, tuple[str, str, str, str]] = {
+    #                        suspend        resume         hold           release
+    JobState.QUEUED:        (_NOT_STARTED,  _NOT_STARTED,  _DO,           _NOTHING),
+    JobState.REQUEUED:      (_NOT_STARTED,  _NOT_STARTED,  _DO,           _NOTHING),
+    JobState.QUEUED_HELD:   (_NOT_STARTED,  _NOT_STARTED,  _NOTHING,      _DO),
+    JobState.REQUEUED_HELD: (_NOT_STARTED,  _NOT_STARTED,  _NOTHING,      _DO),
+    JobState.RUNNING:       (_DO,           _NOTHING,      _STARTED,      _STARTED),
+    JobState.SUSPENDED:     (_NOTHING,      _DO,           _STARTED,      _STARTED),
+}
+# fmt: on
+#: What suspend, resume, hold and release do by (action, state) of an unfinished job, as on
+#: the os backend; a state not listed (UNDETERMINED) refuses them.
+_CONTROL: dict[tuple[Action, JobState], str] = {
+    (action, state): verdict
+    for state, verdicts in _ROWS.items()
+    for action, verdict in zip(_CONTROL_ACTIONS, verdicts, strict=True)
 }
 _EFFECT: dict[Action, Callable[[JobState], bool]] = {
     Action.SUSPEND: lambda s: s is JobState.SUSPENDED or s.is_terminal,
@@ -43,13 +63,17 @@ class JobControl(JobSessionBase):
         """Suspend, resume, hold, release or terminate a job, returning once Slurm shows it."""
         state, sub = self.job_state(job_id)
         if state.is_terminal:
-            raise InvalidStateException(f"job {job_id} is {state.name}: it cannot {action.value}")
-        allowed = _ALLOWED.get(action)
-        if allowed is not None and state not in allowed:
             raise InvalidStateException(
-                f"job {job_id} is {state.name}: {action.value} needs it "
-                f"{' or '.join(s.name for s in allowed)}"
+                f"cannot {action.value} job {job_id}: it has finished ({state.name})"
             )
+        if action is not Action.TERMINATE:
+            verdict = _CONTROL.get((action, state), _UNDETERMINED)
+            if verdict == _NOTHING:
+                return
+            if verdict != _DO:
+                raise InvalidStateException(
+                    f"cannot {action.value} job {job_id}: it {verdict} ({state.name})"
+                )
         target = slurm_task_id(job_id)
         if action is Action.SUSPEND:
             done = self.slurm.scontrol("suspend", target)
@@ -66,7 +90,18 @@ class JobControl(JobSessionBase):
         elif action is Action.RELEASE:
             done = self.slurm.scontrol("release", target)
         else:
-            done = self.slurm.scancel(target)
+            # Known before scancel runs, so that whoever sees a cancelled pending array task
+            # vanish from squeue (this call or the poller) records it as cancelled.
+            with self._lock:
+                self._cancelling.add(job_id)
+            try:
+                done = self.slurm.scancel(target)
+                if done.returncode == 0:
+                    self._await_effect(job_id, action)
+                    return
+            finally:
+                with self._lock:
+                    self._cancelling.discard(job_id)
         if done.returncode != 0:
             error = (
                 DeniedByDrmsException
@@ -85,9 +120,6 @@ class JobControl(JobSessionBase):
                 query = self._unfinished.get(job_id)
             if query is not None:
                 rows = [SlurmJob(row) for row in self.slurm.squeue(JOB_FIELDS, [query])]
-                if action is Action.TERMINATE and not any(r.job_id == job_id for r in rows):
-                    # A cancelled pending array task vanishes from Slurm: record its end here.
-                    self._cancelled_unseen(job_id)
                 self.observe(rows, [query])
             state = self._state_of(job_id)[0]
             if reached(state):
@@ -103,14 +135,3 @@ class JobControl(JobSessionBase):
                 )
             time.sleep(delay)
             delay = min(delay * 2, 0.1)
-
-    def _cancelled_unseen(self, job_id: str) -> None:
-        record = self._known(job_id)
-        info = cancelled_info(job_id, record)
-        change = (job_id, JobState.FAILED, "CANCELLED", info.to_json())
-        with self._lock:
-            if job_id not in self._unfinished:
-                return
-            self._apply([change])
-        self._store.update(self._name, [change])
-        self._poller.publish(self._name, [(job_id, JobState.FAILED)])

@@ -21,11 +21,13 @@ from drmaa2.enums import JobState
 from drmaa2.errors import InvalidArgumentException, InvalidStateException, TimeoutException
 from drmaa2.filter import job_matches
 from drmaa2.types import JobInfo, JobTemplate
+from drmaa2_slurm.accounting import ended_jobs
 from drmaa2_slurm.cluster import Cluster
 from drmaa2_slurm.control import JobControl
 from drmaa2_slurm.info import (
     PURGED,
     add_usage,
+    cancelled_info,
     finished_info,
     job_info_of,
     purged_info,
@@ -52,6 +54,7 @@ class SlurmJobSession(JobSubmission, JobControl):
         self._unfinished = {}
         self._rows = {}
         self._accounted = set()
+        self._cancelling = set()
         for record in self._store.jobs(name, unfinished_only=True):
             self._states[record.job_id] = (record.state, record.sub_state)
             self._unfinished[record.job_id] = record.slurm_id
@@ -77,8 +80,7 @@ class SlurmJobSession(JobSubmission, JobControl):
     def observe(self, rows: list[SlurmJob], queried: Sequence[str]) -> bool:
         """Take what squeue said about the ids ``queried``: record and publish every change.
 
-        A job asked for and not listed was forgotten by Slurm: it keeps its last state if
-        that was final, else it is FAILED with the sub-state :data:`PURGED`.
+        A job asked for and not listed was forgotten by Slurm: see :meth:`_forgotten`.
         """
         asked = set(queried)
         changes: list[tuple[str, JobState, str, str | None]] = []
@@ -99,15 +101,61 @@ class SlurmJobSession(JobSubmission, JobControl):
                     changes.append((row.job_id, row.state, row.sub_state, info))
                     if old is None or old[0] is not row.state:
                         events.append((row.job_id, row.state))
-            for job_id, query in list(self._unfinished.items()):
-                if query in asked and job_id not in seen:
-                    changes.append((job_id, JobState.FAILED, PURGED, self._purged_info(job_id)))
-                    events.append((job_id, JobState.FAILED))
+            missing = [
+                job_id
+                for job_id, query in self._unfinished.items()
+                if query in asked and job_id not in seen
+            ]
             self._apply(changes)
         if changes:
             self._store.update(self._name, changes)
         self._poller.publish(self._name, events)
+        if missing:
+            events += self._forgotten(missing)
         return bool(events)
+
+    def _forgotten(self, job_ids: list[str]) -> list[tuple[str, JobState]]:
+        """Record the end of jobs squeue no longer lists; returns the events published.
+
+        A pending array task this session cancelled is CANCELLED (Slurm erases it without a
+        trace); a job sacct shows finished ended as sacct says
+        (:mod:`~drmaa2_slurm.accounting`); any other is FAILED with the sub-state
+        :data:`PURGED` and no exit status.
+        """
+        with self._lock:
+            cancelled = [
+                job_id
+                for job_id in job_ids
+                if job_id in self._cancelling
+                and not (job_id in self._rows and self._rows[job_id].ran)
+            ]
+        others = [job_id for job_id in job_ids if job_id not in cancelled]
+        ended = ended_jobs(self.slurm, others) if others and self._cluster.accounting else {}
+        infos: dict[str, tuple[JobState, str, JobInfo]] = {}
+        for job_id in cancelled:
+            record = self._store.job(self._name, job_id)
+            if record is not None:
+                infos[job_id] = (JobState.FAILED, "CANCELLED", cancelled_info(job_id, record))
+        for job_id in others:
+            if job_id in ended:
+                row, note = ended[job_id]
+                info = self._finished_info(row)
+                if note:
+                    info.annotation = f"{info.annotation}; {note}" if info.annotation else note
+                infos[job_id] = (row.state, row.sub_state, info)
+            else:
+                infos[job_id] = (JobState.FAILED, PURGED, self._purged_info(job_id))
+        changes: list[tuple[str, JobState, str, str | None]] = []
+        with self._lock:
+            for job_id, (state, sub, info) in infos.items():
+                if job_id in self._unfinished:
+                    changes.append((job_id, state, sub, info.to_json()))
+            self._apply(changes)
+        events = [(job_id, state) for job_id, state, _, _ in changes]
+        if changes:
+            self._store.update(self._name, changes)
+        self._poller.publish(self._name, events)
+        return events
 
     def _apply(self, changes: list[tuple[str, JobState, str, str | None]]) -> None:
         for job_id, state, sub, _ in changes:
@@ -120,10 +168,11 @@ class SlurmJobSession(JobSubmission, JobControl):
         record = self._store.job(self._name, row.job_id)
         return finished_info(row, record, self._cluster.expand_hostlist, self._template_of)
 
-    def _purged_info(self, job_id: str) -> str:
-        row = self._rows.get(job_id)
+    def _purged_info(self, job_id: str) -> JobInfo:
+        with self._lock:
+            row = self._rows.get(job_id)
         record = self._store.job(self._name, job_id)
-        return purged_info(job_id, row, record, self._cluster.expand_hostlist).to_json()
+        return purged_info(job_id, row, record, self._cluster.expand_hostlist)
 
     def refresh(self, job_ids: Sequence[str]) -> None:
         """Ask squeue about these jobs now (the unfinished ones; one call)."""

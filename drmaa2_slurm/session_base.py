@@ -38,6 +38,8 @@ class JobSessionBase:
     _rows: dict[str, SlurmJob]
     #: Jobs whose accounting (cpu time, max rss) was asked for already.
     _accounted: set[str]
+    #: Jobs this session is terminating: one squeue no longer lists was cancelled.
+    _cancelling: set[str]
 
     @property
     def slurm(self) -> Slurm:

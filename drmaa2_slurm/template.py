@@ -61,6 +61,24 @@ def _invalid(field: str, value: object, why: str) -> InvalidArgumentException:
     return InvalidArgumentException(f"JobTemplate.{field} {value!r}: {why}")
 
 
+#: Characters squeue's rows cannot carry in a job's name or working directory: the field and
+#: row separators of :meth:`~drmaa2_slurm.commands.Slurm.squeue`, and NUL.
+_SEPARATORS = {"\x1f": "\\x1f", "\x1e": "\\x1e", "\0": "\\0"}
+
+
+def _check_separators(field: str, value: str) -> None:
+    """InvalidArgumentException naming ``field`` and the character if ``value`` holds one
+    that squeue's rows cannot carry."""
+    for char, shown in _SEPARATORS.items():
+        if char in value:
+            raise _invalid(
+                field,
+                value,
+                f"it holds the character {shown}, which the slurm backend uses to read "
+                f"squeue's output: remove it",
+            )
+
+
 def _unsupported(field: str, value: object, why: str) -> UnsupportedAttributeException:
     return UnsupportedAttributeException(f"JobTemplate.{field} {value!r}: {why} (backend slurm)")
 
@@ -205,6 +223,8 @@ def plan_submission(
     name = t.job_name if t.job_name is not None else os.path.basename(t.remote_command)
     if "\n" in name or "\r" in name:
         raise _invalid("job_name", t.job_name, "a job name cannot hold a line break in Slurm")
+    _check_separators("job_name", name)
+    _check_separators("working_directory", chdir if chdir is not None else cwd)
     options = ["-J", name, f"--comment=drmaa2:{session}"]
     if chdir is not None:
         options.append(f"--chdir={chdir}")

@@ -186,6 +186,43 @@ def test_suspend_resume_of_a_queued_job_is_invalid_state(
     job.terminate()
 
 
+def test_suspend_of_a_suspended_and_resume_of_a_running_job_do_nothing(
+    session: drmaa2.JobSession, tmp_path: Path
+) -> None:
+    counter = tmp_path / "counter"
+    job = session.run_job({"remote_command": "/bin/sh", "args": ["-c", counter_loop(counter)]})
+    job.wait_started(TIMEOUT)
+    counts(counter)
+    job.resume()
+    assert job.get_state()[0] is JobState.RUNNING
+    job.suspend()
+    job.suspend()
+    assert job.get_state()[0] is JobState.SUSPENDED
+    stops_counting(counter)
+    job.resume()
+    counts(counter)
+    job.terminate()
+
+
+def test_hold_of_a_held_and_release_of_a_queued_job_do_nothing(
+    session: drmaa2.JobSession,
+) -> None:
+    held = session.run_job({"remote_command": "/bin/true", "submit_as_hold": True})
+    held.hold()
+    assert held.get_state()[0] is JobState.QUEUED_HELD
+    queued = session.run_job(
+        {
+            "remote_command": "/bin/true",
+            "start_time": datetime.datetime.now(datetime.timezone.utc)
+            + datetime.timedelta(seconds=60),
+        }
+    )
+    queued.release()
+    assert queued.get_state()[0] is JobState.QUEUED
+    held.terminate()
+    queued.terminate()
+
+
 @pytest.mark.parametrize("action", ["suspend", "resume", "hold", "release", "terminate"])
 def test_control_of_a_finished_job_is_invalid_state(
     session: drmaa2.JobSession, action: str
