@@ -13,6 +13,7 @@ from typing import TextIO
 
 import drmaa2
 from drmaa2.cli import control, jobs, monitor, run, sessions, wait
+from drmaa2.cli.environment import restore_shell_environment
 from drmaa2.cli.errors import (
     EXIT_BROKEN_PIPE,
     EXIT_ERROR,
@@ -54,7 +55,9 @@ def build_parser() -> Parser:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the ``drmaa2`` command line with ``argv`` (default: ``sys.argv[1:]``); return the
-    exit status."""
+    exit status. First it undoes the one change the interpreter made to its own environment
+    at start-up, so that jobs start from the shell's (see :mod:`~drmaa2.cli.environment`)."""
+    restore_shell_environment()
     arguments = sys.argv[1:] if argv is None else list(argv)
     try:
         args = build_parser().parse_args(arguments)

@@ -5,19 +5,24 @@ directory in the background. Clients run this themselves (see
 The process forks once and exits, so the keeper is not its starter's child; the keeper writes
 a line to READY_FD once it serves ("ready"), or could not start: "error: <DRMAA2 exception
 class>: <message>" when the reason is one the user can act on (a store that is not usable,
-a resource that ran out), else "error: <why>" (the traceback is in the keeper's log).
+a resource that ran out, a bad ``$DRMAA2_OS_KEEPER_IDLE``), else "error: <why>" (the
+traceback is in the keeper's log). The starter reports that line. What the keeper logs
+before its log is open (a damaged log file set aside) goes to the log once it is: the stderr
+it inherited from its starter, often a terminal, gets only the traceback of an error that
+came before the log could be opened.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import os
 import signal
 import sys
 from typing import TYPE_CHECKING
 
-from drmaa2.errors import Drmaa2Exception
+from drmaa2.errors import Drmaa2Exception, InvalidArgumentException
 
 if TYPE_CHECKING:
     from drmaa2_ostracker.keeper.server import Keeper
@@ -33,6 +38,8 @@ def main(argv: list[str]) -> int:
         os._exit(0)  # the starter reaps this process at once; the keeper goes on alone
     os.chdir("/")
     told = False
+    early = _EarlyRecords()
+    logging.getLogger().addHandler(early)
 
     def ready(message: str) -> None:
         nonlocal told
@@ -56,20 +63,63 @@ def main(argv: list[str]) -> int:
         os.dup2(log, 2)
         os.close(null)
         os.close(log)
+        logging.getLogger().removeHandler(early)
         logging.basicConfig(
             level=logging.INFO,
             format="%(asctime)s keeper[%(process)d] %(levelname)s %(name)s: %(message)s",
         )
-        keeper = Keeper(state_dir)
+        early.replay()
+        keeper = Keeper(state_dir, idle=idle_setting(state_dir))
         install_signal_handlers(keeper)
         keeper.run(ready)
     except BaseException as error:
         ready(_failure(state_dir, error))
         if isinstance(error, Drmaa2Exception):
+            # Into the log if it is open; else the starter's report is the only one.
             logging.getLogger("drmaa2_ostracker.keeper").error("cannot start: %s", error)
             return 1
         raise
     return 0
+
+
+class _EarlyRecords(logging.Handler):
+    """Keeps what is logged before the keeper's log is open, for the log (not the starter's
+    stderr, where logging would otherwise write it)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+    def replay(self) -> None:
+        """Log the kept records, now that the log is open."""
+        for record in self.records:
+            logging.getLogger(record.name).handle(record)
+        self.records.clear()
+
+
+def idle_setting(state_dir: str) -> float | None:
+    """``$DRMAA2_OS_KEEPER_IDLE``: the seconds the keeper stays without jobs and clients
+    before it exits (None: not set, the default). InvalidArgumentException, naming the
+    variable and its value, for anything but a number of seconds, 0 or more: a keeper that
+    silently used the default instead would linger, or leave, when the user said otherwise."""
+    from drmaa2_ostracker.keeper.server import DEFAULT_IDLE_SECONDS, IDLE_ENV
+
+    value = os.environ.get(IDLE_ENV, "")
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = math.nan
+    if not seconds >= 0:  # nan too
+        raise InvalidArgumentException(
+            f"cannot start the keeper of {state_dir}: ${IDLE_ENV} is {value!r}, not a number "
+            f"of seconds (0 or more; default {DEFAULT_IDLE_SECONDS:g}): correct or unset it"
+        )
+    return seconds
 
 
 def install_signal_handlers(keeper: Keeper) -> None:

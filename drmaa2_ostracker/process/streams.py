@@ -5,12 +5,19 @@ other job with it): files are opened ``O_NONBLOCK`` and the job gets a blocking 
 from a shell's redirection. A file that cannot be opened is a :class:`LaunchError` naming the
 template field; a limit that was reached (descriptors) is re-raised for the supervisor, for
 which the job waits.
+
+A file that the job's output or error stream creates gets the mode the submitting process's
+own redirection would give it, ``0o666`` less that process's umask, whatever the keeper's
+umask is and without ever having more permissions meanwhile (see :func:`_open_for_writing`);
+an existing file keeps its mode, as with a shell's ``>``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
+import stat
 from typing import TYPE_CHECKING
 
 from drmaa2_ostracker.faults import limit_reached
@@ -39,7 +46,10 @@ def _open_failure(spec: LaunchSpec, path: str, error: OSError) -> str:
 
 
 _OWN_STREAMS = {"/dev/stdin": 0, "/dev/stdout": 1, "/dev/stderr": 2}
-_WRITE = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
+_READ = os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK
+_WRITE = os.O_WRONLY | os.O_CLOEXEC | os.O_NONBLOCK
+#: Symbolic links followed at most to the file a stream creates, as the kernel's MAXSYMLINKS.
+_MAX_HOPS = 40
 _devnull_fd = -1
 
 
@@ -51,12 +61,69 @@ def _devnull() -> int:
     return _devnull_fd
 
 
+def _open_for_writing(path: str, umask: int | None) -> int:
+    """Open ``path`` as a shell's ``>`` does for a process whose umask is ``umask`` (None:
+    this process's own): an existing file is truncated and keeps its mode; a new one gets
+    ``0o666 & ~umask``.
+
+    The keeper's umask is not the submitter's, and setting it would change it for every
+    thread of the keeper. So a new file is created with ``O_EXCL`` and the wanted mode, which
+    this process's umask can only narrow, then widened to it with ``fchmod``: at no moment
+    has it more permissions than the wanted mode. A directory with a default ACL overrides
+    every umask, so a file created there is left as the kernel made it (at most the wanted
+    mode).
+    """
+    if umask is None:
+        return os.open(path, _WRITE | os.O_CREAT | os.O_TRUNC, 0o666)
+    mode = 0o666 & ~umask
+    for _ in range(_MAX_HOPS):
+        try:
+            fd = os.open(path, _WRITE | os.O_CREAT | os.O_EXCL, mode)
+        except FileExistsError:
+            pass  # a file, or a symbolic link (O_EXCL never follows one)
+        else:
+            try:
+                _widen(fd, path, mode)
+            except BaseException:
+                os.close(fd)
+                raise
+            return fd
+        try:
+            return os.open(path, _WRITE | os.O_TRUNC)
+        except FileNotFoundError:
+            # The file went away meanwhile (create it), or this is a symbolic link to a file
+            # that does not exist (create that file, as the shell does).
+            try:
+                target = os.readlink(path)
+            except OSError:
+                continue  # not a symbolic link (any more): try again
+            path = os.path.join(os.path.dirname(path), target)
+    raise OSError(errno.ELOOP, os.strerror(errno.ELOOP), path)
+
+
+def _widen(fd: int, path: str, mode: int) -> None:
+    """Give a file just created with ``mode`` exactly that mode, which the keeper's umask may
+    have narrowed (unless a default ACL of its directory decided it instead)."""
+    if stat.S_IMODE(os.fstat(fd).st_mode) == mode:
+        return
+    try:
+        os.getxattr(os.path.dirname(path), "system.posix_acl_default")
+    except OSError as error:
+        if error.errno not in (errno.ENODATA, errno.ENOTSUP, errno.EOPNOTSUPP):
+            return  # not known: the narrower mode is the safe one
+    else:
+        return  # the ACL, not a umask, made the mode: as for the submitter's own ">"
+    with contextlib.suppress(OSError):  # a file system without modes (vfat) decides itself
+        os.fchmod(fd, mode)
+
+
 def open_streams(spec: LaunchSpec) -> tuple[list[int], tuple[int, int, int]]:
     """Open the job's stdin/stdout/stderr; returns the descriptors to close after the spawn
     and the three the job gets."""
     opened: list[int] = []
+    umask = None if spec.settings is None else spec.settings.umask
 
-    def open_file(path: str, flags: int) -> int:
+    def open_file(path: str, write: bool) -> int:
         if path in spec.streams:
             return spec.streams[path]
         if path in _OWN_STREAMS:
@@ -64,7 +131,7 @@ def open_streams(spec: LaunchSpec) -> tuple[list[int], tuple[int, int, int]]:
         # Never blocking: a FIFO without a peer would stall the keeper (and every other job
         # with it). The job gets a blocking descriptor, as from a shell's redirection.
         try:
-            fd = os.open(path, flags | os.O_NONBLOCK, 0o666)
+            fd = _open_for_writing(path, umask) if write else os.open(path, _READ)
         except OSError as error:
             if limit_reached(error) is not None:
                 raise  # not the job's fault: it waits for the limit (see the supervisor)
@@ -74,19 +141,15 @@ def open_streams(spec: LaunchSpec) -> tuple[list[int], tuple[int, int, int]]:
         return fd
 
     try:
-        stdin = (
-            _devnull()
-            if spec.input_path is None
-            else open_file(spec.input_path, os.O_RDONLY | os.O_CLOEXEC)
-        )
-        stdout = _devnull() if spec.output_path is None else open_file(spec.output_path, _WRITE)
+        stdin = _devnull() if spec.input_path is None else open_file(spec.input_path, write=False)
+        stdout = _devnull() if spec.output_path is None else open_file(spec.output_path, write=True)
         if spec.join_files or (spec.error_path is not None and spec.error_path == spec.output_path):
             # One open file for both: they share the offset, so neither clobbers the other.
             stderr = stdout
         elif spec.error_path is None:
             stderr = _devnull()
         else:
-            stderr = open_file(spec.error_path, _WRITE)
+            stderr = open_file(spec.error_path, write=True)
     except BaseException:
         for fd in opened:
             os.close(fd)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -60,3 +61,11 @@ def test_the_cli_reference_lists_every_command() -> None:
 def test_the_performance_log_moved_to_docs() -> None:
     assert "(docs/performance.md)" in README.read_text()
     assert (DOCS / "performance.md").read_text().startswith("# Performance\n")
+
+
+def test_the_code_section_names_exactly_the_cli_modules() -> None:
+    section = (DOCS / "cli.md").read_text().split("\n## The code\n", 1)[1].split("\n## ", 1)[0]
+    named = set(re.findall(r"`([\w.]+\.py)`", section))
+    package = README.parent / "drmaa2" / "cli"
+    modules = {path.name for path in package.glob("*.py")} - {"__init__.py"}
+    assert named == modules

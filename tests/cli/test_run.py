@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli.conftest import TIMEOUT, Cli
+from tests.cli.conftest import TIMEOUT, Cli, one_line_error, wait_until
 
 
 def test_run_then_jobs_just_works(cli: Cli) -> None:
@@ -192,3 +192,32 @@ def test_interrupted_wait_leaves_the_job_running(cli: Cli) -> None:
     assert error.count("\n") == 1 and "keeps running" in error
     assert cli.info(job_id)["job_state"] == "RUNNING"
     cli.ok("terminate", job_id)
+
+
+@pytest.mark.parametrize("value", ["abc", "-1", "nan", "10s"])
+def test_a_bad_keeper_idle_time_is_an_error_naming_it(cli: Cli, value: str) -> None:
+    done = cli("run", "--", "true", env={"DRMAA2_OS_KEEPER_IDLE": value})
+    error = one_line_error(done, 1)
+    assert "$DRMAA2_OS_KEEPER_IDLE" in error and repr(value) in error, error
+    wait_until(lambda: not cli.keepers(), "the keeper not to run")
+    assert cli("run", "--wait", "--", "true", env={"DRMAA2_OS_KEEPER_IDLE": "0.5"}).returncode == 0
+
+
+def test_an_unusable_keeper_log_is_reported_once(cli: Cli, tmp_path: Path) -> None:
+    cli.state_dir.mkdir(mode=0o700)
+    target = tmp_path / "precious"
+    target.write_text("")
+    (cli.state_dir / "keeper.log").symlink_to(target)
+    error = one_line_error(cli("run", "--", "true"), 1)
+    assert f"{cli.state_dir / 'keeper.log'}" in error and "symbolic link" in error, error
+    assert target.read_text() == ""
+
+
+def test_a_damaged_keeper_log_set_aside_is_said_in_the_new_log_not_on_stderr(cli: Cli) -> None:
+    cli.state_dir.mkdir(mode=0o700)
+    (cli.state_dir / "keeper.log").mkdir()
+    assert cli.ok("run", "--wait", "--", "true") == "1\n"  # ok: nothing on stderr
+    (aside,) = cli.state_dir.glob("keeper.log.damaged-*")
+    assert aside.is_dir()
+    log = (cli.state_dir / "keeper.log").read_text()
+    assert f"set aside as {aside}" in log, log

@@ -1,12 +1,24 @@
-"""How the os backend starts a job's process: scripts without ``#!``, and start failures."""
+"""How the os backend starts a job's process: scripts without ``#!``, start failures, and the
+mode of the files its streams create."""
 
 from __future__ import annotations
 
+import errno
+import json
+import os
+import stat
+import struct
+import subprocess
+from collections.abc import Iterator
 from pathlib import Path
+
+import pytest
 
 import drmaa2
 from drmaa2 import JobState
 from tests.behaviour.conftest import TIMEOUT, file_text
+from tests.keepers import keepers_under, stop_keepers
+from tests.os.test_persistence import python
 
 BACKEND = "os"
 
@@ -36,4 +48,145 @@ def test_a_script_whose_interpreter_is_missing_fails_to_start(tmp_path: Path) ->
         js.destroy()
     assert (info.job_state, info.job_sub_state) == (JobState.FAILED, "start_failed")
     assert info.exit_status is None
-    assert "No such file" in (info.annotation or ""), info.annotation
+    assert "/no/such/interpreter" in (info.annotation or ""), info.annotation
+
+
+# -- the files a job's streams create: the submitter's umask, not the keeper's -------------
+
+
+@pytest.fixture
+def state(tmp_path: Path) -> Iterator[Path]:
+    """A state directory whose keeper, if a test started one, is stopped at the end."""
+    path = tmp_path / "state"
+    yield path
+    stop_keepers(keepers_under((str(path),)))
+
+
+def umask_of(pid: int) -> int:
+    status = Path(f"/proc/{pid}/status").read_text()
+    (line,) = [line for line in status.splitlines() if line.startswith("Umask:")]
+    return int(line.split()[1], 8)
+
+
+def start_keeper(state: Path, umask: int) -> None:
+    """Start the keeper of ``state`` from a client whose umask is ``umask``, which the keeper
+    inherits; it stays until the fixture stops it."""
+    done = python(
+        f"import drmaa2; drmaa2.JobSession('s', {str(state)!r}, backend='os').close()",
+        umask=umask,
+        env={**os.environ, "DRMAA2_OS_KEEPER_IDLE": "600"},
+    )
+    assert done.returncode == 0, done.stderr
+    (keeper,) = keepers_under((str(state),))
+    assert umask_of(keeper.pid) == umask
+
+
+def submit(state: Path, umask: int, templates: list[dict[str, object]]) -> None:
+    """Run jobs from a client whose umask is ``umask``, to the keeper of ``state``, until
+    they are DONE."""
+    code = f"""
+        import json, drmaa2
+        js = drmaa2.JobSession("s", {str(state)!r}, backend="os")
+        jobs = [js.run_job(template) for template in {templates!r}]
+        js.wait_all_terminated(jobs, {TIMEOUT})
+        print(json.dumps([str(job.get_info().job_state) for job in jobs]))
+        js.close()
+        """
+    done = python(code, umask=umask)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == ["DONE"] * len(templates), done.stdout
+
+
+def mode_of(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def shells_mode(directory: Path, umask: int) -> int:
+    """The mode of a file that ``sh -c 'echo > file'`` creates in ``directory`` under
+    ``umask``."""
+    made = directory / f"made-by-the-shell-{umask:o}"
+    subprocess.run(["sh", "-c", 'echo x > "$0"', str(made)], umask=umask, check=True)
+    try:
+        return mode_of(made)
+    finally:
+        made.unlink()
+
+
+@pytest.mark.parametrize(
+    ("keeper_umask", "client_umask"),
+    [(0o000, 0o077), (0o077, 0o000), (0o022, 0o027)],
+    ids=["keeper000-client077", "keeper077-client000", "keeper022-client027"],
+)
+def test_stream_files_get_the_mode_the_submitters_umask_gives(
+    state: Path, tmp_path: Path, keeper_umask: int, client_umask: int
+) -> None:
+    work = tmp_path / "work"
+    work.mkdir()
+    existing = work / "existing"
+    existing.write_text("what was there before, longer than what comes\n")
+    existing.chmod(0o604)
+    start_keeper(state, keeper_umask)
+    sh = "/bin/sh"
+    submit(
+        state,
+        client_umask,
+        [
+            {
+                "remote_command": sh,
+                "args": ["-c", "echo out; echo err >&2"],
+                "output_path": str(work / "out"),
+                "error_path": str(work / "err"),
+            },
+            {
+                "remote_command": sh,
+                "args": ["-c", "echo a; echo b >&2"],
+                "output_path": str(work / "joined"),
+                "join_files": True,
+            },
+            {"remote_command": sh, "args": ["-c", "echo new"], "output_path": str(existing)},
+        ],
+    )
+    wanted = 0o666 & ~client_umask
+    assert wanted == shells_mode(work, client_umask)
+    assert (file_text(work / "out"), file_text(work / "err")) == ("out\n", "err\n")
+    assert file_text(work / "joined") == "a\nb\n"
+    modes = {name: mode_of(work / name) for name in ("out", "err", "joined")}
+    assert modes == dict.fromkeys(modes, wanted), {k: oct(v) for k, v in modes.items()}
+    assert (file_text(existing), mode_of(existing)) == ("new\n", 0o604), "kept, as by '>'"
+
+
+def test_a_stream_file_through_a_dangling_symlink_is_created_with_the_submitters_mode(
+    state: Path, tmp_path: Path
+) -> None:
+    link, target = tmp_path / "link", tmp_path / "target"
+    link.symlink_to(target.name)
+    start_keeper(state, 0o000)
+    submit(
+        state, 0o077, [{"remote_command": "/bin/echo", "args": ["hi"], "output_path": str(link)}]
+    )
+    assert link.is_symlink()
+    assert (file_text(target), mode_of(target)) == ("hi\n", 0o600)
+
+
+def _default_acl(user: int, group: int, other: int) -> bytes:
+    """A POSIX default ACL of only the owner, group and other entries (the xattr format)."""
+    entries = ((0x01, user), (0x04, group), (0x20, other))  # ACL_USER_OBJ, _GROUP_OBJ, _OTHER
+    return struct.pack("<I", 2) + b"".join(
+        struct.pack("<HHI", tag, perm, 0xFFFFFFFF) for tag, perm in entries
+    )
+
+
+def test_a_default_acl_decides_as_for_the_submitters_own_redirection(
+    state: Path, tmp_path: Path
+) -> None:
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    try:
+        os.setxattr(shared, "system.posix_acl_default", _default_acl(6, 4, 0))
+    except OSError as error:
+        if error.errno in (errno.ENOTSUP, errno.EOPNOTSUPP):
+            pytest.skip(f"no POSIX ACLs on the file system of {tmp_path}")
+        raise
+    start_keeper(state, 0o077)
+    submit(state, 0o022, [{"remote_command": "/bin/true", "output_path": str(shared / "out")}])
+    assert mode_of(shared / "out") == shells_mode(shared, 0o022) == 0o640
