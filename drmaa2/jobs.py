@@ -7,9 +7,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from drmaa2.backend import Action, ArrayOperation, WaitFor
+from drmaa2.backend import Action, ArrayOperation, ArrayOutcome, WaitFor
 from drmaa2.enums import INFINITE_TIME, JobState
-from drmaa2.errors import InvalidStateException
+from drmaa2.errors import Drmaa2Exception, InvalidArgumentException, InvalidStateException
 from drmaa2.front import Timeout, _Session
 from drmaa2.types import JobInfo, JobTemplate
 
@@ -136,7 +136,8 @@ class JobArray:
 
     @property
     def job_list(self) -> list[Job]:
-        """The array's tasks, in index order."""
+        """The array's tasks, in index order; a task reaped through this array (or found
+        reaped by one of its operations) is no longer among them."""
         return list(self._jobs)
 
     @property
@@ -152,24 +153,62 @@ class JobArray:
     def _apply(self, operation: ArrayOperation, jobs: Iterable[Job]) -> None:
         """Act on every task the action applies to, in one backend call where the backend
         offers it. A task in a state the action does not apply to (InvalidStateException: a
-        running task for hold, a finished one for terminate …) is passed over; that raises
-        only when the action applied to no task. Any other failure is raised after acting on
-        the rest, naming every failed task."""
+        running task for hold, a finished one for terminate …), or no longer known because it
+        was reaped, is passed over; that raises only when the action applied to no task. Any
+        other failure is raised after acting on the rest, naming every failed task. The tasks
+        reaped, by this call or before, leave :attr:`job_list`."""
         ids = [job.id for job in jobs]
-        outcome = self._session._control_array(self._id, ids, operation)
-        if outcome.failed:
-            first = type(outcome.failed[0][1])
-            detail = "; ".join(f"task {job_id}: {error}" for job_id, error in outcome.failed)
-            raise first(
-                f"{operation} of array {self._id} failed for {len(outcome.failed)} of "
-                f"{len(self._jobs)} tasks: {detail}"
-            )
-        if not outcome.applied and outcome.skipped:
-            detail = "; ".join(f"task {job_id}: {why}" for job_id, why in outcome.skipped)
+        if not ids:
             raise InvalidStateException(
-                f"{operation} of array {self._id} applies to none of its {len(self._jobs)} "
-                f"tasks: {detail}"
+                f"{operation} of array {self._id} applies to no task: every task was reaped"
             )
+        outcome = self._session._control_array(self._id, ids, operation)
+        failed, skipped = self._forget_reaped(operation, ids, outcome)
+        if failed:
+            first = type(failed[0][1])
+            detail = "; ".join(f"task {job_id}: {error}" for job_id, error in failed)
+            raise first(
+                f"{operation} of array {self._id} failed for {len(failed)} of "
+                f"{len(ids)} tasks: {detail}"
+            )
+        if not outcome.applied and skipped:
+            detail = "; ".join(f"task {job_id}: {why}" for job_id, why in skipped)
+            raise InvalidStateException(
+                f"{operation} of array {self._id} applies to none of its {len(ids)} tasks: {detail}"
+            )
+
+    def _forget_reaped(
+        self, operation: ArrayOperation, ids: list[str], outcome: ArrayOutcome
+    ) -> tuple[list[tuple[str, Drmaa2Exception]], list[tuple[str, str]]]:
+        """Drop the reaped tasks from :attr:`job_list`; the outcome's failed and skipped
+        tasks, those that failed because they were reaped (unknown now) among the skipped."""
+        failed = list(outcome.failed)
+        skipped = list(outcome.skipped)
+        if operation == "reap" and outcome.applied == len(ids):
+            self._jobs = []  # every task was reaped: no need to ask which
+            return failed, skipped
+        unknown = [job_id for job_id, e in failed if isinstance(e, InvalidArgumentException)]
+        if not unknown and not (operation == "reap" and outcome.applied):
+            return failed, skipped
+        known = self._known_tasks()
+        self._jobs = [job for job in self._jobs if job.id in known]
+        gone = {job_id for job_id in unknown if job_id not in known}
+        if gone:
+            skipped.extend((job_id, str(e)) for job_id, e in failed if job_id in gone)
+            failed = [entry for entry in failed if entry[0] not in gone]
+            place = {job_id: number for number, job_id in enumerate(ids)}
+            skipped.sort(key=lambda entry: place[entry[0]])
+        return failed, skipped
+
+    def _known_tasks(self) -> set[str]:
+        """The ids of the array's tasks the session still knows (none if it forgot the
+        array, its last task reaped)."""
+        session = self._session
+        try:
+            ids = session._call("get_job_array", lambda: session._backend.array_task_ids(self._id))
+        except InvalidArgumentException:
+            return set()
+        return set(ids)
 
     def suspend(self) -> None:
         """Suspend every running task (see :meth:`_apply` for tasks it does not apply to)."""
@@ -192,7 +231,7 @@ class JobArray:
         self._apply("terminate", reversed(self._jobs))
 
     def reap(self) -> None:
-        """Forget every finished task."""
+        """Forget every finished task; they leave :attr:`job_list`."""
         self._apply("reap", self._jobs)
 
     def __repr__(self) -> str:

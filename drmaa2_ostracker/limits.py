@@ -61,9 +61,13 @@ _LONGEST_SHOWN = 120
 _CONTROLLING_TTY = os.makedev(5, 0)
 # Paths naming the descriptors of the process that opens them: the job's own, in the keeper.
 # (Written exactly so, /dev/stdin, /dev/stdout and /dev/stderr are the submitter's streams and
-# never reach these checks; written otherwise, "/dev//stdout" say, they are the keeper's.)
+# never reach these checks; written otherwise, "//dev/stdout" say, they are the keeper's.)
 _SELF_NAMES = ("/dev/stdin", "/dev/stdout", "/dev/stderr")
 _SELF_PREFIXES = ("/dev/fd/", "/proc/self/", "/proc/thread-self/")
+# The links by which a path names its opener: never followed (they would lead to our own).
+_SELF_LINKS = ("/proc/self", "/proc/thread-self")
+# Symbolic links followed at most in one path, as the kernel's MAXSYMLINKS.
+_MAX_HOPS = 40
 
 
 def shown(value: object) -> str:
@@ -208,7 +212,7 @@ def stream_file_problem(path: str, *, reading: bool) -> str | None:
     """Why the absolute ``path`` cannot be a job's input (``reading``) or output file, as
     found now (None if it can, or does not exist yet): a directory, a FIFO or socket, the
     controlling terminal, or a name for the descriptors of whoever opens it."""
-    if path in _SELF_NAMES or path.startswith(_SELF_PREFIXES):
+    if _names_its_opener(path):
         return (
             "names a descriptor of the process that opens it (the job), not of this one; "
             "/dev/stdin, /dev/stdout and /dev/stderr, written so, are this process's own "
@@ -239,3 +243,36 @@ def stream_file_problem(path: str, *, reading: bool) -> str | None:
     if reading and not (stat.S_ISREG(mode) or stat.S_ISCHR(mode) or stat.S_ISBLK(mode)):
         return "is not a file"
     return None
+
+
+def _names_its_opener(path: str) -> bool:
+    """Whether the absolute ``path`` names the descriptors of whoever opens it, however it is
+    written: "//dev/stdout", "/dev/../dev/fd/1", a symbolic link to /dev/stderr … Its names
+    are resolved one by one as the kernel would, up to /proc/self or /proc/thread-self."""
+    if path in _SELF_NAMES or path.startswith(_SELF_PREFIXES):
+        return True
+    pending = path.split("/")[::-1]
+    done = "/"
+    hops = 0
+    while pending:
+        name = pending.pop()
+        if name in ("", "."):
+            continue
+        if name == "..":
+            done = os.path.dirname(done)
+            continue
+        here = os.path.join(done, name)
+        if here in _SELF_LINKS:
+            return True
+        try:
+            target = os.readlink(here)
+        except OSError:  # not a symbolic link, or not there: the name stays as it is
+            done = here
+            continue
+        hops += 1
+        if hops > _MAX_HOPS:
+            return False  # the kernel refuses it (ELOOP): opening it says so
+        pending.extend(target.split("/")[::-1])
+        if target.startswith("/"):
+            done = "/"
+    return done in _SELF_NAMES

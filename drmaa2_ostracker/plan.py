@@ -12,6 +12,7 @@ import contextlib
 import dataclasses
 import os
 import resource
+import stat
 from typing import Any
 
 from drmaa2.enums import HOME_DIR, PARAMETRIC_INDEX, WORKING_DIR
@@ -180,6 +181,9 @@ class Plan:
     def resolve(self, index: int | None) -> tuple[str, dict[str, str | None]]:
         """The working directory and stream paths of a job; LaunchError if unusable."""
         if index is None and self._resolved is not None:
+            # Checked at submission; but an output may have become the input since (a hard
+            # link made meanwhile), and starting the job would empty it.
+            _check_streams(self._resolved[1], self.join_files)
             return self._resolved
         template = self.template
         cwd = self._working_directory(index)
@@ -297,15 +301,30 @@ def _where(value: str, resolved: str) -> str:
 
 
 def _check_streams(paths: dict[str, str | None], join: bool) -> None:
+    """LaunchError if an output file of the job is its input file, by whatever name (a hard
+    link too): opening it for writing would truncate the input."""
     source = paths["input_path"]
-    if source is None or source in OWN_STREAMS or not os.path.isfile(source):
+    if source is None or source in OWN_STREAMS:
+        return
+    try:
+        found = os.stat(source)
+    except OSError:
+        return  # no input to lose; opening it fails the job
+    if not stat.S_ISREG(found.st_mode):
         return  # a device (/dev/null, say) may well be read and written by one job
     for name in ("output_path",) if join else ("output_path", "error_path"):
         target = paths[name]
-        if target is not None and os.path.realpath(target) == os.path.realpath(source):
+        if target is None or target in OWN_STREAMS:
+            continue
+        try:
+            other = os.stat(target)
+        except OSError:
+            continue  # not there: a new file
+        if (other.st_dev, other.st_ino) == (found.st_dev, found.st_ino):
+            names = source if target == source else f"{source} and {target}"
             raise LaunchError(
-                f"input_path and {name} are the same file ({source}): the job would read "
-                f"what it writes"
+                f"input_path and {name} are the same file ({names}): the job would read "
+                f"what it writes, and opening it for writing would empty it"
             )
 
 

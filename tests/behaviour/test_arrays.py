@@ -197,11 +197,40 @@ def test_array_reap_forgets_the_finished_tasks_only(session: drmaa2.JobSession) 
     second.terminate()
     array.reap()  # task 2 is forgotten; the unfinished ones are passed over
     assert [job.id for job in session.get_jobs()] == [first.id, third.id]
-    with pytest.raises(drmaa2.InvalidArgumentException) as gone:
-        array.terminate()  # it still names task 2: the others are ended all the same
-    assert f"failed for 1 of 3 tasks: task {second.id}:" in str(gone.value)
+    assert array.job_list == [first, third], "the reaped task left the array's job_list"
+    array.hold()  # task 1 runs, task 3 queues: it is held
+    assert third.get_state()[0] is JobState.QUEUED_HELD
+    array.terminate()  # ends the rest
     session.wait_all_terminated([first, third], TIMEOUT)
     left = session.get_job_array(array.id)
     assert [job.id for job in left.job_list] == [first.id, third.id]
     left.reap()
     assert session.get_jobs() == []
+    assert left.job_list == []
+
+
+def test_an_array_handle_passes_over_tasks_reaped_elsewhere(session: drmaa2.JobSession) -> None:
+    """A task reaped by another handle is unknown: the array's operations pass it over (it
+    is not a failure), act on the others, and drop it from their job_list."""
+    array = session.run_bulk_jobs({"remote_command": "/bin/sleep", "args": ["60"]}, 1, 3, 1, 1)
+    first, second, third = array.job_list
+    first.wait_started(TIMEOUT)
+    second.terminate()
+    second.reap()
+    array.hold()  # task 1 runs, task 2 is gone: task 3 is held, and nothing is raised
+    assert third.get_state()[0] is JobState.QUEUED_HELD
+    assert array.job_list == [first, third]
+    stale = session.get_job_array(array.id)
+    first.terminate()
+    first.reap()
+    stale.terminate()  # task 1 is gone: task 3 is ended
+    session.wait_all_terminated([third], TIMEOUT)
+    assert stale.job_list == [third]
+    with pytest.raises(drmaa2.InvalidStateException) as caught:
+        array.terminate()  # task 1 is gone, task 3 has finished: it applies to none
+    assert third.id in str(caught.value) and first.id in str(caught.value)
+    assert array.job_list == [third]
+    array.reap()
+    assert array.job_list == [] and session.get_jobs() == []
+    with pytest.raises(drmaa2.InvalidStateException, match="reaped"):
+        array.terminate()

@@ -182,9 +182,66 @@ def test_a_directory_where_a_file_is_expected_is_refused(
     refused(js, template, field, str(tmp_path), "directory")
 
 
-@pytest.mark.parametrize("value", ["/dev/fd/1", "/proc/self/fd/1", "/dev//stdout"])
-def test_names_of_the_openers_own_descriptors_are_refused(js: JobSession, value: str) -> None:
-    refused(js, {"remote_command": "/bin/true", "output_path": value}, "output_path", value)
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("output_path", "/dev/fd/1"),
+        ("output_path", "/proc/self/fd/1"),
+        ("output_path", "/dev//stdout"),
+        # Two leading slashes: the kernel reads them as one, normpath keeps them.
+        ("output_path", "//dev/stdout"),
+        ("error_path", "//dev/stderr"),
+        ("input_path", "//dev/stdin"),
+        ("output_path", "//dev/fd/1"),
+        ("input_path", "//proc/self/fd/0"),
+        ("error_path", "//proc/thread-self/fd/2"),
+    ],
+)
+def test_names_of_the_openers_own_descriptors_are_refused(
+    js: JobSession, field: str, value: str
+) -> None:
+    message = refused(js, {"remote_command": "/bin/true", field: value}, field, value)
+    assert "names a descriptor of the process that opens it" in message
+
+
+@pytest.mark.parametrize(
+    ("field", "target"),
+    [("output_path", "/dev/stdout"), ("input_path", "/dev/stdin"), ("error_path", "/dev/fd/2")],
+)
+def test_a_symbolic_link_to_the_openers_own_descriptors_is_refused(
+    js: JobSession, tmp_path: Path, field: str, target: str
+) -> None:
+    (tmp_path / "dev").symlink_to("/dev")
+    (tmp_path / "stream").symlink_to(target)
+    for value in (str(tmp_path / "stream"), str(tmp_path / "dev" / target[len("/dev/") :])):
+        message = refused(js, {"remote_command": "/bin/true", field: value}, field, value)
+        assert "names a descriptor of the process that opens it" in message
+
+
+def test_dev_stdout_written_otherwise_is_not_called_a_fifo_when_stdout_is_a_pipe(
+    state_dir: str,
+) -> None:
+    """With this process's stdout a pipe, "//dev/stdout" is refused for what it is (the job's
+    own stdout), not as a FIFO it is not."""
+    script = (
+        "import drmaa2\n"
+        "with drmaa2.JobSession(destroy_on_exit=True) as js:\n"
+        "    try:\n"
+        "        js.run_job({'remote_command': '/bin/true', 'output_path': '//dev/stdout'})\n"
+        "    except drmaa2.InvalidArgumentException as error:\n"
+        "        print(error)\n"
+        "    else:\n"
+        "        print('accepted')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        stdout=subprocess.PIPE,
+        text=True,
+        timeout=TIMEOUT,
+        check=True,
+    )
+    assert "names a descriptor of the process that opens it" in done.stdout, done.stdout
+    assert "FIFO" not in done.stdout
 
 
 def test_a_device_as_remote_command_is_refused(js: JobSession) -> None:
@@ -218,3 +275,70 @@ def test_the_callers_own_streams_work_when_they_are_pipes(state_dir: str) -> Non
         check=False,
     )
     assert (done.returncode, done.stdout, done.stderr) == (0, "piped in\n", "err\n")
+
+
+# -- input and output one file ------------------------------------------------------------------
+
+
+def input_file(tmp_path: Path) -> Path:
+    """An input file and its text, which no job may empty."""
+    path = tmp_path / "in"
+    path.write_text("precious\n")
+    return path
+
+
+@pytest.mark.parametrize("field", ["output_path", "error_path"])
+def test_a_hard_link_to_the_input_is_refused_as_output(
+    js: JobSession, tmp_path: Path, field: str
+) -> None:
+    source = input_file(tmp_path)
+    link = tmp_path / "link"
+    os.link(source, link)
+    template = {"remote_command": "/bin/cat", "input_path": str(source), field: str(link)}
+    refused(js, template, "input_path", field, "same file", str(link))
+    assert source.read_text() == "precious\n"
+
+
+def test_a_hard_link_to_the_input_as_an_array_tasks_output_fails_that_task(
+    js: JobSession, tmp_path: Path
+) -> None:
+    source = input_file(tmp_path)
+    os.link(source, tmp_path / "out.2")
+    array = js.run_bulk_jobs(
+        {
+            "remote_command": "/bin/cat",
+            "input_path": str(source),
+            "output_path": str(tmp_path / f"out.{drmaa2.PARAMETRIC_INDEX}"),
+        },
+        1,
+        3,
+    )
+    js.wait_all_terminated(array.job_list, TIMEOUT)
+    one, two, three = (job.get_info() for job in array.job_list)
+    assert (one.job_state, three.job_state) == (JobState.DONE, JobState.DONE)
+    assert two.job_state is JobState.FAILED
+    assert "same file" in (two.annotation or ""), two.annotation
+    assert source.read_text() == "precious\n"
+    assert (tmp_path / "out.3").read_text() == "precious\n"
+
+
+def test_an_output_linked_to_the_input_while_the_job_is_held_fails_the_job(
+    js: JobSession, tmp_path: Path
+) -> None:
+    source = input_file(tmp_path)
+    output = tmp_path / "out"
+    job = js.run_job(
+        {
+            "remote_command": "/bin/cat",
+            "input_path": str(source),
+            "output_path": str(output),
+            "submit_as_hold": True,
+        }
+    )
+    os.link(source, output)
+    job.release()
+    job.wait_terminated(TIMEOUT)
+    info = job.get_info()
+    assert info.job_state is JobState.FAILED
+    assert "same file" in (info.annotation or ""), info.annotation
+    assert source.read_text() == "precious\n"
