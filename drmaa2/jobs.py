@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from drmaa2.backend import Action, ArrayOperation, ArrayOutcome, WaitFor
 from drmaa2.enums import INFINITE_TIME, JobState
 from drmaa2.errors import Drmaa2Exception, InvalidArgumentException, InvalidStateException
-from drmaa2.front import Timeout, _Session
+from drmaa2.front import Timeout, _no_auth, _Session
 from drmaa2.types import JobInfo, JobTemplate
 
 if TYPE_CHECKING:
@@ -67,24 +67,29 @@ class Job:
         """The template the job was submitted with."""
         return self._session._job_template(self._id)
 
-    def suspend(self) -> None:
+    def suspend(self, auth: object = None) -> None:
         """Stop the running job; it keeps its resources until :meth:`resume`."""
+        _no_auth(auth)
         self._session._control(self._id, Action.SUSPEND)
 
-    def resume(self) -> None:
+    def resume(self, auth: object = None) -> None:
         """Continue a suspended job."""
+        _no_auth(auth)
         self._session._control(self._id, Action.RESUME)
 
-    def hold(self) -> None:
+    def hold(self, auth: object = None) -> None:
         """Keep a job that has not started from starting (QUEUED → QUEUED_HELD)."""
+        _no_auth(auth)
         self._session._control(self._id, Action.HOLD)
 
-    def release(self) -> None:
+    def release(self, auth: object = None) -> None:
         """Let a held job start (QUEUED_HELD → QUEUED)."""
+        _no_auth(auth)
         self._session._control(self._id, Action.RELEASE)
 
-    def terminate(self) -> None:
+    def terminate(self, auth: object = None) -> None:
         """End the job (a queued job ends without starting)."""
+        _no_auth(auth)
         self._session._control(self._id, Action.TERMINATE)
 
     def reap(self) -> None:
@@ -210,24 +215,29 @@ class JobArray:
             return set()
         return set(ids)
 
-    def suspend(self) -> None:
+    def suspend(self, auth: object = None) -> None:
         """Suspend every running task (see :meth:`_apply` for tasks it does not apply to)."""
+        _no_auth(auth)
         self._apply("suspend", self._jobs)
 
-    def resume(self) -> None:
+    def resume(self, auth: object = None) -> None:
         """Resume every task."""
+        _no_auth(auth)
         self._apply("resume", self._jobs)
 
-    def hold(self) -> None:
+    def hold(self, auth: object = None) -> None:
         """Hold every task that has not started (last index first, so none starts meanwhile)."""
+        _no_auth(auth)
         self._apply("hold", reversed(self._jobs))
 
-    def release(self) -> None:
+    def release(self, auth: object = None) -> None:
         """Release every held task."""
+        _no_auth(auth)
         self._apply("release", self._jobs)
 
-    def terminate(self) -> None:
+    def terminate(self, auth: object = None) -> None:
         """Terminate every task; queued tasks first so that none starts meanwhile."""
+        _no_auth(auth)
         self._apply("terminate", reversed(self._jobs))
 
     def reap(self) -> None:

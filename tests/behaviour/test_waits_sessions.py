@@ -208,7 +208,11 @@ def test_the_bindings_constructor_arguments(backend: str, state_dir: str) -> Non
     js.open()  # open already: nothing
     # auth=None (the calling user) is taken where the binding takes it; any other raises.
     js.run_job({"remote_command": "/bin/true"}, auth=None).wait_terminated(TIMEOUT)
-    js.run_bulk_jobs({"remote_command": "/bin/true"}, 1, 1, 1, None, None)
+    array = js.run_bulk_jobs(sleeper(), 1, 2, 1, None, None)
+    array.job_list[0].terminate(auth=None)
+    array.terminate(None)  # the other task
+    with pytest.raises(drmaa2.UnsupportedOperationException, match="auth"):
+        array.job_list[0].suspend(drmaa2.Sudo(username="root"))
     with pytest.raises(drmaa2.UnsupportedOperationException, match="auth"):
         js.run_job({"remote_command": "/bin/true"}, drmaa2.Sudo(username="root"))
     with pytest.raises(drmaa2.UnsupportedOperationException, match="auth"):
