@@ -63,8 +63,8 @@ def _devnull() -> int:
 
 def _open_for_writing(path: str, umask: int | None) -> int:
     """Open ``path`` as a shell's ``>`` does for a process whose umask is ``umask`` (None:
-    this process's own): an existing file is truncated and keeps its mode; a new one gets
-    ``0o666 & ~umask``.
+    this process's own), but without truncating it (see :func:`_truncate`): an existing file
+    keeps its mode; a new one gets ``0o666 & ~umask``.
 
     The keeper's umask is not the submitter's, and setting it would change it for every
     thread of the keeper. So a new file is created with ``O_EXCL`` and the wanted mode, which
@@ -74,7 +74,7 @@ def _open_for_writing(path: str, umask: int | None) -> int:
     mode).
     """
     if umask is None:
-        return os.open(path, _WRITE | os.O_CREAT | os.O_TRUNC, 0o666)
+        return os.open(path, _WRITE | os.O_CREAT, 0o666)
     mode = 0o666 & ~umask
     for _ in range(_MAX_HOPS):
         try:
@@ -89,7 +89,7 @@ def _open_for_writing(path: str, umask: int | None) -> int:
                 raise
             return fd
         try:
-            return os.open(path, _WRITE | os.O_TRUNC)
+            return os.open(path, _WRITE)
         except FileNotFoundError:
             # The file went away meanwhile (create it), or this is a symbolic link to a file
             # that does not exist (create that file, as the shell does).
@@ -117,6 +117,27 @@ def _widen(fd: int, path: str, mode: int) -> None:
         os.fchmod(fd, mode)
 
 
+def _file_id(fd: int) -> tuple[int, int] | None:
+    """(device, inode) of an open regular file; None for anything else."""
+    info = os.fstat(fd)
+    return (info.st_dev, info.st_ino) if stat.S_ISREG(info.st_mode) else None
+
+
+def _truncate(fd: int, spec: LaunchSpec, path: str, input_id: tuple[int, int] | None) -> None:
+    """Empty a regular file opened for the job's output, as ``>`` does, unless it is the
+    job's input file (by any name: a hard link made since the template was checked), which
+    the job would read as it empties it: then :class:`LaunchError`."""
+    file_id = _file_id(fd)
+    if file_id is None:
+        return  # a device or a FIFO: nothing to empty
+    if file_id == input_id:
+        raise LaunchError(
+            f"input_path {spec.input_path} and {path} are the same file: the job would read "
+            f"what it empties"
+        )
+    os.ftruncate(fd, 0)
+
+
 def open_streams(spec: LaunchSpec) -> tuple[list[int], tuple[int, int, int]]:
     """Open the job's stdin/stdout/stderr; returns the descriptors to close after the spawn
     and the three the job gets."""
@@ -142,7 +163,10 @@ def open_streams(spec: LaunchSpec) -> tuple[list[int], tuple[int, int, int]]:
 
     try:
         stdin = _devnull() if spec.input_path is None else open_file(spec.input_path, write=False)
+        input_id = None if stdin == _devnull_fd else _file_id(stdin)
         stdout = _devnull() if spec.output_path is None else open_file(spec.output_path, write=True)
+        if stdout in opened:
+            _truncate(stdout, spec, spec.output_path or "", input_id)
         if spec.join_files or (spec.error_path is not None and spec.error_path == spec.output_path):
             # One open file for both: they share the offset, so neither clobbers the other.
             stderr = stdout
@@ -150,6 +174,14 @@ def open_streams(spec: LaunchSpec) -> tuple[list[int], tuple[int, int, int]]:
             stderr = _devnull()
         else:
             stderr = open_file(spec.error_path, write=True)
+            if stderr in opened:
+                if stdout in opened and _file_id(stderr) == _file_id(stdout) is not None:
+                    # Another name of the output file: one open file, as for one name.
+                    opened.remove(stderr)
+                    os.close(stderr)
+                    stderr = stdout
+                else:
+                    _truncate(stderr, spec, spec.error_path, input_id)
     except BaseException:
         for fd in opened:
             os.close(fd)

@@ -51,6 +51,39 @@ def test_a_script_whose_interpreter_is_missing_fails_to_start(tmp_path: Path) ->
     assert "/no/such/interpreter" in (info.annotation or ""), info.annotation
 
 
+def test_a_script_with_crlf_line_ends_fails_to_start_naming_them(tmp_path: Path) -> None:
+    script = tmp_path / "windows-script"
+    script.write_bytes(b"#!/bin/sh\r\necho never\r\n")
+    script.chmod(0o755)
+    with drmaa2.JobSession("spawn", str(tmp_path / "state"), backend=BACKEND) as js:
+        job = js.run_job({"remote_command": str(script)})
+        job.wait_terminated(TIMEOUT)
+        info = job.get_info()
+        js.destroy()
+    assert (info.job_state, info.job_sub_state) == (JobState.FAILED, "start_failed")
+    assert "carriage return" in (info.annotation or ""), info.annotation
+    assert str(script) in (info.annotation or "")
+
+
+def test_output_and_error_as_two_names_of_one_file_share_it(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    out.write_text("old contents, longer than what the job writes\n")
+    err = tmp_path / "err"
+    os.link(out, err)  # one file, two names: one open file, as for one name
+    with drmaa2.JobSession("spawn", str(tmp_path / "state"), backend=BACKEND) as js:
+        job = js.run_job(
+            {
+                "remote_command": "/bin/sh",
+                "args": ["-c", "echo one; echo two >&2; echo three"],
+                "output_path": str(out),
+                "error_path": str(err),
+            }
+        )
+        job.wait_terminated(TIMEOUT)
+        js.destroy()
+    assert file_text(out) == "one\ntwo\nthree\n"
+
+
 # -- the files a job's streams create: the submitter's umask, not the keeper's -------------
 
 
