@@ -24,6 +24,7 @@ from drmaa2.errors import Drmaa2Exception, InternalException, OutOfResourceExcep
 
 __all__ = [
     "OPEN_SPACE",
+    "PER_BYTE",
     "RESERVE",
     "free_bytes",
     "is_out_of_space",
@@ -40,6 +41,10 @@ OPEN_SPACE = 1 << 20
 #: The free space a submission needs on the store's file system (bytes): room for the
 #: start and end of many jobs, and for the write-ahead log to grow until its checkpoint.
 RESERVE = 256 * 1024
+#: What a submission needs on top of :data:`RESERVE`, per byte of what it writes (its
+#: template and launch document): a row is written to the write-ahead log and then to the
+#: database, a page at a time.
+PER_BYTE = 4
 
 _SQLITE_FULL = 13
 _SQLITE_IOERR = 10
@@ -69,14 +74,15 @@ def is_out_of_space(error: BaseException, directory: str) -> bool:
     return False
 
 
-def no_space(path: str, directory: str, what: str) -> OutOfResourceException:
-    """The error for a store that cannot be written for want of space."""
+def no_space(path: str, directory: str, what: str, needed: int = RESERVE) -> OutOfResourceException:
+    """The error for a store that cannot be written for want of space (``needed`` bytes
+    free)."""
     try:
         free = f"{free_bytes(directory)} bytes free"
     except OSError as error:
         free = f"free space unknown: {error.strerror}"
     return OutOfResourceException(
-        f"no space left for the store {path} ({free} on its file system, at least {RESERVE} "
+        f"no space left for the store {path} ({free} on its file system, at least {needed} "
         f"needed, or the disk quota is used up): {what}; free some space and try again"
     )
 

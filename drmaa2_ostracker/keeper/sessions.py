@@ -149,10 +149,18 @@ class SessionEngine:
         return dumps(launch_document(plan)) if waits else None
 
     def run_job(self, plan: Plan) -> str:
-        """Record the job of a checked plan and start it (or queue it)."""
-        self._store.ensure_space("the job was not submitted")
+        """Record the job of a checked plan and start it (or queue it).
+
+        Far from a full disk, a job that may start at once is started, then recorded with
+        its start. Nearer, it is recorded before it starts (with its launch document, for
+        the next keeper to start it if this one is killed first): a record that cannot be
+        written then raises, and nothing starts."""
+        document = plan.document
+        # Its row holds the template and, until it starts, its launch document: about
+        # twice the template.
+        roomy = self._store.ensure_space("the job was not submitted", 2 * len(document))
         job_id = self._next_id()
-        if not plan.held and plan.start_at is None and plan.deadline is None:
+        if roomy and not plan.held and plan.start_at is None and plan.deadline is None:
             record = self._new_record(plan, job_id, now_us(), None)
             record.template = plan.document
             group = plan.single_group
@@ -160,8 +168,7 @@ class SessionEngine:
                 group = plan.single_group = self._group(plan, None)
             self._supervisor.start_now(self._store, record, group)
             return job_id
-        deferred = self._deferred(plan)
-        document = plan.document
+        deferred = self._deferred(plan) if roomy else dumps(launch_document(plan))
 
         def make_records() -> list[JobRecord]:
             record = self._new_record(plan, job_id, now_us(), deferred)
@@ -169,7 +176,7 @@ class SessionEngine:
             return [record]
 
         records = self._supervisor.submit(
-            self._store, make_records, self._group(plan, None), commit_after_start=True
+            self._store, make_records, self._group(plan, None), commit_after_start=roomy
         )
         return records[0].job_id
 
@@ -183,7 +190,11 @@ class SessionEngine:
     ) -> str:
         """Record the array of a checked plan and start its first tasks (its other tasks
         are written when they are touched: see :mod:`~drmaa2_ostracker.supervisor.lazy`)."""
-        self._store.ensure_space("the array was not submitted")
+        template = template_document(plan.template)
+        launch = dumps(launch_document(plan))
+        # Its record, and each task's row as it starts: a few times its documents.
+        size = 2 * (len(template) + len(launch))
+        self._store.ensure_space("the array was not submitted", size)
         array = ArrayRecord(
             session=self._name,
             array_id=self._next_id(),
@@ -191,8 +202,8 @@ class SessionEngine:
             end_index=end_index,
             step=step,
             max_parallel=max_parallel,
-            template=template_document(plan.template),
-            launch=dumps(launch_document(plan)),
+            template=template,
+            launch=launch,
             submission_us=now_us(),
             held=plan.held,
         )

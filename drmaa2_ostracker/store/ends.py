@@ -33,6 +33,7 @@ import struct
 from typing import Any
 
 from drmaa2.enums import JobState
+from drmaa2_ostracker.faults import is_out_of_space
 from drmaa2_ostracker.keeper import files
 from drmaa2_ostracker.store.records import JobRecord, update_sql
 
@@ -153,6 +154,12 @@ class PendingEnds:
         self._settled: dict[Key, tuple[JobRecord, tuple[str, ...]]] = {}
         #: Ends written to the ring since every end it held was last committed.
         self._in_ring = 0
+        #: Ends an earlier keeper left in the ring that could not be stored when it was
+        #: opened (a full disk): (pid start tick, {column: value}) by job, for recovery to
+        #: apply (see :meth:`settle_left`). The ring keeps them until a keeper stores them.
+        self.left: dict[Key, tuple[int, dict[str, Any]]] = {}
+        #: Why they could not be stored.
+        self.left_error = ""
 
     def open(self, state_dir: str, conn: sqlite3.Connection) -> int:
         """Open the ring (the keeper does, once, before it recovers its sessions) and write
@@ -166,15 +173,34 @@ class PendingEnds:
                 for session, job_id, pid_start, values in left:
                     changed += _apply(conn, session, job_id, pid_start, values)
                 conn.execute("COMMIT")
-            except sqlite3.Error as error:  # a full disk: left for the next keeper
+            except sqlite3.Error as error:  # a full disk: kept, for recovery to apply
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
                 _log.warning("the job ends in %s could not be stored yet: %s", state_dir, error)
-                ring.close()
+                ring.close()  # not cleared: a keeper killed before they are stored has them
+                self.left = {
+                    (session, job_id): (pid_start, values)
+                    for session, job_id, pid_start, values in left
+                    if _valid(values)
+                }
+                full = is_out_of_space(error, state_dir)
+                self.left_error = "no space left on its file system" if full else str(error)
                 return 0
             ring.clear()
         self._ring = ring
         return changed
+
+    def settle_left(self, record: JobRecord) -> bool:
+        """Give an unfinished record read from the store the end an earlier keeper left in
+        the ring for it, if any (the same process): whether it did. The caller keeps the
+        record in memory and writes it once it can."""
+        found = self.left.get((record.session, record.job_id))
+        if found is None or found[0] != record.pid_start or int(record.state) in _FINISHED:
+            return False
+        del self.left[(record.session, record.job_id)]
+        for name, value in found[1].items():
+            setattr(record, name, JobState(value) if name == "state" else value)
+        return True
 
     def add(self, record: JobRecord, columns: tuple[str, ...]) -> bool:
         """Put a job's end in the ring, to be written to its row later: False (nothing
@@ -246,12 +272,18 @@ def _apply(
     """Write an end to its row, if the row still shows the same process unfinished (a
     session made again under the same name has other processes); rows changed."""
     columns = tuple(values)
-    if check and (
-        not columns
-        or not END_COLUMNS.issuperset(columns)
-        or values.get("state") not in _FINISHED
-        or not all(value is None or type(value) in (int, float, str) for value in values.values())
-    ):
+    if check and not _valid(values):
         return 0
     sql = update_sql(columns, False) + " AND pid_start = ? AND state NOT IN (?, ?)"
     return conn.execute(sql, (*values.values(), session, job_id, pid_start, *_FINISHED)).rowcount
+
+
+def _valid(values: dict[str, Any]) -> bool:
+    """Whether a record read from the ring holds an end: only an end's columns, plain values,
+    a finished state."""
+    return (
+        bool(values)
+        and END_COLUMNS.issuperset(values)
+        and values.get("state") in _FINISHED
+        and all(value is None or type(value) in (int, float, str) for value in values.values())
+    )

@@ -18,7 +18,7 @@ from typing import Any
 
 from drmaa2.enums import JobState
 from drmaa2.errors import InvalidArgumentException
-from drmaa2_ostracker.faults import RESERVE, free_bytes, no_space
+from drmaa2_ostracker.faults import PER_BYTE, RESERVE, free_bytes, no_space
 from drmaa2_ostracker.store.arrays import ArrayQueries
 from drmaa2_ostracker.store.ends import PendingEnds
 from drmaa2_ostracker.store.launches import Launches
@@ -48,6 +48,8 @@ _JOB_UPSERT = (
 
 #: Ids per ``IN (...)`` list: well below SQLite's oldest limit of bound parameters (999).
 _IDS_PER_STATEMENT = 500
+#: Free space far from full (see Store.ensure_space).
+_ROOMY = 16 * RESERVE
 
 
 class Store(ArrayQueries):
@@ -163,24 +165,27 @@ class Store(ArrayQueries):
                 self._conn.execute("COMMIT")
             self.ends.committed()
 
-    def ensure_space(self, what: str) -> None:
+    def ensure_space(self, what: str, size: int = 0) -> bool:
         """OutOfResourceException (saying ``what`` did not happen) unless the store's file
-        system has :data:`~drmaa2_ostracker.faults.RESERVE` bytes free, after the
-        write-ahead log was cut back to what it holds."""
+        system has ``RESERVE`` bytes free and ``PER_BYTE`` times ``size`` (to be written) more,
+        after cutting the write-ahead log back. Whether it has many times that."""
+        needed = RESERVE + PER_BYTE * size
         now = time.monotonic()
-        if now < self._roomy_until:  # far from full a moment ago (a statvfs per job costs)
-            return
+        if now < self._roomy_until and needed <= _ROOMY // 2:  # a statvfs per job costs
+            return True
         free = free_bytes(self.state_dir)
-        if free >= RESERVE:
-            if free >= 16 * RESERVE:
+        if free >= needed:
+            roomy = free >= _ROOMY and free >= 4 * needed
+            if roomy:
                 self._roomy_until = now + 0.05
-            return
+            return roomy
         with self._lock:
             if not self._conn.in_transaction:
                 with contextlib.suppress(sqlite3.Error):
                     self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        if free_bytes(self.state_dir) < RESERVE:
-            raise no_space(self.path, self.state_dir, what)
+        if free_bytes(self.state_dir) < needed:
+            raise no_space(self.path, self.state_dir, what, needed)
+        return False
 
     def rollback(self) -> None:
         """Undo the open transaction, if any (after a write that failed)."""

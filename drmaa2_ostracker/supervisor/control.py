@@ -145,7 +145,10 @@ class Control(Waits):
             before = None
             if group is not None and rest is not None and others is not None:
                 before = rest.snapshot()
-                if not release:  # released after the touched ones
+                if release:  # stored first (or raises); released after the touched ones
+                    if rest.held:
+                        self._commit_now(changes, store, lambda: self._store_held(rest, False))
+                else:
                     self._untouched_all(changes, group, rest, action, tally, before)
             for task in tasks if others is None else others:
                 job_id = task if isinstance(task, str) else f"{array_id}.{task}"
@@ -197,7 +200,7 @@ class Control(Waits):
             return
         tally.applied += before.count()
         if action is Action.TERMINATE:
-            self._end_untouched(changes, group, TERMINATED, BY_USER)
+            self._end_untouched(changes, group, TERMINATED, BY_USER, refuse=True)
             return
         held = action is Action.HOLD
         if bool(rest.held) != held:
@@ -206,15 +209,11 @@ class Control(Waits):
             self._dispatch(changes, group)
 
     def _set_held(self, changes: Changes, rest: Untouched, held: bool) -> None:
-        """Hold or release an array's untouched tasks: its ``held`` flag, written first (a
-        change that cannot be written is not made)."""
-        store = rest.store
-        self._begin(changes, store)
-        try:
-            store.update_array(rest.session, rest.array_id, held=held)
-        except sqlite3.Error as error:
-            self._write_failed(store, error)
-            raise storage_error(error, store.path, store.state_dir) from None
+        """Hold or release an array's untouched tasks: its ``held`` flag, committed first
+        (a change that cannot be written raises, and is not made; a release's flag was
+        committed before the touched tasks were released, see :meth:`control_array`)."""
+        if held:
+            self._commit_now(changes, rest.store, lambda: self._store_held(rest, held))
         rest.array.held = held
         state = JobState.QUEUED_HELD if held else JobState.QUEUED
         if self._callbacks:
@@ -227,6 +226,10 @@ class Control(Waits):
                 )
                 for index in rest.indices()
             )
+
+    @staticmethod
+    def _store_held(rest: Untouched, held: bool) -> None:
+        rest.store.update_array(rest.session, rest.array_id, held=held)
 
     def _reap_all(self, changes: Changes, store: Store, session: str, job_ids: list[str]) -> None:
         """Forget finished jobs (their records) at once."""

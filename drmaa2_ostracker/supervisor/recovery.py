@@ -47,7 +47,9 @@ class Recovery(Unfolding):
         found, started if it was never forked (see :mod:`~drmaa2_ostracker.store.launches`),
         and otherwise FAILED: it may have run, and never runs twice.
         Queued jobs queue again under their array's limit; held jobs stay held. An array's
-        untouched tasks go on from its cursor.
+        untouched tasks go on from its cursor. A job whose end the ring of ends holds (it
+        could not be stored when the ring was opened: a full disk) takes that end, kept in
+        memory until it is written.
         """
         groups: list[Group] = []
         with self._changing() as changes:
@@ -55,6 +57,9 @@ class Recovery(Unfolding):
             for record in store.unfinished_jobs(session):
                 key = (store.path, session, record.job_id)
                 if key in self._active:
+                    continue
+                if store.ends.settle_left(record):  # ended: its end is in the ring only
+                    self._keep_unwritten(store, record, store.ends.left_error)
                     continue
                 group = group_for(record)
                 if all(g is not group for g in groups):

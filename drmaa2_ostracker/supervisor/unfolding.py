@@ -13,6 +13,7 @@ import time
 from collections.abc import Sequence
 
 from drmaa2.enums import Event, JobState
+from drmaa2.errors import Drmaa2Exception
 from drmaa2.types import Notification
 from drmaa2_ostracker.faults import storage_error
 from drmaa2_ostracker.process import boot_ticks
@@ -165,18 +166,24 @@ class Unfolding(Dispatcher):
             group.untouched = None
         return job
 
-    def _end_untouched(self, changes: Changes, group: Group, sub_state: str, reason: str) -> None:
+    def _end_untouched(
+        self, changes: Changes, group: Group, sub_state: str, reason: str, refuse: bool = False
+    ) -> None:
         """Fail every untouched task of an array at once (its deadline came, or the user
         terminated the array), annotated as a job ended before it started (see
-        ``Timers._kill``)."""
+        ``Timers._kill``). Committed at once: no record in memory stands for the untouched
+        tasks, and a next keeper would start them. If that fails, ``refuse`` (the user
+        asked) raises with nothing changed; otherwise their records are kept in memory, as
+        unwritten, and written later."""
         annotation = f"{reason} before it started"
         rest = group.untouched
         if rest is None or rest.exhausted:
             return
         store = rest.store
         finished = now_us()
-        self._begin(changes, store)
-        try:
+
+        def write() -> None:
+            assert rest is not None
             store.fail_untouched(
                 rest.array,
                 rest.cursor,
@@ -187,8 +194,12 @@ class Unfolding(Dispatcher):
                 touched=rest.touched,
             )
             store.update_array(rest.session, rest.array_id, next_index=None)
-        except sqlite3.Error as error:
-            self._write_failed(store, error)
+
+        try:
+            self._commit_now(changes, store, write)
+        except Drmaa2Exception:
+            if refuse:
+                raise
             # Kept in memory instead: as tracked records, written with the others later.
             for index in rest.indices():
                 record = rest.record(index)

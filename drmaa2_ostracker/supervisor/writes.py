@@ -19,10 +19,10 @@ import logging
 import os
 import sqlite3
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
-from drmaa2_ostracker.faults import is_out_of_space
+from drmaa2_ostracker.faults import is_out_of_space, storage_error
 from drmaa2_ostracker.store import Store
 from drmaa2_ostracker.store.records import JobRecord
 from drmaa2_ostracker.supervisor.base import SupervisorBase
@@ -117,6 +117,22 @@ class FailedWrites(SupervisorBase):
             store.begin()
             changes.stores[store.path] = store
 
+    def _commit_now(self, changes: Changes, store: Store, write: Callable[[], object]) -> None:
+        """Write and commit at once a change that no record in memory stands for (an
+        array's ``held`` flag, its untouched tasks ended), before it is made in memory: if
+        that fails, it raises (OutOfResourceException for a full disk) with nothing changed
+        (the writes the transaction held before are kept in memory, as for any failed
+        write)."""
+        self._begin(changes, store)
+        try:
+            write()
+            store.commit()
+        except sqlite3.Error as error:
+            self._write_failed(store, error)
+            raise storage_error(error, store.path, store.state_dir) from None
+        changes.stores.pop(store.path, None)
+        self._dirty.pop(store.path, None)
+
     def _commit(self, store: Store) -> bool:
         """Commit a store's open transaction; if that fails (a full disk), keep what it
         held in memory to write later. Whether it was written."""
@@ -147,10 +163,21 @@ class FailedWrites(SupervisorBase):
         full = is_out_of_space(error, store.state_dir)
         why = "no space left on its file system" if full else str(error)
         self._unwritten_reason[store.path] = why
+        self._retry_soon()
+
+    def _retry_soon(self) -> None:
         if self._retry_at is None:
             self._retry_at = time.monotonic() + RETRY_INTERVAL
             if self._wake_fd >= 0:
                 os.eventfd_write(self._wake_fd, 1)
+
+    def _keep_unwritten(self, store: Store, record: JobRecord, why: str) -> None:
+        """Keep a record the store could not be given (``why``) in memory, as unwritten:
+        shown to readers, written again until that works."""
+        _, records = self._unwritten.setdefault(store.path, (store, {}))
+        records[(store.path, record.session, record.job_id)] = record
+        self._unwritten_reason.setdefault(store.path, why)
+        self._retry_soon()
 
     def retry_unwritten(self) -> None:
         """Write the records failed writes lost; those that still cannot be written stay."""

@@ -192,6 +192,162 @@ def test_jobs_ending_on_a_full_disk_are_recorded_once_there_is_space(
         js.destroy()
 
 
+def leave_free(fs: Path, free: int) -> Path:
+    """Fill a file system but for ``free`` bytes; the file that fills it."""
+    filler = fill(fs)
+    with open(filler, "r+b") as file:
+        file.truncate(filler.stat().st_size - free)
+    return filler
+
+
+def assert_no_space(error: drmaa2.OutOfResourceException, state: Path) -> None:
+    """The error names the store and the space it needs."""
+    message = str(error)
+    assert str(state / "store.sqlite3") in message, message
+    assert "needed" in message, message
+
+
+def test_terminating_an_array_on_a_full_disk_raises_and_changes_nothing(small_fs: Path) -> None:
+    """A termination that cannot be written raises, and its untouched tasks are neither
+    lost nor started by the next keeper; once there is space, it works and is kept."""
+    state = small_fs / "state"
+    with drmaa2.JobSession("full", str(state), backend=BACKEND) as js:
+        array = js.run_bulk_jobs({"remote_command": "/bin/sleep", "args": ["300"]}, 1, 4, 1, 1)
+        array.job_list[0].wait_started(TIMEOUT)
+        filler = fill(small_fs)
+        with pytest.raises(drmaa2.OutOfResourceException) as refused:
+            array.terminate()
+        assert_no_space(refused.value, state)
+        expected = [JobState.RUNNING] + [JobState.QUEUED] * 3
+        assert [job.get_state()[0] for job in array.job_list] == expected
+        assert len(js.get_jobs()) == 4
+        filler.unlink()
+    stop_keepers(keepers_under((str(state),)))  # its jobs keep running
+    with drmaa2.open_job_session("full", str(state), backend=BACKEND) as js:
+        array = js.get_job_array(array.id)
+        assert [job.get_state()[0] for job in array.job_list] == expected
+        array.terminate()
+        js.wait_all_terminated(array.job_list, TIMEOUT)
+        assert [job.get_state()[0] for job in array.job_list] == [JobState.FAILED] * 4
+    stop_keepers(keepers_under((str(state),)))
+    with drmaa2.open_job_session("full", str(state), backend=BACKEND) as js:
+        assert [job.get_state()[0] for job in js.get_jobs()] == [JobState.FAILED] * 4
+        js.destroy()
+
+
+def test_holding_an_array_on_a_full_disk_raises_and_changes_nothing(
+    small_fs: Path, tmp_path: Path
+) -> None:
+    """A hold that cannot be written raises with every task as it was; once there is space,
+    a hold is stored: the next keeper starts none of the held tasks."""
+    gate = tmp_path / "gate"
+    state = small_fs / "state"
+    template = {
+        "remote_command": "/bin/sh",
+        "args": ["-c", f"until [ -e {gate} ]; do sleep 0.01; done"],
+    }
+    with drmaa2.JobSession("full", str(state), backend=BACKEND) as js:
+        array = js.run_bulk_jobs(template, 1, 4, 1, 1)
+        array.job_list[0].wait_started(TIMEOUT)
+        filler = fill(small_fs)
+        with pytest.raises(drmaa2.OutOfResourceException) as refused:
+            array.hold()
+        assert_no_space(refused.value, state)
+        expected = [JobState.RUNNING] + [JobState.QUEUED] * 3
+        assert [job.get_state()[0] for job in array.job_list] == expected
+        filler.unlink()
+        array.hold()
+        held = [JobState.RUNNING] + [JobState.QUEUED_HELD] * 3
+        assert [job.get_state()[0] for job in array.job_list] == held
+    stop_keepers(keepers_under((str(state),)))
+    gate.touch()
+    with drmaa2.open_job_session("full", str(state), backend=BACKEND) as js:
+        array = js.get_job_array(array.id)
+        array.job_list[0].wait_terminated(TIMEOUT)
+        assert [job.get_state()[0] for job in array.job_list[1:]] == [JobState.QUEUED_HELD] * 3
+        array.release()
+        js.wait_all_terminated(array.job_list, TIMEOUT)
+        assert [job.get_state()[0] for job in array.job_list[1:]] == [JobState.DONE] * 3
+        js.destroy()
+
+
+def test_an_end_only_in_the_ring_survives_a_keeper_starting_on_a_full_disk(
+    small_fs: Path,
+) -> None:
+    """A job end a wait returned, kept in the ring of ends when the keeper was killed, is
+    the job's end for the next keeper even if the disk is full then (shown at once, as not
+    yet in the store), and is stored once there is space: never "unobserved"."""
+    state = small_fs / "state"
+    js = drmaa2.JobSession("ring", str(state), backend=BACKEND)
+    job = js.run_job({"remote_command": "/bin/sh", "args": ["-c", "sleep 0.3; exit 5"]})
+    job.wait_terminated(TIMEOUT)
+    (keeper,) = keepers_under((str(state),))
+    keeper.kill()  # before the end is written to its row (within half a second)
+    keeper.wait(TIMEOUT)
+    js.close()
+    assert stored_rows(state)[job.id] == (int(JobState.RUNNING), None)
+    filler = fill(small_fs)
+    with drmaa2.open_job_session("ring", str(state), backend=BACKEND) as js:
+        info = js.get_jobs()[0].get_info()
+        assert (info.job_state, info.exit_status) == (JobState.FAILED, 5)
+        assert "not yet in the store" in (info.annotation or ""), info.annotation
+        filler.unlink()
+        wait_until(
+            lambda: stored_rows(state)[job.id] == (int(JobState.FAILED), 5),
+            what="the end written to the store",
+        )
+        info = js.get_jobs()[0].get_info()
+        assert info.annotation == "exited with status 5"
+    stop_keepers(keepers_under((str(state),)))
+    with drmaa2.open_job_session("ring", str(state), backend=BACKEND) as js:
+        info = js.get_jobs()[0].get_info()
+        assert (info.job_state, info.exit_status) == (JobState.FAILED, 5)
+        js.destroy()
+
+
+def test_a_submission_bigger_than_the_free_space_is_refused_and_starts_nothing(
+    small_fs: Path, tmp_path: Path
+) -> None:
+    """The space a submission needs counts its size; near a full disk a job is recorded
+    before it starts, so a job run_job answered survives a killed keeper."""
+    marker = tmp_path / "ran"
+    state = small_fs / "state"
+    with drmaa2.JobSession("big", str(state), backend=BACKEND) as js:
+        first = js.run_job({"remote_command": "/bin/true"})
+        first.wait_terminated(TIMEOUT)
+        wait_until(
+            lambda: stored_rows(state)[first.id][0] == int(JobState.DONE),
+            what="the first job's end written to its row",
+        )
+        before = stored_rows(state)
+        filler = leave_free(small_fs, 300 * 1024)  # more than the fixed reserve
+        environment = {f"V{k}": "x" * 120 * 1024 for k in range(4)}
+        big = {"remote_command": "/bin/touch", "args": [str(marker)]}
+        for submit in (
+            lambda: js.run_job({**big, "job_environment": environment}),
+            lambda: js.run_bulk_jobs({**big, "job_environment": environment}, 1, 3, 1, 1),
+        ):
+            with pytest.raises(drmaa2.OutOfResourceException) as refused:
+                submit()
+            assert_no_space(refused.value, state)
+        assert stored_rows(state) == before
+        assert not marker.exists()
+        job = js.run_job({"remote_command": "/bin/sh", "args": ["-c", "sleep 300"]})
+        assert job.id in stored_rows(state)  # recorded before run_job answered
+        (keeper,) = keepers_under((str(state),))
+        keeper.kill()
+        keeper.wait(TIMEOUT)
+    filler.unlink()
+    with drmaa2.open_job_session("big", str(state), backend=BACKEND) as js:
+        assert job.id in [found.id for found in js.get_jobs()]
+        for found in js.get_jobs():
+            with contextlib.suppress(drmaa2.InvalidStateException):
+                found.terminate()
+        js.wait_all_terminated(js.get_jobs(), TIMEOUT)
+        assert not marker.exists()
+        js.destroy()
+
+
 # -- huge arrays ---------------------------------------------------------------------------
 
 
