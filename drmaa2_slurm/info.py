@@ -42,7 +42,7 @@ def job_info_of(job: SlurmJob, expand: Callable[[str], list[str]]) -> JobInfo:
         job_name=job.name,
         exit_status=status,
         terminating_signal=sig,
-        annotation=job.annotation(),
+        annotation=job.annotation() or None,
         job_state=job.state,
         job_sub_state=job.sub_state,
         allocated_machines=expand(job.nodes) if job.ran else None,
@@ -144,6 +144,8 @@ def cancelled_info(job_id: str, record: JobRecord) -> JobInfo:
 def add_usage(info: JobInfo, usage: tuple[float, int | None]) -> None:
     """Add a finished job's cpu time and max rss (KiB, if known), as sacct gives them."""
     cpu, rss = usage
+    if info.dispatch_time is None:
+        return  # it never ran: no usage, as on os (None, not 0)
     info.cpu_time = cpu
     if rss is not None:
         info.implementation_specific = {

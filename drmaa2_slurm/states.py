@@ -218,7 +218,8 @@ class SlurmJob:
         return exit_status(self.raw_exit, self.ran, self.slurm_state)
 
     def annotation(self) -> str:
-        """Why a job waits or how it ended, in Slurm's words."""
+        """Why a job waits or how it ended, in Slurm's words ("" for a job that completed,
+        or runs, with nothing to say)."""
         if self.state.is_terminal:
             status, _ = self.exit()
             if status is None and self.ran and self.slurm_state != "NODE_FAIL":
@@ -228,7 +229,9 @@ class SlurmJob:
                 )
             why = _ENDINGS.get(self.slurm_state)
             told = f"Slurm state {self.slurm_state}, reason {self.reason}"
-            return f"{why} ({told})" if why else told
+            if why:
+                return f"{why} ({told})"
+            return "" if self.slurm_state == "COMPLETED" else told  # DONE: nothing to say
         if self.reason not in ("", "None"):
             return f"Slurm state {self.slurm_state}, reason {self.reason}"
         return ""

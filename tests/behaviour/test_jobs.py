@@ -34,6 +34,7 @@ def test_minimal_job_is_done_with_exit_status_0(session: drmaa2.JobSession) -> N
     assert info.terminating_signal == ""
     assert info.job_state is JobState.DONE
     assert info.job_id == job.id
+    assert info.annotation is None  # nothing to say about a job that did what it should
 
 
 def test_nonzero_exit_is_failed_with_that_status(session: drmaa2.JobSession) -> None:
