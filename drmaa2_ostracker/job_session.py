@@ -32,8 +32,13 @@ class OsJobSession:
     """An open job session of the ``os`` backend (implements ``JobSessionBackend`` and
     ``ArrayControlBackend``)."""
 
-    def __init__(self, name: str, client: KeeperClient, on_close: Callable[[], None]) -> None:
+    def __init__(
+        self, name: str, made: int, client: KeeperClient, on_close: Callable[[], None]
+    ) -> None:
         self._name = name
+        #: How requests name the session: a session destroyed and made again under its name
+        #: since is another (the keeper refuses this object's requests for it).
+        self._key = (name, made)
         self._client = client
         self._on_close = on_close
         self._closed = False
@@ -56,17 +61,17 @@ class OsJobSession:
         fds = plan.stream_fds()
         if fds:
             return self._client.call(
-                method, self._name, next(_tokens), plan.to_wire(), *args, fds=fds
+                method, self._key, next(_tokens), plan.to_wire(), *args, fds=fds
             )
         token = plan.keeper_token
         if token is not None and token[0] is self._client:
             try:
-                return self._client.call(method, self._name, token[1], None, *args)
+                return self._client.call(method, self._key, token[1], None, *args)
             except PlanUnknown:
                 pass  # the keeper forgot it (or is a new keeper): send it whole
         plan.keeper_token = None
         token = (self._client, next(_tokens))
-        answer = self._client.call(method, self._name, token[1], plan.to_wire(), *args)
+        answer = self._client.call(method, self._key, token[1], plan.to_wire(), *args)
         plan.keeper_token = token
         return answer
 
@@ -104,35 +109,35 @@ class OsJobSession:
     def job_ids(self, job_filter: JobInfo | None) -> list[str]:
         """Ids of the jobs passing the filter, oldest first."""
         wanted = None if job_filter is None else job_filter.to_dict()
-        return list(self._client.call("job_ids", self._name, wanted))
+        return list(self._client.call("job_ids", self._key, wanted))
 
     def array_task_ids(self, array_id: str) -> list[str]:
         """Task ids of one of the session's arrays, in index order."""
-        return list(self._client.call("array_task_ids", self._name, array_id))
+        return list(self._client.call("array_task_ids", self._key, array_id))
 
     def array_template(self, array_id: str) -> JobTemplate:
         """The template an array was submitted with."""
-        return JobTemplate.from_json(self._client.call("array_template", self._name, array_id))
+        return JobTemplate.from_json(self._client.call("array_template", self._key, array_id))
 
     def job_state(self, job_id: str) -> tuple[JobState, str]:
         """The job's (state, sub-state)."""
-        state, sub_state = self._client.call("job_state", self._name, job_id)
+        state, sub_state = self._client.call("job_state", self._key, job_id)
         return JobState(state), sub_state
 
     def job_info(self, job_id: str) -> JobInfo:
         """The job's JobInfo."""
-        values = self._client.call("job_record", self._name, job_id)
+        values = self._client.call("job_record", self._key, job_id)
         return record_to_info(JobRecord.from_values(values))
 
     def job_template(self, job_id: str) -> JobTemplate:
         """The template the job (or its array) was submitted with."""
-        return JobTemplate.from_json(self._client.call("job_template", self._name, job_id))
+        return JobTemplate.from_json(self._client.call("job_template", self._key, job_id))
 
     # -- control ---------------------------------------------------------------------------
 
     def control(self, job_id: str, action: Action) -> None:
         """Suspend, resume, hold, release or terminate a job."""
-        self._client.call("control", self._name, job_id, action.value)
+        self._client.call("control", self._key, job_id, action.value)
 
     def control_array(
         self, array_id: str, job_ids: Sequence[str], operation: ArrayOperation
@@ -140,7 +145,7 @@ class OsJobSession:
         """Act on tasks of an array in one keeper request, whatever their number (tasks
         never started are acted on all at once: see the keeper's supervisor)."""
         answer = self._client.call(
-            "control_array", self._name, array_id, _task_range(array_id, job_ids), operation
+            "control_array", self._key, array_id, _task_range(array_id, job_ids), operation
         )
         applied, skipped, failed = answer
         return ArrayOutcome(
@@ -155,13 +160,13 @@ class OsJobSession:
         """Wait for jobs to start or finish (the keeper answers when they have)."""
         return list(
             self._client.call(
-                "wait", self._name, list(job_ids), condition.value, wait_all, float(timeout)
+                "wait", self._key, list(job_ids), condition.value, wait_all, float(timeout)
             )
         )
 
     def reap(self, job_id: str) -> None:
         """Forget a finished job."""
-        self._client.call("reap", self._name, job_id)
+        self._client.call("reap", self._key, job_id)
 
     def job_categories(self) -> list[str]:
         """No categories are predefined; any job_category is kept and reported."""

@@ -88,13 +88,13 @@ class OsBackend:
         """True for BULK_JOBS_MAXPARALLEL, CALLBACK and JT_DEADLINE."""
         return capability in _SUPPORTED
 
-    def _opened(self, name: str, client: KeeperClient) -> OsJobSession:
+    def _opened(self, name: str, made: int, client: KeeperClient) -> OsJobSession:
         with self._lock:
             self._open.setdefault(client.state_dir, collections.Counter())[name] += 1
         client.session_opened()
         if self._callback is not None:
             self._subscribe(client, self._callback)
-        return OsJobSession(name, client, functools.partial(self._closed, name, client))
+        return OsJobSession(name, made, client, functools.partial(self._closed, name, client))
 
     def _closed(self, name: str, client: KeeperClient) -> None:
         # The changes made while the session was open reach the callback before it closes.
@@ -114,8 +114,8 @@ class OsBackend:
             name = f"session-{uuid.uuid4().hex[:12]}"
         client.session_opened()  # one connection for both calls
         try:
-            client.call("create_session", name)
-            return self._opened(name, client)
+            made = client.call("create_session", name)
+            return self._opened(name, made, client)
         finally:
             client.session_closed()
 
@@ -124,8 +124,8 @@ class OsBackend:
         client = self._client(contact)
         client.session_opened()
         try:
-            client.call("open_session", name)
-            return self._opened(name, client)
+            made = client.call("open_session", name)
+            return self._opened(name, made, client)
         finally:
             client.session_closed()
 

@@ -15,6 +15,7 @@ came before the log could be opened.
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import math
 import os
@@ -22,7 +23,7 @@ import signal
 import sys
 from typing import TYPE_CHECKING
 
-from drmaa2.errors import Drmaa2Exception, InvalidArgumentException
+from drmaa2.errors import Drmaa2Exception, InvalidArgumentException, OutOfResourceException
 
 if TYPE_CHECKING:
     from drmaa2_ostracker.keeper.server import Keeper
@@ -34,7 +35,12 @@ def main(argv: list[str]) -> int:
         print(__doc__, file=sys.stderr)
         return 2
     state_dir, ready_fd = os.path.abspath(argv[1]), int(argv[2])
-    if os.fork():
+    try:
+        forked = os.fork()
+    except OSError as error:  # a process limit (RLIMIT_NPROC): the starter says which
+        os.write(ready_fd, f"{_failure(state_dir, error)}\n".encode(errors="replace"))
+        return 1
+    if forked:
         os._exit(0)  # the starter reaps this process at once; the keeper goes on alone
     os.chdir("/")
     told = False
@@ -148,11 +154,15 @@ def _failure(state_dir: str, error: BaseException) -> str:
     from drmaa2_ostracker import faults
     from drmaa2_ostracker.keeper.protocol import encode_error
 
-    fault = (
-        error
-        if isinstance(error, Drmaa2Exception)
-        else faults.resource_fault(state_dir, error, "start the keeper of")
-    )
+    fault: Drmaa2Exception | None
+    if isinstance(error, Drmaa2Exception):
+        fault = error
+    elif isinstance(error, OSError) and error.errno == errno.EAGAIN:  # fork: a process limit
+        fault = OutOfResourceException(
+            f"cannot start the keeper of {state_dir}: {faults.limit_reached(error)}"
+        )
+    else:
+        fault = faults.resource_fault(state_dir, error, "start the keeper of")
     line = f"error: {error}" if fault is None else "error: {}: {}".format(*encode_error(fault))
     return " ".join(line.splitlines())
 

@@ -14,7 +14,7 @@ import weakref
 from typing import TYPE_CHECKING, Any
 
 from drmaa2.backend import Action, ArrayOperation, WaitFor
-from drmaa2.errors import InvalidArgumentException
+from drmaa2.errors import InvalidArgumentException, InvalidSessionException
 from drmaa2.types import JobInfo
 from drmaa2_ostracker.keeper.protocol import ConnectionLost, PlanUnknown, encode_error
 from drmaa2_ostracker.keeper.sessions import SessionEngine
@@ -29,6 +29,8 @@ __all__ = ["Requests"]
 
 #: Plans clients may refer to by token (the least recently used are forgotten first).
 _PLANS_KEPT = 256
+#: How a request names a session: by name, or by (name, when it was made), as its objects do.
+SessionKey = str | tuple[str, int]
 
 
 class Requests:
@@ -45,30 +47,42 @@ class Requests:
 
     # -- sessions ----------------------------------------------------------------------------
 
-    def _engine(self, name: str) -> SessionEngine:
+    def _engine(self, session: SessionKey) -> SessionEngine:
+        """The engine of a session named in a request: by its name, or by (name, when it was
+        made) from an open session object, which a session destroyed and made again under
+        its name since is not (InvalidSessionException)."""
+        name, made = (session, None) if isinstance(session, str) else _session_key(session)
         engine = self._engines.get(name)
         if engine is None:
             store = self.store
             assert store is not None
-            if not store.session_exists(name):
+            created = store.session_created(name)
+            if created is None:
                 raise InvalidArgumentException(
                     f"there is no job session named {name!r} in {self.state_dir}"
                 )
             with self._lock:
                 engine = self._engines.get(name)
                 if engine is None:
-                    engine = self._engines[name] = SessionEngine(name, store, self.supervisor)
+                    engine = SessionEngine(name, store, self.supervisor, created)
+                    self._engines[name] = engine
+        if made is not None and made != engine.created_us:
+            raise InvalidSessionException(
+                f"job session {name!r} in {self.state_dir} was destroyed, and a session was "
+                f"made again under its name since: this object of the old one is no longer "
+                f"usable (open the session again for the new one)"
+            )
         return engine
 
-    def _do_create_session(self, connection: Connection, name: str, *, fds: list[int]) -> str:
+    def _do_create_session(self, connection: Connection, name: str, *, fds: list[int]) -> int:
+        """Make a session; when it was made (µs), which its objects name it by."""
         assert self.store is not None
         self.store.create_session(name, now_us())
-        self._engine(name)
-        return name
+        return self._engine(name).created_us
 
-    def _do_open_session(self, connection: Connection, name: str, *, fds: list[int]) -> str:
-        self._engine(name)
-        return name
+    def _do_open_session(self, connection: Connection, name: str, *, fds: list[int]) -> int:
+        """When the session was made (µs), which its objects name it by."""
+        return self._engine(name).created_us
 
     def _do_destroy_session(self, connection: Connection, name: str, *, fds: list[int]) -> None:
         assert self.store is not None
@@ -113,7 +127,7 @@ class Requests:
         return plan
 
     def _do_run_job(
-        self, connection: Connection, session: str, token: int, wire: Any, *, fds: list[int]
+        self, connection: Connection, session: SessionKey, token: int, wire: Any, *, fds: list[int]
     ) -> str:
         engine = self._engine(session)
         return engine.run_job(self._plan(connection, token, wire, fds))
@@ -121,7 +135,7 @@ class Requests:
     def _do_run_bulk_jobs(
         self,
         connection: Connection,
-        session: str,
+        session: SessionKey,
         token: int,
         wire: Any,
         begin: int,
@@ -136,51 +150,57 @@ class Requests:
         return engine.run_bulk_jobs(plan, begin, end, step, max_parallel)
 
     def _do_job_ids(
-        self, connection: Connection, session: str, job_filter: Any, *, fds: list[int]
+        self, connection: Connection, session: SessionKey, job_filter: Any, *, fds: list[int]
     ) -> list[str]:
         found = None if job_filter is None else JobInfo.from_dict(job_filter)
         return self._engine(session).job_ids(found)
 
     def _do_array_task_ids(
-        self, connection: Connection, session: str, array_id: str, *, fds: list[int]
+        self, connection: Connection, session: SessionKey, array_id: str, *, fds: list[int]
     ) -> list[str]:
         return self._engine(session).array_task_ids(array_id)
 
     def _do_array_template(
-        self, connection: Connection, session: str, array_id: str, *, fds: list[int]
+        self, connection: Connection, session: SessionKey, array_id: str, *, fds: list[int]
     ) -> str:
         return self._engine(session).array_template_document(array_id)
 
     def _do_job_state(
-        self, connection: Connection, session: str, job_id: str, *, fds: list[int]
+        self, connection: Connection, session: SessionKey, job_id: str, *, fds: list[int]
     ) -> tuple[int, str]:
         state, sub_state = self._engine(session).job_state(job_id)
         return int(state), sub_state
 
     def _do_job_record(
-        self, connection: Connection, session: str, job_id: str, *, fds: list[int]
+        self, connection: Connection, session: SessionKey, job_id: str, *, fds: list[int]
     ) -> tuple[Any, ...]:
         return self._engine(session).record_values(job_id)
 
     def _do_job_template(
-        self, connection: Connection, session: str, job_id: str, *, fds: list[int]
+        self, connection: Connection, session: SessionKey, job_id: str, *, fds: list[int]
     ) -> str:
         return self._engine(session).job_template_document(job_id)
 
     def _do_control(
-        self, connection: Connection, session: str, job_id: str, action: str, *, fds: list[int]
+        self,
+        connection: Connection,
+        session: SessionKey,
+        job_id: str,
+        action: str,
+        *,
+        fds: list[int],
     ) -> None:
         self._engine(session).control(job_id, Action(action))
 
     def _do_reap(
-        self, connection: Connection, session: str, job_id: str, *, fds: list[int]
+        self, connection: Connection, session: SessionKey, job_id: str, *, fds: list[int]
     ) -> None:
         self._engine(session).reap(job_id)
 
     def _do_control_array(
         self,
         connection: Connection,
-        session: str,
+        session: SessionKey,
         array_id: str,
         tasks: Any,
         operation: str,
@@ -191,13 +211,13 @@ class Requests:
         range of their indices, or a list of their ids; ``operation`` a control action's
         name or "reap". The answer: how many it applied to, the tasks it passed over with
         why, those it failed on with their (error class, message)."""
-        self._engine(session)
+        name = self._engine(session).name
         assert self.store is not None
         if operation not in _ARRAY_OPERATIONS:
             raise InvalidArgumentException(f"operation: not an array operation: {operation!r}")
         chosen: ArrayOperation = _ARRAY_OPERATIONS[operation]
         outcome = self.supervisor.control_array(
-            self.store, session, array_id, _task_list(tasks), chosen
+            self.store, name, array_id, _task_list(tasks), chosen
         )
         failed = [(job_id, encode_error(error)) for job_id, error in outcome.failed]
         return outcome.applied, list(outcome.skipped), failed
@@ -205,7 +225,7 @@ class Requests:
     def _do_wait(
         self,
         connection: Connection,
-        session: str,
+        session: SessionKey,
         job_ids: list[str],
         condition: str,
         wait_all: bool,
@@ -233,6 +253,18 @@ _ARRAY_OPERATIONS: dict[str, ArrayOperation] = {
     "terminate": "terminate",
     "reap": "reap",
 }
+
+
+def _session_key(session: Any) -> tuple[str, int]:
+    """(name, when it was made) of a session as a request names it."""
+    if (
+        isinstance(session, tuple)
+        and len(session) == 2
+        and isinstance(session[0], str)
+        and type(session[1]) is int
+    ):
+        return session[0], session[1]
+    raise InvalidArgumentException(f"session: expected a name or (name, made), got {session!r}")
 
 
 def _task_list(tasks: Any) -> range | list[str]:

@@ -51,8 +51,10 @@ _PUSHDOWN = {
 class SessionEngine:
     """A job session as the keeper runs it: the contract's job-session methods, on plans."""
 
-    def __init__(self, name: str, store: Store, supervisor: Supervisor) -> None:
+    def __init__(self, name: str, store: Store, supervisor: Supervisor, created_us: int) -> None:
         self._name = name
+        #: When the session was made (µs): with its name, what its objects know it by.
+        self.created_us = created_us
         self._store = store
         self._supervisor = supervisor
         #: Job ids reserved in the store for this session object: next, end (exclusive).

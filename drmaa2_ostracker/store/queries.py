@@ -232,7 +232,12 @@ class Store(ArrayQueries):
 
     def session_exists(self, name: str) -> bool:
         """Whether a session of this name exists."""
-        return self._one("SELECT 1 FROM sessions WHERE name = ?", (name,)) is not None
+        return self.session_created(name) is not None
+
+    def session_created(self, name: str) -> int | None:
+        """When the session of this name was made (µs; None: there is none)."""
+        row = self._one("SELECT created_us FROM sessions WHERE name = ?", (name,))
+        return None if row is None else int(row[0])
 
     def session_names(self) -> list[str]:
         """Names of all sessions, oldest first."""

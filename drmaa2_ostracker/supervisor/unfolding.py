@@ -57,8 +57,19 @@ class Unfolding(Dispatcher):
             except sqlite3.Error as error:
                 self._write_failed(store, error)
                 raise storage_error(error, store.path, store.state_dir) from None
-            group.untouched = Untouched.of(store, array)
+            rest = group.untouched = Untouched.of(store, array)
             self._unfolding[key] = group
+            if self._callbacks:  # every task is QUEUED (or held) at submission, as a job is
+                state = JobState.QUEUED_HELD if array.held else JobState.QUEUED
+                changes.notes.extend(
+                    Notification(
+                        event=Event.NEW_STATE,
+                        job_id=f"{array.array_id}.{index}",
+                        session_name=array.session,
+                        job_state=state,
+                    )
+                    for index in rest.indices()
+                )
             self._dispatch(changes, group)
             self._add_group_timers(group, list(changes.to_start))
 

@@ -436,6 +436,28 @@ def test_every_change_made_while_a_session_was_open_reaches_the_callback(state: 
         drmaa2.register_event_notification(None, backend=BACKEND)
 
 
+def test_array_tasks_are_published_queued_at_submission(state: Path) -> None:
+    seen: list[tuple[str, JobState]] = []
+    drmaa2.register_event_notification(
+        lambda note: seen.append((note.job_id, note.job_state)), backend=BACKEND
+    )
+    try:
+        js = drmaa2.JobSession("s", str(state), backend=BACKEND)
+        array = js.run_bulk_jobs({"remote_command": "/bin/true"}, 1, 3, 1, 1)
+        held = js.run_bulk_jobs({"remote_command": "/bin/true", "submit_as_hold": True}, 1, 2)
+        js.wait_all_terminated(array.job_list, TIMEOUT)
+        held.terminate()
+        js.close()  # every change made while it was open is delivered first
+    finally:
+        drmaa2.register_event_notification(None, backend=BACKEND)
+    for task in array.job_list:
+        states = [s for job_id, s in seen if job_id == task.id]
+        assert states == [JobState.QUEUED, JobState.RUNNING, JobState.DONE], (task.id, seen)
+    for task in held.job_list:
+        states = [s for job_id, s in seen if job_id == task.id]
+        assert states == [JobState.QUEUED_HELD, JobState.FAILED], (task.id, seen)
+
+
 def test_event_notifications_go_on_after_the_keeper_was_killed(state: Path) -> None:
     js = drmaa2.create_job_session("s", str(state), backend=BACKEND)
     seen: list[tuple[str, JobState]] = []

@@ -455,6 +455,37 @@ def test_a_destroyed_sessions_running_job_is_not_taken_for_a_new_job_of_its_id(
     js.close()
 
 
+def test_an_object_of_a_destroyed_session_never_acts_on_one_made_again_under_its_name(
+    state: Path,
+) -> None:
+    old = drmaa2.create_job_session("again", str(state), backend=BACKEND)
+    old_job = old.run_job({"remote_command": "/bin/sleep", "args": ["60"], "job_name": "OLD"})
+    old_job.wait_started(TIMEOUT)
+    old_pid = pid_of(old_job)
+    drmaa2.destroy_job_session("again", str(state), backend=BACKEND)  # from anywhere
+    new = drmaa2.create_job_session("again", str(state), backend=BACKEND)
+    new_job = new.run_job({"remote_command": "/bin/sleep", "args": ["60"], "job_name": "NEW"})
+    try:
+        new_job.wait_started(TIMEOUT)
+        assert new_job.id == old_job.id
+        for call in (
+            old_job.get_info,
+            old_job.terminate,
+            old.get_jobs,
+            lambda: old.run_job({"remote_command": "/bin/true"}),
+            lambda: old.wait_all_terminated([old_job], 0),
+        ):
+            with pytest.raises(drmaa2.InvalidSessionException, match="made again"):
+                call()
+        assert new_job.get_state() == (JobState.RUNNING, "")
+        assert [job.id for job in new.get_jobs()] == [new_job.id]
+    finally:
+        kill_pids([old_pid])
+        new_job.terminate()
+    new_job.wait_terminated(TIMEOUT)
+    new.close()
+
+
 def test_a_client_that_reaps_every_child_does_not_disturb_its_jobs(tmp_path: Path) -> None:
     done = python(
         f"""

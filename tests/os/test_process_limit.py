@@ -135,3 +135,52 @@ def test_a_process_limit_refuses_a_job_naming_it_and_the_keeper_recovers() -> No
         assert len(set(result["pids"])) == len(result["started"])
         assert result["children"] == sorted(result["pids"]), "nothing else runs"
         assert result["after"] == "DONE", "a job starts once the limit allows it"
+
+
+# As the second user, with RLIMIT_NPROC at 2: this process and the keeper's starter fit, the
+# keeper the starter forks does not. Prints the exception the first call raised.
+_STARTER_CLIENT = """
+import resource, sys
+sys.path[:0] = [sys.argv[1]]
+import drmaa2
+resource.setrlimit(resource.RLIMIT_NPROC, (2, 2))
+try:
+    drmaa2.create_job_session("nproc", sys.argv[2], backend="os")
+except drmaa2.Drmaa2Exception as error:
+    print(type(error).__name__, error)
+else:
+    print("no error")
+"""
+
+
+def test_a_keeper_that_cannot_be_forked_is_reported_naming_the_limit() -> None:
+    with other_user() as user, _shared_dir() as shared:
+        packages = shared / "packages"
+        _copy_installed(packages)
+        for path in [packages, *packages.rglob("*")]:
+            path.chmod(0o755 if path.is_dir() else 0o644)
+        home = shared / "home"
+        home.mkdir()
+        shutil.chown(home, user.pw_uid, user.pw_gid)
+        interpreter = python_for(user)
+        try:
+            done = subprocess.run(
+                [interpreter, "-I", "-c", _STARTER_CLIENT, str(packages), str(home / "state")],
+                capture_output=True,
+                text=True,
+                timeout=TIMEOUT * 2,
+                user=user.pw_uid,
+                group=user.pw_gid,
+                extra_groups=[],
+                cwd=str(home),
+            )
+        finally:
+            for process in psutil.process_iter(["uids"]):
+                uids = process.info["uids"]
+                if uids is not None and uids.real == user.pw_uid:
+                    with contextlib.suppress(psutil.Error):
+                        process.kill()
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.startswith("OutOfResourceException"), done.stdout
+        assert "RLIMIT_NPROC" in done.stdout, done.stdout
+        assert "Traceback" not in done.stderr, done.stderr  # the starter's fork, reported
