@@ -13,9 +13,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from drmaa2.backend import Action, ArrayOperation, ArrayOutcome
-from drmaa2.enums import Event, JobState
+from drmaa2.enums import JobState
 from drmaa2.errors import Drmaa2Exception, InvalidStateException
-from drmaa2.types import Notification
 from drmaa2_ostracker.faults import storage_error
 from drmaa2_ostracker.process import continue_job, stop_job
 from drmaa2_ostracker.store import Store
@@ -217,15 +216,7 @@ class Control(Waits):
         rest.array.held = held
         state = JobState.QUEUED_HELD if held else JobState.QUEUED
         if self._callbacks:
-            changes.notes.extend(
-                Notification(
-                    event=Event.NEW_STATE,
-                    job_id=f"{rest.array_id}.{index}",
-                    session_name=rest.session,
-                    job_state=state,
-                )
-                for index in rest.indices()
-            )
+            changes.notes.extend(rest.notes(state))
 
     @staticmethod
     def _store_held(rest: Untouched, held: bool) -> None:

@@ -24,8 +24,8 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterator
 
-from drmaa2.enums import JobState
-from drmaa2.types import JobTemplate
+from drmaa2.enums import Event, JobState
+from drmaa2.types import JobTemplate, Notification
 from drmaa2_ostracker.store import Store
 from drmaa2_ostracker.store.records import ArrayRecord, JobRecord
 
@@ -117,6 +117,17 @@ class Untouched:
         for index in range(self.cursor, array.end_index + 1, array.step):
             if index not in touched:
                 yield index
+
+    def notes(self, state: JobState) -> Iterator[Notification]:
+        """A state change to ``state`` of every untouched task, as callbacks get it."""
+        array = self.array
+        for index in self.indices():
+            yield Notification(
+                event=Event.NEW_STATE,
+                job_id=f"{array.array_id}.{index}",
+                session_name=array.session,
+                job_state=state,
+            )
 
     def count(self) -> int:
         """How many tasks are untouched."""

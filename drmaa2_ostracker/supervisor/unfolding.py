@@ -12,9 +12,8 @@ import sqlite3
 import time
 from collections.abc import Sequence
 
-from drmaa2.enums import Event, JobState
+from drmaa2.enums import JobState
 from drmaa2.errors import Drmaa2Exception
-from drmaa2.types import Notification
 from drmaa2_ostracker.faults import storage_error
 from drmaa2_ostracker.process import boot_ticks
 from drmaa2_ostracker.store import Store
@@ -60,15 +59,8 @@ class Unfolding(Dispatcher):
             rest = group.untouched = Untouched.of(store, array)
             self._unfolding[key] = group
             if self._callbacks:  # every task is QUEUED (or held) at submission, as a job is
-                state = JobState.QUEUED_HELD if array.held else JobState.QUEUED
                 changes.notes.extend(
-                    Notification(
-                        event=Event.NEW_STATE,
-                        job_id=f"{array.array_id}.{index}",
-                        session_name=array.session,
-                        job_state=state,
-                    )
-                    for index in rest.indices()
+                    rest.notes(JobState.QUEUED_HELD if array.held else JobState.QUEUED)
                 )
             self._dispatch(changes, group)
             self._add_group_timers(group, list(changes.to_start))
@@ -220,15 +212,7 @@ class Unfolding(Dispatcher):
                 record.finish_us = finished
                 self._track(TrackedJob(store, record, group))
         if self._callbacks:
-            for index in rest.indices():
-                changes.notes.append(
-                    Notification(
-                        event=Event.NEW_STATE,
-                        job_id=f"{rest.array_id}.{index}",
-                        session_name=rest.session,
-                        job_state=JobState.FAILED,
-                    )
-                )
+            changes.notes.extend(rest.notes(JobState.FAILED))
         changes.changed = True  # whoever waits on one of them
         rest.cursor = rest.array.end_index + 1
         rest.touched.clear()

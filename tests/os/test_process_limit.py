@@ -96,7 +96,10 @@ def _shared_dir() -> Iterator[Path]:
         shutil.rmtree(path, ignore_errors=True)
 
 
-def test_a_process_limit_refuses_a_job_naming_it_and_the_keeper_recovers() -> None:
+def _as_other_user(script: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run a client script as a second local user (made for it), with a copy of the
+    installed packages it may read (its first argument) and a home of its own (its state
+    directory there: the second argument); every process of that user is killed after."""
     with other_user() as user, _shared_dir() as shared:
         packages = shared / "packages"
         _copy_installed(packages)
@@ -105,11 +108,10 @@ def test_a_process_limit_refuses_a_job_naming_it_and_the_keeper_recovers() -> No
         home = shared / "home"
         home.mkdir()
         shutil.chown(home, user.pw_uid, user.pw_gid)
-        state = home / "state"
         interpreter = python_for(user)
         try:
-            done = subprocess.run(
-                [interpreter, "-I", "-c", _CLIENT, str(packages), str(state), "12"],
+            return subprocess.run(
+                [interpreter, "-I", "-c", script, str(packages), str(home / "state"), *args],
                 capture_output=True,
                 text=True,
                 timeout=TIMEOUT * 4,
@@ -124,17 +126,21 @@ def test_a_process_limit_refuses_a_job_naming_it_and_the_keeper_recovers() -> No
                 if uids is not None and uids.real == user.pw_uid:
                     with contextlib.suppress(psutil.Error):
                         process.kill()
-        assert done.returncode == 0, done.stderr
-        result = json.loads(done.stdout.strip().splitlines()[-1])
-        refusal = result["refusal"]
-        assert refusal is not None, "jobs kept starting beyond RLIMIT_NPROC 12"
-        assert "RLIMIT_NPROC" in refusal and "12" in refusal, refusal
-        assert result["started"], "the limit left no room for a single job"
-        # Every job that ran is recorded, and the refused one is not.
-        assert result["recorded"] == result["started"]
-        assert len(set(result["pids"])) == len(result["started"])
-        assert result["children"] == sorted(result["pids"]), "nothing else runs"
-        assert result["after"] == "DONE", "a job starts once the limit allows it"
+
+
+def test_a_process_limit_refuses_a_job_naming_it_and_the_keeper_recovers() -> None:
+    done = _as_other_user(_CLIENT, "12")
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    refusal = result["refusal"]
+    assert refusal is not None, "jobs kept starting beyond RLIMIT_NPROC 12"
+    assert "RLIMIT_NPROC" in refusal and "12" in refusal, refusal
+    assert result["started"], "the limit left no room for a single job"
+    # Every job that ran is recorded, and the refused one is not.
+    assert result["recorded"] == result["started"]
+    assert len(set(result["pids"])) == len(result["started"])
+    assert result["children"] == sorted(result["pids"]), "nothing else runs"
+    assert result["after"] == "DONE", "a job starts once the limit allows it"
 
 
 # As the second user, with RLIMIT_NPROC at 2: this process and the keeper's starter fit, the
@@ -154,33 +160,8 @@ else:
 
 
 def test_a_keeper_that_cannot_be_forked_is_reported_naming_the_limit() -> None:
-    with other_user() as user, _shared_dir() as shared:
-        packages = shared / "packages"
-        _copy_installed(packages)
-        for path in [packages, *packages.rglob("*")]:
-            path.chmod(0o755 if path.is_dir() else 0o644)
-        home = shared / "home"
-        home.mkdir()
-        shutil.chown(home, user.pw_uid, user.pw_gid)
-        interpreter = python_for(user)
-        try:
-            done = subprocess.run(
-                [interpreter, "-I", "-c", _STARTER_CLIENT, str(packages), str(home / "state")],
-                capture_output=True,
-                text=True,
-                timeout=TIMEOUT * 2,
-                user=user.pw_uid,
-                group=user.pw_gid,
-                extra_groups=[],
-                cwd=str(home),
-            )
-        finally:
-            for process in psutil.process_iter(["uids"]):
-                uids = process.info["uids"]
-                if uids is not None and uids.real == user.pw_uid:
-                    with contextlib.suppress(psutil.Error):
-                        process.kill()
-        assert done.returncode == 0, done.stderr
-        assert done.stdout.startswith("OutOfResourceException"), done.stdout
-        assert "RLIMIT_NPROC" in done.stdout, done.stdout
-        assert "Traceback" not in done.stderr, done.stderr  # the starter's fork, reported
+    done = _as_other_user(_STARTER_CLIENT)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("OutOfResourceException"), done.stdout
+    assert "RLIMIT_NPROC" in done.stdout, done.stdout
+    assert "Traceback" not in done.stderr, done.stderr  # the starter's fork, reported
