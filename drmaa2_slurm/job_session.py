@@ -194,10 +194,14 @@ class SlurmJobSession(JobSubmission, JobControl):
         with self._lock:
             known = self._states.get(job_id)
         if known is None:
+            # Not seen by this object yet: another object or process may have submitted it
+            # since this one opened the session. Unfinished, the poller watches it from now.
             record = self._known(job_id)
             known = (record.state, record.sub_state)
             with self._lock:
-                self._states.setdefault(job_id, known)
+                known = self._states.setdefault(job_id, known)
+                if not known[0].is_terminal and record.slurm_id:
+                    self._unfinished.setdefault(job_id, record.slurm_id)
         return known
 
     def job_ids(self, job_filter: JobInfo | None) -> list[str]:

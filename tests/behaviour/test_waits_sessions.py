@@ -170,17 +170,19 @@ def test_another_object_of_the_same_session_waits_for_its_jobs(
     # Grid Engine's binding identifies a job by (id, session name): code that submits through
     # one JobSession("name") and waits through another must work.
     first = drmaa2.JobSession("same", backend=backend)
-    second = drmaa2.JobSession("same", backend=backend)
-    job = first.run_job({"remote_command": "/bin/true"})
-    assert second.wait_all_terminated([job], TIMEOUT) == [job]
-    assert second.wait_any_terminated(first.get_jobs(), TIMEOUT).id == job.id
+    second = drmaa2.JobSession("same", backend=backend)  # opened before the job exists
     other = drmaa2.JobSession("other", backend=backend)
-    belongs = r"'same'.*not to job session 'other'"
-    with pytest.raises(drmaa2.InvalidArgumentException, match=belongs):
-        other.wait_all_terminated([job], TIMEOUT)
-    other.destroy()
-    second.close()
-    cleanup_session(first)
+    try:
+        job = first.run_job({"remote_command": "/bin/true"})
+        assert second.wait_all_terminated([job], TIMEOUT) == [job]
+        assert second.wait_any_terminated(first.get_jobs(), TIMEOUT).id == job.id
+        belongs = r"'same'.*not to job session 'other'"
+        with pytest.raises(drmaa2.InvalidArgumentException, match=belongs):
+            other.wait_all_terminated([job], TIMEOUT)
+    finally:
+        other.destroy()
+        second.close()
+        cleanup_session(first)
 
 
 def test_the_bindings_constructor_arguments(backend: str, state_dir: str) -> None:
