@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import weakref
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 from drmaa2.backend import (
@@ -23,9 +23,8 @@ from drmaa2.backend import (
     ArrayOutcome,
     Backend,
     JobSessionBackend,
-    WaitFor,
 )
-from drmaa2.enums import INFINITE_TIME, JobState
+from drmaa2.enums import JobState
 from drmaa2.errors import (
     Drmaa2Exception,
     InvalidArgumentException,
@@ -35,12 +34,9 @@ from drmaa2.front import Timeout as Timeout
 from drmaa2.front import (
     _backend_call,
     _binding_arguments,
-    _described,
     _index_arg,
     _name_arg,
     _no_auth,
-    _Session,
-    _timeout_seconds,
 )
 from drmaa2.jobs import Job, JobArray
 from drmaa2.manager import (
@@ -64,6 +60,7 @@ from drmaa2.manager import (
 from drmaa2.monitoring import MonitoringSession
 from drmaa2.plugins import registry
 from drmaa2.types import JobInfo, JobTemplate
+from drmaa2.waits import SessionWaits
 
 __all__ = [
     "Job",
@@ -92,7 +89,7 @@ __all__ = [
 _log = logging.getLogger("drmaa2")
 
 
-class JobSession(_Session):
+class JobSession(SessionWaits):
     """A persistent job session: run jobs and job arrays, list them, wait for them.
 
     ``JobSession(name)`` opens the session called ``name``, creating it if it does not exist;
@@ -285,75 +282,6 @@ class JobSession(_Session):
             lambda: self._backend.array_task_ids(job_array_id),
         )
         return JobArray(self, job_array_id, [Job(self, task) for task in tasks])
-
-    @staticmethod
-    def _job_list(jobs: Iterable[Job] | Job) -> list[Job]:
-        """The jobs as a list (a single Job, or any iterable, is taken too)."""
-        if isinstance(jobs, Job):
-            return [jobs]
-        if type(jobs) is list:
-            return jobs
-        if isinstance(jobs, (str, bytes)) or not isinstance(jobs, Iterable):
-            raise InvalidArgumentException(f"jobs: expected a list of Job, got {jobs!r}")
-        return list(jobs)
-
-    def _own_ids(self, jobs: list[Job]) -> list[str]:
-        ids: list[str] = []
-        for job in jobs:
-            if not isinstance(job, Job):
-                raise InvalidArgumentException(f"jobs: expected a list of Job, got item {job!r}")
-            if job._session is not self and not self._same_session(job._session):
-                raise InvalidArgumentException(
-                    f"jobs: job {job.id} belongs to {_described(job._session)}, "
-                    f"not to {_described(self)}"
-                )
-            ids.append(job.id)
-        if not ids:
-            raise InvalidArgumentException("jobs: the list of jobs to wait for is empty")
-        return ids
-
-    def _same_session(self, other: object) -> bool:
-        """Whether ``other`` is another object of this session (the same name, in the same
-        place, of the same backend): a job of one is a job of the other."""
-        return (
-            isinstance(other, JobSession)
-            and other._name == self._name
-            and other._contact == self._contact
-            and other._backend_name == self._backend_name
-        )
-
-    def _wait(
-        self, jobs: Iterable[Job] | Job, condition: WaitFor, wait_all: bool, timeout: Timeout
-    ) -> list[Job]:
-        self._check_open()
-        jobs = self._job_list(jobs)
-        ids = self._own_ids(jobs)
-        seconds = _timeout_seconds(timeout)
-        done = _backend_call(
-            self._backend_name,
-            f"wait_{'all' if wait_all else 'any'}_{condition.value}",
-            lambda: self._backend.wait(ids, condition, wait_all, seconds),
-        )
-        by_id = {job.id: job for job in jobs}
-        return [by_id[job_id] for job_id in done]
-
-    def wait_any_started(self, jobs: Sequence[Job], timeout: Timeout = INFINITE_TIME) -> Job:
-        """Wait until one of ``jobs`` has started and return it."""
-        return self._wait(jobs, WaitFor.STARTED, False, timeout)[0]
-
-    def wait_any_terminated(self, jobs: Sequence[Job], timeout: Timeout = INFINITE_TIME) -> Job:
-        """Wait until one of ``jobs`` is DONE or FAILED and return it."""
-        return self._wait(jobs, WaitFor.TERMINATED, False, timeout)[0]
-
-    def wait_all_started(self, jobs: Sequence[Job], timeout: Timeout = INFINITE_TIME) -> list[Job]:
-        """Wait until every one of ``jobs`` has started; return them."""
-        return self._wait(jobs, WaitFor.STARTED, True, timeout)
-
-    def wait_all_terminated(
-        self, jobs: Sequence[Job], timeout: Timeout = INFINITE_TIME
-    ) -> list[Job]:
-        """Wait until every one of ``jobs`` is DONE or FAILED; return them."""
-        return self._wait(jobs, WaitFor.TERMINATED, True, timeout)
 
     def _job_state(self, job_id: str) -> tuple[JobState, str]:
         return self._call("get_state", lambda: self._backend.job_state(job_id))
