@@ -212,7 +212,9 @@ class KeeperClient:
         return Channel(sock)
 
     def _hello(self, channel: Channel) -> Channel:
-        channel.send(("hello", (MAGIC, PROTOCOL, __version__)))
+        # A keeper that closed at once may have said why (out of descriptors): read that.
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            channel.send(("hello", (MAGIC, PROTOCOL, __version__)))
         (ok, value), _ = channel.receive()
         if not ok:
             channel.close()
