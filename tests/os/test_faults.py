@@ -246,21 +246,23 @@ def test_holding_an_array_on_a_full_disk_raises_and_changes_nothing(
         "remote_command": "/bin/sh",
         "args": ["-c", f"until [ -e {gate} ]; do sleep 0.01; done"],
     }
-    with drmaa2.JobSession("full", str(state), backend=BACKEND) as js:
-        array = js.run_bulk_jobs(template, 1, 4, 1, 1)
-        array.job_list[0].wait_started(TIMEOUT)
-        filler = fill(small_fs)
-        with pytest.raises(drmaa2.OutOfResourceException) as refused:
+    try:
+        with drmaa2.JobSession("full", str(state), backend=BACKEND) as js:
+            array = js.run_bulk_jobs(template, 1, 4, 1, 1)
+            array.job_list[0].wait_started(TIMEOUT)
+            filler = fill(small_fs)
+            with pytest.raises(drmaa2.OutOfResourceException) as refused:
+                array.hold()
+            assert_no_space(refused.value, state)
+            expected = [JobState.RUNNING] + [JobState.QUEUED] * 3
+            assert [job.get_state()[0] for job in array.job_list] == expected
+            filler.unlink()
             array.hold()
-        assert_no_space(refused.value, state)
-        expected = [JobState.RUNNING] + [JobState.QUEUED] * 3
-        assert [job.get_state()[0] for job in array.job_list] == expected
-        filler.unlink()
-        array.hold()
-        held = [JobState.RUNNING] + [JobState.QUEUED_HELD] * 3
-        assert [job.get_state()[0] for job in array.job_list] == held
-    stop_keepers(keepers_under((str(state),)))
-    gate.touch()
+            held = [JobState.RUNNING] + [JobState.QUEUED_HELD] * 3
+            assert [job.get_state()[0] for job in array.job_list] == held
+        stop_keepers(keepers_under((str(state),)))
+    finally:
+        gate.touch()  # whatever failed, the running task ends (it outlives its keeper)
     with drmaa2.open_job_session("full", str(state), backend=BACKEND) as js:
         array = js.get_job_array(array.id)
         array.job_list[0].wait_terminated(TIMEOUT)
