@@ -14,27 +14,6 @@ from drmaa2 import JobSession, Notification
 
 WAIT = 60.0
 
-#: The session-manager functions of docs/drmaa2-api.md.
-CONTRACT_FUNCTIONS = [
-    "create_job_session",
-    "open_job_session",
-    "destroy_job_session",
-    "get_job_session_names",
-    "open_monitoring_session",
-    "create_reservation_session",
-    "open_reservation_session",
-    "destroy_reservation_session",
-    "get_reservation_session_names",
-    "get_drms_name",
-    "get_drms_version",
-    "get_drmaa_name",
-    "get_drmaa_version",
-    "supports",
-    "drmaa_supports",
-    "register_event_notification",
-    "unregister_event_notification",
-]
-
 
 @pytest.fixture
 def js(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[JobSession]:
@@ -43,12 +22,6 @@ def js(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[JobSession]:
     session = drmaa2.create_job_session()
     yield session
     session.destroy()
-
-
-@pytest.mark.parametrize("name", CONTRACT_FUNCTIONS)
-def test_every_session_manager_function_is_exported(name: str) -> None:
-    assert callable(getattr(drmaa2, name))
-    assert name in drmaa2.__all__
 
 
 def test_unregister_event_notification_stops_the_calls(js: JobSession) -> None:
