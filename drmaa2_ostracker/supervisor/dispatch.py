@@ -273,9 +273,12 @@ class Dispatcher(Reaper):
                 spawned, reason, interrupted = self._spawn(job)
                 started.append((job, spawned, reason))
             with self._changing(lazy) as changes:
-                # A job marked as starting is recorded started at once: the next keeper
-                # would otherwise have to look for its process.
-                changes.must_commit = any(not job.unsaved for job, _, _ in started)
+                # A job marked as starting is recorded started at once when a client asked
+                # for it. In the reaper's rounds (an array's next tasks, timers) its start
+                # shares the next commit, within FLUSH_DELAY: one commit per task, not two.
+                # A keeper killed meanwhile leaves the next one to find the job's process by
+                # its launch (see Recovery._take_over), as between the fork and any commit.
+                changes.must_commit = not lazy and any(not job.unsaved for job, _, _ in started)
                 for job, spawned, reason in started:
                     self._started(changes, job, spawned, reason)
                 jobs = changes.to_start
