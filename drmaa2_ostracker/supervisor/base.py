@@ -70,6 +70,9 @@ class SupervisorBase:
     _retry_at: float | None
     #: Groups whose jobs were not started because their start could not be written.
     _held_back: set[Group]
+    #: Groups with more jobs to start than one change starts (see DISPATCH_BATCH): the
+    #: reaper thread starts the rest, a batch a round, reaping between the batches.
+    _continuing: set[Group]
     #: The groups of arrays with untouched tasks, by (store path, session, array id).
     _unfolding: dict[tuple[str, str, str], Group]
 

@@ -40,6 +40,7 @@ class Supervisor(Control):
         self._unwritten_reason = {}
         self._retry_at = None
         self._held_back = set()
+        self._continuing = set()
         self._unfolding = {}
         atexit.register(self.flush)
         os.register_at_fork(after_in_child=self._forked)
@@ -69,6 +70,7 @@ class Supervisor(Control):
         self._unwritten_reason = {}
         self._retry_at = None
         self._held_back = set()
+        self._continuing = set()
         self._unfolding = {}
 
     @property

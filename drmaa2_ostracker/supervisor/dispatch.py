@@ -217,6 +217,9 @@ class Dispatcher(Reaper):
             return
         rest = group.untouched
         while group.max_parallel is None or group.running < group.max_parallel:
+            if changes.budget <= 0 and (group.pending or (rest is not None and not rest.exhausted)):
+                self._continue_later(group)
+                return
             if (
                 rest is not None
                 and not rest.held
@@ -245,9 +248,17 @@ class Dispatcher(Reaper):
             else:
                 return
             changes.must_commit = True
+            changes.budget -= 1
             group.running += 1
             job.holds_slot = True
             changes.to_start.append(job)
+
+    def _continue_later(self, group: Group) -> None:
+        """Leave the rest of a group's starts to the reaper thread's next round (lock
+        held): it reaps what ended first, so a large array never starves the reaping."""
+        self._continuing.add(group)
+        self._ensure_thread()
+        os.eventfd_write(self._wake_fd, 1)
 
     @staticmethod
     def _prepare(job: TrackedJob) -> str | None:
@@ -273,6 +284,9 @@ class Dispatcher(Reaper):
                 spawned, reason, interrupted = self._spawn(job)
                 started.append((job, spawned, reason))
             with self._changing(lazy) as changes:
+                # Jobs whose failed start frees a slot are replaced by the reaper thread:
+                # a thread that started a batch does not go on with the whole array.
+                changes.budget = 0
                 # A job marked as starting is recorded started at once when a client asked
                 # for it. In the reaper's rounds (an array's next tasks, timers) its start
                 # shares the next commit, within FLUSH_DELAY: one commit per task, not two.

@@ -125,14 +125,14 @@ class Reaper(Timers):
             # Stay while sessions are open: restarting a thread per job costs more than
             # the job. With no session open, end once nothing is left to watch.
             self._register_pending()
-            if not self._by_fd and not self._sessions:
+            if not self._by_fd and not self._sessions and not self._continuing:
                 self._drop_void_timers()
                 if not self._timers:
                     self.flush()
                     self._thread = None
                     raise _ReaperDone
-            timeout = -1.0
-            if self._timers:
+            timeout = 0.0 if self._continuing else -1.0
+            if self._timers and not self._continuing:
                 timeout = max(0.0, self._timers[0].when - time.time())
             for at in (self._flush_at, self._retry_at):
                 if at is not None:
@@ -162,6 +162,10 @@ class Reaper(Timers):
                     self._reaped(changes, job)
             if self._held_back and not self._unwritten:  # the store takes writes again
                 groups, self._held_back = self._held_back, set()
+                for group in groups:
+                    self._dispatch(changes, group)
+            if self._continuing:  # the next batch of large groups' starts
+                groups, self._continuing = self._continuing, set()
                 for group in groups:
                     self._dispatch(changes, group)
             now = time.time()

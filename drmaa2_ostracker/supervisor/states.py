@@ -25,8 +25,14 @@ from drmaa2_ostracker.supervisor.jobs import STARTING, Group, TrackedJob
 from drmaa2_ostracker.supervisor.lazy import Untouched, split_task_id
 from drmaa2_ostracker.supervisor.writes import ENDS_DELAY, FLUSH_DELAY, FailedWrites
 
+#: The most jobs one change marks as starting. An array without ``max_parallel`` (or with a
+#: large one) starts its tasks in batches of this many, from the reaper thread, which reaps
+#: the ended ones between batches; the call that submitted it returns after the first.
+DISPATCH_BATCH = 64
+
 __all__ = [
     "CONTROL",
+    "DISPATCH_BATCH",
     "DO",
     "ENDS_DELAY",
     "FINISHED",
@@ -101,6 +107,7 @@ class Changes:
     """What one locked operation changed: stores to commit, jobs to start, notifications."""
 
     __slots__ = (
+        "budget",
         "changed",
         "lazy",
         "must_commit",
@@ -121,6 +128,8 @@ class Changes:
         self.must_commit = False
         #: Stores a write of these changes failed on (what it wrote is kept to write later).
         self.write_failed: set[str] = set()
+        #: How many more jobs these changes may mark as starting (see Dispatcher._dispatch).
+        self.budget = DISPATCH_BATCH
 
 
 class Changing:

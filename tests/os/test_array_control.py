@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
+from datetime import datetime, timezone
 from pathlib import Path
 
 import psutil
@@ -209,3 +210,31 @@ def test_tasks_reaped_before_the_keeper_dies_never_run_again(tmp_path: Path, how
         go.touch()  # task 300 ends whatever happened (a failed assertion must leave no job)
     ran = log.read_text().split()
     assert sorted(map(int, ran)) == list(range(1, 601)), "a task ran twice or never"
+
+
+def test_an_array_without_max_parallel_starts_in_batches_while_the_ended_are_reaped(
+    tmp_path: Path,
+) -> None:
+    """An array with no parallel limit is submitted at once: run_bulk_jobs returns after
+    the first batch of starts (DISPATCH_BATCH), the keeper starts the rest a batch a round,
+    reaping between the batches; every task runs once. Before, the submitting call spawned
+    every task itself (a million-task array never returned, the keeper's zombies piled up)."""
+    from drmaa2_ostracker.supervisor.states import DISPATCH_BATCH
+
+    tasks = 30 * DISPATCH_BATCH
+    state = tmp_path / "state"
+    with drmaa2.JobSession("unlimited", str(state), backend=BACKEND) as js:
+        array = js.run_bulk_jobs({"remote_command": "/bin/true"}, 1, tasks, 1, None)
+        returned = datetime.now(timezone.utc)
+        js.wait_all_terminated(array.job_list, TIMEOUT * 4)
+        infos = [job.get_info() for job in array.job_list]
+        js.destroy()
+    assert [info.job_state for info in infos] == [JobState.DONE] * tasks
+    started_before = [
+        i for i in infos if i.dispatch_time is not None and i.dispatch_time < returned
+    ]
+    # The keeper's reaper thread may start a few more batches before the answer arrives;
+    # all of them, never.
+    assert len(started_before) < tasks // 2, (
+        f"{len(started_before)} of {tasks} tasks were started before run_bulk_jobs returned"
+    )
