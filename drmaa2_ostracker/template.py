@@ -195,13 +195,13 @@ def _executable(t: JobTemplate, env: dict[bytes, bytes], cwd: str | None) -> str
 
 
 def _limits(t: JobTemplate) -> tuple[list[tuple[int, int]], float | None]:
+    """The template's limits: (setrlimit resource, amount) pairs, and the wallclock limit
+    (seconds; 0 ends the job as soon as it has started, as CPU_TIME 0 does)."""
     rlimits: list[tuple[int, int]] = []
     wallclock: float | None = None
     for key, value in (t.resource_limits or {}).items():
         limit = ResourceLimit(key)
         if limit is ResourceLimit.WALLCLOCK_TIME:
-            if value <= 0:
-                raise _invalid("resource_limits", {key: value}, "WALLCLOCK_TIME must be > 0")
             wallclock = float(value)
             continue
         which, unit = _RLIMITS[limit]
@@ -210,7 +210,7 @@ def _limits(t: JobTemplate) -> tuple[list[tuple[int, int]], float | None]:
         if hard != resource.RLIM_INFINITY and amount > hard:
             raise _invalid(
                 "resource_limits",
-                {key: value},
+                {limit.value: value},  # named as the user writes it, not as the enum's repr
                 f"above this process's own hard limit ({hard // unit})",
             )
         rlimits.append((which, amount))

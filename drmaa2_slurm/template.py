@@ -160,7 +160,11 @@ def _limits(t: JobTemplate) -> tuple[list[str], list[str]]:
         limit = ResourceLimit(key)
         if limit is ResourceLimit.WALLCLOCK_TIME:
             if value <= 0:
-                raise _invalid("resource_limits", {key: value}, "WALLCLOCK_TIME must be > 0")
+                raise _invalid(
+                    "resource_limits",
+                    {limit.value: value},
+                    "WALLCLOCK_TIME must be > 0 here (a time limit of 0 is none for Slurm)",
+                )
             # Slurm's limits are whole minutes.
             options.append(f"--time={math.ceil(value / 60)}")
             continue

@@ -267,6 +267,11 @@ class Keeper(Requests, EventStreams):
             fcntl.flock(fd, fcntl.LOCK_EX)
             if poller.poll(0) and not self._retire:
                 return False
+            # Job ends still in the ring are written now: if that fails (a full disk), the
+            # keeper holds them unwritten, and stays until it has written them.
+            self.supervisor.flush()
+            if self.supervisor.has_unfinished():
+                return False
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(os.path.join(self.state_dir, files.SOCKET))
             self._close()

@@ -101,7 +101,8 @@ class Store(ArrayQueries):
 
     def _sync(self) -> None:
         """Before a read: write the pending job ends (lock held). If that fails (a full
-        disk), the read goes on without them; the supervisor keeps them."""
+        disk), the read goes on without them: they stay pending, and the supervisor's next
+        write of them fails too and keeps them (``FailedWrites._write_failed``)."""
         began = not self._conn.in_transaction
         try:
             if began:
@@ -110,7 +111,7 @@ class Store(ArrayQueries):
             if began:
                 self.commit()
         except sqlite3.Error:
-            if began and self._conn.in_transaction:
+            if began:
                 self.rollback()
 
     def close(self) -> None:
@@ -143,9 +144,7 @@ class Store(ArrayQueries):
             try:
                 yield
             except BaseException:
-                if self._conn.in_transaction:
-                    self._conn.execute("ROLLBACK")
-                    self.ends.rolled_back()
+                self.rollback()
                 raise
             self.commit()
 
@@ -162,7 +161,14 @@ class Store(ArrayQueries):
         with self._lock:
             self._deferred = False
             if self._conn.in_transaction:
-                self._conn.execute("COMMIT")
+                try:
+                    self._conn.execute("COMMIT")
+                except sqlite3.Error:
+                    # A COMMIT that fails for a full disk makes SQLite undo the transaction
+                    # itself: the ends it wrote are pending again.
+                    if not self._conn.in_transaction:
+                        self.ends.rolled_back()
+                    raise
             self.ends.committed()
 
     def ensure_space(self, what: str, size: int = 0) -> bool:
@@ -188,11 +194,15 @@ class Store(ArrayQueries):
         return False
 
     def rollback(self) -> None:
-        """Undo the open transaction, if any (after a write that failed)."""
+        """Undo the open transaction, if any (after a write that failed), or what is left
+        of one SQLite undid itself (a statement or a COMMIT that failed for a full disk):
+        the ends it wrote are pending again either way."""
         with self._lock:
             self._deferred = False
-            if self._conn.in_transaction:
-                self._conn.execute("ROLLBACK")
+            try:
+                if self._conn.in_transaction:
+                    self._conn.execute("ROLLBACK")
+            finally:
                 self.ends.rolled_back()
 
     @property

@@ -300,16 +300,21 @@ class States(FailedWrites):
     # -- queries ---------------------------------------------------------------------------
 
     def active_record(self, store: Store, session: str, job_id: str) -> JobRecord | None:
-        """A copy of the record of a job this process tracks, None if it does not track it."""
+        """A copy of the record of a job this process tracks (or holds the end of, not yet
+        in the store), None if it does not track it."""
         with self._lock:
+            self._write_ends_first(store, (session, job_id))
             key = (store.path, session, job_id)
             job = self._active.get(key)
             unwritten = self._unwritten.get(store.path)
             if unwritten is not None and key in unwritten[1]:
                 return self._unwritten_note(store, unwritten[1][key])
-            if job is None:
-                return self._untouched_record(store, session, job_id)
-            return dataclasses.replace(job.record)
+            if job is not None:
+                return dataclasses.replace(job.record)
+            ending = store.ends.pending.get((session, job_id))
+            if ending is not None:  # ended, its row not written yet (read within a change)
+                return dataclasses.replace(ending[0])
+            return self._untouched_record(store, session, job_id)
 
     def _untouched_task(
         self, store: Store, session: str, job_id: str
@@ -341,6 +346,7 @@ class States(FailedWrites):
 
     def _state(self, store: Store, session: str, job_id: str) -> tuple[JobState, str]:
         with self._lock:
+            self._write_ends_first(store, (session, job_id))
             key = (store.path, session, job_id)
             job = self._active.get(key)
             if job is not None:
@@ -349,6 +355,9 @@ class States(FailedWrites):
             if unwritten is not None and key in unwritten[1]:
                 record = unwritten[1][key]
                 return record.state, record.sub_state
+            ending = store.ends.pending.get((session, job_id))
+            if ending is not None:  # ended, its row not written yet (read within a change)
+                return ending[0].state, ending[0].sub_state
             found = store.job_state(session, job_id)
             if found is None:
                 untouched = self._untouched_record(store, session, job_id)

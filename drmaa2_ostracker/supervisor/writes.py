@@ -88,6 +88,25 @@ class FailedWrites(SupervisorBase):
             for store in deferred.values():
                 self._commit(store)
 
+    def _write_ends_first(self, store: Store, job: tuple[str, str] | None = None) -> None:
+        """Before a read that may show a job whose end is in the ring only (``job``: its
+        session and id; None: any job), lock held: write the ring's ends to their rows and
+        commit, as a read of the store would (``Store._sync``). Here, though, a write that
+        fails (a full disk) hands them to the unwritten records at once: the read shows them
+        annotated, and they are written again until that works. Not within a change, whose
+        transaction must not be committed halfway: that reads them from memory."""
+        pending = store.ends.pending
+        if not pending or self._changes is not None or (job is not None and job not in pending):
+            return
+        self._ending.pop(store.path, None)
+        try:
+            store.write_ends()
+        except sqlite3.Error as error:
+            self._write_failed(store, error)
+            return
+        self._deferred.pop(store.path, None)
+        self._commit(store)
+
     def _write(self, changes: Changes, job: TrackedJob, fields: dict[str, object]) -> None:
         """Write a job's changed record (its state, sub-state and ``fields``) in the change's
         transaction; if that fails, it is kept in memory and written later."""
@@ -207,6 +226,7 @@ class FailedWrites(SupervisorBase):
     def unwritten_records(self, store: Store, session: str) -> list[JobRecord]:
         """Copies of a session's records that a failed write lost (annotated), oldest first."""
         with self._lock:
+            self._write_ends_first(store)
             found = self._unwritten.get(store.path)
             if found is None:
                 return []

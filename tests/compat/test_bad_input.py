@@ -111,6 +111,37 @@ def test_arg_max_follows_the_jobs_own_stack_limit(js: JobSession) -> None:
     first_job_runs(js, template)
 
 
+# -- resource limits ----------------------------------------------------------------------------
+
+
+def test_a_limit_above_the_submitters_hard_limit_is_refused_naming_it_plainly(
+    js: JobSession,
+) -> None:
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY:
+        pytest.skip("this process has no hard limit on open files to go above")
+    message = refused(
+        js,
+        {"remote_command": "/bin/true", "resource_limits": {"OPEN_FILES": 2**62}},
+        "JobTemplate.resource_limits",
+        f"{{'OPEN_FILES': {2**62}}}",
+        f"hard limit ({hard})",
+    )
+    assert "ResourceLimit" not in message, message
+
+
+def test_a_wallclock_limit_of_zero_ends_the_job_as_soon_as_it_starts(js: JobSession) -> None:
+    """Zero is a limit like any other (values are non-negative numbers): no time to run."""
+    job = js.run_job(
+        {"remote_command": "/bin/sleep", "args": ["600"], "resource_limits": {"WALLCLOCK_TIME": 0}}
+    )
+    job.wait_terminated(TIMEOUT)
+    info = job.get_info()
+    assert info.job_state is JobState.FAILED
+    assert info.annotation == "wallclock limit of 0 s exceeded", info.annotation
+    assert job.get_template().resource_limits == {drmaa2.ResourceLimit.WALLCLOCK_TIME: 0}
+
+
 # -- file names ---------------------------------------------------------------------------------
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import json
 import os
 import select
 import socket
@@ -305,6 +306,100 @@ def test_an_end_only_in_the_ring_survives_a_keeper_starting_on_a_full_disk(
         info = js.get_jobs()[0].get_info()
         assert (info.job_state, info.exit_status) == (JobState.FAILED, 5)
         js.destroy()
+
+
+#: The variable that sets how long an idle keeper stays (seconds).
+IDLE = "DRMAA2_OS_KEEPER_IDLE"
+#: How long "the keeper does not exit" is watched: several of its idle checks (0.25 s).
+NOT_YET = 2.0
+
+#: A new client process's view of every job of session "lone": id → [state, exit status,
+#: annotation], as JSON.
+_SEEN_ELSEWHERE = """
+import json, sys, drmaa2
+with drmaa2.open_job_session("lone", sys.argv[1], backend="os") as js:
+    infos = [job.get_info() for job in js.get_jobs()]
+print(json.dumps({i.job_id: [i.job_state.name, i.exit_status, i.annotation] for i in infos}))
+"""
+
+
+def seen_elsewhere(state: Path) -> dict[str, list[object]]:
+    """What a new client process is shown of session "lone"'s jobs (see _SEEN_ELSEWHERE)."""
+    seen = subprocess.run(
+        [sys.executable, "-c", _SEEN_ELSEWHERE, str(state)],
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+    )
+    assert seen.returncode == 0, seen.stderr
+    found: dict[str, list[object]] = json.loads(seen.stdout)
+    return found
+
+
+def run_gated_job(js: drmaa2.JobSession, gate: Path, status: int) -> drmaa2.Job:
+    """A job that runs until ``gate`` exists and then exits with ``status``, started."""
+    wait_gate = f"until [ -e {gate} ]; do sleep 0.01; done"
+    job = js.run_job({"remote_command": "/bin/sh", "args": ["-c", f"{wait_gate}; exit {status}"]})
+    job.wait_started(TIMEOUT)
+    return job
+
+
+def test_a_lone_jobs_end_on_a_full_disk_is_shown_at_once_from_any_process(
+    small_fs: Path, tmp_path: Path
+) -> None:
+    """A job that ends while nothing can be written, and nothing else writes: a read of the
+    store right after its wait (here: listing the sessions), which cannot write the end to
+    its row, does not lose it. Its exact end is shown at once, annotated as not yet in the
+    store, from any process, and written once there is space."""
+    gate = tmp_path / "gate"
+    state = small_fs / "state"
+    with drmaa2.JobSession("lone", str(state), backend=BACKEND) as js:
+        job = run_gated_job(js, gate, 3)
+        filler = fill(small_fs)
+        gate.touch()
+        job.wait_terminated(TIMEOUT)
+        assert drmaa2.get_job_session_names(str(state), backend=BACKEND) == ["lone"]
+        assert job.get_state()[0] == JobState.FAILED
+        info = job.get_info()
+        assert (info.job_state, info.exit_status) == (JobState.FAILED, 3)
+        assert "not yet in the store (no space left" in (info.annotation or ""), info.annotation
+        state_name, status, annotation = seen_elsewhere(state)[job.id]
+        assert (state_name, status) == ("FAILED", 3)
+        assert "not yet in the store" in str(annotation), annotation
+        assert stored_rows(state)[job.id] == (int(JobState.RUNNING), None)
+        filler.unlink()
+        wait_until(
+            lambda: stored_rows(state)[job.id] == (int(JobState.FAILED), 3),
+            what="the end written to the store",
+        )
+        assert job.get_info().annotation == "exited with status 3"
+        assert seen_elsewhere(state)[job.id] == ["FAILED", 3, "exited with status 3"]
+        js.destroy()
+
+
+def test_a_keeper_holding_an_unwritten_end_does_not_exit_until_it_is_written(
+    small_fs: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A keeper with nothing to do but an end it could not write yet stays, even with no
+    idle time and no client left the moment the wait returned, and exits once the end is
+    in the store."""
+    monkeypatch.setenv(IDLE, "0")
+    gate = tmp_path / "gate"
+    state = small_fs / "state"
+    js = drmaa2.JobSession("lone", str(state), backend=BACKEND)
+    (keeper,) = keepers_under((str(state),))
+    job = run_gated_job(js, gate, 4)
+    filler = fill(small_fs)
+    gate.touch()
+    job.wait_terminated(TIMEOUT)
+    js.close()
+    with pytest.raises(psutil.TimeoutExpired):
+        keeper.wait(NOT_YET)
+    assert stored_rows(state)[job.id] == (int(JobState.RUNNING), None)
+    filler.unlink()
+    keeper.wait(TIMEOUT)  # the end written, it goes
+    assert stored_rows(state)[job.id] == (int(JobState.FAILED), 4)
+    drmaa2.destroy_job_session("lone", str(state), backend=BACKEND)
 
 
 def test_a_submission_bigger_than_the_free_space_is_refused_and_starts_nothing(
