@@ -39,6 +39,11 @@ class SupervisorBase:
     _by_fd: dict[int, TrackedJob]
     #: Pidfds of ``_by_fd`` not yet in the epoll set (see Reaper._watch).
     _unregistered: set[int]
+    #: When they must be in it, at the latest (monotonic; None: none waits).
+    _register_by: float | None
+    #: When the sleeping reaper thread wakes at the latest (monotonic; 0.0 while it is
+    #: awake: it looks at every deadline before it sleeps again).
+    _reaper_until: float
     #: A heap, the earliest first.
     _timers: list[Timer]
     _callbacks: list[NotificationCallback]

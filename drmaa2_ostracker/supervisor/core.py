@@ -23,6 +23,8 @@ class Supervisor(Control):
         self._active = {}
         self._by_fd = {}
         self._unregistered = set()
+        self._register_by = None
+        self._reaper_until = 0.0
         self._timers = []
         self._callbacks = []
         self._epoll = None
@@ -57,6 +59,8 @@ class Supervisor(Control):
         self._active = {}
         self._by_fd = {}
         self._unregistered = set()
+        self._register_by = None
+        self._reaper_until = 0.0
         self._timers = []
         self._epoll = None
         self._wake_fd = -1

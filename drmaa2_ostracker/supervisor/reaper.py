@@ -23,6 +23,7 @@ from drmaa2_ostracker.process import ExitStatus, reap
 from drmaa2_ostracker.supervisor.jobs import ADOPTED_NOTE, UNOBSERVED, TrackedJob, now_us
 from drmaa2_ostracker.supervisor.states import Changes
 from drmaa2_ostracker.supervisor.timers import Timers
+from drmaa2_ostracker.supervisor.writes import FLUSH_DELAY
 
 __all__ = ["MAX_SLEEP", "Reaper"]
 
@@ -69,12 +70,16 @@ class Reaper(Timers):
         self._by_fd[job.spawned.pidfd] = job
         if job.group.pending:
             self._epoll.register(job.spawned.pidfd, select.EPOLLIN)
-        else:
-            self._unregistered.add(job.spawned.pidfd)
-            self._flush_soon()
+            return
+        self._unregistered.add(job.spawned.pidfd)
+        if self._register_by is None:
+            self._register_by = time.monotonic() + FLUSH_DELAY
+            if self._reaper_until > self._register_by:  # it sleeps longer: wake it
+                os.eventfd_write(self._wake_fd, 1)
 
     def _register_pending(self) -> None:
         """Put every watched pidfd into the reaper's epoll set (lock held)."""
+        self._register_by = None
         while self._unregistered:
             fd = self._unregistered.pop()
             job = self._by_fd.get(fd)
@@ -124,7 +129,8 @@ class Reaper(Timers):
         with self._lock:
             # Stay while sessions are open: restarting a thread per job costs more than
             # the job. With no session open, end once nothing is left to watch.
-            self._register_pending()
+            if self._register_by is not None and time.monotonic() >= self._register_by:
+                self._register_pending()
             if not self._by_fd and not self._sessions and not self._continuing:
                 self._drop_void_timers()
                 if not self._timers:
@@ -134,11 +140,15 @@ class Reaper(Timers):
             timeout = 0.0 if self._continuing else -1.0
             if self._timers and not self._continuing:
                 timeout = max(0.0, self._timers[0].when - time.time())
-            for at in (self._flush_at, self._retry_at):
+            now = time.monotonic()
+            for at in (self._flush_at, self._retry_at, self._register_by):
                 if at is not None:
-                    due = max(0.0, at - time.monotonic())
+                    due = max(0.0, at - now)
                     timeout = due if timeout < 0 else min(timeout, due)
-        events = epoll.poll(min(timeout, MAX_SLEEP) if timeout >= 0 else MAX_SLEEP)
+            timeout = min(timeout, MAX_SLEEP) if timeout >= 0 else MAX_SLEEP
+            self._reaper_until = now + timeout
+        events = epoll.poll(timeout)
+        self._reaper_until = 0.0  # awake: it looks at every deadline before it sleeps again
         if events and len(self._by_fd) > 1 and time.monotonic() - self._last_submit < _BURST_WINDOW:
             # Jobs are being submitted right now, and several run: let the exits gather and
             # handle them in one round, instead of taking the interpreter from the submitting

@@ -64,7 +64,8 @@ class FailedWrites(SupervisorBase):
         at = time.monotonic() + delay
         if self._flush_at is None or at < self._flush_at:
             self._flush_at = at
-            os.eventfd_write(self._wake_fd, 1)
+            if self._reaper_until > at:  # it sleeps longer: wake it
+                os.eventfd_write(self._wake_fd, 1)
 
     def observed(self) -> None:
         """What the user is about to see must survive a crash of this process: commit what
