@@ -9,6 +9,7 @@ their member name, as Grid Engine's ``uge-drmaa2`` binding returns names: ``JobS
 from __future__ import annotations
 
 import enum
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 __all__ = [
@@ -16,6 +17,11 @@ __all__ = [
     "INFINITE_TIME",
     "NOW",
     "PARAMETRIC_INDEX",
+    "POSIX_EPOCH",
+    "UNSET_BOOL",
+    "UNSET_ENUM",
+    "UNSET_NUM",
+    "UNSET_PRIORITY",
     "UNSET_TIME",
     "WORKING_DIR",
     "ZERO_TIME",
@@ -39,12 +45,40 @@ NOW = -2
 #: A time attribute that is not set.
 UNSET_TIME = -3
 
+#: What Grid Engine's binding (its C library) stores for an unset bool, enum, number and
+#: priority. Here an unset field is None; these are for code that compares with them.
+UNSET_BOOL = 0
+UNSET_ENUM = -1
+UNSET_NUM = -1
+UNSET_PRIORITY = -99999
+
 #: Placeholder replaced by the home directory of the job's owner.
 HOME_DIR = "$DRMAA2_HOME_DIR$"
 #: Placeholder replaced by the job's working directory.
 WORKING_DIR = "$DRMAA2_WORKING_DIR$"
 #: Placeholder replaced by an array task's index.
 PARAMETRIC_INDEX = "$DRMAA2_INDEX$"
+
+
+class _Epoch(datetime):
+    """1970-01-01 00:00 UTC, from which a naive datetime (read as UTC, as Grid Engine's
+    binding reads it) can be subtracted as well as an aware one."""
+
+    def __rsub__(self, other: datetime) -> timedelta:
+        if not isinstance(other, datetime):
+            return NotImplemented
+        if other.utcoffset() is None:
+            return other - _NAIVE_EPOCH
+        return other - _AWARE_EPOCH
+
+
+_NAIVE_EPOCH = datetime(1970, 1, 1)
+_AWARE_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+#: The start of POSIX time, 1970-01-01 00:00 UTC (Grid Engine's binding's constant):
+#: ``(info.submission_time - POSIX_EPOCH).total_seconds()`` is the epoch time, whether the
+#: datetime is aware (as this library's are) or naive (read as UTC).
+POSIX_EPOCH: datetime = _Epoch(1970, 1, 1, tzinfo=timezone.utc)
 
 
 class Bool(enum.IntEnum):
@@ -118,8 +152,13 @@ class _NamedIntEnum(enum.IntEnum):
 
 
 class JobState(_NamedIntEnum):
-    """The state of a job."""
+    """The state of a job.
 
+    UNSET_JSTATE and RUNNING_HELD are Grid Engine's (its binding has them): no backend here
+    reports either, so a filter on one matches no job.
+    """
+
+    UNSET_JSTATE = -1
     UNDETERMINED = 0
     QUEUED = 1
     QUEUED_HELD = 2
@@ -129,6 +168,7 @@ class JobState(_NamedIntEnum):
     REQUEUED_HELD = 6
     DONE = 7
     FAILED = 8
+    RUNNING_HELD = 9
 
     @property
     def is_terminal(self) -> bool:
@@ -137,13 +177,21 @@ class JobState(_NamedIntEnum):
 
     @property
     def is_started(self) -> bool:
-        """True once the job has left the queue (running, suspended or finished)."""
-        return self in (JobState.RUNNING, JobState.SUSPENDED, JobState.DONE, JobState.FAILED)
+        """True once the job has left the queue (running, held while running, suspended or
+        finished)."""
+        return self in _STARTED
+
+
+_STARTED = frozenset(
+    (JobState.RUNNING, JobState.RUNNING_HELD, JobState.SUSPENDED, JobState.DONE, JobState.FAILED)
+)
 
 
 class Capability(enum.IntEnum):
-    """Optional DRMAA2 features a backend may support (see ``drmaa2.supports``)."""
+    """Optional DRMAA2 features a backend may support (see ``drmaa2.supports``); no backend
+    supports UNSET_CAPABILITY, the binding's mark for none."""
 
+    UNSET_CAPABILITY = -1
     ADVANCE_RESERVATION = 0
     RESERVE_SLOTS = 1
     CALLBACK = 2
@@ -160,8 +208,9 @@ class Capability(enum.IntEnum):
 
 
 class Os(_NamedIntEnum):
-    """Operating system of a machine."""
+    """Operating system of a machine (UNSET_OS: the binding's mark for none)."""
 
+    UNSET_OS = -1
     OTHER_OS = 0
     AIX = 1
     BSD = 2
@@ -177,8 +226,9 @@ class Os(_NamedIntEnum):
 
 
 class Cpu(_NamedIntEnum):
-    """Processor architecture of a machine."""
+    """Processor architecture of a machine (UNSET_CPU: the binding's mark for none)."""
 
+    UNSET_CPU = -1
     OTHER_CPU = 0
     ALPHA = 1
     ARM = 2
@@ -199,8 +249,9 @@ class Cpu(_NamedIntEnum):
 
 
 class Event(_NamedIntEnum):
-    """Kind of an event notification."""
+    """Kind of an event notification (UNSET_EVENT: the binding's mark for none)."""
 
+    UNSET_EVENT = -1
     NEW_STATE = 0
     MIGRATED = 1
     ATTRIBUTE_CHANGE = 2
@@ -223,8 +274,13 @@ class ResourceLimit(str, enum.Enum):
 
 
 class StatusCode(enum.IntEnum):
-    """DRMAA2 error codes, carried by every exception as ``error_code``."""
+    """DRMAA2 error codes, carried by every exception as ``error_code``.
 
+    UNSET_ERROR (a ``Drmaa2Exception`` built without a code), AUTHORIZATION
+    (``AuthorizationError``) and LASTERROR (the end of the codes) are Grid Engine's.
+    """
+
+    UNSET_ERROR = -1
     SUCCESS = 0
     DENIED_BY_DRMS = 1
     DRM_COMMUNICATION = 2
@@ -239,3 +295,5 @@ class StatusCode(enum.IntEnum):
     UNSUPPORTED_ATTRIBUTE = 11
     UNSUPPORTED_OPERATION = 12
     IMPLEMENTATION_SPECIFIC = 13
+    AUTHORIZATION = 14
+    LASTERROR = 15

@@ -1,13 +1,16 @@
 """The DRMAA2 exception hierarchy.
 
 Every exception carries ``error_code`` (a :class:`~drmaa2.enums.StatusCode`). UGE's class
-names are offered as aliases so code written for the ``uge-drmaa2`` binding runs unchanged;
-its AuthorizationError, which DRMAA2 lacks, is a subclass of DeniedByDrmsException.
+names are offered as aliases so code written for the ``uge-drmaa2`` binding runs unchanged,
+and so are its constructors: ``Drmaa2Exception(error="", error_code=...)``,
+``InvalidArgument(error="")``. Its AuthorizationError, which DRMAA2 lacks, is a subclass of
+DeniedByDrmsException.
 """
 
 from __future__ import annotations
 
 import builtins
+from typing import Any
 
 from drmaa2.enums import StatusCode
 
@@ -43,9 +46,29 @@ __all__ = [
 
 
 class Drmaa2Exception(Exception):
-    """Base class of every DRMAA2 error."""
+    """Base class of every DRMAA2 error: ``Drmaa2Exception(error="", error_code=None)``.
 
-    error_code: StatusCode = StatusCode.IMPLEMENTATION_SPECIFIC
+    ``error`` is the message. ``error_code`` (a StatusCode or its int code) is the class's
+    when not given: UNSET_ERROR for this base class, as in Grid Engine's binding.
+    """
+
+    error_code: StatusCode = StatusCode.UNSET_ERROR
+
+    def __init__(self, error: Any = "", error_code: StatusCode | int | None = None) -> None:
+        super().__init__(error)
+        # Kept on the instance, so that a pickled copy keeps a code given here.
+        self.error_code = type(self).error_code if error_code is None else _status(error_code)
+
+
+def _status(code: object) -> StatusCode:
+    if isinstance(code, int) and not isinstance(code, bool):
+        try:
+            return StatusCode(code)
+        except ValueError:
+            pass
+    raise InvalidArgumentException(
+        f"error_code: expected a drmaa2.StatusCode or its int code, got {code!r}"
+    )
 
 
 class DeniedByDrmsException(Drmaa2Exception):
@@ -58,9 +81,11 @@ class AuthorizationError(DeniedByDrmsException):
     """The resource manager refused the request because the user may not make it (Grid
     Engine's name; a kind of DeniedByDrmsException, which catches it too).
 
-    Its ``error_code`` is DENIED_BY_DRMS: DRMAA2 has no code of its own for it. The backends
-    of this distribution raise DeniedByDrmsException for their refusals, never this class.
+    Its ``error_code`` is Grid Engine's AUTHORIZATION, which DRMAA2 lacks. The backends of
+    this distribution raise DeniedByDrmsException for their refusals, never this class.
     """
+
+    error_code = StatusCode.AUTHORIZATION
 
 
 class DrmCommunicationException(Drmaa2Exception):

@@ -48,8 +48,13 @@ _FIELDS = tuple(f.name for f in dataclasses.fields(JobInfo))
 
 
 def set_filter_fields(job_filter: JobInfo) -> dict[str, Any]:
-    """Return the fields the filter sets (those that are not None), by name."""
-    return {name: value for name in _FIELDS if (value := getattr(job_filter, name)) is not None}
+    """Return the fields the filter sets, by name: those that are not None, and
+    ``implementation_specific`` if it lists a key (unset, it is an empty dict)."""
+    return {
+        name: value
+        for name in _FIELDS
+        if (value := getattr(job_filter, name)) is not None and value != {}
+    }
 
 
 def job_matches(info: JobInfo, job_filter: JobInfo | None) -> bool:

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import difflib
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import MISSING, Field, fields
-from typing import Any, ClassVar, TypeVar
+from types import MethodType
+from typing import Any, ClassVar, TypeVar, cast, overload
 
 from drmaa2.errors import InvalidArgumentException
 from drmaa2.fields import _Check, _Encode, _Mismatch
@@ -32,12 +33,77 @@ def _validated(cls: type[_R]) -> type[_R]:
     cls._checks = {spec.name: spec.metadata["kind"].check for spec in specs}
     cls._encoders = tuple((spec.name, spec.metadata["kind"].encode) for spec in specs)
     cls._abouts = {spec.name: spec.metadata["kind"].about for spec in specs}
+    # Fields with a default factory (implementation_specific: {}) hold a fresh default when
+    # set to None: they read as an empty dict, never None.
+    cls._unset_values = {
+        spec.name: spec.default_factory for spec in specs if spec.default_factory is not MISSING
+    }
     # Required: never None (no default, or a default that is not None).
-    cls._required = frozenset(spec.name for spec in specs if spec.default is not None)
+    cls._required = frozenset(
+        spec.name
+        for spec in specs
+        if spec.default is not None and spec.name not in cls._unset_values
+    )
     cls._defaults = {
         spec.name: spec.default for spec in specs if spec.default not in (MISSING, None)
     }
     return cls
+
+
+def _new_from_dict(cls: type[_R], data: Mapping[str, Any]) -> _R:
+    """Build one from a mapping of field names to values (native or as given by ``to_dict``).
+
+    Called on an instance instead (``x.from_dict(mapping)``, as in Grid Engine's binding), it
+    sets the mapping's fields on that instance and returns None.
+    """
+    if not isinstance(data, Mapping):
+        raise InvalidArgumentException(
+            f"{cls.__name__}.from_dict: expected a mapping, got {_show(data)}"
+        )
+    cls._check_keys(data)
+    return cls(**data)
+
+
+def _set_from_dict(self: _Record, data: Mapping[str, Any] | None) -> None:
+    """Set the fields the mapping names on this object, as Grid Engine's binding's
+    ``from_dict`` does; the other fields keep their values, and None or an empty mapping
+    changes nothing.
+
+    Each value is checked as by assignment; an unknown key or a wrong value raises
+    InvalidArgumentException and leaves the object as it was. Called on the class
+    (``JobTemplate.from_dict(mapping)``), it builds a new object instead.
+    """
+    if data is None:
+        return
+    if not isinstance(data, Mapping):
+        raise InvalidArgumentException(
+            f"{type(self).__name__}.from_dict: expected a mapping, got {_show(data)}"
+        )
+    self._check_names(data)
+    updated = self.copy()
+    for name, value in data.items():
+        setattr(updated, name, value)
+    for name in data:
+        object.__setattr__(self, name, getattr(updated, name))
+
+
+class _FromDict:
+    """``from_dict`` of the data types: on the class it builds a new object
+    (``JobTemplate.from_dict(mapping)``); on an instance it sets the mapping's fields on it
+    (``template.from_dict(mapping)``, as in Grid Engine's binding)."""
+
+    @overload
+    def __get__(self, instance: None, owner: type[_R]) -> Callable[[Mapping[str, Any]], _R]: ...
+
+    @overload
+    def __get__(
+        self, instance: _R, owner: type[_R] | None = None
+    ) -> Callable[[Mapping[str, Any] | None], None]: ...
+
+    def __get__(self, instance: Any, owner: Any = None) -> Callable[..., Any]:
+        if instance is None:
+            return cast(Callable[..., Any], MethodType(_new_from_dict, owner))
+        return cast(Callable[..., Any], MethodType(_set_from_dict, instance))
 
 
 class _Record:
@@ -51,10 +117,16 @@ class _Record:
     _abouts: ClassVar[dict[str, str]]
     _required: ClassVar[frozenset[str]]
     _defaults: ClassVar[dict[str, Any]]
+    _unset_values: ClassVar[dict[str, Callable[[], Any]]]
+
+    from_dict = _FromDict()
 
     def __setattr__(self, name: str, value: Any) -> None:
         if value is None:
-            if name in self._required:
+            unset = self._unset_values.get(name)
+            if unset is not None:
+                value = unset()
+            elif name in self._required:
                 raise InvalidArgumentException(
                     f"{type(self).__name__}.{name}: a value is required, got None"
                 )
@@ -80,7 +152,7 @@ class _Record:
     def _fill(self, given: Mapping[str, Any], data: object) -> None:
         """Set the fields from keyword values (None: not given) and, if not None, a mapping of
         more values; a field given neither way gets its default."""
-        values = {name: value for name, value in given.items() if value is not None}
+        values = {name: value for name, value in given.items() if not self._unset(name, value)}
         if data is not None:
             if not isinstance(data, Mapping):
                 raise InvalidArgumentException(
@@ -89,7 +161,7 @@ class _Record:
                 )
             self._check_keys(data, given)
             for name, value in data.items():
-                if values.get(name) is not None:
+                if name in values:
                     raise InvalidArgumentException(
                         f"{type(self).__name__}: {name!r} is given both in the mapping and "
                         "as a keyword"
@@ -98,8 +170,20 @@ class _Record:
         for name in self._checks:
             setattr(self, name, values.get(name, self._defaults.get(name)))
 
+    def _unset(self, name: str, value: Any) -> bool:
+        """Whether ``value`` leaves field ``name`` unset: None, or an empty default ({})."""
+        return value is None or (name in self._unset_values and value == self._unset_values[name]())
+
     @classmethod
     def _check_keys(cls, data: Mapping[Any, Any], given: Mapping[str, Any] | None = None) -> None:
+        cls._check_names(data)
+        for name in cls._checks:
+            required = name in cls._required and name not in cls._defaults
+            if required and name not in data and (given or {}).get(name) is None:
+                raise InvalidArgumentException(f"{cls.__name__}: missing key {name!r}")
+
+    @classmethod
+    def _check_names(cls, data: Mapping[Any, Any]) -> None:
         for key in data:
             if key not in cls._checks:
                 hint = ""
@@ -108,20 +192,14 @@ class _Record:
                     if close:
                         hint = f" (did you mean {close[0]!r}?)"
                 raise InvalidArgumentException(f"{cls.__name__}: unknown key {_show(key)}{hint}")
-        for name in cls._checks:
-            required = name in cls._required and name not in cls._defaults
-            if required and name not in data and (given or {}).get(name) is None:
-                raise InvalidArgumentException(f"{cls.__name__}: missing key {name!r}")
 
     @classmethod
-    def from_dict(cls: type[_R], data: Mapping[str, Any]) -> _R:
-        """Build from a mapping of field names to values (native or as given by ``to_dict``)."""
-        if not isinstance(data, Mapping):
-            raise InvalidArgumentException(
-                f"{cls.__name__}.from_dict: expected a mapping, got {_show(data)}"
-            )
-        cls._check_keys(data)
-        return cls(**data)
+    def create_from_dict(cls: type[_R], data: Mapping[str, Any] | _R | None) -> _R:
+        """Grid Engine's name: ``data`` itself if it is already of this type, else a new one
+        built from the mapping, as ``from_dict`` builds it (None: an empty mapping)."""
+        if isinstance(data, cls):
+            return data
+        return cls.from_dict({} if data is None else cast(Mapping[str, Any], data))
 
     @classmethod
     def _describe(cls, name: str) -> str | None:
@@ -130,7 +208,8 @@ class _Record:
         return None if about is None else f"{cls.__name__}.{name}: {about}"
 
     def to_dict(self) -> dict[str, Any]:
-        """Every field as JSON-compatible data (None for unset fields)."""
+        """Every field as JSON-compatible data (None for unset fields, ``{}`` for an unset
+        ``implementation_specific``)."""
         data: dict[str, Any] = {}
         for name, encode in self._encoders:
             value = getattr(self, name)

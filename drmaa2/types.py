@@ -4,9 +4,11 @@ Every type is a dataclass that checks its values when it is built and whenever a
 assigned, so a wrong value fails at once with an ``InvalidArgumentException`` naming the class,
 the field and the value. Each is built from keywords, from a mapping given as first positional
 argument (``JobTemplate({"remote_command": "/bin/true"})``, as Grid Engine's binding does) or
-with ``from_dict``. ``to_dict()``/``from_dict()`` and ``to_json()``/``from_json()`` convert
-to and from JSON-compatible data: datetimes as ISO 8601 strings with offset, timedeltas as float
-seconds, enums by name.
+with ``from_dict`` (``create_from_dict``); ``x.from_dict(mapping)`` on an instance sets the
+mapping's fields on it. ``to_dict()``/``from_dict()`` and ``to_json()``/``from_json()``
+convert to and from JSON-compatible data: datetimes as ISO 8601 strings with offset,
+timedeltas as float seconds, enums by name. ``implementation_specific`` is never None: unset,
+it is an empty dict.
 
 The record classes are defined here. What they share is in :mod:`drmaa2.record` (checked
 assignment, conversion, copying) and :mod:`drmaa2.fields` (the check, encoder and description
@@ -51,23 +53,27 @@ __all__ = ["JobInfo", "JobTemplate", "MachineInfo", "Notification", "QueueInfo",
 
 @_validated
 @dataclass(slots=True)
-class Version(_Record):
+class Version(_Record, ImplementationSpecific):
     """A version number in two parts: ``Version("2", "0")``, ``Version(major="2", minor="0")``
-    or ``Version({"major": "2", "minor": "0"})``."""
+    or ``Version({"major": "2", "minor": "0"})``, with the backend's implementation-specific
+    values (none for the backends of this distribution)."""
 
     major: str = field(metadata=_STR)
     minor: str = field(metadata=_STR)
+    implementation_specific: dict[str, str] = field(default_factory=dict, metadata=_STR_DICT)
 
     def __init__(
         self,
         major: str | Mapping[str, Any] | None = None,
         minor: str | None = None,
+        implementation_specific: Mapping[str, str] | None = None,
         *,
         version: Mapping[str, Any] | None = None,
     ) -> None:
         if version is None and isinstance(major, Mapping):
             major, version = None, major
-        self._fill({"major": major, "minor": minor}, version)
+        given = {"major": major, "minor": minor, "implementation_specific": implementation_specific}
+        self._fill(given, version)
 
     def __str__(self) -> str:
         return f"{self.major}.{self.minor}"
@@ -85,6 +91,12 @@ class Version(_Record):
         from drmaa2.manager import get_drmaa_version  # manager imports this module
 
         return get_drmaa_version()
+
+    @classmethod
+    def get_implementation_specific_attrs(cls, *, backend: str | None = None) -> dict[str, str]:
+        """The implementation-specific values of the backend's resource manager version
+        (Grid Engine's binding's name): ``get_drms_version().implementation_specific``."""
+        return dict(cls.get_drms_version(backend=backend).implementation_specific)
 
 
 # The kind of a Version field (MachineInfo.os_version). It is here, not in drmaa2.fields with
@@ -161,7 +173,7 @@ class JobTemplate(_Record, ImplementationSpecific):
         default=None, metadata=_LIMITS_KIND
     )
     accounting_id: str | None = field(default=None, metadata=_STR)
-    implementation_specific: dict[str, str] | None = field(default=None, metadata=_STR_DICT)
+    implementation_specific: dict[str, str] = field(default_factory=dict, metadata=_STR_DICT)
 
 
 @_validated
@@ -193,7 +205,7 @@ class JobInfo(_Record, ImplementationSpecific):
     submission_time: datetime | None = field(default=None, metadata=_DATETIME)
     dispatch_time: datetime | None = field(default=None, metadata=_DATETIME)
     finish_time: datetime | None = field(default=None, metadata=_DATETIME)
-    implementation_specific: dict[str, str] | None = field(default=None, metadata=_STR_DICT)
+    implementation_specific: dict[str, str] = field(default_factory=dict, metadata=_STR_DICT)
 
 
 @_validated
@@ -215,7 +227,7 @@ class MachineInfo(_Record, ImplementationSpecific):
     architecture: Cpu | None = field(default=None, metadata=_CPU)
     os: Os | None = field(default=None, metadata=_OS)
     os_version: Version | None = field(default=None, metadata=_VERSION)
-    implementation_specific: dict[str, str] | None = field(default=None, metadata=_STR_DICT)
+    implementation_specific: dict[str, str] = field(default_factory=dict, metadata=_STR_DICT)
 
 
 @_validated
@@ -227,15 +239,16 @@ class QueueInfo(_Record, ImplementationSpecific):
     _: KW_ONLY
 
     name: str | None = field(default=None, metadata=_STR)
-    implementation_specific: dict[str, str] | None = field(default=None, metadata=_STR_DICT)
+    implementation_specific: dict[str, str] = field(default_factory=dict, metadata=_STR_DICT)
 
 
 @_validated
 @dataclass(slots=True)
-class Notification(_Record):
+class Notification(_Record, ImplementationSpecific):
     """An event about a job, passed to callbacks of ``register_event_notification``.
 
-    A backend sets every field. For code that builds its own, each has a default:
+    A backend sets every field (``implementation_specific``: its own values, none for the
+    backends of this distribution). For code that builds its own, each has a default:
     ``Notification()`` is a NEW_STATE event of job "" in session "" to UNDETERMINED.
     """
 
@@ -243,6 +256,7 @@ class Notification(_Record):
     job_id: str = field(default="", metadata=_STR)
     session_name: str = field(default="", metadata=_STR)
     job_state: JobState = field(default=JobState.UNDETERMINED, metadata=_JOB_STATE)
+    implementation_specific: dict[str, str] = field(default_factory=dict, metadata=_STR_DICT)
 
     def __init__(
         self,
@@ -250,6 +264,7 @@ class Notification(_Record):
         job_id: str | None = None,
         session_name: str | None = None,
         job_state: JobState | str | int | None = None,
+        implementation_specific: Mapping[str, str] | None = None,
         *,
         notification: Mapping[str, Any] | None = None,
     ) -> None:
@@ -260,6 +275,7 @@ class Notification(_Record):
             "job_id": job_id,
             "session_name": session_name,
             "job_state": job_state,
+            "implementation_specific": implementation_specific,
         }
         self._fill(given, notification)
 

@@ -52,6 +52,7 @@ class ListType(enum.IntEnum):
     """The kinds of list of DRMAA2's C binding, with its codes. Grid Engine's binding passes
     them to its C library; here no call takes one."""
 
+    UNSET_LISTTYPE = -1
     STRINGLIST = 0
     JOBLIST = 1
     QUEUEINFOLIST = 2
@@ -114,7 +115,7 @@ class ReservationTemplate(_Record, ImplementationSpecific):
     min_phys_memory: int | None = field(default=None, metadata=_COUNT)
     machine_os: Os | None = field(default=None, metadata=_OS)
     machine_arch: Cpu | None = field(default=None, metadata=_CPU)
-    implementation_specific: dict[str, str] | None = field(default=None, metadata=_STR_DICT)
+    implementation_specific: dict[str, str] = field(default_factory=dict, metadata=_STR_DICT)
 
 
 @_validated
@@ -134,7 +135,7 @@ class ReservationInfo(_Record, ImplementationSpecific):
     users_acl: list[str] | None = field(default=None, metadata=_STR_LIST)
     reserved_slots: int | None = field(default=None, metadata=_COUNT)
     reserved_machines: list[str] | None = field(default=None, metadata=_STR_LIST)
-    implementation_specific: dict[str, str] | None = field(default=None, metadata=_STR_DICT)
+    implementation_specific: dict[str, str] = field(default_factory=dict, metadata=_STR_DICT)
 
 
 class Reservation:

@@ -16,7 +16,14 @@ from drmaa2.cli.targets import find, jobs_of, open_session
 # Extension key read by name, so the CLI depends on no backend package.
 _MAX_RSS_KIB = "ru_maxrss"
 
-_STATE_NAMES = ", ".join(state.name for state in drmaa2.JobState)
+#: The states a job of these backends can be in (not uge-drmaa2's UNSET_JSTATE and
+#: RUNNING_HELD, which no backend here reports).
+_STATES = {
+    state.name: state
+    for state in drmaa2.JobState
+    if state not in (drmaa2.JobState.UNSET_JSTATE, drmaa2.JobState.RUNNING_HELD)
+}
+_STATE_NAMES = ", ".join(_STATES)
 
 
 def register(commands: Commands) -> None:
@@ -37,7 +44,7 @@ def register(commands: Commands) -> None:
 
 
 def _state_arg(text: str) -> drmaa2.JobState:
-    state = drmaa2.JobState.__members__.get(text.upper())
+    state = _STATES.get(text.upper())
     if state is None:
         raise argparse.ArgumentTypeError(
             f"unknown job state {text!r}; expected one of {_STATE_NAMES}"

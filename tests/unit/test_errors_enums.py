@@ -16,6 +16,7 @@ from drmaa2.enums import Capability, Cpu, Event, JobState, Os, ResourceLimit, St
 
 EXPECTED_ENUMS: dict[type[enum.IntEnum], list[tuple[str, int]]] = {
     JobState: [
+        ("UNSET_JSTATE", -1),
         ("UNDETERMINED", 0),
         ("QUEUED", 1),
         ("QUEUED_HELD", 2),
@@ -25,8 +26,10 @@ EXPECTED_ENUMS: dict[type[enum.IntEnum], list[tuple[str, int]]] = {
         ("REQUEUED_HELD", 6),
         ("DONE", 7),
         ("FAILED", 8),
+        ("RUNNING_HELD", 9),
     ],
     Capability: [
+        ("UNSET_CAPABILITY", -1),
         ("ADVANCE_RESERVATION", 0),
         ("RESERVE_SLOTS", 1),
         ("CALLBACK", 2),
@@ -42,6 +45,7 @@ EXPECTED_ENUMS: dict[type[enum.IntEnum], list[tuple[str, int]]] = {
         ("RT_MACHINEARCH", 12),
     ],
     Os: [
+        ("UNSET_OS", -1),
         ("OTHER_OS", 0),
         ("AIX", 1),
         ("BSD", 2),
@@ -56,6 +60,7 @@ EXPECTED_ENUMS: dict[type[enum.IntEnum], list[tuple[str, int]]] = {
         ("WINNT", 11),
     ],
     Cpu: [
+        ("UNSET_CPU", -1),
         ("OTHER_CPU", 0),
         ("ALPHA", 1),
         ("ARM", 2),
@@ -74,8 +79,9 @@ EXPECTED_ENUMS: dict[type[enum.IntEnum], list[tuple[str, int]]] = {
         ("SPARC64", 15),
         ("PPC64LE", 16),
     ],
-    Event: [("NEW_STATE", 0), ("MIGRATED", 1), ("ATTRIBUTE_CHANGE", 2)],
+    Event: [("UNSET_EVENT", -1), ("NEW_STATE", 0), ("MIGRATED", 1), ("ATTRIBUTE_CHANGE", 2)],
     StatusCode: [
+        ("UNSET_ERROR", -1),
         ("SUCCESS", 0),
         ("DENIED_BY_DRMS", 1),
         ("DRM_COMMUNICATION", 2),
@@ -90,6 +96,8 @@ EXPECTED_ENUMS: dict[type[enum.IntEnum], list[tuple[str, int]]] = {
         ("UNSUPPORTED_ATTRIBUTE", 11),
         ("UNSUPPORTED_OPERATION", 12),
         ("IMPLEMENTATION_SPECIFIC", 13),
+        ("AUTHORIZATION", 14),
+        ("LASTERROR", 15),
     ],
 }
 
@@ -116,11 +124,12 @@ def test_int_enums_are_int_enums(kind: type[enum.IntEnum]) -> None:
 
 @pytest.mark.parametrize("kind", INT_ENUMS, ids=lambda k: k.__name__)
 def test_int_enums_reject_values_out_of_range(kind: type[enum.IntEnum]) -> None:
-    past_end = len(EXPECTED_ENUMS[kind])
-    with pytest.raises(ValueError, match=str(past_end)):
-        kind(past_end)
-    with pytest.raises(ValueError, match="-1"):
-        kind(-1)
+    codes = [code for _, code in EXPECTED_ENUMS[kind]]
+    assert codes == list(range(-1, len(codes) - 1)), "UNSET_* -1, then the codes from 0"
+    with pytest.raises(ValueError, match=str(max(codes) + 1)):
+        kind(max(codes) + 1)
+    with pytest.raises(ValueError, match="-2"):
+        kind(-2)
 
 
 @pytest.mark.parametrize("kind", [*INT_ENUMS, ResourceLimit], ids=lambda k: k.__name__)
@@ -155,6 +164,7 @@ def test_job_state_helpers() -> None:
     assert {state for state in JobState if state.is_terminal} == {JobState.DONE, JobState.FAILED}
     assert {state for state in JobState if state.is_started} == {
         JobState.RUNNING,
+        JobState.RUNNING_HELD,
         JobState.SUSPENDED,
         JobState.DONE,
         JobState.FAILED,
@@ -221,7 +231,8 @@ def test_base_exception() -> None:
     base = drmaa2.Drmaa2Exception
     assert base is errors.Drmaa2Exception
     assert base.__bases__ == (Exception,)
-    assert isinstance(base.error_code, StatusCode)
+    # Grid Engine's binding's code for an exception built without one.
+    assert base.error_code is StatusCode.UNSET_ERROR
     assert "Drmaa2Exception" in drmaa2.__all__
 
 
@@ -308,11 +319,13 @@ def test_uge_alias_catches_the_real_exception() -> None:
 
 
 def test_authorization_error_is_a_kind_of_denied_by_drms() -> None:
-    """Grid Engine's AuthorizationError has no DRMAA2 code: it is a DeniedByDrmsException."""
+    """Grid Engine's AuthorizationError, which DRMAA2 lacks, has the binding's code
+    AUTHORIZATION and is a DeniedByDrmsException."""
     cls = drmaa2.AuthorizationError
     assert cls is errors.AuthorizationError and "AuthorizationError" in drmaa2.__all__
     assert cls.__bases__ == (drmaa2.DeniedByDrmsException,)
-    assert cls("not yours").error_code is StatusCode.DENIED_BY_DRMS
+    assert cls.error_code is StatusCode.AUTHORIZATION
+    assert cls("not yours").error_code is StatusCode.AUTHORIZATION
     with pytest.raises(drmaa2.DeniedByDrms, match="not yours"):
         raise cls("not yours")
     assert not issubclass(drmaa2.DeniedByDrmsException, cls)

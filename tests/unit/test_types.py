@@ -180,8 +180,8 @@ def test_all_lists_the_six_classes() -> None:
             "virt_memory architecture os os_version implementation_specific",
         ),
         (QueueInfo, "name implementation_specific"),
-        (Version, "major minor"),
-        (Notification, "event job_id session_name job_state"),
+        (Version, "major minor implementation_specific"),
+        (Notification, "event job_id session_name job_state implementation_specific"),
     ],
 )
 def test_fields_are_the_documented_ones(cls: type, names: str) -> None:
@@ -189,10 +189,12 @@ def test_fields_are_the_documented_ones(cls: type, names: str) -> None:
 
 
 @pytest.mark.parametrize("cls", OPTIONAL_CLASSES)
-def test_every_field_defaults_to_none(cls: type) -> None:
+def test_every_field_defaults_to_none_but_implementation_specific_to_empty(cls: type) -> None:
     record = cls()
-    assert all(getattr(record, name) is None for name in field_names(cls))
-    assert record.to_dict() == dict.fromkeys(field_names(cls))
+    others = [name for name in field_names(cls) if name != "implementation_specific"]
+    assert all(getattr(record, name) is None for name in others)
+    assert record.implementation_specific == {}
+    assert record.to_dict() == {**dict.fromkeys(others), "implementation_specific": {}}
 
 
 @pytest.mark.parametrize("cls", OPTIONAL_CLASSES)
@@ -384,7 +386,7 @@ REJECTED: list[tuple[Any, str, Any]] = [
     (JobTemplate, "machine_os", "linux-gnu"),
     (JobTemplate, "machine_os", "Linux"),
     (JobTemplate, "machine_os", 99),
-    (JobTemplate, "machine_os", -1),
+    (JobTemplate, "machine_os", -2),
     (JobTemplate, "machine_os", True),
     (JobTemplate, "machine_os", 3.0),
     (JobTemplate, "machine_os", Cpu.X64),
@@ -407,7 +409,7 @@ REJECTED: list[tuple[Any, str, Any]] = [
     (JobTemplate, "resource_limits", {3: 1}),
     (JobTemplate, "resource_limits", [("CPU_TIME", 1)]),
     (JobInfo, "job_state", "FINISHED"),
-    (JobInfo, "job_state", 9),
+    (JobInfo, "job_state", 10),
     (JobInfo, "job_state", False),
     (JobInfo, "exit_status", "0"),
     (JobInfo, "exit_status", True),
@@ -550,9 +552,9 @@ def test_bad_value_is_rejected_on_assignment_and_the_old_value_stays(
             JobInfo,
             "job_state",
             "FINISHED",
-            "JobInfo.job_state: expected a JobState name (UNDETERMINED, QUEUED, QUEUED_HELD, "
-            "RUNNING, SUSPENDED, REQUEUED, REQUEUED_HELD, DONE, FAILED), value or member, "
-            "got 'FINISHED'",
+            "JobInfo.job_state: expected a JobState name (UNSET_JSTATE, UNDETERMINED, QUEUED, "
+            "QUEUED_HELD, RUNNING, SUSPENDED, REQUEUED, REQUEUED_HELD, DONE, FAILED, "
+            "RUNNING_HELD), value or member, got 'FINISHED'",
         ),
         (
             JobInfo,
@@ -694,15 +696,16 @@ def test_to_dict_encodes_a_job_info() -> None:
 
 def test_to_dict_encodes_machine_version_and_notification() -> None:
     machine = full_machine().to_dict()
-    assert machine["os_version"] == {"major": "6", "minor": "18.44"}
+    assert machine["os_version"] == {"major": "6", "minor": "18.44", "implementation_specific": {}}
     assert machine["architecture"] == "ARM64"
     assert machine["os"] == "LINUX"
-    assert full_version().to_dict() == {"major": "2", "minor": "0"}
+    assert full_version().to_dict() == {"major": "2", "minor": "0", "implementation_specific": {}}
     assert full_notification().to_dict() == {
         "event": "NEW_STATE",
         "job_id": "3",
         "session_name": "my-session",
         "job_state": "RUNNING",
+        "implementation_specific": {},
     }
 
 

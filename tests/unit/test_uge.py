@@ -171,6 +171,7 @@ def test_sudo_checks_its_values() -> None:
 
 def test_list_type_has_the_c_bindings_codes() -> None:
     assert [(m.name, int(m)) for m in ListType] == [
+        ("UNSET_LISTTYPE", -1),
         ("STRINGLIST", 0),
         ("JOBLIST", 1),
         ("QUEUEINFOLIST", 2),
