@@ -90,6 +90,18 @@ def _name_arg(field: str, value: object, *, optional: bool) -> None:
         ) from None
 
 
+def _new_session_name(field: str, name: str | None) -> None:
+    """A name for a session to be created: a name (see :func:`_name_arg`) without ``@``,
+    which Grid Engine keeps for its ``user@name`` session names and its binding refuses too.
+    Sessions that already have one are still opened and destroyed by it."""
+    _name_arg(field, name, optional=True)
+    if name is not None and "@" in name:
+        raise InvalidArgumentException(
+            f"{field}: a new session's name may not hold '@' (Grid Engine keeps it for "
+            f"'user@name'), got {name!r}"
+        )
+
+
 def _index_arg(field: str, value: object, minimum: int, least: str = "") -> int:
     """An array bound: an int from ``minimum`` (``least`` names it, if it is another
     argument's value) to INT_MAX, the largest a store holds."""
@@ -148,6 +160,14 @@ class _Session:
     def _reap(self, job_id: str) -> None:
         raise NotImplementedError
 
+    def _terminate_all(self, job_id: str) -> None:
+        """Terminate the job and, if it is an array task, the other tasks of its array."""
+        self._control(job_id, Action.TERMINATE)
+
+    def _place(self) -> tuple[str, ...]:
+        """Where the session's jobs live: two objects with the same place share their jobs."""
+        raise NotImplementedError
+
     def __enter__(self: _S) -> _S:
         return self
 
@@ -186,7 +206,26 @@ def _binding_arguments(
             )
         name = name or session_dict.get("name")
         contact = contact or session_dict.get("contact")
-    return (None if name == "" else name), contact
+    return (None if name == "" else name), (None if contact == "" else contact)
+
+
+def _contact_or_auth(contact: object, auth: object) -> str | None:
+    """The contact of a call whose second argument is ``auth`` in Grid Engine's binding
+    (``destroy_by_name(name, auth)``): a Sudo or a mapping there is taken as ``auth``;
+    an empty contact is none."""
+    from drmaa2.uge import Sudo  # uge imports the session layer
+
+    if isinstance(contact, (Sudo, Mapping)):
+        contact, auth = None, auth or contact
+    _no_auth(auth)
+    if contact == "" or contact is None:
+        return None
+    if not isinstance(contact, str):
+        raise InvalidArgumentException(
+            f"contact: expected a str (or, in its place as in Grid Engine's binding, auth: "
+            f"a Sudo or a mapping), got {contact!r}"
+        )
+    return contact
 
 
 def _described(session: object) -> str:
@@ -200,9 +239,10 @@ def _described(session: object) -> str:
 
 
 def _no_auth(auth: object) -> None:
-    """Grid Engine's binding takes ``auth`` (a Sudo) on many calls: None is taken, as it means
-    the calling user; anything else raises UnsupportedOperationException."""
-    if auth is not None:
+    """Grid Engine's binding takes ``auth`` (a Sudo) on many calls and acts as the calling
+    user when it is false (``if auth:``): None, ``{}``. Those are taken; anything else
+    raises UnsupportedOperationException."""
+    if auth:
         raise UnsupportedOperationException(
             f"auth: jobs run as the calling user only, got {auth!r}; run the script as the "
             f"user the jobs belong to"

@@ -92,6 +92,25 @@ class Job:
         _no_auth(auth)
         self._session._control(self._id, Action.TERMINATE)
 
+    def terminate_forced(self, auth: object = None) -> None:
+        """Grid Engine's forced termination, which ends the job without the grace its
+        :meth:`terminate` may give. Here it is :meth:`terminate`: the ``os`` backend gives no
+        grace (it sends SIGKILL at once); the ``slurm`` backend cancels the job as
+        :meth:`terminate` does (Slurm's SIGTERM, then SIGKILL after its ``KillWait``)."""
+        _no_auth(auth)
+        self._session._control(self._id, Action.TERMINATE)
+
+    def terminate_all(self, auth: object = None) -> None:
+        """End the job; for a task of an array, end every task of its array, as
+        :meth:`JobArray.terminate` does (Grid Engine's ``terminate_all``)."""
+        _no_auth(auth)
+        self._session._terminate_all(self._id)
+
+    def terminate_forced_all(self, auth: object = None) -> None:
+        """:meth:`terminate_all` without a grace period (see :meth:`terminate_forced`)."""
+        _no_auth(auth)
+        self._session._terminate_all(self._id)
+
     def reap(self) -> None:
         """Forget a finished job; afterwards the job is unknown to the session."""
         self._session._reap(self._id)
@@ -105,12 +124,16 @@ class Job:
         self._session._wait([self], WaitFor.TERMINATED, True, timeout)
 
     def __eq__(self, other: object) -> bool:
+        """Jobs are equal when they are the same job: the same id in the same session (the
+        same backend, contact and session name), through whichever session object."""
         if not isinstance(other, Job):
             return NotImplemented
-        return self._id == other._id and self._session is other._session
+        return self._id == other._id and (
+            self._session is other._session or self._session._place() == other._session._place()
+        )
 
     def __hash__(self) -> int:
-        return hash((self._id, id(self._session)))
+        return hash((self._id, self._session._place()))
 
     def __repr__(self) -> str:
         return f"Job(id={self._id!r}, session={self._session.name!r})"
@@ -240,9 +263,26 @@ class JobArray:
         _no_auth(auth)
         self._apply("terminate", reversed(self._jobs))
 
+    def terminate_all(self, auth: object = None) -> None:
+        """Terminate every task: Grid Engine's name for :meth:`terminate`, which already acts
+        on every task of the array."""
+        self.terminate(auth)
+
     def reap(self) -> None:
         """Forget every finished task; they leave :attr:`job_list`."""
         self._apply("reap", self._jobs)
+
+    def __eq__(self, other: object) -> bool:
+        """Arrays are equal when they are the same array: the same id in the same session
+        (the same backend, contact and session name), through whichever session object."""
+        if not isinstance(other, JobArray):
+            return NotImplemented
+        return self._id == other._id and (
+            self._session is other._session or self._session._place() == other._session._place()
+        )
+
+    def __hash__(self) -> int:
+        return hash((self._id, self._session._place()))
 
     def __repr__(self) -> str:
         return f"JobArray(id={self._id!r}, tasks={len(self._jobs)}, session={self.session_name!r})"

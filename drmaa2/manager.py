@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from drmaa2.backend import Backend, NotificationCallback
 from drmaa2.enums import Capability
 from drmaa2.errors import InvalidArgumentException, UnsupportedOperationException
-from drmaa2.front import R, _backend_call, _name_arg
+from drmaa2.front import R, _backend_call, _name_arg, _new_session_name
 from drmaa2.monitoring import MonitoringSession
 from drmaa2.plugins import registry
 from drmaa2.types import Version
@@ -50,11 +50,11 @@ def create_job_session(
 ) -> JobSession:
     """Create a persistent job session (a generated name if ``name`` is None).
 
-    InvalidArgumentException if a session of that name exists.
+    InvalidArgumentException if a session of that name exists, or if the name holds ``@``.
     """
     from drmaa2.session import JobSession  # session imports this module
 
-    _name_arg("name", name, optional=True)
+    _new_session_name("name", name)
     backend_name, impl = registry.get(backend)
     session = _backend_call(
         backend_name, "create_job_session", lambda: impl.create_job_session(name, contact)

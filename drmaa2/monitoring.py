@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from drmaa2.backend import Action, MonitoringSessionBackend, WaitFor
+from drmaa2.backend import Action, WaitFor
 from drmaa2.enums import JobState
 from drmaa2.errors import InvalidArgumentException, UnsupportedOperationException
-from drmaa2.front import Timeout, _backend_call, _name_arg, _Session
+from drmaa2.front import Timeout, _backend_call, _binding_arguments, _name_arg, _Session
 from drmaa2.jobs import Job
 from drmaa2.plugins import registry
 from drmaa2.types import JobInfo, JobTemplate, MachineInfo, QueueInfo
@@ -17,27 +17,53 @@ __all__ = ["MonitoringSession"]
 
 
 class MonitoringSession(_Session):
-    """A read-only view of the backend's machines, queues and jobs (for ``os``: every process)."""
+    """A read-only view of the backend's machines, queues and jobs (for ``os``: every process).
+
+    As in Grid Engine's binding, ``session_dict`` may give ``name`` (and ``contact``), in the
+    second place too (``MonitoringSession(name, {...})``); an empty name or contact is none;
+    :meth:`open` opens the session again after :meth:`close`.
+    """
 
     _kind = "monitoring session"
 
     def __init__(
-        self, name: str | None = None, contact: str | None = None, *, backend: str | None = None
+        self,
+        name: str | None = None,
+        contact: str | Mapping[str, Any] | None = None,
+        session_dict: Mapping[str, Any] | None = None,
+        *,
+        backend: str | None = None,
     ) -> None:
+        if isinstance(contact, Mapping):  # the binding's MonitoringSession(name, session_dict)
+            if session_dict is not None:
+                raise InvalidArgumentException(
+                    f"contact: expected a str, got {contact!r} (and a session_dict)"
+                )
+            session_dict, contact = contact, None
+        name, contact = _binding_arguments(name, contact, session_dict, None)
         _name_arg("name", name, optional=True)
         backend_name, impl = registry.get(backend)
+        self._impl = impl
+        self._contact = contact
+        self._open(backend_name, name)
+
+    def _open(self, backend_name: str, name: str | None) -> None:
+        impl, contact = self._impl, self._contact
         session = _backend_call(
             backend_name,
             "open_monitoring_session",
             lambda: impl.open_monitoring_session(name, contact),
         )
-        self._setup(backend_name, session)
-
-    def _setup(self, backend_name: str, session: MonitoringSessionBackend) -> None:
         self._backend_name = backend_name
         self._backend = session
         self._name = session.name
         self._closed = False
+
+    def open(self) -> None:
+        """Open the session again after :meth:`close`, under its name (nothing if it is
+        open), as Grid Engine's binding allows."""
+        if self._closed:
+            self._open(self._backend_name, self._name)
 
     @property
     def name(self) -> str:
@@ -106,9 +132,14 @@ class MonitoringSession(_Session):
     ) -> list[Job]:
         raise self._read_only(f"wait_{condition.value}")
 
+    def _place(self) -> tuple[str, ...]:
+        return ("monitoring session", self._backend_name, str(self._contact), self._name)
+
     def close(self) -> None:
-        """Close the session; every later call raises InvalidSessionException."""
-        self._check_open()
+        """Close the session; every later call but :meth:`open` and :meth:`close` (which
+        does nothing, as in uge-drmaa2) raises InvalidSessionException."""
+        if self._closed:
+            return
         self._closed = True
         _backend_call(self._backend_name, "close", self._backend.close)
 

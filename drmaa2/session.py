@@ -10,10 +10,8 @@ them implements :mod:`drmaa2.backend`.
 
 from __future__ import annotations
 
-import logging
-import os
-import weakref
 from collections.abc import Mapping
+from types import TracebackType
 from typing import Any
 
 from drmaa2.backend import (
@@ -34,11 +32,14 @@ from drmaa2.front import Timeout as Timeout
 from drmaa2.front import (
     _backend_call,
     _binding_arguments,
+    _contact_or_auth,
     _index_arg,
     _name_arg,
+    _new_session_name,
     _no_auth,
 )
 from drmaa2.jobs import Job, JobArray
+from drmaa2.lifetime import SessionLifetime
 from drmaa2.manager import (
     create_job_session,
     create_reservation_session,
@@ -86,24 +87,22 @@ __all__ = [
 ]
 
 
-_log = logging.getLogger("drmaa2")
-
-
 class JobSession(SessionWaits):
     """A persistent job session: run jobs and job arrays, list them, wait for them.
 
     ``JobSession(name)`` opens the session called ``name``, creating it if it does not exist;
     ``JobSession()`` creates one with a generated name. ``destroy_on_exit`` (default: True for
-    a generated name, False for a given one) destroys the session when it is closed, explicitly,
-    by leaving a ``with`` block, or when the object is garbage-collected (or the interpreter
-    exits) without ``close()``: the session is then closed, and destroyed if
-    ``destroy_on_exit`` holds, so unnamed sessions do not pile up. Only the process that made
-    the object destroys it that way (not a forked copy).
+    a generated name, False for a given one) destroys the session when the object ends: when
+    it leaves a ``with`` block, or is garbage-collected (or the interpreter exits) without
+    :meth:`destroy`. :meth:`close` only closes it, so that :meth:`open` can open it again, as in
+    Grid Engine's binding. Only the process that made the object destroys the session when the
+    object is dropped (not a forked copy).
 
     As in Grid Engine's binding, ``session_dict`` may give ``name`` and ``contact``, an empty
-    name is none, and ``check_for_existing_session=False`` creates the session without
-    listing the existing ones first (one that exists is opened all the same); ``auth`` raises
-    UnsupportedOperationException.
+    name or contact is none, and ``check_for_existing_session=False`` creates the session
+    without listing the existing ones first (one that exists is opened all the same); a new
+    session's name may not hold ``@``; ``auth`` is taken when false (None, ``{}``: the
+    calling user) and raises UnsupportedOperationException otherwise.
     """
 
     _kind = "job session"
@@ -133,9 +132,10 @@ class JobSession(SessionWaits):
                 backend_name, "open_job_session", lambda: impl.open_job_session(existing, contact)
             )
 
-        if name is not None and check_for_existing_session and name in names():
+        if name is not None and (check_for_existing_session or "@" in name) and name in names():
             session = open_it(name)
         else:
+            _new_session_name("name", name)
             try:
                 session = _backend_call(
                     backend_name,
@@ -149,47 +149,33 @@ class JobSession(SessionWaits):
                 session = open_it(name)
         if destroy_on_exit is None:
             destroy_on_exit = name is None
-        self._setup(backend_name, impl, session, destroy_on_exit)
+        self._setup(backend_name, session)
+        self._lifetime = SessionLifetime(self, backend_name, impl, session, destroy_on_exit)
 
-    def _setup(
-        self, backend_name: str, impl: Backend, session: JobSessionBackend, destroy_on_exit: bool
-    ) -> None:
+    def _setup(self, backend_name: str, session: JobSessionBackend) -> None:
         self._backend_name = backend_name
-        self._impl = impl
         self._backend = session
         self._name = session.name
         self._contact: str | None = session.contact
-        self._destroy_on_exit = destroy_on_exit
         self._closed = False
-        # Runs if the object is collected (or the interpreter exits) before close(); it must
-        # not hold self.
-        self._finalizer = weakref.finalize(
-            self,
-            _close_forgotten,
-            os.getpid(),
-            backend_name,
-            impl,
-            session,
-            self._name,
-            self._contact,
-            destroy_on_exit,
-        )
 
     def open(self) -> None:
         """Open the session again after :meth:`close` (nothing if it is open), as Grid
         Engine's binding allows; InvalidArgumentException if it was destroyed meanwhile."""
         if not self._closed:
             return
-        name, contact, impl = self._name, self._contact, self._impl
+        name, contact, impl = self._name, self._contact, self._lifetime.impl
         session = _backend_call(
             self._backend_name, "open_job_session", lambda: impl.open_job_session(name, contact)
         )
-        self._setup(self._backend_name, impl, session, self._destroy_on_exit)
+        self._setup(self._backend_name, session)
+        self._lifetime.reopened(self, session)
 
     @classmethod
     def _wrap(cls, backend_name: str, impl: Backend, session: JobSessionBackend) -> JobSession:
         self = cls.__new__(cls)
-        self._setup(backend_name, impl, session, False)
+        self._setup(backend_name, session)
+        self._lifetime = SessionLifetime(self, backend_name, impl, session, False)
         return self
 
     @property
@@ -216,11 +202,18 @@ class JobSession(SessionWaits):
 
     @classmethod
     def destroy_by_name(
-        cls, name: str, contact: str | None = None, backend: str | None = None
+        cls,
+        name: str,
+        contact: object = None,
+        backend: str | None = None,
+        *,
+        auth: object = None,
     ) -> None:
         """Forget the job session called ``name`` and its jobs' records; running jobs are not
-        killed (``drmaa2.destroy_job_session``)."""
-        destroy_job_session(name, contact, backend=backend)
+        killed (``drmaa2.destroy_job_session``). As in Grid Engine's binding,
+        ``destroy_by_name(name, auth)`` takes a Sudo or a mapping in the second place as
+        ``auth`` (see :class:`JobSession`)."""
+        destroy_job_session(name, _contact_or_auth(contact, auth), backend=backend)
 
     def get_job_categories(self) -> list[str]:
         """The job categories the backend knows."""
@@ -325,67 +318,57 @@ class JobSession(SessionWaits):
                 applied += 1
         return ArrayOutcome(applied, skipped, failed)
 
-    def close(self) -> None:
-        """Close the session (jobs keep running); destroys it if ``destroy_on_exit`` was set.
+    def _terminate_all(self, job_id: str) -> None:
+        """Terminate the job, or if it is an array task, every task of its array."""
+        array_id, dot, index = job_id.rpartition(".")
+        if dot and index.isdigit():
+            self._check_open()
+            try:
+                tasks = self._backend.array_task_ids(array_id)
+            except InvalidArgumentException:
+                tasks = []  # no such array: a job of its own
+            if job_id in tasks:
+                JobArray(self, array_id, [Job(self, task) for task in tasks]).terminate()
+                return
+        self._control(job_id, Action.TERMINATE)
 
-        Every later call, a second ``close()`` included, raises InvalidSessionException.
+    def _place(self) -> tuple[str, ...]:
+        return ("job session", self._backend_name, str(self._contact), self._name)
+
+    def close(self) -> None:
+        """Close the session (its jobs keep running); nothing if it is closed. The session
+        stays, even with ``destroy_on_exit``: :meth:`open` opens it again, and it is destroyed
+        when the object ends (see :class:`JobSession`).
+
+        Every later call but :meth:`open`, :meth:`close` and :meth:`destroy` raises
+        InvalidSessionException.
         """
-        self._check_open()
+        if self._closed:
+            return
         self._closed = True
-        self._finalizer.detach()
-        _backend_call(self._backend_name, "close", self._backend.close)
-        if self._destroy_on_exit:
-            _backend_call(
-                self._backend_name,
-                "destroy_job_session",
-                lambda: self._impl.destroy_job_session(self._name, self._contact),
-            )
+        self._lifetime.close()
 
     def destroy(self, auth: object = None) -> None:
-        """Close the session and forget it and its jobs' records (running jobs keep running)."""
+        """Close the session and forget it and its jobs' records (running jobs keep running).
+        After :meth:`close` too, as in Grid Engine's binding; InvalidArgumentException if it
+        was destroyed already."""
         _no_auth(auth)
-        self._check_open()
         self._closed = True
-        self._finalizer.detach()
-        _backend_call(self._backend_name, "close", self._backend.close)
-        _backend_call(
-            self._backend_name,
-            "destroy_job_session",
-            lambda: self._impl.destroy_job_session(self._name, self._contact),
-        )
+        self._lifetime.destroy()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        """Leaving a ``with`` block ends the object: the session is closed, and destroyed
+        if ``destroy_on_exit`` holds (unless it was destroyed in the block)."""
+        if self._lifetime.destroy_on_exit and not self._lifetime.destroyed:
+            self.destroy()
+        else:
+            self.close()
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else "open"
         return f"JobSession(name={self._name!r}, backend={self._backend_name!r}, {state})"
-
-
-def _close_forgotten(
-    creator: int,
-    backend_name: str,
-    impl: Backend,
-    session: JobSessionBackend,
-    name: str,
-    contact: str | None,
-    destroy: bool,
-) -> None:
-    """Close (and if asked destroy) a job session whose object was collected unclosed.
-
-    Runs in the garbage collector or at interpreter exit, where an exception has nowhere to go:
-    a failure is logged instead. Only the process that made the object destroys the session:
-    a forked copy of the object (the child of ``os.fork()``, or its parent) only closes it,
-    as the other process may still use the session.
-    """
-    destroy = destroy and os.getpid() == creator
-    try:
-        session.close()
-        if destroy:
-            impl.destroy_job_session(name, contact)
-    except Exception as error:
-        _log.warning(
-            "could not %s job session %r of backend %r left unclosed: %s: %s",
-            "close and destroy" if destroy else "close",
-            name,
-            backend_name,
-            type(error).__name__,
-            error,
-        )

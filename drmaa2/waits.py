@@ -52,12 +52,7 @@ class SessionWaits(_Session):
     def _same_session(self, other: object) -> bool:
         """Whether ``other`` is another object of this session (the same name, in the same
         place, of the same backend): a job of one is a job of the other."""
-        return (
-            isinstance(other, SessionWaits)
-            and other._name == self._name
-            and other._contact == self._contact
-            and other._backend_name == self._backend_name
-        )
+        return isinstance(other, SessionWaits) and other._place() == self._place()
 
     def _wait(
         self, jobs: Iterable[Job] | Job, condition: WaitFor, wait_all: bool, timeout: Timeout

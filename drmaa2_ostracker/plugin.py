@@ -22,7 +22,7 @@ from drmaa2_ostracker.job_session import OsJobSession
 from drmaa2_ostracker.keeper import KeeperClient
 from drmaa2_ostracker.monitoring_session import OsMonitoringSession
 
-__all__ = ["STATE_DIR_ENV", "OsBackend", "default_state_dir", "drmaa2_backends"]
+__all__ = ["STATE_DIR_ENV", "OsBackend", "default_state_dir", "drmaa2_backends", "state_dir_of"]
 
 _log = logging.getLogger(__name__)
 
@@ -46,6 +46,29 @@ def default_state_dir() -> str:
     return os.path.join(os.path.abspath(base), "drmaa2-ostracker")
 
 
+def state_dir_of(contact: str | None) -> str:
+    """The state directory a contact names: None is the default one (see
+    :func:`default_state_dir`); an absolute path is created if missing. A relative path must
+    name an existing directory: one that does not exist is more likely another DRMS's contact
+    (Grid Engine's ``qmaster.example.com``) than a directory to make here, so it raises
+    InvalidArgumentException."""
+    if contact is not None and (not isinstance(contact, str) or not contact):
+        raise InvalidArgumentException(
+            f"contact: expected the path of a state directory, got {contact!r}"
+        )
+    if contact is None:
+        return default_state_dir()
+    path = os.path.abspath(contact)
+    if not os.path.isabs(contact) and not os.path.lexists(path):
+        raise InvalidArgumentException(
+            f"contact {contact!r}: no such directory in {os.getcwd()}; the os backend's "
+            f"contact is the path of its state directory (where it keeps its sessions), not "
+            f"a host: give an absolute path (created if missing), an existing directory, or "
+            f"no contact for the default ({default_state_dir()})"
+        )
+    return path
+
+
 class OsBackend:
     """DRMAA2 jobs as local OS processes (implements ``drmaa2.backend.Backend``).
 
@@ -61,11 +84,7 @@ class OsBackend:
         self._open: dict[str, collections.Counter[str]] = {}
 
     def _client(self, contact: str | None) -> KeeperClient:
-        if contact is not None and (not isinstance(contact, str) or not contact):
-            raise InvalidArgumentException(
-                f"contact: expected the path of a state directory, got {contact!r}"
-            )
-        path = os.path.abspath(contact) if contact else default_state_dir()
+        path = state_dir_of(contact)
         with self._lock:
             client = self._clients.get(path)
         if client is None:

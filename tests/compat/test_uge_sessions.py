@@ -1,0 +1,225 @@
+"""Sessions and jobs as code written for Grid Engine's binding (``uge-drmaa2``) uses them: the
+terminate variants, close/open/destroy in any order, the monitoring session's arguments, a
+contact that is no state directory, ``auth`` where the binding takes it, jobs equal across
+session objects, and session names with ``@``. Each runs the real ``os`` backend.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+from pathlib import Path
+
+import pytest
+
+import drmaa2
+from drmaa2 import JobSession, JobState
+from drmaa2.plugins import registry
+from tests.compat.conftest import TIMEOUT
+from tests.keepers import keepers_under, stop_keepers
+
+SLEEPER = {"remote_command": "/bin/sleep", "args": ["60"]}
+
+
+def ended_by_sigkill(job: drmaa2.Job) -> bool:
+    job.wait_terminated(TIMEOUT)
+    info = job.get_info()
+    return (info.job_state, info.terminating_signal) == (JobState.FAILED, "SIGKILL")
+
+
+# -- 1. terminate_forced, terminate_all, terminate_forced_all, JobArray.terminate_all -----------
+
+
+def test_terminate_forced_kills_a_running_job(js: JobSession) -> None:
+    job = js.run_job(SLEEPER)
+    job.wait_started(TIMEOUT)
+    job.terminate_forced()
+    assert ended_by_sigkill(job)
+
+
+@pytest.mark.parametrize("method", ["terminate_all", "terminate_forced_all"])
+def test_terminate_all_of_a_task_ends_its_whole_array(js: JobSession, method: str) -> None:
+    array = js.run_bulk_jobs(SLEEPER, 1, 3)
+    bystander = js.run_job(SLEEPER)
+    js.wait_all_started([*array.job_list, bystander], TIMEOUT)
+    getattr(array.job_list[1], method)()
+    assert all(ended_by_sigkill(task) for task in array.job_list)
+    assert bystander.get_state()[0] is JobState.RUNNING  # another job: left alone
+    getattr(bystander, method)()  # a job of no array: ends alone
+    assert ended_by_sigkill(bystander)
+
+
+def test_terminate_all_of_finished_tasks_is_an_invalid_state(js: JobSession) -> None:
+    array = js.run_bulk_jobs({"remote_command": "/bin/true"}, 1, 2)
+    js.wait_all_terminated(array.job_list, TIMEOUT)
+    with pytest.raises(drmaa2.InvalidStateException, match="applies to none"):
+        array.job_list[0].terminate_all()
+
+
+def test_job_array_terminate_all_ends_every_task(js: JobSession) -> None:
+    array = js.run_bulk_jobs(SLEEPER, 1, 4, 1, 2)  # two run, two queue
+    js.wait_all_started(array.job_list[:2], TIMEOUT)
+    array.terminate_all()
+    assert [task.get_state()[0] for task in js.wait_all_terminated(array.job_list, TIMEOUT)] == [
+        JobState.FAILED
+    ] * 4
+
+
+# -- 2. close, open and destroy as the binding uses them ----------------------------------------
+
+
+def test_destroy_after_close_destroys_and_a_second_close_is_nothing(state_dir: str) -> None:
+    js = JobSession("closed-then-destroyed")
+    js.run_job({"remote_command": "/bin/true"}).wait_terminated(TIMEOUT)
+    js.close()
+    js.close()
+    assert JobSession.list_session_names() == ["closed-then-destroyed"]
+    js.destroy()
+    assert JobSession.list_session_names() == []
+    js.close()
+
+
+@pytest.mark.parametrize("named", [False, True], ids=["unnamed", "named destroy_on_exit"])
+def test_close_keeps_a_destroy_on_exit_session_until_the_object_ends(
+    state_dir: str, named: bool
+) -> None:
+    js = JobSession("temporary", destroy_on_exit=True) if named else JobSession()
+    name = js.name
+    job = js.run_job({"remote_command": "/bin/true"})
+    js.close()
+    assert name in JobSession.list_session_names()
+    js.open()
+    job.wait_terminated(TIMEOUT)
+    assert js.get_jobs() == [job]
+    js.close()
+    del js, job
+    gc.collect()
+    assert name not in JobSession.list_session_names()
+
+
+def test_leaving_a_with_block_destroys_a_destroy_on_exit_session_closed_in_it(
+    state_dir: str,
+) -> None:
+    with JobSession() as js:
+        js.close()
+        assert js.name in JobSession.list_session_names()
+    assert JobSession.list_session_names() == []
+
+
+# -- 3. the monitoring session's arguments ------------------------------------------------------
+
+
+def test_monitoring_session_takes_the_bindings_arguments_and_opens_again(state_dir: str) -> None:
+    assert drmaa2.MonitoringSession(name=None, session_dict={}).name
+    assert drmaa2.MonitoringSession(session_dict={"name": "ms-dict"}).name == "ms-dict"
+    assert drmaa2.MonitoringSession(None, {"name": "ms-second"}).name == "ms-second"
+    ms = drmaa2.MonitoringSession("ms-reopened")
+    ms.close()
+    with pytest.raises(drmaa2.InvalidSessionException):
+        ms.get_all_machines()
+    ms.open()
+    ms.open()  # open already: nothing
+    assert ms.name == "ms-reopened"
+    assert ms.get_all_jobs({"job_id": str(os.getpid())})[0].id == str(os.getpid())
+    ms.close()
+
+
+# -- 4. a contact that is no state directory ----------------------------------------------------
+
+
+def test_a_grid_engine_contact_is_refused_and_leaves_nothing_behind(
+    state_dir: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    here = tmp_path / "cwd"
+    here.mkdir()
+    monkeypatch.chdir(here)
+    try:
+        with pytest.raises(drmaa2.InvalidArgumentException) as caught:
+            JobSession("js", "qmaster.example.com")
+        message = str(caught.value)
+        assert "'qmaster.example.com'" in message and "state directory" in message
+        assert list(here.iterdir()) == []
+        assert keepers_under((str(here),)) == []
+        # An existing directory, named relatively, is a state directory all the same.
+        (here / "state").mkdir()
+        with JobSession("js", "state", destroy_on_exit=True) as js:
+            assert js.contact == str(here / "state")
+    finally:
+        stop_keepers(keepers_under((str(here),)))
+
+
+def test_an_empty_contact_is_no_contact(state_dir: str) -> None:
+    for js in (JobSession(session_dict={"name": "empty", "contact": ""}), JobSession("e", "")):
+        assert js.contact == state_dir
+        js.destroy()
+
+
+# -- 5. and 7. auth where the binding takes it --------------------------------------------------
+
+
+def test_destroy_by_name_takes_auth_second_as_the_binding_does(state_dir: str) -> None:
+    JobSession("a", destroy_on_exit=False).close()
+    with pytest.raises(drmaa2.UnsupportedOperationException, match="auth"):
+        JobSession.destroy_by_name("a", drmaa2.Sudo(username="someone"))
+    with pytest.raises(drmaa2.UnsupportedOperationException, match="auth"):
+        JobSession.destroy_by_name("a", {"username": "someone"})
+    JobSession.destroy_by_name("a", {})
+    JobSession("b", destroy_on_exit=False).close()
+    JobSession.destroy_by_name("b", state_dir, auth=None)  # the contact, as a str
+    assert JobSession.list_session_names() == []
+
+
+def test_a_false_auth_is_the_calling_user(state_dir: str) -> None:
+    js = JobSession("auth", auth={})
+    js.run_job({"remote_command": "/bin/true"}, {}).wait_terminated(TIMEOUT)
+    array = js.run_bulk_jobs(SLEEPER, 1, 2, 1, None, {})
+    array.job_list[0].terminate(auth={})
+    array.terminate({})
+    js.destroy(auth={})
+    assert JobSession.list_session_names() == []
+
+
+# -- 6. a job is equal to itself through any session object -------------------------------------
+
+
+def test_jobs_and_arrays_are_equal_through_another_object_of_their_session(
+    js: JobSession,
+) -> None:
+    job = js.run_job({"remote_command": "/bin/true", "job_name": "eq"})
+    array = js.run_bulk_jobs({"remote_command": "/bin/true"}, 1, 2)
+    other = drmaa2.open_job_session(js.name)
+    try:
+        (seen,) = other.get_jobs({"job_name": "eq"})
+        assert seen == job and hash(seen) == hash(job)
+        assert job in set(other.get_jobs())
+        assert other.get_job_array(array.id) == array
+        assert hash(other.get_job_array(array.id)) == hash(array)
+        assert seen != array.job_list[0]
+    finally:
+        other.close()
+    elsewhere = drmaa2.create_job_session(js.name, os.path.join(js.contact, "elsewhere"))
+    try:
+        twin = elsewhere.run_job({"remote_command": "/bin/true"})
+        assert twin.id == job.id and twin != job  # same id, another session
+        twin.wait_terminated(TIMEOUT)
+    finally:
+        elsewhere.destroy()
+        js.wait_all_terminated([job, *array.job_list], TIMEOUT)
+
+
+# -- 9. session names with @ --------------------------------------------------------------------
+
+
+def test_a_new_session_name_with_an_at_sign_is_refused(state_dir: str) -> None:
+    for create in (lambda: JobSession("me@x"), lambda: drmaa2.create_job_session("me@x")):
+        with pytest.raises(drmaa2.InvalidArgumentException, match="'me@x'"):
+            create()
+    assert JobSession.list_session_names() == []
+    # One already in a store (made by other means) is still opened and destroyed by name.
+    _, backend = registry.get("os")
+    backend.create_job_session("you@y", None).close()
+    js = JobSession("you@y", check_for_existing_session=False)
+    assert js.name == "you@y"
+    js.close()
+    JobSession.destroy_by_name("you@y")
+    assert JobSession.list_session_names() == []
