@@ -68,7 +68,7 @@ class Reaper(Timers):
         self._ensure_thread()
         assert self._epoll is not None
         self._by_fd[job.spawned.pidfd] = job
-        if job.group.pending:
+        if job.record.array_id is not None or job.group.pending:
             self._epoll.register(job.spawned.pidfd, select.EPOLLIN)
             return
         self._unregistered.add(job.spawned.pidfd)

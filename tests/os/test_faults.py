@@ -355,8 +355,10 @@ def test_a_lone_jobs_end_on_a_full_disk_is_shown_at_once_from_any_process(
     state = small_fs / "state"
     with drmaa2.JobSession("lone", str(state), backend=BACKEND) as js:
         job = run_gated_job(js, gate, 3)
-        filler = fill(small_fs)
-        gate.touch()
+        try:
+            filler = fill(small_fs)
+        finally:
+            gate.touch()  # whatever fails, the job ends
         job.wait_terminated(TIMEOUT)
         assert drmaa2.get_job_session_names(str(state), backend=BACKEND) == ["lone"]
         assert job.get_state()[0] == JobState.FAILED
@@ -389,8 +391,10 @@ def test_a_keeper_holding_an_unwritten_end_does_not_exit_until_it_is_written(
     js = drmaa2.JobSession("lone", str(state), backend=BACKEND)
     (keeper,) = keepers_under((str(state),))
     job = run_gated_job(js, gate, 4)
-    filler = fill(small_fs)
-    gate.touch()
+    try:
+        filler = fill(small_fs)
+    finally:
+        gate.touch()  # whatever fails, the job ends
     job.wait_terminated(TIMEOUT)
     js.close()
     with pytest.raises(psutil.TimeoutExpired):
