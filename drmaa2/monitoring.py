@@ -136,10 +136,9 @@ class MonitoringSession(_Session):
         return ("monitoring session", self._backend_name, str(self._contact), self._name)
 
     def close(self) -> None:
-        """Close the session; every later call but :meth:`open` and :meth:`close` (which
-        does nothing, as in uge-drmaa2) raises InvalidSessionException."""
-        if self._closed:
-            return
+        """Close the session; every later call but :meth:`open` raises
+        InvalidSessionException (a second ``close()`` too)."""
+        self._check_open()
         self._closed = True
         _backend_call(self._backend_name, "close", self._backend.close)
 

@@ -11,7 +11,6 @@ them implements :mod:`drmaa2.backend`.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from types import TracebackType
 from typing import Any
 
 from drmaa2.backend import (
@@ -92,11 +91,11 @@ class JobSession(SessionWaits):
 
     ``JobSession(name)`` opens the session called ``name``, creating it if it does not exist;
     ``JobSession()`` creates one with a generated name. ``destroy_on_exit`` (default: True for
-    a generated name, False for a given one) destroys the session when the object ends: when
-    it leaves a ``with`` block, or is garbage-collected (or the interpreter exits) without
-    :meth:`destroy`. :meth:`close` only closes it, so that :meth:`open` can open it again, as in
-    Grid Engine's binding. Only the process that made the object destroys the session when the
-    object is dropped (not a forked copy).
+    a generated name, False for a given one) destroys the session when it is closed, explicitly,
+    by leaving a ``with`` block, or when the object is garbage-collected (or the interpreter
+    exits) without ``close()``: the session is then closed, and destroyed if
+    ``destroy_on_exit`` holds, so unnamed sessions do not pile up. Only the process that made
+    the object destroys it that way (not a forked copy).
 
     As in Grid Engine's binding, ``session_dict`` may give ``name`` and ``contact``, an empty
     name or contact is none, and ``check_for_existing_session=False`` creates the session
@@ -336,38 +335,23 @@ class JobSession(SessionWaits):
         return ("job session", self._backend_name, str(self._contact), self._name)
 
     def close(self) -> None:
-        """Close the session (its jobs keep running); nothing if it is closed. The session
-        stays, even with ``destroy_on_exit``: :meth:`open` opens it again, and it is destroyed
-        when the object ends (see :class:`JobSession`).
-
-        Every later call but :meth:`open`, :meth:`close` and :meth:`destroy` raises
-        InvalidSessionException.
+        """Close the session (its jobs keep running); destroys it if ``destroy_on_exit``
+        holds. Every later call but :meth:`open`, a second ``close()`` included, raises
+        InvalidSessionException; :meth:`open` opens a kept session again.
         """
-        if self._closed:
-            return
+        self._check_open()
         self._closed = True
-        self._lifetime.close()
+        if self._lifetime.destroy_on_exit:
+            self._lifetime.destroy()
+        else:
+            self._lifetime.close()
 
     def destroy(self, auth: object = None) -> None:
-        """Close the session and forget it and its jobs' records (running jobs keep running).
-        After :meth:`close` too, as in Grid Engine's binding; InvalidArgumentException if it
-        was destroyed already."""
+        """Close the session and forget it and its jobs' records (running jobs keep running)."""
         _no_auth(auth)
+        self._check_open()
         self._closed = True
         self._lifetime.destroy()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        """Leaving a ``with`` block ends the object: the session is closed, and destroyed
-        if ``destroy_on_exit`` holds (unless it was destroyed in the block)."""
-        if self._lifetime.destroy_on_exit and not self._lifetime.destroyed:
-            self.destroy()
-        else:
-            self.close()
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else "open"

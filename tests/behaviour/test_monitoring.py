@@ -82,8 +82,8 @@ def test_a_closed_session_raises_invalid_session(monitoring: drmaa2.MonitoringSe
         monitoring.get_all_machines,
         monitoring.get_all_queues,
         monitoring.get_all_reservations,
+        monitoring.close,
     ]
     for call in calls:
         with pytest.raises(InvalidSessionException):
             call()
-    monitoring.close()  # a second close does nothing, as in uge-drmaa2

@@ -564,11 +564,11 @@ def test_a_closed_session_raises_invalid_session(
         monitoring.get_all_reservations,
         job.get_info,
         job.get_state,
+        monitoring.close,
     ]
     for call in calls:
         with pytest.raises(InvalidSessionException):
             call()
-    monitoring.close()  # a second close does nothing, as in uge-drmaa2
 
 
 # -- host facts the job session checks templates against -------------------------------------

@@ -5,7 +5,6 @@ for."""
 from __future__ import annotations
 
 import contextlib
-import gc
 import math
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -255,14 +254,11 @@ def test_sessions_persist_jobs_across_open(state_dir: Path) -> None:
 # -- JobSession constructor -------------------------------------------------------------------
 
 
-def test_job_session_generated_name_is_destroyed_when_the_object_ends(state_dir: Path) -> None:
+def test_job_session_generated_name_is_destroyed_on_close(state_dir: Path) -> None:
     session = drmaa2.JobSession(backend=BACKEND)
     name = session.name
     assert name in names()
-    session.close()  # as in Grid Engine's binding, close() keeps it: open() may follow
-    assert name in names()
-    del session
-    gc.collect()
+    session.close()
     assert name not in names()
     with pytest.raises(InvalidArgumentException):
         drmaa2.open_job_session(name, backend=BACKEND)
@@ -322,9 +318,6 @@ def test_job_session_destroy_on_exit_keyword(state_dir: Path) -> None:
     """The UGE signature: JobSession(name, contact, destroy_on_exit)."""
     session = drmaa2.JobSession("positional", None, True, backend=BACKEND)
     session.close()
-    assert names() == ["positional"]
-    del session
-    gc.collect()
     assert names() == []
 
 
@@ -351,7 +344,8 @@ def test_context_manager_closes(state_dir: Path) -> None:
         assert session.get_jobs() == []
     with pytest.raises(InvalidSessionException):
         session.get_jobs()
-    session.close()  # closed already: nothing, as in Grid Engine's binding
+    with pytest.raises(InvalidSessionException):
+        session.close()
     assert names() == ["ctx"]
 
 
@@ -394,6 +388,8 @@ def _job_session_calls(
         ("wait_all_started", lambda: session.wait_all_started([job], ZERO_TIME)),
         ("wait_all_terminated", lambda: session.wait_all_terminated([job], ZERO_TIME)),
         ("wait_all_terminated infinite", lambda: session.wait_all_terminated([job])),
+        ("close", session.close),
+        ("destroy", session.destroy),
     ]
 
 
@@ -408,18 +404,15 @@ def test_closed_session_every_method_raises(state_dir: Path) -> None:
         assert "shut" in str(caught.value), label
         assert "closed" in str(caught.value), label
         raised.append(label)
-    assert len(raised) == 12
+    assert len(raised) == 14
     # Still the name, and nothing was submitted or destroyed by the failed calls.
     assert session.name == "shut"
-    session.close()  # closed already: nothing
     assert names() == ["shut"]
     again = drmaa2.open_job_session("shut", backend=BACKEND)
     try:
         assert [j.id for j in again.get_jobs()] == ["1"]
     finally:
         again.close()
-    session.destroy()  # by name, after close() too, as in Grid Engine's binding
-    assert names() == []
 
 
 def test_destroyed_session_every_method_raises(state_dir: Path) -> None:
@@ -431,9 +424,6 @@ def test_destroyed_session_every_method_raises(state_dir: Path) -> None:
         with pytest.raises(InvalidSessionException):
             call()
         assert names() == [], label
-    session.close()  # closed already: nothing
-    with pytest.raises(InvalidArgumentException, match="no job session named 'gone'"):
-        session.destroy()
 
 
 def test_jobs_of_a_closed_session_raise(state_dir: Path) -> None:
@@ -453,11 +443,11 @@ def test_closed_monitoring_session_raises(state_dir: Path) -> None:
         monitoring.get_all_machines,
         monitoring.get_all_queues,
         monitoring.get_all_reservations,
+        monitoring.close,
     ]
     for call in calls:
         with pytest.raises(InvalidSessionException):
             call()
-    monitoring.close()  # a second close does nothing, as in uge-drmaa2
 
 
 def test_monitoring_session_context_manager(state_dir: Path) -> None:
