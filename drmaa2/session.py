@@ -265,7 +265,8 @@ class JobSession(SessionWaits):
         return [Job(self, job_id) for job_id in ids]
 
     def get_job_array(self, job_array_id: str) -> JobArray:
-        """The array with this id; InvalidArgumentException if the session has none."""
+        """The array with this id; InvalidArgumentException if the session has none, or
+        every task of it was reaped (a reaped job is unknown)."""
         self._check_open()
         _name_arg("job_array_id", job_array_id, optional=False)
         tasks = _backend_call(
@@ -273,6 +274,10 @@ class JobSession(SessionWaits):
             "get_job_array",
             lambda: self._backend.array_task_ids(job_array_id),
         )
+        if not tasks:
+            raise InvalidArgumentException(
+                f"job array {job_array_id!r}: every task of it was reaped"
+            )
         return JobArray(self, job_array_id, [Job(self, task) for task in tasks])
 
     def _job_state(self, job_id: str) -> tuple[JobState, str]:

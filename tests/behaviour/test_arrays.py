@@ -207,6 +207,8 @@ def test_array_reap_forgets_the_finished_tasks_only(session: drmaa2.JobSession) 
     left.reap()
     assert session.get_jobs() == []
     assert left.job_list == []
+    with pytest.raises(drmaa2.InvalidArgumentException, match="every task of it was reaped"):
+        session.get_job_array(array.id)  # unknown, as a reaped job is
 
 
 def test_an_array_handle_passes_over_tasks_reaped_elsewhere(session: drmaa2.JobSession) -> None:
