@@ -8,6 +8,7 @@ import functools
 import logging
 import os
 import platform
+import re
 import threading
 import uuid
 from typing import Any
@@ -46,12 +47,16 @@ def default_state_dir() -> str:
     return os.path.join(os.path.abspath(base), "drmaa2-ostracker")
 
 
+#: A contact that names a host (``qmaster.example.com``, ``qmaster:6444``), as other DRMSs'
+#: contacts do: a relative name without a slash, with a dot or a colon.
+_HOST_LIKE = re.compile(r"[^/]*[.:][^/]*")
+
+
 def state_dir_of(contact: str | None) -> str:
     """The state directory a contact names: None is the default one (see
-    :func:`default_state_dir`); an absolute path is created if missing. A relative path must
-    name an existing directory: one that does not exist is more likely another DRMS's contact
-    (Grid Engine's ``qmaster.example.com``) than a directory to make here, so it raises
-    InvalidArgumentException."""
+    :func:`default_state_dir`); a path is created if missing. A contact that names a host and
+    no existing directory (Grid Engine's ``qmaster.example.com``) is another DRMS's contact,
+    not a directory to make here: InvalidArgumentException."""
     if contact is not None and (not isinstance(contact, str) or not contact):
         raise InvalidArgumentException(
             f"contact: expected the path of a state directory, got {contact!r}"
@@ -59,12 +64,12 @@ def state_dir_of(contact: str | None) -> str:
     if contact is None:
         return default_state_dir()
     path = os.path.abspath(contact)
-    if not os.path.isabs(contact) and not os.path.lexists(path):
+    if _HOST_LIKE.fullmatch(contact) and contact not in (".", "..") and not os.path.lexists(path):
         raise InvalidArgumentException(
             f"contact {contact!r}: no such directory in {os.getcwd()}; the os backend's "
             f"contact is the path of its state directory (where it keeps its sessions), not "
-            f"a host: give an absolute path (created if missing), an existing directory, or "
-            f"no contact for the default ({default_state_dir()})"
+            f"a host: give a path (created if missing; ./{contact} for one here), an "
+            f"existing directory, or no contact for the default ({default_state_dir()})"
         )
     return path
 

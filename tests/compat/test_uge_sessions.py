@@ -136,9 +136,13 @@ def test_a_grid_engine_contact_is_refused_and_leaves_nothing_behind(
         assert "'qmaster.example.com'" in message and "state directory" in message
         assert list(here.iterdir()) == []
         assert keepers_under((str(here),)) == []
-        # An existing directory, named relatively, is a state directory all the same.
-        (here / "state").mkdir()
-        with JobSession("js", "state", destroy_on_exit=True) as js:
+        # An existing directory of that name, or one named as a path, is a state directory.
+        (here / "qmaster.example.com").mkdir()
+        with JobSession("js", "qmaster.example.com", destroy_on_exit=True) as js:
+            assert js.contact == str(here / "qmaster.example.com")
+        with JobSession("js", "./new.d", destroy_on_exit=True) as js:
+            assert js.contact == str(here / "new.d")
+        with JobSession("js", "state", destroy_on_exit=True) as js:  # a plain name: made
             assert js.contact == str(here / "state")
     finally:
         stop_keepers(keepers_under((str(here),)))
