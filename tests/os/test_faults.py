@@ -63,9 +63,11 @@ def test_a_fifo_in_an_array_task_path_fails_that_task_only(tmp_path: Path) -> No
             1,
             1,
         )
-        wait_until(lambda: array.job_list[0].get_state()[0] == JobState.RUNNING)
-        os.mkfifo(tmp_path / "task-2.out")
-        gate.touch()
+        try:
+            wait_until(lambda: array.job_list[0].get_state()[0] == JobState.RUNNING)
+            os.mkfifo(tmp_path / "task-2.out")
+        finally:
+            gate.touch()  # whatever fails, task 1 ends
         js.wait_all_terminated(array.job_list, TIMEOUT)
         infos = [job.get_info() for job in array.job_list]
         js.destroy()
@@ -165,9 +167,11 @@ def test_jobs_ending_on_a_full_disk_are_recorded_once_there_is_space(
         array = js.run_bulk_jobs(
             {"remote_command": "/bin/sh", "args": ["-c", f"{wait_gate}; exit 0"]}, 1, 6, 1, 2
         )
-        js.wait_all_started([*jobs, *array.job_list[:2]], TIMEOUT)
-        filler = fill(small_fs)
-        gate.touch()
+        try:
+            js.wait_all_started([*jobs, *array.job_list[:2]], TIMEOUT)
+            filler = fill(small_fs)
+        finally:
+            gate.touch()  # whatever fails, the jobs end
         js.wait_all_terminated(jobs, TIMEOUT)
         for job in jobs:
             info = job.get_info()
