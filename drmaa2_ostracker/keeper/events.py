@@ -12,7 +12,7 @@ from drmaa2.types import Notification
 from drmaa2_ostracker.supervisor import Supervisor
 
 if TYPE_CHECKING:
-    from drmaa2_ostracker.keeper.server import Connection
+    from drmaa2_ostracker.keeper.connection import Connection
 
 __all__ = ["EventStreams"]
 

@@ -23,7 +23,7 @@ from drmaa2_ostracker.store import Store
 from drmaa2_ostracker.supervisor import Supervisor, now_us
 
 if TYPE_CHECKING:
-    from drmaa2_ostracker.keeper.server import Connection
+    from drmaa2_ostracker.keeper.connection import Connection
 
 __all__ = ["Requests"]
 

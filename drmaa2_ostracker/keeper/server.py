@@ -13,8 +13,8 @@ keeper adopts them.
 
 This module is the keeper's life: its lock, its socket, accepting and checking connections,
 the greeting, the idle exit (its signals are set in :mod:`drmaa2_ostracker.keeper.__main__`,
-which starts it). Its answers to requests are in
-:mod:`~drmaa2_ostracker.keeper.requests`, its event streams in
+which starts it). A connection's thread is in :mod:`~drmaa2_ostracker.keeper.connection`,
+its answers to requests in :mod:`~drmaa2_ostracker.keeper.requests`, its event streams in
 :mod:`~drmaa2_ostracker.keeper.events`.
 """
 
@@ -26,37 +26,30 @@ import errno
 import fcntl
 import logging
 import os
-import queue
 import resource
 import select
 import socket
-import sqlite3
 import struct
 import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
-from drmaa2.errors import (
-    Drmaa2Exception,
-    InvalidArgumentException,
-    SessionManagementException,
-)
+from drmaa2.errors import SessionManagementException
 from drmaa2_ostracker import __version__, faults
 from drmaa2_ostracker.keeper import files
+from drmaa2_ostracker.keeper.connection import Connection
 from drmaa2_ostracker.keeper.events import EventStreams
 from drmaa2_ostracker.keeper.protocol import (
     MAGIC,
     PROTOCOL,
     Channel,
     ConnectionLost,
-    encode_error,
 )
 from drmaa2_ostracker.keeper.requests import Requests
 from drmaa2_ostracker.keeper.sessions import SessionEngine
 from drmaa2_ostracker.plan import Plan
 from drmaa2_ostracker.store import Store
-from drmaa2_ostracker.store.schema import STORE_FILE
 from drmaa2_ostracker.supervisor import Supervisor
 
 __all__ = ["DEFAULT_IDLE_SECONDS", "IDLE_ENV", "Keeper"]
@@ -86,60 +79,6 @@ def idle_seconds() -> float:
 
 class _Stop(Exception):
     """SIGTERM: the keeper exits now, leaving its jobs running."""
-
-
-def _close_fds(fds: list[int]) -> None:
-    for fd in fds:
-        with contextlib.suppress(OSError):
-            os.close(fd)
-
-
-class Connection:
-    """One client connection, served by a thread of its own."""
-
-    def __init__(self, keeper: Keeper, channel: Channel, peer_pid: int) -> None:
-        self.keeper = keeper
-        self.channel = channel
-        self.peer_pid = peer_pid
-        self.events: queue.SimpleQueue[tuple[Any, ...] | None] | None = None
-
-    def gone(self) -> bool:
-        """Whether the client hung up (or, which it never does mid-request, sent more)."""
-        poller = select.poll()
-        poller.register(self.channel.fileno(), select.POLLIN | select.POLLRDHUP)
-        return bool(poller.poll(0))
-
-    def serve(self) -> None:
-        channel = self.channel
-        try:
-            if not self.keeper.greet(channel):
-                return
-            while True:
-                (method, args), fds = channel.receive(with_fds=True)
-                if method == "subscribe":
-                    self.keeper.subscribe(self)
-                    return
-                handler = self.keeper.handlers.get(method)
-                try:
-                    if handler is None:
-                        raise InvalidArgumentException(f"unknown keeper request {method!r}")
-                    answer: tuple[bool, Any] = (True, handler(self, *args, fds=fds))
-                except ConnectionLost:
-                    raise
-                except Exception as error:
-                    _close_fds(fds)
-                    if isinstance(error, sqlite3.Error):  # a full disk …: say so
-                        store = os.path.join(self.keeper.state_dir, STORE_FILE)
-                        error = faults.storage_error(error, store, self.keeper.state_dir)
-                    if not isinstance(error, Drmaa2Exception):  # a bug, not a refusal
-                        _log.exception("request %s failed", method)
-                    answer = (False, encode_error(error))
-                channel.send(answer)
-        except (ConnectionLost, OSError, ValueError, TypeError):
-            pass
-        finally:
-            channel.close()
-            self.keeper.disconnected(self)
 
 
 class Keeper(Requests, EventStreams):

@@ -50,9 +50,11 @@ def gone(pid: int) -> bool:
 
 
 def keepers_of(state: Path | str) -> list[psutil.Process]:
-    """The live keeper processes of a state directory (by their command line)."""
+    """The live keeper processes of a state directory (by their command line). A job the
+    keeper is starting has the keeper's command line until its exec (vfork): a process
+    whose parent is one of them is such a job, not a keeper."""
     found = []
-    for process in psutil.process_iter(["cmdline", "status"]):
+    for process in psutil.process_iter(["cmdline", "status", "ppid"]):
         cmdline = process.info["cmdline"] or []
         if (
             process.info["status"] != psutil.STATUS_ZOMBIE
@@ -61,7 +63,8 @@ def keepers_of(state: Path | str) -> list[psutil.Process]:
             and cmdline[3] == str(state)
         ):
             found.append(process)
-    return found
+    pids = {process.pid for process in found}
+    return [process for process in found if process.info["ppid"] not in pids]
 
 
 def keeper_pid(state: Path | str) -> int:

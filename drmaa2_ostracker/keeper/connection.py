@@ -1,0 +1,79 @@
+"""A client's connection to the keeper: one thread per connection, reading requests and
+sending each its answer (a refusal as the DRMAA2 exception that fits, a bug logged as one).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import queue
+import select
+import sqlite3
+from typing import TYPE_CHECKING, Any
+
+from drmaa2.errors import Drmaa2Exception, InvalidArgumentException
+from drmaa2_ostracker import faults
+from drmaa2_ostracker.keeper.protocol import Channel, ConnectionLost, encode_error
+from drmaa2_ostracker.store.schema import STORE_FILE
+
+if TYPE_CHECKING:
+    from drmaa2_ostracker.keeper.server import Keeper
+
+__all__ = ["Connection"]
+
+_log = logging.getLogger("drmaa2_ostracker.keeper.server")
+
+
+def _close_fds(fds: list[int]) -> None:
+    for fd in fds:
+        with contextlib.suppress(OSError):
+            os.close(fd)
+
+
+class Connection:
+    """One client connection, served by a thread of its own."""
+
+    def __init__(self, keeper: Keeper, channel: Channel, peer_pid: int) -> None:
+        self.keeper = keeper
+        self.channel = channel
+        self.peer_pid = peer_pid
+        self.events: queue.SimpleQueue[tuple[Any, ...] | None] | None = None
+
+    def gone(self) -> bool:
+        """Whether the client hung up (or, which it never does mid-request, sent more)."""
+        poller = select.poll()
+        poller.register(self.channel.fileno(), select.POLLIN | select.POLLRDHUP)
+        return bool(poller.poll(0))
+
+    def serve(self) -> None:
+        channel = self.channel
+        try:
+            if not self.keeper.greet(channel):
+                return
+            while True:
+                (method, args), fds = channel.receive(with_fds=True)
+                if method == "subscribe":
+                    self.keeper.subscribe(self)
+                    return
+                handler = self.keeper.handlers.get(method)
+                try:
+                    if handler is None:
+                        raise InvalidArgumentException(f"unknown keeper request {method!r}")
+                    answer: tuple[bool, Any] = (True, handler(self, *args, fds=fds))
+                except ConnectionLost:
+                    raise
+                except Exception as error:
+                    _close_fds(fds)
+                    if isinstance(error, sqlite3.Error):  # a full disk …: say so
+                        store = os.path.join(self.keeper.state_dir, STORE_FILE)
+                        error = faults.storage_error(error, store, self.keeper.state_dir)
+                    if not isinstance(error, Drmaa2Exception):  # a bug, not a refusal
+                        _log.exception("request %s failed", method)
+                    answer = (False, encode_error(error))
+                channel.send(answer)
+        except (ConnectionLost, OSError, ValueError, TypeError):
+            pass
+        finally:
+            channel.close()
+            self.keeper.disconnected(self)
