@@ -37,10 +37,6 @@ class SupervisorBase:
     _active: dict[JobKey, TrackedJob]
     #: The started jobs, by pidfd.
     _by_fd: dict[int, TrackedJob]
-    #: Pidfds of ``_by_fd`` not yet in the epoll set (see Reaper._watch).
-    _unregistered: set[int]
-    #: When they must be in it, at the latest (monotonic; None: none waits).
-    _register_by: float | None
     #: When the sleeping reaper thread wakes at the latest (monotonic; 0.0 while it is
     #: awake: it looks at every deadline before it sleeps again).
     _reaper_until: float
@@ -64,6 +60,10 @@ class SupervisorBase:
     #: Stores with job ends in their ring not yet written to their rows (see store.ends).
     _ending: dict[str, Store]
     _flush_at: float | None
+    #: Array tasks started in the reaper's rounds whose RUNNING record waits to be written:
+    #: with their next change (a task that ends first is written once), or by the next
+    #: flush (see States._transition).
+    _behind: dict[JobKey, TrackedJob]
     #: Records changed since their store's last commit, by store path (see States._commit).
     _dirty: dict[str, dict[JobKey, JobRecord]]
     #: Records whose change a failed write lost (a full disk), by store path: kept here,

@@ -22,8 +22,6 @@ class Supervisor(Control):
         self._cond = threading.Condition(self._lock)
         self._active = {}
         self._by_fd = {}
-        self._unregistered = set()
-        self._register_by = None
         self._reaper_until = 0.0
         self._timers = []
         self._callbacks = []
@@ -36,6 +34,7 @@ class Supervisor(Control):
         self._watched = collections.Counter()
         self._deferred = {}
         self._ending = {}
+        self._behind = {}
         self._flush_at = None
         self._dirty = {}
         self._unwritten = {}
@@ -58,8 +57,6 @@ class Supervisor(Control):
                     os.close(fd)
         self._active = {}
         self._by_fd = {}
-        self._unregistered = set()
-        self._register_by = None
         self._reaper_until = 0.0
         self._timers = []
         self._epoll = None
@@ -68,6 +65,7 @@ class Supervisor(Control):
         self._changes = None
         self._deferred = {}
         self._ending = {}
+        self._behind = {}
         self._flush_at = None
         self._dirty = {}
         self._unwritten = {}

@@ -23,7 +23,6 @@ from drmaa2_ostracker.process import ExitStatus, reap
 from drmaa2_ostracker.supervisor.jobs import ADOPTED_NOTE, UNOBSERVED, TrackedJob, now_us
 from drmaa2_ostracker.supervisor.states import Changes
 from drmaa2_ostracker.supervisor.timers import Timers
-from drmaa2_ostracker.supervisor.writes import FLUSH_DELAY
 
 __all__ = ["MAX_SLEEP", "Reaper"]
 
@@ -60,38 +59,15 @@ class Reaper(Timers):
     """The supervisor's reaper thread: watching pidfds, reaping, recording how jobs ended."""
 
     def _watch(self, job: TrackedJob) -> None:
-        """Watch a started job's pidfd. A single job's joins the reaper's epoll set when the
-        reaper next wakes (within ``FLUSH_DELAY``), or before any thread sleeps on a job's
-        change: the common ``run_job`` then wait makes no epoll call at all (the waiting
-        thread reaps). An array task's joins at once (its end frees a slot)."""
+        """Watch a started job's pidfd: it joins the reaper's epoll set at once, so the
+        reaper records the job's end as soon as it exits, whether or not anyone waits (a
+        client that submits a job and waits for it finds the end recorded, by the time its
+        wait arrives, for a job shorter than the hop between them)."""
         assert job.spawned is not None
         self._ensure_thread()
         assert self._epoll is not None
         self._by_fd[job.spawned.pidfd] = job
-        if job.record.array_id is not None or job.group.pending:
-            self._epoll.register(job.spawned.pidfd, select.EPOLLIN)
-            return
-        self._unregistered.add(job.spawned.pidfd)
-        if self._register_by is None:
-            self._register_by = time.monotonic() + FLUSH_DELAY
-            if self._reaper_until > self._register_by:  # it sleeps longer: wake it
-                os.eventfd_write(self._wake_fd, 1)
-
-    def _register_pending(self) -> None:
-        """Put every watched pidfd into the reaper's epoll set (lock held)."""
-        self._register_by = None
-        while self._unregistered:
-            fd = self._unregistered.pop()
-            job = self._by_fd.get(fd)
-            if job is not None and not job.helpers and self._epoll is not None:
-                self._epoll.register(fd, select.EPOLLIN)
-
-    def _stop_watching(self, fd: int) -> None:
-        """Take a pidfd out of the reaper's epoll set (lock held)."""
-        if fd in self._unregistered:
-            self._unregistered.discard(fd)
-        elif self._epoll is not None:
-            self._epoll.unregister(fd)
+        self._epoll.register(job.spawned.pidfd, select.EPOLLIN)
 
     def _ensure_thread(self) -> None:
         if self._thread is not None:
@@ -129,8 +105,6 @@ class Reaper(Timers):
         with self._lock:
             # Stay while sessions are open: restarting a thread per job costs more than
             # the job. With no session open, end once nothing is left to watch.
-            if self._register_by is not None and time.monotonic() >= self._register_by:
-                self._register_pending()
             if not self._by_fd and not self._sessions and not self._continuing:
                 self._drop_void_timers()
                 if not self._timers:
@@ -141,7 +115,7 @@ class Reaper(Timers):
             if self._timers and not self._continuing:
                 timeout = max(0.0, self._timers[0].when - time.time())
             now = time.monotonic()
-            for at in (self._flush_at, self._retry_at, self._register_by):
+            for at in (self._flush_at, self._retry_at):
                 if at is not None:
                     due = max(0.0, at - now)
                     timeout = due if timeout < 0 else min(timeout, due)
@@ -225,7 +199,7 @@ class Reaper(Timers):
         if job.helpers:  # threads poll it (see Waits._reap_here): the last of them closes it
             job.orphan_fd = spawned.pidfd
         else:
-            self._stop_watching(spawned.pidfd)
+            self._epoll.unregister(spawned.pidfd)
             os.close(spawned.pidfd)
         if spawned.popen is not None:
             # Tell subprocess the child is reaped, so it never waits for it nor warns about it.

@@ -46,6 +46,9 @@ __all__ = [
 
 _log = logging.getLogger(__name__)
 
+#: The fields a job's start sets (see Dispatcher._running).
+_RUNNING_FIELDS = ("dispatch_us", "pid", "pid_start", "launch", "annotation")
+
 
 # The verdicts of CONTROL: do the action, do nothing, or refuse it because the job …
 DO = "do"
@@ -238,6 +241,12 @@ class States(FailedWrites):
         """
         record = job.record
         store = job.store
+        behind = bool(self._behind) and self._behind.pop(job.key, None) is not None
+        if behind:
+            # Its RUNNING record was not written: written with this change (not through the
+            # ring of ends, whose records name the row by the process's start, and hold only
+            # an end's columns).
+            fields = {**{name: getattr(record, name) for name in _RUNNING_FIELDS}, **fields}
         changed = record.state != state
         record.state = state
         record.sub_state = sub_state
@@ -247,13 +256,32 @@ class States(FailedWrites):
             pass  # its session was destroyed: its id may be a new job's now
         elif (
             ended
-            and (not changes.lazy or job.key in self._watched or self._callbacks)
+            and (
+                not changes.lazy
+                or (record.array_id is None and not self._by_fd)
+                or job.key in self._watched
+                or self._callbacks
+            )
             and not job.unsaved
+            and not behind
             and store.path not in self._unwritten
             and store.end_later(record, ("sub_state", *fields))
         ):
             self._ending[store.path] = store
             self._flush_soon(ENDS_DELAY)
+        elif (
+            state is JobState.RUNNING
+            and changes.lazy
+            and record.array_id is not None
+            and not job.unsaved
+            and store.path not in self._unwritten
+        ):
+            # An array task started in the reaper's round: most end before the next flush,
+            # and their record is then written once, with the end. Meanwhile its row says
+            # it is starting, and a keeper killed meanwhile leaves the next one to find its
+            # process by its launch, as between the fork and any commit (Recovery).
+            self._behind[job.key] = job
+            self._flush_soon()
         else:
             self._write(changes, job, fields)
         if state.is_terminal:
@@ -264,6 +292,24 @@ class States(FailedWrites):
                 self._dispatch(changes, job.group)
         if changed and not job.detached:
             self._note(changes, job)
+
+    def flush(self) -> None:
+        """Write the records that wait to be written (see :meth:`_transition`), then commit
+        what waits to be committed."""
+        with self._lock:
+            if self._behind:
+                behind, self._behind = self._behind, {}
+                changes = Changes()
+                for job in behind.values():
+                    if job.key in self._active and not job.detached:
+                        self._write(
+                            changes,
+                            job,
+                            {name: getattr(job.record, name) for name in _RUNNING_FIELDS},
+                        )
+                for store in changes.stores.values():
+                    self._deferred[store.path] = store
+            super().flush()
 
     def _note(self, changes: Changes, job: TrackedJob) -> None:
         # Waiters sleep until a job they watch changes: no wake-up for every other job.

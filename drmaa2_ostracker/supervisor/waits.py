@@ -42,7 +42,6 @@ class Waits(Recovery):
 
     def _sleep(self, keys: Sequence[JobKey], timeout: float | None) -> None:
         """Wait (lock held) until one of the jobs ``keys`` changes state, or the timeout."""
-        self._register_pending()  # the reaper must see every end at once now
         self._watched.update(keys)
         try:
             self._cond.wait(MAX_SLEEP if timeout is None else min(timeout, MAX_SLEEP))
@@ -207,8 +206,8 @@ class Waits(Recovery):
                 return False
             # While a thread polls it, the pidfd stays open (see Reaper._unwatch).
             pidfd = job.spawned.pidfd
-            if not job.helpers:
-                self._stop_watching(pidfd)
+            if not job.helpers and self._epoll is not None:
+                self._epoll.unregister(pidfd)
             job.helpers += 1
         ready: list[tuple[int, int]] = []
         try:
@@ -231,9 +230,9 @@ class Waits(Recovery):
                 finally:
                     job.helpers -= 1
                     if not job.helpers:
-                        if job.spawned is not None:  # still running: back to the reaper
-                            self._unregistered.add(job.spawned.pidfd)
-                            self._register_pending()
+                        if job.spawned is not None and self._epoll is not None:
+                            # Still running: back to the reaper.
+                            self._epoll.register(job.spawned.pidfd, select.EPOLLIN)
                         elif job.orphan_fd >= 0:
                             os.close(job.orphan_fd)
                             job.orphan_fd = -1

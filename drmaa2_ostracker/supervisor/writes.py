@@ -70,7 +70,7 @@ class FailedWrites(SupervisorBase):
     def observed(self) -> None:
         """What the user is about to see must survive a crash of this process: commit what
         waits to be committed (a no-op when nothing does)."""
-        if self._deferred:
+        if self._deferred or self._behind:
             self.flush()
 
     def flush(self) -> None:
