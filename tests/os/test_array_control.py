@@ -238,3 +238,51 @@ def test_an_array_without_max_parallel_starts_in_batches_while_the_ended_are_rea
     assert len(started_before) < tasks // 2, (
         f"{len(started_before)} of {tasks} tasks were started before run_bulk_jobs returned"
     )
+
+
+def test_an_array_tasks_start_is_stored_though_its_running_row_is_written_behind(
+    tmp_path: Path,
+) -> None:
+    """A task started as a slot frees has its RUNNING row written with its next change (most
+    end first: one row write, not two) or by the next flush: either way its stored row ends up
+    with its pid, its process start and its dispatch time, and the states the API shows are
+    the right ones meanwhile. Read from the store file itself once the session is closed."""
+    state = tmp_path / "state"
+    gate = tmp_path / "gate"
+    tasks = 24
+    with drmaa2.JobSession("behind", str(state), backend=BACKEND, destroy_on_exit=False) as js:
+        # Short tasks: each ends before any flush, its start written with its end; the last
+        # one is watched by the wait (its end must not take the ring of ends, whose records
+        # name the row by a process start the row does not hold yet).
+        short = js.run_bulk_jobs({"remote_command": "/bin/true"}, 1, tasks, 1, 2)
+        js.wait_all_terminated(short.job_list, TIMEOUT)
+        # Two tasks that run until the gate opens: their RUNNING rows are written by a flush
+        # while they run, before a listing by state reads the store.
+        script = f"while [ ! -e {gate} ]; do sleep 0.01; done"
+        gated = js.run_bulk_jobs({"remote_command": "/bin/sh", "args": ["-c", script]}, 1, 4, 1, 2)
+        try:
+            gated.job_list[0].wait_started(TIMEOUT)
+            gated.job_list[1].wait_started(TIMEOUT)
+            running = js.get_jobs(drmaa2.JobInfo(job_state=JobState.RUNNING))
+            assert {job.id for job in running} == {job.id for job in gated.job_list[:2]}
+        finally:
+            gate.touch()
+        js.wait_all_terminated(gated.job_list, TIMEOUT)
+        jobs = [*short.job_list, *gated.job_list]
+        assert [job.get_info().job_state for job in jobs] == [JobState.DONE] * len(jobs)
+    # Rows may be committed a little after the API showed them (within ENDS_DELAY).
+    done = f"SELECT count(*) FROM jobs WHERE array_id IS NOT NULL AND state = {int(JobState.DONE)}"
+    wait_until(lambda: store_count(state, done) == len(jobs), what="every task's end stored")
+    uri = f"file:{state / 'store.sqlite3'}?mode=ro"
+    with contextlib.closing(sqlite3.connect(uri, uri=True)) as db:
+        rows = db.execute(
+            "SELECT job_id, state, sub_state, pid, pid_start, dispatch_us FROM jobs "
+            "WHERE array_id IS NOT NULL ORDER BY seq"
+        ).fetchall()
+    assert [row[0] for row in rows] == [job.id for job in jobs]
+    for job_id, state_code, sub_state, pid, pid_start, dispatch_us in rows:
+        assert (state_code, sub_state) == (int(JobState.DONE), ""), job_id
+        assert pid is not None and pid > 0, job_id
+        # The tick its process started at (negative: one of two ticks, see identity).
+        assert pid_start is not None and pid_start != 0, job_id
+        assert dispatch_us is not None, job_id
