@@ -9,6 +9,7 @@ not finished; finished jobs leave memory, their records live in the store only.
   anyone is shown the result), wakes the waiters that watch a changed job, then calls the event
   callbacks and starts the jobs it marked as starting, outside the lock. One table there says
   which control action each state allows; :mod:`~.control` carries the actions out.
+  :mod:`~.queries` looks up one job's record and state, from memory first.
 - :mod:`~.reaper`: one thread waits on the pidfds of all running jobs and on the
   :mod:`~.timers` (start times, deadlines, wallclock limits) with one epoll set, and reaps by
   explicit pid. A thread waiting for one job takes it out of the set and reaps it itself

@@ -16,7 +16,8 @@ from collections.abc import Callable, Sequence
 from drmaa2.enums import JobState
 from drmaa2_ostracker.process import kill_job
 from drmaa2_ostracker.supervisor.jobs import AT_DEADLINE, DEADLINE, TrackedJob, now_us
-from drmaa2_ostracker.supervisor.states import Changes, States
+from drmaa2_ostracker.supervisor.queries import Queries
+from drmaa2_ostracker.supervisor.states import Changes
 
 __all__ = ["Timer", "Timers"]
 
@@ -46,7 +47,7 @@ class Timer:
         return (self.when, self.serial) < (other.when, other.serial)
 
 
-class Timers(States):
+class Timers(Queries):
     """The supervisor's timers, deadlines and kills."""
 
     def _add_timer(
