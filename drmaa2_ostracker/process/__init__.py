@@ -23,6 +23,7 @@ from drmaa2_ostracker.process.identity import (
     find_job_process,
     identity_of,
     is_running,
+    ticks_at,
 )
 from drmaa2_ostracker.process.launch import LaunchSpec, Spawned, spawn
 from drmaa2_ostracker.process.signals import continue_job, kill_job, signal_group, stop_job
@@ -46,4 +47,5 @@ __all__ = [
     "signal_group",
     "spawn",
     "stop_job",
+    "ticks_at",
 ]

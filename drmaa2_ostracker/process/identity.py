@@ -19,6 +19,7 @@ __all__ = [
     "is_running",
     "process_state",
     "stat_fields",
+    "ticks_at",
 ]
 
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -74,6 +75,13 @@ def is_running(identity: ProcessIdentity) -> bool:
 def boot_ticks() -> int:
     """Now, in clock ticks since boot (the unit of a process's start time)."""
     return time.clock_gettime_ns(time.CLOCK_BOOTTIME) // _NS_PER_TICK
+
+
+def ticks_at(wall_us: int) -> int:
+    """The boot tick of a wall-clock time in µs (1 s earlier, for a clock that was set
+    meanwhile): a lower bound of the start of a process started after ``wall_us``."""
+    since_ns = time.time_ns() - wall_us * 1000 + 1_000_000_000
+    return max(0, (time.clock_gettime_ns(time.CLOCK_BOOTTIME) - since_ns) // _NS_PER_TICK)
 
 
 def find_job_process(

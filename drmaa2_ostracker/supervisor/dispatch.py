@@ -8,6 +8,7 @@ starting under the lock, and spawned outside it (spawning is the slow part).
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import functools
 import heapq
@@ -30,6 +31,7 @@ from drmaa2_ostracker.supervisor.jobs import (
     Group,
     LaunchError,
     TrackedJob,
+    launch_marks,
     now_us,
 )
 from drmaa2_ostracker.supervisor.reaper import Reaper
@@ -40,6 +42,21 @@ __all__ = ["Dispatcher"]
 
 #: Why a job that was to start did not: the start was interrupted (KeyboardInterrupt …).
 _INTERRUPTED = "not started: the start was interrupted"
+
+
+#: The free space a task's start needs on the state directory's file system to be committed
+#: after the start (what FLUSH_DELAY's writes take, with a wide margin); with less, its
+#: start waits for its commit (bytes).
+DEFER_ROOM = 1 << 18
+
+
+def _room_to_defer(store: Store) -> bool:
+    """Whether the state directory's file system has :data:`DEFER_ROOM` free."""
+    try:
+        found = os.statvfs(store.state_dir)
+    except OSError:
+        return False
+    return found.f_bavail * found.f_frsize >= DEFER_ROOM
 
 
 class _Limited(str):
@@ -153,12 +170,14 @@ class Dispatcher(Reaper):
         spec, job.spec = job.spec, None
         try:
             spec = spec or job.group.prepare(job.record)
-            if not job.unsaved:  # marked STARTING in the store: the next keeper must know
-                record = job.record
-                spec.announce = functools.partial(
-                    job.store.launches.begin, record.session, record.job_id, record.pid_start
-                )
-            return spawn(spec), "", None
+            if job.unsaved:
+                return spawn(spec), "", None
+            # Marked STARTING in the store (or about to be): the next keeper must know.
+            record = job.record
+            launches = job.store.launches
+            mark = launch_marks(record)[0]
+            spec.announce = functools.partial(launches.begin, record.session, record.job_id, mark)
+            spawned = spawn(spec)
         except LaunchError as error:
             return None, str(error), None
         except OSError as error:
@@ -173,6 +192,10 @@ class Dispatcher(Reaper):
             return None, f"could not start the job: {reason}", None
         except BaseException as error:  # KeyboardInterrupt: record, then re-raise
             return None, _INTERRUPTED, error
+        identity = spawned.identity
+        with contextlib.suppress(OSError):  # without it, the next keeper looks for the process
+            launches.forked(record.session, record.job_id, mark, identity.pid, identity.start_ticks)
+        return spawned, "", None
 
     def _started(
         self, changes: Changes, job: TrackedJob, spawned: Spawned | None, reason: str
@@ -230,6 +253,20 @@ class Dispatcher(Reaper):
                 if touched is None:
                     continue  # it cannot start: failed
                 job = touched
+                # In the reaper's rounds, the task's row is committed after its start, with
+                # its end or within FLUSH_DELAY: its launch record names it by its array, so
+                # a keeper killed meanwhile leaves the next one to find it from the array's
+                # cursor (Recovery). Tasks are touched and launched in index order, so those
+                # launched and not committed are the first untouched ones.
+                # Never where the record might not fit: a task does not start while its
+                # start cannot be recorded (a full disk).
+                if not (
+                    changes.lazy
+                    and rest.array.submission_us
+                    and not self._unwritten
+                    and _room_to_defer(rest.store)
+                ):
+                    changes.must_commit = True
             elif group.pending:
                 _, _, job = heapq.heappop(group.pending)
                 if (
@@ -245,9 +282,9 @@ class Dispatcher(Reaper):
                 # The tick it is marked at: a keeper that is killed while starting it lets
                 # the next one find the job's process by it (recovery).
                 self._transition(changes, job, JobState.QUEUED, STARTING, pid_start=boot_ticks())
+                changes.must_commit = True
             else:
                 return
-            changes.must_commit = True
             changes.budget -= 1
             group.running += 1
             job.holds_slot = True

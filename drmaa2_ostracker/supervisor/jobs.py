@@ -35,6 +35,7 @@ __all__ = [
     "JobKey",
     "LaunchError",
     "TrackedJob",
+    "launch_marks",
     "now_us",
 ]
 
@@ -98,6 +99,18 @@ class Group:
     def ready(self) -> bool:
         """Whether the group's start time has come (or it has none)."""
         return self.start_at is None or time.time() >= self.start_at
+
+
+def launch_marks(record: JobRecord) -> tuple[int | None, ...]:
+    """What names a job's launch in the ring of launches begun, with its session and id
+    (see :mod:`~drmaa2_ostracker.store.launches`), the first of them what a launch is
+    recorded by. An array task's is its array's submission time, which the next keeper
+    knows from the array's record even when the task's own row was not committed before its
+    start (see ``Dispatcher._dispatch``); a single job's, the tick it was marked STARTING at
+    (an array task's too, as keepers of earlier releases recorded it)."""
+    if record.array_id is not None and record.submission_us:
+        return record.submission_us, record.pid_start
+    return (record.pid_start,)
 
 
 class TrackedJob:

@@ -10,16 +10,24 @@ import functools
 from collections.abc import Callable
 
 from drmaa2.enums import JobState
-from drmaa2_ostracker.process import ProcessIdentity, Spawned, find_job_process, open_pidfd
+from drmaa2_ostracker.process import (
+    ProcessIdentity,
+    Spawned,
+    find_job_process,
+    open_pidfd,
+    ticks_at,
+)
 from drmaa2_ostracker.store import Store
 from drmaa2_ostracker.store.records import ArrayRecord, JobRecord
 from drmaa2_ostracker.supervisor.jobs import (
     START_UNCONFIRMED,
+    STARTING,
     UNCONFIRMED_NOTE,
     UNOBSERVED_NOTE,
     WALLCLOCK,
     Group,
     TrackedJob,
+    launch_marks,
     now_us,
 )
 from drmaa2_ostracker.supervisor.lazy import Untouched
@@ -76,6 +84,7 @@ class Recovery(Unfolding):
                 touched = store.task_indices_from(session, array.array_id, array.next_index)
                 group.untouched = Untouched.of(store, array, set(touched))
                 self._unfolding[key3] = group
+                self._take_over_unrecorded(changes, group, group.untouched)
                 if all(g is not group for g in groups):
                     groups.append(group)
             for group in groups:
@@ -92,6 +101,49 @@ class Recovery(Unfolding):
                     self._add_timer(
                         group.deadline, jobs, functools.partial(self._deadline, jobs=jobs)
                     )
+
+    def _take_over_unrecorded(self, changes: Changes, group: Group, rest: Untouched) -> None:
+        """The array's tasks the keeper before this one launched in a reaper round whose
+        commit it did not live to make (see ``Dispatcher._dispatch``): the first untouched
+        ones whose launch began. Written now as starting, and taken over as such: adopted
+        if their process is found (started since their array's submission), never started
+        again."""
+        array = rest.array
+        if array.held or not array.submission_us:
+            return
+        while not rest.exhausted:
+            record = rest.record(rest.cursor)
+            if not rest.store.launches.begun(record.session, record.job_id, array.submission_us):
+                return
+            rest.advance()
+            if rest.exhausted:
+                self._unfolding.pop((rest.store.path, rest.session, rest.array_id), None)
+                group.untouched = None
+            record.sub_state = STARTING
+            record.pid_start = ticks_at(array.submission_us)
+            job = self._write_touched(changes, rest, record, group)
+            self._take_over(changes, job)
+
+    def _take_over_forked(
+        self, changes: Changes, job: TrackedJob, identity: ProcessIdentity
+    ) -> None:
+        """A job marked as starting whose process the keeper before this one recorded
+        (see :mod:`~drmaa2_ostracker.store.launches`): adopted if it runs; if it ended, it
+        ran, and only its exit status is unknown."""
+        pidfd = open_pidfd(identity)
+        self._transition(
+            changes,
+            job,
+            JobState.RUNNING,
+            dispatch_us=now_us(),
+            pid=identity.pid,
+            pid_start=identity.start_ticks,
+            launch=None,
+        )
+        if pidfd is None:
+            self._unobserved(changes, job, UNOBSERVED_NOTE)
+        else:
+            self._adopt(job, identity, pidfd)
 
     def _adopt(self, job: TrackedJob, identity: ProcessIdentity, pidfd: int) -> None:
         """Track a running process of a job that is not this keeper's child."""
@@ -127,10 +179,20 @@ class Recovery(Unfolding):
                 return
             self._adopt(job, identity, pidfd)
         elif job.starting:
-            if not job.store.launches.begun(record.session, record.job_id, record.pid_start):
+            launches = job.store.launches
+            begun = [
+                mark
+                for mark in launch_marks(record)
+                if launches.begun(record.session, record.job_id, mark)
+            ]
+            if not begun:
                 # Never forked (the keeper was killed before): it starts as if never marked.
                 self._transition(changes, job, JobState.QUEUED, "", pid_start=None)
                 job.group.push(job)
+                return
+            forked = launches.fork_of(record.session, record.job_id, begun[0])
+            if forked is not None:  # forked: that process, running or ended
+                self._take_over_forked(changes, job, ProcessIdentity(*forked))
                 return
             # Its fork began, with the tick it was marked at: a process of the job that
             # started since then, if any, is the one (its start was not recorded).

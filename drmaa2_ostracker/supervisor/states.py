@@ -237,10 +237,12 @@ class States(FailedWrites):
         change holds even when the row is gone: its session was destroyed.)
 
         ``ended``: the job's process ended. If the end is about to be shown (a waiting
-        thread reaped it, a wait or an event stream watches the job), it goes to the store's
-        ring of ends (see :mod:`~drmaa2_ostracker.store.ends`) and its row is written later:
-        the waiter need not wait for a transaction. (Otherwise the row is written now: the
-        reaper's changes share one commit, with the start of the next tasks.)
+        thread reaped it, a wait or an event stream watches the job), or is an array task's,
+        it goes to the store's ring of ends (see :mod:`~drmaa2_ostracker.store.ends`) and its
+        row is written later: the waiter need not wait for a transaction, and a task's end
+        is safe though the commit of the reaper's round (with the next tasks' starts, see
+        ``Dispatcher._dispatch``) comes after those starts. (Otherwise the row is written
+        now.)
         """
         record = job.record
         store = job.store
@@ -261,7 +263,8 @@ class States(FailedWrites):
             ended
             and (
                 not changes.lazy
-                or (record.array_id is None and not self._by_fd)
+                or record.array_id is not None
+                or not self._by_fd
                 or job.key in self._watched
                 or self._callbacks
             )

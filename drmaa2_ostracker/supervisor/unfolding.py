@@ -97,6 +97,7 @@ class Unfolding(Dispatcher):
             record.sub_state = START_FAILED
             record.annotation = reason
             record.finish_us = now_us()
+            changes.must_commit = True  # before any later task's start (see _dispatch)
             job = self._write_touched(changes, rest, record, group)
             del self._active[job.key]
             self._note(changes, job)

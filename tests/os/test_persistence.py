@@ -705,6 +705,68 @@ def test_crash_integrity_under_repeated_sigkill_of_the_keeper(state: Path, tmp_p
     js.close()
 
 
+def _job_id_of(process: psutil.Process) -> str | None:
+    """The JOB_ID in a process's environment (None for a zombie or a process gone)."""
+    try:
+        return process.environ().get("JOB_ID")
+    except psutil.Error:
+        return None
+
+
+def test_a_task_started_before_its_row_was_committed_is_adopted_not_run_again(
+    state: Path, tmp_path: Path
+) -> None:
+    """An array task started when a slot frees is committed after its start (within 10 ms):
+    a keeper killed in between leaves it only in the ring of launches. The next keeper finds
+    it from its array, adopts its process (it holds the slot: the next task waits), and
+    never starts it again. Task 2 stops the keeper as it starts, so that the kill falls in
+    that window; each attempt checks the store first, until one found no row of task 2."""
+    orphans: list[int] = []
+    unrecorded = 0
+    try:
+        for attempt in range(6):
+            ran = tmp_path / f"ran{attempt}"
+            task = (
+                f'echo "$TASK_ID" >> {ran}; case "$TASK_ID" in 1) sleep 0.5 ;; '
+                '2) kill -STOP "$PPID"; exec sleep 600 ;; esac'
+            )
+            js = drmaa2.create_job_session(f"lost{attempt}", str(state), backend=BACKEND)
+            template = {"remote_command": "/bin/sh", "args": ["-c", task]}
+            array = js.run_bulk_jobs(template, 1, 3, 1, 1)
+            first, second, third = array.job_list
+            keeper = psutil.Process(keeper_pid(state))
+            wait_until(
+                lambda k=keeper: k.status() == psutil.STATUS_STOPPED,  # type: ignore[misc]
+                what="task 2 to stop the keeper",
+            )
+            (pid,) = [child.pid for child in keeper.children() if _job_id_of(child) == second.id]
+            orphans.append(pid)
+            with sqlite3.connect(state / STORE_FILE) as conn:
+                (rows,) = conn.execute(
+                    "SELECT count(*) FROM jobs WHERE job_id=?", (second.id,)
+                ).fetchone()
+            conn.close()
+            unrecorded += rows == 0
+            kill_keeper(state)
+            # The next keeper (started by this call) adopts task 2, by its pid.
+            assert second.get_state() == (JobState.RUNNING, "")
+            assert pid_of(second) == pid
+            assert third.get_state() == (JobState.QUEUED, ""), "task 2 holds the only slot"
+            second.terminate()
+            js.wait_all_terminated(array.job_list, TIMEOUT)
+            assert sorted(file_text(ran).split()) == ["1", "2", "3"], "each task ran once"
+            assert third.get_state() == (JobState.DONE, "")
+            assert first.get_state()[0].is_terminal
+            js.close()
+            if unrecorded:
+                break
+        assert unrecorded, "the keeper was never killed before task 2's row was committed"
+    finally:
+        for keeper in keepers_of(state):  # a keeper left stopped by a failed attempt
+            orphans.append(keeper.pid)
+        kill_pids(orphans)
+
+
 def _mark_starting(state: Path, job_id: str) -> int:
     """Leave a held job as a keeper killed between its "starting" mark and its fork would:
     QUEUED, marked starting at this tick (the keeper is dead). The tick."""
