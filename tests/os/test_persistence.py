@@ -689,8 +689,8 @@ def test_crash_integrity_under_repeated_sigkill_of_the_keeper(state: Path, tmp_p
         assert not never, [(i.job_id, i.job_sub_state) for i in never]
         unobserved = [i for i in infos if i.job_sub_state == "exit_status_unobserved"]
         assert len(unobserved) <= 20 * 2, "only tasks running at a crash may lack a status"
-        # A task the keeper was killed while starting (between its "starting" mark and the
-        # record of its pid, well under a millisecond) whose process had ended before the
+        # A task the keeper was killed while forking (between the record of its launch and
+        # that of its process, well under a millisecond) whose process had ended before the
         # next keeper looked for it is start_unconfirmed: at most one per kill.
         unconfirmed = [i for i in infos if i.job_sub_state == "start_unconfirmed"]
         assert len(unconfirmed) <= 20, [i.job_id for i in unconfirmed]
@@ -713,12 +713,14 @@ def _job_id_of(process: psutil.Process) -> str | None:
         return None
 
 
+@pytest.mark.parametrize("meanwhile", ["runs", "ends"])
 def test_a_task_started_before_its_row_was_committed_is_adopted_not_run_again(
-    state: Path, tmp_path: Path
+    state: Path, tmp_path: Path, meanwhile: str
 ) -> None:
     """An array task started when a slot frees is committed after its start (within 10 ms):
-    a keeper killed in between leaves it only in the ring of launches. The next keeper finds
-    it from its array, adopts its process (it holds the slot: the next task waits), and
+    a keeper killed in between leaves it only in the `launches` file. The next keeper finds
+    it from its array, adopts its process (it holds the slot: the next task waits), or, if
+    it ended meanwhile, knows it ran (exit_status_unobserved, not start_unconfirmed); it
     never starts it again. Task 2 stops the keeper as it starts, so that the kill falls in
     that window; each attempt checks the store first, until one found no row of task 2."""
     orphans: list[int] = []
@@ -748,11 +750,16 @@ def test_a_task_started_before_its_row_was_committed_is_adopted_not_run_again(
             conn.close()
             unrecorded += rows == 0
             kill_keeper(state)
-            # The next keeper (started by this call) adopts task 2, by its pid.
-            assert second.get_state() == (JobState.RUNNING, "")
+            if meanwhile == "ends":
+                kill_pids([pid])
+                # The next keeper (started by this call) knows task 2's process ran.
+                assert second.get_state() == (JobState.FAILED, "exit_status_unobserved")
+            else:
+                # The next keeper (started by this call) adopts task 2, by its pid.
+                assert second.get_state() == (JobState.RUNNING, "")
+                assert third.get_state() == (JobState.QUEUED, ""), "task 2 holds the only slot"
+                second.terminate()
             assert pid_of(second) == pid
-            assert third.get_state() == (JobState.QUEUED, ""), "task 2 holds the only slot"
-            second.terminate()
             js.wait_all_terminated(array.job_list, TIMEOUT)
             assert sorted(file_text(ran).split()) == ["1", "2", "3"], "each task ran once"
             assert third.get_state() == (JobState.DONE, "")
