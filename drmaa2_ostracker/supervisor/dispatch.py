@@ -20,7 +20,7 @@ from typing import Any
 
 from drmaa2.enums import JobState
 from drmaa2.errors import OutOfResourceException
-from drmaa2_ostracker.faults import limit_reached, storage_error
+from drmaa2_ostracker.faults import RESERVE, free_bytes, limit_reached, storage_error
 from drmaa2_ostracker.process import Spawned, boot_ticks, kill_job, spawn
 from drmaa2_ostracker.store import Store
 from drmaa2_ostracker.store.records import JobRecord
@@ -44,19 +44,14 @@ __all__ = ["Dispatcher"]
 _INTERRUPTED = "not started: the start was interrupted"
 
 
-#: The free space a task's start needs on the state directory's file system to be committed
-#: after the start (what FLUSH_DELAY's writes take, with a wide margin); with less, its
-#: start waits for its commit (bytes).
-DEFER_ROOM = 1 << 18
-
-
 def _room_to_defer(store: Store) -> bool:
-    """Whether the state directory's file system has :data:`DEFER_ROOM` free."""
+    """Whether a task's start may be committed after it: the state directory's file system
+    has the room a submission needs (``RESERVE``, far more than FLUSH_DELAY's writes take);
+    with less, a start waits for its commit."""
     try:
-        found = os.statvfs(store.state_dir)
+        return free_bytes(store.state_dir) >= RESERVE
     except OSError:
         return False
-    return found.f_bavail * found.f_frsize >= DEFER_ROOM
 
 
 class _Limited(str):
