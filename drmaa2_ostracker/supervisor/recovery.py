@@ -124,13 +124,13 @@ class Recovery(Unfolding):
             job = self._write_touched(changes, rest, record, group)
             self._take_over(changes, job)
 
-    def _take_over_forked(
-        self, changes: Changes, job: TrackedJob, identity: ProcessIdentity
+    def _take_over_process(
+        self, changes: Changes, job: TrackedJob, identity: ProcessIdentity, pidfd: int | None
     ) -> None:
-        """A job marked as starting whose process the keeper before this one recorded
-        (see :mod:`~drmaa2_ostracker.store.launches`): adopted if it runs; if it ended, it
-        ran, and only its exit status is unknown."""
-        pidfd = open_pidfd(identity)
+        """A job marked as starting whose process is known (recorded by the keeper before
+        this one, see :mod:`~drmaa2_ostracker.store.launches`, or found): recorded running,
+        and adopted through ``pidfd``; None: it ended, so it ran, and only its exit status
+        is unknown."""
         self._transition(
             changes,
             job,
@@ -192,7 +192,8 @@ class Recovery(Unfolding):
                 return
             forked = launches.fork_of(record.session, record.job_id, begun[0])
             if forked is not None:  # forked: that process, running or ended
-                self._take_over_forked(changes, job, ProcessIdentity(*forked))
+                identity = ProcessIdentity(*forked)
+                self._take_over_process(changes, job, identity, open_pidfd(identity))
                 return
             # Its fork began, with the tick it was marked at: a process of the job that
             # started since then, if any, is the one (its start was not recorded).
@@ -210,15 +211,6 @@ class Recovery(Unfolding):
                     finish_us=now_us(),
                 )
                 return
-            self._transition(
-                changes,
-                job,
-                JobState.RUNNING,
-                dispatch_us=now_us(),
-                pid=found.pid,
-                pid_start=found.start_ticks,
-                launch=None,
-            )
-            self._adopt(job, found, pidfd)
+            self._take_over_process(changes, job, found, pidfd)
         elif record.state == JobState.QUEUED:
             job.group.push(job)
