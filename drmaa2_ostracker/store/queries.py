@@ -8,6 +8,7 @@ change is committed). Finished jobs live only here, not in the keeper's memory.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import sqlite3
 import threading
@@ -17,6 +18,7 @@ from typing import Any
 from drmaa2.enums import JobState
 from drmaa2.errors import InvalidArgumentException
 from drmaa2_ostracker.store.arrays import ArrayQueries
+from drmaa2_ostracker.store.checkpoints import FALLBACK_PAGES, Checkpointer
 from drmaa2_ostracker.store.ends import PendingEnds
 from drmaa2_ostracker.store.launches import Launches
 from drmaa2_ostracker.store.records import (
@@ -32,6 +34,8 @@ from drmaa2_ostracker.store.schema import STORE_FILE, connect
 from drmaa2_ostracker.store.transactions import Transactions
 
 __all__ = ["Store"]
+
+_log = logging.getLogger(__name__)
 
 # A whole record, inserted or overwritten; nothing for a session destroyed meanwhile.
 _JOB_UPSERT = (
@@ -60,11 +64,23 @@ class Store(Transactions, ArrayQueries):
         #: The next place in the sessions' order (see reserve_seq); read when first needed.
         self._next_seq: int | None = None
         self._conn = connect(self.path)
+        self._checkpoints = self._checkpointer()
         self._launches: Launches | None = None
         #: Job ends in the ring and not yet in their rows (the keeper's; see :mod:`.ends`).
         self.ends = PendingEnds()
         #: Until when free space need not be measured again (see ensure_space).
         self._roomy_until = 0.0
+
+    def _checkpointer(self) -> Checkpointer | None:
+        """The thread that checkpoints the store off the request path (see :mod:`.checkpoints`);
+        None, and SQLite's own checkpoints in the COMMIT, if it cannot be had."""
+        try:
+            checkpoints = Checkpointer(self.path)
+        except (sqlite3.Error, OSError, RuntimeError) as error:
+            _log.warning("checkpoints of %s stay in its commits: %s", self.path, error)
+            return None
+        self._conn.execute(f"PRAGMA wal_autocheckpoint = {FALLBACK_PAGES}")
+        return checkpoints
 
     @property
     def launches(self) -> Launches:
@@ -95,6 +111,8 @@ class Store(Transactions, ArrayQueries):
             with contextlib.suppress(sqlite3.Error):
                 self.write_ends()
             self.commit()
+            if self._checkpoints is not None:
+                self._checkpoints.close()
             self._conn.close()
             if self._launches is not None:
                 self._launches.close()

@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from drmaa2_ostracker.faults import PER_BYTE, RESERVE, free_bytes, no_space
+from drmaa2_ostracker.store.checkpoints import Checkpointer
 from drmaa2_ostracker.store.ends import PendingEnds
 
 __all__ = ["Transactions"]
@@ -30,6 +31,7 @@ class Transactions:
     ends: PendingEnds
     _lock: threading.RLock
     _conn: sqlite3.Connection
+    _checkpoints: Checkpointer | None
     _deferred: bool
     _roomy_until: float
 
@@ -97,6 +99,8 @@ class Transactions:
                     if not self._conn.in_transaction:
                         self.ends.rolled_back()
                     raise
+                if self._checkpoints is not None:
+                    self._checkpoints.committed()
             self.ends.committed()
 
     def ensure_space(self, what: str, size: int = 0) -> bool:
