@@ -107,9 +107,12 @@ class SlurmJobSession(JobSubmission, JobControl):
                 if query in asked and job_id not in seen
             ]
             self._apply(changes)
-        if changes:
-            self._store.update(self._name, changes)
-        self._poller.publish(self._name, events)
+            callback = self._poller.publishing()
+        try:
+            if changes:
+                self._store.update(self._name, changes)
+        finally:
+            self._poller.publish(self._name, events, callback)
         if missing:
             events += self._forgotten(missing)
         return bool(events)
@@ -151,10 +154,13 @@ class SlurmJobSession(JobSubmission, JobControl):
                 if job_id in self._unfinished:
                     changes.append((job_id, state, sub, info.to_json()))
             self._apply(changes)
+            callback = self._poller.publishing()
         events = [(job_id, state) for job_id, state, _, _ in changes]
-        if changes:
-            self._store.update(self._name, changes)
-        self._poller.publish(self._name, events)
+        try:
+            if changes:
+                self._store.update(self._name, changes)
+        finally:
+            self._poller.publish(self._name, events, callback)
         return events
 
     def _apply(self, changes: list[tuple[str, JobState, str, str | None]]) -> None:

@@ -32,6 +32,9 @@ MAX_INTERVAL = 0.5
 #: Growth of the interval per round without a change.
 BACKOFF = 1.5
 
+#: Seconds unregistering a callback waits at most for the events it is being given.
+_DELIVERY_TIMEOUT = 30.0
+
 _log = logging.getLogger(__name__)
 T = TypeVar("T")
 
@@ -61,6 +64,11 @@ class Poller:
         self._sessions: list[Watched] = []
         self._waiters = 0
         self._callback: NotificationCallback | None = None
+        #: Publications begun (:meth:`publishing`) and not yet delivered, and the threads
+        #: delivering them now; under ``_delivered``, which also guards ``_callback``'s changes.
+        self._undelivered = 0
+        self._delivering: set[int] = set()
+        self._delivered = threading.Condition(threading.Lock())
         self._thread: threading.Thread | None = None
         self._kick = threading.Event()
         #: squeue calls made, for the benchmarks.
@@ -85,26 +93,55 @@ class Poller:
             thread.join()
 
     def set_callback(self, callback: NotificationCallback | None) -> None:
-        """Call ``callback`` on every state change of a job of this process's sessions."""
-        with self._cond:
+        """Call ``callback`` on every state change of a job of this process's sessions.
+
+        Changes a caller could see before this call (a control call or a wait returned) reach
+        the callback registered then before this returns, so that unregistering after, say,
+        ``terminate()`` never loses its event (unless this is called by that callback)."""
+        with self._delivered:
             self._callback = callback
+            if threading.get_ident() not in self._delivering:
+                self._delivered.wait_for(lambda: self._undelivered == 0, _DELIVERY_TIMEOUT)
+        with self._cond:
             if callback is not None and self._sessions:
                 self._ensure_thread()
 
-    def publish(self, session: str, changes: list[tuple[str, JobState]]) -> None:
-        """Tell waiters and the callback that jobs changed state (the one place that does)."""
-        if not changes:
-            return
-        with self._cond:
-            callback = self._callback
-            self._cond.notify_all()
-        if callback is None:
-            return
-        for job_id, state in changes:
-            try:
-                callback(Notification(Event.NEW_STATE, job_id, session, state))
-            except Exception:  # a user's callback must not stop the poller
-                _log.exception("drmaa2 slurm: the event notification callback raised")
+    def publishing(self) -> NotificationCallback | None:
+        """Begin publishing state changes, where they are made visible (under the session's
+        lock): the callback registered now is the one to get them; :meth:`publish` must
+        follow, with it."""
+        with self._delivered:
+            self._undelivered += 1
+            return self._callback
+
+    def publish(
+        self,
+        session: str,
+        changes: list[tuple[str, JobState]],
+        callback: NotificationCallback | None,
+    ) -> None:
+        """Tell waiters, and ``callback`` (from :meth:`publishing`), that jobs changed state
+        (the one place that does)."""
+        me = threading.get_ident()
+        try:
+            if not changes:
+                return
+            with self._cond:
+                self._cond.notify_all()
+            if callback is None:
+                return
+            with self._delivered:
+                self._delivering.add(me)
+            for job_id, state in changes:
+                try:
+                    callback(Notification(Event.NEW_STATE, job_id, session, state))
+                except Exception:  # a user's callback must not stop the poller
+                    _log.exception("drmaa2 slurm: the event notification callback raised")
+        finally:
+            with self._delivered:
+                self._delivering.discard(me)
+                self._undelivered -= 1
+                self._delivered.notify_all()
 
     # -- waiting -----------------------------------------------------------------------------
 

@@ -82,7 +82,8 @@ class JobSubmission(JobSessionBase):
             for record in submitted:
                 self._states[record.job_id] = (record.state, "")
                 self._unfinished[record.job_id] = record.slurm_id
-        self._poller.publish(self._name, [(r.job_id, r.state) for r in submitted])
+            callback = self._poller.publishing()
+        self._poller.publish(self._name, [(r.job_id, r.state) for r in submitted], callback)
 
     def run_job(self, template: JobTemplate) -> str:
         """Submit one job with sbatch and record it."""
