@@ -1,4 +1,5 @@
-"""Job ends not yet in the store: what lets the keeper answer a wait before its SQL write.
+"""Job ends (and starts) not yet in the store: what lets the keeper answer a wait, or
+``run_job``, before its SQL write.
 
 When a job ends, the keeper must record its exit status, signal and resource usage before
 anyone is shown the end, so that a keeper killed right after still has it. A SQLite
@@ -18,6 +19,13 @@ committed yet (those ends take the SQL way until a commit), so a slot is never w
 again before the end it holds is committed. (A machine that crashes loses its page cache,
 and its jobs with it: they are found ended, as after any crash.)
 
+A single job that starts at once has its first record written here the same way (a *start*:
+RUNNING, its process, its template, and when its session was made), so that ``run_job``
+answers without a transaction; its row is inserted with the ends. A keeper that starts
+inserts the starts it finds first (a job's end may lie in an earlier slot), only where the job
+has no row and its session is the one made at that instant (never a session made again under
+the same name). A start is a running process, never something to launch.
+
 A record holds data only (the :mod:`marshal` form of plain values, with a checksum); it is
 never executed, and the state directory is its owner's alone.
 """
@@ -35,9 +43,15 @@ from typing import Any
 from drmaa2.enums import JobState
 from drmaa2_ostracker.faults import is_out_of_space
 from drmaa2_ostracker.keeper import files
-from drmaa2_ostracker.store.records import JobRecord, update_sql
+from drmaa2_ostracker.store.records import (
+    JOB_COLUMNS,
+    JOB_UPSERT,
+    JobRecord,
+    row_of,
+    update_sql,
+)
 
-__all__ = ["ENDS", "SLOTS", "End", "Ends", "PendingEnds"]
+__all__ = ["ENDS", "SLOTS", "End", "Ends", "PendingEnds", "Start"]
 
 _log = logging.getLogger(__name__)
 
@@ -54,6 +68,9 @@ _ROOM = SLOT_SIZE - _HEADER.size - _DIGEST
 
 #: An end: (session, job id, the process's start tick, {column: value}).
 End = tuple[str, str, int, dict[str, Any]]
+#: A start (a single job's first record): (session, job id, the process's start tick,
+#: {column: value} of the columns set, when its session was made, µs).
+Start = tuple[str, str, int, dict[str, Any], int]
 #: The columns an end writes.
 END_COLUMNS = frozenset(
     {
@@ -67,9 +84,14 @@ END_COLUMNS = frozenset(
         "rusage",
     }
 )
+#: The columns a start writes (with the session and the job id).
+START_COLUMNS = frozenset(JOB_COLUMNS) - {"session", "job_id", "launch", "owner_pid", "owner_start"}
 _FINISHED = (int(JobState.DONE), int(JobState.FAILED))
 #: The key of a pending end: (session, job id).
 Key = tuple[str, str]
+#: A pending write: the record (the supervisor's own) and the columns an end changed, or
+#: None: the whole record is written (its row may not exist yet: a start in the ring).
+Pending = tuple[JobRecord, tuple[str, ...] | None]
 
 
 class Ends:
@@ -81,8 +103,8 @@ class Ends:
         self._fd, self._found = files.open_ring(path, SLOTS * SLOT_SIZE)
         self._next = 0
 
-    def left(self) -> list[End]:
-        """The ends this ring held from an earlier keeper when it was opened."""
+    def left(self) -> list[End | Start]:
+        """The ends and starts this ring held from an earlier keeper when it was opened."""
         data = self._found
         found = []
         for start in range(0, len(data) - SLOT_SIZE + 1, SLOT_SIZE):
@@ -97,8 +119,8 @@ class Ends:
         self._next = 0
         self._found = b""
 
-    def write(self, end: End) -> bool:
-        """Record an end; False if it does not fit a slot or cannot be written."""
+    def write(self, end: End | Start) -> bool:
+        """Record an end or a start; False if it does not fit a slot or cannot be written."""
         payload = marshal.dumps(end, 4)
         if len(payload) > _ROOM:
             return False
@@ -116,8 +138,8 @@ class Ends:
         os.close(self._fd)
 
 
-def _decode(slot: bytes) -> End | None:
-    """The end a slot holds; None for an empty or damaged slot."""
+def _decode(slot: bytes) -> End | Start | None:
+    """The end or start a slot holds; None for an empty or damaged slot."""
     (length,) = _HEADER.unpack_from(slot)
     if length == 0 or length > _ROOM:
         return None
@@ -131,46 +153,57 @@ def _decode(slot: bytes) -> End | None:
         return None
     if (
         not isinstance(value, tuple)
-        or len(value) != 4
+        or len(value) not in (4, 5)
         or not isinstance(value[0], str)
         or not isinstance(value[1], str)
         or not isinstance(value[2], int)
         or not isinstance(value[3], dict)
+        or (len(value) == 5 and not isinstance(value[4], int))
     ):
         return None
     return value
 
 
 class PendingEnds:
-    """The ends of one store that are in the ring and not yet in their rows (see the module
-    docstring). The store calls it with its lock held."""
+    """The ends (and starts) of one store that are in the ring and not yet in their rows (see
+    the module docstring). The store calls it with its lock held."""
 
     def __init__(self) -> None:
         self._ring: Ends | None = None
-        #: Ends not yet written to their rows: their records (the supervisor's own, which do
-        #: not change once ended) and the columns to write.
-        self.pending: dict[Key, tuple[JobRecord, tuple[str, ...]]] = {}
-        #: Ends written to their rows in the open transaction, not yet committed.
-        self._settled: dict[Key, tuple[JobRecord, tuple[str, ...]]] = {}
-        #: Ends written to the ring since every end it held was last committed.
+        #: Writes not yet made to their rows: ends (the columns they change) and starts
+        #: (None: the whole record, whose row may not exist yet).
+        self.pending: dict[Key, Pending] = {}
+        #: Writes made to their rows in the open transaction, not yet committed.
+        self._settled: dict[Key, Pending] = {}
+        #: Records written to the ring since every one it held was last committed.
         self._in_ring = 0
         #: Ends an earlier keeper left in the ring that could not be stored when it was
         #: opened (a full disk): (pid start tick, {column: value}) by job, for recovery to
         #: apply (see :meth:`settle_left`). The ring keeps them until a keeper stores them.
         self.left: dict[Key, tuple[int, dict[str, Any]]] = {}
+        #: Starts left so: the records of jobs not in the store, for recovery to take over
+        #: (see :meth:`left_starts`).
+        self._left_starts: dict[Key, tuple[int, dict[str, Any], int]] = {}
         #: Why they could not be stored.
         self.left_error = ""
 
     def open(self, state_dir: str, conn: sqlite3.Connection) -> int:
         """Open the ring (the keeper does, once, before it recovers its sessions) and write
-        to their rows the ends an earlier keeper left in it; how many rows that changed."""
+        to their rows the starts, then the ends, an earlier keeper left in it; how many rows
+        that changed."""
         ring = Ends(state_dir)
         left = ring.left()
+        starts = [found for found in left if len(found) == 5]
+        ends = [found for found in left if len(found) == 4]
         changed = 0
         if left:
             try:
                 conn.execute("BEGIN IMMEDIATE")
-                for session, job_id, pid_start, values in left:
+                # Starts first: a job's end goes round the ring after its start, and may
+                # lie in an earlier slot.
+                for session, job_id, pid_start, values, created_us in starts:
+                    changed += _insert(conn, session, job_id, pid_start, values, created_us)
+                for session, job_id, pid_start, values in ends:
                     changed += _apply(conn, session, job_id, pid_start, values)
                 conn.execute("COMMIT")
             except sqlite3.Error as error:  # a full disk: kept, for recovery to apply
@@ -180,8 +213,13 @@ class PendingEnds:
                 ring.close()  # not cleared: a keeper killed before they are stored has them
                 self.left = {
                     (session, job_id): (pid_start, values)
-                    for session, job_id, pid_start, values in left
+                    for session, job_id, pid_start, values in ends
                     if _valid(values)
+                }
+                self._left_starts = {
+                    (session, job_id): (pid_start, values, created_us)
+                    for session, job_id, pid_start, values, created_us in starts
+                    if _valid_start(pid_start, values)
                 }
                 full = is_out_of_space(error, state_dir)
                 self.left_error = "no space left on its file system" if full else str(error)
@@ -189,6 +227,19 @@ class PendingEnds:
             ring.clear()
         self._ring = ring
         return changed
+
+    def left_starts(self, session: str, created_us: int | None) -> list[JobRecord]:
+        """The records of a session's jobs whose start an earlier keeper left in the ring,
+        that could not be stored when it was opened (a full disk); given once. The caller
+        takes them over, keeps them in memory and writes them once it can."""
+        found = []
+        for key, (_, values, created) in list(self._left_starts.items()):
+            if key[0] == session and created == created_us:
+                del self._left_starts[key]
+                record = JobRecord(session=session, job_id=key[1], **values)
+                record.state = JobState(record.state)
+                found.append(record)
+        return sorted(found, key=lambda record: record.seq or 0)
 
     def settle_left(self, record: JobRecord) -> bool:
         """Give an unfinished record read from the store the end an earlier keeper left in
@@ -202,46 +253,74 @@ class PendingEnds:
             setattr(record, name, JobState(value) if name == "state" else value)
         return True
 
+    @property
+    def crowded(self) -> bool:
+        """Whether a quarter of the ring holds records not committed: time to commit."""
+        return self._in_ring >= SLOTS // 4
+
     def add(self, record: JobRecord, columns: tuple[str, ...]) -> bool:
         """Put a job's end in the ring, to be written to its row later: False (nothing
         done) when the ring is not open, is half full of ends not committed, or the end
         does not fit; the caller then writes the row itself."""
-        ring = self._ring
-        if ring is None or record.pid_start is None or self._in_ring >= SLOTS // 2:
+        if record.pid_start is None:
             return False
         end = (record.session, record.job_id, record.pid_start, _values(record, columns))
-        if not ring.write(end):
+        return self._add(end, record, columns)
+
+    def add_start(self, record: JobRecord, created_us: int) -> bool:
+        """Put a single job's first record (it started: RUNNING, its process known) in the
+        ring, its row to be inserted later, as an end's is written; False as :meth:`add`.
+        ``created_us``: when its session was made (a record is never given to another session
+        made under the same name). The record must have its place in the order (``seq``)."""
+        if record.pid_start is None or record.seq is None:
+            return False
+        values = {
+            name: value
+            for name, value in zip(JOB_COLUMNS, row_of(record), strict=True)
+            if value is not None and name in START_COLUMNS
+        }
+        start = (record.session, record.job_id, record.pid_start, values, created_us)
+        return self._add(start, record, None)
+
+    def _add(self, entry: End | Start, record: JobRecord, columns: tuple[str, ...] | None) -> bool:
+        ring = self._ring
+        if ring is None or self._in_ring >= SLOTS // 2 or not ring.write(entry):
             return False
         self._in_ring += 1
-        self.pending[(record.session, record.job_id)] = (record, columns)
+        _merge(self.pending, {(record.session, record.job_id): (record, columns)})
         return True
 
     def write(self, conn: sqlite3.Connection) -> None:
-        """Write the pending ends to their rows, in the open transaction. If that fails, they
-        stay pending (writing one twice writes the same values)."""
+        """Write the pending ends and starts to their rows, in the open transaction. If that
+        fails, they stay pending (writing one twice writes the same values)."""
         pending, self.pending = self.pending, {}
         try:
             for (session, job_id), (record, columns) in pending.items():
-                _apply(conn, session, job_id, record.pid_start, _values(record, columns), False)
+                if columns is None:
+                    conn.execute(JOB_UPSERT, (*row_of(record), session))
+                else:
+                    values = _values(record, columns)
+                    _apply(conn, session, job_id, record.pid_start, values, False)
         except BaseException:
-            pending.update(self.pending)
+            _merge(pending, self.pending)
             self.pending = pending
             raise
-        self._settled.update(pending)
+        _merge(self._settled, pending)
 
     def committed(self) -> None:
-        """The open transaction was committed: the ends it wrote are stored."""
+        """The open transaction was committed: the writes it made are stored."""
         self._settled.clear()
         if not self.pending:
-            self._in_ring = 0  # every end the ring holds is stored: its slots are free
+            self._in_ring = 0  # every record the ring holds is stored: its slots are free
 
     def rolled_back(self) -> None:
-        """The open transaction was undone: the ends it wrote are pending again."""
-        self._settled.update(self.pending)
+        """The open transaction was undone: the writes it made are pending again."""
+        _merge(self._settled, self.pending)
         self.pending, self._settled = self._settled, {}
 
     def take(self) -> list[JobRecord]:
-        """Give up the pending ends (a write failed: the supervisor keeps them in memory)."""
+        """Give up the pending writes (a write failed: the supervisor keeps the records in
+        memory, and writes them whole)."""
         self.rolled_back()
         records = [record for record, _ in self.pending.values()]
         self.pending = {}
@@ -252,6 +331,16 @@ class PendingEnds:
         if self._ring is not None:
             self._ring.close()
             self._ring = None
+
+
+def _merge(into: dict[Key, Pending], newer: dict[Key, Pending]) -> None:
+    """Add pending writes to others: a job whose whole record is to be written (its start)
+    stays so, with whatever changed since (the record is the same object)."""
+    for key, (record, columns) in newer.items():
+        before = into.get(key)
+        if before is not None and before[1] is None:
+            columns = None
+        into[key] = (record, columns)
 
 
 def _values(record: JobRecord, columns: tuple[str, ...]) -> dict[str, Any]:
@@ -286,4 +375,42 @@ def _valid(values: dict[str, Any]) -> bool:
         and END_COLUMNS.issuperset(values)
         and values.get("state") in _FINISHED
         and all(value is None or type(value) in (int, float, str) for value in values.values())
+    )
+
+
+def _insert(
+    conn: sqlite3.Connection,
+    session: str,
+    job_id: str,
+    pid_start: int,
+    values: dict[str, Any],
+    created_us: int,
+) -> int:
+    """Insert a job's first record from the ring, unless its row exists (it was committed)
+    or its session is not the one the record belongs to (destroyed, or made again under the
+    same name); rows inserted."""
+    if not _valid_start(pid_start, values):
+        return 0
+    columns = ("session", "job_id", *values)
+    sql = (
+        f"INSERT OR IGNORE INTO jobs ({', '.join(columns)}) "
+        f"SELECT {', '.join('?' for _ in columns)} "
+        "WHERE EXISTS (SELECT 1 FROM sessions WHERE name = ? AND created_us = ?)"
+    )
+    args = (session, job_id, *values.values(), session, created_us)
+    return conn.execute(sql, args).rowcount
+
+
+def _valid_start(pid_start: int, values: dict[str, Any]) -> bool:
+    """Whether a record read from the ring holds a start: a start's columns only, plain
+    values, a running job of that process with its place in the order (never anything to
+    launch: the ring is data, never run)."""
+    return (
+        START_COLUMNS.issuperset(values)
+        and values.get("state") == int(JobState.RUNNING)
+        and values.get("pid_start") == pid_start
+        and isinstance(values.get("pid"), int)
+        and isinstance(values.get("seq"), int)
+        and isinstance(values.get("submission_us"), int)
+        and all(type(value) in (int, float, str) for value in values.values())
     )

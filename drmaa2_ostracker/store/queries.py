@@ -25,6 +25,7 @@ from drmaa2_ostracker.store.records import (
     JOB_COLUMNS,
     JOB_INSERT,
     JOB_SELECT,
+    JOB_UPSERT,
     JobRecord,
     record_of,
     row_of,
@@ -36,17 +37,6 @@ from drmaa2_ostracker.store.transactions import Transactions
 __all__ = ["Store"]
 
 _log = logging.getLogger(__name__)
-
-# A whole record, inserted or overwritten; nothing for a session destroyed meanwhile.
-_JOB_UPSERT = (
-    f"INSERT INTO jobs ({', '.join(JOB_COLUMNS)}) "
-    f"SELECT {', '.join('?' for _ in JOB_COLUMNS)} "
-    "WHERE EXISTS (SELECT 1 FROM sessions WHERE name = ?) "
-    "ON CONFLICT (session, job_id) DO UPDATE SET "
-    + ", ".join(
-        f"{name} = excluded.{name}" for name in JOB_COLUMNS if name not in ("session", "seq")
-    )
-)
 
 #: Ids per ``IN (...)`` list: well below SQLite's oldest limit of bound parameters (999).
 _IDS_PER_STATEMENT = 500
@@ -68,6 +58,8 @@ class Store(Transactions, ArrayQueries):
         self._launches: Launches | None = None
         #: Job ends in the ring and not yet in their rows (the keeper's; see :mod:`.ends`).
         self.ends = PendingEnds()
+        #: When each session a job was started in was made (see start_later).
+        self._created: dict[str, int] = {}
         #: Until when free space need not be measured again (see ensure_space).
         self._roomy_until = 0.0
 
@@ -102,6 +94,21 @@ class Store(Transactions, ArrayQueries):
         reads the store's jobs, or by :meth:`write_ends`); False if it must be written now."""
         with self._lock:
             return self.ends.add(record, columns)
+
+    def start_later(self, record: JobRecord) -> bool:
+        """Record a single job that started (RUNNING, its process known) in the ring, its row
+        to be inserted later, as an end's is written (see :mod:`.ends`); False if it must be
+        written now. Its place in the order is given now."""
+        with self._lock:
+            created = self._created.get(record.session)
+            if created is None:  # once per session
+                created = self.session_created(record.session)
+                if created is None:
+                    return False
+                self._created[record.session] = created
+            if record.seq is None:
+                record.seq = self.reserve_seq(1)
+            return self.ends.add_start(record, created)
 
     def close(self) -> None:
         """Commit what is open and close the database connection."""
@@ -154,6 +161,7 @@ class Store(Transactions, ArrayQueries):
             self._rows("DELETE FROM jobs WHERE session = ?", (name,))
             self._rows("DELETE FROM arrays WHERE session = ?", (name,))
             self._rows("DELETE FROM sessions WHERE name = ?", (name,))
+            self._created.pop(name, None)
 
     def allocate_id(self, session: str, count: int = 1) -> int:
         """Reserve the session's next ``count`` job id numbers (never handed out again);
@@ -209,7 +217,7 @@ class Store(Transactions, ArrayQueries):
                 if record.seq is None:
                     record.seq = self.reserve_seq(1)
             rows = [(*row_of(record), record.session) for record in records]
-            self._conn.executemany(_JOB_UPSERT, rows)
+            self._conn.executemany(JOB_UPSERT, rows)
 
     def job_seqs(self, session: str, where: dict[str, Any] | None = None) -> list[tuple[int, str]]:
         """(place, id) of a session's jobs matching the equality conditions, oldest first."""

@@ -16,6 +16,7 @@ __all__ = [
     "JOB_COLUMNS",
     "JOB_INSERT",
     "JOB_SELECT",
+    "JOB_UPSERT",
     "MAX_ARRAY_TASKS",
     "ArrayRecord",
     "JobRecord",
@@ -75,6 +76,17 @@ JOB_COLUMNS = tuple(f.name for f in dataclasses.fields(JobRecord))
 JOB_SELECT = f"SELECT {', '.join(JOB_COLUMNS)} FROM jobs"
 JOB_INSERT = (
     f"INSERT INTO jobs ({', '.join(JOB_COLUMNS)}) VALUES ({', '.join('?' for _ in JOB_COLUMNS)})"
+)
+# A whole record, inserted or overwritten; nothing for a session destroyed meanwhile (its
+# values, then the session's name).
+JOB_UPSERT = (
+    f"INSERT INTO jobs ({', '.join(JOB_COLUMNS)}) "
+    f"SELECT {', '.join('?' for _ in JOB_COLUMNS)} "
+    "WHERE EXISTS (SELECT 1 FROM sessions WHERE name = ?) "
+    "ON CONFLICT (session, job_id) DO UPDATE SET "
+    + ", ".join(
+        f"{name} = excluded.{name}" for name in JOB_COLUMNS if name not in ("session", "seq")
+    )
 )
 _UPDATABLE = frozenset(JOB_COLUMNS) - {"session", "job_id", "seq"}
 _fields = operator.attrgetter(*JOB_COLUMNS)

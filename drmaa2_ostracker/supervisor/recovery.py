@@ -62,7 +62,12 @@ class Recovery(Unfolding):
         groups: list[Group] = []
         with self._changing() as changes:
             self._begin(changes, store)
-            for record in store.unfinished_jobs(session):
+            # Jobs whose start is in the ring only (it could not be stored when the ring was
+            # opened: a full disk): kept in memory until they are written, taken over alike.
+            left = store.ends.left_starts(session, store.session_created(session))
+            for record in left:
+                self._keep_unwritten(store, record, store.ends.left_error)
+            for record in left + store.unfinished_jobs(session):
                 key = (store.path, session, record.job_id)
                 if key in self._active:
                     continue

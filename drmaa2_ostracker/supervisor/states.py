@@ -274,7 +274,21 @@ class States(FailedWrites):
             and store.end_later(record, ("sub_state", *fields))
         ):
             self._ending[store.path] = store
-            self._flush_soon(ENDS_DELAY)
+            self._flush_soon(FLUSH_DELAY if store.ends.crowded else ENDS_DELAY)
+        elif (
+            state is JobState.RUNNING
+            and job.unsaved
+            and record.array_id is None
+            and store.path not in self._unwritten
+            and store.start_later(record)
+        ):
+            # A single job that started: its first record goes to the ring too (as an end
+            # does, and as durable), its row inserted later. run_job answers without a
+            # transaction; a keeper killed meanwhile leaves the next one to insert the row
+            # from the ring, and adopt the job's process.
+            job.unsaved = False
+            self._ending[store.path] = store
+            self._flush_soon(FLUSH_DELAY if store.ends.crowded else ENDS_DELAY)
         elif (
             state is JobState.RUNNING
             and changes.lazy

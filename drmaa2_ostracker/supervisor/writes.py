@@ -119,6 +119,8 @@ class FailedWrites(SupervisorBase):
                 job.unsaved = False
                 store.insert_jobs([record])
             else:
+                if (record.session, record.job_id) in store.ends.pending:
+                    store.write_ends()  # its start is in the ring only: its row first
                 store.update_job(
                     record.session,
                     record.job_id,

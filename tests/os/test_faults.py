@@ -82,11 +82,22 @@ def test_a_fifo_in_an_array_task_path_fails_that_task_only(tmp_path: Path) -> No
 def small_fs(tmp_path: Path) -> Iterator[Path]:
     """A 4 MiB tmpfs, mounted for this test (root only); its keepers are stopped before it is
     unmounted."""
+    yield from _tmpfs(tmp_path, "4m")
+
+
+@pytest.fixture
+def roomy_fs(tmp_path: Path) -> Iterator[Path]:
+    """A 32 MiB tmpfs (room enough for the keeper's fast ways, until it is filled), as
+    :func:`small_fs`."""
+    yield from _tmpfs(tmp_path, "32m")
+
+
+def _tmpfs(tmp_path: Path, size: str) -> Iterator[Path]:
     if os.geteuid() != 0:
         pytest.skip("mounting a small tmpfs to fill needs root; CI runs this as root")
     mount = tmp_path / "fs"
     mount.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mount)], check=True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(mount)], check=True)
     try:
         yield mount
     finally:
@@ -281,9 +292,10 @@ def test_holding_an_array_on_a_full_disk_raises_and_changes_nothing(
 def test_an_end_only_in_the_ring_survives_a_keeper_starting_on_a_full_disk(
     small_fs: Path,
 ) -> None:
-    """A job end a wait returned, kept in the ring of ends when the keeper was killed, is
-    the job's end for the next keeper even if the disk is full then (shown at once, as not
-    yet in the store), and is stored once there is space: never "unobserved"."""
+    """A job end a wait returned, kept in the ring of ends when the keeper was killed (with
+    the job's start, if its row was not inserted yet), is the job's end for the next keeper
+    even if the disk is full then (shown at once, as not yet in the store), and is stored
+    once there is space: never "unobserved"."""
     state = small_fs / "state"
     js = drmaa2.JobSession("ring", str(state), backend=BACKEND)
     job = js.run_job({"remote_command": "/bin/sh", "args": ["-c", "sleep 0.3; exit 5"]})
@@ -292,7 +304,8 @@ def test_an_end_only_in_the_ring_survives_a_keeper_starting_on_a_full_disk(
     keeper.kill()  # before the end is written to its row (within half a second)
     keeper.wait(TIMEOUT)
     js.close()
-    assert stored_rows(state)[job.id] == (int(JobState.RUNNING), None)
+    # Its end is in the ring only; its start too, unless the row was written meanwhile.
+    assert stored_rows(state).get(job.id) in (None, (int(JobState.RUNNING), None))
     filler = fill(small_fs)
     with drmaa2.open_job_session("ring", str(state), backend=BACKEND) as js:
         info = js.get_jobs()[0].get_info()
@@ -309,6 +322,42 @@ def test_an_end_only_in_the_ring_survives_a_keeper_starting_on_a_full_disk(
     with drmaa2.open_job_session("ring", str(state), backend=BACKEND) as js:
         info = js.get_jobs()[0].get_info()
         assert (info.job_state, info.exit_status) == (JobState.FAILED, 5)
+        js.destroy()
+
+
+def test_a_start_only_in_the_ring_survives_a_keeper_starting_on_a_full_disk(
+    roomy_fs: Path,
+) -> None:
+    """A single job's start, kept in the ring of ends when the keeper was killed (its row is
+    inserted within half a second), is the job's record for the next keeper even if the disk
+    is full then: the job is taken over (its process ended unwatched: exit_status_unobserved),
+    shown at once as not yet in the store, and stored once there is space: never lost."""
+    state = roomy_fs / "state"
+    js = drmaa2.JobSession("ring", str(state), backend=BACKEND)
+    script = 'sleep 0.05; kill -STOP "$PPID"; exit 5'  # the keeper stops before it writes
+    job = js.run_job({"remote_command": "/bin/sh", "args": ["-c", script]})
+    (keeper,) = keepers_under((str(state),))
+    wait_until(lambda: keeper.status() == psutil.STATUS_STOPPED, what="the keeper to stop")
+    assert job.id not in stored_rows(state), "in the ring only"
+    keeper.kill()
+    keeper.wait(TIMEOUT)
+    js.close()
+    filler = fill(roomy_fs)
+    with drmaa2.open_job_session("ring", str(state), backend=BACKEND) as js:
+        (found,) = js.get_jobs()
+        assert found.id == job.id
+        info = found.get_info()
+        assert found.get_state() == (JobState.FAILED, "exit_status_unobserved")
+        assert info.exit_status is None, "never an invented status"
+        assert "not yet in the store" in (info.annotation or ""), info.annotation
+        filler.unlink()
+        wait_until(
+            lambda: stored_rows(state).get(job.id) == (int(JobState.FAILED), None),
+            what="the job written to the store",
+        )
+    stop_keepers(keepers_under((str(state),)))
+    with drmaa2.open_job_session("ring", str(state), backend=BACKEND) as js:
+        assert js.get_jobs()[0].get_state() == (JobState.FAILED, "exit_status_unobserved")
         js.destroy()
 
 

@@ -774,6 +774,56 @@ def test_a_task_started_before_its_row_was_committed_is_adopted_not_run_again(
         kill_pids(orphans)
 
 
+def test_a_job_whose_start_is_in_the_ring_only_is_adopted_by_the_next_keeper(
+    state: Path,
+) -> None:
+    """run_job answers once the started job's first record is in the ring of ends (a
+    pwrite), its row inserted within half a second: a keeper killed in between leaves the
+    next one to insert it from the ring and adopt the job's process; the job is never lost
+    nor started again. The job stops the keeper 0.2 s after it starts, so that the kill falls
+    in that window; each attempt checks the store first, until one found no row of the job."""
+    orphans: list[int] = []
+    unrecorded = 0
+    try:
+        for attempt in range(6):
+            js = drmaa2.create_job_session(f"ring{attempt}", str(state), backend=BACKEND)
+            script = 'sleep 0.2; kill -STOP "$PPID"; exec sleep 600'
+            job = js.run_job({"remote_command": "/bin/sh", "args": ["-c", script]})
+            keeper = psutil.Process(keeper_pid(state))
+            wait_until(
+                lambda k=keeper: k.status() == psutil.STATUS_STOPPED,  # type: ignore[misc]
+                what="the job to stop the keeper",
+            )
+            (pid,) = [child.pid for child in keeper.children() if _job_id_of(child) == job.id]
+            orphans.append(pid)
+            with sqlite3.connect(state / STORE_FILE) as conn:
+                (rows,) = conn.execute(
+                    "SELECT count(*) FROM jobs WHERE session = ? AND job_id = ?",
+                    (f"ring{attempt}", job.id),
+                ).fetchone()
+            conn.close()
+            unrecorded += rows == 0
+            kill_keeper(state)
+            # The next keeper (started by this call) has the job, and adopts its process.
+            assert job.get_state() == (JobState.RUNNING, "")
+            assert pid_of(job) == pid
+            assert [j.id for j in js.get_jobs()] == [job.id]
+            info = job.get_info()
+            assert info.submission_time is not None and info.dispatch_time is not None
+            job.terminate()
+            job.wait_terminated(TIMEOUT)
+            assert job.get_state()[0] is JobState.FAILED
+            wait_until(lambda p=pid: gone(p), what="the job's process to end")  # type: ignore[misc]
+            js.close()
+            if unrecorded:
+                break
+        assert unrecorded, "the keeper was never killed before the job's row was inserted"
+    finally:
+        for keeper in keepers_of(state):  # a keeper left stopped by a failed attempt
+            orphans.append(keeper.pid)
+        kill_pids(orphans)
+
+
 def _mark_starting(state: Path, job_id: str) -> int:
     """Leave a held job as a keeper killed between its "starting" mark and its fork would:
     QUEUED, marked starting at this tick (the keeper is dead). The tick."""
@@ -824,13 +874,14 @@ def test_a_job_whose_fork_began_is_never_run_again(state: Path, tmp_path: Path) 
     js.close()
 
 
-def _stored_state(state: Path, job_id: str) -> tuple[int, int | None]:
-    """(state code, exit status) of a job's row, read from the store file itself."""
+def _stored_state(state: Path, job_id: str) -> tuple[int, int | None] | None:
+    """(state code, exit status) of a job's row, read from the store file itself; None if
+    it has none yet (its start is in the ring of ends only)."""
     with sqlite3.connect(state / STORE_FILE) as conn:
         row = conn.execute("SELECT state, exit_status FROM jobs WHERE job_id=?", (job_id,))
         found = row.fetchone()
     conn.close()
-    return int(found[0]), found[1]
+    return None if found is None else (int(found[0]), found[1])
 
 
 def test_an_end_a_wait_returned_survives_the_keeper_killed_right_after(state: Path) -> None:
@@ -846,8 +897,9 @@ def test_an_end_a_wait_returned_survives_the_keeper_killed_right_after(state: Pa
         job.wait_terminated(TIMEOUT)
         os.kill(pid, signal.SIGKILL)  # at once: the row is written within 10 ms
         wait_until(lambda: gone(pid), what=f"keeper {pid} to end")  # noqa: B023
-        if _stored_state(state, job.id)[0] == int(JobState.RUNNING):
-            not_in_row += 1  # only the ring had the end when the keeper died
+        stored = _stored_state(state, job.id)
+        if stored is None or stored[0] == int(JobState.RUNNING):
+            not_in_row += 1  # only the ring had the end (and maybe the start) then
         info = job.get_info()  # a new keeper
         assert (info.job_state, info.job_sub_state) == (
             JobState.DONE if status == 0 else JobState.FAILED,
