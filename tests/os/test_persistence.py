@@ -713,6 +713,21 @@ def _job_id_of(process: psutil.Process) -> str | None:
         return None
 
 
+def _stopped_by(state: Path, job: drmaa2.Job) -> tuple[int, bool]:
+    """Wait until ``job`` stopped its keeper (SIGSTOP to its parent); the job's pid, and
+    whether the store file has a row of it then."""
+    keeper = psutil.Process(keeper_pid(state))
+    wait_until(lambda: keeper.status() == psutil.STATUS_STOPPED, what="the job to stop the keeper")
+    (pid,) = [child.pid for child in keeper.children() if _job_id_of(child) == job.id]
+    with sqlite3.connect(state / STORE_FILE) as conn:
+        (rows,) = conn.execute(
+            "SELECT count(*) FROM jobs WHERE session = ? AND job_id = ?",
+            (job.session_name, job.id),
+        ).fetchone()
+    conn.close()
+    return pid, rows > 0
+
+
 @pytest.mark.parametrize("meanwhile", ["runs", "ends"])
 def test_a_task_started_before_its_row_was_committed_is_adopted_not_run_again(
     state: Path, tmp_path: Path, meanwhile: str
@@ -736,19 +751,9 @@ def test_a_task_started_before_its_row_was_committed_is_adopted_not_run_again(
             template = {"remote_command": "/bin/sh", "args": ["-c", task]}
             array = js.run_bulk_jobs(template, 1, 3, 1, 1)
             first, second, third = array.job_list
-            keeper = psutil.Process(keeper_pid(state))
-            wait_until(
-                lambda k=keeper: k.status() == psutil.STATUS_STOPPED,  # type: ignore[misc]
-                what="task 2 to stop the keeper",
-            )
-            (pid,) = [child.pid for child in keeper.children() if _job_id_of(child) == second.id]
+            pid, stored = _stopped_by(state, second)
             orphans.append(pid)
-            with sqlite3.connect(state / STORE_FILE) as conn:
-                (rows,) = conn.execute(
-                    "SELECT count(*) FROM jobs WHERE job_id=?", (second.id,)
-                ).fetchone()
-            conn.close()
-            unrecorded += rows == 0
+            unrecorded += not stored
             kill_keeper(state)
             if meanwhile == "ends":
                 kill_pids([pid])
@@ -789,20 +794,9 @@ def test_a_job_whose_start_is_in_the_ring_only_is_adopted_by_the_next_keeper(
             js = drmaa2.create_job_session(f"ring{attempt}", str(state), backend=BACKEND)
             script = 'sleep 0.2; kill -STOP "$PPID"; exec sleep 600'
             job = js.run_job({"remote_command": "/bin/sh", "args": ["-c", script]})
-            keeper = psutil.Process(keeper_pid(state))
-            wait_until(
-                lambda k=keeper: k.status() == psutil.STATUS_STOPPED,  # type: ignore[misc]
-                what="the job to stop the keeper",
-            )
-            (pid,) = [child.pid for child in keeper.children() if _job_id_of(child) == job.id]
+            pid, stored = _stopped_by(state, job)
             orphans.append(pid)
-            with sqlite3.connect(state / STORE_FILE) as conn:
-                (rows,) = conn.execute(
-                    "SELECT count(*) FROM jobs WHERE session = ? AND job_id = ?",
-                    (f"ring{attempt}", job.id),
-                ).fetchone()
-            conn.close()
-            unrecorded += rows == 0
+            unrecorded += not stored
             kill_keeper(state)
             # The next keeper (started by this call) has the job, and adopts its process.
             assert job.get_state() == (JobState.RUNNING, "")
