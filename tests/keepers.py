@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import os
+import time
 
 import psutil
 
@@ -25,13 +27,37 @@ def keepers_under(roots: tuple[str, ...]) -> list[psutil.Process]:
     return found
 
 
+def gone(pid: int) -> bool:
+    """Whether a process has ended (a zombie nobody reaps counts as ended), all its threads
+    included: a killed process's leader is a zombie while its other threads still exit, and
+    its descriptors (the keeper's sockets) close only when the last one has. A keeper is
+    nobody's child here: its zombie lasts until the machine's init reaps it, which may take a
+    second or more."""
+    try:
+        if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
+            return False
+        return len(os.listdir(f"/proc/{pid}/task")) <= 1
+    except (psutil.NoSuchProcess, FileNotFoundError, ProcessLookupError):
+        return True
+
+
+def _wait_gone(processes: list[psutil.Process], timeout: float) -> list[psutil.Process]:
+    """Wait until every process is gone (see :func:`gone`); those still alive then."""
+    deadline = time.monotonic() + timeout
+    alive = [p for p in processes if not gone(p.pid)]
+    while alive and time.monotonic() < deadline:
+        time.sleep(0.005)
+        alive = [p for p in alive if not gone(p.pid)]
+    return alive
+
+
 def stop_keepers(keepers: list[psutil.Process]) -> None:
     """Stop keepers by pid (SIGTERM: their jobs, if any, keep running), waiting until gone."""
     for keeper in keepers:
         with contextlib.suppress(psutil.Error):
             keeper.terminate()
-    _, alive = psutil.wait_procs(keepers, timeout=GRACE_SECONDS)
+    alive = _wait_gone(keepers, GRACE_SECONDS)
     for keeper in alive:
         with contextlib.suppress(psutil.Error):
             keeper.kill()
-    psutil.wait_procs(alive, timeout=GRACE_SECONDS)
+    _wait_gone(alive, GRACE_SECONDS)

@@ -29,24 +29,13 @@ from drmaa2_ostracker.store.ends import Ends
 from drmaa2_ostracker.store.launches import Launches
 from drmaa2_ostracker.store.schema import STORE_FILE
 from tests.behaviour.conftest import TIMEOUT, file_text, wait_until
+from tests.keepers import gone
 
 BACKEND = "os"
 KEEPER_MODULE = "drmaa2_ostracker.keeper"
 
 
 # -- helpers (also used by tests/os/test_keeper.py) ----------------------------------------
-
-
-def gone(pid: int) -> bool:
-    """Whether a process has ended (a zombie nobody reaps counts as ended), all its threads
-    included: a killed process's leader is a zombie while its other threads still exit, and
-    its descriptors (the keeper's sockets) close only when the last one has."""
-    try:
-        if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
-            return False
-        return len(os.listdir(f"/proc/{pid}/task")) <= 1
-    except (psutil.NoSuchProcess, FileNotFoundError, ProcessLookupError):
-        return True
 
 
 def keepers_of(state: Path | str) -> list[psutil.Process]:
