@@ -39,11 +39,25 @@ __all__ = [
     "JobSessionBackend",
     "MonitoringSessionBackend",
     "NotificationCallback",
+    "SubmittedId",
     "WaitFor",
 ]
 
 #: Called with a :class:`~drmaa2.types.Notification` for every job state change.
 NotificationCallback = Callable[[Notification], None]
+
+
+@runtime_checkable
+class SubmittedId(Protocol):
+    """The id of a job submitted ahead: :meth:`JobSessionBackend.run_job` may return this
+    instead of the id, when the job was handed over but its id is not known yet (a burst of
+    submissions then costs no round trip each). The session's :class:`~drmaa2.Job` asks for
+    the id when it is first needed."""
+
+    def result(self) -> str:
+        """The job's id; raises the DRMAA2 exception of a submission that failed (nothing
+        was recorded then)."""
+        ...
 
 
 class Action(str, enum.Enum):
@@ -86,8 +100,11 @@ class JobSessionBackend(Protocol):
         """Where the session lives (for the ``os`` backend: its state directory)."""
         ...
 
-    def run_job(self, template: JobTemplate) -> str:
-        """Submit one job and return its id; the job is recorded before this returns.
+    def run_job(self, template: JobTemplate) -> str | SubmittedId:
+        """Submit one job and return its id; the job is recorded before this returns, or,
+        for a :class:`SubmittedId`, handed over so that it will be whatever happens to the
+        caller (its id, or the error of a submission that failed, then comes from
+        ``result()``).
 
         Raises InvalidArgumentException for a template that cannot run (naming the field and
         value) and UnsupportedAttributeException for a set attribute the backend cannot honour.

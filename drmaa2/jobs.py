@@ -7,10 +7,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from drmaa2.backend import Action, ArrayOperation, ArrayOutcome, WaitFor
+from drmaa2.backend import Action, ArrayOperation, ArrayOutcome, SubmittedId, WaitFor
 from drmaa2.enums import INFINITE_TIME, JobState
 from drmaa2.errors import Drmaa2Exception, InvalidArgumentException, InvalidStateException
-from drmaa2.front import Timeout, _no_auth, _Session
+from drmaa2.front import Timeout, _backend_call, _no_auth, _Session
 from drmaa2.types import JobInfo, JobTemplate
 
 if TYPE_CHECKING:
@@ -24,24 +24,35 @@ class Job:
 
     __slots__ = ("_id", "_job_name", "_session")
 
-    def __init__(self, session: _Session, job_id: str, job_name: str | None = None) -> None:
+    def __init__(
+        self, session: _Session, job_id: str | SubmittedId, job_name: str | None = None
+    ) -> None:
         self._session = session
         self._id = job_id
         self._job_name = job_name
 
     @property
     def id(self) -> str:
-        """The job's id (an array task's id is ``"<array id>.<index>"``)."""
-        return self._id
+        """The job's id (an array task's id is ``"<array id>.<index>"``).
+
+        A job submitted ahead (see :meth:`JobSession.run_job <drmaa2.JobSession.run_job>`)
+        learns its id here, on first use: this raises the error of its submission if that
+        failed."""
+        job_id = self._id
+        if isinstance(job_id, str):
+            return job_id
+        known = _backend_call(self._session._backend_name, "run_job", job_id.result)
+        self._id = known
+        return known
 
     @property
     def job_id(self) -> str:
         """Alias of :attr:`id`."""
-        return self._id
+        return self.id
 
     def get_id(self) -> str:
         """The job's id."""
-        return self._id
+        return self.id
 
     @property
     def session_name(self) -> str:
@@ -52,45 +63,45 @@ class Job:
     def job_name(self) -> str | None:
         """The job's name from its template (None if it has none)."""
         if self._job_name is None:
-            self._job_name = self._session._job_info(self._id).job_name
+            self._job_name = self._session._job_info(self.id).job_name
         return self._job_name
 
     def get_state(self) -> tuple[JobState, str]:
         """The job's state and its sub-state text ("" if there is none)."""
-        return self._session._job_state(self._id)
+        return self._session._job_state(self.id)
 
     def get_info(self) -> JobInfo:
         """Everything known about the job now."""
-        return self._session._job_info(self._id)
+        return self._session._job_info(self.id)
 
     def get_template(self) -> JobTemplate:
         """The template the job was submitted with."""
-        return self._session._job_template(self._id)
+        return self._session._job_template(self.id)
 
     def suspend(self, auth: object = None) -> None:
         """Stop the running job; it keeps its resources until :meth:`resume`."""
         _no_auth(auth)
-        self._session._control(self._id, Action.SUSPEND)
+        self._session._control(self.id, Action.SUSPEND)
 
     def resume(self, auth: object = None) -> None:
         """Continue a suspended job."""
         _no_auth(auth)
-        self._session._control(self._id, Action.RESUME)
+        self._session._control(self.id, Action.RESUME)
 
     def hold(self, auth: object = None) -> None:
         """Keep a job that has not started from starting (QUEUED → QUEUED_HELD)."""
         _no_auth(auth)
-        self._session._control(self._id, Action.HOLD)
+        self._session._control(self.id, Action.HOLD)
 
     def release(self, auth: object = None) -> None:
         """Let a held job start (QUEUED_HELD → QUEUED)."""
         _no_auth(auth)
-        self._session._control(self._id, Action.RELEASE)
+        self._session._control(self.id, Action.RELEASE)
 
     def terminate(self, auth: object = None) -> None:
         """End the job (a queued job ends without starting)."""
         _no_auth(auth)
-        self._session._control(self._id, Action.TERMINATE)
+        self._session._control(self.id, Action.TERMINATE)
 
     def terminate_forced(self, auth: object = None) -> None:
         """Grid Engine's forced termination, which ends the job without the grace its
@@ -98,22 +109,22 @@ class Job:
         grace (it sends SIGKILL at once); the ``slurm`` backend cancels the job as
         :meth:`terminate` does (Slurm's SIGTERM, then SIGKILL after its ``KillWait``)."""
         _no_auth(auth)
-        self._session._control(self._id, Action.TERMINATE)
+        self._session._control(self.id, Action.TERMINATE)
 
     def terminate_all(self, auth: object = None) -> None:
         """End the job; for a task of an array, end every task of its array, as
         :meth:`JobArray.terminate` does (Grid Engine's ``terminate_all``)."""
         _no_auth(auth)
-        self._session._terminate_all(self._id)
+        self._session._terminate_all(self.id)
 
     def terminate_forced_all(self, auth: object = None) -> None:
         """:meth:`terminate_all` without a grace period (see :meth:`terminate_forced`)."""
         _no_auth(auth)
-        self._session._terminate_all(self._id)
+        self._session._terminate_all(self.id)
 
     def reap(self) -> None:
         """Forget a finished job; afterwards the job is unknown to the session."""
-        self._session._reap(self._id)
+        self._session._reap(self.id)
 
     def wait_started(self, timeout: Timeout = INFINITE_TIME) -> None:
         """Wait until the job has started (or already finished); TimeoutException on timeout."""
@@ -128,15 +139,15 @@ class Job:
         same backend, contact and session name), through whichever session object."""
         if not isinstance(other, Job):
             return NotImplemented
-        return self._id == other._id and (
+        return self.id == other.id and (
             self._session is other._session or self._session._place() == other._session._place()
         )
 
     def __hash__(self) -> int:
-        return hash((self._id, self._session._place()))
+        return hash((self.id, self._session._place()))
 
     def __repr__(self) -> str:
-        return f"Job(id={self._id!r}, session={self._session.name!r})"
+        return f"Job(id={self.id!r}, session={self._session.name!r})"
 
 
 class JobArray:

@@ -19,14 +19,18 @@ import errno
 import os
 import resource
 import sqlite3
+import time
 
 from drmaa2.errors import Drmaa2Exception, InternalException, OutOfResourceException
 
 __all__ = [
+    "FD_HEADROOM",
     "OPEN_SPACE",
     "PER_BYTE",
+    "PROCESS_HEADROOM",
     "RESERVE",
     "free_bytes",
+    "headroom",
     "is_out_of_space",
     "limit_reached",
     "limit_text",
@@ -34,6 +38,16 @@ __all__ = [
     "resource_fault",
     "storage_error",
 ]
+
+#: Descriptors this process must have left under its RLIMIT_NOFILE, and the RLIMIT_NPROC a
+#: user other than root must have at least, for :func:`headroom`: a burst of submissions sent
+#: ahead is never refused for these limits (each running job holds a descriptor of the keeper,
+#: and is a process of the user).
+FD_HEADROOM = 512
+PROCESS_HEADROOM = 16384
+#: Seconds an answer of :func:`headroom` is used again.
+_HEADROOM_TTL = 0.02
+_headroom: tuple[float, bool] = (0.0, False)
 
 #: The free space opening the store may take (its -wal and -shm files, a new store's pages).
 OPEN_SPACE = 1 << 20
@@ -194,3 +208,32 @@ def _file_max() -> str:
             return found.read().strip()
     except OSError:
         return "unknown"
+
+
+def headroom() -> bool:
+    """Whether this process is far from its descriptor and process limits (looked at every
+    20 ms at most): the keeper then lets a client send its next submissions ahead, since
+    none of them will be refused for these limits (see :mod:`drmaa2_ostracker.keeper.ahead`).
+    A user other than root whose process limit is below :data:`PROCESS_HEADROOM` never does:
+    the user's other processes count against it too."""
+    global _headroom
+    now = time.monotonic()
+    until, answer = _headroom
+    if now < until:
+        return answer
+    answer = _far_from_limits()
+    _headroom = (now + _HEADROOM_TTL, answer)
+    return answer
+
+
+def _far_from_limits() -> bool:
+    soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY:
+        try:
+            used = len(os.listdir("/proc/self/fd"))
+        except OSError:
+            return False
+        if soft - used < FD_HEADROOM:
+            return False
+    soft, _hard = resource.getrlimit(resource.RLIMIT_NPROC)
+    return soft == resource.RLIM_INFINITY or os.geteuid() == 0 or soft >= PROCESS_HEADROOM

@@ -10,6 +10,7 @@ request to the keeper.
 from __future__ import annotations
 
 import itertools
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -19,6 +20,7 @@ from drmaa2.errors import InvalidArgumentException
 from drmaa2.types import JobInfo, JobTemplate
 from drmaa2_ostracker.info import record_to_info
 from drmaa2_ostracker.keeper import KeeperClient
+from drmaa2_ostracker.keeper.ahead import Ahead
 from drmaa2_ostracker.keeper.protocol import PlanUnknown, decode_error
 from drmaa2_ostracker.store.records import MAX_ARRAY_TASKS, JobRecord
 from drmaa2_ostracker.template import Plan, plan_job
@@ -26,6 +28,10 @@ from drmaa2_ostracker.template import Plan, plan_job
 __all__ = ["OsJobSession"]
 
 _tokens = itertools.count(1)
+#: A run_job within this many seconds of the previous one's return, with no other call to
+#: the keeper in between, is part of a burst: it may be sent ahead (see
+#: :meth:`OsJobSession.run_job`).
+BURST_GAP = 0.001
 
 
 class OsJobSession:
@@ -42,6 +48,10 @@ class OsJobSession:
         self._client = client
         self._on_close = on_close
         self._closed = False
+        #: When the last run_job returned, and whether the keeper's last answer to one
+        #: allowed sending the next ahead (its store far from full).
+        self._last_run = (-1.0, -1)
+        self._ahead_ok = False
 
     @property
     def name(self) -> str:
@@ -55,29 +65,63 @@ class OsJobSession:
 
     # -- submission ------------------------------------------------------------------------
 
-    def _submit(self, method: str, plan: Plan, *args: object) -> object:
+    def _submit(self, method: str, plan: Plan, *args: object, now: bool = False) -> object:
         # A plan goes whole on its first use; later, the keeper knows it by its token. Plans
         # with the caller's own streams always go whole: their descriptors go along.
+        # ``now``: without reading the answers of submissions sent ahead first.
+        call = self._client.call_now if now else self._client.call
         fds = plan.stream_fds()
         if fds:
-            return self._client.call(
-                method, self._key, next(_tokens), plan.to_wire(), *args, fds=fds
-            )
+            return call(method, self._key, next(_tokens), plan.to_wire(), *args, fds=fds)
         token = plan.keeper_token
         if token is not None and token[0] is self._client:
             try:
-                return self._client.call(method, self._key, token[1], None, *args)
+                return call(method, self._key, token[1], None, *args)
             except PlanUnknown:
                 pass  # the keeper forgot it (or is a new keeper): send it whole
         plan.keeper_token = None
-        token = (self._client, next(_tokens))
-        answer = self._client.call(method, self._key, token[1], plan.to_wire(), *args)
-        plan.keeper_token = token
+        number = next(_tokens)
+        answer = call(method, self._key, number, plan.to_wire(), *args)
+        plan.keeper_token = (self._client, number, self._client.keeper_pid)
         return answer
 
-    def run_job(self, template: JobTemplate) -> str:
-        """Check the template here; the keeper records the job and starts it (or queues it)."""
-        return str(self._submit("run_job", plan_job(template, array=False)))
+    def run_job(self, template: JobTemplate) -> str | Submitted:
+        """Check the template here; the keeper records the job and starts it (or queues it).
+
+        In a burst (this call within :data:`BURST_GAP` of the previous one's return, no other
+        call to the keeper from this process in between, the keeper's last answer saying it
+        is far from a full disk and from its limits, the template sent before and naming
+        none of this process's own streams), the submission is sent ahead: this
+        returns once it is in the keeper's socket, where it is handled even if this process
+        exits, and the job's id is read when first asked for (see
+        :mod:`~drmaa2_ostracker.keeper.ahead`)."""
+        plan = plan_job(template, array=False)
+        token = plan.keeper_token
+        client = self._client
+        last, calls = self._last_run
+        if (
+            self._ahead_ok
+            and token is not None
+            and token[0] is client
+            and token[2] == client.keeper_pid
+            and calls == client.calls
+            and time.monotonic() - last < BURST_GAP
+            and not plan.stream_fds()
+        ):
+            ahead = self._client.send_ahead(
+                "run_job",
+                self._key,
+                token[1],
+                None,
+                keeper=token[2],
+                redo=lambda: self._submit("run_job", plan, now=True),
+            )
+            self._last_run = (time.monotonic(), calls)
+            return Submitted(self, ahead)
+        answer: Any = self._submit("run_job", plan)
+        job_id, self._ahead_ok = answer
+        self._last_run = (time.monotonic(), client.calls)
+        return str(job_id)
 
     def run_bulk_jobs(
         self,
@@ -177,6 +221,23 @@ class OsJobSession:
         if not self._closed:
             self._closed = True
             self._on_close()
+
+
+class Submitted:
+    """The id of a job sent ahead (a :class:`drmaa2.backend.SubmittedId`)."""
+
+    __slots__ = ("_ahead", "_session")
+
+    def __init__(self, session: OsJobSession, ahead: Ahead) -> None:
+        self._session = session
+        self._ahead = ahead
+
+    def result(self) -> str:
+        """The job's id, once the keeper's answer is read."""
+        job_id, roomy = self._ahead.result()
+        if not roomy:
+            self._session._ahead_ok = False
+        return str(job_id)
 
 
 def _task_range(array_id: str, job_ids: Sequence[str]) -> tuple[int, int, int] | list[str]:

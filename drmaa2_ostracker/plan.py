@@ -130,8 +130,9 @@ class Plan:
     #: The descriptors standing for "/dev/stdin", "/dev/stdout", "/dev/stderr": the
     #: submitting process's own streams (in the keeper: received with the job).
     streams: dict[str, int] = dataclasses.field(default_factory=dict)
-    #: (the client, the token) by which the keeper knows this plan, once it was sent.
-    keeper_token: tuple[object, int] | None = None
+    #: (the client, the token, the keeper's pid) by which that keeper knows this plan, once
+    #: it was sent.
+    keeper_token: tuple[object, int, int | None] | None = None
     #: In the keeper: how many of the plan's jobs are still to start; the descriptors of
     #: :attr:`streams` are closed once the last has (a client's stream reaches its end when
     #: its jobs are done with it, not when the keeper exits).

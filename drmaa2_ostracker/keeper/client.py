@@ -13,6 +13,7 @@ so that an idle keeper can exit.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import errno
 import fcntl
@@ -33,6 +34,7 @@ from drmaa2 import errors
 from drmaa2.errors import DrmCommunicationException, SessionManagementException
 from drmaa2_ostracker import __version__, faults
 from drmaa2_ostracker.keeper import files
+from drmaa2_ostracker.keeper.ahead import Ahead, Pipeline
 from drmaa2_ostracker.keeper.protocol import (
     MAGIC,
     PROTOCOL,
@@ -42,10 +44,12 @@ from drmaa2_ostracker.keeper.protocol import (
 )
 from drmaa2_ostracker.keeper.stream import EventStream, peer_pid
 
-__all__ = ["START_TIMEOUT", "KeeperClient"]
+__all__ = ["SETTLE_TIMEOUT", "START_TIMEOUT", "KeeperClient"]
 
 #: How long a client waits for a keeper it started to serve (seconds).
 START_TIMEOUT = 60.0
+#: Seconds a process about to fork or exit waits for each answer to a request sent ahead.
+SETTLE_TIMEOUT = 10.0
 #: Requests that change nothing: safe to send again to a new keeper if the old one died.
 _RETRYABLE = frozenset(
     {
@@ -87,6 +91,10 @@ class KeeperClient:
         #: The pid of the keeper last talked to.
         self.keeper_pid: int | None = None
         self._events: EventStream | None = None
+        #: Requests sent ahead (a burst of submissions), answered later.
+        self._ahead = Pipeline(self)
+        #: Calls made so far (a submission is sent ahead only right after another).
+        self.calls = 0
         _clients.add(self)
 
     # -- sessions keep connections -----------------------------------------------------------
@@ -97,7 +105,9 @@ class KeeperClient:
             self._sessions += 1
 
     def session_closed(self) -> None:
-        """A session closed; after the last one, the connections close too."""
+        """A session closed; after the last one, the connections close too. The answers of
+        requests sent ahead are read first (for a while, if the keeper does not answer)."""
+        self.settle(timeout=SETTLE_TIMEOUT)
         with self._lock:
             self._sessions -= 1
             if self._sessions > 0:
@@ -109,9 +119,37 @@ class KeeperClient:
     # -- calls -------------------------------------------------------------------------------
 
     def call(self, method: str, *args: Any, fds: list[int] | None = None) -> Any:
-        """Send a request and return its answer; raises the DRMAA2 exception it raised."""
+        """Send a request and return its answer; raises the DRMAA2 exception it raised.
+
+        Requests sent ahead are answered first: a call is handled after them."""
+        if self._ahead:
+            self._ahead.settle()
+        return self.call_now(method, *args, fds=fds)
+
+    def send_ahead(
+        self,
+        method: str,
+        *args: Any,
+        keeper: int | None,
+        redo: Callable[[], Any],
+    ) -> Ahead:
+        """Send a request to the keeper ``keeper`` (the pid of the one that knows its plan)
+        and return at once; its answer is read later (see
+        :mod:`~drmaa2_ostracker.keeper.ahead`). ``redo`` makes it as a call instead: when
+        the keeper reached is another, or does not know the plan."""
+        return self._ahead.send(method, *args, keeper=keeper, redo=redo)
+
+    def settle(self, timeout: float | None = None) -> None:
+        """Read the answers of every request sent ahead (``timeout``: seconds the keeper
+        has for each, after which the unanswered are in doubt)."""
+        if self._ahead:
+            self._ahead.settle(timeout=timeout)
+
+    def call_now(self, method: str, *args: Any, fds: list[int] | None = None) -> Any:
+        """A call, not waiting for requests sent ahead to be answered."""
+        self.calls += 1
         for attempt in range(3):
-            channel = self._take()
+            channel = self.take()
             try:
                 channel.send((method, args), fds)
                 (ok, value), _ = channel.receive()
@@ -130,13 +168,14 @@ class KeeperClient:
             except BaseException:
                 channel.close()  # interrupted mid-call: the connection is out of step
                 raise
-            self._give(channel)
+            self.give(channel)
             if ok:
                 return value
             raise decode_error(value)
         raise AssertionError("unreachable")
 
-    def _take(self) -> Channel:
+    def take(self) -> Channel:
+        """A connection for this thread's use (an idle one, else a new one)."""
         while True:
             with self._lock:
                 if not self._pool:
@@ -151,7 +190,8 @@ class KeeperClient:
             channel.close()
         return self.connect()
 
-    def _give(self, channel: Channel) -> None:
+    def give(self, channel: Channel) -> None:
+        """A connection taken is idle again: kept for the next call, or closed."""
         with self._lock:
             if self._sessions > 0 and len(self._pool) < _IDLE_CONNECTIONS:
                 self._pool.append(channel)
@@ -327,6 +367,7 @@ class KeeperClient:
         self._pool = []
         self._sessions = 0
         self._events = None
+        self._ahead.forked()
 
 
 def _start_failure(state_dir: str, reason: str) -> errors.Drmaa2Exception:
@@ -367,9 +408,20 @@ def _read_line(fd: int, timeout: float) -> str:
     return data.decode(errors="replace").strip()
 
 
+def _before_fork() -> None:
+    # Requests sent ahead are answered before a fork (their answers come to the parent) and
+    # at exit (one the keeper could not handle is made again); a keeper that does not answer
+    # (stopped) leaves them in doubt after a while rather than hang this process.
+    for client in list(_clients):
+        with contextlib.suppress(Exception):
+            client.settle(timeout=SETTLE_TIMEOUT)
+
+
 def _after_fork_in_child() -> None:
     for client in list(_clients):
         client.forked()
 
 
-os.register_at_fork(after_in_child=_after_fork_in_child)
+os.register_at_fork(before=_before_fork, after_in_child=_after_fork_in_child)
+# At exit, the answers of requests sent ahead are read: a plan the keeper forgot is sent again.
+atexit.register(_before_fork)

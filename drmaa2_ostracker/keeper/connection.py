@@ -1,5 +1,10 @@
 """A client's connection to the keeper: one thread per connection, reading requests and
 sending each its answer (a refusal as the DRMAA2 exception that fits, a bug logged as one).
+
+Requests are handled in order. A client may send requests ahead, before the answers of
+earlier ones (:mod:`~drmaa2_ostracker.keeper.ahead`): answers whose next request was read
+already are sent together with the next answer, and once the client is gone its requests
+still on the connection are handled, unanswered, until the connection ends.
 """
 
 from __future__ import annotations
@@ -41,7 +46,7 @@ class Connection:
         self.events: queue.SimpleQueue[tuple[Any, ...] | None] | None = None
 
     def gone(self) -> bool:
-        """Whether the client hung up (or, which it never does mid-request, sent more)."""
+        """Whether the client hung up (or sent more: it never does while it waits)."""
         poller = select.poll()
         poller.register(self.channel.fileno(), select.POLLIN | select.POLLRDHUP)
         return bool(poller.poll(0))
@@ -51,6 +56,7 @@ class Connection:
         try:
             if not self.keeper.greet(channel):
                 return
+            deaf = False
             while True:
                 (method, args), fds = channel.receive(with_fds=True)
                 if method == "subscribe":
@@ -71,7 +77,17 @@ class Connection:
                     if not isinstance(error, Drmaa2Exception):  # a bug, not a refusal
                         _log.exception("request %s failed", method)
                     answer = (False, encode_error(error))
-                channel.send(answer)
+                if deaf:
+                    continue
+                if channel.has_message():
+                    channel.hold(answer)  # sent ahead: answered with the next request
+                    continue
+                try:
+                    channel.send(answer)
+                except OSError:
+                    # The client is gone: the requests it sent ahead are handled all the
+                    # same (each was submitted once sent), unanswered.
+                    deaf = True
         except (ConnectionLost, OSError, ValueError, TypeError):
             pass
         finally:

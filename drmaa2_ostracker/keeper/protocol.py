@@ -10,7 +10,9 @@ used as data, never executed, and the keeper accepts connections only from its o
   when the versions differ (see :mod:`drmaa2_ostracker.keeper.server`).
 - Then requests ``(method, args)``, each answered by ``(True, result)`` or
   ``(False, (DRMAA2 exception class name, message))``, in order. A request may carry file
-  descriptors (SCM_RIGHTS): the client's own streams for "/dev/stdin" … in a template.
+  descriptors (SCM_RIGHTS): the client's own streams for "/dev/stdin" … in a template. A
+  client may send requests without descriptors before it read the answers of earlier ones
+  (:mod:`~drmaa2_ostracker.keeper.ahead`).
 - A connection that asked for ``subscribe`` receives events instead: ``("event", values)``.
   Its client may then send ``("flush", ())``, answered in the stream by ``("flushed", ())``
   once every event queued before it was sent; any other message ends the stream
@@ -43,7 +45,7 @@ __all__ = [
 #: The first value of a client's hello: what speaks to a keeper is a drmaa2-ostracker client.
 MAGIC = "drmaa2-ostracker-keeper"
 #: The protocol's version; a client and a keeper of different versions never talk further.
-PROTOCOL = 2
+PROTOCOL = 3
 
 _HEADER = struct.Struct("<I")
 #: The largest message accepted (a listing of a million job ids fits).
@@ -72,11 +74,13 @@ def loads(payload: bytes) -> Any:
 class Channel:
     """One end of a connection: sends and receives whole messages (buffered)."""
 
-    __slots__ = ("_buffer", "sock")
+    __slots__ = ("_buffer", "_held", "sock")
 
     def __init__(self, sock: socket.socket) -> None:
         self.sock = sock
         self._buffer = bytearray()
+        #: Messages framed but not sent yet (see :meth:`hold`).
+        self._held = bytearray()
 
     def fileno(self) -> int:
         """The socket's descriptor (for poll)."""
@@ -90,12 +94,30 @@ class Channel:
         """Send one message (with ``fds`` passed along, if any)."""
         payload = marshal.dumps(value, 4)
         data = _HEADER.pack(len(payload)) + payload
+        if self._held:
+            data = bytes(self._held) + data
+            self._held.clear()
         if fds:
             sent = socket.send_fds(self.sock, [data], fds)
             if sent < len(data):
                 self.sock.sendall(data[sent:])
         else:
             self.sock.sendall(data)
+
+    def has_message(self) -> bool:
+        """Whether a whole message was received already (the next :meth:`receive` returns it
+        without reading the socket)."""
+        buffer = self._buffer
+        if len(buffer) < _HEADER.size:
+            return False
+        length: int = _HEADER.unpack_from(buffer)[0]
+        return len(buffer) >= _HEADER.size + length
+
+    def hold(self, value: Any) -> None:
+        """Frame a message to send with the next :meth:`send` (one system call for both)."""
+        payload = marshal.dumps(value, 4)
+        self._held += _HEADER.pack(len(payload))
+        self._held += payload
 
     def receive(self, with_fds: bool = False) -> tuple[Any, list[int]]:
         """Receive one message and the descriptors that came with it (only if ``with_fds``)."""

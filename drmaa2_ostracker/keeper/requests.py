@@ -128,7 +128,7 @@ class Requests:
 
     def _do_run_job(
         self, connection: Connection, session: SessionKey, token: int, wire: Any, *, fds: list[int]
-    ) -> str:
+    ) -> tuple[str, bool]:
         engine = self._engine(session)
         return engine.run_job(self._plan(connection, token, wire, fds))
 

@@ -19,6 +19,7 @@ from drmaa2.enums import JobState
 from drmaa2.errors import InvalidArgumentException
 from drmaa2.filter import job_matches, set_filter_fields
 from drmaa2.types import JobInfo, JobTemplate
+from drmaa2_ostracker import faults
 from drmaa2_ostracker.info import record_to_info
 from drmaa2_ostracker.plan import Plan, launch_document
 from drmaa2_ostracker.store import Store
@@ -150,8 +151,11 @@ class SessionEngine:
         waits = plan.held or (plan.start_at is not None and plan.start_at > now_us() / 1e6)
         return dumps(launch_document(plan)) if waits else None
 
-    def run_job(self, plan: Plan) -> str:
-        """Record the job of a checked plan and start it (or queue it).
+    def run_job(self, plan: Plan) -> tuple[str, bool]:
+        """Record the job of a checked plan and start it (or queue it); its id, and whether
+        the store's file system has room for many more and the keeper is far from its
+        descriptor and process limits (a client may then send its next submissions ahead,
+        see :mod:`~drmaa2_ostracker.keeper.ahead`).
 
         Far from a full disk, a job that may start at once is started, then recorded with
         its start. Nearer, it is recorded before it starts (with its launch document, for
@@ -169,7 +173,7 @@ class SessionEngine:
             if group is None:
                 group = plan.single_group = self._group(plan, None)
             self._supervisor.start_now(self._store, record, group)
-            return job_id
+            return job_id, faults.headroom()
         deferred = self._deferred(plan) if roomy else dumps(launch_document(plan))
 
         def make_records() -> list[JobRecord]:
@@ -180,7 +184,7 @@ class SessionEngine:
         records = self._supervisor.submit(
             self._store, make_records, self._group(plan, None), commit_after_start=roomy
         )
-        return records[0].job_id
+        return records[0].job_id, roomy and faults.headroom()
 
     def run_bulk_jobs(
         self,
