@@ -43,10 +43,10 @@ __all__ = [
 #: user other than root must have at least, for :func:`headroom`: a burst of submissions sent
 #: ahead is never refused for these limits (each running job holds a descriptor of the keeper,
 #: and is a process of the user).
-FD_HEADROOM = 512
+FD_HEADROOM = 1024
 PROCESS_HEADROOM = 16384
 #: Seconds an answer of :func:`headroom` is used again.
-_HEADROOM_TTL = 0.02
+_HEADROOM_TTL = 0.05
 _headroom: tuple[float, bool] = (0.0, False)
 
 #: The free space opening the store may take (its -wal and -shm files, a new store's pages).

@@ -205,12 +205,14 @@ class PendingEnds:
         fails, they stay pending (writing one twice writes the same values)."""
         pending, self.pending = self.pending, {}
         try:
+            whole = []
             for (session, job_id), (record, columns) in pending.items():
                 if columns is None:
-                    conn.execute(JOB_UPSERT, (*row_of(record), session))
+                    whole.append((*row_of(record), session))
                 else:
                     values = _values(record, columns)
                     _apply(conn, session, job_id, record.pid_start, values, False)
+            conn.executemany(JOB_UPSERT, whole)
         except BaseException:
             _merge(pending, self.pending)
             self.pending = pending
