@@ -61,23 +61,33 @@ class Ahead:
             self._pipeline.settle(self)
         if self._error is not None:
             raise self._error
+        if not self.done:  # never: every request sent is answered, failed or in doubt
+            raise errors.DrmCommunicationException(f"no answer to {self.method} was read")
         return self._value
 
     def _answer(self, ok: bool, value: Any) -> None:
-        if ok:
-            self._value = value
-        else:
+        try:
+            if ok:
+                self._value = value
+                return
             error = decode_error(value)
-            if isinstance(error, PlanUnknown):
-                # The keeper forgot the plan the request named (or is a new keeper): made
-                # again now, as a call with the plan whole.
-                try:
-                    self._value = self._redo()
-                except errors.Drmaa2Exception as again:
-                    self._error = again
-            else:
+            if not isinstance(error, PlanUnknown):
                 self._error = error
-        self.done = True
+                return
+            # The keeper forgot the plan the request named (or is a new keeper): made again
+            # now, as a call with the plan whole.
+            try:
+                self._value = self._redo()
+            except errors.Drmaa2Exception as again:
+                self._error = again
+            except BaseException:  # interrupted: whether it was made again is unknown
+                self._error = errors.DrmCommunicationException(
+                    f"interrupted while making {self.method} again: whether it was done is "
+                    f"unknown, look at the session's jobs"
+                )
+                raise
+        finally:
+            self.done = True
 
     def _fail(self, error: errors.Drmaa2Exception) -> None:
         self._error = error
@@ -163,6 +173,8 @@ class Pipeline:
             pending.popleft()._answer(ok, value)
         if not pending and channel is not None:
             self._channel = None
+            if channel.sock.gettimeout() is not None:  # a settle's: not for the next user
+                channel.sock.settimeout(None)
             self._client.give(channel)
 
     def _lose(self, why: str) -> None:
