@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import socket
 import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -33,11 +34,23 @@ if TYPE_CHECKING:
 
 __all__ = ["LOW", "WINDOW", "Ahead", "Pipeline"]
 
-#: Requests unanswered at most: the answers of a window fit in the socket's buffers, so
-#: neither side blocks writing while the other writes too.
-WINDOW = 32
+
+def _window() -> int:
+    """32, or fewer if this machine's sockets buffer less than 4 KiB for each (a small
+    message takes about 1 KiB of a socket's send buffer, whatever its length)."""
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+            buffer = probe.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF)
+    except OSError:
+        return 1
+    return max(1, min(32, buffer // 4096))
+
+
+#: Requests unanswered at most: the requests of a window, and their answers, fit in the
+#: sockets' send buffers, so neither side blocks writing while the other writes too.
+WINDOW = _window()
 #: Unanswered requests left after the window filled (answers are read in batches).
-LOW = 8
+LOW = WINDOW // 4
 
 
 class Ahead:
