@@ -728,6 +728,12 @@ def test_a_keeper_out_of_descriptors_turns_connections_away_naming_the_limit(
         assert refusal is not None, "200 connections taken by a keeper of few descriptors"
         kind, message = refusal
         assert kind == "OutOfResourceException" and "RLIMIT_NOFILE" in message, refusal
+        # Gone: the keeper's threads saw each connection end and closed its socket.
+        (keeper,) = keepers_under((str(state),))
+        wait_until(
+            lambda: keeper.num_fds() <= FEW_DESCRIPTORS - 12,
+            what="the keeper to close the connections that ended",
+        )
         job = js.run_job({"remote_command": "/bin/true"})
         job.wait_terminated(TIMEOUT)
         assert job.get_state()[0] == JobState.DONE
