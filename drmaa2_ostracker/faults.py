@@ -212,7 +212,7 @@ def _file_max() -> str:
 
 def headroom() -> bool:
     """Whether this process is far from its descriptor and process limits (looked at every
-    20 ms at most): the keeper then lets a client send its next submissions ahead, since
+    50 ms at most): the keeper then lets a client send its next submissions ahead, since
     none of them will be refused for these limits (see :mod:`drmaa2_ostracker.keeper.ahead`).
     A user other than root whose process limit is below :data:`PROCESS_HEADROOM` never does:
     the user's other processes count against it too."""

@@ -48,8 +48,9 @@ class OsJobSession:
         self._client = client
         self._on_close = on_close
         self._closed = False
-        #: When the last run_job returned, and whether the keeper's last answer to one
-        #: allowed sending the next ahead (its store far from full).
+        #: When the last run_job returned (and the client's calls then), and whether the
+        #: keeper's last answer to one allowed sending the next ahead (far from a full disk
+        #: and from its limits).
         self._last_run = (-1.0, -1)
         self._ahead_ok = False
 
@@ -108,7 +109,7 @@ class OsJobSession:
             and time.monotonic() - last < BURST_GAP
             and not plan.stream_fds()
         ):
-            ahead = self._client.send_ahead(
+            ahead = client.send_ahead(
                 "run_job",
                 self._key,
                 token[1],

@@ -1,7 +1,8 @@
 """A client of the keeper: starts it on demand and sends it requests.
 
 The first call that needs the keeper of a state directory starts it (a fresh interpreter,
-``python -m drmaa2_ostracker.keeper``, detached from the caller); any number of processes
+``python -m drmaa2_ostracker.keeper``, detached from the caller: see
+:mod:`~drmaa2_ostracker.keeper.starting`); any number of processes
 starting at once get one keeper, because starting happens under a lock file of the state
 directory and the keeper itself holds another for its whole life.
 
@@ -15,22 +16,17 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import errno
 import fcntl
 import os
-import resource
 import select
 import socket
 import struct
-import subprocess
-import sys
 import threading
 import time
 import weakref
 from collections.abc import Callable
 from typing import Any
 
-from drmaa2 import errors
 from drmaa2.errors import DrmCommunicationException, SessionManagementException
 from drmaa2_ostracker import __version__, faults
 from drmaa2_ostracker.keeper import files
@@ -42,12 +38,11 @@ from drmaa2_ostracker.keeper.protocol import (
     ConnectionLost,
     decode_error,
 )
+from drmaa2_ostracker.keeper.starting import START_TIMEOUT, spawn_keeper
 from drmaa2_ostracker.keeper.stream import EventStream, peer_pid
 
 __all__ = ["SETTLE_TIMEOUT", "START_TIMEOUT", "KeeperClient"]
 
-#: How long a client waits for a keeper it started to serve (seconds).
-START_TIMEOUT = 60.0
 #: Seconds a process about to fork or exit waits for each answer to a request sent ahead.
 SETTLE_TIMEOUT = 10.0
 #: Requests that change nothing: safe to send again to a new keeper if the old one died.
@@ -122,8 +117,7 @@ class KeeperClient:
         """Send a request and return its answer; raises the DRMAA2 exception it raised.
 
         Requests sent ahead are answered first: a call is handled after them."""
-        if self._ahead:
-            self._ahead.settle()
+        self.settle()
         return self.call_now(method, *args, fds=fds)
 
     def send_ahead(
@@ -270,7 +264,7 @@ class KeeperClient:
             channel = self._try_connect()
             if channel is not None:
                 return channel
-            self._spawn_keeper()
+            spawn_keeper(self.state_dir)
             channel = self._try_connect()
             if channel is None:
                 raise DrmCommunicationException(
@@ -279,62 +273,6 @@ class KeeperClient:
             return channel
         finally:
             os.close(lock)
-
-    def _spawn_keeper(self) -> None:
-        try:
-            read_end, write_end = os.pipe2(os.O_CLOEXEC)
-        except OSError as error:
-            raise self._cannot_start(error) from None
-        env = dict(os.environ)
-        # The keeper imports this very package, wherever it was imported from.
-        here = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-        env["PYTHONPATH"] = os.pathsep.join([here, *filter(None, [os.environ.get("PYTHONPATH")])])
-        try:
-            os.set_inheritable(write_end, True)
-            starter = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "drmaa2_ostracker.keeper",
-                    self.state_dir,
-                    str(write_end),
-                ],
-                pass_fds=(write_end,),
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                cwd="/",
-                env=env,
-                start_new_session=True,
-            )
-        except OSError as error:
-            os.close(read_end)
-            os.close(write_end)
-            raise self._cannot_start(error) from None
-        os.close(write_end)
-        try:
-            starter.wait()  # it forks the keeper and exits
-            answer = _read_line(read_end, START_TIMEOUT)
-        finally:
-            os.close(read_end)
-        if answer != "ready":
-            raise _start_failure(self.state_dir, answer.removeprefix("error: "))
-
-    def _cannot_start(self, error: OSError) -> errors.Drmaa2Exception:
-        """The error for a keeper that could not be started: OutOfResourceException when
-        descriptors or processes ran out."""
-        fault = faults.resource_fault(self.state_dir, error, "start the keeper of")
-        if fault is not None:
-            return fault
-        if error.errno == errno.EAGAIN:  # fork: RLIMIT_NPROC, or the kernel's thread limit
-            soft, _hard = resource.getrlimit(resource.RLIMIT_NPROC)
-            return errors.OutOfResourceException(
-                f"cannot start the keeper of {self.state_dir}: no process can be created "
-                f"(RLIMIT_NPROC = {soft}, or the system's limit); end some processes and try "
-                f"again"
-            )
-        return DrmCommunicationException(
-            f"cannot start the keeper of {self.state_dir}: {error.strerror}"
-        )
 
     # -- events ------------------------------------------------------------------------------
 
@@ -370,45 +308,7 @@ class KeeperClient:
         self._ahead.forked()
 
 
-def _start_failure(state_dir: str, reason: str) -> errors.Drmaa2Exception:
-    """Why the keeper did not start, as the DRMAA2 exception it named (a store that is not
-    usable, a resource that ran out: the message says what to do), else as a
-    SessionManagementException pointing to the keeper's log."""
-    name, _, message = reason.partition(": ")
-    cls = getattr(errors, name, None)
-    if (
-        message
-        and name.endswith("Exception")
-        and isinstance(cls, type)
-        and issubclass(cls, errors.Drmaa2Exception)
-        and cls is not errors.InternalException
-    ):
-        return cls(message)
-    return SessionManagementException(
-        f"the keeper of {state_dir} did not start: {reason or 'it exited without a word'} "
-        f"(see {os.path.join(state_dir, files.KEEPER_LOG)})"
-    )
-
-
-def _read_line(fd: int, timeout: float) -> str:
-    deadline = time.monotonic() + timeout
-    data = b""
-    poller = select.poll()
-    poller.register(fd, select.POLLIN)
-    while b"\n" not in data:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            return f"error: no answer within {timeout:g} s"
-        if not poller.poll(left * 1000):
-            continue
-        chunk = os.read(fd, 4096)
-        if not chunk:
-            break
-        data += chunk
-    return data.decode(errors="replace").strip()
-
-
-def _before_fork() -> None:
+def _settle_all() -> None:
     # Requests sent ahead are answered before a fork (their answers come to the parent) and
     # at exit (one the keeper could not handle is made again); a keeper that does not answer
     # (stopped) leaves them in doubt after a while rather than hang this process.
@@ -422,6 +322,6 @@ def _after_fork_in_child() -> None:
         client.forked()
 
 
-os.register_at_fork(before=_before_fork, after_in_child=_after_fork_in_child)
+os.register_at_fork(before=_settle_all, after_in_child=_after_fork_in_child)
 # At exit, the answers of requests sent ahead are read: a plan the keeper forgot is sent again.
-atexit.register(_before_fork)
+atexit.register(_settle_all)

@@ -22,7 +22,8 @@ from drmaa2 import JobState
 from drmaa2_ostracker import job_session
 from drmaa2_ostracker.keeper.ahead import WINDOW
 from tests.behaviour.conftest import TIMEOUT, wait_until
-from tests.os.test_persistence import gone, keeper_pid, python
+from tests.keepers import gone
+from tests.os.test_persistence import keeper_pid, python
 
 TRUE = {"remote_command": "/bin/true"}
 

@@ -37,8 +37,8 @@ from drmaa2 import JobState
 from drmaa2_ostracker import __version__
 from drmaa2_ostracker.keeper.protocol import MAGIC, PROTOCOL
 from tests.behaviour.conftest import TIMEOUT, file_text, wait_until
+from tests.keepers import gone
 from tests.os.test_persistence import (
-    gone,
     keeper_pid,
     keepers_of,
     kill_keeper,
