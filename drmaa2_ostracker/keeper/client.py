@@ -18,7 +18,6 @@ import atexit
 import contextlib
 import fcntl
 import os
-import select
 import socket
 import struct
 import threading
@@ -146,6 +145,19 @@ class KeeperClient:
             channel = self.take()
             try:
                 channel.send((method, args), fds)
+            except (ConnectionError, OSError) as error:
+                # Not sent: the keeper closed the connection (it exited or was killed since
+                # the connection's last call), so the request was not done: send it again.
+                channel.close()
+                if attempt < 2:
+                    continue
+                raise DrmCommunicationException(
+                    f"cannot send {method} to the keeper of {self.state_dir}: {error}"
+                ) from None
+            except BaseException:
+                channel.close()
+                raise
+            try:
                 (ok, value), _ = channel.receive()
             except (ConnectionLost, ConnectionError) as error:
                 channel.close()
@@ -169,19 +181,12 @@ class KeeperClient:
         raise AssertionError("unreachable")
 
     def take(self) -> Channel:
-        """A connection for this thread's use (an idle one, else a new one)."""
-        while True:
-            with self._lock:
-                if not self._pool:
-                    break
-                channel = self._pool.pop()
-            # An idle connection has nothing to read: if it has, the keeper closed it (it
-            # exited or was killed), and a request sent on it would be lost unseen.
-            poller = select.poll()
-            poller.register(channel.fileno(), select.POLLIN | select.POLLRDHUP)
-            if not poller.poll(0):
-                return channel
-            channel.close()
+        """A connection for this thread's use (an idle one, else a new one). An idle one may
+        have been closed by its keeper since (it exited or was killed): sending on it then
+        fails, with nothing sent, and the caller takes another."""
+        with self._lock:
+            if self._pool:
+                return self._pool.pop()
         return self.connect()
 
     def give(self, channel: Channel) -> None:
