@@ -135,9 +135,13 @@ class Pipeline:
                 if self._client.keeper_pid != keeper:
                     raise ConnectionLost("another keeper")
                 channel.send((method, args))
-            except (ConnectionLost, OSError):
+            except (ConnectionLost, OSError) as error:
                 # Not sent: read what earlier requests got, then make this one a call, which
-                # reaches a keeper again (and sends the plan whole to a new one).
+                # reaches a keeper again (and sends the plan whole to a new one). A connection
+                # that could not be sent on is closed (its keeper closed it).
+                if isinstance(error, OSError) and not self._pending:
+                    self._channel = None
+                    channel.close()
                 self._read(0)
                 ahead._answer(True, redo())
                 return ahead

@@ -236,3 +236,24 @@ def test_a_client_exiting_while_its_keeper_is_stopped_does_not_hang(state: Path)
         assert {job.get_state()[0] for job in js.get_jobs()} == {JobState.DONE}
     finally:
         js.close()
+
+
+def test_a_burst_right_after_the_keeper_was_killed_goes_to_the_next_keeper(
+    js: drmaa2.JobSession, state: Path
+) -> None:
+    first = [js.run_job(TRUE), js.run_job(TRUE)]
+    assert sent_ahead(first) == 1
+    assert [job.id for job in first] == ["1", "2"]  # read: no call made
+    old = keeper_pid(state)
+    os.kill(old, signal.SIGKILL)
+    wait_until(lambda: gone(old), what=f"keeper {old} to end")
+    # The next goes ahead, to the killed keeper: it cannot be sent on the connection that
+    # keeper closed, so it is made as a call, by a new keeper; the others go ahead to that one.
+    jobs = [js.run_job(TRUE) for _ in range(5)]
+    assert sent_ahead(jobs) == 4
+    ids = [int(job.id) for job in jobs]
+    # (Ids the killed keeper had reserved and not used are skipped.)
+    assert ids == list(range(ids[0], ids[0] + 5)) and ids[0] > 2
+    js.wait_all_terminated(first + jobs, TIMEOUT)
+    assert {job.get_state()[0] for job in jobs} == {JobState.DONE}
+    assert keeper_pid(state) != old

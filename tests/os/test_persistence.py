@@ -497,6 +497,24 @@ def test_a_client_that_reaps_every_child_does_not_disturb_its_jobs(tmp_path: Pat
 # -- the keeper is SIGKILLed -------------------------------------------------------------
 
 
+def test_a_submission_right_after_the_keeper_was_killed_goes_to_the_next_keeper(
+    state: Path,
+) -> None:
+    js = drmaa2.create_job_session("again", str(state), backend=BACKEND)
+    try:
+        js.run_job({"remote_command": "/bin/true"}).wait_terminated(TIMEOUT)
+        old = kill_keeper(state)
+        # This process kept its connection to the killed keeper: the submission cannot be
+        # sent on it, so it was not made, and goes to a new keeper (it is not "in doubt").
+        job = js.run_job({"remote_command": "/bin/true"})
+        job.wait_terminated(TIMEOUT)
+        assert job.get_state()[0] is JobState.DONE
+        assert keeper_pid(state) != old
+        assert [listed.id for listed in js.get_jobs()] == ["1", "2"]
+    finally:
+        js.close()
+
+
 def test_a_killed_keeper_leaves_jobs_running_and_the_next_adopts_them(
     state: Path, tmp_path: Path
 ) -> None:
