@@ -138,11 +138,8 @@ class Pipeline:
             except (ConnectionLost, OSError) as error:
                 # Not sent: read what earlier requests got, then make this one a call, which
                 # reaches a keeper again (and sends the plan whole to a new one). A connection
-                # that could not be sent on is closed (its keeper closed it).
-                if isinstance(error, OSError) and not self._pending:
-                    self._channel = None
-                    channel.close()
-                self._read(0)
+                # that could not be sent on is closed (its keeper closed it), not kept.
+                self._read(0, keep=not isinstance(error, OSError))
                 ahead._answer(True, redo())
                 return ahead
             self._pending.append(ahead)
@@ -169,8 +166,9 @@ class Pipeline:
                     with contextlib.suppress(OSError):
                         channel.sock.settimeout(None)
 
-    def _read(self, left: int) -> None:
-        """Read answers in order until ``left`` are unanswered (lock held)."""
+    def _read(self, left: int, keep: bool = True) -> None:
+        """Read answers in order until ``left`` are unanswered (lock held); then, if none
+        is, the connection goes back to the client's idle ones (``keep``) or is closed."""
         pending = self._pending
         channel = self._channel
         while len(pending) > left:
@@ -190,6 +188,9 @@ class Pipeline:
             pending.popleft()._answer(ok, value)
         if not pending and channel is not None:
             self._channel = None
+            if not keep:
+                channel.close()
+                return
             if channel.sock.gettimeout() is not None:  # a settle's: not for the next user
                 channel.sock.settimeout(None)
             self._client.give(channel)

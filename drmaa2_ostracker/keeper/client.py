@@ -145,7 +145,7 @@ class KeeperClient:
             channel = self.take()
             try:
                 channel.send((method, args), fds)
-            except (ConnectionError, OSError) as error:
+            except (BrokenPipeError, ConnectionResetError) as error:
                 # Not sent: the keeper closed the connection (it exited or was killed since
                 # the connection's last call), so the request was not done: send it again.
                 channel.close()

@@ -97,12 +97,14 @@ class Channel:
         if self._held:
             data = bytes(self._held) + data
             self._held.clear()
+        # MSG_NOSIGNAL: a peer gone is an error (EPIPE), never a SIGPIPE, whatever the
+        # program's disposition of it.
         if fds:
-            sent = socket.send_fds(self.sock, [data], fds)
+            sent = socket.send_fds(self.sock, [data], fds, socket.MSG_NOSIGNAL)
             if sent < len(data):
-                self.sock.sendall(data[sent:])
+                self.sock.sendall(data[sent:], socket.MSG_NOSIGNAL)
         else:
-            self.sock.sendall(data)
+            self.sock.sendall(data, socket.MSG_NOSIGNAL)
 
     def has_message(self) -> bool:
         """Whether a whole message was received already (the next :meth:`receive` returns it

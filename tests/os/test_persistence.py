@@ -515,6 +515,31 @@ def test_a_submission_right_after_the_keeper_was_killed_goes_to_the_next_keeper(
         js.close()
 
 
+def test_a_client_that_takes_sigpipe_outlives_its_keeper(state: Path) -> None:
+    # A program may set SIGPIPE back to its default (it kills): a request to a keeper that
+    # is gone must fail as an error the client handles (and send again), not kill it.
+    result = python(
+        f"""
+        import os, signal, time, drmaa2
+        from tests.keepers import gone
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+        js = drmaa2.create_job_session("piped", {str(state)!r}, backend="os")
+        js.run_job({{"remote_command": "/bin/true"}}).wait_terminated(60)
+        keeper = js._backend._client.keeper_pid
+        os.kill(keeper, signal.SIGKILL)
+        deadline = time.monotonic() + 60
+        while not gone(keeper) and time.monotonic() < deadline:
+            time.sleep(0.01)  # its sockets closed: a send on them fails
+        job = js.run_job({{"remote_command": "/bin/true"}})
+        job.wait_terminated(60)
+        print(job.id, job.get_state()[0].name)
+        js.close()
+        """
+    )
+    assert result.returncode == 0, (result.returncode, result.stderr)
+    assert result.stdout.split() == ["2", "DONE"]
+
+
 def test_a_killed_keeper_leaves_jobs_running_and_the_next_adopts_them(
     state: Path, tmp_path: Path
 ) -> None:
