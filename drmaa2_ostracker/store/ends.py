@@ -33,6 +33,7 @@ never executed, and the state directory is its owner's alone.
 from __future__ import annotations
 
 import logging
+import operator
 import sqlite3
 from typing import Any
 
@@ -66,6 +67,9 @@ END_COLUMNS = frozenset(
 )
 #: The columns a start writes (with the session and the job id).
 START_COLUMNS = frozenset(JOB_COLUMNS) - {"session", "job_id", "launch", "owner_pid", "owner_start"}
+#: The start's columns in the record's order, and a getter of their values.
+_START_ORDER = tuple(name for name in JOB_COLUMNS if name in START_COLUMNS)
+_start_values = operator.attrgetter(*_START_ORDER)
 _FINISHED = (int(JobState.DONE), int(JobState.FAILED))
 #: The key of a pending end: (session, job id).
 Key = tuple[str, str]
@@ -186,9 +190,10 @@ class PendingEnds:
             return False
         values = {
             name: value
-            for name, value in zip(JOB_COLUMNS, row_of(record), strict=True)
-            if value is not None and name in START_COLUMNS
+            for name, value in zip(_START_ORDER, _start_values(record), strict=True)
+            if value is not None
         }
+        values["state"] = int(record.state)  # a plain int, as in a row
         start = (record.session, record.job_id, record.pid_start, values, created_us)
         return self._add(start, record, None)
 
