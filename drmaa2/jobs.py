@@ -147,7 +147,9 @@ class Job:
         return hash((self.id, self._session._place()))
 
     def __repr__(self) -> str:
-        return f"Job(id={self.id!r}, session={self._session.name!r})"
+        # Never waits for (nor raises) the answer of a submission sent ahead.
+        job_id = self._id if isinstance(self._id, str) else "(submitted, not read yet)"
+        return f"Job(id={job_id!r}, session={self._session.name!r})"
 
 
 class JobArray:

@@ -197,32 +197,30 @@ class Pipeline:
 
     def _lose(self, why: str) -> None:
         """The connection ended with answers unread: each of those requests is in doubt."""
-        channel, self._channel = self._channel, None
-        if channel is not None:
-            with contextlib.suppress(OSError):
-                channel.close()
         client = self._client
-        while self._pending:
-            ahead = self._pending.popleft()
-            ahead._fail(
-                errors.DrmCommunicationException(
-                    f"the keeper of {client.state_dir} (process {client.keeper_pid}) {why}; "
-                    f"whether its {ahead.method} was done is unknown, look at the session's "
-                    f"jobs"
-                )
+        self._drop(
+            lambda ahead: (
+                f"the keeper of {client.state_dir} (process {client.keeper_pid}) {why}; "
+                f"whether its {ahead.method} was done is unknown, look at the session's jobs"
             )
+        )
 
     def forked(self) -> None:
         """In a forked child: the connection and the requests are the parent's."""
         self._lock = threading.Lock()
+        self._drop(
+            lambda ahead: (
+                "this request was sent by the parent process before it forked: its answer "
+                "went there"
+            )
+        )
+
+    def _drop(self, why: Callable[[Ahead], str]) -> None:
+        """Close the connection; every request unanswered fails, saying ``why(request)``."""
         channel, self._channel = self._channel, None
         if channel is not None:
             with contextlib.suppress(OSError):
                 channel.close()
         while self._pending:
-            self._pending.popleft()._fail(
-                errors.DrmCommunicationException(
-                    "this request was sent by the parent process before it forked: its "
-                    "answer went there"
-                )
-            )
+            ahead = self._pending.popleft()
+            ahead._fail(errors.DrmCommunicationException(why(ahead)))

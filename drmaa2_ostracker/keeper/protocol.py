@@ -71,6 +71,12 @@ def loads(payload: bytes) -> Any:
         raise ConnectionLost(f"unreadable message: {error}") from None
 
 
+def _frame(value: Any) -> bytes:
+    """A message as sent: its payload's length, then the payload."""
+    payload = marshal.dumps(value, 4)
+    return _HEADER.pack(len(payload)) + payload
+
+
 class Channel:
     """One end of a connection: sends and receives whole messages (buffered)."""
 
@@ -92,8 +98,7 @@ class Channel:
 
     def send(self, value: Any, fds: list[int] | None = None) -> None:
         """Send one message (with ``fds`` passed along, if any)."""
-        payload = marshal.dumps(value, 4)
-        data = _HEADER.pack(len(payload)) + payload
+        data = _frame(value)
         if self._held:
             data = bytes(self._held) + data
             self._held.clear()
@@ -117,9 +122,7 @@ class Channel:
 
     def hold(self, value: Any) -> None:
         """Frame a message to send with the next :meth:`send` (one system call for both)."""
-        payload = marshal.dumps(value, 4)
-        self._held += _HEADER.pack(len(payload))
-        self._held += payload
+        self._held += _frame(value)
 
     def receive(self, with_fds: bool = False) -> tuple[Any, list[int]]:
         """Receive one message and the descriptors that came with it (only if ``with_fds``)."""

@@ -120,6 +120,7 @@ def test_a_submission_sent_ahead_that_fails_raises_from_its_job(
     assert result.returncode == 0, result.stderr
     job = js.run_job(TRUE)
     assert sent_ahead([job]) == 1
+    assert "not read yet" in repr(job)  # showing the job neither waits nor raises
     for _ in range(2):  # every use of the job raises, not only the first
         with pytest.raises(drmaa2.Drmaa2Exception, match="burst"):
             _ = job.id
