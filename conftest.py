@@ -23,6 +23,16 @@ os.environ.pop("DRMAA2_BACKEND", None)
 
 _GRACE_SECONDS = 10.0
 
+# A suite started in the background by a shell without job control (`pytest &` in a script,
+# `nohup`) inherits SIGINT and SIGQUIT ignored, and so would every process a test starts: the
+# tests that interrupt a client (Ctrl-C) would wait in vain. They start at their defaults.
+for _signum in (signal.SIGINT, signal.SIGQUIT):
+    if signal.getsignal(_signum) is signal.SIG_IGN:
+        signal.signal(
+            _signum,
+            signal.default_int_handler if _signum == signal.SIGINT else signal.SIG_DFL,
+        )
+
 
 def _leftovers(keepers: list[psutil.Process]) -> list[psutil.Process]:
     found = []

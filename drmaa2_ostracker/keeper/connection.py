@@ -15,6 +15,7 @@ import os
 import queue
 import select
 import sqlite3
+import threading
 from typing import TYPE_CHECKING, Any
 
 from drmaa2.errors import Drmaa2Exception, InvalidArgumentException
@@ -44,6 +45,8 @@ class Connection:
         self.channel = channel
         self.peer_pid = peer_pid
         self.events: queue.SimpleQueue[tuple[Any, ...] | None] | None = None
+        #: The thread serving it (None until started).
+        self.thread: threading.Thread | None = None
 
     def gone(self) -> bool:
         """Whether the client hung up (or sent more: it never does while it waits)."""

@@ -96,6 +96,12 @@ class Channel:
         """Close the connection."""
         self.sock.close()
 
+    def shutdown_reading(self) -> None:
+        """Read no more than the peer has sent: its next send fails (EPIPE), a receive
+        returns what was sent before, then the end (already closed: nothing to do)."""
+        with contextlib.suppress(OSError):
+            self.sock.shutdown(socket.SHUT_RD)
+
     def send(self, value: Any, fds: list[int] | None = None) -> None:
         """Send one message (with ``fds`` passed along, if any)."""
         data = _frame(value)

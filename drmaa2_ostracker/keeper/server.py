@@ -8,8 +8,8 @@ connection in a thread of its own and accepts only connections of its own user.
 
 It starts on demand (:mod:`drmaa2_ostracker.keeper.client`) and exits on its own once it has
 had no unfinished job and no client for ``$DRMAA2_OS_KEEPER_IDLE`` seconds (default
-:data:`DEFAULT_IDLE_SECONDS`). On SIGTERM it exits at once, leaving its jobs running: the next
-keeper adopts them.
+:data:`DEFAULT_IDLE_SECONDS`). On SIGTERM it answers the requests it has read and exits,
+leaving its jobs running: the next keeper adopts them.
 
 This module is the keeper's life: its lock, its socket, accepting and checking connections,
 the greeting, the idle exit (its signals are set in :mod:`drmaa2_ostracker.keeper.__main__`,
@@ -62,6 +62,8 @@ IDLE_ENV = "DRMAA2_OS_KEEPER_IDLE"
 DEFAULT_IDLE_SECONDS = 10.0
 #: How often the keeper looks whether it is idle (seconds).
 _IDLE_CHECK = 0.25
+#: How long a stopping keeper lets its connections finish the requests they read (seconds).
+HANG_UP_SECONDS = 10.0
 _PEERCRED = struct.Struct("3i")
 
 
@@ -77,10 +79,6 @@ def idle_seconds() -> float:
     return max(0.0, seconds)
 
 
-class _Stop(Exception):
-    """SIGTERM: the keeper exits now, leaving its jobs running."""
-
-
 class Keeper(Requests, EventStreams):
     """The keeper of one state directory (see the module docstring)."""
 
@@ -93,6 +91,10 @@ class Keeper(Requests, EventStreams):
         self._engines: dict[str, SessionEngine] = {}
         self._plans: collections.OrderedDict[tuple[int, int], Plan] = collections.OrderedDict()
         self._retire = False
+        #: SIGTERM came: the keeper hangs up and exits, leaving its jobs running.
+        self._stopping = False
+        #: A pipe written to by the SIGTERM handler, so that the main thread's poll returns.
+        self._stop_pipe = (-1, -1)
         self._dir_fd = -1
         #: A descriptor kept free to turn away connections when the keeper is out of them.
         self._spare_fd = -1
@@ -116,9 +118,8 @@ class Keeper(Requests, EventStreams):
             self._write_pid(lock_fd)
             self._open()
             ready("ready")
-            self._serve()
-        except _Stop:
-            self._close()
+            if not self._serve():
+                self._close()
         finally:
             os.close(lock_fd)
 
@@ -168,16 +169,20 @@ class Keeper(Requests, EventStreams):
         listener.listen(128)
         self._listener = listener
 
-    def _serve(self) -> None:
+    def _serve(self) -> bool:
+        """Serve until idle (True: the keeper closed) or stopped (False)."""
         listener = self._listener
         assert listener is not None
         self._spare_fd = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
         poller = select.poll()
         poller.register(listener.fileno(), select.POLLIN)
+        self._stop_pipe = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        poller.register(self._stop_pipe[0], select.POLLIN)
         idle_since: float | None = None
-        while True:
+        while not self._stopping:
             if poller.poll(_IDLE_CHECK * 1000):
-                self._accept(listener)
+                if not self._stopping:
+                    self._accept(listener)
                 idle_since = None
                 continue
             if not self._idle():
@@ -187,7 +192,8 @@ class Keeper(Requests, EventStreams):
             if idle_since is None:
                 idle_since = now
             if (self._retire or now - idle_since >= self.idle) and self._exit_if_idle(poller):
-                return
+                return True
+        return False
 
     def _idle(self) -> bool:
         if self.supervisor.has_unfinished():
@@ -204,7 +210,7 @@ class Keeper(Requests, EventStreams):
         fd = files.open_private(os.path.join(self.state_dir, files.START_LOCK))
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
-            if poller.poll(0) and not self._retire:
+            if self._stopping or (poller.poll(0) and not self._retire):
                 return False
             # Job ends still in the ring are written now: if that fails (a full disk), the
             # keeper holds them unwritten, and stays until it has written them.
@@ -222,6 +228,7 @@ class Keeper(Requests, EventStreams):
         if self._listener is not None:
             self._listener.close()
             self._listener = None
+        self._hang_up()
         for engine in self._engines.values():
             with contextlib.suppress(Exception):
                 engine.close()
@@ -230,8 +237,36 @@ class Keeper(Requests, EventStreams):
             self.store.close()
 
     def stop(self, signum: int, frame: object) -> None:
-        """SIGTERM: stop serving (jobs keep running; the next keeper adopts them)."""
-        raise _Stop()
+        """SIGTERM: stop serving (jobs keep running; the next keeper adopts them). The main
+        thread hangs up on its clients and exits once the requests it read are answered."""
+        self._stopping = True
+        with contextlib.suppress(OSError):
+            os.write(self._stop_pipe[1], b"x")
+
+    def _hang_up(self) -> None:
+        """Before the store closes: every request a client sent is answered, or never read.
+
+        The keeper stops reading: a client's requests already in its connection are
+        handled and answered as usual, one it sends from now on fails to send (and the
+        client sends it to the next keeper), and waits end unanswered (the client waits
+        again, with the next keeper). Event streams are left to end with the process."""
+        with self._lock:
+            connections = [c for c in self._connections if c not in self._subscribers]
+        for connection in connections:
+            connection.channel.shutdown_reading()
+        self.supervisor.interrupt_waits()
+        deadline = time.monotonic() + HANG_UP_SECONDS
+        for connection in connections:
+            thread = connection.thread
+            while thread is not None and thread.is_alive() and connection.events is None:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    _log.warning(
+                        "stopping with a request of process %d still in hand",
+                        connection.peer_pid,
+                    )
+                    break
+                thread.join(min(left, 0.05))  # not for one that became an event stream
 
     # -- connections -------------------------------------------------------------------------
 
@@ -253,7 +288,10 @@ class Keeper(Requests, EventStreams):
         with self._lock:
             self._connections.add(connection)
         try:
-            threading.Thread(target=connection.serve, name=f"client-{pid}", daemon=True).start()
+            connection.thread = threading.Thread(
+                target=connection.serve, name=f"client-{pid}", daemon=True
+            )
+            connection.thread.start()
         except RuntimeError:  # "can't start new thread": the process or thread limit
             with self._lock:
                 self._connections.discard(connection)

@@ -46,6 +46,9 @@ class SupervisorBase:
     _epoll: select.epoll | None
     #: An eventfd in the epoll set, written to wake the reaper thread.
     _wake_fd: int
+    #: An eventfd that every thread reaping a job itself polls too: written once, when the
+    #: keeper stops, so that every wait calls its check at once (see Waits.interrupt_waits).
+    _interrupt_fd: int
     _thread: threading.Thread | None
     #: The outermost change under way (see States._changing).
     _changes: Changes | None

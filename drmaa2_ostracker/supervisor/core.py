@@ -27,6 +27,7 @@ class Supervisor(Control):
         self._callbacks = []
         self._epoll = None
         self._wake_fd = -1
+        self._interrupt_fd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
         self._thread = None
         self._changes = None
         self._sessions = 0
@@ -51,7 +52,7 @@ class Supervisor(Control):
         committed are the parent's; the locks may have been held by its other threads."""
         self._lock = threading.RLock()
         self._cond = threading.Condition(self._lock)
-        for fd in [*self._by_fd, self._wake_fd]:  # the child's copies of the parent's
+        for fd in [*self._by_fd, self._wake_fd, self._interrupt_fd]:  # the parent's, copied
             if fd >= 0:
                 with contextlib.suppress(OSError):
                     os.close(fd)
@@ -61,6 +62,7 @@ class Supervisor(Control):
         self._timers = []
         self._epoll = None
         self._wake_fd = -1
+        self._interrupt_fd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
         self._thread = None
         self._changes = None
         self._deferred = {}

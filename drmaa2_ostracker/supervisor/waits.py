@@ -40,6 +40,13 @@ class Waits(Recovery):
                     return
                 self._sleep([job.key], remaining)
 
+    def interrupt_waits(self) -> None:
+        """Wake every wait, now and from now on, so that each calls its ``check`` at once
+        (the keeper is stopping: the checks end the waits of clients it hung up on)."""
+        os.eventfd_write(self._interrupt_fd, 1)  # stays readable: the pollers of _reap_here
+        with self._lock:
+            self._cond.notify_all()
+
     def _sleep(self, keys: Sequence[JobKey], timeout: float | None) -> None:
         """Wait (lock held) until one of the jobs ``keys`` changes state, or the timeout."""
         self._watched.update(keys)
@@ -213,6 +220,7 @@ class Waits(Recovery):
         try:
             poller = select.poll()
             poller.register(pidfd, select.POLLIN)
+            poller.register(self._interrupt_fd, select.POLLIN)
             step = MAX_SLEEP if check is None else CHECK_EVERY
             while True:
                 left = None if deadline is None else max(0.0, deadline - time.monotonic())
@@ -221,6 +229,8 @@ class Waits(Recovery):
                     break
                 if check is not None:
                     check()
+            # Interrupted (the keeper stops): the wait goes on below, and its check ends it.
+            ready = [event for event in ready if event[0] == pidfd]
         finally:
             # Not lazy: the waiting thread shows the end to its caller at once.
             with self._changing() as changes:
