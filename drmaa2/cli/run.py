@@ -102,7 +102,7 @@ def _run(args: argparse.Namespace, out: TextIO) -> int:
             if not args.wait:
                 return EXIT_OK
             target = session.get_job_array(job_id) if args.array else find(session, job_id)
-            return wait_for([target], None, out)
+            return wait_for(session, [target], None, out)
         except KeyboardInterrupt:
             sys.stderr.write(
                 f"{PROG}: interrupted; job {job_id} keeps running "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import time
 from collections.abc import Sequence
@@ -14,7 +15,7 @@ from drmaa2.cli.output import ProgressLine
 from drmaa2.cli.parser import Commands
 from drmaa2.cli.targets import find, jobs_of, open_session
 
-# Job states are polled, and the progress line redrawn, at most this often (seconds).
+# The progress line is redrawn, and job states looked up for it, at most this often (s).
 _TICK = 0.1
 
 
@@ -44,11 +45,14 @@ def _seconds_arg(text: str) -> float:
 def _wait(args: argparse.Namespace, out: TextIO) -> int:
     with open_session(args) as session:
         targets = [find(session, job_id) for job_id in args.jobs]
-        return wait_for(targets, args.timeout, out)
+        return wait_for(session, targets, args.timeout, out)
 
 
 def wait_for(
-    targets: Sequence[drmaa2.Job | drmaa2.JobArray], timeout: float | None, out: TextIO
+    session: drmaa2.JobSession,
+    targets: Sequence[drmaa2.Job | drmaa2.JobArray],
+    timeout: float | None,
+    out: TextIO,
 ) -> int:
     """Wait for jobs and arrays (a progress line on a terminal if an array is among them);
     0 if every one ended DONE, else the exit status of the last one named that did not."""
@@ -58,7 +62,7 @@ def wait_for(
         ids = ", ".join(target.id for target in targets)
         progress = ProgressLine(out, f"{'array' if len(targets) == 1 else 'jobs'} {ids}")
     try:
-        _wait_terminated(jobs, timeout, progress)
+        _wait_terminated(session, jobs, timeout, progress)
     finally:
         if progress is not None:
             progress.finish()
@@ -80,10 +84,15 @@ def exit_status(target: drmaa2.Job | drmaa2.JobArray) -> int:
 
 
 def _wait_terminated(
-    jobs: Sequence[drmaa2.Job], timeout: float | None, progress: ProgressLine | None
+    session: drmaa2.JobSession,
+    jobs: Sequence[drmaa2.Job],
+    timeout: float | None,
+    progress: ProgressLine | None,
 ) -> None:
-    """Wait until every job is DONE or FAILED, polling their states (cheap: finished jobs
-    are not asked again). TimeoutException after ``timeout`` seconds (None: forever)."""
+    """Wait until every job is DONE or FAILED: with the session's own wait, which returns
+    the moment the last one ends (the keeper says so, nothing is polled), for the whole
+    time, or for a tick at a time while a progress line shows the states (finished jobs are
+    not looked up again). TimeoutException after ``timeout`` seconds (None: forever)."""
     started = time.monotonic()
     deadline = None if timeout is None else started + timeout
     pending = list(jobs)
@@ -113,6 +122,17 @@ def _wait_terminated(
                 f"timed out after {timeout:g} s: {len(pending)} of {len(jobs)} job(s) have not "
                 f"finished ({named})"
             )
-        # Polling a big array costs time: never spend more than half of it polling.
-        pause = max(_TICK, 2 * (now - polled))
-        time.sleep(pause if deadline is None else min(pause, deadline - now))
+        if progress is None:  # nothing to show meanwhile: until the last one ends
+            pause = None if deadline is None else deadline - now
+        else:  # looking up a big array costs time: never spend more than half of it so
+            pause = max(_TICK, 2 * (now - polled))
+            pause = pause if deadline is None else min(pause, deadline - now)
+        _wait_all(session, pending, pause)
+
+
+def _wait_all(
+    session: drmaa2.JobSession, jobs: Sequence[drmaa2.Job], seconds: float | None
+) -> None:
+    """Return once every job has ended, or after ``seconds`` (None: however long)."""
+    with contextlib.suppress(drmaa2.TimeoutException):
+        session.wait_all_terminated(jobs, drmaa2.INFINITE_TIME if seconds is None else seconds)
