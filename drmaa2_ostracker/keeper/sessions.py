@@ -8,19 +8,17 @@ jobs in the store (:mod:`~drmaa2_ostracker.store`) and hands them to the supervi
 
 from __future__ import annotations
 
-import heapq
 import json
 import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from drmaa2.backend import Action, WaitFor
 from drmaa2.enums import JobState
 from drmaa2.errors import InvalidArgumentException
-from drmaa2.filter import job_matches, set_filter_fields
-from drmaa2.types import JobInfo, JobTemplate
+from drmaa2.types import JobTemplate
 from drmaa2_ostracker import faults
-from drmaa2_ostracker.info import record_to_info
+from drmaa2_ostracker.keeper.listing import SessionQueries
 from drmaa2_ostracker.plan import Plan, launch_document
 from drmaa2_ostracker.store import Store
 from drmaa2_ostracker.store.records import (
@@ -31,7 +29,6 @@ from drmaa2_ostracker.store.records import (
     template_document,
 )
 from drmaa2_ostracker.supervisor import Group, Supervisor, now_us
-from drmaa2_ostracker.supervisor.lazy import Untouched, split_task_id
 from drmaa2_ostracker.template import restore_plan
 
 __all__ = ["SessionEngine"]
@@ -39,18 +36,10 @@ __all__ = ["SessionEngine"]
 #: The most job ids a session reserves at once (the reservation doubles from one up to this).
 _MAX_ID_BLOCK = 64
 
-# JobInfo filter fields the store can answer itself, and their columns.
-_PUSHDOWN = {
-    "job_id": "job_id",
-    "job_name": "job_name",
-    "job_state": "state",
-    "exit_status": "exit_status",
-    "terminating_signal": "terminating_signal",
-}
 
-
-class SessionEngine:
-    """A job session as the keeper runs it: the contract's job-session methods, on plans."""
+class SessionEngine(SessionQueries):
+    """A job session as the keeper runs it: the contract's job-session methods, on plans
+    (its queries: :class:`~drmaa2_ostracker.keeper.listing.SessionQueries`)."""
 
     def __init__(self, name: str, store: Store, supervisor: Supervisor, created_us: int) -> None:
         self._name = name
@@ -220,133 +209,6 @@ class SessionEngine:
         self._supervisor.submit_array(self._store, array, self._group(plan, max_parallel))
         return array.array_id
 
-    # -- queries ---------------------------------------------------------------------------
-
-    def _record(self, job_id: str) -> JobRecord:
-        record = self._supervisor.active_record(self._store, self._name, job_id)
-        if record is None:
-            record = self._store.job(self._name, job_id)
-        if record is None:
-            raise InvalidArgumentException(f"job {job_id!r}: no such job in session {self._name!r}")
-        return record
-
-    def job_ids(self, job_filter: JobInfo | None) -> list[str]:
-        """Ids of the jobs passing the filter, oldest first (simple filters run in SQL)."""
-        wanted = {} if job_filter is None else set_filter_fields(job_filter)
-        where: dict[str, Any] = {}
-        for name, column in _PUSHDOWN.items():
-            if name in wanted:
-                value = wanted.pop(name)
-                where[column] = int(value) if name == "job_state" else value
-        self._supervisor.observed()
-        unwritten = self._supervisor.unwritten_records(self._store, self._name)
-        with self._supervisor.lock:  # the store and the untouched tasks read as one
-            untouched = self._supervisor.untouched_of(self._store, self._name)
-            if untouched:
-                rows, streams = self._with_untouched(untouched, where, job_filter)
-            elif not wanted:
-                found = self._store.job_ids(self._name, where)
-            else:
-                found = [
-                    record.job_id
-                    for record in self._store.jobs(self._name, where)
-                    if job_matches(record_to_info(self._live(record)), job_filter)
-                ]
-        if untouched:  # merged outside the lock (from snapshots): it may take a while
-            found = [job_id for _, job_id in heapq.merge(rows, *streams)]
-        if not unwritten:
-            return found
-        # Changes a full disk keeps from the store: the records in memory are the truth.
-        stale = {record.job_id for record in unwritten}
-        return [job_id for job_id in found if job_id not in stale] + [
-            record.job_id
-            for record in unwritten
-            if job_filter is None or job_matches(record_to_info(record), job_filter)
-        ]
-
-    def _with_untouched(
-        self, untouched: list[Untouched], where: dict[str, Any], job_filter: JobInfo | None
-    ) -> tuple[list[tuple[int, str]], list[Iterable[tuple[int, str]]]]:
-        """The listing of a session with arrays whose tasks are not all written, as
-        (place, id) of the store's jobs and streams of the untouched tasks, to merge."""
-        streams: list[Iterable[tuple[int, str]]] = []
-        wanted_id = where.get("job_id")
-        for rest in untouched:
-            sample = rest.record(rest.cursor)
-            if job_filter is not None:
-                sample.job_id = wanted_id or sample.job_id  # ids were checked by the store
-                if not job_matches(record_to_info(sample), job_filter):
-                    continue
-            if wanted_id is not None:
-                found = split_task_id(wanted_id)
-                if found is not None and found[0] == rest.array_id and rest.has(found[1]):
-                    streams.append([(rest.array.seq_of(found[1]) or 0, wanted_id)])
-                continue
-            streams.append(_placed(rest))
-        rows = self._store.job_seqs(self._name, where)
-        if job_filter is not None and set_filter_fields(job_filter).keys() - _PUSHDOWN.keys():
-            kept = set(self.job_ids_in_store(where, job_filter))
-            rows = [row for row in rows if row[1] in kept]
-        return rows, streams
-
-    def job_ids_in_store(self, where: dict[str, Any], job_filter: JobInfo) -> list[str]:
-        """Ids of the store's jobs that pass a filter the store cannot answer alone."""
-        return [
-            record.job_id
-            for record in self._store.jobs(self._name, where)
-            if job_matches(record_to_info(self._live(record)), job_filter)
-        ]
-
-    def _live(self, record: JobRecord) -> JobRecord:
-        if record.state.is_terminal:
-            return record
-        return self._supervisor.active_record(self._store, self._name, record.job_id) or record
-
-    def array_task_ids(self, array_id: str) -> list[str]:
-        """Task ids of one of the session's arrays, in index order."""
-        self._array(array_id)
-        with self._supervisor.lock:
-            rests = [
-                rest
-                for rest in self._supervisor.untouched_of(self._store, self._name)
-                if rest.array_id == array_id
-            ]
-            stored = self._store.array_task_ids(self._name, array_id)
-        if not rests:
-            return stored
-        untouched = (f"{array_id}.{index}" for index in rests[0].indices())
-        return list(
-            heapq.merge(stored, untouched, key=lambda job_id: int(job_id.rpartition(".")[2]))
-        )
-
-    def _array(self, array_id: str) -> ArrayRecord:
-        array = self._store.array(self._name, array_id)
-        if array is None:
-            raise InvalidArgumentException(
-                f"job array {array_id!r}: no such array in session {self._name!r}"
-            )
-        return array
-
-    def array_template_document(self, array_id: str) -> str:
-        """The template an array was submitted with, as stored (JSON)."""
-        return self._array(array_id).template
-
-    def record_values(self, job_id: str) -> tuple[Any, ...]:
-        """The job's record as plain values (see :meth:`JobRecord.to_values`)."""
-        return self._record(job_id).to_values()
-
-    def job_state(self, job_id: str) -> tuple[JobState, str]:
-        """The job's (state, sub-state)."""
-        return self._supervisor.state(self._store, self._name, job_id)
-
-    def job_template_document(self, job_id: str) -> str:
-        """The template the job (or its array) was submitted with, as stored (JSON)."""
-        record = self._record(job_id)
-        if record.array_id is not None:
-            return self.array_template_document(record.array_id)
-        assert record.template is not None
-        return record.template
-
     # -- control ---------------------------------------------------------------------------
 
     def control(self, job_id: str, action: Action) -> None:
@@ -377,12 +239,3 @@ class SessionEngine:
     def close(self) -> None:
         """Give back the job ids reserved and not used (the keeper is about to exit)."""
         self._release_ids()
-
-
-def _placed(rest: Untouched) -> Iterator[tuple[int, str]]:
-    """(place in the session's order, id) of an array's untouched tasks, in order."""
-    array = rest.array
-    first, begin, step = array.first_seq or 0, array.begin_index, array.step
-    prefix = f"{array.array_id}."
-    for index in rest.indices():
-        yield first + (index - begin) // step, prefix + str(index)
