@@ -103,6 +103,20 @@ class Transactions:
                     self._checkpoints.committed()
             self.ends.committed()
 
+    def has_reserve(self) -> bool:
+        """Whether the store's file system has ``RESERVE`` bytes free (looked up at most
+        every 50 ms while it has many times that, as :meth:`ensure_space` does)."""
+        now = time.monotonic()
+        if now < self._roomy_until:
+            return True
+        try:
+            free = free_bytes(self.state_dir)
+        except OSError:
+            return False
+        if free >= _ROOMY:
+            self._roomy_until = now + 0.05
+        return free >= RESERVE
+
     def ensure_space(self, what: str, size: int = 0) -> bool:
         """OutOfResourceException (saying ``what`` did not happen) unless the store's file
         system has ``RESERVE`` bytes free and ``PER_BYTE`` times ``size`` (to be written) more,

@@ -20,7 +20,7 @@ from typing import Any
 
 from drmaa2.enums import JobState
 from drmaa2.errors import OutOfResourceException
-from drmaa2_ostracker.faults import RESERVE, free_bytes, limit_reached, storage_error
+from drmaa2_ostracker.faults import limit_reached, storage_error
 from drmaa2_ostracker.process import Spawned, boot_ticks, kill_job, spawn
 from drmaa2_ostracker.store import Store
 from drmaa2_ostracker.store.records import JobRecord
@@ -48,10 +48,7 @@ def _room_to_defer(store: Store) -> bool:
     """Whether a task's start may be committed after it: the state directory's file system
     has the room a submission needs (``RESERVE``, far more than FLUSH_DELAY's writes take);
     with less, a start waits for its commit."""
-    try:
-        return free_bytes(store.state_dir) >= RESERVE
-    except OSError:
-        return False
+    return store.has_reserve()
 
 
 class _Limited(str):
