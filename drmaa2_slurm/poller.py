@@ -34,6 +34,9 @@ BACKOFF = 1.5
 
 #: Seconds unregistering a callback waits at most for the events it is being given.
 _DELIVERY_TIMEOUT = 30.0
+#: The longest single sleep of a wait (it goes on after it): a timeout of any size is valid,
+#: a condition's wait longer than threading.TIMEOUT_MAX is not.
+_LONGEST_SLEEP = 3600.0
 
 _log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -164,7 +167,7 @@ class Poller:
                     remaining = deadline - time.monotonic()
                     if remaining <= 0:
                         raise TimeoutException(f"{what}: timed out after {timeout} s")
-                    self._cond.wait(remaining)
+                    self._cond.wait(min(remaining, _LONGEST_SLEEP))
             finally:
                 self._waiters -= 1
 

@@ -17,6 +17,8 @@ from drmaa2.cli.targets import find, jobs_of, open_session
 
 # The progress line is redrawn, and job states looked up for it, at most this often (s).
 _TICK = 0.1
+# The longest single wait for jobs to end (seconds): a backend need not take any timeout.
+_LONGEST_WAIT = 3600.0
 
 
 def register(commands: Commands) -> None:
@@ -133,6 +135,8 @@ def _wait_terminated(
 def _wait_all(
     session: drmaa2.JobSession, jobs: Sequence[drmaa2.Job], seconds: float | None
 ) -> None:
-    """Return once every job has ended, or after ``seconds`` (None: however long)."""
+    """Return once every job has ended, or after ``seconds`` (None: however long), never
+    waiting longer than :data:`_LONGEST_WAIT` at a time (the caller goes round again)."""
+    wait = drmaa2.INFINITE_TIME if seconds is None else min(seconds, _LONGEST_WAIT)
     with contextlib.suppress(drmaa2.TimeoutException):
-        session.wait_all_terminated(jobs, drmaa2.INFINITE_TIME if seconds is None else seconds)
+        session.wait_all_terminated(jobs, wait)

@@ -147,8 +147,10 @@ class KeeperClient:
                 channel.send((method, args), fds)
             except (BrokenPipeError, ConnectionResetError) as error:
                 # Not sent: the keeper closed the connection (it exited or was killed since
-                # the connection's last call), so the request was not done: send it again.
+                # the connection's last call), so the request was not done: send it again,
+                # on a new connection (the idle ones are to the same keeper).
                 channel.close()
+                self._drop_idle()
                 if attempt < 2:
                     continue
                 raise DrmCommunicationException(
@@ -188,6 +190,13 @@ class KeeperClient:
             if self._pool:
                 return self._pool.pop()
         return self.connect()
+
+    def _drop_idle(self) -> None:
+        """Close the idle connections (their keeper is gone, or going)."""
+        with self._lock:
+            pool, self._pool = self._pool, []
+        for channel in pool:
+            channel.close()
 
     def give(self, channel: Channel) -> None:
         """A connection taken is idle again: kept for the next call, or closed."""

@@ -18,6 +18,10 @@ __all__ = ["EventStreams"]
 
 #: Queued on an event stream when its client asks for a flush.
 _FLUSH: tuple[Any, ...] = ("flush",)
+#: Queued when the client hung up, or the keeper stopped reading (it is stopping): the stream
+#: ends without "end", which would tell the client it asked for the end (it follows the next
+#: keeper instead).
+_GONE: tuple[Any, ...] = ("gone",)
 
 
 class EventStreams:
@@ -45,6 +49,8 @@ class EventStreams:
             if event is None:
                 connection.channel.send(("end", ()))
                 return
+            if event is _GONE:
+                return
             if event is _FLUSH:
                 connection.channel.send(("flushed", ()))
             else:
@@ -54,10 +60,12 @@ class EventStreams:
         """The client of an event stream asks for flushes (``flushed`` comes once the events
         queued before are sent); any other message, or hanging up, is the end."""
         assert connection.events is not None
+        asked = False
         with contextlib.suppress(Exception):
             while True:
                 (method, _), _ = connection.channel.receive()
                 if method != "flush":
+                    asked = True
                     break
                 connection.events.put(_FLUSH)
         with self._lock:
@@ -65,7 +73,7 @@ class EventStreams:
             if not self._subscribers:
                 self.supervisor.set_callback(None)
         assert connection.events is not None
-        connection.events.put(None)
+        connection.events.put(None if asked else _GONE)
 
     def _publish(self, note: Notification) -> None:
         event = (note.job_id, note.session_name, int(note.job_state))

@@ -114,7 +114,7 @@ class Keeper(Requests, EventStreams):
         files.check_state_dir(self.state_dir)
         lock_fd = files.open_private(os.path.join(self.state_dir, files.KEEPER_LOCK))
         try:
-            self._take(lock_fd)
+            self._take(lock_fd, lambda: self._stopping)
             self._write_pid(lock_fd)
             self._open()
             ready("ready")
@@ -136,7 +136,7 @@ class Keeper(Requests, EventStreams):
             _log.warning("cannot write the pid to %s: %s", files.KEEPER_LOCK, error.strerror)
 
     @staticmethod
-    def _take(lock_fd: int, timeout: float = 30.0) -> None:
+    def _take(lock_fd: int, stopping: Callable[[], bool], timeout: float = 30.0) -> None:
         """The keeper lock: a keeper that is exiting releases it within moments."""
         deadline = time.monotonic() + timeout
         while True:
@@ -144,6 +144,10 @@ class Keeper(Requests, EventStreams):
                 fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 return
             except BlockingIOError:
+                if stopping():
+                    raise SessionManagementException(
+                        "the keeper was stopped (SIGTERM) before it started"
+                    ) from None
                 if time.monotonic() > deadline:
                     raise SessionManagementException(
                         "another keeper holds the state directory and does not let go"

@@ -32,6 +32,15 @@ def test_job_ids_are_slurms_and_jobinfo_is_filled(session: drmaa2.JobSession) ->
     assert ext[extension.JOB_SLURM_ID] == job.id and ext[extension.JOB_SLURM_STATE] == "COMPLETED"
 
 
+def test_a_wait_of_any_length_is_valid(session: drmaa2.JobSession) -> None:
+    # Longer than a condition variable may sleep at once (threading.TIMEOUT_MAX): it was
+    # OverflowError, an InternalException to the caller.
+    job = session.run_job({"remote_command": "/bin/sleep", "args": ["1"]})
+    job.wait_terminated(1e10)
+    assert job.get_state()[0] is JobState.DONE
+    assert session.wait_any_terminated([job], 1e12) is not None
+
+
 def test_accounting_adds_cpu_time_and_max_rss(
     session: drmaa2.JobSession, slurm_cluster: Cluster
 ) -> None:
