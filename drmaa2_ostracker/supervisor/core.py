@@ -62,7 +62,7 @@ class Supervisor(Control):
         self._timers = []
         self._epoll = None
         self._wake_fd = -1
-        self._interrupt_fd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
+        self._interrupt_fd = -1  # a job's child about to exec: nothing waits here
         self._thread = None
         self._changes = None
         self._deferred = {}

@@ -43,7 +43,8 @@ class Waits(Recovery):
     def interrupt_waits(self) -> None:
         """Wake every wait, now and from now on, so that each calls its ``check`` at once
         (the keeper is stopping: the checks end the waits of clients it hung up on)."""
-        os.eventfd_write(self._interrupt_fd, 1)  # stays readable: the pollers of _reap_here
+        if self._interrupt_fd >= 0:
+            os.eventfd_write(self._interrupt_fd, 1)  # stays readable: _reap_here's pollers
         with self._lock:
             self._cond.notify_all()
 
@@ -220,7 +221,8 @@ class Waits(Recovery):
         try:
             poller = select.poll()
             poller.register(pidfd, select.POLLIN)
-            poller.register(self._interrupt_fd, select.POLLIN)
+            if self._interrupt_fd >= 0:
+                poller.register(self._interrupt_fd, select.POLLIN)
             step = MAX_SLEEP if check is None else CHECK_EVERY
             while True:
                 left = None if deadline is None else max(0.0, deadline - time.monotonic())
