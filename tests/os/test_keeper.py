@@ -10,6 +10,7 @@ issue's trial is 200)."""
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import marshal
 import os
@@ -187,6 +188,37 @@ def test_the_keeper_exits_when_idle_and_not_before(
     assert job.get_info().exit_status == 0 and job.get_state()[0] is JobState.DONE
     assert keeper_pid(state) != pid
     js.close()
+
+
+def test_a_keeper_stopped_while_it_waits_for_the_keeper_lock_exits_at_once(state: Path) -> None:
+    # Another keeper holds the lock (this test, here): the new one waits for it, up to 30 s;
+    # a SIGTERM meanwhile ends the wait (it went on to the end before).
+    state.mkdir(mode=0o700)
+    lock = os.open(state / "keeper.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    client = subprocess.Popen(
+        [sys.executable, "-c", "import sys, drmaa2; drmaa2.JobSession('s', sys.argv[1])", state],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+
+        def waiting_keeper() -> psutil.Process | None:
+            for keeper in keepers_of(state):
+                with contextlib.suppress(psutil.Error):  # its lock file open: in the wait
+                    if any(f.path.endswith("keeper.lock") for f in keeper.open_files()):
+                        return keeper
+            return None
+
+        wait_until(lambda: waiting_keeper() is not None, what="a keeper waiting for the lock")
+        keeper = waiting_keeper()
+        assert keeper is not None
+        keeper.terminate()  # (its signal handlers are set before it opens the lock file)
+        wait_until(lambda: gone(keeper.pid), timeout=10.0, what="the keeper to stop")
+    finally:
+        client.kill()
+        client.wait(TIMEOUT)
+        os.close(lock)
 
 
 # -- jobs start as if the client had started them ------------------------------------------
