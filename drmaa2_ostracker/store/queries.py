@@ -165,11 +165,15 @@ class Store(Transactions, ArrayQueries):
 
     def allocate_id(self, session: str, count: int = 1) -> int:
         """Reserve the session's next ``count`` job id numbers (never handed out again);
-        returns the first. Committed with the change it is part of."""
-        row = self._one(
-            "UPDATE sessions SET next_id = next_id + ? WHERE name = ? RETURNING next_id - ?",
-            (count, session, count),
-        )
+        returns the first. Committed with the change it is part of, if one is under way,
+        else at once. The job ends pending in the ring stay pending: they are not read here
+        (a read of the jobs would write them first), and their write stays off the path of
+        the submission that needed the ids."""
+        with self.transaction():
+            row = self._conn.execute(
+                "UPDATE sessions SET next_id = next_id + ? WHERE name = ? RETURNING next_id - ?",
+                (count, session, count),
+            ).fetchone()
         if row is None:
             raise InvalidArgumentException(f"the job session {session!r} no longer exists")
         return int(row[0])
