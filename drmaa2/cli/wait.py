@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import math
 import time
 from collections.abc import Sequence
@@ -93,13 +92,18 @@ def _wait_terminated(
 ) -> None:
     """Wait until every job is DONE or FAILED: with the session's own wait, which returns
     the moment the last one ends (the keeper says so, nothing is polled), for the whole
-    time, or for a tick at a time while a progress line shows the states (finished jobs are
-    not looked up again). TimeoutException after ``timeout`` seconds (None: forever)."""
+    time (no job is looked up unless it times out), or for a tick at a time while a progress
+    line shows the states (finished jobs are not looked up again). TimeoutException after
+    ``timeout`` seconds (None: forever)."""
     started = time.monotonic()
     deadline = None if timeout is None else started + timeout
     pending = list(jobs)
     done = failed = 0
     while True:
+        if progress is None:  # nothing to show meanwhile: until the last one ends
+            left = None if deadline is None else deadline - time.monotonic()
+            if (left is None or left > 0) and _wait_all(session, pending, left):
+                return
         polled = time.monotonic()
         running = 0
         still: list[drmaa2.Job] = []
@@ -124,19 +128,19 @@ def _wait_terminated(
                 f"timed out after {timeout:g} s: {len(pending)} of {len(jobs)} job(s) have not "
                 f"finished ({named})"
             )
-        if progress is None:  # nothing to show meanwhile: until the last one ends
-            pause = None if deadline is None else deadline - now
-        else:  # looking up a big array costs time: never spend more than half of it so
+        if progress is not None:  # looking up a big array costs time: at most half of it
             pause = max(_TICK, 2 * (now - polled))
-            pause = pause if deadline is None else min(pause, deadline - now)
-        _wait_all(session, pending, pause)
+            _wait_all(session, pending, pause if deadline is None else min(pause, deadline - now))
 
 
 def _wait_all(
     session: drmaa2.JobSession, jobs: Sequence[drmaa2.Job], seconds: float | None
-) -> None:
-    """Return once every job has ended, or after ``seconds`` (None: however long), never
-    waiting longer than :data:`_LONGEST_WAIT` at a time (the caller goes round again)."""
+) -> bool:
+    """Whether every job has ended, waiting for that for ``seconds`` (None: however long),
+    never longer than :data:`_LONGEST_WAIT` at a time (the caller goes round again)."""
     wait = drmaa2.INFINITE_TIME if seconds is None else min(seconds, _LONGEST_WAIT)
-    with contextlib.suppress(drmaa2.TimeoutException):
+    try:
         session.wait_all_terminated(jobs, wait)
+    except drmaa2.TimeoutException:
+        return False
+    return True
