@@ -114,7 +114,7 @@ class Keeper(Requests, EventStreams):
         files.check_state_dir(self.state_dir)
         lock_fd = files.open_private(os.path.join(self.state_dir, files.KEEPER_LOCK))
         try:
-            self._take(lock_fd, lambda: self._stopping)
+            self._take(lock_fd)
             self._write_pid(lock_fd)
             self._open()
             ready("ready")
@@ -135,16 +135,16 @@ class Keeper(Requests, EventStreams):
                 raise
             _log.warning("cannot write the pid to %s: %s", files.KEEPER_LOCK, error.strerror)
 
-    @staticmethod
-    def _take(lock_fd: int, stopping: Callable[[], bool], timeout: float = 30.0) -> None:
-        """The keeper lock: a keeper that is exiting releases it within moments."""
+    def _take(self, lock_fd: int, timeout: float = 30.0) -> None:
+        """The keeper lock: a keeper that is exiting releases it within moments (a SIGTERM
+        meanwhile ends the wait)."""
         deadline = time.monotonic() + timeout
         while True:
             try:
                 fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 return
             except BlockingIOError:
-                if stopping():
+                if self._stopping:
                     raise SessionManagementException(
                         "the keeper was stopped (SIGTERM) before it started"
                     ) from None
@@ -233,6 +233,10 @@ class Keeper(Requests, EventStreams):
             self._listener.close()
             self._listener = None
         self._hang_up()
+        pipe, self._stop_pipe = self._stop_pipe, (-1, -1)  # forgotten first: see stop()
+        for fd in pipe:
+            if fd >= 0:
+                os.close(fd)
         for engine in self._engines.values():
             with contextlib.suppress(Exception):
                 engine.close()
