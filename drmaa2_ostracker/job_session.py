@@ -66,24 +66,43 @@ class OsJobSession:
 
     # -- submission ------------------------------------------------------------------------
 
-    def _submit(self, method: str, plan: Plan, *args: object, now: bool = False) -> object:
+    def _submit(
+        self,
+        method: str,
+        plan: Plan,
+        *args: object,
+        now: bool = False,
+        key: bytes | None = None,
+        again: bool = False,
+    ) -> object:
         # A plan goes whole on its first use; later, the keeper knows it by its token. Plans
         # with the caller's own streams always go whole: their descriptors go along.
-        # ``now``: without reading the answers of submissions sent ahead first.
-        call = self._client.call_now if now else self._client.call
+        # ``now``: without reading the answers of submissions sent ahead first. ``key``: the
+        # submission's (a new one if None); ``again``: it may have been made already, by a
+        # keeper that went away before answering (the keeper then answers with what it got).
+        client = self._client
+        call = client.call_now if now else client.call
+        submission = client.submission_key() if key is None else key
+
+        def send(token: int, wire: object, fds: list[int] | None = None) -> object:
+            head = ("again", method) if again else (method,)
+            return call(*head, self._key, submission, token, wire, *args, fds=fds)
+
         fds = plan.stream_fds()
         if fds:
-            return call(method, self._key, next(_tokens), plan.to_wire(), *args, fds=fds)
+            return send(next(_tokens), plan.to_wire(), fds)
         token = plan.keeper_token
-        if token is not None and token[0] is self._client:
+        if token is not None and token[0] is client:
             try:
-                return call(method, self._key, token[1], None, *args)
+                return send(token[1], None)
             except PlanUnknown:
-                pass  # the keeper forgot it (or is a new keeper): send it whole
+                # The keeper forgot it (or is a new keeper): sent whole, as made again (the
+                # call may have reached a keeper that died before saying it did not know it).
+                again = True
         plan.keeper_token = None
         number = next(_tokens)
-        answer = call(method, self._key, number, plan.to_wire(), *args)
-        plan.keeper_token = (self._client, number, self._client.keeper_pid)
+        answer = send(number, plan.to_wire())
+        plan.keeper_token = (client, number, client.keeper_pid)
         return answer
 
     def run_job(self, template: JobTemplate) -> str | Submitted:
@@ -109,13 +128,15 @@ class OsJobSession:
             and time.monotonic() - last < BURST_GAP
             and not plan.stream_fds()
         ):
+            key = client.submission_key()
             ahead = client.send_ahead(
                 "run_job",
                 self._key,
+                key,
                 token[1],
                 None,
                 keeper=token[2],
-                redo=lambda: self._submit("run_job", plan, now=True),
+                redo=lambda: self._submit("run_job", plan, now=True, key=key, again=True),
             )
             self._last_run = (time.monotonic(), calls)
             return Submitted(self, ahead)

@@ -13,8 +13,11 @@ A request sent ahead is in the keeper's socket once :meth:`Pipeline.send` return
 handled even if the client exits or is killed before its answer is read (the keeper goes on
 reading a connection whose client is gone, see
 :class:`~drmaa2_ostracker.keeper.connection.Connection`). If the keeper dies first, the
-requests whose answers did not come are in doubt: each :class:`Ahead` then raises
-DrmCommunicationException saying so, as a call does whose keeper died while handling it.
+requests whose answers did not come are made again, in order, each with the key it was sent
+with: the next keeper answers each with the job it got, if it got one, and makes the others
+(see :class:`~drmaa2_ostracker.keeper.sessions.SessionEngine`). Only a keeper that does not
+answer within a settle's timeout (stopped) leaves them in doubt: each :class:`Ahead` then
+raises DrmCommunicationException saying so.
 """
 
 from __future__ import annotations
@@ -89,16 +92,23 @@ class Ahead:
                 return
             # The keeper forgot the plan the request named (or is a new keeper): made again
             # now, as a call with the plan whole.
-            try:
-                self._value = self._redo()
-            except errors.Drmaa2Exception as again:
-                self._error = again
-            except BaseException:  # interrupted: whether it was made again is unknown
-                self._error = errors.DrmCommunicationException(
-                    f"interrupted while making {self.method} again: whether it was done is "
-                    f"unknown, look at the session's jobs"
-                )
-                raise
+            self._make_again()
+        finally:
+            self.done = True
+
+    def _make_again(self) -> None:
+        """Make the request again, as a call with its key and its plan whole: its answer,
+        or the error it raises, is this request's."""
+        try:
+            self._value = self._redo()
+        except errors.Drmaa2Exception as again:
+            self._error = again
+        except BaseException:  # interrupted: whether it was made again is unknown
+            self._error = errors.DrmCommunicationException(
+                f"interrupted while making {self.method} again: whether it was done is "
+                f"unknown, look at the session's jobs"
+            )
+            raise
         finally:
             self.done = True
 
@@ -179,7 +189,7 @@ class Pipeline:
                 self._lose(f"did not answer within {channel.sock.gettimeout():g} s")
                 return
             except (ConnectionLost, OSError) as error:
-                self._lose(f"went away before answering: {error}")
+                self._make_again_all(f"went away before answering: {error}")
                 return
             except BaseException:
                 # Interrupted while reading: the connection may be out of step.
@@ -194,6 +204,25 @@ class Pipeline:
             if channel.sock.gettimeout() is not None:  # a settle's: not for the next user
                 channel.sock.settimeout(None)
             self._client.give(channel)
+
+    def _make_again_all(self, why: str) -> None:
+        """The keeper went away with answers unread: those requests are made again, in
+        order, with their keys, which the next keeper answers with what each got, if it was
+        made (see :class:`~drmaa2_ostracker.keeper.sessions.SessionEngine`). Interrupted,
+        the rest are in doubt (``why``)."""
+        channel, self._channel = self._channel, None
+        if channel is not None:
+            with contextlib.suppress(OSError):
+                channel.close()
+        pending = self._pending
+        try:
+            while pending:
+                pending[0]._make_again()
+                pending.popleft()
+        except BaseException:
+            pending.popleft()
+            self._lose(why)
+            raise
 
     def _lose(self, why: str) -> None:
         """The connection ended with answers unread: each of those requests is in doubt."""

@@ -17,6 +17,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import fcntl
+import itertools
 import os
 import socket
 import struct
@@ -57,8 +58,14 @@ _RETRYABLE = frozenset(
         "job_template",
         "wait",
         "ping",
+        # A submission made again with its key: answered with what it got, if it was made.
+        "again",
     }
 )
+#: Requests that make a job or an array: if the keeper died while handling one, it is made
+#: again with the key it was sent with, and the next keeper answers with what it got then
+#: (see SessionEngine.run_job), never making it twice.
+_KEYED = frozenset({"run_job", "run_bulk_jobs"})
 _CRED = struct.Struct("3i")
 #: Connections kept open while no thread uses them (more are opened while threads need them).
 _IDLE_CONNECTIONS = 1
@@ -89,6 +96,8 @@ class KeeperClient:
         self._ahead = Pipeline(self)
         #: Calls made so far (a submission is sent ahead only right after another).
         self.calls = 0
+        self._keys = itertools.count()
+        self._key_prefix = os.urandom(8)
         _clients.add(self)
 
     # -- sessions keep connections -----------------------------------------------------------
@@ -111,6 +120,12 @@ class KeeperClient:
             channel.close()
 
     # -- calls -------------------------------------------------------------------------------
+
+    def submission_key(self) -> bytes:
+        """A new key for a submission: unique to it among every process's submissions (the
+        keeper records it before it makes the submission, see
+        :mod:`~drmaa2_ostracker.store.launches`)."""
+        return self._key_prefix + next(self._keys).to_bytes(8, "little")
 
     def call(self, method: str, *args: Any, fds: list[int] | None = None) -> Any:
         """Send a request and return its answer; raises the DRMAA2 exception it raised.
@@ -141,10 +156,11 @@ class KeeperClient:
     def call_now(self, method: str, *args: Any, fds: list[int] | None = None) -> Any:
         """A call, not waiting for requests sent ahead to be answered."""
         self.calls += 1
+        request = (method, args)
         for attempt in range(3):
             channel = self.take()
             try:
-                channel.send((method, args), fds)
+                channel.send(request, fds)
             except (BrokenPipeError, ConnectionResetError) as error:
                 # Not sent: the keeper closed the connection (it exited or was killed since
                 # the connection's last call), so the request was not done: send it again,
@@ -168,6 +184,11 @@ class KeeperClient:
                 unread = isinstance(error, ConnectionResetError)
                 if (unread or method in _RETRYABLE) and attempt < 2:
                     continue  # the keeper died: a new one adopted its jobs
+                if method in _KEYED and attempt < 2:
+                    # Made or not: made again with its key, which the next keeper answers
+                    # with what it got, if it was made.
+                    request = ("again", (method, *args))
+                    continue
                 raise DrmCommunicationException(
                     f"the keeper of {self.state_dir} (process {self.keeper_pid}) went away "
                     f"while handling {method}: {error}; whether it was done is unknown, look "
@@ -320,6 +341,8 @@ class KeeperClient:
         self._sessions = 0
         self._events = None
         self._ahead.forked()
+        self._keys = itertools.count()
+        self._key_prefix = os.urandom(8)
 
 
 def _settle_all() -> None:

@@ -20,6 +20,7 @@ from drmaa2_ostracker.keeper.protocol import ConnectionLost, PlanUnknown, encode
 from drmaa2_ostracker.keeper.sessions import SessionEngine
 from drmaa2_ostracker.plan import Plan, close_streams, plan_from_wire
 from drmaa2_ostracker.store import Store
+from drmaa2_ostracker.store.launches import KEY_SIZE
 from drmaa2_ostracker.supervisor import Supervisor, now_us
 
 if TYPE_CHECKING:
@@ -127,15 +128,25 @@ class Requests:
         return plan
 
     def _do_run_job(
-        self, connection: Connection, session: SessionKey, token: int, wire: Any, *, fds: list[int]
+        self,
+        connection: Connection,
+        session: SessionKey,
+        key: bytes,
+        token: int,
+        wire: Any,
+        *,
+        fds: list[int],
+        again: bool = False,
     ) -> tuple[str, bool]:
         engine = self._engine(session)
-        return engine.run_job(self._plan(connection, token, wire, fds))
+        plan = self._plan(connection, token, wire, fds)
+        return engine.run_job(plan, _submission_key(key), again)
 
     def _do_run_bulk_jobs(
         self,
         connection: Connection,
         session: SessionKey,
+        key: bytes,
         token: int,
         wire: Any,
         begin: int,
@@ -144,10 +155,24 @@ class Requests:
         max_parallel: int | None,
         *,
         fds: list[int],
+        again: bool = False,
     ) -> str:
         engine = self._engine(session)
         plan = self._plan(connection, token, wire, fds, len(range(begin, end + 1, step)))
-        return engine.run_bulk_jobs(plan, begin, end, step, max_parallel)
+        return engine.run_bulk_jobs(
+            plan, begin, end, step, max_parallel, _submission_key(key), again
+        )
+
+    def _do_again(self, connection: Connection, method: str, *args: Any, fds: list[int]) -> Any:
+        """A submission (``run_job`` or ``run_bulk_jobs``) made again, with the key it had,
+        by a client whose keeper went away before answering it: answered with what it got
+        then, if it was made (see :meth:`SessionEngine.run_job
+        <drmaa2_ostracker.keeper.sessions.SessionEngine.run_job>`), else made now."""
+        if method == "run_job":
+            return self._do_run_job(connection, *args, fds=fds, again=True)
+        if method == "run_bulk_jobs":
+            return self._do_run_bulk_jobs(connection, *args, fds=fds, again=True)
+        raise InvalidArgumentException(f"{method!r} cannot be made again")
 
     def _do_job_ids(
         self, connection: Connection, session: SessionKey, job_filter: Any, *, fds: list[int]
@@ -275,3 +300,10 @@ def _task_list(tasks: Any) -> range | list[str]:
     elif isinstance(tasks, list) and all(isinstance(job_id, str) for job_id in tasks):
         return tasks
     raise InvalidArgumentException("tasks: expected (start, stop, step) or a list of ids")
+
+
+def _submission_key(key: object) -> bytes:
+    """A submission's key as a request gave it, checked."""
+    if not isinstance(key, bytes) or len(key) != KEY_SIZE:
+        raise InvalidArgumentException(f"a submission's key is {KEY_SIZE} bytes, not {key!r}")
+    return key

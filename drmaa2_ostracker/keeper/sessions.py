@@ -140,7 +140,7 @@ class SessionEngine(SessionQueries):
         waits = plan.held or (plan.start_at is not None and plan.start_at > now_us() / 1e6)
         return dumps(launch_document(plan)) if waits else None
 
-    def run_job(self, plan: Plan) -> tuple[str, bool]:
+    def run_job(self, plan: Plan, key: bytes, again: bool = False) -> tuple[str, bool]:
         """Record the job of a checked plan and start it (or queue it); its id, and whether
         the store's file system has room for many more and the keeper is far from its
         descriptor and process limits (a client may then send its next submissions ahead,
@@ -149,7 +149,16 @@ class SessionEngine(SessionQueries):
         Far from a full disk, a job that may start at once is started, then recorded with
         its start. Nearer, it is recorded before it starts (with its launch document, for
         the next keeper to start it if this one is killed first): a record that cannot be
-        written then raises, and nothing starts."""
+        written then raises, and nothing starts.
+
+        ``key``, the client's name for this submission, is recorded in the launches file
+        before anything else is (see :mod:`~drmaa2_ostracker.store.launches`). ``again``:
+        the client made it before and got no answer (its keeper died): the job it got then,
+        if it got one, is the answer (see :meth:`_made_before`)."""
+        if again:
+            made = self._made_before(plan, key)
+            if made is not None:
+                return made, faults.headroom()
         document = plan.document
         # Its row holds the template and, until it starts, its launch document: about
         # twice the template.
@@ -158,10 +167,7 @@ class SessionEngine(SessionQueries):
         if roomy and not plan.held and plan.start_at is None and plan.deadline is None:
             record = self._new_record(plan, job_id, now_us(), None)
             record.template = plan.document
-            group = plan.single_group
-            if group is None:
-                group = plan.single_group = self._group(plan, None)
-            self._supervisor.start_now(self._store, record, group)
+            self._supervisor.start_now(self._store, record, self._single_group(plan), key)
             return job_id, faults.headroom()
         deferred = self._deferred(plan) if roomy else dumps(launch_document(plan))
 
@@ -170,10 +176,45 @@ class SessionEngine(SessionQueries):
             record.template = document
             return [record]
 
+        self._store.launches.submitted(key, job_id)
         records = self._supervisor.submit(
-            self._store, make_records, self._group(plan, None), commit_after_start=roomy
+            self._store,
+            make_records,
+            self._group(plan, None),
+            commit_after_start=roomy,
+            submission=key,
         )
         return records[0].job_id, roomy and faults.headroom()
+
+    def _single_group(self, plan: Plan) -> Group:
+        group = plan.single_group
+        if group is None:
+            group = plan.single_group = self._group(plan, None)
+        return group
+
+    def _made_before(self, plan: Plan, key: bytes) -> str | None:
+        """The job a submission made again got when it was made before, if it got one.
+
+        A job the store (or this keeper) has is the answer. A job that a keeper before this
+        one started before recording it (and was killed before it could) is recorded now,
+        from the plan made again, and its process adopted if it is found (by the launches
+        file, else by its job id and start); if it is not found, it may have run and is
+        FAILED start_unconfirmed, never run again. Otherwise (None) it never started: it is
+        made now."""
+        found = self._store.launches.submission(key)
+        if found is None:
+            return None
+        try:
+            self._supervisor.state(self._store, self._name, found.job_id)
+            return found.job_id
+        except InvalidArgumentException:
+            pass
+        if found.mine or not found.tick:
+            return None
+        record = self._new_record(plan, found.job_id, now_us(), None)
+        record.template = plan.document
+        self._supervisor.resubmitted(self._store, record, self._single_group(plan), found)
+        return found.job_id
 
     def run_bulk_jobs(
         self,
@@ -182,9 +223,17 @@ class SessionEngine(SessionQueries):
         end_index: int,
         step: int,
         max_parallel: int | None,
+        key: bytes,
+        again: bool = False,
     ) -> str:
         """Record the array of a checked plan and start its first tasks (its other tasks
-        are written when they are touched: see :mod:`~drmaa2_ostracker.supervisor.lazy`)."""
+        are written when they are touched: see :mod:`~drmaa2_ostracker.supervisor.lazy`).
+        ``key`` and ``again``: as for :meth:`run_job` (an array is recorded before any of its
+        tasks starts: one made before is the answer if it is in the store)."""
+        if again:
+            found = self._store.launches.submission(key)
+            if found is not None and self._store.array(self._name, found.job_id) is not None:
+                return found.job_id
         template = template_document(plan.template)
         launch = dumps(launch_document(plan))
         # Its record, and each task's row as it starts: a few times its documents.
@@ -206,6 +255,7 @@ class SessionEngine(SessionQueries):
             raise InvalidArgumentException(
                 f"a job array has at most {MAX_ARRAY_TASKS:,} tasks, not {array.tasks:,}"
             )
+        self._store.launches.submitted(key, array.array_id)
         self._supervisor.submit_array(self._store, array, self._group(plan, max_parallel))
         return array.array_id
 

@@ -60,7 +60,12 @@ class LaunchSpec:
     env_list: list[bytes] | None = None
     #: Called immediately before the fork (or in the child, before ``exec``, for a job that
     #: is set up there): the launch is recorded as begun (see ``store.launches``).
-    announce: Callable[[], None] | None = None
+    announce: Callable[[], object] | None = None
+    #: Called with the job's identity as soon as its pid is known: for a job started without
+    #: code between fork and exec, once the fork returned, before its exec is known to have
+    #: succeeded (the job's process is recorded while the keeper waits for that); else once
+    #: the job started.
+    forked: Callable[[ProcessIdentity], object] | None = None
 
 
 @dataclasses.dataclass
@@ -103,14 +108,14 @@ def spawn(spec: LaunchSpec) -> Spawned:
     before = time.clock_gettime_ns(time.CLOCK_BOOTTIME)
     try:
         try:
-            pid, popen = _start(spec, spec.executable, spec.argv, streams)
+            pid, popen = _start(spec, spec.executable, spec.argv, streams, before)
         except OSError as error:
             if error.errno == errno.ENOENT:
                 raise _interpreter_missing(spec.executable) or error from None
             if error.errno != errno.ENOEXEC:
                 raise
             argv = [_SHELL, spec.executable, *spec.argv[1:]]
-            pid, popen = _start(spec, _SHELL, argv, streams)
+            pid, popen = _start(spec, _SHELL, argv, streams, before)
     finally:
         for fd in opened:
             os.close(fd)
@@ -126,7 +131,10 @@ def spawn(spec: LaunchSpec) -> Spawned:
         if popen is not None:
             popen.returncode = -1
         raise
-    return Spawned(identity_of_new_child(pid, before, after), pidfd, popen, child=True)
+    identity = identity_of_new_child(pid, before, after)
+    if popen is not None and spec.forked is not None:
+        spec.forked(identity)
+    return Spawned(identity, pidfd, popen, child=True)
 
 
 _SHELL = "/bin/sh"
@@ -157,13 +165,18 @@ def _interpreter_missing(executable: str) -> OSError | None:
 
 
 def _start(
-    spec: LaunchSpec, executable: str, argv: list[str], streams: tuple[int, int, int]
+    spec: LaunchSpec,
+    executable: str,
+    argv: list[str],
+    streams: tuple[int, int, int],
+    before: int,
 ) -> tuple[int, subprocess.Popen[bytes] | None]:
-    """Fork and exec one job: (its pid, the Popen object if subprocess made it)."""
+    """Fork and exec one job (``before``: CLOCK_BOOTTIME before the fork, ns): (its pid, the
+    Popen object if subprocess made it)."""
     umask = -1 if spec.settings is None else spec.settings.umask
     setup = _child_setup(spec)
     if _FORK_EXEC is not None and setup is None:
-        return _fork_exec(spec, executable, argv, streams, umask), None
+        return _fork_exec(spec, executable, argv, streams, umask, before), None
     announce = spec.announce
     if announce is not None:
         # In the child: the record exists only if the child does (Popen's own work lies
@@ -185,7 +198,7 @@ def _start(
 
 
 def _announced(
-    announce: Callable[[], None], setup: Callable[[], None] | None
+    announce: Callable[[], object], setup: Callable[[], None] | None
 ) -> Callable[[], None]:
     def in_child() -> None:
         announce()
@@ -226,9 +239,11 @@ def _fork_exec(
     argv: list[str],
     streams: tuple[int, int, int],
     umask: int,
+    before: int,
 ) -> int:
     """What ``Popen`` does for a job, without its Python work: the environment arrives as
-    the ``K=V`` list exec takes (made once per plan)."""
+    the ``K=V`` list exec takes (made once per plan). ``spec.forked`` is called as soon as
+    the fork returned (``before``: CLOCK_BOOTTIME before it, ns)."""
     assert _FORK_EXEC is not None
     env_list = spec.env_list
     if env_list is None:
@@ -266,6 +281,9 @@ def _fork_exec(
             )
         finally:
             os.close(write_end)
+        if spec.forked is not None:
+            after = time.clock_gettime_ns(time.CLOCK_BOOTTIME)
+            spec.forked(identity_of_new_child(pid, before, after))
         failure = bytearray()
         while True:  # empty once the exec succeeded
             part = os.read(read_end, 50000)

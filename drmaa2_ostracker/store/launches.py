@@ -18,18 +18,28 @@ Once the fork returns, a second record, in a second ring of the same file, names
 process (pid and start time): the next keeper adopts it if it runs, and knows it ran if it
 ended (its exit status unobserved), where only a job whose launch began and has no such
 record is of unknown start (a keeper killed within the fork itself).
+
+A third ring holds submissions: the key a client gave a ``run_job`` or ``run_bulk_jobs``
+request and the id it got, written before the job's record is committed or, for a job
+started before it is recorded, immediately before its fork (and again with its process once
+the fork returns). A client whose keeper died before answering makes the request again with
+the same key, and the next keeper answers it from here: with the job made before (adopting
+its process if it was forked and never recorded), never with a second one.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import hashlib
 import itertools
 import os
 import struct
+from collections.abc import Callable
 
 from drmaa2_ostracker.keeper import files
 
-__all__ = ["LAUNCHES", "SLOTS", "Launches"]
+__all__ = ["KEY_SIZE", "LAUNCHES", "SLOTS", "Launches", "Submission"]
 
 #: The file of launches begun, in the state directory.
 LAUNCHES = "launches"
@@ -40,6 +50,28 @@ _SIZE = 16
 #: ProcessIdentity).
 _FORK = struct.Struct("<16siq4x")
 _FORKS_AT = SLOTS * _SIZE
+#: A submission's record: the client's key, the id it got, the boot tick its fork began at
+#: (0: recorded before it starts), the pid and start tick of its process (0: not recorded),
+#: and the generation of the keeper that wrote it (one more than the keeper before it).
+_SUBMISSION = struct.Struct("<16sqqqii")
+_SUBMISSIONS_AT = _FORKS_AT + SLOTS * _FORK.size
+_END = _SUBMISSIONS_AT + SLOTS * _SUBMISSION.size
+#: The length of a submission's key (bytes).
+KEY_SIZE = 16
+
+
+@dataclasses.dataclass(frozen=True)
+class Submission:
+    """What the launches file says of a submission (see :meth:`Launches.submission`)."""
+
+    #: The job (or array) id it got.
+    job_id: str
+    #: The boot tick its fork began at; 0 if it was to be recorded before it starts.
+    tick: int
+    #: Its process (pid, start tick), if the fork returned and was recorded.
+    process: tuple[int, int] | None
+    #: Whether this keeper wrote it (else a keeper before it, now gone).
+    mine: bool
 
 
 def _digest(session: str, job_id: str, marked: int | None) -> bytes:
@@ -55,24 +87,38 @@ class Launches:
     def __init__(self, state_dir: str) -> None:
         path = os.path.join(state_dir, LAUNCHES)
         # (A job whose write fails, on a disk full already, waits.)
-        self._fd, left = files.open_ring(path, _FORKS_AT + SLOTS * _FORK.size)
+        self._fd, left = files.open_ring(path, _END)
         #: What the keeper before this one began (read before this keeper writes).
         records = {left[i : i + _SIZE] for i in range(0, min(len(left), _FORKS_AT), _SIZE)}
         self._before = records - {bytes(_SIZE)}
         #: The processes the keeper before this one forked, by their launch's digest.
         self._forks_before: dict[bytes, tuple[int, int]] = {}
-        for at in range(_FORKS_AT, len(left) - _FORK.size + 1, _FORK.size):
+        for at in range(_FORKS_AT, min(len(left), _SUBMISSIONS_AT) - _FORK.size + 1, _FORK.size):
             digest, pid, start = _FORK.unpack_from(left, at)
             if pid > 0:
                 self._forks_before[digest] = (pid, start)
+        #: The submissions the keepers before this one recorded, and this one's generation.
+        self._submissions_before = left[_SUBMISSIONS_AT:_END]
+        whole = len(self._submissions_before) // _SUBMISSION.size * _SUBMISSION.size
+        submissions = _SUBMISSION.iter_unpack(self._submissions_before[:whole])
+        self._generation = max((record[5] for record in submissions), default=0) + 1
         self._next = itertools.count()
         self._next_fork = itertools.count()
+        self._next_submission = itertools.count()
 
     def begin(self, session: str, job_id: str, marked: int | None) -> None:
         """Record that the launch of a job marked at tick ``marked`` begins (its fork is
-        next). Safe in a forked child and from any thread."""
+        next), from any thread."""
+        self.beginning(session, job_id, marked)()
+
+    def beginning(self, session: str, job_id: str, marked: int | None) -> Callable[[], object]:
+        """What records that the launch of a job marked at tick ``marked`` begins, to call
+        immediately before its fork: safe in the forked child too (its slot is taken here,
+        in the keeper, so a record written in a child is never overwritten by the next)."""
         slot = next(self._next) % SLOTS
-        os.pwrite(self._fd, _digest(session, job_id, marked), slot * _SIZE)
+        return functools.partial(
+            os.pwrite, self._fd, _digest(session, job_id, marked), slot * _SIZE
+        )
 
     def forked(
         self, session: str, job_id: str, marked: int | None, pid: int, start_ticks: int
@@ -91,6 +137,45 @@ class Launches:
         """Whether the keeper before this one began the launch of a job it marked at tick
         ``marked`` (if not, the job was never forked)."""
         return _digest(session, job_id, marked) in self._before
+
+    def submitted(self, key: bytes, job_id: str) -> None:
+        """Record that submission ``key`` got ``job_id``, before its record is committed."""
+        self.forking(key, job_id, 0)[0]()
+
+    def forking(
+        self, key: bytes, job_id: str, tick: int
+    ) -> tuple[Callable[[], None], Callable[[int, int], None]]:
+        """For submission ``key``, which got job ``job_id`` and whose fork begins at boot tick
+        ``tick``: what records that, to call immediately before the fork (safe in the forked
+        child), and what records its process (pid, start tick) once the fork returned."""
+        at = _SUBMISSIONS_AT + next(self._next_submission) % SLOTS * _SUBMISSION.size
+        number = int(job_id)
+
+        def forked(pid: int, start: int) -> None:
+            record = _SUBMISSION.pack(key, number, tick, start, pid, self._generation)
+            os.pwrite(self._fd, record, at)
+
+        return functools.partial(forked, 0, 0), forked
+
+    def submission(self, key: bytes) -> Submission | None:
+        """The latest record of submission ``key``, by this keeper or one before it; None
+        if no keeper recorded it (it was never made, or it is far in the past)."""
+        now = os.pread(self._fd, _END - _SUBMISSIONS_AT, _SUBMISSIONS_AT)
+        best: tuple[int, int, int] | None = None
+        found: Submission | None = None
+        for region in (self._submissions_before, now):
+            at = region.find(key)
+            while at >= 0:
+                if at % _SUBMISSION.size == 0 and at + _SUBMISSION.size <= len(region):
+                    _, job_id, tick, start, pid, generation = _SUBMISSION.unpack_from(region, at)
+                    rank = (generation, tick != 0, pid != 0)
+                    if generation > 0 and (best is None or rank > best):
+                        best = rank
+                        process = (pid, start) if pid > 0 else None
+                        mine = generation == self._generation
+                        found = Submission(str(job_id), tick, process, mine)
+                at = region.find(key, at + 1)
+        return found
 
     def close(self) -> None:
         """Close the ring's file."""

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import functools
 import heapq
 import os
 import sqlite3
@@ -21,7 +20,7 @@ from typing import Any
 from drmaa2.enums import JobState
 from drmaa2.errors import OutOfResourceException
 from drmaa2_ostracker.faults import limit_reached, storage_error
-from drmaa2_ostracker.process import Spawned, boot_ticks, kill_job, spawn
+from drmaa2_ostracker.process import ProcessIdentity, Spawned, boot_ticks, kill_job, spawn
 from drmaa2_ostracker.store import Store
 from drmaa2_ostracker.store.records import JobRecord
 from drmaa2_ostracker.supervisor.jobs import (
@@ -65,6 +64,7 @@ class Dispatcher(Reaper):
         group: Group,
         *,
         commit_after_start: bool = False,
+        submission: bytes | None = None,
     ) -> list[JobRecord]:
         """Record new jobs (already validated) and start what may start.
 
@@ -79,6 +79,9 @@ class Dispatcher(Reaper):
         while starting it, the job was never accepted and is not in the store. Wrong for array
         tasks, whose records must say "starting" before they start, so that a task is never
         started twice.
+
+        ``submission``: the client's key for a single job's submission (recorded before
+        its fork, for a job started before it is recorded: see :meth:`start_now`).
         """
         self._last_submit = time.monotonic()
         with self._changing() as changes:
@@ -99,6 +102,7 @@ class Dispatcher(Reaper):
                         group.running += 1
                         job.holds_slot = True
                         job.unsaved = commit_after_start
+                        job.submission = submission
                         changes.to_start.append(job)
                 saved = [job.record for job in jobs if not job.unsaved]
                 if saved:
@@ -134,14 +138,19 @@ class Dispatcher(Reaper):
                 self._write_failed(store, error)
                 raise storage_error(error, store.path, store.state_dir) from None
 
-    def start_now(self, store: Store, record: JobRecord, group: Group) -> None:
+    def start_now(
+        self, store: Store, record: JobRecord, group: Group, submission: bytes | None = None
+    ) -> None:
         """Start a single job at once, then record it with its start (committed when this
         returns). The fast way of :meth:`submit` for a job with no start
         time, deadline or hold: nothing is written before the spawn, and nobody knows the job
-        before it is recorded, so nothing can change it meanwhile."""
+        before it is recorded, so nothing can change it meanwhile. Only ``submission``, the
+        client's key for it, is recorded before the fork, in the launches file (for a client
+        whose keeper is killed before it answers, see :meth:`Recovery.resubmitted`)."""
         self._last_submit = time.monotonic()
         job = TrackedJob(store, record, group)
         job.unsaved = True
+        job.submission = submission
         job.holds_slot = True
         group.running += 1
         spawned, reason, interrupted = self._spawn(job)
@@ -162,13 +171,28 @@ class Dispatcher(Reaper):
         spec, job.spec = job.spec, None
         try:
             spec = spec or job.group.prepare(job.record)
-            if job.unsaved:
-                return spawn(spec), "", None
-            # Marked STARTING in the store (or about to be): the next keeper must know.
             record = job.record
             launches = job.store.launches
+            if job.unsaved:
+                key, job.submission = job.submission, None
+                if key is None:
+                    return spawn(spec), "", None
+                # Started before it is recorded: the client's key for it is recorded first,
+                # and its process after, so that a client whose keeper was killed meanwhile
+                # gets this job when it makes the submission again (Recovery.resubmitted).
+                spec.announce, submission_forked = launches.forking(
+                    key, record.job_id, boot_ticks()
+                )
+
+                def forked(identity: ProcessIdentity) -> None:
+                    with contextlib.suppress(OSError):  # else the next keeper looks for it
+                        submission_forked(identity.pid, identity.start_ticks)
+
+                spec.forked = forked
+                return spawn(spec), "", None
+            # Marked STARTING in the store (or about to be): the next keeper must know.
             mark = launch_marks(record)[0]
-            spec.announce = functools.partial(launches.begin, record.session, record.job_id, mark)
+            spec.announce = launches.beginning(record.session, record.job_id, mark)
             spawned = spawn(spec)
         except LaunchError as error:
             return None, str(error), None

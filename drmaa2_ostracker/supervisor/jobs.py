@@ -129,6 +129,7 @@ class TrackedJob:
         "spawned",
         "spec",
         "store",
+        "submission",
         "unsaved",
     )
 
@@ -151,6 +152,9 @@ class TrackedJob:
         self.orphan_fd = -1
         #: Not in the store yet: a single job is written with its start (see Dispatcher.submit).
         self.unsaved = False
+        #: The key its client gave its submission, while it is to be started before it is
+        #: recorded (see :meth:`~drmaa2_ostracker.store.launches.Launches.forking`).
+        self.submission: bytes | None = None
         #: (sub-state, annotation) once the supervisor decided to kill the job.
         self.kill_reason: tuple[str, str] | None = None
         #: Its session was destroyed: tracked until it ends, never written nor shown (a

@@ -18,6 +18,7 @@ from drmaa2_ostracker.process import (
     ticks_at,
 )
 from drmaa2_ostracker.store import Store
+from drmaa2_ostracker.store.launches import Submission
 from drmaa2_ostracker.store.records import ArrayRecord, JobRecord
 from drmaa2_ostracker.supervisor.jobs import (
     START_UNCONFIRMED,
@@ -150,6 +151,45 @@ class Recovery(Unfolding):
         else:
             self._adopt(job, identity, pidfd)
 
+    def _take_over_found(self, changes: Changes, job: TrackedJob, since: int | None) -> None:
+        """A job whose fork began at boot tick ``since`` and whose process was not recorded:
+        adopted if a process of the job started since then is found, else FAILED
+        start_unconfirmed (it may have run: it never runs twice)."""
+        found = None
+        if since is not None:
+            found = find_job_process(job.record.job_id, since, self._known_pids())
+        pidfd = None if found is None else open_pidfd(found)
+        if found is None or pidfd is None:
+            self._transition(
+                changes,
+                job,
+                JobState.FAILED,
+                START_UNCONFIRMED,
+                annotation=UNCONFIRMED_NOTE,
+                finish_us=now_us(),
+            )
+            return
+        self._take_over_process(changes, job, found, pidfd)
+
+    def resubmitted(
+        self, store: Store, record: JobRecord, group: Group, submission: Submission
+    ) -> None:
+        """Take over a single job that a keeper before this one forked before recording it,
+        and was killed before it could: its client made the submission again, ``record`` is
+        the job's record made again from it, ``submission`` what the launches file says of
+        it. Its process is adopted (or, ended, the job FAILED with its exit status
+        unobserved); if its process was not recorded, as :meth:`_take_over_found`."""
+        job = TrackedJob(store, record, group)
+        job.unsaved = True
+        with self._changing() as changes:
+            self._active[job.key] = job
+            self._note(changes, job)
+            if submission.process is None:
+                self._take_over_found(changes, job, submission.tick)
+                return
+            identity = ProcessIdentity(*submission.process)
+            self._take_over_process(changes, job, identity, open_pidfd(identity))
+
     def _adopt(self, job: TrackedJob, identity: ProcessIdentity, pidfd: int) -> None:
         """Track a running process of a job that is not this keeper's child."""
         job.spawned = Spawned(identity, pidfd, None, child=False)
@@ -202,20 +242,6 @@ class Recovery(Unfolding):
                 return
             # Its fork began, with the tick it was marked at: a process of the job that
             # started since then, if any, is the one (its start was not recorded).
-            found = None
-            if record.pid_start is not None:
-                found = find_job_process(record.job_id, record.pid_start, self._known_pids())
-            pidfd = None if found is None else open_pidfd(found)
-            if found is None or pidfd is None:
-                self._transition(
-                    changes,
-                    job,
-                    JobState.FAILED,
-                    START_UNCONFIRMED,
-                    annotation=UNCONFIRMED_NOTE,
-                    finish_us=now_us(),
-                )
-                return
-            self._take_over_process(changes, job, found, pidfd)
+            self._take_over_found(changes, job, record.pid_start)
         elif record.state == JobState.QUEUED:
             job.group.push(job)

@@ -23,12 +23,13 @@ import psutil
 import pytest
 
 import drmaa2
-from drmaa2 import JobState
+from drmaa2 import JobState, JobTemplate
 from drmaa2_ostracker import extension
 from drmaa2_ostracker.process.identity import boot_ticks, identity_of
 from drmaa2_ostracker.store.ends import Ends
 from drmaa2_ostracker.store.launches import Launches
 from drmaa2_ostracker.store.schema import STORE_FILE
+from drmaa2_ostracker.template import plan_job
 from tests.behaviour.conftest import TIMEOUT, file_text, wait_until
 from tests.keepers import gone
 
@@ -594,6 +595,76 @@ def test_a_keeper_stopped_by_sigterm_fails_no_call_of_its_busy_clients(state: Pa
         js.close()
 
 
+def test_a_keeper_killed_under_busy_clients_makes_every_submission_exactly_once(
+    state: Path, tmp_path: Path
+) -> None:
+    """SIGKILL the keeper at random instants while clients submit (two also wait for each
+    job): no call fails, each run_job gets a job of its own, and each job runs once. A
+    submission the keeper was killed while handling goes again with its key: the next
+    keeper answers with the job it got (adopting its process if it was started and not yet
+    recorded), or makes it if it never was (before, about two run_job per kill failed with
+    "whether it was done is unknown", and a job started but not yet recorded ran unknown
+    to every session)."""
+    rng = random.Random(20261206)
+    sessions = [
+        drmaa2.create_job_session(f"busy{i}", str(state), backend=BACKEND) for i in range(4)
+    ]
+    errors: list[str] = []
+    submitted: list[list[str]] = [[] for _ in sessions]
+    done = threading.Event()
+
+    def client(index: int) -> None:
+        js = sessions[index]
+        out = tmp_path / f"out{index}"
+        template = {"remote_command": "/bin/sh", "args": ["-c", f"echo $JOB_ID >> {out}"]}
+        while not done.is_set():
+            try:
+                job = js.run_job(template)
+                submitted[index].append(job.id)
+                if index % 2:
+                    job.wait_terminated(TIMEOUT)
+            except drmaa2.Drmaa2Exception as error:
+                errors.append(f"{type(error).__name__}: {error}")
+
+    def count() -> int:
+        return sum(map(len, submitted))
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(len(sessions))]
+    for thread in threads:
+        thread.start()
+    try:
+        killed = set()
+        for _ in range(10):
+            until = count() + rng.randint(20, 120)
+            wait_until(lambda u=until: count() >= u, what="more submissions")
+            wait_until(lambda: len(keepers_of(state)) == 1, what="one keeper")
+            killed.add(kill_keeper(state))
+        last = count()
+        wait_until(lambda: count() >= last + 20, what="submissions to the next keeper")
+    finally:
+        done.set()
+        for thread in threads:
+            thread.join(TIMEOUT)
+    assert len(killed) == 10
+    assert errors == []
+    for index, (js, ids) in enumerate(zip(sessions, submitted, strict=True)):
+        assert len(set(ids)) == len(ids), "a job of its own for each run_job"
+        jobs = js.get_jobs()
+        assert sorted(int(job.id) for job in jobs) == sorted(int(i) for i in ids), "none lost"
+        js.wait_all_terminated(jobs, TIMEOUT)
+        ran = file_text(tmp_path / f"out{index}").split()
+        assert set(ran) <= set(ids), "no job ran unknown to its session"
+        for job in jobs:
+            state_, sub_state = job.get_state()
+            times = ran.count(job.id)
+            if sub_state == "start_unconfirmed":  # killed within its fork: ran or not
+                assert times <= 1, job.id
+            else:
+                assert times == 1, (job.id, state_, sub_state)
+                assert state_ is JobState.DONE or sub_state == "exit_status_unobserved"
+        js.close()
+
+
 def test_a_killed_keeper_leaves_jobs_running_and_the_next_adopts_them(
     state: Path, tmp_path: Path
 ) -> None:
@@ -952,6 +1023,78 @@ def test_a_job_whose_fork_began_is_never_run_again(state: Path, tmp_path: Path) 
     assert job.get_state() == (JobState.FAILED, "start_unconfirmed")
     assert not out.exists(), "never run by the next keeper"
     js.close()
+
+
+def _made_again(js: drmaa2.JobSession, template: dict[str, object], key: bytes) -> str:
+    """Make a run_job again with ``key``, as a client whose keeper died before answering."""
+    backend = js._backend  # type: ignore[attr-defined]
+    plan = plan_job(JobTemplate.from_dict(template), array=False)
+    job_id, _ = backend._submit("run_job", plan, now=True, key=key, again=True)
+    return str(job_id)
+
+
+@pytest.mark.parametrize("recorded", ["process", "fork only", "before its commit", "nothing"])
+def test_a_submission_made_again_gets_the_job_it_got_before(
+    state: Path, tmp_path: Path, recorded: str
+) -> None:
+    """What a keeper killed while handling a run_job left in the launches file decides what
+    the next keeper answers when the client makes it again with the same key: the process
+    it forked (and did not record) is adopted; a fork begun with no process recorded is
+    looked for, and FAILED start_unconfirmed if not found (never run again); a submission
+    recorded before its commit, or not at all, is made now (once)."""
+    out = tmp_path / "out"
+    template = {"remote_command": "/bin/sh", "args": ["-c", f"echo ran >> {out}; sleep 30"]}
+    js = drmaa2.create_job_session("again", str(state), backend=BACKEND)
+    js.run_job({"remote_command": "/bin/true"}).wait_terminated(TIMEOUT)
+    kill_keeper(state)
+    key = os.urandom(16)
+    orphan = None
+    launches = Launches(str(state))
+    if recorded == "process":
+        orphan = subprocess.Popen(["sleep", "30"], start_new_session=True)
+        identity = identity_of(orphan.pid)
+        assert identity is not None
+        announce, forked = launches.forking(key, "1000", boot_ticks())
+        announce()
+        forked(identity.pid, identity.start_ticks)
+    elif recorded == "fork only":
+        launches.forking(key, "1000", boot_ticks())[0]()
+    elif recorded == "before its commit":
+        launches.submitted(key, "1000")
+    launches.close()
+    try:
+        job_id = _made_again(js, template, key)
+        jobs = {listed.id: listed for listed in js.get_jobs()}
+        job = jobs[job_id]
+        if recorded == "process":
+            assert orphan is not None
+            assert job_id == "1000"
+            assert job.get_state()[0] is JobState.RUNNING
+            assert pid_of(job) == orphan.pid, "its process adopted"
+            assert _made_again(js, template, key) == "1000", "and again: the same job"
+            orphan.kill()
+            orphan.wait()
+            job.wait_terminated(TIMEOUT)
+            assert job.get_state() == (JobState.FAILED, "exit_status_unobserved")
+            assert not out.exists(), "never run again"
+        elif recorded == "fork only":
+            assert job_id == "1000"
+            assert job.get_state() == (JobState.FAILED, "start_unconfirmed")
+            assert not out.exists(), "never run again"
+        else:
+            assert job_id != "1000", "made now, with a new id"
+            wait_until(lambda: out.exists(), what="the job to run")
+            assert job.get_state()[0] is JobState.RUNNING
+            assert _made_again(js, template, key) == job_id, "and again: the same job"
+            job.terminate()
+            job.wait_terminated(TIMEOUT)
+            assert file_text(out) == "ran\n", "made once"
+        assert sorted(jobs) == sorted(["1", job_id])
+    finally:
+        if orphan is not None and orphan.poll() is None:
+            orphan.kill()
+            orphan.wait()
+        js.close()
 
 
 def _stored_state(state: Path, job_id: str) -> tuple[int, int | None] | None:
