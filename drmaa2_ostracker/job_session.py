@@ -83,25 +83,21 @@ class OsJobSession:
         client = self._client
         call = client.call_now if now else client.call
         submission = client.submission_key() if key is None else key
-
-        def send(token: int, wire: object, fds: list[int] | None = None) -> object:
-            head = ("again", method) if again else (method,)
-            return call(*head, self._key, submission, token, wire, *args, fds=fds)
-
+        head: tuple[str, ...] = ("again", method) if again else (method,)
         fds = plan.stream_fds()
         if fds:
-            return send(next(_tokens), plan.to_wire(), fds)
+            return call(*head, self._key, submission, next(_tokens), plan.to_wire(), *args, fds=fds)
         token = plan.keeper_token
         if token is not None and token[0] is client:
             try:
-                return send(token[1], None)
+                return call(*head, self._key, submission, token[1], None, *args)
             except PlanUnknown:
                 # The keeper forgot it (or is a new keeper): sent whole, as made again (the
                 # call may have reached a keeper that died before saying it did not know it).
-                again = True
+                head = ("again", method)
         plan.keeper_token = None
         number = next(_tokens)
-        answer = send(number, plan.to_wire())
+        answer = call(*head, self._key, submission, number, plan.to_wire(), *args)
         plan.keeper_token = (client, number, client.keeper_pid)
         return answer
 

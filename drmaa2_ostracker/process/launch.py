@@ -61,11 +61,10 @@ class LaunchSpec:
     #: Called immediately before the fork (or in the child, before ``exec``, for a job that
     #: is set up there): the launch is recorded as begun (see ``store.launches``).
     announce: Callable[[], object] | None = None
-    #: Called with the job's identity as soon as its pid is known: for a job started without
-    #: code between fork and exec, once the fork returned, before its exec is known to have
-    #: succeeded (the job's process is recorded while the keeper waits for that); else once
-    #: the job started.
-    forked: Callable[[ProcessIdentity], object] | None = None
+    #: Called with the job's pid and CLOCK_BOOTTIME before and after its fork (ns) as soon
+    #: as its pid is known: for a job started without code between fork and exec, once the
+    #: fork returned, before its exec is known to have succeeded; else once it started.
+    forked: Callable[[int, int, int], object] | None = None
 
 
 @dataclasses.dataclass
@@ -131,10 +130,9 @@ def spawn(spec: LaunchSpec) -> Spawned:
         if popen is not None:
             popen.returncode = -1
         raise
-    identity = identity_of_new_child(pid, before, after)
     if popen is not None and spec.forked is not None:
-        spec.forked(identity)
-    return Spawned(identity, pidfd, popen, child=True)
+        spec.forked(pid, before, after)
+    return Spawned(identity_of_new_child(pid, before, after), pidfd, popen, child=True)
 
 
 _SHELL = "/bin/sh"
@@ -282,8 +280,7 @@ def _fork_exec(
         finally:
             os.close(write_end)
         if spec.forked is not None:
-            after = time.clock_gettime_ns(time.CLOCK_BOOTTIME)
-            spec.forked(identity_of_new_child(pid, before, after))
+            spec.forked(pid, before, time.clock_gettime_ns(time.CLOCK_BOOTTIME))
         failure = bytearray()
         while True:  # empty once the exec succeeded
             part = os.read(read_end, 50000)

@@ -20,7 +20,7 @@ from typing import Any
 from drmaa2.enums import JobState
 from drmaa2.errors import OutOfResourceException
 from drmaa2_ostracker.faults import limit_reached, storage_error
-from drmaa2_ostracker.process import ProcessIdentity, Spawned, boot_ticks, kill_job, spawn
+from drmaa2_ostracker.process import Spawned, boot_ticks, kill_job, spawn
 from drmaa2_ostracker.store import Store
 from drmaa2_ostracker.store.records import JobRecord
 from drmaa2_ostracker.supervisor.jobs import (
@@ -180,15 +180,7 @@ class Dispatcher(Reaper):
                 # Started before it is recorded: the client's key for it is recorded first,
                 # and its process after, so that a client whose keeper was killed meanwhile
                 # gets this job when it makes the submission again (Recovery.resubmitted).
-                spec.announce, submission_forked = launches.forking(
-                    key, record.job_id, boot_ticks()
-                )
-
-                def forked(identity: ProcessIdentity) -> None:
-                    with contextlib.suppress(OSError):  # else the next keeper looks for it
-                        submission_forked(identity.pid, identity.start_ticks)
-
-                spec.forked = forked
+                spec.announce, spec.forked = launches.forking(key, record.job_id, boot_ticks())
                 return spawn(spec), "", None
             # Marked STARTING in the store (or about to be): the next keeper must know.
             mark = launch_marks(record)[0]

@@ -1056,7 +1056,8 @@ def test_a_submission_made_again_gets_the_job_it_got_before(
         assert identity is not None
         announce, forked = launches.forking(key, "1000", boot_ticks())
         announce()
-        forked(identity.pid, identity.start_ticks)
+        at = identity.start_ticks * (1_000_000_000 // os.sysconf("SC_CLK_TCK"))
+        forked(identity.pid, at, at)  # forked within that tick
     elif recorded == "fork only":
         launches.forking(key, "1000", boot_ticks())[0]()
     elif recorded == "before its commit":
