@@ -53,9 +53,10 @@ _SIZE = 16
 _FORK = struct.Struct("<16siq4x")
 _FORKS_AT = SLOTS * _SIZE
 #: A submission's record: the client's key, the id it got, the boot tick its fork began at
-#: (0: recorded before it starts), the pid and start tick of its process (0: not recorded),
-#: and the generation of the keeper that wrote it (one more than the keeper before it).
-_SUBMISSION = struct.Struct("<16sqqqii")
+#: (0: recorded before it starts), the start tick and pid of its process (0: not recorded),
+#: the generation of the keeper that wrote it (one more than the keeper before it), and its
+#: number among that keeper's records (the latest record of a key is the one that holds).
+_SUBMISSION = struct.Struct("<16sqqqiiq")
 _SUBMISSIONS_AT = _FORKS_AT + SLOTS * _FORK.size
 _END = _SUBMISSIONS_AT + SLOTS * _SUBMISSION.size
 _NS_PER_TICK = 1_000_000_000 // os.sysconf("SC_CLK_TCK")
@@ -167,17 +168,19 @@ class Launches:
         and CLOCK_BOOTTIME before and after the fork, ns (see
         :func:`~drmaa2_ostracker.process.identity.identity_of_new_child`; not recorded if
         that fails: the next keeper then looks for the process)."""
-        at = _SUBMISSIONS_AT + next(self._next_submission) % SLOTS * _SUBMISSION.size
-        number = int(job_id)
+        serial = next(self._next_submission)
+        at = _SUBMISSIONS_AT + serial % SLOTS * _SUBMISSION.size
+        values = (int(job_id), tick)
         generation = self._generation
         mapped = self._map
         fd = self._fd
 
         def record(pid: int, start: int) -> None:
             if mapped is not None:
-                _SUBMISSION.pack_into(mapped, at, key, number, tick, start, pid, generation)
+                _SUBMISSION.pack_into(mapped, at, key, *values, start, pid, generation, serial)
             else:
-                os.pwrite(fd, _SUBMISSION.pack(key, number, tick, start, pid, generation), at)
+                data = _SUBMISSION.pack(key, *values, start, pid, generation, serial)
+                os.pwrite(fd, data, at)
 
         def forked(pid: int, before_ns: int, after_ns: int) -> None:
             first, last = before_ns // _NS_PER_TICK, after_ns // _NS_PER_TICK
@@ -195,14 +198,16 @@ class Launches:
             now = self._map[_SUBMISSIONS_AT:_END]
         else:
             now = os.pread(self._fd, _END - _SUBMISSIONS_AT, _SUBMISSIONS_AT)
-        best: tuple[int, int, int] | None = None
+        best: tuple[int, int] | None = None
         found: Submission | None = None
         for region in (self._submissions_before, now):
             at = region.find(key)
             while at >= 0:
                 if at % _SUBMISSION.size == 0 and at + _SUBMISSION.size <= len(region):
-                    _, job_id, tick, start, pid, generation = _SUBMISSION.unpack_from(region, at)
-                    rank = (generation, tick != 0, pid != 0)
+                    _, job_id, tick, start, pid, generation, serial = _SUBMISSION.unpack_from(
+                        region, at
+                    )
+                    rank = (generation, serial)
                     if generation > 0 and (best is None or rank > best):
                         best = rank
                         process = (pid, start) if pid > 0 else None

@@ -1025,6 +1025,31 @@ def test_a_job_whose_fork_began_is_never_run_again(state: Path, tmp_path: Path) 
     js.close()
 
 
+def test_the_latest_record_of_a_submission_holds(tmp_path: Path) -> None:
+    """A keeper's records of one key, and a later keeper's: the last written is the answer
+    (a submission found never made is made again, under a new id, by the same keeper)."""
+    key = os.urandom(16)
+    first = Launches(str(tmp_path))
+    assert first.submission(key) is None
+    first.forking(key, "5", 100)[0]()
+    first.submitted(key, "6")
+    found = first.submission(key)
+    assert found is not None and (found.job_id, found.tick, found.mine) == ("6", 0, True)
+    first.close()
+    second = Launches(str(tmp_path))
+    found = second.submission(key)
+    assert found is not None and (found.job_id, found.mine) == ("6", False)
+    announce, forked = second.forking(key, "7", 200)
+    announce()
+    found = second.submission(key)
+    assert found is not None and (found.job_id, found.tick, found.process) == ("7", 200, None)
+    forked(4321, 5 * 10**9, 5 * 10**9)
+    found = second.submission(key)
+    ticks = 5 * os.sysconf("SC_CLK_TCK")
+    assert found is not None and found.process == (4321, ticks)
+    second.close()
+
+
 def _made_again(js: drmaa2.JobSession, template: dict[str, object], key: bytes) -> str:
     """Make a run_job again with ``key``, as a client whose keeper died before answering."""
     backend = js._backend  # type: ignore[attr-defined]
