@@ -139,8 +139,8 @@ class Requests:
         again: bool = False,
     ) -> tuple[str, bool]:
         engine = self._engine(session)
-        plan = self._plan(connection, token, wire, fds)
-        return engine.run_job(plan, _submission_key(key), again)
+        key = _submission_key(key)  # before the plan takes the descriptors
+        return engine.run_job(self._plan(connection, token, wire, fds), key, again)
 
     def _do_run_bulk_jobs(
         self,
@@ -158,10 +158,9 @@ class Requests:
         again: bool = False,
     ) -> str:
         engine = self._engine(session)
+        key = _submission_key(key)  # before the plan takes the descriptors
         plan = self._plan(connection, token, wire, fds, len(range(begin, end + 1, step)))
-        return engine.run_bulk_jobs(
-            plan, begin, end, step, max_parallel, _submission_key(key), again
-        )
+        return engine.run_bulk_jobs(plan, begin, end, step, max_parallel, key, again)
 
     def _do_again(self, connection: Connection, method: str, *args: Any, fds: list[int]) -> Any:
         """A submission (``run_job`` or ``run_bulk_jobs``) made again, with the key it had,

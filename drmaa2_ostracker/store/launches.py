@@ -34,7 +34,6 @@ import dataclasses
 import functools
 import hashlib
 import itertools
-import mmap
 import os
 import struct
 from collections.abc import Callable
@@ -109,15 +108,6 @@ class Launches:
         self._next = itertools.count()
         self._next_fork = itertools.count()
         self._next_submission = itertools.count()
-        #: The file mapped, once its blocks are allocated: a record is then a copy into the
-        #: page cache, no system call (as durable: it survives the keeper). Else (a disk
-        #: full when it was opened, where a write to a mapping would fault) written with
-        #: ``pwrite``, which fails instead.
-        self._map: mmap.mmap | None = None
-        found = os.fstat(self._fd)
-        if found.st_size >= _END and found.st_blocks * 512 >= _END:
-            with contextlib.suppress(OSError):
-                self._map = mmap.mmap(self._fd, _END)
 
     def begin(self, session: str, job_id: str, marked: int | None) -> None:
         """Record that the launch of a job marked at tick ``marked`` begins (its fork is
@@ -129,21 +119,14 @@ class Launches:
         immediately before its fork: safe in the forked child too (its slot is taken here,
         in the keeper, so a record written in a child is never overwritten by the next)."""
         at = next(self._next) % SLOTS * _SIZE
-        digest = _digest(session, job_id, marked)
-        if self._map is not None:
-            return functools.partial(self._map.__setitem__, slice(at, at + _SIZE), digest)
-        return functools.partial(os.pwrite, self._fd, digest, at)
+        return functools.partial(os.pwrite, self._fd, _digest(session, job_id, marked), at)
 
     def forked(
         self, session: str, job_id: str, marked: int | None, pid: int, start_ticks: int
     ) -> None:
         """Record the process a launch forked (after :meth:`begin`, the fork returned)."""
         at = _FORKS_AT + next(self._next_fork) % SLOTS * _FORK.size
-        digest = _digest(session, job_id, marked)
-        if self._map is not None:
-            _FORK.pack_into(self._map, at, digest, pid, start_ticks)
-        else:
-            os.pwrite(self._fd, _FORK.pack(digest, pid, start_ticks), at)
+        os.pwrite(self._fd, _FORK.pack(_digest(session, job_id, marked), pid, start_ticks), at)
 
     def fork_of(self, session: str, job_id: str, marked: int | None) -> tuple[int, int] | None:
         """(pid, start ticks) of the process the keeper before this one forked for a launch,
@@ -161,43 +144,46 @@ class Launches:
 
     def forking(
         self, key: bytes, job_id: str, tick: int
-    ) -> tuple[Callable[[], None], Callable[[int, int, int], None]]:
+    ) -> tuple[Callable[[], None], Callable[[int, int, int], None], Callable[[], None]]:
         """For submission ``key``, which got job ``job_id`` and whose fork begins at boot tick
-        ``tick``: what records that, to call immediately before the fork (safe in the forked
-        child), and what records its process once the fork returned, called with its pid
-        and CLOCK_BOOTTIME before and after the fork, ns (see
-        :func:`~drmaa2_ostracker.process.identity.identity_of_new_child`; not recorded if
-        that fails: the next keeper then looks for the process)."""
+        ``tick``, what records:
+
+        - that its fork begins: to call immediately before the fork (safe in the forked
+          child);
+        - its process, once the fork returned: called with its pid and CLOCK_BOOTTIME before
+          and after the fork, ns (see
+          :func:`~drmaa2_ostracker.process.identity.identity_of_new_child`); it never
+          raises: unrecorded, the next keeper looks for the process;
+        - that it did not start after all (the fork or the exec failed): a keeper that makes
+          it again then makes it anew, unless this one recorded it (failed).
+        """
         serial = next(self._next_submission)
         at = _SUBMISSIONS_AT + serial % SLOTS * _SUBMISSION.size
-        values = (int(job_id), tick)
+        number = int(job_id)
         generation = self._generation
-        mapped = self._map
         fd = self._fd
 
-        def record(pid: int, start: int) -> None:
-            if mapped is not None:
-                _SUBMISSION.pack_into(mapped, at, key, *values, start, pid, generation, serial)
-            else:
-                data = _SUBMISSION.pack(key, *values, start, pid, generation, serial)
-                os.pwrite(fd, data, at)
+        def record(started: int, pid: int, start: int) -> None:
+            data = _SUBMISSION.pack(key, number, started, start, pid, generation, serial)
+            os.pwrite(fd, data, at)
 
         def forked(pid: int, before_ns: int, after_ns: int) -> None:
             first, last = before_ns // _NS_PER_TICK, after_ns // _NS_PER_TICK
             if last - first > 1:
                 return  # the fork took ticks: its start is unknown here
-            with contextlib.suppress(OSError):
-                record(pid, first if last == first else -(first + 1))
+            with contextlib.suppress(Exception):  # after the fork: never raises
+                record(tick, pid, first if last == first else -(first + 1))
 
-        return functools.partial(record, 0, 0), forked
+        def unstarted() -> None:
+            with contextlib.suppress(Exception):
+                record(0, 0, 0)
+
+        return functools.partial(record, tick, 0, 0), forked, unstarted
 
     def submission(self, key: bytes) -> Submission | None:
         """The latest record of submission ``key``, by this keeper or one before it; None
         if no keeper recorded it (it was never made, or it is far in the past)."""
-        if self._map is not None:
-            now = self._map[_SUBMISSIONS_AT:_END]
-        else:
-            now = os.pread(self._fd, _END - _SUBMISSIONS_AT, _SUBMISSIONS_AT)
+        now = os.pread(self._fd, _END - _SUBMISSIONS_AT, _SUBMISSIONS_AT)
         best: tuple[int, int] | None = None
         found: Submission | None = None
         for region in (self._submissions_before, now):
@@ -218,6 +204,4 @@ class Launches:
 
     def close(self) -> None:
         """Close the ring's file."""
-        if self._map is not None:
-            self._map.close()
         os.close(self._fd)

@@ -180,8 +180,13 @@ class Dispatcher(Reaper):
                 # Started before it is recorded: the client's key for it is recorded first,
                 # and its process after, so that a client whose keeper was killed meanwhile
                 # gets this job when it makes the submission again (Recovery.resubmitted).
-                spec.announce, spec.forked = launches.forking(key, record.job_id, boot_ticks())
-                return spawn(spec), "", None
+                fork = launches.forking(key, record.job_id, boot_ticks())
+                spec.announce, spec.forked, unstarted = fork
+                try:
+                    return spawn(spec), "", None
+                except BaseException:
+                    unstarted()
+                    raise
             # Marked STARTING in the store (or about to be): the next keeper must know.
             mark = launch_marks(record)[0]
             spec.announce = launches.beginning(record.session, record.job_id, mark)

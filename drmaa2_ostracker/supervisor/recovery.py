@@ -186,9 +186,12 @@ class Recovery(Unfolding):
             self._note(changes, job)
             if submission.process is None:
                 self._take_over_found(changes, job, submission.tick)
-                return
-            identity = ProcessIdentity(*submission.process)
-            self._take_over_process(changes, job, identity, open_pidfd(identity))
+            else:
+                identity = ProcessIdentity(*submission.process)
+                self._take_over_process(changes, job, identity, open_pidfd(identity))
+            if group.deadline is not None and not record.state.is_terminal:
+                jobs = [job]
+                self._add_timer(group.deadline, jobs, lambda ch: self._deadline(ch, jobs))
 
     def _adopt(self, job: TrackedJob, identity: ProcessIdentity, pidfd: int) -> None:
         """Track a running process of a job that is not this keeper's child."""

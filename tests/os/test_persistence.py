@@ -1039,7 +1039,7 @@ def test_the_latest_record_of_a_submission_holds(tmp_path: Path) -> None:
     second = Launches(str(tmp_path))
     found = second.submission(key)
     assert found is not None and (found.job_id, found.mine) == ("6", False)
-    announce, forked = second.forking(key, "7", 200)
+    announce, forked, _ = second.forking(key, "7", 200)
     announce()
     found = second.submission(key)
     assert found is not None and (found.job_id, found.tick, found.process) == ("7", 200, None)
@@ -1047,6 +1047,12 @@ def test_the_latest_record_of_a_submission_holds(tmp_path: Path) -> None:
     found = second.submission(key)
     ticks = 5 * os.sysconf("SC_CLK_TCK")
     assert found is not None and found.process == (4321, ticks)
+    # A start that failed (the fork or the exec) is recorded as never started.
+    announce, _, unstarted = second.forking(key, "8", 300)
+    announce()
+    unstarted()
+    found = second.submission(key)
+    assert found is not None and (found.job_id, found.tick, found.process) == ("8", 0, None)
     second.close()
 
 
@@ -1058,7 +1064,9 @@ def _made_again(js: drmaa2.JobSession, template: dict[str, object], key: bytes) 
     return str(job_id)
 
 
-@pytest.mark.parametrize("recorded", ["process", "fork only", "before its commit", "nothing"])
+@pytest.mark.parametrize(
+    "recorded", ["process", "process, deadline", "fork only", "before its commit", "nothing"]
+)
 def test_a_submission_made_again_gets_the_job_it_got_before(
     state: Path, tmp_path: Path, recorded: str
 ) -> None:
@@ -1068,31 +1076,44 @@ def test_a_submission_made_again_gets_the_job_it_got_before(
     looked for, and FAILED start_unconfirmed if not found (never run again); a submission
     recorded before its commit, or not at all, is made now (once)."""
     out = tmp_path / "out"
-    template = {"remote_command": "/bin/sh", "args": ["-c", f"echo ran >> {out}; sleep 30"]}
+    template: dict[str, object] = {
+        "remote_command": "/bin/sh",
+        "args": ["-c", f"echo ran >> {out}; sleep 30"],
+    }
     js = drmaa2.create_job_session("again", str(state), backend=BACKEND)
     js.run_job({"remote_command": "/bin/true"}).wait_terminated(TIMEOUT)
     kill_keeper(state)
     key = os.urandom(16)
     orphan = None
-    launches = Launches(str(state))
-    if recorded == "process":
-        orphan = subprocess.Popen(["sleep", "30"], start_new_session=True)
-        identity = identity_of(orphan.pid)
-        assert identity is not None
-        announce, forked = launches.forking(key, "1000", boot_ticks())
-        announce()
-        at = identity.start_ticks * (1_000_000_000 // os.sysconf("SC_CLK_TCK"))
-        forked(identity.pid, at, at)  # forked within that tick
-    elif recorded == "fork only":
-        launches.forking(key, "1000", boot_ticks())[0]()
-    elif recorded == "before its commit":
-        launches.submitted(key, "1000")
-    launches.close()
     try:
+        launches = Launches(str(state))
+        if recorded == "process, deadline":  # its deadline holds for the job adopted
+            template["deadline_time"] = datetime.datetime.now().astimezone() + datetime.timedelta(
+                seconds=2
+            )
+        if recorded.startswith("process"):
+            orphan = subprocess.Popen(["sleep", "30"], start_new_session=True)
+            identity = identity_of(orphan.pid)
+            assert identity is not None
+            announce, forked, _ = launches.forking(key, "1000", boot_ticks())
+            announce()
+            at = identity.start_ticks * (1_000_000_000 // os.sysconf("SC_CLK_TCK"))
+            forked(identity.pid, at, at)  # forked within that tick
+        elif recorded == "fork only":
+            launches.forking(key, "1000", boot_ticks())[0]()
+        elif recorded == "before its commit":
+            launches.submitted(key, "1000")
+        launches.close()
         job_id = _made_again(js, template, key)
         jobs = {listed.id: listed for listed in js.get_jobs()}
         job = jobs[job_id]
-        if recorded == "process":
+        if recorded == "process, deadline":
+            assert orphan is not None
+            assert job_id == "1000"
+            assert orphan.wait(TIMEOUT) < 0, "killed at its deadline"
+            job.wait_terminated(TIMEOUT)
+            assert job.get_state()[0] is JobState.FAILED
+        elif recorded == "process":
             assert orphan is not None
             assert job_id == "1000"
             assert job.get_state()[0] is JobState.RUNNING
