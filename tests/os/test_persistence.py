@@ -1144,6 +1144,35 @@ def test_a_submission_made_again_gets_the_job_it_got_before(
         js.close()
 
 
+def test_an_array_submitted_again_after_its_keeper_died_is_the_same_array(
+    state: Path, tmp_path: Path
+) -> None:
+    """An array recorded by a keeper killed before its answer was read: the submission made
+    again with its key gets that array, and no second one runs."""
+    out = tmp_path / "out"
+    js = drmaa2.create_job_session("again", str(state), backend=BACKEND)
+    backend = js._backend  # type: ignore[attr-defined]
+    template = {
+        "remote_command": "/bin/sh",
+        "args": ["-c", f"echo $TASK_ID >> {out}"],
+        "submit_as_hold": True,  # none starts before the keeper is killed
+    }
+    plan = plan_job(JobTemplate.from_dict(template), array=True)
+    key = os.urandom(16)
+    try:
+        first = backend._submit("run_bulk_jobs", plan, 1, 3, 1, None, now=True, key=key)
+        kill_keeper(state)
+        again = backend._submit("run_bulk_jobs", plan, 1, 3, 1, None, now=True, key=key, again=True)
+        assert again == first
+        array = js.get_job_array(str(first))
+        array.release()
+        js.wait_all_terminated(array.job_list, TIMEOUT)
+        assert sorted(file_text(out).split()) == ["1", "2", "3"], "each task once"
+        assert [job.id for job in js.get_jobs()] == [f"{first}.{i}" for i in (1, 2, 3)]
+    finally:
+        js.close()
+
+
 def _stored_state(state: Path, job_id: str) -> tuple[int, int | None] | None:
     """(state code, exit status) of a job's row, read from the store file itself; None if
     it has none yet (its start is in the ring of ends only)."""
