@@ -179,6 +179,7 @@ class KeeperClient:
                 (ok, value), _ = channel.receive()
             except (ConnectionLost, ConnectionError) as error:
                 channel.close()
+                self._drop_idle()  # to the same keeper, gone or going
                 # Reset: the keeper ended with the request unread (Linux resets a Unix
                 # socket's peer only then), so it was not done: send it again.
                 unread = isinstance(error, ConnectionResetError)
