@@ -16,7 +16,7 @@ import subprocess
 import sys
 import textwrap
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import psutil
@@ -542,11 +542,16 @@ def test_a_client_that_takes_sigpipe_outlives_its_keeper(state: Path) -> None:
     assert result.stdout.split() == ["2", "DONE"]
 
 
-def test_a_keeper_stopped_by_sigterm_fails_no_call_of_its_busy_clients(state: Path) -> None:
-    """SIGTERM while clients submit and wait: the keeper answers what it read, a request sent
-    from then on goes to the next keeper, a wait goes on with it; no call fails, no
-    submission is lost or made twice (before, about five calls failed per SIGTERM: "Cannot
-    operate on a closed database", or the keeper went away while handling run_job)."""
+def _busy_clients(
+    state: Path,
+    template_of: Callable[[int], dict[str, object]],
+    kills: Iterable[int],
+    signum: int,
+) -> tuple[list[drmaa2.JobSession], list[list[str]], list[str]]:
+    """Four sessions, each submitting in a thread of its own (the odd ones also wait for each
+    job, the even ones look its state up), while the keeper is sent ``signum`` each time
+    ``n`` more submissions were made, for each ``n`` of ``kills``: the sessions (open), the
+    ids each run_job returned, and the errors raised."""
     sessions = [
         drmaa2.create_job_session(f"busy{i}", str(state), backend=BACKEND) for i in range(4)
     ]
@@ -556,9 +561,10 @@ def test_a_keeper_stopped_by_sigterm_fails_no_call_of_its_busy_clients(state: Pa
 
     def client(index: int) -> None:
         js = sessions[index]
+        template = template_of(index)
         while not done.is_set():
             try:
-                job = js.run_job({"remote_command": "/bin/true"})
+                job = js.run_job(template)
                 submitted[index].append(job.id)
                 if index % 2:
                     job.wait_terminated(TIMEOUT)
@@ -574,18 +580,30 @@ def test_a_keeper_stopped_by_sigterm_fails_no_call_of_its_busy_clients(state: Pa
     for thread in threads:
         thread.start()
     try:
-        stopped = set()
-        for _ in range(6):
-            before = count()
-            wait_until(lambda b=before: count() >= b + 200, what="200 more submissions")
-            stopped.add(kill_keeper(state, signal.SIGTERM))
+        signalled = set()
+        for more in kills:
+            until = count() + more
+            wait_until(lambda u=until: count() >= u, what=f"{more} more submissions")
+            wait_until(lambda: len(keepers_of(state)) == 1, what="one keeper")
+            signalled.add(kill_keeper(state, signum))
         last = count()
-        wait_until(lambda: count() >= last + 50, what="submissions to the next keeper")
+        wait_until(lambda: count() >= last + 20, what="submissions to the next keeper")
     finally:
         done.set()
         for thread in threads:
             thread.join(TIMEOUT)
-    assert len(stopped) == 6
+    assert len(signalled) == len(list(kills))
+    return sessions, submitted, errors
+
+
+def test_a_keeper_stopped_by_sigterm_fails_no_call_of_its_busy_clients(state: Path) -> None:
+    """SIGTERM while clients submit and wait: the keeper answers what it read, a request sent
+    from then on goes to the next keeper, a wait goes on with it; no call fails, no
+    submission is lost or made twice (before, about five calls failed per SIGTERM: "Cannot
+    operate on a closed database", or the keeper went away while handling run_job)."""
+    sessions, submitted, errors = _busy_clients(
+        state, lambda _: {"remote_command": "/bin/true"}, [200] * 6, signal.SIGTERM
+    )
     assert errors == []
     for js, ids in zip(sessions, submitted, strict=True):
         assert ids == [str(n) for n in range(1, len(ids) + 1)]  # none lost, none twice
@@ -606,46 +624,15 @@ def test_a_keeper_killed_under_busy_clients_makes_every_submission_exactly_once(
     "whether it was done is unknown", and a job started but not yet recorded ran unknown
     to every session)."""
     rng = random.Random(20261206)
-    sessions = [
-        drmaa2.create_job_session(f"busy{i}", str(state), backend=BACKEND) for i in range(4)
-    ]
-    errors: list[str] = []
-    submitted: list[list[str]] = [[] for _ in sessions]
-    done = threading.Event()
-
-    def client(index: int) -> None:
-        js = sessions[index]
-        out = tmp_path / f"out{index}"
-        template = {"remote_command": "/bin/sh", "args": ["-c", f"echo $JOB_ID >> {out}"]}
-        while not done.is_set():
-            try:
-                job = js.run_job(template)
-                submitted[index].append(job.id)
-                if index % 2:
-                    job.wait_terminated(TIMEOUT)
-            except drmaa2.Drmaa2Exception as error:
-                errors.append(f"{type(error).__name__}: {error}")
-
-    def count() -> int:
-        return sum(map(len, submitted))
-
-    threads = [threading.Thread(target=client, args=(i,)) for i in range(len(sessions))]
-    for thread in threads:
-        thread.start()
-    try:
-        killed = set()
-        for _ in range(10):
-            until = count() + rng.randint(20, 120)
-            wait_until(lambda u=until: count() >= u, what="more submissions")
-            wait_until(lambda: len(keepers_of(state)) == 1, what="one keeper")
-            killed.add(kill_keeper(state))
-        last = count()
-        wait_until(lambda: count() >= last + 20, what="submissions to the next keeper")
-    finally:
-        done.set()
-        for thread in threads:
-            thread.join(TIMEOUT)
-    assert len(killed) == 10
+    sessions, submitted, errors = _busy_clients(
+        state,
+        lambda index: {
+            "remote_command": "/bin/sh",
+            "args": ["-c", f"echo $JOB_ID >> {tmp_path / f'out{index}'}"],
+        },
+        [rng.randint(20, 120) for _ in range(10)],
+        signal.SIGKILL,
+    )
     assert errors == []
     for index, (js, ids) in enumerate(zip(sessions, submitted, strict=True)):
         assert len(set(ids)) == len(ids), "a job of its own for each run_job"
