@@ -144,7 +144,7 @@ class Launches:
 
     def forking(
         self, key: bytes, job_id: str, tick: int
-    ) -> tuple[Callable[[], None], Callable[[int, int, int], None], Callable[[], None]]:
+    ) -> tuple[Callable[[], object], Callable[[int, int, int], None], Callable[[], None]]:
         """For submission ``key``, which got job ``job_id`` and whose fork begins at boot tick
         ``tick``, what records:
 
@@ -160,25 +160,38 @@ class Launches:
         serial = next(self._next_submission)
         at = _SUBMISSIONS_AT + serial % SLOTS * _SUBMISSION.size
         number = int(job_id)
-        generation = self._generation
-        fd = self._fd
+        begins = _SUBMISSION.pack(key, number, tick, 0, 0, self._generation, serial)
+        return (
+            functools.partial(os.pwrite, self._fd, begins, at),
+            functools.partial(self._forked, key, number, tick, serial, at),
+            functools.partial(self._unstarted, key, number, serial, at),
+        )
 
-        def record(started: int, pid: int, start: int) -> None:
-            data = _SUBMISSION.pack(key, number, started, start, pid, generation, serial)
-            os.pwrite(fd, data, at)
+    def _forked(
+        self,
+        key: bytes,
+        number: int,
+        tick: int,
+        serial: int,
+        at: int,
+        pid: int,
+        before_ns: int,
+        after_ns: int,
+    ) -> None:
+        first, last = before_ns // _NS_PER_TICK, after_ns // _NS_PER_TICK
+        if last - first > 1:
+            return  # the fork took ticks: its start is unknown here
+        start = first if last == first else -(first + 1)
+        record = _SUBMISSION.pack(key, number, tick, start, pid, self._generation, serial)
+        try:
+            os.pwrite(self._fd, record, at)
+        except Exception:  # after the fork, never raises: the next keeper looks for it
+            return
 
-        def forked(pid: int, before_ns: int, after_ns: int) -> None:
-            first, last = before_ns // _NS_PER_TICK, after_ns // _NS_PER_TICK
-            if last - first > 1:
-                return  # the fork took ticks: its start is unknown here
-            with contextlib.suppress(Exception):  # after the fork: never raises
-                record(tick, pid, first if last == first else -(first + 1))
-
-        def unstarted() -> None:
-            with contextlib.suppress(Exception):
-                record(0, 0, 0)
-
-        return functools.partial(record, tick, 0, 0), forked, unstarted
+    def _unstarted(self, key: bytes, number: int, serial: int, at: int) -> None:
+        record = _SUBMISSION.pack(key, number, 0, 0, 0, self._generation, serial)
+        with contextlib.suppress(Exception):
+            os.pwrite(self._fd, record, at)
 
     def submission(self, key: bytes) -> Submission | None:
         """The latest record of submission ``key``, by this keeper or one before it; None
@@ -203,5 +216,6 @@ class Launches:
         return found
 
     def close(self) -> None:
-        """Close the ring's file."""
-        os.close(self._fd)
+        """Close the ring's file (a record a thread still writes then fails: EBADF)."""
+        fd, self._fd = self._fd, -1
+        os.close(fd)
