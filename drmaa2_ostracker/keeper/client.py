@@ -62,10 +62,11 @@ _RETRYABLE = frozenset(
         "again",
     }
 )
-#: Requests that make a job or an array: if the keeper died while handling one, it is made
-#: again with the key it was sent with, and the next keeper answers with what it got then
-#: (see SessionEngine.run_job), never making it twice.
-_KEYED = frozenset({"run_job", "run_bulk_jobs"})
+#: Requests made again as ``again`` if the keeper died while handling one: a submission,
+#: with the key it was sent with, which the next keeper answers with what it got then (see
+#: SessionEngine.run_job), never making it twice; a control, which succeeds if the job is
+#: where the action led it (see Requests._do_again).
+_AGAIN = frozenset({"run_job", "run_bulk_jobs", "control"})
 _CRED = struct.Struct("3i")
 #: Connections kept open while no thread uses them (more are opened while threads need them).
 _IDLE_CONNECTIONS = 1
@@ -185,9 +186,9 @@ class KeeperClient:
                 unread = isinstance(error, ConnectionResetError)
                 if (unread or method in _RETRYABLE) and attempt < 2:
                     continue  # the keeper died: a new one adopted its jobs
-                if method in _KEYED and attempt < 2:
-                    # Made or not: made again with its key, which the next keeper answers
-                    # with what it got, if it was made.
+                if method in _AGAIN and attempt < 2:
+                    # Done or not: made again, which the next keeper answers with what the
+                    # first one did, if it did it.
                     request = ("again", (method, *args))
                     continue
                 raise DrmCommunicationException(

@@ -14,7 +14,12 @@ import weakref
 from typing import TYPE_CHECKING, Any
 
 from drmaa2.backend import Action, ArrayOperation, WaitFor
-from drmaa2.errors import InvalidArgumentException, InvalidSessionException
+from drmaa2.enums import JobState
+from drmaa2.errors import (
+    InvalidArgumentException,
+    InvalidSessionException,
+    InvalidStateException,
+)
 from drmaa2.types import JobInfo
 from drmaa2_ostracker.keeper.protocol import ConnectionLost, PlanUnknown, encode_error
 from drmaa2_ostracker.keeper.sessions import SessionEngine
@@ -163,14 +168,19 @@ class Requests:
         return engine.run_bulk_jobs(plan, begin, end, step, max_parallel, key, again)
 
     def _do_again(self, connection: Connection, method: str, *args: Any, fds: list[int]) -> Any:
-        """A submission (``run_job`` or ``run_bulk_jobs``) made again, with the key it had,
-        by a client whose keeper went away before answering it: answered with what it got
-        then, if it was made (see :meth:`SessionEngine.run_job
-        <drmaa2_ostracker.keeper.sessions.SessionEngine.run_job>`), else made now."""
+        """A request made again by a client whose keeper went away before answering it.
+
+        A submission (``run_job`` or ``run_bulk_jobs``, with the key it had) is answered
+        with what it got then, if it was made (see :meth:`SessionEngine.run_job
+        <drmaa2_ostracker.keeper.sessions.SessionEngine.run_job>`), else made now. A
+        ``control`` the job's state now refuses succeeds if that state is where the action
+        led (see :func:`_reached`): the keeper that died had done it."""
         if method == "run_job":
             return self._do_run_job(connection, *args, fds=fds, again=True)
         if method == "run_bulk_jobs":
             return self._do_run_bulk_jobs(connection, *args, fds=fds, again=True)
+        if method == "control":
+            return self._do_control(connection, *args, fds=fds, again=True)
         raise InvalidArgumentException(f"{method!r} cannot be made again")
 
     def _do_job_ids(
@@ -213,8 +223,14 @@ class Requests:
         action: str,
         *,
         fds: list[int],
+        again: bool = False,
     ) -> None:
-        self._engine(session).control(job_id, Action(action))
+        engine = self._engine(session)
+        try:
+            engine.control(job_id, Action(action))
+        except InvalidStateException:
+            if not again or not _reached(Action(action), engine.job_state(job_id)[0]):
+                raise
 
     def _do_reap(
         self, connection: Connection, session: SessionKey, job_id: str, *, fds: list[int]
@@ -306,3 +322,14 @@ def _submission_key(key: object) -> bytes:
     if not isinstance(key, bytes) or len(key) != KEY_SIZE:
         raise InvalidArgumentException(f"a submission's key is {KEY_SIZE} bytes, not {key!r}")
     return key
+
+
+def _reached(action: Action, state: JobState) -> bool:
+    """Whether a job in ``state`` may be where ``action`` led it, for a control made again
+    that the state refuses: a job terminated has finished; a job released, or resumed,
+    may have started, or finished, since."""
+    if action is Action.TERMINATE or action is Action.RESUME:
+        return state.is_terminal
+    if action is Action.RELEASE:
+        return state not in (JobState.QUEUED_HELD, JobState.REQUEUED_HELD)
+    return False

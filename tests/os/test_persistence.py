@@ -542,16 +542,31 @@ def test_a_client_that_takes_sigpipe_outlives_its_keeper(state: Path) -> None:
     assert result.stdout.split() == ["2", "DONE"]
 
 
+def _submit_and_wait(template: dict[str, object]) -> Callable[[int, drmaa2.JobSession], str]:
+    """A busy client's round: submit ``template``; the odd clients wait for the job, the even
+    ones look its state up."""
+
+    def work(index: int, js: drmaa2.JobSession) -> str:
+        job = js.run_job(template)
+        if index % 2:
+            job.wait_terminated(TIMEOUT)
+        else:
+            job.get_state()
+        return job.id
+
+    return work
+
+
 def _busy_clients(
     state: Path,
-    template_of: Callable[[int], dict[str, object]],
+    work: Callable[[int, drmaa2.JobSession], str],
     kills: Iterable[int],
     signum: int,
 ) -> tuple[list[drmaa2.JobSession], list[list[str]], list[str]]:
-    """Four sessions, each submitting in a thread of its own (the odd ones also wait for each
-    job, the even ones look its state up), while the keeper is sent ``signum`` each time
-    ``n`` more submissions were made, for each ``n`` of ``kills``: the sessions (open), the
-    ids each run_job returned, and the errors raised."""
+    """Four sessions, each doing rounds of ``work`` (given its index and session, it returns
+    the id of the job it submitted) in a thread of its own, while the keeper is sent
+    ``signum`` each time ``n`` more rounds were done, for each ``n`` of ``kills``: the
+    sessions (open), the ids the rounds returned, and the errors raised."""
     sessions = [
         drmaa2.create_job_session(f"busy{i}", str(state), backend=BACKEND) for i in range(4)
     ]
@@ -561,15 +576,9 @@ def _busy_clients(
 
     def client(index: int) -> None:
         js = sessions[index]
-        template = template_of(index)
         while not done.is_set():
             try:
-                job = js.run_job(template)
-                submitted[index].append(job.id)
-                if index % 2:
-                    job.wait_terminated(TIMEOUT)
-                else:
-                    job.get_state()
+                submitted[index].append(work(index, js))
             except drmaa2.Drmaa2Exception as error:
                 errors.append(f"{type(error).__name__}: {error}")
 
@@ -602,7 +611,7 @@ def test_a_keeper_stopped_by_sigterm_fails_no_call_of_its_busy_clients(state: Pa
     submission is lost or made twice (before, about five calls failed per SIGTERM: "Cannot
     operate on a closed database", or the keeper went away while handling run_job)."""
     sessions, submitted, errors = _busy_clients(
-        state, lambda _: {"remote_command": "/bin/true"}, [200] * 6, signal.SIGTERM
+        state, _submit_and_wait({"remote_command": "/bin/true"}), [200] * 6, signal.SIGTERM
     )
     assert errors == []
     for js, ids in zip(sessions, submitted, strict=True):
@@ -624,14 +633,14 @@ def test_a_keeper_killed_under_busy_clients_makes_every_submission_exactly_once(
     "whether it was done is unknown", and a job started but not yet recorded ran unknown
     to every session)."""
     rng = random.Random(20261206)
+
+    def work(index: int, js: drmaa2.JobSession) -> str:
+        out = tmp_path / f"out{index}"
+        template = {"remote_command": "/bin/sh", "args": ["-c", f"echo $JOB_ID >> {out}"]}
+        return _submit_and_wait(template)(index, js)
+
     sessions, submitted, errors = _busy_clients(
-        state,
-        lambda index: {
-            "remote_command": "/bin/sh",
-            "args": ["-c", f"echo $JOB_ID >> {tmp_path / f'out{index}'}"],
-        },
-        [rng.randint(20, 120) for _ in range(10)],
-        signal.SIGKILL,
+        state, work, [rng.randint(20, 120) for _ in range(10)], signal.SIGKILL
     )
     assert errors == []
     for index, (js, ids) in enumerate(zip(sessions, submitted, strict=True)):
@@ -649,6 +658,32 @@ def test_a_keeper_killed_under_busy_clients_makes_every_submission_exactly_once(
             else:
                 assert times == 1, (job.id, state_, sub_state)
                 assert state_ is JobState.DONE or sub_state == "exit_status_unobserved"
+        js.close()
+
+
+def test_a_keeper_killed_under_clients_controlling_jobs_fails_no_control(state: Path) -> None:
+    """SIGKILL the keeper at random instants while clients suspend, resume and terminate
+    their jobs: a control whose keeper died before answering goes to the next keeper, and
+    succeeds if the job is where it led (before, each raised "whether it was done is
+    unknown")."""
+    rng = random.Random(20261207)
+
+    def work(index: int, js: drmaa2.JobSession) -> str:
+        job = js.run_job({"remote_command": "/bin/sleep", "args": ["30"]})
+        job.wait_started(TIMEOUT)
+        job.suspend()
+        job.resume()
+        job.terminate()
+        job.wait_terminated(TIMEOUT)
+        return job.id
+
+    sessions, submitted, errors = _busy_clients(
+        state, work, [rng.randint(5, 30) for _ in range(10)], signal.SIGKILL
+    )
+    assert errors == []
+    for js, ids in zip(sessions, submitted, strict=True):
+        states = {job.id: job.get_state()[0] for job in js.get_jobs()}
+        assert all(states[job_id] is JobState.FAILED for job_id in ids), "each terminated"
         js.close()
 
 
@@ -1156,6 +1191,34 @@ def test_an_array_submitted_again_after_its_keeper_died_is_the_same_array(
         js.wait_all_terminated(array.job_list, TIMEOUT)
         assert sorted(file_text(out).split()) == ["1", "2", "3"], "each task once"
         assert [job.id for job in js.get_jobs()] == [f"{first}.{i}" for i in (1, 2, 3)]
+    finally:
+        js.close()
+
+
+def test_a_control_made_again_succeeds_where_the_dead_keeper_did_it(state: Path) -> None:
+    """A control whose keeper died before answering goes again as "again": the job's state
+    now refuses it, but it is where the action led (terminated: finished; released:
+    started), so it succeeds; an action the state refuses for another reason still fails."""
+    js = drmaa2.create_job_session("again", str(state), backend=BACKEND)
+    client = js._backend._client  # type: ignore[attr-defined]
+    key = js._backend._key  # type: ignore[attr-defined]
+    try:
+        ended = js.run_job({"remote_command": "/bin/sleep", "args": ["30"]})
+        ended.terminate()
+        ended.wait_terminated(TIMEOUT)
+        with pytest.raises(drmaa2.InvalidStateException):
+            ended.terminate()  # made once: refused, the job has finished
+        client.call("again", "control", key, ended.id, "terminate")
+        with pytest.raises(drmaa2.InvalidStateException):
+            client.call("again", "control", key, ended.id, "suspend")
+        held = js.run_job({"remote_command": "/bin/sleep", "args": ["30"], "submit_as_hold": True})
+        held.release()
+        held.wait_started(TIMEOUT)
+        with pytest.raises(drmaa2.InvalidStateException):
+            held.release()
+        client.call("again", "control", key, held.id, "release")
+        held.terminate()
+        held.wait_terminated(TIMEOUT)
     finally:
         js.close()
 
