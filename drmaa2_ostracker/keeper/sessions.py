@@ -205,7 +205,7 @@ class SessionEngine(SessionQueries):
         if found is None:
             return None
         try:
-            self._supervisor.state(self._store, self._name, found.job_id)
+            self.job_state(found.job_id)
             return found.job_id
         except InvalidArgumentException:
             pass

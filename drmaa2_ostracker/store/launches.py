@@ -109,11 +109,6 @@ class Launches:
         self._next_fork = itertools.count()
         self._next_submission = itertools.count()
 
-    def begin(self, session: str, job_id: str, marked: int | None) -> None:
-        """Record that the launch of a job marked at tick ``marked`` begins (its fork is
-        next), from any thread."""
-        self.beginning(session, job_id, marked)()
-
     def beginning(self, session: str, job_id: str, marked: int | None) -> Callable[[], object]:
         """What records that the launch of a job marked at tick ``marked`` begins, to call
         immediately before its fork: safe in the forked child too (its slot is taken here,
@@ -124,7 +119,8 @@ class Launches:
     def forked(
         self, session: str, job_id: str, marked: int | None, pid: int, start_ticks: int
     ) -> None:
-        """Record the process a launch forked (after :meth:`begin`, the fork returned)."""
+        """Record the process a launch forked (after :meth:`beginning`'s record, once the
+        fork returned)."""
         at = _FORKS_AT + next(self._next_fork) % SLOTS * _FORK.size
         os.pwrite(self._fd, _FORK.pack(_digest(session, job_id, marked), pid, start_ticks), at)
 

@@ -562,14 +562,20 @@ def _busy_clients(
     work: Callable[[int, drmaa2.JobSession], str],
     kills: Iterable[int],
     signum: int,
+    one_session: bool = False,
 ) -> tuple[list[drmaa2.JobSession], list[list[str]], list[str]]:
     """Four sessions, each doing rounds of ``work`` (given its index and session, it returns
     the id of the job it submitted) in a thread of its own, while the keeper is sent
     ``signum`` each time ``n`` more rounds were done, for each ``n`` of ``kills``: the
-    sessions (open), the ids the rounds returned, and the errors raised."""
-    sessions = [
-        drmaa2.create_job_session(f"busy{i}", str(state), backend=BACKEND) for i in range(4)
-    ]
+    sessions (open), the ids the rounds returned, and the errors raised. ``one_session``:
+    the four are objects of one session (its job ids then never repeat among them)."""
+    if one_session:
+        drmaa2.create_job_session("busy", str(state), backend=BACKEND).close()
+        sessions = [drmaa2.open_job_session("busy", str(state), backend=BACKEND) for _ in range(4)]
+    else:
+        sessions = [
+            drmaa2.create_job_session(f"busy{i}", str(state), backend=BACKEND) for i in range(4)
+        ]
     errors: list[str] = []
     submitted: list[list[str]] = [[] for _ in sessions]
     done = threading.Event()
@@ -665,7 +671,9 @@ def test_a_keeper_killed_under_clients_controlling_jobs_fails_no_control(state: 
     """SIGKILL the keeper at random instants while clients suspend, resume and terminate
     their jobs: a control whose keeper died before answering goes to the next keeper, and
     succeeds if the job is where it led (before, each raised "whether it was done is
-    unknown")."""
+    unknown"). The clients share one session: a job whose fork a keeper died in is found
+    by its JOB_ID, which jobs of different sessions may share (a known limit, see the
+    README's persistence section)."""
     rng = random.Random(20261207)
 
     def work(index: int, js: drmaa2.JobSession) -> str:
@@ -678,11 +686,11 @@ def test_a_keeper_killed_under_clients_controlling_jobs_fails_no_control(state: 
         return job.id
 
     sessions, submitted, errors = _busy_clients(
-        state, work, [rng.randint(5, 30) for _ in range(10)], signal.SIGKILL
+        state, work, [rng.randint(5, 30) for _ in range(10)], signal.SIGKILL, one_session=True
     )
     assert errors == []
+    states = {job.id: job.get_state()[0] for job in sessions[0].get_jobs()}
     for js, ids in zip(sessions, submitted, strict=True):
-        states = {job.id: job.get_state()[0] for job in js.get_jobs()}
         assert all(states[job_id] is JobState.FAILED for job_id in ids), "each terminated"
         js.close()
 
@@ -1040,7 +1048,7 @@ def test_a_job_whose_fork_began_is_never_run_again(state: Path, tmp_path: Path) 
     kill_keeper(state)
     tick = _mark_starting(state, job.id)
     launches = Launches(str(state))
-    launches.begin("crashy", job.id, tick)
+    launches.beginning("crashy", job.id, tick)()
     launches.close()
     assert job.get_state() == (JobState.FAILED, "start_unconfirmed")
     assert not out.exists(), "never run by the next keeper"
