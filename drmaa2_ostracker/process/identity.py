@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
+from collections.abc import Iterable
 
 __all__ = [
     "ProcessIdentity",
@@ -85,12 +86,21 @@ def ticks_at(wall_us: int) -> int:
 
 
 def find_job_process(
-    job_id: str, not_before: int, exclude: set[int] | frozenset[int] = frozenset()
+    job_id: str,
+    not_before: int,
+    exclude: set[int] | frozenset[int] = frozenset(),
+    taken: Iterable[tuple[int, int]] = (),
 ) -> ProcessIdentity | None:
     """A live process that looks like the job ``job_id`` started at or after tick
     ``not_before``: a session leader of this user, started since then, whose initial
-    environment has ``JOB_ID=<job_id>``, and not one of ``exclude``; the earliest such.
-    For a job whose start was not recorded because its keeper died while starting it."""
+    environment has ``JOB_ID=<job_id>``, whose pid is not one of ``exclude`` and which is
+    not one of the processes ``taken`` (pid, start ticks, as in :class:`ProcessIdentity`:
+    known to be another job's); the earliest such. For a job whose start was not recorded
+    because its keeper died while starting it (job ids are counted per session: another
+    session's job of the same id may have started then too)."""
+    others: dict[int, list[ProcessIdentity]] = {}
+    for pid, start in taken:
+        others.setdefault(pid, []).append(ProcessIdentity(pid, start))
     marker = b"\0JOB_ID=" + job_id.encode() + b"\0"
     me = os.geteuid()
     found: ProcessIdentity | None = None
@@ -106,6 +116,8 @@ def find_job_process(
             continue
         ticks = int(fields[19])
         if ticks < not_before or (found is not None and ticks >= found.start_ticks):
+            continue
+        if any(other.started_at(ticks) for other in others.get(pid, ())):
             continue
         try:
             if os.stat(f"/proc/{pid}").st_uid != me:

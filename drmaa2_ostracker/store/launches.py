@@ -104,7 +104,13 @@ class Launches:
         self._submissions_before = left[_SUBMISSIONS_AT:_END]
         whole = len(self._submissions_before) // _SUBMISSION.size * _SUBMISSION.size
         submissions = _SUBMISSION.iter_unpack(self._submissions_before[:whole])
-        self._generation = max((record[5] for record in submissions), default=0) + 1
+        self._generation = 1
+        #: Every process the keepers before this one recorded forking (pid, start ticks).
+        self.processes_before = set(self._forks_before.values())
+        for record in submissions:
+            self._generation = max(self._generation, record[5] + 1)
+            if record[4] > 0:
+                self.processes_before.add((record[4], record[3]))
         self._next = itertools.count()
         self._next_fork = itertools.count()
         self._next_submission = itertools.count()

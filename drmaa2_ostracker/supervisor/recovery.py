@@ -157,7 +157,8 @@ class Recovery(Unfolding):
         start_unconfirmed (it may have run: it never runs twice)."""
         found = None
         if since is not None:
-            found = find_job_process(job.record.job_id, since, self._known_pids())
+            taken = job.store.launches.processes_before
+            found = find_job_process(job.record.job_id, since, self._known_pids(), taken)
         pidfd = None if found is None else open_pidfd(found)
         if found is None or pidfd is None:
             self._transition(

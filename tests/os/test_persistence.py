@@ -562,20 +562,14 @@ def _busy_clients(
     work: Callable[[int, drmaa2.JobSession], str],
     kills: Iterable[int],
     signum: int,
-    one_session: bool = False,
 ) -> tuple[list[drmaa2.JobSession], list[list[str]], list[str]]:
     """Four sessions, each doing rounds of ``work`` (given its index and session, it returns
     the id of the job it submitted) in a thread of its own, while the keeper is sent
     ``signum`` each time ``n`` more rounds were done, for each ``n`` of ``kills``: the
-    sessions (open), the ids the rounds returned, and the errors raised. ``one_session``:
-    the four are objects of one session (its job ids then never repeat among them)."""
-    if one_session:
-        drmaa2.create_job_session("busy", str(state), backend=BACKEND).close()
-        sessions = [drmaa2.open_job_session("busy", str(state), backend=BACKEND) for _ in range(4)]
-    else:
-        sessions = [
-            drmaa2.create_job_session(f"busy{i}", str(state), backend=BACKEND) for i in range(4)
-        ]
+    sessions (open), the ids the rounds returned, and the errors raised."""
+    sessions = [
+        drmaa2.create_job_session(f"busy{i}", str(state), backend=BACKEND) for i in range(4)
+    ]
     errors: list[str] = []
     submitted: list[list[str]] = [[] for _ in sessions]
     done = threading.Event()
@@ -671,9 +665,8 @@ def test_a_keeper_killed_under_clients_controlling_jobs_fails_no_control(state: 
     """SIGKILL the keeper at random instants while clients suspend, resume and terminate
     their jobs: a control whose keeper died before answering goes to the next keeper, and
     succeeds if the job is where it led (before, each raised "whether it was done is
-    unknown"). The clients share one session: a job whose fork a keeper died in is found
-    by its JOB_ID, which jobs of different sessions may share (a known limit, see the
-    README's persistence section)."""
+    unknown"). Each client has a session of its own, so their job ids repeat: a job whose
+    fork a keeper died in, found by its JOB_ID, is never another session's."""
     rng = random.Random(20261207)
 
     def work(index: int, js: drmaa2.JobSession) -> str:
@@ -686,11 +679,11 @@ def test_a_keeper_killed_under_clients_controlling_jobs_fails_no_control(state: 
         return job.id
 
     sessions, submitted, errors = _busy_clients(
-        state, work, [rng.randint(5, 30) for _ in range(10)], signal.SIGKILL, one_session=True
+        state, work, [rng.randint(5, 30) for _ in range(10)], signal.SIGKILL
     )
     assert errors == []
-    states = {job.id: job.get_state()[0] for job in sessions[0].get_jobs()}
     for js, ids in zip(sessions, submitted, strict=True):
+        states = {job.id: job.get_state()[0] for job in js.get_jobs()}
         assert all(states[job_id] is JobState.FAILED for job_id in ids), "each terminated"
         js.close()
 
@@ -1172,6 +1165,44 @@ def test_a_submission_made_again_gets_the_job_it_got_before(
             orphan.kill()
             orphan.wait()
         js.close()
+
+
+def test_a_job_looked_for_is_never_another_sessions_job_of_the_same_id(state: Path) -> None:
+    """Job ids are counted per session. Two sessions' job 1000 were forked under a keeper
+    killed before it answered either; it recorded the process of session b's, not of a's.
+    Made again, a's is looked for by its JOB_ID, and b's process, which started first and has
+    the same JOB_ID, is never taken for it: each job gets its own process."""
+    sessions = {name: drmaa2.create_job_session(name, str(state), backend=BACKEND) for name in "ab"}
+    sessions["a"].run_job({"remote_command": "/bin/true"}).wait_terminated(TIMEOUT)
+    kill_keeper(state)
+    keys = {name: os.urandom(16) for name in "ab"}
+    orphans: dict[str, subprocess.Popen[bytes]] = {}
+    template: dict[str, object] = {"remote_command": "sleep", "args": ["30"]}
+    try:
+        launches = Launches(str(state))
+        tick = boot_ticks()
+        announce_b, forked_b, _ = launches.forking(keys["b"], "1000", tick)
+        announce_b()
+        env = {**os.environ, "JOB_ID": "1000"}
+        orphans["b"] = subprocess.Popen(["sleep", "30"], env=env, start_new_session=True)
+        identity = identity_of(orphans["b"].pid)
+        assert identity is not None
+        at = identity.start_ticks * (1_000_000_000 // os.sysconf("SC_CLK_TCK"))
+        forked_b(identity.pid, at, at)
+        launches.forking(keys["a"], "1000", tick)[0]()  # a's process: not recorded
+        orphans["a"] = subprocess.Popen(["sleep", "30"], env=env, start_new_session=True)
+        launches.close()
+        for name in "ab":  # a first: it is looked for while b's is not adopted yet
+            assert _made_again(sessions[name], template, keys[name]) == "1000"
+            job = {listed.id: listed for listed in sessions[name].get_jobs()}["1000"]
+            assert job.get_state()[0] is JobState.RUNNING, name
+            assert pid_of(job) == orphans[name].pid, f"session {name}'s job has its own process"
+    finally:
+        for orphan in orphans.values():
+            orphan.kill()
+            orphan.wait()
+        for js in sessions.values():
+            js.close()
 
 
 def test_an_array_submitted_again_after_its_keeper_died_is_the_same_array(
