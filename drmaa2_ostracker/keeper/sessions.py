@@ -20,6 +20,7 @@ from drmaa2.types import JobTemplate
 from drmaa2_ostracker import faults
 from drmaa2_ostracker.keeper.listing import SessionQueries
 from drmaa2_ostracker.plan import Plan, launch_document
+from drmaa2_ostracker.process import wall_us_at
 from drmaa2_ostracker.store import Store
 from drmaa2_ostracker.store.records import (
     MAX_ARRAY_TASKS,
@@ -211,7 +212,9 @@ class SessionEngine(SessionQueries):
             pass
         if found.mine or not found.tick:
             return None
-        record = self._new_record(plan, found.job_id, now_us(), None)
+        # Submitted before its fork began, at that tick: as far as it can be told now.
+        submitted = min(now_us(), wall_us_at(found.tick))
+        record = self._new_record(plan, found.job_id, submitted, None)
         record.template = plan.document
         self._supervisor.resubmitted(self._store, record, self._single_group(plan), found)
         return found.job_id

@@ -24,6 +24,7 @@ from drmaa2_ostracker.process.identity import (
     identity_of,
     is_running,
     ticks_at,
+    wall_us_at,
 )
 from drmaa2_ostracker.process.launch import LaunchSpec, Spawned, spawn
 from drmaa2_ostracker.process.signals import continue_job, kill_job, signal_group, stop_job
@@ -48,4 +49,5 @@ __all__ = [
     "spawn",
     "stop_job",
     "ticks_at",
+    "wall_us_at",
 ]

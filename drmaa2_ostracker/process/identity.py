@@ -21,6 +21,7 @@ __all__ = [
     "process_state",
     "stat_fields",
     "ticks_at",
+    "wall_us_at",
 ]
 
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -76,6 +77,12 @@ def is_running(identity: ProcessIdentity) -> bool:
 def boot_ticks() -> int:
     """Now, in clock ticks since boot (the unit of a process's start time)."""
     return time.clock_gettime_ns(time.CLOCK_BOOTTIME) // _NS_PER_TICK
+
+
+def wall_us_at(ticks: int) -> int:
+    """Boot tick ``ticks`` (as a process's start time counts), in µs since the epoch."""
+    ago_ns = time.clock_gettime_ns(time.CLOCK_BOOTTIME) - ticks * _NS_PER_TICK
+    return (time.time_ns() - max(0, ago_ns)) // 1000
 
 
 def ticks_at(wall_us: int) -> int:

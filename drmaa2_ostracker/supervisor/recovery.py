@@ -16,6 +16,7 @@ from drmaa2_ostracker.process import (
     find_job_process,
     open_pidfd,
     ticks_at,
+    wall_us_at,
 )
 from drmaa2_ostracker.store import Store
 from drmaa2_ostracker.store.launches import Submission
@@ -136,12 +137,14 @@ class Recovery(Unfolding):
         """A job marked as starting whose process is known (recorded by the keeper before
         this one, see :mod:`~drmaa2_ostracker.store.launches`, or found): recorded running,
         and adopted through ``pidfd``; None: it ended, so it ran, and only its exit status
-        is unknown."""
+        is unknown. Its dispatch time is its process's start (to a clock tick), if known."""
+        ticks = identity.start_ticks
+        started = wall_us_at(ticks if ticks >= 0 else -ticks - 1) if ticks else now_us()
         self._transition(
             changes,
             job,
             JobState.RUNNING,
-            dispatch_us=now_us(),
+            dispatch_us=max(job.record.submission_us or 0, min(now_us(), started)),
             pid=identity.pid,
             pid_start=identity.start_ticks,
             launch=None,

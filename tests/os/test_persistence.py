@@ -16,6 +16,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
@@ -1127,9 +1128,19 @@ def test_a_submission_made_again_gets_the_job_it_got_before(
         elif recorded == "before its commit":
             launches.submitted(key, "1000")
         launches.close()
+        if orphan is not None:  # a few clock ticks after its start: its dispatch is that
+            started = time.time()
+            wait_until(lambda: boot_ticks() > identity.start_ticks + 3, what="later ticks")
+        asked = time.time()
         job_id = _made_again(js, template, key)
         jobs = {listed.id: listed for listed in js.get_jobs()}
         job = jobs[job_id]
+        if orphan is not None:
+            info = job.get_info()
+            assert info.dispatch_time is not None and info.submission_time is not None
+            dispatched = info.dispatch_time.timestamp()
+            assert started - 0.05 < dispatched < asked, "dispatched when its process started"
+            assert info.submission_time <= info.dispatch_time
         if recorded == "process, deadline":
             assert orphan is not None
             assert job_id == "1000"
