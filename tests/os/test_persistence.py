@@ -667,22 +667,31 @@ def test_a_keeper_killed_under_clients_controlling_jobs_fails_no_control(state: 
     their jobs: a control whose keeper died before answering goes to the next keeper, and
     succeeds if the job is where it led (before, each raised "whether it was done is
     unknown"). Each client has a session of its own, so their job ids repeat: a job whose
-    fork a keeper died in, found by its JOB_ID, is never another session's."""
+    fork a keeper died in, found by its JOB_ID, is never another session's. A keeper killed
+    after recording that a fork begins and before the fork leaves a job that never started
+    and cannot be told from one that ran and ended: FAILED start_unconfirmed (as in the test
+    above), which a suspend then refuses; that is the only error allowed, once per kill."""
     rng = random.Random(20261207)
 
     def work(index: int, js: drmaa2.JobSession) -> str:
         job = js.run_job({"remote_command": "/bin/sleep", "args": ["30"]})
         job.wait_started(TIMEOUT)
-        job.suspend()
-        job.resume()
-        job.terminate()
+        try:
+            job.suspend()
+            job.resume()
+            job.terminate()
+        except drmaa2.InvalidStateException as error:
+            info = job.get_info()
+            raise drmaa2.InvalidStateException(
+                f"{error} [session {js.name}: {info.job_sub_state}, {info.annotation}]"
+            ) from None
         job.wait_terminated(TIMEOUT)
         return job.id
 
-    sessions, submitted, errors = _busy_clients(
-        state, work, [rng.randint(5, 30) for _ in range(10)], signal.SIGKILL
-    )
-    assert errors == []
+    kills = [rng.randint(5, 30) for _ in range(10)]
+    sessions, submitted, errors = _busy_clients(state, work, kills, signal.SIGKILL)
+    unconfirmed = [error for error in errors if "start_unconfirmed" in error]
+    assert errors == unconfirmed and len(unconfirmed) <= len(kills)
     for js, ids in zip(sessions, submitted, strict=True):
         states = {job.id: job.get_state()[0] for job in js.get_jobs()}
         assert all(states[job_id] is JobState.FAILED for job_id in ids), "each terminated"
