@@ -93,18 +93,15 @@ def ticks_at(wall_us: int) -> int:
 
 
 def find_job_process(
-    job_id: str,
-    not_before: int,
-    exclude: set[int] | frozenset[int] = frozenset(),
-    taken: Iterable[tuple[int, int]] = (),
+    job_id: str, not_before: int, taken: Iterable[tuple[int, int]] = ()
 ) -> ProcessIdentity | None:
     """A live process that looks like the job ``job_id`` started at or after tick
     ``not_before``: a session leader of this user, started since then, whose initial
-    environment has ``JOB_ID=<job_id>``, whose pid is not one of ``exclude`` and which is
-    not one of the processes ``taken`` (pid, start ticks, as in :class:`ProcessIdentity`:
-    known to be another job's); the earliest such. For a job whose start was not recorded
-    because its keeper died while starting it (job ids are counted per session: another
-    session's job of the same id may have started then too)."""
+    environment has ``JOB_ID=<job_id>``, and which is not one of the processes ``taken``
+    (pid, start ticks, as in :class:`ProcessIdentity`: known to be another job's); the
+    earliest such. For a job whose start was not recorded because its keeper died while
+    starting it (job ids are counted per session: another session's job of the same id may
+    have started then too)."""
     others: dict[int, list[ProcessIdentity]] = {}
     for pid, start in taken:
         others.setdefault(pid, []).append(ProcessIdentity(pid, start))
@@ -115,8 +112,6 @@ def find_job_process(
         if not name.isdigit():
             continue
         pid = int(name)
-        if pid in exclude:
-            continue
         fields = stat_fields(pid)
         # fields: 0 state, 1 ppid, 2 pgrp, 3 session … 19 start time
         if fields is None or fields[0] in ("Z", "X") or int(fields[3]) != pid:

@@ -296,13 +296,14 @@ class Store(Transactions, ArrayQueries):
         )
         return [record_of(row) for row in rows]
 
-    def running_pids(self) -> set[int]:
-        """Pids recorded for jobs of any session that are RUNNING or SUSPENDED."""
+    def running_processes(self) -> set[tuple[int, int]]:
+        """The processes (pid, start ticks) recorded for jobs of any session that are RUNNING
+        or SUSPENDED."""
         rows = self._rows(
-            "SELECT pid FROM jobs WHERE pid IS NOT NULL AND state IN (?, ?)",
+            "SELECT pid, pid_start FROM jobs WHERE pid IS NOT NULL AND state IN (?, ?)",
             (int(JobState.RUNNING), int(JobState.SUSPENDED)),
         )
-        return {int(row[0]) for row in rows}
+        return {(int(row[0]), int(row[1] or 0)) for row in rows}
 
     def delete_job(self, session: str, job_id: str) -> None:
         """Forget a job."""

@@ -160,8 +160,8 @@ class Recovery(Unfolding):
         start_unconfirmed (it may have run: it never runs twice)."""
         found = None
         if since is not None:
-            taken = job.store.launches.processes_before
-            found = find_job_process(job.record.job_id, since, self._known_pids(), taken)
+            taken = self._known_processes() | job.store.launches.processes_before
+            found = find_job_process(job.record.job_id, since, taken)
         pidfd = None if found is None else open_pidfd(found)
         if found is None or pidfd is None:
             self._transition(
@@ -214,11 +214,17 @@ class Recovery(Unfolding):
                 ),
             )
 
-    def _known_pids(self) -> set[int]:
-        """Pids of the jobs tracked or recorded as running: never taken for another job."""
-        known = {job.spawned.identity.pid for job in self._active.values() if job.spawned}
+    def _known_processes(self) -> set[tuple[int, int]]:
+        """The processes (pid, start ticks) of the jobs tracked or recorded as running: never
+        taken for another job. (By identity, not pid: a pid recorded for a job that ended
+        while no keeper lived may be another process's now.)"""
+        known = {
+            (job.spawned.identity.pid, job.spawned.identity.start_ticks)
+            for job in self._active.values()
+            if job.spawned
+        }
         for store in {job.store for job in self._active.values()}:
-            known.update(store.running_pids())
+            known.update(store.running_processes())
         return known
 
     def _take_over(self, changes: Changes, job: TrackedJob) -> None:

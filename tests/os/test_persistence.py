@@ -1058,6 +1058,48 @@ def test_a_job_whose_fork_began_is_never_run_again(state: Path, tmp_path: Path) 
     js.close()
 
 
+def test_a_pid_recorded_for_a_job_that_ended_unseen_is_no_other_jobs_process(
+    state: Path,
+) -> None:
+    """Pids are reused. Session b's record says its job runs as pid P, but that process
+    ended while no keeper lived, and P is now the process of session a's job, whose fork a
+    killed keeper began and did not record. The next keeper finds a's process, though b's
+    stale record names its pid: processes are told apart by pid and start time."""
+    sessions = {name: drmaa2.create_job_session(name, str(state), backend=BACKEND) for name in "ab"}
+    held = {"remote_command": "sleep", "args": ["30"], "submit_as_hold": True}
+    jobs = {name: js.run_job(held) for name, js in sessions.items()}
+    kill_keeper(state)
+    tick = boot_ticks()
+    launches = Launches(str(state))
+    launches.beginning("a", jobs["a"].id, tick)()
+    launches.close()
+    env = {**os.environ, "JOB_ID": jobs["a"].id}
+    orphan = subprocess.Popen(["sleep", "30"], env=env, start_new_session=True)
+    try:
+        identity = identity_of(orphan.pid)
+        assert identity is not None
+        with sqlite3.connect(state / STORE_FILE) as conn:
+            conn.execute(
+                "UPDATE jobs SET state=?, sub_state='starting', pid_start=? WHERE session='a'",
+                (int(JobState.QUEUED), tick),
+            )
+            conn.execute(
+                "UPDATE jobs SET state=?, pid=?, pid_start=?, dispatch_us=submission_us "
+                "WHERE session='b'",
+                (int(JobState.RUNNING), orphan.pid, identity.start_ticks - 5),
+            )
+        conn.close()
+        job = jobs["a"]
+        assert job.get_state()[0] is JobState.RUNNING, job.get_info().annotation
+        assert pid_of(job) == orphan.pid, "its own process adopted"
+        assert jobs["b"].get_state() == (JobState.FAILED, "exit_status_unobserved")
+    finally:
+        orphan.kill()
+        orphan.wait()
+        for js in sessions.values():
+            js.close()
+
+
 def test_the_latest_record_of_a_submission_holds(tmp_path: Path) -> None:
     """A keeper's records of one key, and a later keeper's: the last written is the answer
     (a submission found never made is made again, under a new id, by the same keeper)."""
