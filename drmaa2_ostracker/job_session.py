@@ -21,6 +21,7 @@ from drmaa2.types import JobInfo, JobTemplate
 from drmaa2_ostracker.info import record_to_info
 from drmaa2_ostracker.keeper import KeeperClient
 from drmaa2_ostracker.keeper.ahead import Ahead
+from drmaa2_ostracker.keeper.client import ANSWER_GRACE
 from drmaa2_ostracker.keeper.protocol import PlanUnknown, decode_error
 from drmaa2_ostracker.store.records import MAX_ARRAY_TASKS, JobRecord
 from drmaa2_ostracker.template import Plan, plan_job
@@ -219,12 +220,20 @@ class OsJobSession:
     def wait(
         self, job_ids: Sequence[str], condition: WaitFor, wait_all: bool, timeout: float
     ) -> list[str]:
-        """Wait for jobs to start or finish (the keeper answers when they have)."""
-        return list(
-            self._client.call(
-                "wait", self._key, list(job_ids), condition.value, wait_all, float(timeout)
-            )
+        """Wait for jobs to start or finish (the keeper answers when they have). With a
+        timeout, a keeper that does not answer within it and ANSWER_GRACE (stopped, hung)
+        ends the wait too: TimeoutException."""
+        within = None if timeout < 0 else timeout + ANSWER_GRACE
+        answer = self._client.call(
+            "wait",
+            self._key,
+            list(job_ids),
+            condition.value,
+            wait_all,
+            float(timeout),
+            within=within,
         )
+        return list(answer)
 
     def reap(self, job_id: str) -> None:
         """Forget a finished job."""

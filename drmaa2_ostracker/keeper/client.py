@@ -27,7 +27,11 @@ import weakref
 from collections.abc import Callable
 from typing import Any
 
-from drmaa2.errors import DrmCommunicationException, SessionManagementException
+from drmaa2.errors import (
+    DrmCommunicationException,
+    SessionManagementException,
+    TimeoutException,
+)
 from drmaa2_ostracker import __version__, faults
 from drmaa2_ostracker.keeper import files
 from drmaa2_ostracker.keeper.ahead import Ahead, Pipeline
@@ -40,11 +44,19 @@ from drmaa2_ostracker.keeper.protocol import (
 )
 from drmaa2_ostracker.keeper.starting import START_TIMEOUT, spawn_keeper
 from drmaa2_ostracker.keeper.stream import EventStream, peer_pid
+from drmaa2_ostracker.process.identity import process_state
 
-__all__ = ["SETTLE_TIMEOUT", "START_TIMEOUT", "KeeperClient"]
+__all__ = ["ANSWER_GRACE", "SETTLE_TIMEOUT", "START_TIMEOUT", "KeeperClient"]
 
 #: Seconds a process about to fork or exit waits for each answer to a request sent ahead.
 SETTLE_TIMEOUT = 10.0
+#: Seconds a keeper has, beyond a wait's own timeout, to answer it: a keeper that is stopped
+#: or hung must not hold a wait that has a timeout forever.
+ANSWER_GRACE = 1.0
+#: Limits longer than this (s) are no limit (a socket's timeout has a range).
+_NO_LIMIT = 366 * 86400.0
+#: What the state letter of a keeper that does not answer says of it.
+_SILENT = {"T": "stopped", "t": "stopped by a debugger", "D": "blocked in the kernel"}
 #: Requests that change nothing: safe to send again to a new keeper if the old one died.
 _RETRYABLE = frozenset(
     {
@@ -99,6 +111,8 @@ class KeeperClient:
         self.calls = 0
         self._keys = itertools.count()
         self._key_prefix = os.urandom(8)
+        #: This thread's call's limit, if it has one: (monotonic deadline, its seconds).
+        self._limit = threading.local()
         _clients.add(self)
 
     # -- sessions keep connections -----------------------------------------------------------
@@ -128,12 +142,46 @@ class KeeperClient:
         :mod:`~drmaa2_ostracker.store.launches`)."""
         return self._key_prefix + next(self._keys).to_bytes(8, "little")
 
-    def call(self, method: str, *args: Any, fds: list[int] | None = None) -> Any:
+    def call(
+        self, method: str, *args: Any, fds: list[int] | None = None, within: float | None = None
+    ) -> Any:
         """Send a request and return its answer; raises the DRMAA2 exception it raised.
 
-        Requests sent ahead are answered first: a call is handled after them."""
-        self.settle()
-        return self.call_now(method, *args, fds=fds)
+        Requests sent ahead are answered first: a call is handled after them. ``within``:
+        the seconds the keeper has to answer (a wait's timeout and :data:`ANSWER_GRACE`);
+        if it does not, TimeoutException (the connection is closed: its answer, if it
+        comes, is not read). None (or over a year): no limit."""
+        if within is None or within > _NO_LIMIT:
+            self.settle()
+            return self.call_now(method, *args, fds=fds)
+        self._limit.at = (time.monotonic() + within, within)
+        try:
+            self.settle(timeout=within)
+            return self.call_now(method, *args, fds=fds)
+        finally:
+            self._limit.at = None
+
+    def _receive(self, channel: Channel) -> tuple[Any, list[int]]:
+        """An answer, within this thread's call's limit if it has one."""
+        limit = getattr(self._limit, "at", None)
+        if limit is None:
+            return channel.receive()
+        deadline, seconds = limit
+        channel.sock.settimeout(max(0.001, deadline - time.monotonic()))
+        try:
+            return channel.receive()
+        except TimeoutError:
+            channel.close()
+            pid = self.keeper_pid
+            how = _SILENT.get(process_state(pid) or "", "busy") if pid else "starting"
+            raise TimeoutException(
+                f"the keeper of {self.state_dir} (process {pid}, {how}) did not answer "
+                f"within {seconds:g} s ({ANSWER_GRACE:g} s beyond the wait's timeout): the "
+                f"jobs' states are not known"
+            ) from None
+        finally:
+            with contextlib.suppress(OSError):
+                channel.sock.settimeout(None)
 
     def send_ahead(
         self,
@@ -177,7 +225,7 @@ class KeeperClient:
                 channel.close()
                 raise
             try:
-                (ok, value), _ = channel.receive()
+                (ok, value), _ = self._receive(channel)
             except (ConnectionLost, ConnectionError) as error:
                 channel.close()
                 self._drop_idle()  # to the same keeper, gone or going
@@ -286,7 +334,7 @@ class KeeperClient:
         # A keeper that closed at once may have said why (out of descriptors): read that.
         with contextlib.suppress(BrokenPipeError, ConnectionResetError):
             channel.send(("hello", (MAGIC, PROTOCOL, __version__)))
-        (ok, value), _ = channel.receive()
+        (ok, value), _ = self._receive(channel)
         if not ok:
             channel.close()
             raise decode_error(value)
@@ -345,6 +393,8 @@ class KeeperClient:
         self._ahead.forked()
         self._keys = itertools.count()
         self._key_prefix = os.urandom(8)
+        #: This thread's call's limit, if it has one: (monotonic deadline, its seconds).
+        self._limit = threading.local()
 
 
 def _settle_all() -> None:

@@ -27,7 +27,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import psutil
@@ -36,6 +36,7 @@ import pytest
 import drmaa2
 from drmaa2 import JobState
 from drmaa2_ostracker import __version__
+from drmaa2_ostracker.keeper.client import ANSWER_GRACE
 from drmaa2_ostracker.keeper.protocol import MAGIC, PROTOCOL
 from tests.behaviour.conftest import TIMEOUT, file_text, wait_until
 from tests.keepers import gone
@@ -357,6 +358,47 @@ def test_a_wait_returns_when_another_processs_job_ends(state: Path, tmp_path: Pa
         timer.cancel()
         flag.touch()
         session_cleanup(js)
+
+
+def test_a_wait_with_a_timeout_ends_though_the_keeper_does_not_answer(state: Path) -> None:
+    """A wait's timeout holds even when its keeper is stopped (SIGSTOP) and cannot answer: the
+    wait raises TimeoutException, saying so, within the timeout and ANSWER_GRACE, on a
+    connection open before and on one it opens (whose greeting is not answered either); a
+    wait with no timeout goes on, and returns once the keeper runs again."""
+    js = drmaa2.create_job_session("s", str(state), backend=BACKEND)
+    job = js.run_job({"remote_command": "sleep", "args": ["30"]})
+    job.wait_started(TIMEOUT)
+    keeper = keeper_pid(state)
+    os.kill(keeper, signal.SIGSTOP)
+    forever: list[BaseException | None] = []
+    waiter = threading.Thread(
+        target=lambda: forever.append(_outcome(lambda: job.wait_terminated())), daemon=True
+    )
+    try:
+        for timeout in (1.0, 0.0):  # the idle connection, then a new one
+            began = time.monotonic()
+            with pytest.raises(drmaa2.TimeoutException, match=r"stopped.*not known"):
+                js.wait_any_terminated([job], timeout)
+            assert time.monotonic() - began < timeout + ANSWER_GRACE + 1.0
+        waiter.start()
+        waiter.join(NOT_YET)
+        assert waiter.is_alive(), "a wait without a timeout waits on"
+    finally:
+        os.kill(keeper, signal.SIGCONT)
+    job.terminate()
+    waiter.join(TIMEOUT)
+    assert forever == [None]
+    assert job.get_state() == (JobState.FAILED, "terminated")
+    session_cleanup(js)
+
+
+def _outcome(call: Callable[[], object]) -> BaseException | None:
+    """What a call raised (None if it returned)."""
+    try:
+        call()
+    except BaseException as error:
+        return error
+    return None
 
 
 def reading(pid: int) -> str:
