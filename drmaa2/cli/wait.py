@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
+import signal
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from types import FrameType
 from typing import TextIO
 
 import drmaa2
@@ -18,6 +22,9 @@ from drmaa2.cli.targets import find, jobs_of, open_session
 _TICK = 0.1
 # The longest single wait for jobs to end (seconds): a backend need not take any timeout.
 _LONGEST_WAIT = 3600.0
+# Seconds the whole command has beyond --timeout before it gives up on a backend that does
+# not answer at all (an os keeper stopped with SIGSTOP answers no call, not even the first).
+_GRACE = 5.0
 
 
 def register(commands: Commands) -> None:
@@ -44,9 +51,34 @@ def _seconds_arg(text: str) -> float:
 
 
 def _wait(args: argparse.Namespace, out: TextIO) -> int:
-    with open_session(args) as session:
+    with _bounded(args.timeout), open_session(args) as session:
         targets = [find(session, job_id) for job_id in args.jobs]
         return wait_for(session, targets, args.timeout, out)
+
+
+@contextlib.contextmanager
+def _bounded(timeout: float | None) -> Iterator[None]:
+    """With --timeout, the command gives up once it and :data:`_GRACE` have passed, whatever
+    its backend does (TimeoutException, exit status 1): a wait's own timeout holds only once
+    the session is open, and looking up the jobs has none. (Only in the main thread, where
+    signals are handled.)"""
+    if timeout is None or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    limit = timeout + _GRACE
+
+    def expired(signum: int, frame: FrameType | None) -> None:
+        raise drmaa2.TimeoutException(
+            f"timed out after {limit:g} s: the backend did not answer in time"
+        )
+
+    previous = signal.signal(signal.SIGALRM, expired)
+    signal.setitimer(signal.ITIMER_REAL, limit)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 def wait_for(

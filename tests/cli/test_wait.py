@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import signal
+import time
 
+from drmaa2.cli.wait import _GRACE
 from tests.cli.conftest import Cli, one_line_error
+from tests.os.test_persistence import keeper_pid
 
 
 def test_wait_is_zero_only_if_every_job_is_done(cli: Cli) -> None:
@@ -40,5 +44,22 @@ def test_wait_timeout_is_one_line_and_exit_1(cli: Cli) -> None:
     job_id = cli.run("--", "sleep", "60")
     error = one_line_error(cli("wait", job_id, "--timeout", "0.2"), 1)
     assert "timed out" in error and job_id in error
+    cli.ok("terminate", job_id)
+    assert cli("wait", job_id, "--timeout", "0").returncode == 128 + signal.SIGKILL
+
+
+def test_wait_timeout_holds_when_the_keeper_does_not_answer(cli: Cli) -> None:
+    """A keeper stopped with SIGSTOP answers nothing, not even the command's first call: the
+    command still gives up after --timeout and a few seconds, with exit status 1."""
+    job_id = cli.run("--", "sleep", "60")
+    keeper = keeper_pid(cli.state_dir)
+    os.kill(keeper, signal.SIGSTOP)
+    try:
+        began = time.monotonic()
+        error = one_line_error(cli("wait", job_id, "--timeout", "0.5"), 1)
+        assert time.monotonic() - began < 0.5 + _GRACE + 5.0
+        assert "timed out" in error and "did not answer" in error
+    finally:
+        os.kill(keeper, signal.SIGCONT)
     cli.ok("terminate", job_id)
     assert cli("wait", job_id, "--timeout", "0").returncode == 128 + signal.SIGKILL
