@@ -2,7 +2,8 @@
 directory in the background. Clients run this themselves (see
 :mod:`drmaa2_ostracker.keeper.client`); there is no reason to run it by hand.
 
-The process forks once and exits, so the keeper is not its starter's child; the keeper writes
+The process forks once and exits, so the keeper is not its starter's child; the child forks
+the keeper and becomes its anchor (see :mod:`drmaa2_ostracker.keeper.anchor`). The keeper writes
 a line to READY_FD once it serves ("ready"), or could not start: "error: <DRMAA2 exception
 class>: <message>" when the reason is one the user can act on (a store that is not usable,
 a resource that ran out, a bad ``$DRMAA2_OS_KEEPER_IDLE``), else "error: <why>" (the
@@ -43,6 +44,7 @@ def main(argv: list[str]) -> int:
     if forked:
         os._exit(0)  # the starter reaps this process at once; the keeper goes on alone
     os.chdir("/")
+    _leave_an_anchor(state_dir, ready_fd)
     told = False
     early = _EarlyRecords()
     logging.getLogger().addHandler(early)
@@ -86,6 +88,31 @@ def main(argv: list[str]) -> int:
             return 1
         raise
     return 0
+
+
+def _leave_an_anchor(state_dir: str, ready_fd: int) -> None:
+    """Fork: this process becomes the keeper's anchor (see
+    :mod:`~drmaa2_ostracker.keeper.anchor`), the child goes on as the keeper. Without a
+    fork (a process limit) or a subreaper, the keeper goes on alone."""
+    from drmaa2_ostracker.keeper.anchor import become_subreaper
+
+    if not become_subreaper():
+        return
+    try:
+        keeper = os.fork()
+    except OSError:
+        return
+    if keeper == 0:
+        return
+    try:
+        os.close(ready_fd)
+        null = os.open(os.devnull, os.O_RDWR)
+        for fd in (0, 1, 2):
+            os.dup2(null, fd)
+        script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "anchor.py")
+        os.execv(sys.executable, [sys.executable, "-I", "-S", script, state_dir, str(keeper)])
+    finally:
+        os._exit(1)  # the keeper goes on, nobody's child
 
 
 class _EarlyRecords(logging.Handler):

@@ -23,6 +23,7 @@ from drmaa2_ostracker.process.identity import (
     find_job_process,
     identity_of,
     is_running,
+    process_state,
     ticks_at,
     wall_us_at,
 )
@@ -44,6 +45,7 @@ __all__ = [
     "is_running",
     "kill_job",
     "open_pidfd",
+    "process_state",
     "reap",
     "signal_group",
     "spawn",

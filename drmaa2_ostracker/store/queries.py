@@ -21,6 +21,7 @@ from drmaa2_ostracker.store.arrays import ArrayQueries
 from drmaa2_ostracker.store.checkpoints import FALLBACK_PAGES, Checkpointer
 from drmaa2_ostracker.store.ends import PendingEnds
 from drmaa2_ostracker.store.launches import Launches
+from drmaa2_ostracker.store.orphans import Orphans
 from drmaa2_ostracker.store.records import (
     JOB_COLUMNS,
     JOB_INSERT,
@@ -56,6 +57,8 @@ class Store(Transactions, ArrayQueries):
         self._conn = connect(self.path)
         self._checkpoints = self._checkpointer()
         self._launches: Launches | None = None
+        #: Ends of jobs reaped by a dead keeper's anchor (see :mod:`.orphans`).
+        self.orphans = Orphans(self.state_dir)
         #: Job ends in the ring and not yet in their rows (the keeper's; see :mod:`.ends`).
         self.ends = PendingEnds()
         #: When each session a job was started in was made (see start_later).

@@ -19,7 +19,8 @@ import time
 
 from drmaa2.enums import JobState
 from drmaa2_ostracker import extension
-from drmaa2_ostracker.process import ExitStatus, reap
+from drmaa2_ostracker.process import ExitStatus, ProcessIdentity, reap
+from drmaa2_ostracker.store.orphans import ANCHOR_WAIT
 from drmaa2_ostracker.supervisor.jobs import ADOPTED_NOTE, UNOBSERVED, TrackedJob, now_us
 from drmaa2_ostracker.supervisor.states import Changes
 from drmaa2_ostracker.supervisor.timers import Timers
@@ -159,9 +160,9 @@ class Reaper(Timers):
     def _reaped(self, changes: Changes, job: TrackedJob) -> None:
         spawned = job.spawned
         assert spawned is not None
-        if not spawned.child:  # adopted: not our child, its status is not ours to see
+        if not spawned.child:  # adopted: its dead keeper's anchor reaps it, if it lives
             self._unwatch(job)
-            self._unobserved(changes, job, ADOPTED_NOTE)
+            self._ended_elsewhere(changes, job, spawned.identity, ANCHOR_WAIT, ADOPTED_NOTE)
             return
         try:
             status = reap(spawned.identity.pid)
@@ -173,6 +174,27 @@ class Reaper(Timers):
             return
         self._unwatch(job)
         self._finish(changes, job, status)
+
+    def _ended_elsewhere(
+        self,
+        changes: Changes,
+        job: TrackedJob,
+        identity: ProcessIdentity,
+        wait: float,
+        note: str,
+    ) -> None:
+        """A job whose process ended and is not this keeper's child: its exact end if the
+        dead keeper's anchor reaped it (see :mod:`~drmaa2_ostracker.store.orphans`; waiting
+        ``wait`` seconds for it), else FAILED with its exit status unobserved (``note``)."""
+        orphans = job.store.orphans
+        found = orphans.end_of(identity, wait)
+        if found is None:
+            self._unobserved(changes, job, note)
+            return
+        status, finish_us, path = found
+        self._finish(changes, job, status, finish_us)
+        if job.store.path not in self._unwritten:
+            orphans.forget(path)  # in the ring of ends, or the store's transaction, now
 
     def _unobserved(self, changes: Changes, job: TrackedJob, note: str) -> None:
         """The job ended and its exit status cannot be known (``note`` says why)."""
@@ -205,7 +227,9 @@ class Reaper(Timers):
             # Tell subprocess the child is reaped, so it never waits for it nor warns about it.
             spawned.popen.returncode = -1
 
-    def _finish(self, changes: Changes, job: TrackedJob, status: ExitStatus) -> None:
+    def _finish(
+        self, changes: Changes, job: TrackedJob, status: ExitStatus, finish_us: int | None = None
+    ) -> None:
         ok = status.exit_status == 0 and not status.terminating_signal
         sub_state, annotation = job.kill_reason or ("", None)
         if annotation is None and not ok:
@@ -233,7 +257,7 @@ class Reaper(Timers):
             annotation=annotation,
             exit_status=status.exit_status,
             terminating_signal=status.terminating_signal,
-            finish_us=now_us(),
+            finish_us=now_us() if finish_us is None else finish_us,
             cpu_time=status.user_time + status.system_time,
             rusage=usage,
         )

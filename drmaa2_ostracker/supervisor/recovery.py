@@ -15,11 +15,13 @@ from drmaa2_ostracker.process import (
     Spawned,
     find_job_process,
     open_pidfd,
+    process_state,
     ticks_at,
     wall_us_at,
 )
 from drmaa2_ostracker.store import Store
 from drmaa2_ostracker.store.launches import Submission
+from drmaa2_ostracker.store.orphans import ANCHOR_WAIT
 from drmaa2_ostracker.store.records import ArrayRecord, JobRecord
 from drmaa2_ostracker.supervisor.jobs import (
     START_UNCONFIRMED,
@@ -150,9 +152,15 @@ class Recovery(Unfolding):
             launch=None,
         )
         if pidfd is None:
-            self._unobserved(changes, job, UNOBSERVED_NOTE)
+            self._ended_unseen(changes, job, identity)
         else:
             self._adopt(job, identity, pidfd)
+
+    def _ended_unseen(self, changes: Changes, job: TrackedJob, identity: ProcessIdentity) -> None:
+        """A job whose process ended while no keeper lived (a zombie: just now, and its
+        anchor is about to reap it)."""
+        wait = ANCHOR_WAIT if process_state(identity.pid) == "Z" else 0.0
+        self._ended_elsewhere(changes, job, identity, wait, UNOBSERVED_NOTE)
 
     def _take_over_found(self, changes: Changes, job: TrackedJob, since: int | None) -> None:
         """A job whose fork began at boot tick ``since`` and whose process was not recorded:
@@ -233,7 +241,7 @@ class Recovery(Unfolding):
             identity = ProcessIdentity(record.pid or 0, record.pid_start or 0)
             pidfd = open_pidfd(identity) if record.pid else None
             if pidfd is None:
-                self._unobserved(changes, job, UNOBSERVED_NOTE)
+                self._ended_unseen(changes, job, identity)
                 return
             self._adopt(job, identity, pidfd)
         elif job.starting:

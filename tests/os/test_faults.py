@@ -21,7 +21,7 @@ import pytest
 import drmaa2
 from drmaa2 import JobState
 from tests.behaviour.conftest import TIMEOUT, wait_until
-from tests.keepers import keepers_under, stop_keepers
+from tests.keepers import gone, keepers_under, stop_keepers
 
 BACKEND = "os"
 
@@ -330,8 +330,9 @@ def test_a_start_only_in_the_ring_survives_a_keeper_starting_on_a_full_disk(
 ) -> None:
     """A single job's start, kept in the ring of ends when the keeper was killed (its row is
     inserted within half a second), is the job's record for the next keeper even if the disk
-    is full then: the job is taken over (its process ended unwatched: exit_status_unobserved),
-    shown at once as not yet in the store, and stored once there is space: never lost."""
+    is full then: the job is taken over (its process ended unwatched, reaped by the dead
+    keeper's anchor: its exact end), shown at once as not yet in the store, and stored once
+    there is space: never lost."""
     state = roomy_fs / "state"
     js = drmaa2.JobSession("ring", str(state), backend=BACKEND)
     # The job stops the keeper after run_job returned, before the row is written (0.5 s):
@@ -352,25 +353,29 @@ def test_a_start_only_in_the_ring_survives_a_keeper_starting_on_a_full_disk(
         job.wait_terminated(TIMEOUT)
     else:
         pytest.fail("the job's row was written before the keeper stopped, 5 times")
+    anchor = keeper.ppid()
     keeper.kill()
     keeper.wait(TIMEOUT)
     js.close()
+    # The job ends once its keeper is gone, and its anchor, having reaped it, exits.
+    wait_until(lambda: gone(anchor), what="the anchor to record the job's end")
     filler = fill(roomy_fs)
     with drmaa2.open_job_session("ring", str(state), backend=BACKEND) as js:
         found = {listed.id: listed for listed in js.get_jobs()}[job.id]
         info = found.get_info()
-        assert found.get_state() == (JobState.FAILED, "exit_status_unobserved")
-        assert info.exit_status is None, "never an invented status"
+        assert found.get_state() == (JobState.FAILED, "")
+        assert info.exit_status == 5, "its exact end"
         assert "not yet in the store" in (info.annotation or ""), info.annotation
         filler.unlink()
         wait_until(
-            lambda: stored_rows(state).get(job.id) == (int(JobState.FAILED), None),
+            lambda: stored_rows(state).get(job.id) == (int(JobState.FAILED), 5),
             what="the job written to the store",
         )
     stop_keepers(keepers_under((str(state),)))
     with drmaa2.open_job_session("ring", str(state), backend=BACKEND) as js:
         found = {listed.id: listed for listed in js.get_jobs()}[job.id]
-        assert found.get_state() == (JobState.FAILED, "exit_status_unobserved")
+        assert found.get_state() == (JobState.FAILED, "")
+        assert found.get_info().exit_status == 5
         js.destroy()
 
 

@@ -759,8 +759,9 @@ def test_a_killed_keeper_leaves_jobs_running_and_the_next_adopts_them(
         assert states[running.id][0] is JobState.RUNNING
         assert states[suspended.id][0] is JobState.SUSPENDED
         assert psutil.Process(pids[1]).status() == psutil.STATUS_STOPPED, "still suspended"
-        assert states[ends_unwatched.id] == (JobState.FAILED, "exit_status_unobserved")
-        assert ends_unwatched.get_info().exit_status is None, "never an invented status"
+        # Ended while no keeper lived: the dead keeper's anchor reaped it, so its exact end.
+        assert states[ends_unwatched.id] == (JobState.DONE, "")
+        assert ends_unwatched.get_info().exit_status == 0
         assert states[held.id][0] is JobState.QUEUED_HELD
         assert [states[t.id][0] for t in array.job_list[1:]] == [JobState.QUEUED] * 3
 
@@ -784,11 +785,63 @@ def test_a_killed_keeper_leaves_jobs_running_and_the_next_adopts_them(
         assert peak_parallel(log) <= 1
         assert sorted(file_text(log).split()[1::2]) == ["1", "1", "2", "2", "3", "3", "4", "4"]
         info = running.get_info()
-        assert info.job_state is JobState.FAILED and info.exit_status is None
-        # Issue 12, point 9: an adopted job that ends while watched is not said to have ended
-        # while no session watched it.
-        assert "no session watched it" not in (info.annotation or "")
+        # Adopted, it ended while watched: its exact status, from the anchor that reaped it.
+        assert (info.job_state, info.exit_status) == (JobState.FAILED, 4)
+        assert info.annotation == "exited with status 4"
+        assert int(info.implementation_specific["ru_maxrss"]) > 0
         assert keeper_pid(state) == new
+    finally:
+        kill_pids(pids)
+    js.close()
+
+
+def test_the_keepers_anchor_keeps_the_ends_of_its_jobs_and_then_exits(
+    state: Path, tmp_path: Path
+) -> None:
+    """The keeper's parent is its anchor: not the client's child, a child subreaper that
+    does nothing while the keeper lives. Once the keeper is killed, the anchor reaps its
+    jobs as they end and exits after the last one; the next keeper records each job's exact
+    end. With the anchor killed too, a job's end is unobserved: the documented limit."""
+    flag = tmp_path / "go"
+    gate = f"while [ ! -e {flag} ]; do sleep 0.02; done"
+    js = drmaa2.create_job_session("anchored", str(state), backend=BACKEND)
+    jobs = [
+        js.run_job({"remote_command": "/bin/sh", "args": ["-c", f"{gate}; exit {status}"]})
+        for status in (3, 0)
+    ]
+    for job in jobs:
+        job.wait_started(TIMEOUT)
+    pids = [pid_of(job) for job in jobs]
+    keeper = psutil.Process(keeper_pid(state))
+    anchor = keeper.parent()
+    try:
+        assert anchor is not None
+        cmdline = anchor.cmdline()
+        assert cmdline[3].endswith("drmaa2_ostracker/keeper/anchor.py"), cmdline
+        assert cmdline[4:] == [str(state), str(keeper.pid)]
+        assert anchor.pid not in [p.pid for p in psutil.Process().children(recursive=True)]
+        kill_keeper(state)
+        assert [psutil.Process(pid).ppid() for pid in pids] == [anchor.pid] * 2
+        flag.touch()
+        wait_until(lambda: gone(anchor.pid), what="the anchor to exit after its last job")
+        infos = [job.get_info() for job in jobs]  # a new keeper
+        assert [(i.job_state, i.exit_status) for i in infos] == [
+            (JobState.FAILED, 3),
+            (JobState.DONE, 0),
+        ]
+        assert not list((state / "orphans").iterdir()), "each end recorded, then forgotten"
+        flag.unlink()
+        job = js.run_job({"remote_command": "/bin/sh", "args": ["-c", f"{gate}; exit 3"]})
+        job.wait_started(TIMEOUT)
+        pids.append(pid_of(job))
+        anchor = psutil.Process(keeper_pid(state)).parent()
+        assert anchor is not None
+        anchor.kill()
+        anchor.wait(TIMEOUT)
+        kill_keeper(state)
+        flag.touch()
+        wait_until(lambda: gone(pids[-1]), what="the job to end")
+        assert job.get_state() == (JobState.FAILED, "exit_status_unobserved")
     finally:
         kill_pids(pids)
     js.close()
@@ -925,9 +978,10 @@ def test_a_task_started_before_its_row_was_committed_is_adopted_not_run_again(
     """An array task started when a slot frees is committed after its start (within 10 ms):
     a keeper killed in between leaves it only in the `launches` file. The next keeper finds
     it from its array, adopts its process (it holds the slot: the next task waits), or, if
-    it ended meanwhile, knows it ran (exit_status_unobserved, not start_unconfirmed); it
-    never starts it again. Task 2 stops the keeper as it starts, so that the kill falls in
-    that window; each attempt checks the store first, until one found no row of task 2."""
+    it ended meanwhile, knows it ran, and how it ended (from the dead keeper's anchor, not
+    start_unconfirmed); it never starts it again. Task 2 stops the keeper as it starts, so
+    that the kill falls in that window; each attempt checks the store first, until one found
+    no row of task 2."""
     orphans: list[int] = []
     unrecorded = 0
     try:
@@ -947,8 +1001,10 @@ def test_a_task_started_before_its_row_was_committed_is_adopted_not_run_again(
             kill_keeper(state)
             if meanwhile == "ends":
                 kill_pids([pid])
-                # The next keeper (started by this call) knows task 2's process ran.
-                assert second.get_state() == (JobState.FAILED, "exit_status_unobserved")
+                # The next keeper (started by this call) knows task 2's process ran, and
+                # how it ended: the dead keeper's anchor reaped it (SIGKILL).
+                assert second.get_state() == (JobState.FAILED, "")
+                assert second.get_info().terminating_signal == "SIGKILL"
             else:
                 # The next keeper (started by this call) adopts task 2, by its pid.
                 assert second.get_state() == (JobState.RUNNING, "")
