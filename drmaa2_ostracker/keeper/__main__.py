@@ -44,7 +44,7 @@ def main(argv: list[str]) -> int:
     if forked:
         os._exit(0)  # the starter reaps this process at once; the keeper goes on alone
     os.chdir("/")
-    _leave_an_anchor(state_dir, ready_fd)
+    anchor = _leave_an_anchor(state_dir, ready_fd)
     told = False
     early = _EarlyRecords()
     logging.getLogger().addHandler(early)
@@ -77,7 +77,7 @@ def main(argv: list[str]) -> int:
             format="%(asctime)s keeper[%(process)d] %(levelname)s %(name)s: %(message)s",
         )
         early.replay()
-        keeper = Keeper(state_dir, idle=idle_setting(state_dir))
+        keeper = Keeper(state_dir, idle=idle_setting(state_dir), anchor=anchor)
         install_signal_handlers(keeper)
         keeper.run(ready)
     except BaseException as error:
@@ -90,20 +90,22 @@ def main(argv: list[str]) -> int:
     return 0
 
 
-def _leave_an_anchor(state_dir: str, ready_fd: int) -> None:
+def _leave_an_anchor(state_dir: str, ready_fd: int) -> int | None:
     """Fork: this process becomes the keeper's anchor (see
-    :mod:`~drmaa2_ostracker.keeper.anchor`), the child goes on as the keeper. Without a
-    fork (a process limit) or a subreaper, the keeper goes on alone."""
+    :mod:`~drmaa2_ostracker.keeper.anchor`), the child goes on as the keeper, and gets its
+    anchor's pid. Without a fork (a process limit) or a subreaper, the keeper goes on alone
+    (None)."""
     from drmaa2_ostracker.keeper.anchor import become_subreaper
 
     if not become_subreaper():
-        return
+        return None
+    anchor = os.getpid()
     try:
         keeper = os.fork()
     except OSError:
-        return
+        return None
     if keeper == 0:
-        return
+        return anchor
     try:
         os.close(ready_fd)
         null = os.open(os.devnull, os.O_RDWR)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import dataclasses
 import errno
 import fcntl
 import logging
@@ -49,7 +50,9 @@ from drmaa2_ostracker.keeper.protocol import (
 from drmaa2_ostracker.keeper.requests import Requests
 from drmaa2_ostracker.keeper.sessions import SessionEngine
 from drmaa2_ostracker.plan import Plan
+from drmaa2_ostracker.process import ProcessIdentity, identity_of
 from drmaa2_ostracker.store import Store
+from drmaa2_ostracker.store.orphans import LINEAGES, Lineage
 from drmaa2_ostracker.supervisor import Supervisor
 
 __all__ = ["DEFAULT_IDLE_SECONDS", "IDLE_ENV", "Keeper"]
@@ -67,6 +70,11 @@ HANG_UP_SECONDS = 10.0
 _PEERCRED = struct.Struct("3i")
 
 
+def _identity(pid: int) -> ProcessIdentity:
+    """A process's identity (its start unknown: 0, a start no process has)."""
+    return identity_of(pid) or ProcessIdentity(pid, 0)
+
+
 def idle_seconds() -> float:
     """``$DRMAA2_OS_KEEPER_IDLE`` (seconds), else the default."""
     value = os.environ.get(IDLE_ENV)
@@ -82,8 +90,15 @@ def idle_seconds() -> float:
 class Keeper(Requests, EventStreams):
     """The keeper of one state directory (see the module docstring)."""
 
-    def __init__(self, state_dir: str, idle: float | None = None) -> None:
+    def __init__(
+        self, state_dir: str, idle: float | None = None, anchor: int | None = None
+    ) -> None:
         self.state_dir = os.path.abspath(state_dir)
+        #: This keeper and its anchor (the parent that keeps its jobs' ends if it is
+        #: killed: see :mod:`~drmaa2_ostracker.keeper.anchor`), and the keepers before it.
+        anchored = None if anchor is None else _identity(anchor)
+        self.lineage = Lineage(_identity(os.getpid()), anchored)
+        self.lineages_before: list[Lineage] = []
         self.idle = idle_seconds() if idle is None else idle
         self._lock = threading.Lock()
         self._connections: set[Connection] = set()
@@ -115,21 +130,31 @@ class Keeper(Requests, EventStreams):
         lock_fd = files.open_private(os.path.join(self.state_dir, files.KEEPER_LOCK))
         try:
             self._take(lock_fd)
+            old = b""
+            with contextlib.suppress(OSError):
+                old = os.pread(lock_fd, 65536, 0)
+            self.lineages_before = Lineage.parse_all(old.decode(errors="replace"))
             self._write_pid(lock_fd)
             self._open()
+            if self.supervisor.all_written():  # what the keepers before left is decided
+                self.lineage = dataclasses.replace(self.lineage, recovered=True)
+                self._write_pid(lock_fd)
             ready("ready")
             if not self._serve():
                 self._close()
         finally:
             os.close(lock_fd)
 
-    @staticmethod
-    def _write_pid(lock_fd: int) -> None:
-        """Note the keeper's pid in its lock file, for people and tools; on a full disk the
-        keeper serves without it (reads must work)."""
+    def _write_pid(self, lock_fd: int) -> None:
+        """Note the keeper's pid in its lock file, for people and tools, and, on a second line,
+        ``keepers`` and the lineages of the last keepers, this one's last (see
+        :class:`~drmaa2_ostracker.store.orphans.Lineage`). On a full disk the keeper serves
+        without them (reads must work)."""
+        lineages = [*self.lineages_before[1 - LINEAGES :], self.lineage]
+        text = f"{os.getpid()}\nkeepers {' '.join(str(each) for each in lineages)}\n".encode()
         try:
-            os.ftruncate(lock_fd, 0)
-            os.pwrite(lock_fd, f"{os.getpid()}\n".encode(), 0)
+            os.pwrite(lock_fd, text, 0)
+            os.ftruncate(lock_fd, len(text))
         except OSError as error:
             if faults.resource_fault(files.KEEPER_LOCK, error) is None:
                 raise
@@ -156,11 +181,13 @@ class Keeper(Requests, EventStreams):
 
     def _open(self) -> None:
         self.store = store = Store(self.state_dir)
+        store.orphans.settle_in(self.lineage.anchor, self.lineages_before)
         _ = store.launches  # read before recovery, before this keeper starts a job
         store.open_ends()  # the ends a killed keeper did not store yet, stored before recovery
         self.supervisor.session_opened()  # the reaper stays ready while the keeper lives
         for name in store.session_names():
             self._engine(name).recover()
+        store.orphans.clear_stale(self.lineage.anchor)
         self._dir_fd = os.open(self.state_dir, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
         address = files.socket_address(self.state_dir, self._dir_fd)
         files.clear_socket(os.path.join(self.state_dir, files.SOCKET))

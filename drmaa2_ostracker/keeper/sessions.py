@@ -200,8 +200,10 @@ class SessionEngine(SessionQueries):
         one started before recording it (and was killed before it could) is recorded now,
         from the plan made again, and its process adopted if it is found (by the launches
         file, else by its job id and start); if it is not found, it may have run and is
-        FAILED start_unconfirmed, never run again. Otherwise (None) it never started: it is
-        made now."""
+        FAILED start_unconfirmed, never run again, unless it is known that it was never
+        forked (see :meth:`Recovery.never_forked
+        <drmaa2_ostracker.supervisor.recovery.Recovery.never_forked>`). Otherwise (None) it
+        never started: it is made now."""
         found = self._store.launches.submission(key)
         if found is None:
             return None
@@ -212,6 +214,10 @@ class SessionEngine(SessionQueries):
             pass
         if found.mine or not found.tick:
             return None
+        if found.process is None and self._supervisor.never_forked(
+            self._store, found.job_id, found.tick
+        ):
+            return None  # the keeper was killed before its fork: it is made now
         # Submitted before its fork began, at that tick: as far as it can be told now.
         submitted = min(now_us(), wall_us_at(found.tick))
         record = self._new_record(plan, found.job_id, submitted, None)

@@ -39,6 +39,7 @@ import struct
 from collections.abc import Callable
 
 from drmaa2_ostracker.keeper import files
+from drmaa2_ostracker.process.identity import identity_of
 
 __all__ = ["KEY_SIZE", "LAUNCHES", "SLOTS", "Launches", "Submission"]
 
@@ -181,9 +182,13 @@ class Launches:
         after_ns: int,
     ) -> None:
         first, last = before_ns // _NS_PER_TICK, after_ns // _NS_PER_TICK
-        if last - first > 1:
-            return  # the fork took ticks: its start is unknown here
-        start = first if last == first else -(first + 1)
+        if last - first > 1:  # the fork took ticks (a loaded machine): ask the kernel
+            asked = identity_of(pid)  # (a child, not reaped: there)
+            if asked is None:
+                return
+            start = asked.start_ticks
+        else:
+            start = first if last == first else -(first + 1)
         record = _SUBMISSION.pack(key, number, tick, start, pid, self._generation, serial)
         try:
             os.pwrite(self._fd, record, at)

@@ -7,25 +7,102 @@ writes one file, ``orphans/<pid>.<start tick>`` in the state directory, with the
 status, resource usage and end time. The next keeper, taking over a job whose process is
 gone, reads it there, and records the job's exact end instead of an end it could not see.
 A file is removed once the end it holds is recorded.
+
+The same files tell whether a job whose fork began ever forked, when the keeper was killed
+before it could record its process (see :mod:`~drmaa2_ostracker.store.launches`): each keeper
+notes itself and its anchor in its lock file (:class:`Lineage`), and the next one reads them.
+While the dead keeper's anchor lives, or if it exited having recorded every end, a process
+that the dead keeper forked is running (and found by its job id), is the anchor's child, or
+has its end in a file here: if none of these is to be seen, the job was never forked, and it
+can start now (:meth:`Orphans.launched_since`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
+import logging
 import os
 import time
+from collections.abc import Callable, Iterable
+from typing import Literal
 
-from drmaa2_ostracker.keeper.anchor import DIGEST, ORPHANS, RECORD
+from drmaa2_ostracker.keeper.anchor import (
+    ANCHOR,
+    DIGEST,
+    EXITED,
+    ORPHANS,
+    RECORD,
+    orphans_directory,
+)
 from drmaa2_ostracker.process.exits import ExitStatus, decode_wait_status
-from drmaa2_ostracker.process.identity import ProcessIdentity
+from drmaa2_ostracker.process.identity import (
+    ProcessIdentity,
+    is_running,
+    process_state,
+    stat_fields,
+)
 
-__all__ = ["ANCHOR_WAIT", "ORPHANS", "Orphans"]
+__all__ = ["ANCHOR_WAIT", "LINEAGES", "ORPHANS", "STALE_SECONDS", "Lineage", "Orphans"]
+
+_log = logging.getLogger(__name__)
 
 #: Seconds a keeper waits for the end of an adopted job that just ended to be written by the
 #: dead keeper's anchor (which reaps it as soon as it ends), before it records the end as
 #: unobserved (no anchor: it was killed too, or there was none).
 ANCHOR_WAIT = 0.2
+#: The keepers a keeper notes in its lock file: itself and those before it.
+LINEAGES = 8
+#: Seconds after which an end no job took is removed (see :meth:`Orphans.clear_stale`).
+STALE_SECONDS = 86400.0
+#: Seconds :meth:`Orphans.launched_since` waits for an anchor to finish reaping.
+_SETTLE = 1.0
+#: What :meth:`Orphans._look` answers while an anchor is busy: look again.
+_BUSY: Literal["busy"] = "busy"
+
+
+@dataclasses.dataclass(frozen=True)
+class Lineage:
+    """A keeper and its anchor (None: it had none), as its lock file notes them:
+    ``<pid>.<start tick>:<its anchor's>``, and ``:recovered`` once the keeper decided what
+    the keepers before it left (see :meth:`Orphans.launch_bound`)."""
+
+    keeper: ProcessIdentity
+    anchor: ProcessIdentity | None
+    recovered: bool = False
+
+    def __str__(self) -> str:
+        anchor = "-" if self.anchor is None else _name(self.anchor.pid, self.anchor.start_ticks)
+        recovered = ":recovered" if self.recovered else ""
+        return f"{_name(self.keeper.pid, self.keeper.start_ticks)}:{anchor}{recovered}"
+
+    @classmethod
+    def parse_all(cls, text: str) -> list[Lineage]:
+        """The lineages a lock file's text notes (``keepers <keeper>:<anchor> …``), oldest
+        first; none from a lock file of another form (a release before this one)."""
+        found: list[Lineage] = []
+        for line in text.splitlines():
+            words = line.split()
+            if words[:1] != ["keepers"]:
+                continue
+            for word in words[1:]:
+                keeper, _, anchor = word.partition(":")
+                anchor, _, recovered = anchor.partition(":")
+                identity = _identity(keeper)
+                if identity is None:
+                    return []
+                anchored = None if anchor == "-" else _identity(anchor)
+                found.append(cls(identity, anchored, recovered == "recovered"))
+        return found
+
+
+def _identity(name: str) -> ProcessIdentity | None:
+    pid, _, start = name.partition(".")
+    try:
+        return ProcessIdentity(int(pid), int(start))
+    except ValueError:
+        return None
 
 
 def _name(pid: int, start_ticks: int) -> str:
@@ -37,6 +114,100 @@ class Orphans:
 
     def __init__(self, state_dir: str) -> None:
         self._path = os.path.join(state_dir, ORPHANS)
+        #: The keepers before this one, as its lock file noted them when it started (set by
+        #: the keeper): whose anchors :meth:`launched_since` asks.
+        self.lineages: list[Lineage] = []
+        #: The ended processes taken for jobs whose fork began unrecorded (see :meth:`claim`).
+        self._claimed: set[ProcessIdentity] = set()
+
+    def claim(self, identity: ProcessIdentity) -> bool:
+        """Take an ended process that :meth:`launched_since` gave for a job: False if it was
+        taken before, for another (it may be either's: neither may take it). Still given
+        by :meth:`launched_since` once its file is removed."""
+        if identity in self._claimed:
+            return False
+        self._claimed.add(identity)
+        return True
+
+    def claimed(self, identity: ProcessIdentity) -> bool:
+        """Whether :meth:`claim` took the process."""
+        return identity in self._claimed
+
+    def launch_bound(self) -> int | None:
+        """The boot tick no launch still undecided began before: the start of the last
+        keeper before this one that decided what the keepers before it left (the launches
+        left since are its own or its successors'); None if none did (that is known)."""
+        recovered = [lineage for lineage in self.lineages if lineage.recovered]
+        return recovered[-1].keeper.start_ticks if recovered else None
+
+    def launched_since(
+        self, tick: int, taken: Iterable[tuple[int, int]]
+    ) -> list[ProcessIdentity] | None:
+        """The processes that the keepers before this one may have forked since boot tick
+        ``tick`` without recording them, and that ended: those whose ends their anchors
+        kept, started since then and none of ``taken`` (pid, start ticks: processes known
+        to be jobs'). Call it for a job whose fork began at ``tick`` and whose process is
+        not running (see the module docstring): [] says it was never forked.
+
+        None if that cannot be told: a keeper before had no anchor, or its anchor was
+        killed, or has a child that may be the job's (still running, or not yet reaped
+        after :data:`_SETTLE` seconds), or a keeper of an earlier release came before."""
+        others: dict[int, list[ProcessIdentity]] = {}
+        for pid, start in taken:
+            others.setdefault(pid, []).append(ProcessIdentity(pid, start))
+
+        def known(pid: int, start: int) -> bool:
+            return start < tick or any(o.started_at(start) for o in others.get(pid, ()))
+
+        deadline = time.monotonic() + _SETTLE
+        while True:
+            found = self._look(known)
+            if found != _BUSY:
+                return found
+            if time.monotonic() >= deadline:
+                return None
+            time.sleep(0.005)
+
+    def _look(
+        self, known: Callable[[int, int], bool]
+    ) -> list[ProcessIdentity] | Literal["busy"] | None:
+        """One look for :meth:`launched_since`: its answer, or _BUSY (look again)."""
+        if not self.lineages:
+            return None
+        anchors: set[int] = set()
+        for lineage in self.lineages:
+            anchor = lineage.anchor
+            if anchor is None:
+                return None
+            if is_running(lineage.keeper):  # exiting still: its children are not yet moved
+                return _BUSY
+            if is_running(anchor):
+                anchors.add(anchor.pid)
+            elif not self._exited(anchor):
+                return None  # killed, or it failed to record an end
+        for name in os.listdir("/proc") if anchors else ():
+            fields = stat_fields(int(name)) if name.isdigit() else None
+            if fields is None or int(fields[1]) not in anchors:
+                continue
+            if not known(int(name), int(fields[19])):
+                # Ended and about to be reaped (look again), or running: the job's, not yet
+                # known by its id, or another's.
+                return _BUSY if fields[0] == "Z" else None
+        found = [p for p in self._claimed if not known(p.pid, p.start_ticks)]
+        try:
+            names = os.listdir(self._path)
+        except FileNotFoundError:
+            names = []
+        for name in names:
+            pending = name.startswith(".") and name.endswith(".part")
+            identity = _identity(name[1:-5] if pending else name)
+            if identity is None or known(identity.pid, identity.start_ticks):
+                continue
+            if pending:
+                return _BUSY  # being written
+            if identity not in self._claimed:
+                found.append(identity)
+        return found
 
     def end_of(
         self, identity: ProcessIdentity, wait: float = 0.0
@@ -44,13 +215,32 @@ class Orphans:
         """How the process ``identity`` ended, if an anchor reaped it: its status, its end
         time (µs) and the file to :meth:`forget` once that is recorded. ``wait``: seconds
         to wait for the file (a process that just ended: its anchor writes it once it has
-        reaped it)."""
+        reaped it), and up to :data:`_SETTLE` more while it is a zombie or its file is being
+        written."""
         deadline = time.monotonic() + wait
+        settling = False
         while True:
             found = self._read(identity)
-            if found is not None or time.monotonic() >= deadline:
+            if found is not None:
                 return found
+            if time.monotonic() >= deadline:
+                if settling or not self._reaping(identity):
+                    return None
+                # An anchor is reaping it (a zombie still) or writing its end: a loaded
+                # machine may keep it from doing so in ``wait``.
+                settling, deadline = True, time.monotonic() + _SETTLE
             time.sleep(0.001)
+
+    def _reaping(self, identity: ProcessIdentity) -> bool:
+        """Whether the process is a zombie, or its end is being written."""
+        if process_state(identity.pid) == "Z":
+            return True
+        start = identity.start_ticks
+        ticks = [start] if start >= 0 else [-start - 1, -start]
+        return any(
+            os.path.exists(os.path.join(self._path, f".{_name(identity.pid, tick)}.part"))
+            for tick in ticks
+        )
 
     def _read(self, identity: ProcessIdentity) -> tuple[ExitStatus, int, str] | None:
         start = identity.start_ticks
@@ -71,6 +261,58 @@ class Orphans:
             if found is not None:
                 return (*found, path)
         return None
+
+    def _exited(self, anchor: ProcessIdentity) -> bool:
+        """Whether an anchor exited having recorded every end (its file says so)."""
+        path = os.path.join(self._path, ANCHOR + _name(anchor.pid, anchor.start_ticks))
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except OSError:
+            return False
+        try:
+            return os.fstat(fd).st_uid == os.geteuid() and os.read(fd, 64) == EXITED
+        finally:
+            os.close(fd)
+
+    def settle_in(self, anchor: ProcessIdentity | None, lineages: list[Lineage]) -> None:
+        """At a keeper's start, before it recovers: note the keepers before it
+        (:attr:`lineages`) and make the file its anchor will say "exited" in (see
+        :mod:`~drmaa2_ostracker.keeper.anchor`). Without it (a full disk), the keeper's
+        killed forks are decided as if it had no anchor."""
+        self.lineages = lineages
+        if anchor is None:
+            return
+        try:
+            directory = orphans_directory(os.path.dirname(self._path))
+            try:
+                name = ANCHOR + _name(anchor.pid, anchor.start_ticks)
+                flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC
+                os.close(os.open(name, flags, 0o600, dir_fd=directory))
+            finally:
+                os.close(directory)
+        except OSError as error:
+            _log.warning("cannot make the file of the keeper's anchor: %s", error)
+
+    def clear_stale(self, anchor: ProcessIdentity | None) -> None:
+        """After a keeper's recovery: remove the files of anchors no keeper notes any more
+        (older than :data:`LINEAGES` keepers) that have exited, and ends older than
+        :data:`STALE_SECONDS` that no job took (of processes that were no job's: a job's
+        background process, left to its anchor)."""
+        noted = {lineage.anchor for lineage in self.lineages} | {anchor}
+        try:
+            names = os.listdir(self._path)
+        except OSError:
+            return
+        old = time.time() - STALE_SECONDS
+        for name in names:
+            path = os.path.join(self._path, name)
+            with contextlib.suppress(OSError):
+                if name.startswith(ANCHOR):
+                    identity = _identity(name[len(ANCHOR) :])
+                    if identity not in noted and (identity is None or not is_running(identity)):
+                        os.unlink(path)
+                elif os.lstat(path).st_mtime < old:
+                    os.unlink(path)
 
     def forget(self, path: str) -> None:
         """Remove an orphan's file whose end is recorded."""

@@ -308,6 +308,13 @@ class Store(Transactions, ArrayQueries):
         )
         return {(int(row[0]), int(row[1] or 0)) for row in rows}
 
+    def processes_of(self, pids: Sequence[int]) -> set[tuple[int, int]]:
+        """The processes (pid, start ticks) recorded for jobs, of any session and state,
+        among those of ``pids``."""
+        marks = ", ".join("?" * len(pids))
+        rows = self._rows(f"SELECT pid, pid_start FROM jobs WHERE pid IN ({marks})", tuple(pids))
+        return {(int(row[0]), int(row[1] or 0)) for row in rows}
+
     def delete_job(self, session: str, job_id: str) -> None:
         """Forget a job."""
         self._rows("DELETE FROM jobs WHERE session = ? AND job_id = ?", (session, job_id))

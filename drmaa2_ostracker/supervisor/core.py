@@ -86,6 +86,11 @@ class Supervisor(Control):
         """Whether any job is queued, held or running, or has changes not yet written."""
         return bool(self._active) or bool(self._unwritten) or bool(self._unfolding)
 
+    def all_written(self) -> bool:
+        """Whether every change is in the store (committed, none kept in memory)."""
+        with self._lock:
+            return not self._unwritten and not self._dirty
+
     def unfinished_count(self) -> int:
         """How many jobs are queued, held or running."""
         untouched = sum(g.untouched.count() for g in self._unfolding.values() if g.untouched)

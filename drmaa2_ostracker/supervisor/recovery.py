@@ -15,13 +15,11 @@ from drmaa2_ostracker.process import (
     Spawned,
     find_job_process,
     open_pidfd,
-    process_state,
     ticks_at,
     wall_us_at,
 )
 from drmaa2_ostracker.store import Store
 from drmaa2_ostracker.store.launches import Submission
-from drmaa2_ostracker.store.orphans import ANCHOR_WAIT
 from drmaa2_ostracker.store.records import ArrayRecord, JobRecord
 from drmaa2_ostracker.supervisor.jobs import (
     START_UNCONFIRMED,
@@ -128,10 +126,13 @@ class Recovery(Unfolding):
             if rest.exhausted:
                 self._unfolding.pop((rest.store.path, rest.session, rest.array_id), None)
                 group.untouched = None
+            # Its launch began after the array's submission, and after the start of the
+            # keepers whose launches are still to be decided: as exact as can be known.
+            bound = rest.store.orphans.launch_bound()
             record.sub_state = STARTING
-            record.pid_start = ticks_at(array.submission_us)
+            record.pid_start = max(ticks_at(array.submission_us), bound or 0)
             job = self._write_touched(changes, rest, record, group)
-            self._take_over(changes, job)
+            self._take_over(changes, job, exact=bound is not None)
 
     def _take_over_process(
         self, changes: Changes, job: TrackedJob, identity: ProcessIdentity, pidfd: int | None
@@ -157,19 +158,37 @@ class Recovery(Unfolding):
             self._adopt(job, identity, pidfd)
 
     def _ended_unseen(self, changes: Changes, job: TrackedJob, identity: ProcessIdentity) -> None:
-        """A job whose process ended while no keeper lived (a zombie: just now, and its
-        anchor is about to reap it)."""
-        wait = ANCHOR_WAIT if process_state(identity.pid) == "Z" else 0.0
-        self._ended_elsewhere(changes, job, identity, wait, UNOBSERVED_NOTE)
+        """A job whose process ended while no keeper lived (if it just ended, its anchor
+        is about to record its end: see :meth:`Orphans.end_of
+        <drmaa2_ostracker.store.orphans.Orphans.end_of>`)."""
+        self._ended_elsewhere(changes, job, identity, 0.0, UNOBSERVED_NOTE)
 
-    def _take_over_found(self, changes: Changes, job: TrackedJob, since: int | None) -> None:
-        """A job whose fork began at boot tick ``since`` and whose process was not recorded:
-        adopted if a process of the job started since then is found, else FAILED
-        start_unconfirmed (it may have run: it never runs twice)."""
-        found = None
+    def _take_over_found(
+        self, changes: Changes, job: TrackedJob, since: int | None, exact: bool = True
+    ) -> None:
+        """A job whose fork began at boot tick ``since`` (``exact``: or earlier) and whose
+        process was not recorded: adopted if a process of the job started since then is
+        found. Else, if no process the keeper before this one forked since then is to be
+        seen (see :meth:`Orphans.launched_since
+        <drmaa2_ostracker.store.orphans.Orphans.launched_since>`), it was never forked, and
+        queues again; if exactly one is, and ``since`` is exact, that ended process was
+        the job's (its exact end); otherwise it is FAILED start_unconfirmed (it may have
+        run: it never runs twice)."""
+        found = ended = None
+        store = job.store
         if since is not None:
-            taken = self._known_processes() | job.store.launches.processes_before
+            taken = self._known_processes() | store.launches.processes_before
             found = find_job_process(job.record.job_id, since, taken)
+            if found is None:
+                ended = self._ended_since(store, since, taken)
+        if ended == []:
+            # Never forked (the keeper was killed before): it starts as if never marked.
+            self._transition(changes, job, JobState.QUEUED, "", pid_start=None)
+            job.group.push(job)
+            return
+        if ended is not None and len(ended) == 1 and exact and store.orphans.claim(ended[0]):
+            self._take_over_process(changes, job, ended[0], None)
+            return
         pidfd = None if found is None else open_pidfd(found)
         if found is None or pidfd is None:
             self._transition(
@@ -182,6 +201,37 @@ class Recovery(Unfolding):
             )
             return
         self._take_over_process(changes, job, found, pidfd)
+
+    def never_forked(self, store: Store, job_id: str, since: int) -> bool:
+        """Whether the keeper before this one, killed once the fork of job ``job_id`` began
+        at boot tick ``since`` and before it recorded its process, never forked it (see
+        :meth:`_take_over_found`)."""
+        taken = self._known_processes() | store.launches.processes_before
+        if find_job_process(job_id, since, taken) is not None:
+            return False
+        return self._ended_since(store, since, taken) == []
+
+    @staticmethod
+    def _ended_since(
+        store: Store, since: int, taken: set[tuple[int, int]]
+    ) -> list[ProcessIdentity] | None:
+        """:meth:`Orphans.launched_since <drmaa2_ostracker.store.orphans.Orphans.launched_since>`,
+        without the processes the store records for a job (ended ones are not in ``taken``),
+        unless taken for a job whose fork began unrecorded (a claim: either's, see
+        :meth:`~drmaa2_ostracker.store.orphans.Orphans.claim`)."""
+        orphans = store.orphans
+        ended = orphans.launched_since(since, taken)
+        if not ended:
+            return ended
+        recorded: dict[int, list[ProcessIdentity]] = {}
+        for pid, start in store.processes_of(sorted({p.pid for p in ended})):
+            recorded.setdefault(pid, []).append(ProcessIdentity(pid, start))
+        return [
+            p
+            for p in ended
+            if orphans.claimed(p)
+            or not any(r.started_at(p.start_ticks) for r in recorded.get(p.pid, ()))
+        ]
 
     def resubmitted(
         self, store: Store, record: JobRecord, group: Group, submission: Submission
@@ -235,7 +285,9 @@ class Recovery(Unfolding):
             known.update(store.running_processes())
         return known
 
-    def _take_over(self, changes: Changes, job: TrackedJob) -> None:
+    def _take_over(self, changes: Changes, job: TrackedJob, exact: bool = True) -> None:
+        """Take over one unfinished job (``exact``: its ``pid_start``, if it is starting, is
+        the tick its fork began at, not earlier)."""
         record = job.record
         if record.state in (JobState.RUNNING, JobState.SUSPENDED):
             identity = ProcessIdentity(record.pid or 0, record.pid_start or 0)
@@ -263,6 +315,6 @@ class Recovery(Unfolding):
                 return
             # Its fork began, with the tick it was marked at: a process of the job that
             # started since then, if any, is the one (its start was not recorded).
-            self._take_over_found(changes, job, record.pid_start)
+            self._take_over_found(changes, job, record.pid_start, exact)
         elif record.state == JobState.QUEUED:
             job.group.push(job)

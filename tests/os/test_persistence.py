@@ -820,6 +820,14 @@ def test_the_keepers_anchor_keeps_the_ends_of_its_jobs_and_then_exits(
         assert cmdline[3].endswith("drmaa2_ostracker/keeper/anchor.py"), cmdline
         assert cmdline[4:] == [str(state), str(keeper.pid)]
         assert anchor.pid not in [p.pid for p in psutil.Process().children(recursive=True)]
+        # The keeper notes itself and its anchor (by pid and start tick) in its lock file.
+        anchored = identity_of(anchor.pid)
+        keeper_identity = identity_of(keeper.pid)
+        assert anchored is not None and keeper_identity is not None
+        lineage = f"{keeper.pid}.{keeper_identity.start_ticks}:{anchor.pid}.{anchored.start_ticks}"
+        lineage += ":recovered"  # what the keepers before it left is decided
+        lines = (state / "keeper.lock").read_text().splitlines()
+        assert lines[0] == str(keeper.pid) and lines[1].split()[-1] == lineage, lines
         kill_keeper(state)
         assert [psutil.Process(pid).ppid() for pid in pids] == [anchor.pid] * 2
         flag.touch()
@@ -829,7 +837,16 @@ def test_the_keepers_anchor_keeps_the_ends_of_its_jobs_and_then_exits(
             (JobState.FAILED, 3),
             (JobState.DONE, 0),
         ]
-        assert not list((state / "orphans").iterdir()), "each end recorded, then forgotten"
+        # Each end recorded, then forgotten; the anchor said in its file, which its keeper
+        # made, that it recorded them all. The new keeper made its own anchor's.
+        mark = state / "orphans" / f"anchor.{anchor.pid}.{anchored.start_ticks}"
+        assert mark.read_bytes() == b"exited\n"
+        new_anchor = identity_of(psutil.Process(keeper_pid(state)).ppid())
+        assert new_anchor is not None
+        assert sorted(p.name for p in (state / "orphans").iterdir()) == sorted(
+            [mark.name, f"anchor.{new_anchor.pid}.{new_anchor.start_ticks}"]
+        )
+        assert (state / "keeper.lock").read_text().split()[-2] == lineage, "the one before"
         flag.unlink()
         job = js.run_job({"remote_command": "/bin/sh", "args": ["-c", f"{gate}; exit 3"]})
         job.wait_started(TIMEOUT)
@@ -1064,10 +1081,10 @@ def test_a_job_whose_start_is_in_the_ring_only_is_adopted_by_the_next_keeper(
         kill_pids(orphans)
 
 
-def _mark_starting(state: Path, job_id: str) -> int:
+def _mark_starting(state: Path, job_id: str, tick: int | None = None) -> int:
     """Leave a held job as a keeper killed between its "starting" mark and its fork would:
-    QUEUED, marked starting at this tick (the keeper is dead). The tick."""
-    tick = boot_ticks()
+    QUEUED, marked starting at this tick, or ``tick`` (the keeper is dead). The tick."""
+    tick = boot_ticks() if tick is None else tick
     with sqlite3.connect(state / STORE_FILE) as conn:
         changed = conn.execute(
             "UPDATE jobs SET state=?, sub_state='starting', pid_start=? WHERE job_id=?",
@@ -1096,21 +1113,71 @@ def test_a_job_marked_starting_but_never_forked_starts_under_the_next_keeper(
     js.close()
 
 
-def test_a_job_whose_fork_began_is_never_run_again(state: Path, tmp_path: Path) -> None:
-    """The keeper was killed after beginning a job's fork and before recording its pid, and the
-    job's process is gone: it may have run, so it is FAILED start_unconfirmed, never rerun."""
+@pytest.mark.parametrize("meanwhile", ["nothing", "a process ended", "the anchor was killed"])
+def test_a_job_whose_fork_began_runs_once_at_most(
+    state: Path, tmp_path: Path, meanwhile: str
+) -> None:
+    """The keeper was killed after beginning a job's fork and before recording its pid (a
+    few microseconds), and no process of the job runs. Whether it was forked is told by the
+    dead keeper's anchor, which reaps what the keeper forked once it is dead:
+
+    - "nothing": the anchor exited having recorded every end, and none is of a process
+      started since the fork began: the fork never happened, and the job starts now, once;
+    - "a process ended": a process that started since then and that no job is known by
+      ended under the anchor: that was the job's, and it ended with its exit status (here,
+      a background process of another job, which the anchor reaps as well);
+    - "the anchor was killed": nothing tells; the job may have run, so it is FAILED
+      start_unconfirmed, never run again."""
     out = tmp_path / "out"
+    flag = tmp_path / "go"
     js = drmaa2.create_job_session("crashy", str(state), backend=BACKEND)
     job = js.run_job(
         {"remote_command": "/bin/sh", "args": ["-c", f"echo ran >> {out}"], "submit_as_hold": True}
     )
-    kill_keeper(state)
-    tick = _mark_starting(state, job.id)
-    launches = Launches(str(state))
-    launches.beginning("crashy", job.id, tick)()
-    launches.close()
-    assert job.get_state() == (JobState.FAILED, "start_unconfirmed")
-    assert not out.exists(), "never run by the next keeper"
+    tick = boot_ticks()
+    anchor = psutil.Process(keeper_pid(state)).parent()
+    assert anchor is not None
+    pids: list[int] = []
+    try:
+        if meanwhile == "a process ended":
+            # Left by another job, a session leader that is no job's (as the job's process,
+            # forked and unrecorded, would be): the anchor's child once that job ends.
+            pid_file = tmp_path / "pid"
+            gate = f"while [ ! -e {flag} ]; do sleep 0.02; done; exit 3"
+            leave = f"setsid sh -c '{gate}' & echo $! > {pid_file}"
+            js.run_job({"remote_command": "/bin/sh", "args": ["-c", leave]}).wait_terminated(
+                TIMEOUT
+            )
+            pids.append(int(file_text(pid_file)))
+            wait_until(lambda: psutil.Process(pids[0]).ppid() == anchor.pid, what="its adoption")
+        elif meanwhile == "the anchor was killed":
+            anchor.kill()
+            anchor.wait(TIMEOUT)
+        kill_keeper(state)
+        _mark_starting(state, job.id, tick)
+        launches = Launches(str(state))
+        launches.beginning("crashy", job.id, tick)()
+        launches.close()
+        if pids:
+            identity = identity_of(pids[0])
+            assert identity is not None and identity.start_ticks >= tick
+            flag.touch()
+            name = f"{identity.pid}.{identity.start_ticks}"
+            wait_until(lambda: (state / "orphans" / name).exists(), what="its end kept")
+        if meanwhile == "nothing":
+            job.wait_terminated(TIMEOUT)
+            assert job.get_state() == (JobState.DONE, "")
+            assert file_text(out) == "ran\n", "started exactly once"
+        elif meanwhile == "a process ended":
+            assert job.get_state() == (JobState.FAILED, "")
+            assert job.get_info().exit_status == 3
+            assert pid_of(job) == pids[0]
+            assert not out.exists(), "never run again"
+        else:
+            assert job.get_state() == (JobState.FAILED, "start_unconfirmed")
+            assert not out.exists(), "never run by the next keeper"
+    finally:
+        kill_pids(pids)
     js.close()
 
 
@@ -1196,7 +1263,15 @@ def _made_again(js: drmaa2.JobSession, template: dict[str, object], key: bytes) 
 
 
 @pytest.mark.parametrize(
-    "recorded", ["process", "process, deadline", "fork only", "before its commit", "nothing"]
+    "recorded",
+    [
+        "process",
+        "process, deadline",
+        "fork only",
+        "fork only, anchor killed",
+        "before its commit",
+        "nothing",
+    ],
 )
 def test_a_submission_made_again_gets_the_job_it_got_before(
     state: Path, tmp_path: Path, recorded: str
@@ -1204,8 +1279,10 @@ def test_a_submission_made_again_gets_the_job_it_got_before(
     """What a keeper killed while handling a run_job left in the launches file decides what
     the next keeper answers when the client makes it again with the same key: the process
     it forked (and did not record) is adopted; a fork begun with no process recorded is
-    looked for, and FAILED start_unconfirmed if not found (never run again); a submission
-    recorded before its commit, or not at all, is made now (once)."""
+    looked for, and if it is not found, made now if the dead keeper's anchor shows it never
+    forked (see test_a_job_whose_fork_began_runs_once_at_most), else FAILED
+    start_unconfirmed (never run again); a submission recorded before its commit, or not at
+    all, is made now (once)."""
     out = tmp_path / "out"
     template: dict[str, object] = {
         "remote_command": "/bin/sh",
@@ -1213,6 +1290,11 @@ def test_a_submission_made_again_gets_the_job_it_got_before(
     }
     js = drmaa2.create_job_session("again", str(state), backend=BACKEND)
     js.run_job({"remote_command": "/bin/true"}).wait_terminated(TIMEOUT)
+    if recorded.endswith("anchor killed"):
+        anchor = psutil.Process(keeper_pid(state)).parent()
+        assert anchor is not None
+        anchor.kill()
+        anchor.wait(TIMEOUT)
     kill_keeper(state)
     key = os.urandom(16)
     orphan = None
@@ -1230,7 +1312,7 @@ def test_a_submission_made_again_gets_the_job_it_got_before(
             announce()
             at = identity.start_ticks * (1_000_000_000 // os.sysconf("SC_CLK_TCK"))
             forked(identity.pid, at, at)  # forked within that tick
-        elif recorded == "fork only":
+        elif recorded.startswith("fork only"):
             launches.forking(key, "1000", boot_ticks())[0]()
         elif recorded == "before its commit":
             launches.submitted(key, "1000")
@@ -1265,7 +1347,7 @@ def test_a_submission_made_again_gets_the_job_it_got_before(
             job.wait_terminated(TIMEOUT)
             assert job.get_state() == (JobState.FAILED, "exit_status_unobserved")
             assert not out.exists(), "never run again"
-        elif recorded == "fork only":
+        elif recorded == "fork only, anchor killed":
             assert job_id == "1000"
             assert job.get_state() == (JobState.FAILED, "start_unconfirmed")
             assert not out.exists(), "never run again"
@@ -1461,10 +1543,10 @@ def test_store_layout(state: Path) -> None:
     js = drmaa2.create_job_session("layout", str(state), backend=BACKEND)
     js.run_job({"remote_command": "/bin/true"}).wait_terminated(TIMEOUT)
     assert stat.S_IMODE(state.stat().st_mode) == 0o700
-    for path in state.iterdir():
+    for path in [*state.iterdir(), *(state / "orphans").iterdir()]:
         found = path.lstat()
         assert not stat.S_ISLNK(found.st_mode), path
-        assert stat.S_IMODE(found.st_mode) == 0o600, path
+        assert stat.S_IMODE(found.st_mode) == (0o700 if path.is_dir() else 0o600), path
         assert found.st_uid == os.geteuid(), path
     assert not list(state.glob("journal-*")), "the journals are gone"
     with sqlite3.connect(state / STORE_FILE) as conn:
