@@ -864,6 +864,41 @@ def test_the_keepers_anchor_keeps_the_ends_of_its_jobs_and_then_exits(
     js.close()
 
 
+def test_ends_no_job_took_are_removed_after_a_day_and_so_are_old_anchors_files(
+    state: Path,
+) -> None:
+    """The anchor also reaps a job's background process left to it, whose end no job takes:
+    the keeper removes such ends once a day old (after its recovery, which takes the ends of
+    jobs), and the files of anchors that have exited and that no keeper notes any more."""
+    js = drmaa2.create_job_session("stale", str(state), backend=BACKEND)
+    js.run_job({"remote_command": "/bin/true"}).wait_terminated(TIMEOUT)
+    stop_keeper(state)
+    wait_until(lambda: not keepers_of(state), what="the keeper to exit")
+    orphans = state / "orphans"
+    day_old = time.time() - 86400 - 60
+    planted = {
+        "old end": orphans / "31999.100",
+        "fresh end": orphans / "31998.100",
+        "old part": orphans / ".31997.100.part",
+        "unnoted anchor": orphans / "anchor.31996.100",
+    }
+    for name, path in planted.items():
+        path.write_bytes(b"")
+        path.chmod(0o600)
+        if name.startswith("old"):
+            os.utime(path, (day_old, day_old))
+    js.get_jobs()  # a new keeper
+    assert not planted["old end"].exists() and not planted["old part"].exists()
+    assert planted["fresh end"].exists(), "a day to be taken"
+    assert not planted["unnoted anchor"].exists(), "no lineage notes it; it does not run"
+    noted = (state / "keeper.lock").read_text().splitlines()[1].split()[1:]
+    assert len(noted) == 2, noted  # the keeper before, and this one
+    for lineage in noted:
+        anchor = lineage.split(":")[1]
+        assert (orphans / f"anchor.{anchor}").exists(), "noted anchors' files are kept"
+    js.close()
+
+
 def test_a_reused_pid_is_never_taken_for_a_job(state: Path) -> None:
     js = drmaa2.create_job_session("crashy", str(state), backend=BACKEND)
     job = js.run_job({"remote_command": "/bin/sleep", "args": ["600"]})
@@ -950,8 +985,9 @@ def test_crash_integrity_under_repeated_sigkill_of_the_keeper(state: Path, tmp_p
         unobserved = [i for i in infos if i.job_sub_state == "exit_status_unobserved"]
         assert len(unobserved) <= 20 * 2, "only tasks running at a crash may lack a status"
         # A task the keeper was killed while forking (between the record of its launch and
-        # that of its process, well under a millisecond) whose process had ended before the
-        # next keeper looked for it is start_unconfirmed: at most one per kill.
+        # that of its process, microseconds) is decided by the dead keeper's anchor: never
+        # forked, it starts (counted in "never" above if not); ended, it has its end. It is
+        # start_unconfirmed only if that cannot be told: at most one per kill.
         unconfirmed = [i for i in infos if i.job_sub_state == "start_unconfirmed"]
         assert len(unconfirmed) <= 20, [i.job_id for i in unconfirmed]
         others = [
