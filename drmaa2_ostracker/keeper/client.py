@@ -16,11 +16,8 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import fcntl
 import itertools
 import os
-import socket
-import struct
 import threading
 import time
 import weakref
@@ -29,21 +26,18 @@ from typing import Any
 
 from drmaa2.errors import (
     DrmCommunicationException,
-    SessionManagementException,
     TimeoutException,
 )
-from drmaa2_ostracker import __version__, faults
 from drmaa2_ostracker.keeper import files
 from drmaa2_ostracker.keeper.ahead import Ahead, Pipeline
+from drmaa2_ostracker.keeper.connecting import Connecting
 from drmaa2_ostracker.keeper.protocol import (
-    MAGIC,
-    PROTOCOL,
     Channel,
     ConnectionLost,
     decode_error,
 )
-from drmaa2_ostracker.keeper.starting import START_TIMEOUT, spawn_keeper
-from drmaa2_ostracker.keeper.stream import EventStream, peer_pid
+from drmaa2_ostracker.keeper.starting import START_TIMEOUT
+from drmaa2_ostracker.keeper.stream import EventStream
 from drmaa2_ostracker.process.identity import process_state
 
 __all__ = ["ANSWER_GRACE", "SETTLE_TIMEOUT", "START_TIMEOUT", "KeeperClient"]
@@ -79,14 +73,13 @@ _RETRYABLE = frozenset(
 #: SessionEngine.run_job), never making it twice; a control, which succeeds if the job is
 #: where the action led it (see Requests._do_again).
 _AGAIN = frozenset({"run_job", "run_bulk_jobs", "control"})
-_CRED = struct.Struct("3i")
 #: Connections kept open while no thread uses them (more are opened while threads need them).
 _IDLE_CONNECTIONS = 1
 
 _clients: weakref.WeakSet[KeeperClient] = weakref.WeakSet()
 
 
-class KeeperClient:
+class KeeperClient(Connecting):
     """The connection of this process to the keeper of one state directory."""
 
     def __init__(self, state_dir: str) -> None:
@@ -276,88 +269,6 @@ class KeeperClient:
                 self._pool.append(channel)
                 return
         channel.close()
-
-    # -- connecting --------------------------------------------------------------------------
-
-    def connect(self, follow: bool = True) -> Channel:
-        """A new connection to the keeper, started if it does not run. ``follow``: the event
-        stream, if any, is subscribed to this keeper before this returns (a new keeper: the
-        one it was subscribed to died)."""
-        problem = ""
-        for _ in range(5):
-            channel = self._try_connect()
-            if channel is None:
-                channel = self._start()
-            try:
-                self._hello(channel)
-                stream = self._events
-                if follow and stream is not None:
-                    stream.follow(peer_pid(channel))
-                return channel
-            except (ConnectionLost, ConnectionError) as error:
-                # The keeper was exiting, or was killed: start anew.
-                channel.close()
-                problem = str(error)
-                time.sleep(0.01)
-        raise DrmCommunicationException(f"cannot reach the keeper of {self.state_dir}: {problem}")
-
-    def _try_connect(self) -> Channel | None:
-        try:
-            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
-        except OSError as error:
-            fault = faults.resource_fault(self._address, error, "connect to the keeper at")
-            if fault is not None:
-                raise fault from None
-            raise
-        try:
-            sock.connect(self._address)
-        except (FileNotFoundError, ConnectionRefusedError):
-            sock.close()
-            return None
-        except OSError as error:
-            sock.close()
-            raise DrmCommunicationException(
-                f"cannot connect to the keeper of {self.state_dir}: {error.strerror}"
-            ) from None
-        pid, uid, _gid = _CRED.unpack(
-            sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _CRED.size)
-        )
-        if uid != os.geteuid():
-            sock.close()
-            raise SessionManagementException(
-                f"the keeper socket of {self.state_dir} belongs to user id {uid} (process "
-                f"{pid}), not to this user: the state directory is not safe to use"
-            )
-        return Channel(sock)
-
-    def _hello(self, channel: Channel) -> Channel:
-        # A keeper that closed at once may have said why (out of descriptors): read that.
-        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-            channel.send(("hello", (MAGIC, PROTOCOL, __version__)))
-        (ok, value), _ = self._receive(channel)
-        if not ok:
-            channel.close()
-            raise decode_error(value)
-        self.keeper_pid = int(value[2])
-        return channel
-
-    def _start(self) -> Channel:
-        """Start the keeper (unless another process just did) and connect to it."""
-        lock = files.open_private(os.path.join(self.state_dir, files.START_LOCK))
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            channel = self._try_connect()
-            if channel is not None:
-                return channel
-            spawn_keeper(self.state_dir)
-            channel = self._try_connect()
-            if channel is None:
-                raise DrmCommunicationException(
-                    f"the keeper of {self.state_dir} started but does not listen"
-                )
-            return channel
-        finally:
-            os.close(lock)
 
     # -- events ------------------------------------------------------------------------------
 

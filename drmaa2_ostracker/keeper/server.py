@@ -36,11 +36,11 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from drmaa2.errors import SessionManagementException
 from drmaa2_ostracker import __version__, faults
 from drmaa2_ostracker.keeper import files
 from drmaa2_ostracker.keeper.connection import Connection
 from drmaa2_ostracker.keeper.events import EventStreams
+from drmaa2_ostracker.keeper.lock import KeeperLock
 from drmaa2_ostracker.keeper.protocol import (
     MAGIC,
     PROTOCOL,
@@ -50,9 +50,8 @@ from drmaa2_ostracker.keeper.protocol import (
 from drmaa2_ostracker.keeper.requests import Requests
 from drmaa2_ostracker.keeper.sessions import SessionEngine
 from drmaa2_ostracker.plan import Plan
-from drmaa2_ostracker.process import ProcessIdentity, identity_of
 from drmaa2_ostracker.store import Store
-from drmaa2_ostracker.store.orphans import LINEAGES, Lineage
+from drmaa2_ostracker.store.orphans import Lineage
 from drmaa2_ostracker.supervisor import Supervisor
 
 __all__ = ["DEFAULT_IDLE_SECONDS", "IDLE_ENV", "Keeper"]
@@ -68,11 +67,6 @@ _IDLE_CHECK = 0.25
 #: How long a stopping keeper lets its connections finish the requests they read (seconds).
 HANG_UP_SECONDS = 10.0
 _PEERCRED = struct.Struct("3i")
-
-
-def _identity(pid: int) -> ProcessIdentity:
-    """A process's identity (its start unknown: 0, a start no process has)."""
-    return identity_of(pid) or ProcessIdentity(pid, 0)
 
 
 def idle_seconds() -> float:
@@ -96,8 +90,7 @@ class Keeper(Requests, EventStreams):
         self.state_dir = os.path.abspath(state_dir)
         #: This keeper and its anchor (the parent that keeps its jobs' ends if it is
         #: killed: see :mod:`~drmaa2_ostracker.keeper.anchor`), and the keepers before it.
-        anchored = None if anchor is None else _identity(anchor)
-        self.lineage = Lineage(_identity(os.getpid()), anchored)
+        self.lineage = Lineage.of(os.getpid(), anchor)
         self.lineages_before: list[Lineage] = []
         self.idle = idle_seconds() if idle is None else idle
         self._lock = threading.Lock()
@@ -127,57 +120,20 @@ class Keeper(Requests, EventStreams):
         and serve until idle or told to stop. If it cannot start, it raises (and the caller
         reports why)."""
         files.check_state_dir(self.state_dir)
-        lock_fd = files.open_private(os.path.join(self.state_dir, files.KEEPER_LOCK))
+        lock = KeeperLock(self.state_dir)
         try:
-            self._take(lock_fd)
-            old = b""
-            with contextlib.suppress(OSError):
-                old = os.pread(lock_fd, 65536, 0)
-            self.lineages_before = Lineage.parse_all(old.decode(errors="replace"))
-            self._write_pid(lock_fd)
+            lock.take(lambda: self._stopping)
+            self.lineages_before = lock.before
+            lock.note(self.lineage)
             self._open()
             if self.supervisor.all_written():  # what the keepers before left is decided
                 self.lineage = dataclasses.replace(self.lineage, recovered=True)
-                self._write_pid(lock_fd)
+                lock.note(self.lineage)
             ready("ready")
             if not self._serve():
                 self._close()
         finally:
-            os.close(lock_fd)
-
-    def _write_pid(self, lock_fd: int) -> None:
-        """Note the keeper's pid in its lock file, for people and tools, and, on a second line,
-        ``keepers`` and the lineages of the last keepers, this one's last (see
-        :class:`~drmaa2_ostracker.store.orphans.Lineage`). On a full disk the keeper serves
-        without them (reads must work)."""
-        lineages = [*self.lineages_before[1 - LINEAGES :], self.lineage]
-        text = f"{os.getpid()}\nkeepers {' '.join(str(each) for each in lineages)}\n".encode()
-        try:
-            os.pwrite(lock_fd, text, 0)
-            os.ftruncate(lock_fd, len(text))
-        except OSError as error:
-            if faults.resource_fault(files.KEEPER_LOCK, error) is None:
-                raise
-            _log.warning("cannot write the pid to %s: %s", files.KEEPER_LOCK, error.strerror)
-
-    def _take(self, lock_fd: int, timeout: float = 30.0) -> None:
-        """The keeper lock: a keeper that is exiting releases it within moments (a SIGTERM
-        meanwhile ends the wait)."""
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                return
-            except BlockingIOError:
-                if self._stopping:
-                    raise SessionManagementException(
-                        "the keeper was stopped (SIGTERM) before it started"
-                    ) from None
-                if time.monotonic() > deadline:
-                    raise SessionManagementException(
-                        "another keeper holds the state directory and does not let go"
-                    ) from None
-                time.sleep(0.01)
+            lock.close()
 
     def _open(self) -> None:
         self.store = store = Store(self.state_dir)

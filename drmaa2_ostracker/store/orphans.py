@@ -39,6 +39,7 @@ from drmaa2_ostracker.keeper.anchor import (
 from drmaa2_ostracker.process.exits import ExitStatus, decode_wait_status
 from drmaa2_ostracker.process.identity import (
     ProcessIdentity,
+    identity_of,
     is_running,
     process_state,
     stat_fields,
@@ -71,6 +72,16 @@ class Lineage:
     keeper: ProcessIdentity
     anchor: ProcessIdentity | None
     recovered: bool = False
+
+    @classmethod
+    def of(cls, keeper: int, anchor: int | None) -> Lineage:
+        """The lineage of the running keeper ``keeper`` and its anchor (pids; a process
+        gone has start 0, a start no process has)."""
+
+        def identity(pid: int) -> ProcessIdentity:
+            return identity_of(pid) or ProcessIdentity(pid, 0)
+
+        return cls(identity(keeper), None if anchor is None else identity(anchor))
 
     def __str__(self) -> str:
         anchor = "-" if self.anchor is None else _name(self.anchor.pid, self.anchor.start_ticks)

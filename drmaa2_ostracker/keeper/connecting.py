@@ -1,0 +1,126 @@
+"""Reaching the keeper: a new connection to it, checked to be this user's, greeted, and the
+keeper started first if nobody listens (see :mod:`~drmaa2_ostracker.keeper.starting`)."""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import socket
+import struct
+import time
+from typing import TYPE_CHECKING, Any
+
+from drmaa2.errors import DrmCommunicationException, SessionManagementException
+from drmaa2_ostracker import __version__, faults
+from drmaa2_ostracker.keeper import files
+from drmaa2_ostracker.keeper.protocol import (
+    MAGIC,
+    PROTOCOL,
+    Channel,
+    ConnectionLost,
+    decode_error,
+)
+from drmaa2_ostracker.keeper.starting import spawn_keeper
+from drmaa2_ostracker.keeper.stream import peer_pid
+
+if TYPE_CHECKING:
+    from drmaa2_ostracker.keeper.stream import EventStream
+
+__all__ = ["Connecting"]
+
+_CRED = struct.Struct("3i")
+
+
+class Connecting:
+    """The part of the :class:`~drmaa2_ostracker.keeper.client.KeeperClient` that makes new
+    connections to the keeper."""
+
+    # Set by the client.
+    state_dir: str
+    keeper_pid: int | None
+    _address: str
+    _events: EventStream | None
+
+    def _receive(self, channel: Channel) -> tuple[Any, list[int]]:
+        raise NotImplementedError  # the client's: an answer, within its call's limit
+
+    def connect(self, follow: bool = True) -> Channel:
+        """A new connection to the keeper, started if it does not run. ``follow``: the event
+        stream, if any, is subscribed to this keeper before this returns (a new keeper: the
+        one it was subscribed to died)."""
+        problem = ""
+        for _ in range(5):
+            channel = self._try_connect()
+            if channel is None:
+                channel = self._start()
+            try:
+                self._hello(channel)
+                stream = self._events
+                if follow and stream is not None:
+                    stream.follow(peer_pid(channel))
+                return channel
+            except (ConnectionLost, ConnectionError) as error:
+                # The keeper was exiting, or was killed: start anew.
+                channel.close()
+                problem = str(error)
+                time.sleep(0.01)
+        raise DrmCommunicationException(f"cannot reach the keeper of {self.state_dir}: {problem}")
+
+    def _try_connect(self) -> Channel | None:
+        try:
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+        except OSError as error:
+            fault = faults.resource_fault(self._address, error, "connect to the keeper at")
+            if fault is not None:
+                raise fault from None
+            raise
+        try:
+            sock.connect(self._address)
+        except (FileNotFoundError, ConnectionRefusedError):
+            sock.close()
+            return None
+        except OSError as error:
+            sock.close()
+            raise DrmCommunicationException(
+                f"cannot connect to the keeper of {self.state_dir}: {error.strerror}"
+            ) from None
+        pid, uid, _gid = _CRED.unpack(
+            sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _CRED.size)
+        )
+        if uid != os.geteuid():
+            sock.close()
+            raise SessionManagementException(
+                f"the keeper socket of {self.state_dir} belongs to user id {uid} (process "
+                f"{pid}), not to this user: the state directory is not safe to use"
+            )
+        return Channel(sock)
+
+    def _hello(self, channel: Channel) -> Channel:
+        # A keeper that closed at once may have said why (out of descriptors): read that.
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            channel.send(("hello", (MAGIC, PROTOCOL, __version__)))
+        (ok, value), _ = self._receive(channel)
+        if not ok:
+            channel.close()
+            raise decode_error(value)
+        self.keeper_pid = int(value[2])
+        return channel
+
+    def _start(self) -> Channel:
+        """Start the keeper (unless another process just did) and connect to it."""
+        lock = files.open_private(os.path.join(self.state_dir, files.START_LOCK))
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            channel = self._try_connect()
+            if channel is not None:
+                return channel
+            spawn_keeper(self.state_dir)
+            channel = self._try_connect()
+            if channel is None:
+                raise DrmCommunicationException(
+                    f"the keeper of {self.state_dir} started but does not listen"
+                )
+            return channel
+        finally:
+            os.close(lock)
