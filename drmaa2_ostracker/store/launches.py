@@ -17,7 +17,8 @@ its jobs are found ended, as after any crash.)
 Once the fork returns, a second record, in a second ring of the same file, names the
 process (pid and start time): the next keeper adopts it if it runs, and knows it ran if it
 ended (its exit status unobserved), where only a job whose launch began and has no such
-record is of unknown start (a keeper killed within the fork itself).
+record is of unknown start (a keeper killed within the fork itself): the dead keeper's
+anchor tells whether it forked (see :mod:`~drmaa2_ostracker.store.orphans`).
 
 A third ring holds submissions: the key a client gave a ``run_job`` or ``run_bulk_jobs``
 request and the id it got, written before the job's record is committed or, for a job

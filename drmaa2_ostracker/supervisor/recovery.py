@@ -54,8 +54,10 @@ class Recovery(Unfolding):
         A job still running (same pid *and* start time) is adopted: tracked, controllable,
         suspended stays suspended. A job that ended meanwhile is FAILED with its exit status
         unobserved, never invented. One caught while starting is adopted if its process is
-        found, started if it was never forked (see :mod:`~drmaa2_ostracker.store.launches`),
-        and otherwise FAILED: it may have run, and never runs twice.
+        found, started if it was never forked (see :mod:`~drmaa2_ostracker.store.launches`,
+        and, for a fork begun and not recorded, :mod:`~drmaa2_ostracker.store.orphans`),
+        given its end if its process ended, and otherwise FAILED: it may have run, and never
+        runs twice.
         Queued jobs queue again under their array's limit; held jobs stay held. An array's
         untouched tasks go on from its cursor. A job whose end the ring of ends holds (it
         could not be stored when the ring was opened: a full disk) takes that end, kept in
