@@ -166,7 +166,12 @@ class Recovery(Unfolding):
         self._ended_elsewhere(changes, job, identity, 0.0, UNOBSERVED_NOTE)
 
     def _take_over_found(
-        self, changes: Changes, job: TrackedJob, since: int | None, exact: bool = True
+        self,
+        changes: Changes,
+        job: TrackedJob,
+        since: int | None,
+        exact: bool = True,
+        requeue: bool = True,
     ) -> None:
         """A job whose fork began at boot tick ``since`` (``exact``: or earlier) and whose
         process was not recorded: adopted if a process of the job started since then is
@@ -175,7 +180,8 @@ class Recovery(Unfolding):
         <drmaa2_ostracker.store.orphans.Orphans.launched_since>`), it was never forked, and
         queues again; if exactly one is, and ``since`` is exact, that ended process was
         the job's (its exact end); otherwise it is FAILED start_unconfirmed (it may have
-        run: it never runs twice)."""
+        run: it never runs twice). Not ``requeue``: never queued again (a submission made
+        again, see :meth:`never_forked`: start_unconfirmed instead)."""
         found = ended = None
         store = job.store
         if since is not None:
@@ -183,7 +189,7 @@ class Recovery(Unfolding):
             found = find_job_process(job.record.job_id, since, taken)
             if found is None:
                 ended = self._ended_since(store, since, taken)
-        if ended == []:
+        if ended == [] and requeue:
             # Never forked (the keeper was killed before): it starts as if never marked.
             self._transition(changes, job, JobState.QUEUED, "", pid_start=None)
             job.group.push(job)
@@ -248,8 +254,8 @@ class Recovery(Unfolding):
         with self._changing() as changes:
             self._active[job.key] = job
             self._note(changes, job)
-            if submission.process is None:
-                self._take_over_found(changes, job, submission.tick)
+            if submission.process is None:  # (if never forked, it was made anew instead)
+                self._take_over_found(changes, job, submission.tick, requeue=False)
             else:
                 identity = ProcessIdentity(*submission.process)
                 self._take_over_process(changes, job, identity, open_pidfd(identity))
