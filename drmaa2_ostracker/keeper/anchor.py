@@ -148,20 +148,24 @@ def main(argv: list[str]) -> int:
         if found is None:
             continue
         pid = found.si_pid
-        start = _start_ticks(pid)  # a zombie's: its start time is still there
-        fd = -1
-        if pid != keeper and start is not None:
-            try:
-                if directory is None:
-                    directory = orphans_directory(state_dir)
-                fd = pending(directory, pid, start)
-            except OSError as error:
-                whole = False
-                print(f"anchor: cannot record the end of process {pid}: {error}", file=sys.stderr)
-        _, status, usage = os.wait4(pid, 0)
-        if fd < 0 or directory is None or start is None:
-            whole = whole and (pid == keeper or start is not None)
+        if pid == keeper:
+            os.wait4(pid, 0)
             continue
+        start = _start_ticks(pid)  # a zombie's: its start time is still there
+        try:
+            if start is None:
+                raise OSError(f"its start time is gone from /proc/{pid}")
+            if directory is None:
+                directory = orphans_directory(state_dir)
+            fd = pending(directory, pid, start)
+        except OSError as error:
+            fd = -1
+            whole = False
+            print(f"anchor: cannot record the end of process {pid}: {error}", file=sys.stderr)
+        _, status, usage = os.wait4(pid, 0)
+        if fd < 0:
+            continue
+        assert directory is not None and start is not None
         try:
             write_orphan(directory, pid, start, status, usage, fd)
         except OSError as error:

@@ -19,6 +19,7 @@ it), :mod:`.procfs` (reading /proc for the monitoring session).
 from drmaa2_ostracker.process.exits import ExitStatus, decode_wait_status, open_pidfd, reap
 from drmaa2_ostracker.process.identity import (
     ProcessIdentity,
+    ProcessSet,
     boot_ticks,
     find_job_process,
     identity_of,
@@ -36,6 +37,7 @@ __all__ = [
     "LaunchError",
     "LaunchSpec",
     "ProcessIdentity",
+    "ProcessSet",
     "Spawned",
     "boot_ticks",
     "continue_job",

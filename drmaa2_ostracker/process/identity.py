@@ -47,6 +47,20 @@ class ProcessIdentity:
         return 0 <= ticks + self.start_ticks + 1 <= 1
 
 
+class ProcessSet:
+    """Processes known by pid and start ticks (as in :class:`ProcessIdentity`, a start may
+    say "one of two ticks"): which of them a process of a pid and a start tick is."""
+
+    def __init__(self, known: Iterable[tuple[int, int]] = ()) -> None:
+        self._by_pid: dict[int, list[ProcessIdentity]] = {}
+        for pid, start in known:
+            self._by_pid.setdefault(pid, []).append(ProcessIdentity(pid, start))
+
+    def has(self, pid: int, ticks: int) -> bool:
+        """Whether the process ``pid`` that started at ``ticks`` is one of these."""
+        return any(known.started_at(ticks) for known in self._by_pid.get(pid, ()))
+
+
 def stat_fields(pid: int) -> list[str] | None:
     """Fields of /proc/<pid>/stat after the command name (index 0 is the state letter)."""
     try:
@@ -102,9 +116,7 @@ def find_job_process(
     earliest such. For a job whose start was not recorded because its keeper died while
     starting it (job ids are counted per session: another session's job of the same id may
     have started then too)."""
-    others: dict[int, list[ProcessIdentity]] = {}
-    for pid, start in taken:
-        others.setdefault(pid, []).append(ProcessIdentity(pid, start))
+    others = ProcessSet(taken)
     marker = b"\0JOB_ID=" + job_id.encode() + b"\0"
     me = os.geteuid()
     found: ProcessIdentity | None = None
@@ -119,7 +131,7 @@ def find_job_process(
         ticks = int(fields[19])
         if ticks < not_before or (found is not None and ticks >= found.start_ticks):
             continue
-        if any(other.started_at(ticks) for other in others.get(pid, ())):
+        if others.has(pid, ticks):
             continue
         try:
             if os.stat(f"/proc/{pid}").st_uid != me:

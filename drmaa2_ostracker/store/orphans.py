@@ -39,6 +39,7 @@ from drmaa2_ostracker.keeper.anchor import (
 from drmaa2_ostracker.process.exits import ExitStatus, decode_wait_status
 from drmaa2_ostracker.process.identity import (
     ProcessIdentity,
+    ProcessSet,
     identity_of,
     is_running,
     process_state,
@@ -108,6 +109,12 @@ class Lineage:
         return found
 
 
+def _ticks(identity: ProcessIdentity) -> list[int]:
+    """The ticks a process may have started at (two for a start that says "one of two")."""
+    start = identity.start_ticks
+    return [start] if start >= 0 else [-start - 1, -start]
+
+
 def _identity(name: str) -> ProcessIdentity | None:
     pid, _, start = name.partition(".")
     try:
@@ -163,12 +170,10 @@ class Orphans:
         None if that cannot be told: a keeper before had no anchor, or its anchor was
         killed, or has a child that may be the job's (still running, or not yet reaped
         after :data:`_SETTLE` seconds), or a keeper of an earlier release came before."""
-        others: dict[int, list[ProcessIdentity]] = {}
-        for pid, start in taken:
-            others.setdefault(pid, []).append(ProcessIdentity(pid, start))
+        others = ProcessSet(taken)
 
         def known(pid: int, start: int) -> bool:
-            return start < tick or any(o.started_at(start) for o in others.get(pid, ()))
+            return start < tick or others.has(pid, start)
 
         deadline = time.monotonic() + _SETTLE
         while True:
@@ -246,17 +251,13 @@ class Orphans:
         """Whether the process is a zombie, or its end is being written."""
         if process_state(identity.pid) == "Z":
             return True
-        start = identity.start_ticks
-        ticks = [start] if start >= 0 else [-start - 1, -start]
         return any(
             os.path.exists(os.path.join(self._path, f".{_name(identity.pid, tick)}.part"))
-            for tick in ticks
+            for tick in _ticks(identity)
         )
 
     def _read(self, identity: ProcessIdentity) -> tuple[ExitStatus, int, str] | None:
-        start = identity.start_ticks
-        ticks = [start] if start >= 0 else [-start - 1, -start]
-        for tick in ticks:
+        for tick in _ticks(identity):
             path = os.path.join(self._path, _name(identity.pid, tick))
             try:
                 fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)

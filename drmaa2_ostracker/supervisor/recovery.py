@@ -12,6 +12,7 @@ from collections.abc import Callable
 from drmaa2.enums import JobState
 from drmaa2_ostracker.process import (
     ProcessIdentity,
+    ProcessSet,
     Spawned,
     find_job_process,
     open_pidfd,
@@ -231,15 +232,8 @@ class Recovery(Unfolding):
         ended = orphans.launched_since(since, taken)
         if not ended:
             return ended
-        recorded: dict[int, list[ProcessIdentity]] = {}
-        for pid, start in store.processes_of(sorted({p.pid for p in ended})):
-            recorded.setdefault(pid, []).append(ProcessIdentity(pid, start))
-        return [
-            p
-            for p in ended
-            if orphans.claimed(p)
-            or not any(r.started_at(p.start_ticks) for r in recorded.get(p.pid, ()))
-        ]
+        recorded = ProcessSet(store.processes_of(sorted({p.pid for p in ended})))
+        return [p for p in ended if orphans.claimed(p) or not recorded.has(p.pid, p.start_ticks)]
 
     def resubmitted(
         self, store: Store, record: JobRecord, group: Group, submission: Submission
