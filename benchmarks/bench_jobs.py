@@ -49,7 +49,9 @@ def sequential(n: int, repeats: int) -> list[dict[str, object]]:
         keeper_cpu = (keeper_cpu_seconds(session.contact) - keeper_cpu) / (n * repeats)
         baseline, ours_time = statistics.median(b), statistics.median(o)
         hop, bare_hop = keeper_hop(session.contact, max(200, n))
+        split = job_split(session, template, max(200, n))
     spawn = spawn_time(max(100, n // 2))
+    woken = woken_spawn_time(max(200, n))
     ratio = ours_time / baseline
     return [
         result(
@@ -78,6 +80,33 @@ def sequential(n: int, repeats: int) -> list[dict[str, object]]:
             "us",
             baseline / n * 1e6,
             "Popen + wait, whole job",
+            "reported",
+            True,
+        ),
+        result(
+            "sequential: the same spawn in a process woken by another's request p50, us",
+            woken * 1e6,
+            "us",
+            spawn * 1e6,
+            "the spawn in one process",
+            "reported",
+            True,
+        ),
+        result(
+            "sequential: run_job returning p50, us",
+            split[0] * 1e6,
+            "us",
+            split[2] * 1e6,
+            "Popen() returning",
+            "reported",
+            True,
+        ),
+        result(
+            "sequential: wait_terminated after run_job p50, us",
+            split[1] * 1e6,
+            "us",
+            split[3] * 1e6,
+            "Popen.wait() after Popen()",
             "reported",
             True,
         ),
@@ -128,6 +157,70 @@ def keeper_hop(state_dir: str, n: int) -> tuple[float, float]:
         ours.close()
         echo.wait()
     return statistics.median(hops), statistics.median(bare)
+
+
+def job_split(
+    session: drmaa2.JobSession, template: drmaa2.JobTemplate, n: int
+) -> tuple[float, float, float, float]:
+    """Where a sequential job's time goes, job by job by turns: p50 of run_job returning, of
+    wait_terminated after it, of ``Popen([/bin/true])`` returning and of its ``wait()``
+    (seconds). The spawn happens within the first part; the job runs within the second."""
+    clock = time.perf_counter
+    times: list[list[float]] = [[], [], [], []]
+    for _ in range(n):
+        start = clock()
+        job = session.run_job(template)
+        returned = clock()
+        job.wait_terminated()
+        times[1].append(clock() - returned)
+        times[0].append(returned - start)
+        start = clock()
+        child = subprocess.Popen([TRUE])
+        returned = clock()
+        child.wait()
+        times[3].append(clock() - returned)
+        times[2].append(returned - start)
+    ours_run, ours_wait, popen_run, popen_wait = (statistics.median(part) for part in times)
+    return ours_run, ours_wait, popen_run, popen_wait
+
+
+#: A process that spawns /bin/true each time it reads a byte, and reports the p50 of the
+#: spawns (``Popen`` returning) once its socket closes: the keeper's situation, a spawn in a
+#: process woken by another's request, without the keeper.
+_WOKEN_SPAWNER = (
+    "import socket, statistics, subprocess, sys, time\n"
+    "s = socket.socket(fileno=int(sys.argv[1]))\n"
+    "times = []\n"
+    "while s.recv(1):\n"
+    "    start = time.perf_counter()\n"
+    "    child = subprocess.Popen([sys.argv[2]])\n"
+    "    times.append(time.perf_counter() - start)\n"
+    "    s.sendall(b'x')\n"
+    "    child.wait()\n"
+    "print(statistics.median(times[20:]))\n"
+)
+
+
+def woken_spawn_time(n: int) -> float:
+    """p50 of ``Popen([/bin/true])`` returning in a process woken for each by this one's
+    request over a Unix socket (seconds): on a machine whose scheduler moves the new child to
+    the other core, this is slower than the same spawn in a process that is not woken."""
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    spawner = subprocess.Popen(
+        [sys.executable, "-c", _WOKEN_SPAWNER, str(theirs.fileno()), TRUE],
+        pass_fds=(theirs.fileno(),),
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    theirs.close()
+    try:
+        for _ in range(n + 20):
+            ours.sendall(b"g")
+            ours.recv(1)
+    finally:
+        ours.close()
+        out, _ = spawner.communicate()
+    return float(out)
 
 
 def spawn_time(n: int) -> float:
