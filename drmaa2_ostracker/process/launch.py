@@ -14,6 +14,8 @@ import inspect
 import os
 import signal
 import subprocess
+import sys
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -248,7 +250,8 @@ def _fork_exec(
         env_list = [key + b"=" + value for key, value in spec.env.items()]
     args = [os.fsencode(arg) for arg in argv]
     executables = (os.fsencode(executable),)
-    read_end, write_end = os.pipe()
+    kept = _error_pipe()  # this thread's, if a failed exec is known when fork_exec returns
+    read_end, write_end = (kept.read_end, kept.write_end) if kept else os.pipe()
     try:
         try:
             if spec.announce is not None:
@@ -278,17 +281,14 @@ def _fork_exec(
                 None,  # preexec_fn
             )
         finally:
-            os.close(write_end)
+            if not kept:
+                os.close(write_end)
         if spec.forked is not None:
             spec.forked(pid, before, time.clock_gettime_ns(time.CLOCK_BOOTTIME))
-        failure = bytearray()
-        while True:  # empty once the exec succeeded
-            part = os.read(read_end, 50000)
-            failure += part
-            if not part or len(failure) > 50000:
-                break
+        failure = _exec_failure(read_end)  # empty once the exec succeeded
     finally:
-        os.close(read_end)
+        if not kept:
+            os.close(read_end)
     if not failure:
         return pid
     with contextlib.suppress(ChildProcessError):
@@ -305,4 +305,112 @@ def _fork_exec(
     raise subprocess.SubprocessError(message.decode(errors="replace") or "the job did not start")
 
 
+def _exec_failure(read_end: int) -> bytes:
+    """What the child wrote into the error pipe before it gave up: read to the end (a pipe
+    of its own: its end, once the child exec'd or died) or until it is empty (a pipe kept
+    for the next start, non-blocking: nothing is left in it for that start)."""
+    failure = bytearray()
+    while True:
+        try:
+            part = os.read(read_end, 50000)
+        except BlockingIOError:
+            break
+        if not part:
+            break
+        if len(failure) <= 50000:
+            failure += part
+    return bytes(failure)
+
+
+class _ErrorPipe:
+    """A pipe for the exec errors of the jobs one thread starts, kept for its next start: a
+    pipe less to make and close per job. Closed with the thread's locals (the thread ended)."""
+
+    __slots__ = ("read_end", "write_end")
+
+    def __init__(self) -> None:
+        # Close-on-exec: a job keeps neither end (its exec closes the write end it was given
+        # to report a failure on); non-blocking: an empty pipe is a start that succeeded.
+        self.read_end, self.write_end = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
+
+    def __del__(self) -> None:
+        for fd in (self.read_end, self.write_end):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+
+_pipes = threading.local()
+
+
+def _error_pipe() -> _ErrorPipe | None:
+    """This thread's error pipe, if a kept one can be used: only where ``fork_exec`` returns
+    once the child has exec'd or died (vfork), so that a failure is in the pipe by then."""
+    global _VFORK_WAITS
+    if _VFORK_WAITS is None:  # found out at the first start, not on import (clients import this)
+        _VFORK_WAITS = _vfork_waits()
+    if not _VFORK_WAITS:
+        return None
+    pipe: _ErrorPipe | None = getattr(_pipes, "pipe", None)
+    if pipe is None:
+        pipe = _pipes.pipe = _ErrorPipe()
+    return pipe
+
+
+def _vfork_waits() -> bool:
+    """Whether ``fork_exec`` starts a job by vfork here, so that it returns only once the
+    child has exec'd or died: CPython 3.10 or later on Linux, vfork allowed, and a start of a
+    program that does not exist, tried three times, finds its failure at once each time."""
+    if (
+        _FORK_EXEC is None
+        or sys.platform != "linux"
+        or sys.implementation.name != "cpython"
+        or not getattr(subprocess, "_USE_VFORK", False)
+    ):
+        return False
+    missing = b"/nonexistent/drmaa2-ostracker-vfork-probe"
+    for _ in range(3):
+        read_end, write_end = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
+        try:
+            pid = _FORK_EXEC(
+                [missing],
+                (missing,),
+                True,
+                (write_end,),
+                None,
+                [],
+                -1,
+                -1,
+                -1,
+                -1,
+                -1,
+                -1,
+                read_end,
+                write_end,
+                True,
+                False,
+                -1,
+                None,
+                None,
+                None,
+                -1,
+                None,
+            )
+            try:
+                found = os.read(read_end, 1000)
+            except BlockingIOError:
+                found = b""
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, 0)
+            if not found.startswith(b"OSError:"):
+                return False
+        except OSError:
+            return False
+        finally:
+            os.close(read_end)
+            os.close(write_end)
+    return True
+
+
 _FORK_EXEC = _checked_fork_exec()
+#: Whether ``fork_exec`` returns only once the child has exec'd or died (None: not known yet).
+_VFORK_WAITS: bool | None = None

@@ -16,9 +16,9 @@ import pytest
 
 import drmaa2
 from drmaa2 import JobState
-from tests.behaviour.conftest import TIMEOUT, file_text
+from tests.behaviour.conftest import TIMEOUT, file_text, wait_until
 from tests.keepers import keepers_under, stop_keepers
-from tests.os.test_persistence import python
+from tests.os.test_persistence import keepers_of, python
 
 BACKEND = "os"
 
@@ -223,3 +223,54 @@ def test_a_default_acl_decides_as_for_the_submitters_own_redirection(
     start_keeper(state, 0o077)
     submit(state, 0o022, [{"remote_command": "/bin/true", "output_path": str(shared / "out")}])
     assert mode_of(shared / "out") == shells_mode(shared, 0o022) == 0o640
+
+
+def test_starts_that_fail_and_succeed_in_turn_each_get_their_own_outcome(tmp_path: Path) -> None:
+    """The keeper keeps a pipe per thread for the exec errors of the jobs it starts: a
+    failure reported on it is the failed job's only, never the next job's, from the same
+    client (the same thread of the keeper) or from others (threads of their own); and the
+    pipes of the threads of clients that are gone are closed."""
+    broken = tmp_path / "broken-script"
+    broken.write_text("#!/no/such/interpreter\necho never\n")
+    broken.chmod(0o755)
+    plain = tmp_path / "plain-script"  # no #! line: run by /bin/sh after ENOEXEC
+    plain.write_text("exit 5\n")
+    plain.chmod(0o755)
+    state = tmp_path / "state"
+    expected = [
+        (str(broken), JobState.FAILED, None),
+        ("/bin/true", JobState.DONE, 0),
+        (str(broken), JobState.FAILED, None),
+        (str(plain), JobState.FAILED, 5),
+        ("/bin/false", JobState.FAILED, 1),
+        ("/bin/true", JobState.DONE, 0),
+    ]
+    with drmaa2.JobSession("spawn", str(state), backend=BACKEND) as js:
+        for command, job_state, exit_status in expected * 2:
+            job = js.run_job({"remote_command": command})
+            job.wait_terminated(TIMEOUT)
+            info = job.get_info()
+            assert (info.job_state, info.exit_status) == (job_state, exit_status), command
+            if exit_status is None:
+                assert info.job_sub_state == "start_failed"
+                assert "/no/such/interpreter" in (info.annotation or "")
+        (keeper,) = keepers_of(state)
+        descriptors = keeper.num_fds()
+        # Other clients (each served by a thread of its own) start jobs, then go.
+        for _ in range(3):
+            other = python(_OTHER_CLIENT.format(state=str(state), broken=str(broken)))
+            assert other.returncode == 0, other.stderr
+            assert other.stdout.split() == ["FAILED", "DONE"]
+        wait_until(lambda: keeper.num_fds() <= descriptors, TIMEOUT)
+        js.destroy()
+
+
+#: A second client: one job that fails to start and one that runs, then it exits.
+_OTHER_CLIENT = """
+import drmaa2
+with drmaa2.JobSession("spawn", {state!r}, backend="os") as js:
+    for command in ({broken!r}, "/bin/true"):
+        job = js.run_job({{"remote_command": command}})
+        job.wait_terminated(60)
+        print(job.get_info().job_state.name)
+"""
