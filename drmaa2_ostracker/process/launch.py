@@ -29,6 +29,7 @@ __all__ = [
     "LaunchSpec",
     "ProcessSettingsLike",
     "Spawned",
+    "find_out_vfork",
     "spawn",
 ]
 
@@ -345,9 +346,6 @@ _pipes = threading.local()
 def _error_pipe() -> _ErrorPipe | None:
     """This thread's error pipe, if a kept one can be used: only where ``fork_exec`` returns
     once the child has exec'd or died (vfork), so that a failure is in the pipe by then."""
-    global _VFORK_WAITS
-    if _VFORK_WAITS is None:  # found out at the first start, not on import (clients import this)
-        _VFORK_WAITS = _vfork_waits()
     if not _VFORK_WAITS:
         return None
     pipe: _ErrorPipe | None = getattr(_pipes, "pipe", None)
@@ -356,10 +354,19 @@ def _error_pipe() -> _ErrorPipe | None:
     return pipe
 
 
+def find_out_vfork() -> None:
+    """Find out whether ``fork_exec`` starts a job by vfork here, so that it returns only once
+    the child has exec'd or died (then each thread keeps one error pipe, see
+    :func:`_error_pipe`). The keeper's starter calls this before it forks the keeper: the
+    children it starts to find out are never the keeper's, nor its anchor's."""
+    global _VFORK_WAITS
+    _VFORK_WAITS = _vfork_waits()
+
+
 def _vfork_waits() -> bool:
-    """Whether ``fork_exec`` starts a job by vfork here, so that it returns only once the
-    child has exec'd or died: CPython 3.10 or later on Linux, vfork allowed, and a start of a
-    program that does not exist, tried three times, finds its failure at once each time."""
+    """Whether ``fork_exec`` starts a job by vfork here: CPython on Linux, vfork allowed,
+    and a start of a program that does not exist, tried three times, finds its failure in
+    the pipe at once each time."""
     if (
         _FORK_EXEC is None
         or sys.platform != "linux"
@@ -412,5 +419,6 @@ def _vfork_waits() -> bool:
 
 
 _FORK_EXEC = _checked_fork_exec()
-#: Whether ``fork_exec`` returns only once the child has exec'd or died (None: not known yet).
-_VFORK_WAITS: bool | None = None
+#: Whether ``fork_exec`` returns only once the child has exec'd or died (see
+#: :func:`find_out_vfork`; until then, a pipe per start).
+_VFORK_WAITS = False

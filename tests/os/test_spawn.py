@@ -274,3 +274,13 @@ with drmaa2.JobSession("spawn", {state!r}, backend="os") as js:
         job.wait_terminated(60)
         print(job.get_info().job_state.name)
 """
+
+
+def test_the_keeper_knows_that_its_starts_use_vfork_here() -> None:
+    """On Linux with CPython, subprocess's fork_exec starts a job by vfork: a failed exec is
+    in the error pipe when it returns, so the keeper keeps one pipe per thread (else it
+    makes one per start: correct, only slower)."""
+    from drmaa2_ostracker.process import launch
+
+    launch.find_out_vfork()
+    assert launch._VFORK_WAITS
