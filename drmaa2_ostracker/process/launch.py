@@ -251,8 +251,9 @@ def _fork_exec(
         env_list = [key + b"=" + value for key, value in spec.env.items()]
     args = [os.fsencode(arg) for arg in argv]
     executables = (os.fsencode(executable),)
-    kept = _error_pipe()  # this thread's, if a failed exec is known when fork_exec returns
-    read_end, write_end = (kept.read_end, kept.write_end) if kept else os.pipe()
+    # A kept pipe where a failed exec is in it when fork_exec returns, else one of its own.
+    kept = _VFORK_WAITS
+    read_end, write_end = _pipes.take() if kept else os.pipe()
     try:
         try:
             if spec.announce is not None:
@@ -287,9 +288,16 @@ def _fork_exec(
         if spec.forked is not None:
             spec.forked(pid, before, time.clock_gettime_ns(time.CLOCK_BOOTTIME))
         failure = _exec_failure(read_end)  # empty once the exec succeeded
+    except BaseException:
+        if kept:  # it may not be empty
+            os.close(read_end)
+            os.close(write_end)
+        raise
     finally:
         if not kept:
             os.close(read_end)
+    if kept:
+        _pipes.give((read_end, write_end))
     if not failure:
         return pid
     with contextlib.suppress(ChildProcessError):
@@ -323,41 +331,44 @@ def _exec_failure(read_end: int) -> bytes:
     return bytes(failure)
 
 
-class _ErrorPipe:
-    """A pipe for the exec errors of the jobs one thread starts, kept for its next start: a
-    pipe less to make and close per job. Closed with the thread's locals (the thread ended)."""
-
-    __slots__ = ("read_end", "write_end")
+class _ErrorPipes:
+    """Pipes for the exec errors of the jobs the keeper starts, kept for the next starts: a
+    pipe less to make and close per job. A start takes one for itself while it runs (threads
+    may start jobs at once); a few are kept idle, whatever the number of threads."""
 
     def __init__(self) -> None:
-        # Close-on-exec: a job keeps neither end (its exec closes the write end it was given
-        # to report a failure on); non-blocking: an empty pipe is a start that succeeded.
-        self.read_end, self.write_end = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
+        self._lock = threading.Lock()
+        self._idle: list[tuple[int, int]] = []
 
-    def __del__(self) -> None:
-        for fd in (self.read_end, self.write_end):
-            with contextlib.suppress(OSError):
-                os.close(fd)
+    def take(self) -> tuple[int, int]:
+        """An empty pipe (read end, write end): close-on-exec, so a job keeps neither end
+        (its exec closes the write end it was given to report a failure on); non-blocking,
+        so an empty pipe is read as a start that succeeded."""
+        with self._lock:
+            if self._idle:
+                return self._idle.pop()
+        return os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
+
+    def give(self, pipe: tuple[int, int]) -> None:
+        """A pipe taken is empty again (read until empty): kept, or closed."""
+        with self._lock:
+            if len(self._idle) < _IDLE_PIPES:
+                self._idle.append(pipe)
+                return
+        for fd in pipe:
+            os.close(fd)
 
 
-_pipes = threading.local()
+#: Error pipes kept idle at most (more are made while more threads start jobs at once).
+_IDLE_PIPES = 4
 
-
-def _error_pipe() -> _ErrorPipe | None:
-    """This thread's error pipe, if a kept one can be used: only where ``fork_exec`` returns
-    once the child has exec'd or died (vfork), so that a failure is in the pipe by then."""
-    if not _VFORK_WAITS:
-        return None
-    pipe: _ErrorPipe | None = getattr(_pipes, "pipe", None)
-    if pipe is None:
-        pipe = _pipes.pipe = _ErrorPipe()
-    return pipe
+_pipes = _ErrorPipes()
 
 
 def find_out_vfork() -> None:
     """Find out whether ``fork_exec`` starts a job by vfork here, so that it returns only once
-    the child has exec'd or died (then each thread keeps one error pipe, see
-    :func:`_error_pipe`). The keeper's starter calls this before it forks the keeper: the
+    the child has exec'd or died (then error pipes are kept for the next starts, see
+    :class:`_ErrorPipes`). The keeper's starter calls this before it forks the keeper: the
     children it starts to find out are never the keeper's, nor its anchor's."""
     global _VFORK_WAITS
     _VFORK_WAITS = _vfork_waits()

@@ -226,10 +226,10 @@ def test_a_default_acl_decides_as_for_the_submitters_own_redirection(
 
 
 def test_starts_that_fail_and_succeed_in_turn_each_get_their_own_outcome(tmp_path: Path) -> None:
-    """The keeper keeps a pipe per thread for the exec errors of the jobs it starts: a
-    failure reported on it is the failed job's only, never the next job's, from the same
-    client (the same thread of the keeper) or from others (threads of their own); and the
-    pipes of the threads of clients that are gone are closed."""
+    """The keeper keeps the pipes the exec errors of the jobs it starts are reported on, for
+    the next starts: a failure reported on one is the failed job's only, never the next
+    job's, from the same client (the same thread of the keeper) or from others (threads of
+    their own); and the keeper's descriptors do not grow as clients come and go."""
     broken = tmp_path / "broken-script"
     broken.write_text("#!/no/such/interpreter\necho never\n")
     broken.chmod(0o755)
