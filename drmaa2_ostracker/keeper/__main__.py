@@ -44,7 +44,7 @@ def main(argv: list[str]) -> int:
     if forked:
         os._exit(0)  # the starter reaps this process at once; the keeper goes on alone
     os.chdir("/")
-    from drmaa2_ostracker.process.launch import find_out_vfork
+    from drmaa2_ostracker.process.forkexec import find_out_vfork
 
     find_out_vfork()  # here: the children it starts are neither the keeper's nor its anchor's
     anchor = _leave_an_anchor(state_dir, ready_fd)

@@ -280,7 +280,7 @@ def test_the_keeper_knows_that_its_starts_use_vfork_here() -> None:
     """On Linux with CPython, subprocess's fork_exec starts a job by vfork: a failed exec is
     in the error pipe when it returns, so the keeper keeps one pipe per thread (else it
     makes one per start: correct, only slower)."""
-    from drmaa2_ostracker.process import launch
+    from drmaa2_ostracker.process import forkexec
 
-    launch.find_out_vfork()
-    assert launch._VFORK_WAITS
+    forkexec.find_out_vfork()
+    assert forkexec._VFORK_WAITS
