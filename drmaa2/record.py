@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import operator
 from collections.abc import Callable, Mapping
 from dataclasses import MISSING, Field, fields
 from types import MethodType
@@ -47,6 +48,8 @@ def _validated(cls: type[_R]) -> type[_R]:
     cls._defaults = {
         spec.name: spec.default for spec in specs if spec.default not in (MISSING, None)
     }
+    for alias, name in cls._aliases.items():
+        setattr(cls, alias, property(operator.attrgetter(name), doc=f"Another name of {name}."))
     return cls
 
 
@@ -60,6 +63,7 @@ def _new_from_dict(cls: type[_R], data: Mapping[str, Any]) -> _R:
         raise InvalidArgumentException(
             f"{cls.__name__}.from_dict: expected a mapping, got {_show(data)}"
         )
+    data = cls._canonical(data)
     cls._check_keys(data)
     return cls(**data)
 
@@ -79,6 +83,7 @@ def _set_from_dict(self: _Record, data: Mapping[str, Any] | None) -> None:
         raise InvalidArgumentException(
             f"{type(self).__name__}.from_dict: expected a mapping, got {_show(data)}"
         )
+    data = self._canonical(data)
     self._check_names(data)
     updated = self.copy()
     for name, value in data.items():
@@ -118,10 +123,14 @@ class _Record:
     _required: ClassVar[frozenset[str]]
     _defaults: ClassVar[dict[str, Any]]
     _unset_values: ClassVar[dict[str, Callable[[], Any]]]
+    #: Other names of fields (Grid Engine's binding's), for attributes and mapping keys: they
+    #: read and set the field; ``to_dict`` gives the field's own name.
+    _aliases: ClassVar[dict[str, str]] = {}
 
     from_dict = _FromDict()
 
     def __setattr__(self, name: str, value: Any) -> None:
+        name = self._aliases.get(name, name)
         if value is None:
             unset = self._unset_values.get(name)
             if unset is not None:
@@ -159,6 +168,7 @@ class _Record:
                     f"{type(self).__name__}: expected a mapping of field names to values, "
                     f"got {_show(data)}"
                 )
+            data = self._canonical(data)
             self._check_keys(data, given)
             for name, value in data.items():
                 if name in values:
@@ -175,6 +185,20 @@ class _Record:
         return value is None or (name in self._unset_values and value == self._unset_values[name]())
 
     @classmethod
+    def _canonical(cls, data: Mapping[Any, Any]) -> Mapping[Any, Any]:
+        """``data`` with the fields' other names replaced by their own (both given: an
+        InvalidArgumentException naming them)."""
+        aliases = cls._aliases
+        if not any(key in aliases for key in data):
+            return data
+        for alias, name in aliases.items():
+            if alias in data and name in data:
+                raise InvalidArgumentException(
+                    f"{cls.__name__}: {alias!r} is another name of {name!r}: give one of them"
+                )
+        return {aliases.get(key, key): value for key, value in data.items()}
+
+    @classmethod
     def _check_keys(cls, data: Mapping[Any, Any], given: Mapping[str, Any] | None = None) -> None:
         cls._check_names(data)
         for name in cls._checks:
@@ -188,7 +212,7 @@ class _Record:
             if key not in cls._checks:
                 hint = ""
                 if isinstance(key, str):
-                    close = difflib.get_close_matches(key, cls._checks, n=1)
+                    close = difflib.get_close_matches(key, [*cls._checks, *cls._aliases], n=1)
                     if close:
                         hint = f" (did you mean {close[0]!r}?)"
                 raise InvalidArgumentException(f"{cls.__name__}: unknown key {_show(key)}{hint}")
@@ -204,7 +228,7 @@ class _Record:
     @classmethod
     def _describe(cls, name: str) -> str | None:
         """What the standard attribute ``name`` holds; None if the type has no such field."""
-        about = cls._abouts.get(name)
+        about = cls._abouts.get(cls._aliases.get(name, name))
         return None if about is None else f"{cls.__name__}.{name}: {about}"
 
     def to_dict(self) -> dict[str, Any]:

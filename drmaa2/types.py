@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import KW_ONLY, InitVar, dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, ClassVar
 
 from drmaa2.compat import ImplementationSpecific
 from drmaa2.enums import Cpu, Event, JobState, Os, ResourceLimit
@@ -228,6 +228,14 @@ class MachineInfo(_Record, ImplementationSpecific):
     os: Os | None = field(default=None, metadata=_OS)
     os_version: Version | None = field(default=None, metadata=_VERSION)
     implementation_specific: dict[str, str] = field(default_factory=dict, metadata=_STR_DICT)
+
+    # DRMAA2's own names (machineArch, machineOS, machineOSVersion), as Grid Engine's binding
+    # spells them.
+    _aliases: ClassVar[dict[str, str]] = {
+        "machine_arch": "architecture",
+        "machine_os": "os",
+        "machine_os_version": "os_version",
+    }
 
 
 @_validated

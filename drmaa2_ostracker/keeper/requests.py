@@ -54,15 +54,21 @@ class Requests:
     # -- sessions ----------------------------------------------------------------------------
 
     def _engine(self, session: SessionKey) -> SessionEngine:
-        """The engine of a session named in a request: by its name, or by (name, when it was
-        made) from an open session object, which a session destroyed and made again under
-        its name since is not (InvalidSessionException)."""
+        """The engine of a session named in a request: by its name (InvalidArgumentException
+        if there is none), or by (name, when it was made) from an open session object, which
+        a session destroyed since, or destroyed and made again under its name, is not
+        (InvalidSessionException)."""
         name, made = (session, None) if isinstance(session, str) else _session_key(session)
         engine = self._engines.get(name)
         if engine is None:
             store = self.store
             assert store is not None
             created = store.session_created(name)
+            if created is None and made is not None:  # an object of a session destroyed
+                raise InvalidSessionException(
+                    f"job session {name!r} in {self.state_dir} was destroyed: this object of "
+                    f"it is no longer usable"
+                )
             if created is None:
                 raise InvalidArgumentException(
                     f"there is no job session named {name!r} in {self.state_dir}"

@@ -8,6 +8,7 @@ binding's UNSET_* and extra enum members, its exception constructors, and its mo
 from __future__ import annotations
 
 import pickle
+import socket
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -71,6 +72,32 @@ def test_from_dict_on_an_instance_sets_the_given_fields_and_returns_none() -> No
     assert jt.machine_os is Os.LINUX
     jt.from_dict({"job_name": None})  # None unsets, as assigning None does
     assert jt.job_name is None
+
+
+def test_machine_info_has_the_bindings_names_of_arch_os_and_os_version(state_dir: str) -> None:
+    """The binding (and DRMAA2's machineArch, machineOS, machineOSVersion) names three of
+    MachineInfo's fields otherwise: each name reads and sets the same field, as attribute and
+    as mapping key; to_dict gives the contract's names."""
+    with drmaa2.MonitoringSession("ms-names") as ms:
+        (machine,) = ms.get_all_machines([socket.gethostname()])
+    assert machine.machine_os is machine.os is Os.LINUX
+    assert machine.machine_arch is machine.architecture is not None
+    assert machine.os_version is not None
+    assert machine.machine_os_version == machine.os_version
+    built = MachineInfo({"name": "n", "machine_os": "LINUX", "machine_arch": "X64"})
+    assert (built.os, built.architecture) == (Os.LINUX, drmaa2.Cpu.X64)
+    built.machine_os_version = Version(major="6", minor="1")
+    assert built.os_version == Version(major="6", minor="1")
+    built.from_dict({"machine_os": "OTHER_OS"})
+    assert built.os is Os.OTHER_OS
+    assert MachineInfo.from_dict({"machine_arch": "X86"}).architecture is drmaa2.Cpu.X86
+    assert {"architecture", "os", "os_version"} <= set(built.to_dict())
+    assert "machine_os" not in built.to_dict()
+    with pytest.raises(InvalidArgumentException, match="'machine_os' is another name of 'os'"):
+        MachineInfo({"os": "LINUX", "machine_os": "LINUX"})
+    with pytest.raises(InvalidArgumentException, match=r"MachineInfo\.os: expected"):
+        built.machine_os = "Plan 9"
+    assert built.os is Os.OTHER_OS
 
 
 def test_from_dict_on_an_instance_refuses_as_assignment_does_and_changes_nothing() -> None:

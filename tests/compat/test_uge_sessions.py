@@ -102,6 +102,31 @@ def test_close_destroys_a_destroy_on_exit_session_and_open_says_so(
         js.open()
 
 
+def test_objects_of_a_destroyed_session_say_the_session_is_gone(state_dir: str) -> None:
+    """A JobSession or Job object whose session was destroyed elsewhere (by name) raises
+    InvalidSessionException, whether or not a session was made again under its name since;
+    a name that names no session (open, destroy) stays an InvalidArgumentException."""
+    js = JobSession("gone-soon")
+    job = js.run_job({"remote_command": "/bin/true"})
+    job.wait_terminated(TIMEOUT)
+    JobSession.destroy_by_name("gone-soon")
+    for call in (
+        js.get_jobs,
+        job.get_info,
+        job.get_state,
+        lambda: js.run_job({"remote_command": "/bin/true"}),
+    ):
+        with pytest.raises(drmaa2.InvalidSessionException, match=r"'gone-soon' .* was destroyed"):
+            call()
+    with pytest.raises(drmaa2.InvalidArgumentException, match="no job session named"):
+        JobSession.destroy_by_name("gone-soon")
+    again = JobSession("gone-soon")  # made again under its name
+    with pytest.raises(drmaa2.InvalidSessionException, match="made again under its name"):
+        job.get_info()
+    assert again.get_jobs() == []
+    again.destroy()
+
+
 # -- 3. the monitoring session's arguments ------------------------------------------------------
 
 
