@@ -13,6 +13,7 @@ import errno
 import heapq
 import os
 import sqlite3
+import threading
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -41,6 +42,9 @@ __all__ = ["Dispatcher"]
 
 #: Why a job that was to start did not: the start was interrupted (KeyboardInterrupt …).
 _INTERRUPTED = "not started: the start was interrupted"
+#: Held from the record that a launch begins to the record of its process (see
+#: :meth:`Dispatcher._spawn`).
+_ONE_LAUNCH_IN_FLIGHT = threading.Lock()
 
 
 def _room_to_defer(store: Store) -> bool:
@@ -167,7 +171,18 @@ class Dispatcher(Reaper):
     @staticmethod
     def _spawn(job: TrackedJob) -> tuple[Spawned | None, str, BaseException | None]:
         """Spawn a job: (its process, or None and why not, and an interruption to re-raise
-        once the failure is recorded)."""
+        once the failure is recorded).
+
+        One launch at a time is *in flight* (its beginning recorded in the launches file, its
+        process not yet), whichever threads start jobs: a keeper killed then leaves a single
+        launch whose process is unknown, so the next keeper can tell that an unknown process
+        forked since its beginning is that launch's. (Two in flight, a process of either
+        could be taken for the other's: one job then shows another's end, and never ran.)"""
+        with _ONE_LAUNCH_IN_FLIGHT:
+            return Dispatcher._spawn_alone(job)
+
+    @staticmethod
+    def _spawn_alone(job: TrackedJob) -> tuple[Spawned | None, str, BaseException | None]:
         spec, job.spec = job.spec, None
         try:
             spec = spec or job.group.prepare(job.record)
