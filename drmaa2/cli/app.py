@@ -34,7 +34,8 @@ exit status: 0 ok; 1 DRMAA2 error, timeout, or a failed job without exit status 
 array task); 2 usage error; 130 interrupted; with run --wait and wait: the exit status of a
 job that failed (of the last one named, if several failed).
 With the os backend, jobs are owned by a background keeper process per state directory.
-The reference (commands, --json formats, exit statuses): docs/cli.md."""
+The reference (commands, --json formats, exit statuses): docs/cli.md in the source of
+drmaa2-ostracker (not installed with it)."""
 
 
 def build_parser() -> Parser:

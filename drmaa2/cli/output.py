@@ -67,8 +67,17 @@ def table(
 
 
 def print_json(out: TextIO, data: object) -> None:
-    """Print one indented JSON document."""
-    out.write(json.dumps(data, indent=2) + "\n")
+    """Print one indented JSON document, a piece at a time: a reader that stops reading
+    (``drmaa2 jobs --json | head -1``) is then a BrokenPipeError, never output cut short
+    in silence (one large write that the pipe takes only part of can end so in CPython)."""
+    text = json.dumps(data, indent=2) + "\n"
+    for start in range(0, len(text), _PIECE):
+        out.write(text[start : start + _PIECE])
+        out.flush()
+
+
+#: The size of the pieces :func:`print_json` writes (characters).
+_PIECE = 1 << 16
 
 
 class ProgressLine:

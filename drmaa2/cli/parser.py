@@ -42,6 +42,14 @@ def add_global_options(parser: Parser, default: object) -> None:
     )
 
 
+def _session_name(text: str) -> str:
+    """A ``--session`` value: not empty (the API would take an empty name for none, and make
+    a session of a generated name that the command could not name again)."""
+    if not text:
+        raise argparse.ArgumentTypeError("a session's name cannot be empty: ''")
+    return text
+
+
 class Commands:
     """The ``COMMAND`` argument of the top-level parser: each command module calls
     :meth:`add` for its commands from its ``register(commands)``."""
@@ -60,6 +68,7 @@ class Commands:
             "--session",
             "-s",
             metavar="S",
+            type=_session_name,
             default=DEFAULT_SESSION,
             help=f"job session (default: {DEFAULT_SESSION!r}, created by the first run)",
         )

@@ -78,3 +78,14 @@ def test_what_the_job_could_never_run_with_is_one_line_and_exit_1(
     if make != "none":
         assert str(path)[:60] in error
     no_job_was_recorded(cli)
+
+
+@pytest.mark.parametrize("command", ["run", "jobs", "wait", "terminate"])
+def test_an_empty_session_name_is_a_usage_error(cli: Cli, command: str) -> None:
+    """``--session ''`` names no session: a usage error naming the option, for every command
+    (before, ``run`` took it as "none" and made a session of a generated name, kept, that no
+    command could name again)."""
+    args = ["--", "true"] if command == "run" else ["1"] if command != "jobs" else []
+    error = one_line_error(cli(command, "--session", "", *args), 2)
+    assert "--session" in error and "''" in error
+    assert cli.json("sessions") == []

@@ -7,6 +7,8 @@ import os
 import pty
 import subprocess
 
+import pytest
+
 from tests.cli.conftest import TIMEOUT, Cli
 
 
@@ -70,3 +72,27 @@ def test_progress_line_on_a_terminal(cli: Cli) -> None:
 def test_no_progress_line_when_not_a_terminal(cli: Cli) -> None:
     done = cli("run", "--array", "1-3", "--wait", "--", "true")
     assert (done.returncode, done.stdout, done.stderr) == (0, "1\n", "")
+
+
+@pytest.mark.parametrize("json_output", [False, True], ids=["table", "json"])
+def test_a_reader_that_stops_early_gives_exit_status_141(cli: Cli, json_output: bool) -> None:
+    """docs/cli.md: 141 when the reader of the output went away (``drmaa2 jobs | head -1``),
+    so a script can tell that what it read was cut short. The listing is far larger than a
+    pipe holds (before, ``--json`` wrote it in one piece, which CPython could cut short in
+    silence: exit status 0)."""
+    array_id = cli.run("--array", "1-3000", "--hold", "--", "true")
+    listing = subprocess.Popen(
+        cli.argv("jobs", *(["--json"] if json_output else [])),
+        cwd=cli.workdir,
+        env=cli.env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert listing.stdout is not None and listing.stderr is not None
+    first = listing.stdout.readline()
+    listing.stdout.close()  # the reader goes away
+    assert listing.wait(TIMEOUT) == 141, listing.stderr.read()
+    assert first.split()[:1] == ([b"["] if json_output else [b"ID"])
+    assert listing.stderr.read() == b""  # nothing said: the reader is gone on purpose
+    cli.ok("terminate", array_id)
