@@ -147,8 +147,12 @@ class Job:
         return hash((self.id, self._session._place()))
 
     def __repr__(self) -> str:
-        # Never waits for (nor raises) the answer of a submission sent ahead.
-        job_id = self._id if isinstance(self._id, str) else "(submitted, not read yet)"
+        # A job submitted ahead learns its id here too, as from any use (scripts print the
+        # jobs they submitted); a submission that failed is shown, not raised.
+        try:
+            job_id = self.id
+        except Drmaa2Exception as error:
+            job_id = f"(not submitted: {error})"
         return f"Job(id={job_id!r}, session={self._session.name!r})"
 
 

@@ -52,6 +52,11 @@ def test_a_burst_is_sent_ahead_and_recorded_in_order(js: drmaa2.JobSession) -> N
     jobs = [js.run_job(TRUE) for _ in range(3 * WINDOW + 5)]
     # The first sends the template and waits; the others go ahead, more than a window.
     assert sent_ahead(jobs) == len(jobs) - 1
+    # Printed, as scripts print what they submitted, each shows its id (learnt then).
+    assert (
+        repr(jobs[:3])
+        == "[" + ", ".join(f"Job(id='{n}', session='burst')" for n in (1, 2, 3)) + "]"
+    )
     ids = [job.id for job in jobs]
     assert sent_ahead(jobs) == 0
     assert ids == [str(number) for number in range(1, len(jobs) + 1)]
@@ -120,7 +125,8 @@ def test_a_submission_sent_ahead_that_fails_raises_from_its_job(
     assert result.returncode == 0, result.stderr
     job = js.run_job(TRUE)
     assert sent_ahead([job]) == 1
-    assert "not read yet" in repr(job)  # showing the job neither waits nor raises
+    # Showing the job says its submission failed, and raises nothing.
+    assert repr(job).startswith("Job(id=\"(not submitted: job session 'burst' ")
     for _ in range(2):  # every use of the job raises, not only the first
         with pytest.raises(drmaa2.Drmaa2Exception, match="burst"):
             _ = job.id
