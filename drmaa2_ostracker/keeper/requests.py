@@ -101,6 +101,7 @@ class Requests:
         with self._lock:
             engine = self._engines.pop(name, None)
         if engine is not None:
+            engine.destroyed = True  # before the waits it has wake up
             engine.close()
         self.supervisor.forget_session(self.store, name)
         self.store.destroy_session(name)

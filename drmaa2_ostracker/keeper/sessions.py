@@ -15,7 +15,7 @@ from typing import Any
 
 from drmaa2.backend import Action, WaitFor
 from drmaa2.enums import JobState
-from drmaa2.errors import InvalidArgumentException
+from drmaa2.errors import InvalidArgumentException, InvalidSessionException
 from drmaa2.types import JobTemplate
 from drmaa2_ostracker import faults
 from drmaa2_ostracker.keeper.listing import SessionQueries
@@ -52,6 +52,8 @@ class SessionEngine(SessionQueries):
         self._ids = (0, 0)
         self._id_block = 1
         self._id_lock = threading.Lock()
+        #: The session was destroyed (its waits in progress then fail).
+        self.destroyed = False
 
     def _next_id(self) -> str:
         """The next job (or array) id, from a block reserved in the store: ids are never
@@ -282,9 +284,25 @@ class SessionEngine(SessionQueries):
         timeout: float,
         check: Callable[[], None] | None = None,
     ) -> list[str]:
-        """Wait for jobs to start or finish (``check``: see the supervisor's wait)."""
-        return self._supervisor.wait(
-            self._store, self._name, job_ids, condition, wait_all, timeout, check
+        """Wait for jobs to start or finish (``check``: see the supervisor's wait). A wait
+        that the session's destruction ends (its jobs are gone, or ended unrecorded) raises
+        InvalidSessionException, as any call on the session does from then on."""
+        try:
+            done = self._supervisor.wait(
+                self._store, self._name, job_ids, condition, wait_all, timeout, check
+            )
+        except InvalidArgumentException:
+            if self.destroyed:
+                raise self._gone() from None
+            raise
+        if self.destroyed:
+            raise self._gone()
+        return done
+
+    def _gone(self) -> InvalidSessionException:
+        return InvalidSessionException(
+            f"job session {self._name!r} in {self._store.state_dir} was destroyed while the "
+            f"wait went on: its jobs are no longer known"
         )
 
     def reap(self, job_id: str) -> None:

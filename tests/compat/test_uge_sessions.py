@@ -7,6 +7,7 @@ session objects, and session names with ``@``. Each runs the real ``os`` backend
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ import pytest
 import drmaa2
 from drmaa2 import JobSession, JobState
 from drmaa2.plugins import registry
+from tests.behaviour.conftest import wait_until
 from tests.compat.conftest import TIMEOUT
 from tests.keepers import keepers_under, stop_keepers
 
@@ -125,6 +127,45 @@ def test_objects_of_a_destroyed_session_say_the_session_is_gone(state_dir: str) 
         job.get_info()
     assert again.get_jobs() == []
     again.destroy()
+
+
+def test_waits_going_on_when_the_session_is_destroyed_say_the_session_is_gone(
+    state_dir: str,
+) -> None:
+    """A wait in progress when its session is destroyed (here by name, as another process
+    would) raises InvalidSessionException, whether it waited for a job that never starts or
+    for one that runs on to its end unrecorded (before: "no such job", or a normal return
+    for an end nobody recorded)."""
+    js = JobSession("destroyed-under-waits")
+    running = js.run_job({"remote_command": "/bin/sleep", "args": ["1"]})
+    held = js.run_job({"remote_command": "/bin/true", "submit_as_hold": True})
+    running.wait_started(TIMEOUT)
+    outcomes: dict[str, BaseException | None] = {}
+
+    def wait(name: str, job: drmaa2.Job) -> None:
+        try:
+            job.wait_terminated(TIMEOUT)
+            outcomes[name] = None
+        except BaseException as error:  # what the wait ended with is the result
+            outcomes[name] = error
+
+    threads = [
+        threading.Thread(target=wait, args=("running", running)),
+        threading.Thread(target=wait, args=("held", held)),
+    ]
+    client = js._backend._client
+    calls = client.calls
+    for thread in threads:
+        thread.start()
+    # Both waits sent (the destroy then goes after them, nearly always once they wait).
+    wait_until(lambda: client.calls >= calls + 2, what="both waits sent")
+    JobSession.destroy_by_name("destroyed-under-waits")
+    for thread in threads:
+        thread.join(TIMEOUT)
+    assert set(outcomes) == {"running", "held"}
+    for name, error in outcomes.items():
+        assert isinstance(error, drmaa2.InvalidSessionException), (name, error)
+        assert "was destroyed" in str(error)
 
 
 # -- 3. the monitoring session's arguments ------------------------------------------------------
