@@ -111,8 +111,10 @@ def _start_ticks(pid: int) -> int | None:
 
 def orphans_directory(state_dir: str, make: bool = True) -> int:
     """The directory of orphans' ends (made 0700 if needed and ``make``), opened without
-    following a symbolic link; refused if another user owns it or the state directory."""
-    parent = os.open(state_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    following a symbolic link; refused if another user owns it or the state directory. (The
+    state directory itself may be reached through a symbolic link, as everywhere else: it
+    is its owner that counts.)"""
+    parent = os.open(state_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         if os.fstat(parent).st_uid != os.geteuid():
             raise PermissionError(f"{state_dir} belongs to another user")

@@ -212,8 +212,8 @@ class Orphans:
         found = [p for p in self._claimed if not known(p.pid, p.start_ticks)]
         try:
             names = os.listdir(self._path)
-        except FileNotFoundError:
-            names = []
+        except OSError:  # never made (its anchor could not), or set aside: ends unknown
+            return None
         for name in names:
             pending = name.startswith(".") and name.endswith(".part")
             identity = _identity(name[1:-5] if pending else name)

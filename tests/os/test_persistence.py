@@ -868,6 +868,39 @@ def test_the_keepers_anchor_keeps_the_ends_of_its_jobs_and_then_exits(
     js.close()
 
 
+def test_a_state_directory_reached_through_a_symbolic_link_keeps_its_anchor(
+    state: Path, tmp_path: Path
+) -> None:
+    """The state directory may be named through a symbolic link (it is its owner and mode
+    that count): its keeper's anchor still keeps the ends of the jobs of a killed keeper
+    (before, it could not open the directory through the link, and kept nothing: the end
+    was unobserved)."""
+    state.mkdir(mode=0o700)
+    link = tmp_path / "state-link"
+    link.symlink_to(state)
+    flag = tmp_path / "go"
+    js = drmaa2.create_job_session("linked", str(link), backend=BACKEND)
+    job = js.run_job(
+        {
+            "remote_command": "/bin/sh",
+            "args": ["-c", f"while [ ! -e {flag} ]; do sleep 0.02; done; exit 3"],
+        }
+    )
+    job.wait_started(TIMEOUT)
+    pids = [pid_of(job)]
+    try:
+        kill_keeper(link)  # (its command line names the directory as it was given)
+        flag.touch()
+        wait_until(lambda: gone(pids[0]), what="the job to end")
+        info = job.get_info()  # a new keeper, which takes the end its anchor kept
+        assert (info.job_state, info.exit_status) == (JobState.FAILED, 3)
+        assert info.annotation == "exited with status 3"
+    finally:
+        kill_pids(pids)
+    js.close()
+    stop_keeper(link)
+
+
 def test_ends_no_job_took_are_removed_after_a_day_and_so_are_old_anchors_files(
     state: Path,
 ) -> None:
