@@ -110,6 +110,13 @@ def spawn(spec: LaunchSpec) -> Spawned:
                 raise _interpreter_missing(spec.executable) or error from None
             if error.errno != errno.ENOEXEC:
                 raise
+            if _binary(spec.executable):
+                raise OSError(
+                    errno.ENOEXEC,
+                    f"cannot run {spec.executable}: a binary this machine cannot execute "
+                    f"(for another architecture, or damaged)",
+                    spec.executable,
+                ) from None
             argv = [_SHELL, spec.executable, *spec.argv[1:]]
             pid, popen = _start(spec, _SHELL, argv, streams, before)
     finally:
@@ -133,6 +140,18 @@ def spawn(spec: LaunchSpec) -> Spawned:
 
 
 _SHELL = "/bin/sh"
+
+
+def _binary(executable: str) -> bool:
+    """Whether a file exec refused (ENOEXEC) is a binary rather than a script without a
+    ``#!`` line: an ELF header, or a NUL byte in its first line (as bash tells them apart).
+    Only a script is run by ``/bin/sh``."""
+    try:
+        with open(executable, "rb") as program:
+            start = program.read(256)
+    except OSError:
+        return False
+    return start.startswith(b"\x7fELF") or b"\0" in start.split(b"\n", 1)[0]
 
 
 def _interpreter_missing(executable: str) -> OSError | None:

@@ -65,6 +65,27 @@ def test_a_script_with_crlf_line_ends_fails_to_start_naming_them(tmp_path: Path)
     assert str(script) in (info.annotation or "")
 
 
+@pytest.mark.parametrize(
+    "content",
+    [b"\x7fELF\x02\x01\x01garbage\n", b"MZ\x90\x00\x03\x00binary\n"],
+    ids=["damaged ELF", "another format"],
+)
+def test_a_binary_the_machine_cannot_execute_fails_to_start(tmp_path: Path, content: bytes) -> None:
+    """exec refuses it (ENOEXEC) and it is no script: FAILED start_failed naming it, not run
+    by /bin/sh as a script without #! is (which ran its bytes as commands: exit 127)."""
+    program = tmp_path / "not-for-this-machine"
+    program.write_bytes(content)
+    program.chmod(0o755)
+    with drmaa2.JobSession("spawn", str(tmp_path / "state"), backend=BACKEND) as js:
+        job = js.run_job({"remote_command": str(program)})
+        job.wait_terminated(TIMEOUT)
+        info = job.get_info()
+        js.destroy()
+    assert (info.job_state, info.job_sub_state) == (JobState.FAILED, "start_failed")
+    assert info.exit_status is None
+    assert str(program) in (info.annotation or "") and "cannot execute" in (info.annotation or "")
+
+
 def test_output_and_error_as_two_names_of_one_file_share_it(tmp_path: Path) -> None:
     out = tmp_path / "out"
     out.write_text("old contents, longer than what the job writes\n")
