@@ -44,6 +44,7 @@ def main(argv: list[str]) -> int:
     if forked:
         os._exit(0)  # the starter reaps this process at once; the keeper goes on alone
     os.chdir("/")
+    from drmaa2_ostracker.keeper.lock import Served
     from drmaa2_ostracker.process.forkexec import find_out_vfork
 
     find_out_vfork()  # here: the children it starts are neither the keeper's nor its anchor's
@@ -83,6 +84,9 @@ def main(argv: list[str]) -> int:
         keeper = Keeper(state_dir, idle=idle_setting(state_dir), anchor=anchor)
         install_signal_handlers(keeper)
         keeper.run(ready)
+    except Served:  # the keeper there serves again: its clients reach it
+        logging.getLogger("drmaa2_ostracker.keeper").info("not started: a keeper serves")
+        ready("ready")
     except BaseException as error:
         ready(_failure(state_dir, error))
         if isinstance(error, Drmaa2Exception):

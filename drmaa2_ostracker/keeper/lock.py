@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import itertools
 import logging
 import os
 import time
@@ -25,6 +26,11 @@ __all__ = ["KeeperLock"]
 _log = logging.getLogger(__name__)
 
 
+class Served(Exception):
+    """The keeper that holds the lock serves: this one is not needed (its socket's file had
+    been removed, and it listens again)."""
+
+
 class KeeperLock:
     """The keeper lock of one state directory (see the module docstring)."""
 
@@ -33,10 +39,17 @@ class KeeperLock:
         #: The lineages of the keepers before this one (read by :meth:`take`).
         self.before: list[Lineage] = []
 
-    def take(self, stopping: Callable[[], bool], timeout: float = 30.0) -> None:
+    def take(
+        self,
+        stopping: Callable[[], bool],
+        timeout: float = 30.0,
+        served: Callable[[], bool] | None = None,
+    ) -> None:
         """Take the lock, and read the lineages the keepers before noted. A keeper that is
-        exiting releases it within moments; ``stopping()`` true (a SIGTERM) ends the wait."""
+        exiting releases it within moments; ``stopping()`` true (a SIGTERM) ends the wait,
+        and so does ``served()`` true (the keeper that holds it listens: :class:`Served`)."""
         deadline = time.monotonic() + timeout
+        looks = itertools.count()
         while True:
             try:
                 fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -46,6 +59,8 @@ class KeeperLock:
                     raise SessionManagementException(
                         "the keeper was stopped (SIGTERM) before it started"
                     ) from None
+                if served is not None and next(looks) % 10 == 9 and served():
+                    raise Served from None
                 if time.monotonic() > deadline:
                     raise SessionManagementException(
                         "another keeper holds the state directory and does not let go"

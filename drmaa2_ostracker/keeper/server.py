@@ -122,7 +122,7 @@ class Keeper(Requests, EventStreams):
         files.check_state_dir(self.state_dir)
         lock = KeeperLock(self.state_dir)
         try:
-            lock.take(lambda: self._stopping)
+            lock.take(lambda: self._stopping, served=self._served_already)
             self.lineages_before = lock.before
             lock.note(self.lineage)
             self._open()
@@ -145,16 +145,50 @@ class Keeper(Requests, EventStreams):
             self._engine(name).recover()
         store.orphans.clear_stale(self.lineage.anchor)
         self._dir_fd = os.open(self.state_dir, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
-        address = files.socket_address(self.state_dir, self._dir_fd)
         files.clear_socket(os.path.join(self.state_dir, files.SOCKET))
+        self._listener = self._listen()
+
+    def _listen(self) -> socket.socket:
+        """A listening socket at the socket's path, made 0600."""
+        address = files.socket_address(self.state_dir, self._dir_fd)
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
-        old = os.umask(0o177)  # the socket is made 0600 (single-threaded still)
+        old = os.umask(0o177)  # (single-threaded still, or on the serving thread)
         try:
             listener.bind(address)
         finally:
             os.umask(old)
         listener.listen(128)
+        return listener
+
+    def _keep_socket(self, poller: select.poll) -> None:
+        """Listen again if the socket's file was removed (a cleaner of /tmp, a user): no
+        client could reach this keeper, and none could start another while it holds the
+        keeper lock."""
+        path = os.path.join(self.state_dir, files.SOCKET)
+        if os.path.lexists(path):
+            return
+        old = self._listener
+        try:
+            listener = self._listen()
+        except OSError as error:
+            _log.warning("the socket %s was removed and cannot be made again: %s", path, error)
+            return
+        _log.warning("the socket %s was removed: listening there again", path)
+        if old is not None:
+            poller.unregister(old.fileno())
+            old.close()
+        poller.register(listener.fileno(), select.POLLIN)
         self._listener = listener
+
+    def _served_already(self) -> bool:
+        """Whether the keeper that holds the lock listens (again: see :meth:`_keep_socket`),
+        so that this one need not start."""
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC) as probe:
+            try:
+                probe.connect(files.socket_address(self.state_dir, None))
+            except OSError:
+                return False
+        return True
 
     def _serve(self) -> bool:
         """Serve until idle (True: the keeper closed) or stopped (False)."""
@@ -166,9 +200,15 @@ class Keeper(Requests, EventStreams):
         self._stop_pipe = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         poller.register(self._stop_pipe[0], select.POLLIN)
         idle_since: float | None = None
+        checked = time.monotonic()
         while not self._stopping:
-            if poller.poll(_IDLE_CHECK * 1000):
-                if not self._stopping:
+            ready = poller.poll(_IDLE_CHECK * 1000)
+            if time.monotonic() - checked >= _IDLE_CHECK:
+                checked = time.monotonic()
+                self._keep_socket(poller)
+            if ready:
+                listener = self._listener
+                if not self._stopping and listener is not None:
                     self._accept(listener)
                 idle_since = None
                 continue
@@ -204,8 +244,12 @@ class Keeper(Requests, EventStreams):
             self.supervisor.flush()
             if self.supervisor.has_unfinished():
                 return False
-            with contextlib.suppress(FileNotFoundError):
+            try:
                 os.unlink(os.path.join(self.state_dir, files.SOCKET))
+            except FileNotFoundError:
+                pass
+            except OSError as error:  # (the directory made read-only): a socket left behind
+                _log.warning("cannot remove the socket as it exits: %s", error)
             self._close()
             return True
         finally:

@@ -222,6 +222,40 @@ def test_a_keeper_stopped_while_it_waits_for_the_keeper_lock_exits_at_once(state
         os.close(lock)
 
 
+def test_a_keeper_whose_socket_was_removed_listens_again(state: Path, tmp_path: Path) -> None:
+    """Its socket's file removed (a cleaner of /tmp, a user) while it has a job, the keeper
+    makes it again, and the next call reaches it: the keeper that started meanwhile to serve
+    that call sees it listen and steps aside (before, every call waited 30 s for the keeper
+    lock, then failed, for as long as the job ran)."""
+    flag = tmp_path / "go"
+    js = drmaa2.create_job_session("s", str(state), backend=BACKEND)
+    try:
+        job = js.run_job(
+            {
+                "remote_command": "/bin/sh",
+                "args": ["-c", f"while [ ! -e {flag} ]; do sleep 0.02; done"],
+            }
+        )
+        job.wait_started(TIMEOUT)
+        pid = keeper_pid(state)
+        (state / "keeper.sock").unlink()
+        other = python(
+            f"import drmaa2; js = drmaa2.open_job_session('s', {str(state)!r}, backend='os'); "
+            "print(js.run_job({'remote_command': '/bin/true'}).id)"
+        )
+        assert other.returncode == 0, other.stderr
+        assert other.stdout.split() == ["2"]
+        assert keeper_pid(state) == pid  # the same keeper serves
+        assert stat.S_IMODE((state / "keeper.sock").stat().st_mode) == 0o600
+        log = file_text(state / "keeper.log")
+        assert "keeper.sock was removed: listening there again" in log
+        flag.touch()
+        job.wait_terminated(TIMEOUT)
+    finally:
+        flag.touch()
+        session_cleanup(js)
+
+
 # -- jobs start as if the client had started them ------------------------------------------
 
 _PROBE = """#!/bin/sh
