@@ -100,6 +100,8 @@ class SlurmJobSession(JobSubmission, JobControl):
                         info = self._finished_info(row).to_json()
                     changes.append((row.job_id, row.state, row.sub_state, info))
                     if old is None or old[0] is not row.state:
+                        if _ran_unseen(old, row.state, row.ran):
+                            events.append((row.job_id, JobState.RUNNING))
                         events.append((row.job_id, row.state))
             missing = [
                 job_id
@@ -150,12 +152,17 @@ class SlurmJobSession(JobSubmission, JobControl):
                 infos[job_id] = (JobState.FAILED, PURGED, self._purged_info(job_id))
         changes: list[tuple[str, JobState, str, str | None]] = []
         with self._lock:
+            before = {job_id: self._states.get(job_id) for job_id in infos}
             for job_id, (state, sub, info) in infos.items():
                 if job_id in self._unfinished:
                     changes.append((job_id, state, sub, info.to_json()))
             self._apply(changes)
             callback = self._poller.publishing()
-        events = [(job_id, state) for job_id, state, _, _ in changes]
+        events = []
+        for job_id, state, _, _ in changes:
+            if job_id in ended and _ran_unseen(before.get(job_id), state, ended[job_id][0].ran):
+                events.append((job_id, JobState.RUNNING))
+            events.append((job_id, state))
         try:
             if changes:
                 self._store.update(self._name, changes)
@@ -324,3 +331,11 @@ class SlurmJobSession(JobSubmission, JobControl):
     def close(self) -> None:
         """Stop watching the session's jobs; they keep running in Slurm."""
         self._poller.unregister(self)
+
+
+def _ran_unseen(old: tuple[JobState, str] | None, new: JobState, ran: bool) -> bool:
+    """Whether a job that ran is seen finished before it was seen started (it started and
+    ended between two polls): its RUNNING event is published before its end's, so that a
+    callback sees every state it went through."""
+    started = old is not None and old[0] not in (JobState.QUEUED, JobState.QUEUED_HELD)
+    return new.is_terminal and ran and not started

@@ -32,6 +32,19 @@ def test_job_ids_are_slurms_and_jobinfo_is_filled(session: drmaa2.JobSession) ->
     assert ext[extension.JOB_SLURM_ID] == job.id and ext[extension.JOB_SLURM_STATE] == "COMPLETED"
 
 
+def test_a_finished_jobs_wallclock_time_is_slurms_whole_seconds(
+    session: drmaa2.JobSession,
+) -> None:
+    """Slurm's times are whole seconds: a finished job's wallclock time is its elapsed time
+    in them (before, it was taken from the start time raised to the exact submission time,
+    and a 2-second job could show 1.4 s)."""
+    job = session.run_job({"remote_command": "/bin/sleep", "args": ["2"]})
+    job.wait_terminated(TIMEOUT)
+    wallclock = job.get_info().wallclock_time
+    assert wallclock is not None
+    assert wallclock.microseconds == 0 and 2 <= wallclock.total_seconds() <= 3, wallclock
+
+
 def test_a_wait_of_any_length_is_valid(session: drmaa2.JobSession) -> None:
     # Longer than a condition variable may sleep at once (threading.TIMEOUT_MAX): it was
     # OverflowError, an InternalException to the caller.
@@ -165,6 +178,28 @@ def test_notifications_for_every_state_change(session: drmaa2.JobSession) -> Non
         JobState.RUNNING,
         JobState.FAILED,
     ]
+
+
+def test_a_job_that_starts_and_ends_between_two_polls_has_its_running_event(
+    session: drmaa2.JobSession,
+) -> None:
+    """Short jobs start and end between two polls of squeue: each is published RUNNING (it
+    ran: it got a node) before its end, as on the os backend (before: QUEUED, then DONE or
+    FAILED only)."""
+    seen: list[drmaa2.Notification] = []
+    drmaa2.register_event_notification(seen.append, backend="slurm")
+    try:
+        jobs = [
+            session.run_job({"remote_command": "/bin/sh", "args": ["-c", f"exit {k % 2}"]})
+            for k in range(4)
+        ]
+        session.wait_all_terminated(jobs, TIMEOUT)
+    finally:
+        drmaa2.register_event_notification(None, backend="slurm")
+    for k, job in enumerate(jobs):
+        states = [n.job_state for n in seen if n.job_id == job.id]
+        end = JobState.FAILED if k % 2 else JobState.DONE
+        assert states == [JobState.QUEUED, JobState.RUNNING, end], (job.id, states)
 
 
 def test_another_process_sees_the_session_and_its_jobs(
