@@ -316,8 +316,8 @@ def _script(t: JobTemplate, cd_word: str, prlimit: list[str], array: bool) -> st
         lines.append('JOB_ID="$SLURM_ARRAY_JOB_ID.$SLURM_ARRAY_TASK_ID"')
         lines.append('TASK_ID="$SLURM_ARRAY_TASK_ID"')
         lines.append("export JOB_ID TASK_ID")
-    else:
-        lines.append('JOB_ID="$SLURM_JOB_ID"; export JOB_ID')
+    else:  # a single job has no TASK_ID, whatever the submitter had (as on the os backend)
+        lines.append('JOB_ID="$SLURM_JOB_ID"; export JOB_ID; unset TASK_ID')
     # Slurm runs a job whose directory is missing in /tmp instead: fail it.
     lines.append(f"cd -- {cd_word} || exit 1")
     if prlimit:

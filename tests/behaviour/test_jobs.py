@@ -131,6 +131,28 @@ def test_environment_is_inherited_extended_and_has_job_id(
     assert out.read_text() == f"yes v 1 {job.id} unset\n"
 
 
+@pytest.mark.parametrize("given", ["inherited", "in the template"])
+def test_a_single_job_has_no_task_id_whatever_it_was_given(
+    session: drmaa2.JobSession, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, given: str
+) -> None:
+    """A job submitted from an array task (TASK_ID in its environment), or with TASK_ID in
+    its template, is no task: it has no TASK_ID, on every backend (slurm kept it)."""
+    environment: dict[str, str] = {}
+    if given == "inherited":
+        monkeypatch.setenv("TASK_ID", "7")
+    else:
+        environment = {"TASK_ID": "7"}
+    out = tmp_path / "env"
+    run(
+        session,
+        remote_command="/bin/sh",
+        args=["-c", 'echo "${TASK_ID-unset}"'],
+        job_environment=environment,
+        output_path=str(out),
+    )
+    assert out.read_text() == "unset\n"
+
+
 def test_environment_is_read_at_submission(
     session: drmaa2.JobSession, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
