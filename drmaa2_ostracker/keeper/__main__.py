@@ -21,10 +21,16 @@ import logging
 import math
 import os
 import signal
+import sqlite3
 import sys
 from typing import TYPE_CHECKING
 
-from drmaa2.errors import Drmaa2Exception, InvalidArgumentException, OutOfResourceException
+from drmaa2.errors import (
+    Drmaa2Exception,
+    InvalidArgumentException,
+    OutOfResourceException,
+    SessionManagementException,
+)
 
 if TYPE_CHECKING:
     from drmaa2_ostracker.keeper.server import Keeper
@@ -193,6 +199,16 @@ def _failure(state_dir: str, error: BaseException) -> str:
     fault: Drmaa2Exception | None
     if isinstance(error, Drmaa2Exception):
         fault = error
+    elif isinstance(error, sqlite3.DatabaseError) and not isinstance(
+        error, sqlite3.OperationalError
+    ):  # damage the store's inspection did not see, met while reading it (recovery)
+        from drmaa2_ostracker.store.inspection import LEFT
+        from drmaa2_ostracker.store.schema import STORE_FILE
+
+        store = os.path.join(state_dir, STORE_FILE)
+        fault = SessionManagementException(
+            f"{store} is not a usable drmaa2-ostracker store ({error}); {LEFT}"
+        )
     elif isinstance(error, OSError) and error.errno == errno.EAGAIN:  # fork: a process limit
         fault = OutOfResourceException(
             f"cannot start the keeper of {state_dir}: {faults.limit_reached(error)}"

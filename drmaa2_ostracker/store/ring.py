@@ -7,6 +7,7 @@ plain values with a checksum, read back only as data. What is written there, and
 from __future__ import annotations
 
 import hashlib
+import logging
 import marshal
 import os
 import struct
@@ -15,6 +16,8 @@ from typing import Any
 from drmaa2_ostracker.keeper import files
 
 __all__ = ["ENDS", "SLOTS", "SLOT_SIZE", "End", "Ends", "Start"]
+
+_log = logging.getLogger(__name__)
 
 #: The file of ends not yet in the store, in the state directory.
 ENDS = "ends"
@@ -47,10 +50,21 @@ class Ends:
         """The ends and starts this ring held from an earlier keeper when it was opened."""
         data = self._found
         found = []
+        damaged = 0
         for start in range(0, len(data) - SLOT_SIZE + 1, SLOT_SIZE):
-            end = _decode(data[start : start + SLOT_SIZE])
+            slot = data[start : start + SLOT_SIZE]
+            end = _decode(slot)
             if end is not None:
                 found.append(end)
+            elif slot[: _HEADER.size] != bytes(_HEADER.size):  # not empty: damaged
+                damaged += 1
+        if damaged:
+            _log.warning(
+                "%d record(s) of the ring %s were damaged and are ignored: the ends or starts "
+                "of jobs they held are lost",
+                damaged,
+                ENDS,
+            )
         return found
 
     def clear(self) -> None:

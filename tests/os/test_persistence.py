@@ -1595,9 +1595,10 @@ def test_the_next_keeper_stores_the_ends_left_in_the_ring(state: Path) -> None:
     assert ring.write(("ring", jobs[2].id, tick, {**end, "pid": 1}))  # not an end's column
     ring.close()
     with open(state / "ends", "r+b") as raw:  # a damaged copy of the first record
-        record = raw.read(512)
+        record = bytearray(raw.read(512))
+        record[10] ^= 1  # in its payload (the slot's last byte, changed before, is padding)
         raw.seek(512 * 3)
-        raw.write(record[:-1] + bytes([record[-1] ^ 1]))
+        raw.write(record)
     info = jobs[0].get_info()
     assert (info.job_state, info.exit_status, info.cpu_time) == (JobState.FAILED, 7, 0.5)
     for job in jobs[1:]:
@@ -1606,6 +1607,8 @@ def test_the_next_keeper_stores_the_ends_left_in_the_ring(state: Path) -> None:
     left = [end for end in ring.left() if end[3].get("exit_status") == 7]
     ring.close()
     assert left == [], "the ends the killed keeper left are gone once stored"
+    # The damaged record is said in the keeper's log (it was dropped without a word).
+    assert "1 record(s) of the ring ends were damaged" in file_text(state / "keeper.log")
     js.close()
 
 
