@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from drmaa2.backend import Action, ArrayOperation, WaitFor
 from drmaa2.enums import JobState
 from drmaa2.errors import (
+    Drmaa2Exception,
     InvalidArgumentException,
     InvalidSessionException,
     InvalidStateException,
@@ -49,6 +50,8 @@ class Requests:
     supervisor: Supervisor
     _lock: threading.Lock
     _engines: dict[str, SessionEngine]
+    #: Sessions being destroyed (see :meth:`_do_destroy_session`).
+    _destroying: set[str]
     _plans: collections.OrderedDict[tuple[int, int], Plan]
 
     # -- sessions ----------------------------------------------------------------------------
@@ -64,17 +67,12 @@ class Requests:
             store = self.store
             assert store is not None
             created = store.session_created(name)
-            if created is None and made is not None:  # an object of a session destroyed
-                raise InvalidSessionException(
-                    f"job session {name!r} in {self.state_dir} was destroyed: this object of "
-                    f"it is no longer usable"
-                )
             if created is None:
-                raise InvalidArgumentException(
-                    f"there is no job session named {name!r} in {self.state_dir}"
-                )
+                raise self._session_gone(name, made)
             with self._lock:
                 engine = self._engines.get(name)
+                if engine is None and name in self._destroying:  # (found before it went)
+                    raise self._session_gone(name, made)
                 if engine is None:
                     engine = SessionEngine(name, store, self.supervisor, created)
                     self._engines[name] = engine
@@ -85,6 +83,18 @@ class Requests:
                 f"usable (open the session again for the new one)"
             )
         return engine
+
+    def _session_gone(self, name: str, made: int | None) -> Drmaa2Exception:
+        """The error for a session that is not (or no longer) there: for an object of it
+        (``made`` known), InvalidSessionException; for a name, InvalidArgumentException."""
+        if made is not None:
+            return InvalidSessionException(
+                f"job session {name!r} in {self.state_dir} was destroyed: this object of it "
+                f"is no longer usable"
+            )
+        return InvalidArgumentException(
+            f"there is no job session named {name!r} in {self.state_dir}"
+        )
 
     def _do_create_session(self, connection: Connection, name: str, *, fds: list[int]) -> int:
         """Make a session; when it was made (µs), which its objects name it by."""
@@ -100,11 +110,18 @@ class Requests:
         assert self.store is not None
         with self._lock:
             engine = self._engines.pop(name, None)
-        if engine is not None:
-            engine.destroyed = True  # before the waits it has wake up
-            engine.close()
-        self.supervisor.forget_session(self.store, name)
-        self.store.destroy_session(name)
+            # Until it is gone from the store, a request that finds it there makes no engine
+            # of it anew (it would outlive the session, and its waits would not end so).
+            self._destroying.add(name)
+        try:
+            if engine is not None:
+                engine.destroyed = True  # before the waits it has wake up
+                engine.close()
+            self.supervisor.forget_session(self.store, name)
+            self.store.destroy_session(name)
+        finally:
+            with self._lock:
+                self._destroying.discard(name)
 
     def _do_session_names(self, connection: Connection, *, fds: list[int]) -> list[str]:
         assert self.store is not None

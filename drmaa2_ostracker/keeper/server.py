@@ -97,6 +97,7 @@ class Keeper(Requests, EventStreams):
         self._connections: set[Connection] = set()
         self._subscribers: set[Connection] = set()
         self._engines: dict[str, SessionEngine] = {}
+        self._destroying: set[str] = set()
         self._plans: collections.OrderedDict[tuple[int, int], Plan] = collections.OrderedDict()
         self._retire = False
         #: SIGTERM came: the keeper hangs up and exits, leaving its jobs running.
