@@ -15,6 +15,7 @@ so that an idle keeper can exit.
 from __future__ import annotations
 
 import atexit
+import collections
 import contextlib
 import itertools
 import os
@@ -75,6 +76,8 @@ _RETRYABLE = frozenset(
 _AGAIN = frozenset({"run_job", "run_bulk_jobs", "control"})
 #: Connections kept open while no thread uses them (more are opened while threads need them).
 _IDLE_CONNECTIONS = 1
+#: The most tries of one call, whatever the number of keepers it met (each gets three).
+_MOST_TRIES = 100
 
 _clients: weakref.WeakSet[KeeperClient] = weakref.WeakSet()
 
@@ -199,8 +202,13 @@ class KeeperClient(Connecting):
         """A call, not waiting for requests sent ahead to be answered."""
         self.calls += 1
         request = (method, args)
-        for attempt in range(3):
+        # Each keeper that goes away gets a few tries: a wait that outlives several keepers
+        # (each killed or stopped in turn, a new one adopting the jobs) goes on with the next.
+        tries: collections.Counter[int | None] = collections.Counter()
+        while True:
             channel = self.take()
+            tries[self.keeper_pid] += 1
+            again = tries[self.keeper_pid] < 3 and sum(tries.values()) < _MOST_TRIES
             try:
                 channel.send(request, fds)
             except (BrokenPipeError, ConnectionResetError) as error:
@@ -209,7 +217,7 @@ class KeeperClient(Connecting):
                 # on a new connection (the idle ones are to the same keeper).
                 channel.close()
                 self._drop_idle()
-                if attempt < 2:
+                if again:
                     continue
                 raise DrmCommunicationException(
                     f"cannot send {method} to the keeper of {self.state_dir}: {error}"
@@ -225,9 +233,9 @@ class KeeperClient(Connecting):
                 # Reset: the keeper ended with the request unread (Linux resets a Unix
                 # socket's peer only then), so it was not done: send it again.
                 unread = isinstance(error, ConnectionResetError)
-                if (unread or method in _RETRYABLE) and attempt < 2:
+                if (unread or method in _RETRYABLE) and again:
                     continue  # the keeper died: a new one adopted its jobs
-                if method in _AGAIN and attempt < 2:
+                if method in _AGAIN and again:
                     # Done or not: made again, which the next keeper answers with what the
                     # first one did, if it did it.
                     request = ("again", (method, *args))
@@ -244,7 +252,6 @@ class KeeperClient(Connecting):
             if ok:
                 return value
             raise decode_error(value)
-        raise AssertionError("unreachable")
 
     def take(self) -> Channel:
         """A connection for this thread's use (an idle one, else a new one). An idle one may

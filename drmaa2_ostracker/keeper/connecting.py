@@ -21,7 +21,7 @@ from drmaa2_ostracker.keeper.protocol import (
     ConnectionLost,
     decode_error,
 )
-from drmaa2_ostracker.keeper.starting import spawn_keeper
+from drmaa2_ostracker.keeper.starting import KeeperVanished, spawn_keeper
 from drmaa2_ostracker.keeper.stream import peer_pid
 
 if TYPE_CHECKING:
@@ -30,6 +30,10 @@ if TYPE_CHECKING:
 __all__ = ["Connecting"]
 
 _CRED = struct.Struct("3i")
+
+
+#: Keepers a connection starts that go away before it reaches them, at most.
+_VANISHED_AT_MOST = 5
 
 
 class Connecting:
@@ -50,10 +54,20 @@ class Connecting:
         stream, if any, is subscribed to this keeper before this returns (a new keeper: the
         one it was subscribed to died)."""
         problem = ""
-        for _ in range(5):
+        vanished = 0
+        for _ in range(10):
             channel = self._try_connect()
             if channel is None:
-                channel = self._start()
+                try:
+                    channel = self._start()
+                except KeeperVanished:
+                    # Killed while it started (say, by whoever kills keepers at random):
+                    # start another, a few times (a keeper that dies of a bug each time
+                    # says so after them).
+                    vanished += 1
+                    if vanished < _VANISHED_AT_MOST:
+                        continue
+                    raise
             try:
                 self._hello(channel)
                 stream = self._events
@@ -117,9 +131,10 @@ class Connecting:
                 return channel
             spawn_keeper(self.state_dir)
             channel = self._try_connect()
-            if channel is None:
-                raise DrmCommunicationException(
-                    f"the keeper of {self.state_dir} started but does not listen"
+            if channel is None:  # it said it serves, then went away (killed)
+                raise KeeperVanished(
+                    f"the keeper of {self.state_dir} started but does not listen (see "
+                    f"{os.path.join(self.state_dir, files.KEEPER_LOG)})"
                 )
             return channel
         finally:

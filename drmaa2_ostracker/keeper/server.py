@@ -166,7 +166,18 @@ class Keeper(Requests, EventStreams):
         client could reach this keeper, and none could start another while it holds the
         keeper lock."""
         path = os.path.join(self.state_dir, files.SOCKET)
-        if os.path.lexists(path):
+        if os.path.lexists(path) or self._retire:
+            return
+        if not self._same_directory():
+            # Removed, or replaced by another: what this keeper holds (its store, its lock)
+            # is not what a client finds there now. It serves none there, and goes once
+            # its jobs ended.
+            _log.warning(
+                "the state directory %s was removed or replaced: this keeper leaves it to a "
+                "new one, and exits once its jobs have ended",
+                self.state_dir,
+            )
+            self._retire = True
             return
         old = self._listener
         try:
@@ -180,6 +191,16 @@ class Keeper(Requests, EventStreams):
             old.close()
         poller.register(listener.fileno(), select.POLLIN)
         self._listener = listener
+
+    def _same_directory(self) -> bool:
+        """Whether the state directory's path still leads to the directory this keeper
+        opened."""
+        try:
+            now = os.stat(self.state_dir)
+        except OSError:
+            return False
+        opened = os.fstat(self._dir_fd)
+        return (now.st_dev, now.st_ino) == (opened.st_dev, opened.st_ino)
 
     def _served_already(self) -> bool:
         """Whether the keeper that holds the lock listens (again: see :meth:`_keep_socket`),
@@ -234,7 +255,14 @@ class Keeper(Requests, EventStreams):
     def _exit_if_idle(self, poller: select.poll) -> bool:
         """Exit unless a client came meanwhile: under the start lock, so that nobody starts a
         keeper while this one is going; a client that connects in between sees the
-        connection closed and starts anew."""
+        connection closed and starts anew. (A keeper whose state directory was removed or
+        replaced touches nothing there: it is another keeper's now, or none.)"""
+        if not self._same_directory():
+            self.supervisor.flush()
+            if self.supervisor.has_unfinished():
+                return False
+            self._close()
+            return True
         fd = files.open_private(os.path.join(self.state_dir, files.START_LOCK))
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)

@@ -20,7 +20,7 @@ from drmaa2.errors import DrmCommunicationException, SessionManagementException
 from drmaa2_ostracker import faults
 from drmaa2_ostracker.keeper import files
 
-__all__ = ["START_TIMEOUT", "spawn_keeper"]
+__all__ = ["START_TIMEOUT", "KeeperVanished", "spawn_keeper"]
 
 #: How long a client waits for a keeper it started to serve (seconds).
 START_TIMEOUT = 60.0
@@ -65,8 +65,18 @@ def spawn_keeper(state_dir: str) -> None:
         answer = _read_line(read_end, START_TIMEOUT)
     finally:
         os.close(read_end)
+    if not answer:
+        raise KeeperVanished(
+            f"the keeper of {state_dir} did not start: it exited without a word (see "
+            f"{os.path.join(state_dir, files.KEEPER_LOG)})"
+        )
     if answer != "ready":
         raise _start_failure(state_dir, answer.removeprefix("error: "))
+
+
+class KeeperVanished(SessionManagementException):
+    """The keeper started went away before it said whether it serves: killed while it
+    started (a client starts another), or it died of a bug (see its log)."""
 
 
 def _cannot_start(state_dir: str, error: OSError) -> errors.Drmaa2Exception:

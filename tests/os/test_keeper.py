@@ -44,6 +44,7 @@ from tests.os.test_persistence import (
     keeper_pid,
     keepers_of,
     kill_keeper,
+    kill_pids,
     pid_of,
     python,
     stop_keeper,
@@ -256,6 +257,46 @@ def test_a_keeper_whose_socket_was_removed_listens_again(state: Path, tmp_path: 
     finally:
         flag.touch()
         session_cleanup(js)
+
+
+def test_a_keeper_whose_state_directory_was_replaced_leaves_it_alone(
+    state: Path, tmp_path: Path
+) -> None:
+    """The state directory removed and made again under a keeper with a job: the keeper
+    never listens in the new one (its store and lock are not there), so the next call starts
+    a keeper of the new directory, and what it records is kept; the old keeper exits once
+    its job ended (before, it made its socket in the new directory and recorded the new
+    work in its removed store: lost)."""
+    flag = tmp_path / "go"
+    js = drmaa2.create_job_session("old", str(state), backend=BACKEND)
+    job = js.run_job(
+        {"remote_command": "/bin/sh", "args": ["-c", f"until [ -e {flag} ]; do sleep 0.02; done"]}
+    )
+    job.wait_started(TIMEOUT)
+    old = keeper_pid(state)
+    pids = [pid_of(job)]
+    try:
+        shutil.rmtree(state)
+        state.mkdir(mode=0o700)
+        made = python(
+            f"import drmaa2; js = drmaa2.JobSession('new', {str(state)!r}, backend='os'); "
+            "job = js.run_job({'remote_command': '/bin/true'}); job.wait_terminated(60); "
+            "print(job.id, job.get_state()[0].name)"
+        )
+        assert made.returncode == 0, made.stderr
+        assert made.stdout.split() == ["1", "DONE"]
+        # A keeper of the new directory (both name it alike: told apart by its lock file).
+        new = int((state / "keeper.lock").read_text().split()[0])
+        assert new != old and not gone(new) and not gone(old)
+        flag.touch()
+        wait_until(lambda: gone(old), what="the old keeper to exit after its job")
+        assert drmaa2.get_job_session_names(str(state), backend=BACKEND) == ["new"]
+        (again,) = drmaa2.open_job_session("new", str(state), backend=BACKEND).get_jobs()
+        assert again.get_state()[0] is JobState.DONE
+    finally:
+        flag.touch()
+        kill_pids(pids)
+        stop_keeper(state)
 
 
 # -- jobs start as if the client had started them ------------------------------------------

@@ -702,6 +702,71 @@ def test_a_keeper_killed_under_clients_controlling_jobs_fails_no_control(state: 
         js.close()
 
 
+def _serving(state: Path) -> int | None:
+    """The pid of the one keeper of ``state`` once it noted itself in keeper.lock, else None."""
+    keepers = keepers_of(state)
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        noted = int((state / "keeper.lock").read_text().split()[0])
+        if [k.pid for k in keepers] == [noted]:
+            return noted
+    return None
+
+
+def _has_client(state: Path) -> bool:
+    """Whether the keeper of ``state`` has a client connected (beside its listening socket)."""
+    pid = _serving(state)
+    with contextlib.suppress(psutil.Error):
+        return pid is not None and len(psutil.Process(pid).net_connections(kind="unix")) >= 2
+    return False
+
+
+@pytest.mark.parametrize("signum", [signal.SIGKILL, signal.SIGTERM], ids=["KILL", "TERM"])
+def test_a_wait_goes_on_across_any_number_of_keepers(
+    state: Path, tmp_path: Path, signum: int
+) -> None:
+    """A wait in progress while its keeper is killed (or stopped) again and again goes on
+    with each next keeper, however many (before, the third keeper's end failed it: "went
+    away while handling wait ... whether it was done is unknown")."""
+    flag = tmp_path / "go"
+    js = drmaa2.create_job_session("waiting", str(state), backend=BACKEND)
+    job = js.run_job(
+        {
+            "remote_command": "/bin/sh",
+            "args": ["-c", f"until [ -e {flag} ]; do sleep 0.02; done; exit 5"],
+        }
+    )
+    job.wait_started(TIMEOUT)
+    pids = [pid_of(job)]
+    outcome: list[object] = []
+
+    def wait() -> None:
+        try:
+            outcome.append(job.wait_terminated(TIMEOUT))
+        except drmaa2.Drmaa2Exception as error:
+            outcome.append(error)
+
+    waiter = threading.Thread(target=wait)
+    waiter.start()
+    try:
+        for _ in range(5):
+            old = kill_keeper(state, signum)
+            # The waiting client starts the next keeper, which adopts the job, and waits there.
+            wait_until(
+                lambda old=old: _serving(state) not in (None, old) and _has_client(state),
+                what="the next keeper, serving the wait",
+            )
+        flag.touch()
+        waiter.join(TIMEOUT)
+        assert outcome == [None], outcome
+        info = job.get_info()
+        assert (info.job_state, info.exit_status) == (JobState.FAILED, 5)
+    finally:
+        flag.touch()
+        waiter.join(TIMEOUT)
+        kill_pids(pids)
+    js.close()
+
+
 def test_a_killed_keeper_leaves_jobs_running_and_the_next_adopts_them(
     state: Path, tmp_path: Path
 ) -> None:
