@@ -22,7 +22,7 @@ from drmaa2_ostracker.info import record_to_info
 from drmaa2_ostracker.keeper import KeeperClient
 from drmaa2_ostracker.keeper.ahead import Ahead
 from drmaa2_ostracker.keeper.client import ANSWER_GRACE
-from drmaa2_ostracker.keeper.protocol import PlanUnknown, decode_error
+from drmaa2_ostracker.keeper.protocol import RECORDS_AT_ONCE, PlanUnknown, decode_error
 from drmaa2_ostracker.store.records import MAX_ARRAY_TASKS, JobRecord
 from drmaa2_ostracker.template import Plan, plan_job
 
@@ -191,6 +191,18 @@ class OsJobSession:
         """The job's JobInfo."""
         values = self._client.call("job_record", self._key, job_id)
         return record_to_info(JobRecord.from_values(values))
+
+    def job_infos(self, job_ids: Sequence[str]) -> list[JobInfo | None]:
+        """The JobInfos of many jobs, a few round trips for all (None: no such job, reaped
+        meanwhile): what a listing of a large array asks for."""
+        infos: list[JobInfo | None] = []
+        for start in range(0, len(job_ids), RECORDS_AT_ONCE):
+            chunk = list(job_ids[start : start + RECORDS_AT_ONCE])
+            for values in self._client.call("job_records", self._key, chunk):
+                infos.append(
+                    None if values is None else record_to_info(JobRecord.from_values(values))
+                )
+        return infos
 
     def job_template(self, job_id: str) -> JobTemplate:
         """The template the job (or its array) was submitted with."""

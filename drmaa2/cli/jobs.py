@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 from collections.abc import Iterator
 from typing import TextIO
 
@@ -11,7 +10,7 @@ import drmaa2
 from drmaa2.cli.errors import EXIT_OK
 from drmaa2.cli.output import duration, number, print_json, size, table
 from drmaa2.cli.parser import DEFAULT_SESSION, Commands
-from drmaa2.cli.targets import find, jobs_of, open_session
+from drmaa2.cli.targets import find, infos_of, jobs_of, open_session
 
 # Extension key read by name, so the CLI depends on no backend package.
 _MAX_RSS_KIB = "ru_maxrss"
@@ -60,9 +59,7 @@ def _jobs(args: argparse.Namespace, out: TextIO) -> int:
     if not never_used:
         with open_session(args) as session:
             job_filter = None if args.state is None else {"job_state": args.state.name}
-            for job in session.get_jobs(job_filter):
-                with contextlib.suppress(drmaa2.InvalidArgumentException):  # reaped meanwhile
-                    infos.append(job.get_info())
+            infos = infos_of(session, session.get_jobs(job_filter))
     if args.json:
         print_json(out, [info.to_dict() for info in infos])
         return EXIT_OK
@@ -88,7 +85,7 @@ def _job_row(info: drmaa2.JobInfo) -> list[str]:
 def _info(args: argparse.Namespace, out: TextIO) -> int:
     with open_session(args) as session:
         target = find(session, args.job)
-        infos = [job.get_info() for job in jobs_of(target)]
+        infos = infos_of(session, jobs_of(target))
     if args.json:
         data = [info.to_dict() for info in infos]
         print_json(out, data if isinstance(target, drmaa2.JobArray) else data[0])

@@ -27,6 +27,19 @@ def find(session: drmaa2.JobSession, job_id: str) -> drmaa2.Job | drmaa2.JobArra
     )
 
 
+def infos_of(session: drmaa2.JobSession, jobs: Sequence[drmaa2.Job]) -> list[drmaa2.JobInfo]:
+    """The JobInfos of jobs of ``session``, those reaped meanwhile left out: in a few round
+    trips where the backend can give many at once (the os backend), else one per job."""
+    many = getattr(session._backend, "job_infos", None)
+    if many is not None:
+        return [info for info in many([job.id for job in jobs]) if info is not None]
+    infos = []
+    for job in jobs:
+        with contextlib.suppress(drmaa2.InvalidArgumentException):  # reaped meanwhile
+            infos.append(job.get_info())
+    return infos
+
+
 def jobs_of(target: drmaa2.Job | drmaa2.JobArray) -> list[drmaa2.Job]:
     """A job itself, or the tasks left of a job array."""
     if isinstance(target, drmaa2.JobArray):

@@ -62,6 +62,7 @@ _RETRYABLE = frozenset(
         "array_template",
         "job_state",
         "job_record",
+        "job_records",
         "job_template",
         "wait",
         "ping",

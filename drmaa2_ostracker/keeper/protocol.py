@@ -34,6 +34,7 @@ from drmaa2 import errors
 __all__ = [
     "MAGIC",
     "PROTOCOL",
+    "RECORDS_AT_ONCE",
     "Channel",
     "ConnectionLost",
     "PlanUnknown",
@@ -45,11 +46,13 @@ __all__ = [
 #: The first value of a client's hello: what speaks to a keeper is a drmaa2-ostracker client.
 MAGIC = "drmaa2-ostracker-keeper"
 #: The protocol's version; a client and a keeper of different versions never talk further.
-PROTOCOL = 4
+PROTOCOL = 5
 
 _HEADER = struct.Struct("<I")
 #: The largest message accepted (a listing of a million job ids fits).
 MAX_MESSAGE = 1 << 30
+#: The most job records one ``job_records`` request asks for.
+RECORDS_AT_ONCE = 2000
 #: The most descriptors one message carries.
 MAX_FDS = 3
 _FD_SPACE = socket.CMSG_SPACE(MAX_FDS * array.array("i").itemsize)

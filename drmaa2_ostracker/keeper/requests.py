@@ -22,7 +22,12 @@ from drmaa2.errors import (
     InvalidStateException,
 )
 from drmaa2.types import JobInfo
-from drmaa2_ostracker.keeper.protocol import ConnectionLost, PlanUnknown, encode_error
+from drmaa2_ostracker.keeper.protocol import (
+    RECORDS_AT_ONCE,
+    ConnectionLost,
+    PlanUnknown,
+    encode_error,
+)
 from drmaa2_ostracker.keeper.sessions import SessionEngine
 from drmaa2_ostracker.plan import Plan, close_streams, plan_from_wire
 from drmaa2_ostracker.store import Store
@@ -233,6 +238,23 @@ class Requests:
         self, connection: Connection, session: SessionKey, job_id: str, *, fds: list[int]
     ) -> tuple[Any, ...]:
         return self._engine(session).record_values(job_id)
+
+    def _do_job_records(
+        self, connection: Connection, session: SessionKey, job_ids: list[str], *, fds: list[int]
+    ) -> list[tuple[Any, ...] | None]:
+        """Many jobs' records in one answer (None: no such job, reaped meanwhile)."""
+        if not isinstance(job_ids, list) or len(job_ids) > RECORDS_AT_ONCE:
+            raise InvalidArgumentException(
+                f"job_ids: expected a list of at most {RECORDS_AT_ONCE} ids"
+            )
+        engine = self._engine(session)
+        records: list[tuple[Any, ...] | None] = []
+        for job_id in job_ids:
+            try:
+                records.append(engine.record_values(job_id))
+            except InvalidArgumentException:
+                records.append(None)
+        return records
 
     def _do_job_template(
         self, connection: Connection, session: SessionKey, job_id: str, *, fds: list[int]

@@ -54,3 +54,25 @@ def test_a_never_used_default_session_has_no_jobs(cli: Cli) -> None:
     assert "default" in error
     error = one_line_error(cli("jobs", "--session", "nosuch"), 1)
     assert "nosuch" in error
+
+
+def test_a_large_array_is_listed_whole_in_order(cli: Cli) -> None:
+    """An array of more tasks than one request of records holds (2,000): every task, in
+    order, with its state, by `jobs` and by `info ARRAY` (the records are read many at a
+    time: one round trip per task took 15 s for 100,000); a task reaped is left out."""
+    array_id = cli.run("--array", "1-4500", "--hold", "--", "true")
+    cli.ok("terminate", f"{array_id}.7")
+    cli.ok("reap", f"{array_id}.7")
+    expected = [f"{array_id}.{index}" for index in range(1, 4501) if index != 7]
+    listed = cli.json("jobs")
+    assert [info["job_id"] for info in listed] == expected
+    assert {info["job_state"] for info in listed} == {"QUEUED_HELD"}
+    tasks = cli.tasks(array_id)
+    assert [info["job_id"] for info in tasks] == expected
+    table = cli.ok("jobs").splitlines()
+    assert len(table) == 1 + len(expected) and table[1].split()[:3] == [
+        f"{array_id}.1",
+        "-",
+        "QUEUED_HELD",
+    ]
+    cli.ok("terminate", array_id)
