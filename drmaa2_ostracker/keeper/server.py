@@ -296,6 +296,7 @@ class Keeper(Requests, EventStreams):
         for engine in self._engines.values():
             with contextlib.suppress(Exception):
                 engine.close()
+        self.supervisor.closing()
         self.supervisor.flush()
         if self.store is not None:
             self.store.close()

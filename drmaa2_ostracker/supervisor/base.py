@@ -50,6 +50,8 @@ class SupervisorBase:
     #: keeper stops, so that every wait calls its check at once (see Waits.interrupt_waits).
     _interrupt_fd: int
     _thread: threading.Thread | None
+    #: The keeper is closing its stores: the reaper thread ends at its next round.
+    _closing: bool
     #: The outermost change under way (see States._changing).
     _changes: Changes | None
     #: How many sessions are open: while any is, the reaper thread stays.

@@ -14,6 +14,10 @@ from drmaa2_ostracker.supervisor.control import Control
 __all__ = ["Supervisor"]
 
 
+#: How long closing waits for the reaper thread's round to end (seconds).
+_CLOSING_JOIN = 10.0
+
+
 class Supervisor(Control):
     """Owns the jobs of this process that have not finished, across sessions and stores."""
 
@@ -29,6 +33,7 @@ class Supervisor(Control):
         self._wake_fd = -1
         self._interrupt_fd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
         self._thread = None
+        self._closing = False
         self._changes = None
         self._sessions = 0
         self._last_submit = 0.0
@@ -116,6 +121,18 @@ class Supervisor(Control):
                     group.untouched = None
             self._drop_void_timers()
             self._cond.notify_all()
+
+    def closing(self) -> None:
+        """The keeper is about to close its stores (it exits): the reaper thread ends at its
+        next round, so that it never starts a job nor writes a store once they are closed
+        (jobs keep running: the next keeper adopts them)."""
+        with self._lock:
+            self._closing = True
+            thread = self._thread
+        if self._wake_fd >= 0:
+            os.eventfd_write(self._wake_fd, 1)
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(_CLOSING_JOIN)  # its round's changes are then flushed with the rest
 
     def session_opened(self) -> None:
         """Keep the reaper thread for as long as this supervisor lives (the keeper calls this

@@ -96,6 +96,8 @@ class Reaper(Timers):
         except _ReaperDone:
             return False
         except Exception:  # keep reaping whatever went wrong with one job or the store
+            if self._closing:  # its store closed under it: the keeper exits
+                return False
             _log.exception("drmaa2 os backend: the reaper thread hit an error; going on")
             time.sleep(0.01)
         return True
@@ -104,6 +106,8 @@ class Reaper(Timers):
         epoll = self._epoll
         assert epoll is not None
         with self._lock:
+            if self._closing:
+                raise _ReaperDone
             # Stay while sessions are open: restarting a thread per job costs more than
             # the job. With no session open, end once nothing is left to watch.
             if not self._by_fd and not self._sessions and not self._continuing:

@@ -606,6 +606,25 @@ def _busy_clients(
     return sessions, submitted, errors
 
 
+def test_a_keeper_stopped_while_an_array_runs_closes_without_an_error(state: Path) -> None:
+    """SIGTERM while an array's tasks start as slots free: the keeper closes its store, and
+    its reaper thread starts no task and writes nothing after that (it hit the closed
+    store: "Cannot operate on a closed database" in the log); every task runs once."""
+    js = drmaa2.create_job_session("stopped", str(state), backend=BACKEND)
+    array = js.run_bulk_jobs({"remote_command": "/bin/true"}, 1, 600, 1, 2)
+    for more in (100, 200, 300, 400, 500):
+        wait_until(
+            lambda m=more: sum(t.get_state()[0].is_terminal for t in array.job_list[:m]) >= m,
+            what=f"{more} tasks done",
+        )
+        kill_keeper(state, signal.SIGTERM)
+    js.wait_all_terminated(array.job_list, TIMEOUT)
+    assert {task.get_state()[0] for task in array.job_list} == {JobState.DONE}
+    log = file_text(state / "keeper.log")
+    assert "hit an error" not in log and "closed database" not in log, log
+    js.close()
+
+
 def test_a_keeper_stopped_by_sigterm_fails_no_call_of_its_busy_clients(state: Path) -> None:
     """SIGTERM while clients submit and wait: the keeper answers what it read, a request sent
     from then on goes to the next keeper, a wait goes on with it; no call fails, no
