@@ -64,21 +64,21 @@ def job_info_of(job: SlurmJob, expand: Callable[[str], list[str]]) -> JobInfo:
 def _add_record(info: JobInfo, record: JobRecord) -> None:
     """What the store knows better than squeue: the template's name, the submitting host and
     the submission time to the microsecond (Slurm's times are whole seconds, truncated: a
-    dispatch or finish time before it is raised to it). A finished job's wallclock time is
-    Slurm's, its finish - start time in whole seconds (from the times as raised, it could be
-    up to a second shorter than the job ran)."""
+    dispatch or finish time before it is raised to it, and a finished job's wallclock time is
+    its finish - dispatch time as shown, so that the three always agree; it can be up to a
+    second shorter than the job ran)."""
     if record.job_name is not None:
         info.job_name = record.job_name
     info.submission_machine = record.submission_machine
-    finished = info.job_state is not None and info.job_state.is_terminal
-    if finished and info.dispatch_time is not None and info.finish_time is not None:
-        info.wallclock_time = max(info.finish_time - info.dispatch_time, datetime.timedelta(0))
     submitted = datetime.datetime.fromtimestamp(record.submitted, datetime.timezone.utc)
     info.submission_time = submitted
     if info.dispatch_time is not None and info.dispatch_time < submitted:
         info.dispatch_time = submitted
     if info.finish_time is not None and info.finish_time < submitted:
         info.finish_time = submitted
+    finished = info.job_state is not None and info.job_state.is_terminal
+    if finished and info.dispatch_time is not None and info.finish_time is not None:
+        info.wallclock_time = max(info.finish_time - info.dispatch_time, datetime.timedelta(0))
 
 
 def record_info(
