@@ -15,7 +15,8 @@ This module is the keeper's life: its lock, its socket, accepting and checking c
 the greeting, the idle exit (its signals are set in :mod:`drmaa2_ostracker.keeper.__main__`,
 which starts it). A connection's thread is in :mod:`~drmaa2_ostracker.keeper.connection`,
 its answers to requests in :mod:`~drmaa2_ostracker.keeper.requests`, its event streams in
-:mod:`~drmaa2_ostracker.keeper.events`.
+:mod:`~drmaa2_ostracker.keeper.events`, the care of its socket in
+:mod:`~drmaa2_ostracker.keeper.listening`.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from drmaa2_ostracker import __version__, faults
 from drmaa2_ostracker.keeper import files
 from drmaa2_ostracker.keeper.connection import Connection
 from drmaa2_ostracker.keeper.events import EventStreams
+from drmaa2_ostracker.keeper.listening import Listening
 from drmaa2_ostracker.keeper.lock import KeeperLock
 from drmaa2_ostracker.keeper.protocol import (
     MAGIC,
@@ -81,7 +83,7 @@ def idle_seconds() -> float:
     return max(0.0, seconds)
 
 
-class Keeper(Requests, EventStreams):
+class Keeper(Requests, EventStreams, Listening):
     """The keeper of one state directory (see the module docstring)."""
 
     def __init__(
@@ -148,69 +150,6 @@ class Keeper(Requests, EventStreams):
         self._dir_fd = os.open(self.state_dir, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
         files.clear_socket(os.path.join(self.state_dir, files.SOCKET))
         self._listener = self._listen()
-
-    def _listen(self) -> socket.socket:
-        """A listening socket at the socket's path, made 0600."""
-        address = files.socket_address(self.state_dir, self._dir_fd)
-        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
-        old = os.umask(0o177)  # (single-threaded still, or on the serving thread)
-        try:
-            listener.bind(address)
-        finally:
-            os.umask(old)
-        listener.listen(128)
-        return listener
-
-    def _keep_socket(self, poller: select.poll) -> None:
-        """Listen again if the socket's file was removed (a cleaner of /tmp, a user): no
-        client could reach this keeper, and none could start another while it holds the
-        keeper lock."""
-        path = os.path.join(self.state_dir, files.SOCKET)
-        if os.path.lexists(path) or self._retire:
-            return
-        if not self._same_directory():
-            # Removed, or replaced by another: what this keeper holds (its store, its lock)
-            # is not what a client finds there now. It serves none there, and goes once
-            # its jobs ended.
-            _log.warning(
-                "the state directory %s was removed or replaced: this keeper leaves it to a "
-                "new one, and exits once its jobs have ended",
-                self.state_dir,
-            )
-            self._retire = True
-            return
-        old = self._listener
-        try:
-            listener = self._listen()
-        except OSError as error:
-            _log.warning("the socket %s was removed and cannot be made again: %s", path, error)
-            return
-        _log.warning("the socket %s was removed: listening there again", path)
-        if old is not None:
-            poller.unregister(old.fileno())
-            old.close()
-        poller.register(listener.fileno(), select.POLLIN)
-        self._listener = listener
-
-    def _same_directory(self) -> bool:
-        """Whether the state directory's path still leads to the directory this keeper
-        opened."""
-        try:
-            now = os.stat(self.state_dir)
-        except OSError:
-            return False
-        opened = os.fstat(self._dir_fd)
-        return (now.st_dev, now.st_ino) == (opened.st_dev, opened.st_ino)
-
-    def _served_already(self) -> bool:
-        """Whether the keeper that holds the lock listens (again: see :meth:`_keep_socket`),
-        so that this one need not start."""
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC) as probe:
-            try:
-                probe.connect(files.socket_address(self.state_dir, None))
-            except OSError:
-                return False
-        return True
 
     def _serve(self) -> bool:
         """Serve until idle (True: the keeper closed) or stopped (False)."""
