@@ -6,6 +6,7 @@ same run (``subprocess.Popen``, ``xargs -P``), with where the time goes.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -13,6 +14,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterator
 
 import drmaa2
 from benchmarks.common import (
@@ -50,6 +52,9 @@ def sequential(n: int, repeats: int) -> list[dict[str, object]]:
         baseline, ours_time = statistics.median(b), statistics.median(o)
         hop, bare_hop = keeper_hop(session.contact, max(200, n))
         split = job_split(session, template, max(200, n))
+    with bare_spawner() as bare:
+        fb, fo, _, _ = alternate(popen, lambda: bare(n), repeats)
+    floor = statistics.median(fo) / statistics.median(fb)
     spawn = spawn_time(max(100, n // 2))
     woken = woken_spawn_time(max(200, n))
     ratio = ours_time / baseline
@@ -62,6 +67,15 @@ def sequential(n: int, repeats: int) -> list[dict[str, object]]:
             "subprocess.Popen + wait",
             "ratio <= 1.40",
             ratio <= 1.40,
+        ),
+        result(
+            "sequential: a bare spawner process (request, posix_spawn, waitpid, answer), ratio",
+            floor,
+            "x",
+            1.0,
+            "Popen + wait (the floor of any keeper on this machine)",
+            "reported",
+            True,
         ),
         cpu_row("sequential", n, oc, bc),
         keeper_cpu_row("sequential", keeper_cpu, bc, n),
@@ -119,6 +133,43 @@ _ECHO = (
     "while data := s.recv(65536):\n"
     "    s.sendall(data)\n"
 )
+
+
+#: A process that, for each byte it reads, starts /bin/true in a session of its own, reaps
+#: it and answers: a keeper without any bookkeeping, whose cost over Popen + wait is that of
+#: the hop and of spawning in another process, woken for it.
+_BARE_SPAWNER = (
+    "import os, socket, sys\n"
+    "s = socket.socket(fileno=int(sys.argv[1]))\n"
+    "argv, env = [sys.argv[2]], dict(os.environ)\n"
+    "while s.recv(1):\n"
+    "    os.waitpid(os.posix_spawn(argv[0], argv, env, setsid=True), 0)\n"
+    "    s.sendall(b'x')\n"
+)
+
+
+@contextlib.contextmanager
+def bare_spawner() -> Iterator[Callable[[int], None]]:
+    """A :data:`_BARE_SPAWNER` process, and a call that has it run n jobs one after
+    another (stopped and reaped on exit)."""
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    spawner = subprocess.Popen(
+        [sys.executable, "-c", _BARE_SPAWNER, str(theirs.fileno()), TRUE],
+        pass_fds=(theirs.fileno(),),
+    )
+    theirs.close()
+
+    def run(n: int) -> None:
+        for _ in range(n):
+            ours.sendall(b"g")
+            ours.recv(1)
+
+    try:
+        run(20)
+        yield run
+    finally:
+        ours.close()
+        spawner.wait()
 
 
 def keeper_hop(state_dir: str, n: int) -> tuple[float, float]:

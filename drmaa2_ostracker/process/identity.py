@@ -107,15 +107,20 @@ def ticks_at(wall_us: int) -> int:
 
 
 def find_job_process(
-    job_id: str, not_before: int, taken: Iterable[tuple[int, int]] = ()
+    job_id: str,
+    not_before: int,
+    taken: Iterable[tuple[int, int]] = (),
+    state_dir: str | None = None,
 ) -> ProcessIdentity | None:
     """A live process that looks like the job ``job_id`` started at or after tick
     ``not_before``: a session leader of this user, started since then, whose initial
-    environment has ``JOB_ID=<job_id>``, and which is not one of the processes ``taken``
-    (pid, start ticks, as in :class:`ProcessIdentity`: known to be another job's); the
-    earliest such. For a job whose start was not recorded because its keeper died while
-    starting it (job ids are counted per session: another session's job of the same id may
-    have started then too)."""
+    environment has ``JOB_ID=<job_id>``, which is not one of the processes ``taken``
+    (pid, start ticks, as in :class:`ProcessIdentity`: known to be another job's), and
+    whose parent is no keeper or anchor of a state directory other than ``state_dir`` (the
+    job of another state directory's keeper, whose ids are counted apart); the earliest
+    such. For a job whose start was not recorded because its keeper died while starting it
+    (job ids are counted per session: another session's job of the same id may have started
+    then too)."""
     others = ProcessSet(taken)
     marker = b"\0JOB_ID=" + job_id.encode() + b"\0"
     me = os.geteuid()
@@ -141,8 +146,43 @@ def find_job_process(
                     continue
         except OSError:
             continue
+        if state_dir is not None and _of_another(int(fields[1]), state_dir):
+            continue
         found = ProcessIdentity(pid, ticks)
     return found
+
+
+#: The keeper's command line: ``python -m drmaa2_ostracker.keeper STATE_DIR …``; its
+#: anchor's: ``python -I -S …/drmaa2_ostracker/keeper/anchor.py STATE_DIR …``.
+_KEEPER_MODULE = b"drmaa2_ostracker.keeper"
+_ANCHOR_SCRIPT = b"/drmaa2_ostracker/keeper/anchor.py"
+
+
+def _state_dir_served_by(pid: int) -> str | None:
+    """The state directory of which process ``pid`` is the keeper or the keeper's anchor, as
+    its command line names it; None if it is neither (or is gone)."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
+            args = cmdline.read().split(b"\0")
+    except OSError:
+        return None
+    for at, arg in enumerate(args[1:-1], start=1):
+        if (arg == _KEEPER_MODULE and args[at - 1] == b"-m") or arg.endswith(_ANCHOR_SCRIPT):
+            return os.fsdecode(args[at + 1]) if args[at + 1] else None
+    return None
+
+
+def _of_another(parent: int, state_dir: str) -> bool:
+    """Whether ``parent`` is the keeper or anchor of a state directory other than
+    ``state_dir`` (one removed since counts as another)."""
+    served = _state_dir_served_by(parent)
+    if served is None:
+        return False
+    try:
+        theirs, ours = os.stat(served), os.stat(state_dir)
+    except OSError:
+        return True
+    return (theirs.st_dev, theirs.st_ino) != (ours.st_dev, ours.st_ino)
 
 
 def process_state(pid: int) -> str | None:

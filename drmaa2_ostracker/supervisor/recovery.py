@@ -187,7 +187,7 @@ class Recovery(Unfolding):
         store = job.store
         if since is not None:
             taken = self._known_processes() | store.launches.processes_before
-            found = find_job_process(job.record.job_id, since, taken)
+            found = find_job_process(job.record.job_id, since, taken, store.state_dir)
             if found is None:
                 ended = self._ended_since(store, since, taken)
         if ended == [] and requeue:
@@ -216,7 +216,7 @@ class Recovery(Unfolding):
         at boot tick ``since`` and before it recorded its process, never forked it (see
         :meth:`_take_over_found`)."""
         taken = self._known_processes() | store.launches.processes_before
-        if find_job_process(job_id, since, taken) is not None:
+        if find_job_process(job_id, since, taken, store.state_dir) is not None:
             return False
         return self._ended_since(store, since, taken) == []
 

@@ -1270,7 +1270,10 @@ def test_a_job_marked_starting_but_never_forked_starts_under_the_next_keeper(
     js.close()
 
 
-@pytest.mark.parametrize("meanwhile", ["nothing", "a process ended", "the anchor was killed"])
+@pytest.mark.parametrize(
+    "meanwhile",
+    ["nothing", "a process ended", "the anchor was killed", "another directory's job 1 runs"],
+)
 def test_a_job_whose_fork_began_runs_once_at_most(
     state: Path, tmp_path: Path, meanwhile: str
 ) -> None:
@@ -1284,7 +1287,9 @@ def test_a_job_whose_fork_began_runs_once_at_most(
       ended under the anchor: that was the job's, and it ended with its exit status (here,
       a background process of another job, which the anchor reaps as well);
     - "the anchor was killed": nothing tells; the job may have run, so it is FAILED
-      start_unconfirmed, never run again."""
+      start_unconfirmed, never run again;
+    - "another directory's job 1 runs": a job of another state directory's keeper, with the
+      same id, started since the fork began, is not taken for the job (as "nothing")."""
     out = tmp_path / "out"
     flag = tmp_path / "go"
     js = drmaa2.create_job_session("crashy", str(state), backend=BACKEND)
@@ -1310,21 +1315,31 @@ def test_a_job_whose_fork_began_runs_once_at_most(
         elif meanwhile == "the anchor was killed":
             anchor.kill()
             anchor.wait(TIMEOUT)
+        else:
+            other = drmaa2.create_job_session("other", str(tmp_path / "other"), backend=BACKEND)
+            theirs = other.run_job({"remote_command": "sleep", "args": ["600"]})
+            assert theirs.id == job.id
+            pids.append(pid_of(theirs))
         kill_keeper(state)
         _mark_starting(state, job.id, tick)
         launches = Launches(str(state))
         launches.beginning("crashy", job.id, tick)()
         launches.close()
-        if pids:
+        if meanwhile == "a process ended":
             identity = identity_of(pids[0])
             assert identity is not None and identity.start_ticks >= tick
             flag.touch()
             name = f"{identity.pid}.{identity.start_ticks}"
             wait_until(lambda: (state / "orphans" / name).exists(), what="its end kept")
-        if meanwhile == "nothing":
+        if meanwhile in ("nothing", "another directory's job 1 runs"):
             job.wait_terminated(TIMEOUT)
             assert job.get_state() == (JobState.DONE, "")
             assert file_text(out) == "ran\n", "started exactly once"
+            if pids:
+                assert pid_of(job) != pids[0]
+                assert theirs.get_state() == (JobState.RUNNING, "")
+                theirs.terminate()
+                other.close()
         elif meanwhile == "a process ended":
             assert job.get_state() == (JobState.FAILED, "")
             assert job.get_info().exit_status == 3
