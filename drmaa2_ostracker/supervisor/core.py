@@ -22,22 +22,28 @@ class Supervisor(Control):
     """Owns the jobs of this process that have not finished, across sessions and stores."""
 
     def __init__(self) -> None:
+        self._start_afresh()
+        self._callbacks = []
+        self._interrupt_fd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
+        self._closing = False
+        self._sessions = 0
+        self._last_submit = 0.0
+        self._watched = collections.Counter()
+        atexit.register(self.flush)
+        os.register_at_fork(after_in_child=self._forked)
+
+    def _start_afresh(self) -> None:
+        """Locks, and no job, reaper, timer nor anything waiting to be written."""
         self._lock = threading.RLock()
         self._cond = threading.Condition(self._lock)
         self._active = {}
         self._by_fd = {}
         self._reaper_until = 0.0
         self._timers = []
-        self._callbacks = []
         self._epoll = None
         self._wake_fd = -1
-        self._interrupt_fd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
         self._thread = None
-        self._closing = False
         self._changes = None
-        self._sessions = 0
-        self._last_submit = 0.0
-        self._watched = collections.Counter()
         self._deferred = {}
         self._ending = {}
         self._behind = {}
@@ -49,38 +55,16 @@ class Supervisor(Control):
         self._held_back = set()
         self._continuing = set()
         self._unfolding = {}
-        atexit.register(self.flush)
-        os.register_at_fork(after_in_child=self._forked)
 
     def _forked(self) -> None:
         """In a child forked from this process: the jobs, the reaper and what waits to be
         committed are the parent's; the locks may have been held by its other threads."""
-        self._lock = threading.RLock()
-        self._cond = threading.Condition(self._lock)
         for fd in [*self._by_fd, self._wake_fd, self._interrupt_fd]:  # the parent's, copied
             if fd >= 0:
                 with contextlib.suppress(OSError):
                     os.close(fd)
-        self._active = {}
-        self._by_fd = {}
-        self._reaper_until = 0.0
-        self._timers = []
-        self._epoll = None
-        self._wake_fd = -1
+        self._start_afresh()
         self._interrupt_fd = -1  # a job's child about to exec: nothing waits here
-        self._thread = None
-        self._changes = None
-        self._deferred = {}
-        self._ending = {}
-        self._behind = {}
-        self._flush_at = None
-        self._dirty = {}
-        self._unwritten = {}
-        self._unwritten_reason = {}
-        self._retry_at = None
-        self._held_back = set()
-        self._continuing = set()
-        self._unfolding = {}
 
     @property
     def lock(self) -> threading.RLock:
