@@ -37,29 +37,29 @@ def test_an_executable_script_without_a_shebang_runs_through_sh(tmp_path: Path) 
     assert file_text(out) == f"plain arg {job.id}\n"
 
 
-def test_a_script_whose_interpreter_is_missing_fails_to_start(tmp_path: Path) -> None:
-    script = tmp_path / "broken-script"
-    script.write_text("#!/no/such/interpreter\necho never\n")
-    script.chmod(0o755)
+def _run_program(tmp_path: Path, name: str, content: bytes) -> tuple[Path, drmaa2.JobInfo]:
+    """Write an executable file ``name`` and run it as a job: the file, and the job's info
+    once it has ended."""
+    program = tmp_path / name
+    program.write_bytes(content)
+    program.chmod(0o755)
     with drmaa2.JobSession("spawn", str(tmp_path / "state"), backend=BACKEND) as js:
-        job = js.run_job({"remote_command": str(script)})
+        job = js.run_job({"remote_command": str(program)})
         job.wait_terminated(TIMEOUT)
         info = job.get_info()
         js.destroy()
+    return program, info
+
+
+def test_a_script_whose_interpreter_is_missing_fails_to_start(tmp_path: Path) -> None:
+    _, info = _run_program(tmp_path, "broken-script", b"#!/no/such/interpreter\necho never\n")
     assert (info.job_state, info.job_sub_state) == (JobState.FAILED, "start_failed")
     assert info.exit_status is None
     assert "/no/such/interpreter" in (info.annotation or ""), info.annotation
 
 
 def test_a_script_with_crlf_line_ends_fails_to_start_naming_them(tmp_path: Path) -> None:
-    script = tmp_path / "windows-script"
-    script.write_bytes(b"#!/bin/sh\r\necho never\r\n")
-    script.chmod(0o755)
-    with drmaa2.JobSession("spawn", str(tmp_path / "state"), backend=BACKEND) as js:
-        job = js.run_job({"remote_command": str(script)})
-        job.wait_terminated(TIMEOUT)
-        info = job.get_info()
-        js.destroy()
+    script, info = _run_program(tmp_path, "windows-script", b"#!/bin/sh\r\necho never\r\n")
     assert (info.job_state, info.job_sub_state) == (JobState.FAILED, "start_failed")
     assert "carriage return" in (info.annotation or ""), info.annotation
     assert str(script) in (info.annotation or "")
@@ -73,14 +73,7 @@ def test_a_script_with_crlf_line_ends_fails_to_start_naming_them(tmp_path: Path)
 def test_a_binary_the_machine_cannot_execute_fails_to_start(tmp_path: Path, content: bytes) -> None:
     """exec refuses it (ENOEXEC) and it is no script: FAILED start_failed naming it, not run
     by /bin/sh as a script without #! is (which ran its bytes as commands: exit 127)."""
-    program = tmp_path / "not-for-this-machine"
-    program.write_bytes(content)
-    program.chmod(0o755)
-    with drmaa2.JobSession("spawn", str(tmp_path / "state"), backend=BACKEND) as js:
-        job = js.run_job({"remote_command": str(program)})
-        job.wait_terminated(TIMEOUT)
-        info = job.get_info()
-        js.destroy()
+    program, info = _run_program(tmp_path, "not-for-this-machine", content)
     assert (info.job_state, info.job_sub_state) == (JobState.FAILED, "start_failed")
     assert info.exit_status is None
     assert str(program) in (info.annotation or "") and "cannot execute" in (info.annotation or "")
