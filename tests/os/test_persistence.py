@@ -66,6 +66,11 @@ def keeper_pid(state: Path | str) -> int:
     return keeper.pid
 
 
+def gate_on(flag: Path) -> str:
+    """A shell command that waits until the file ``flag`` exists."""
+    return f"while [ ! -e {flag} ]; do sleep 0.02; done"
+
+
 def kill_keeper(state: Path | str, signum: int = signal.SIGKILL) -> int:
     """Signal the keeper of a state directory and wait until it is gone; its pid."""
     pid = keeper_pid(state)
@@ -194,7 +199,7 @@ def test_a_client_that_dies_changes_nothing_for_its_jobs(
     log = tmp_path / "log"
     released = tmp_path / "released"
     timed = tmp_path / "timed"
-    gate = f"while [ ! -e {flag} ]; do sleep 0.02; done"
+    gate = gate_on(flag)
     controller = Controller(
         state,
         f"""
@@ -751,7 +756,7 @@ def test_a_wait_goes_on_across_any_number_of_keepers(
     job = js.run_job(
         {
             "remote_command": "/bin/sh",
-            "args": ["-c", f"until [ -e {flag} ]; do sleep 0.02; done; exit 5"],
+            "args": ["-c", f"{gate_on(flag)}; exit 5"],
         }
     )
     job.wait_started(TIMEOUT)
@@ -794,14 +799,14 @@ def test_a_killed_keeper_leaves_jobs_running_and_the_next_adopts_them(
     log = tmp_path / "log"
     released = tmp_path / "released"
     timed = tmp_path / "timed"
-    gate = f"while [ ! -e {flag} ]; do sleep 0.02; done"
+    gate = gate_on(flag)
     js = drmaa2.create_job_session("crashy", str(state), backend=BACKEND)
     running = js.run_job({"remote_command": "/bin/sh", "args": ["-c", f"{gate}; exit 4"]})
     suspended = js.run_job({"remote_command": "/bin/sleep", "args": ["600"]})
     ends_unwatched = js.run_job(
         {
             "remote_command": "/bin/sh",
-            "args": ["-c", f"while [ ! -e {early} ]; do sleep 0.02; done"],
+            "args": ["-c", gate_on(early)],
         }
     )
     array = js.run_bulk_jobs(
@@ -891,7 +896,7 @@ def test_the_keepers_anchor_keeps_the_ends_of_its_jobs_and_then_exits(
     jobs as they end and exits after the last one; the next keeper records each job's exact
     end. With the anchor killed too, a job's end is unobserved: the documented limit."""
     flag = tmp_path / "go"
-    gate = f"while [ ! -e {flag} ]; do sleep 0.02; done"
+    gate = gate_on(flag)
     js = drmaa2.create_job_session("anchored", str(state), backend=BACKEND)
     jobs = [
         js.run_job({"remote_command": "/bin/sh", "args": ["-c", f"{gate}; exit {status}"]})
@@ -967,7 +972,7 @@ def test_a_state_directory_reached_through_a_symbolic_link_keeps_its_anchor(
     job = js.run_job(
         {
             "remote_command": "/bin/sh",
-            "args": ["-c", f"while [ ! -e {flag} ]; do sleep 0.02; done; exit 3"],
+            "args": ["-c", f"{gate_on(flag)}; exit 3"],
         }
     )
     job.wait_started(TIMEOUT)
@@ -1305,7 +1310,7 @@ def test_a_job_whose_fork_began_runs_once_at_most(
             # Left by another job, a session leader that is no job's (as the job's process,
             # forked and unrecorded, would be): the anchor's child once that job ends.
             pid_file = tmp_path / "pid"
-            gate = f"while [ ! -e {flag} ]; do sleep 0.02; done; exit 3"
+            gate = f"{gate_on(flag)}; exit 3"
             leave = f"setsid sh -c '{gate}' & echo $! > {pid_file}"
             js.run_job({"remote_command": "/bin/sh", "args": ["-c", leave]}).wait_terminated(
                 TIMEOUT
