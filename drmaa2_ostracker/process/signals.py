@@ -73,8 +73,9 @@ def _kill(pid: int, signum: int) -> None:
 
 
 def _first_signal(pidfd: int | None, signum: int) -> bool:
-    """Signal the job's leader through its pidfd: False if that very process has ended (its
-    pid may be someone else's by now, so nothing may be sent by pid)."""
+    """Signal the job's leader through its pidfd (``signum`` 0: only look whether it lives):
+    False if that very process has ended (its pid may be someone else's by now, so nothing
+    may be sent by pid)."""
     if pidfd is None:
         return True
     try:
@@ -109,8 +110,9 @@ def kill_job(leader: int, pidfd: int | None = None) -> None:
 
 
 def continue_job(leader: int, pidfd: int | None = None) -> None:
-    """SIGCONT the job's process group and every descendant (those that left the group too)."""
-    if not _first_signal(pidfd, signal.SIGCONT):
+    """SIGCONT the job's process group, and every descendant that left the group: each
+    process gets one SIGCONT (a job that handles it sees one per resume)."""
+    if not _first_signal(pidfd, 0):
         return
     signal_group(leader, signal.SIGCONT)
     try:
@@ -118,19 +120,67 @@ def continue_job(leader: int, pidfd: int | None = None) -> None:
     except OSError:  # no descriptor left to read /proc: the group only
         descendants = []
     for pid in descendants:
-        _kill(pid, signal.SIGCONT)
+        fields = stat_fields(pid)
+        if fields is not None and int(fields[2]) != leader:  # (the group's have theirs)
+            _kill(pid, signal.SIGCONT)
+
+
+#: How long a suspension waits for a job that handles SIGTSTP to take it before SIGSTOP.
+TSTP_GRACE = 0.1
+
+
+def _let_handle(pid: int, signum: int, timeout: float = TSTP_GRACE) -> None:
+    """If process ``pid`` handles ``signum`` and does not block it, wait until it has taken
+    the signal sent to it (no longer pending), up to ``timeout``: a stop that came first would
+    keep its handler from running, and the SIGCONT that ends the stop discards a pending
+    SIGTSTP."""
+    bit = 1 << (signum - 1)
+    deadline = time.monotonic() + timeout
+    delay = 0.00005
+    while True:
+        masks = _signal_masks(pid)
+        if masks is None or not masks[b"SigCgt"] & bit or masks[b"SigBlk"] & bit:
+            return
+        if not (masks[b"SigPnd"] | masks[b"ShdPnd"]) & bit or time.monotonic() > deadline:
+            return
+        time.sleep(delay)
+        delay = min(delay * 2, 0.005)
+
+
+def _signal_masks(pid: int) -> dict[bytes, int] | None:
+    """The signal masks of /proc/<pid>/status (SigPnd, ShdPnd, SigBlk, SigIgn, SigCgt);
+    None if the process is gone."""
+    try:
+        with open(f"/proc/{pid}/status", "rb") as status:
+            text = status.read()
+    except OSError:
+        return None
+    masks: dict[bytes, int] = {}
+    for line in text.splitlines():
+        name, _, value = line.partition(b":")
+        if name in _MASKS:
+            masks[name] = int(value, 16)
+    return masks if len(masks) == len(_MASKS) else None
+
+
+_MASKS = (b"SigPnd", b"ShdPnd", b"SigBlk", b"SigIgn", b"SigCgt")
 
 
 def stop_job(leader: int, pidfd: int, confirm_timeout: float = 5.0) -> None:
     """Stop every process of the job and return once they are stopped.
 
-    SIGTSTP goes first, so a job that handles it hears about the suspension; it is followed by
-    SIGSTOP because a job may catch or ignore SIGTSTP, and the kernel discards SIGTSTP sent to
-    an orphaned process group, which every setsid job is.
+    SIGTSTP goes first, so a job that handles it hears about the suspension: SIGSTOP
+    follows once the job's first process (its leader) has taken it, if it handles it (up to
+    :data:`TSTP_GRACE`); SIGSTOP, because a job may catch or ignore SIGTSTP, and the kernel
+    discards SIGTSTP sent to an orphaned process group, which every setsid job is, unless it
+    is handled. Each process gets one SIGTSTP.
     """
-    if not _first_signal(pidfd, signal.SIGTSTP):
+    if not _first_signal(pidfd, 0):
         return
     signal_group(leader, signal.SIGTSTP)
+    _let_handle(leader, signal.SIGTSTP)
+    if not _first_signal(pidfd, signal.SIGSTOP):
+        return
     signal_group(leader, signal.SIGSTOP)
     try:
         descendants = _descendants(leader, freeze=True)

@@ -168,6 +168,43 @@ def test_suspend_stops_a_process_that_ignores_sigtstp_at_once(
     job.terminate()
 
 
+def test_a_job_that_handles_sigtstp_and_sigcont_hears_each_suspend_and_resume_once(
+    session: drmaa2.JobSession, tmp_path: Path
+) -> None:
+    """suspend() lets the job take SIGTSTP before it stops it (before, SIGSTOP often came
+    first, and the SIGCONT of resume() discarded the pending SIGTSTP: its handler never ran);
+    resume() sends one SIGCONT (before, the job's first process got two, and its handler
+    often ran twice)."""
+    log = tmp_path / "log"
+    ready = tmp_path / "ready"
+    code = (
+        "import os, signal, time\n"
+        f"fd = os.open({str(log)!r}, os.O_WRONLY | os.O_CREAT | os.O_APPEND)\n"
+        "def heard(signum, frame):\n"
+        "    os.write(fd, signal.Signals(signum).name.encode() + b' ')\n"
+        "signal.signal(signal.SIGTSTP, heard)\n"
+        "signal.signal(signal.SIGCONT, heard)\n"
+        f"open({str(ready)!r}, 'w').close()\n"
+        "while True:\n"
+        "    time.sleep(0.05)\n"
+    )
+    job = session.run_job({"remote_command": PY, "args": ["-c", code]})
+    wait_until(ready.exists, what="the job to install its handlers")
+    pid = pid_of(job)
+    for cycle in range(1, 6):
+        job.suspend()
+        assert stopped(pid)
+        job.resume()
+        wanted = {"SIGTSTP": cycle, "SIGCONT": cycle}
+        wait_until(
+            lambda w=wanted: all(file_text(log).split().count(n) >= c for n, c in w.items()),
+            what=f"the job's handlers to run for suspension {cycle}",
+        )
+        heard = file_text(log).split()
+        assert {name: heard.count(name) for name in wanted} == wanted, heard
+    job.terminate()
+
+
 def test_suspend_stops_the_childs_process_too(session: drmaa2.JobSession, tmp_path: Path) -> None:
     pidfile = tmp_path / "child"
     job = session.run_job(
