@@ -18,7 +18,7 @@ import sqlite3
 import threading
 from typing import TYPE_CHECKING, Any
 
-from drmaa2.errors import Drmaa2Exception, InvalidArgumentException
+from drmaa2.errors import Drmaa2Exception, InvalidArgumentException, SessionManagementException
 from drmaa2_ostracker import faults
 from drmaa2_ostracker.keeper.protocol import Channel, ConnectionLost, encode_error
 from drmaa2_ostracker.store.schema import STORE_FILE
@@ -69,6 +69,8 @@ class Connection:
                 try:
                     if handler is None:
                         raise InvalidArgumentException(f"unknown keeper request {method!r}")
+                    if self.keeper.unsafe is not None:
+                        raise SessionManagementException(self.keeper.unsafe)
                     answer: tuple[bool, Any] = (True, handler(self, *args, fds=fds))
                 except ConnectionLost:
                     raise

@@ -35,6 +35,7 @@ __all__ = [
     "open_ring",
     "set_aside",
     "socket_address",
+    "unsafe_state_dir",
 ]
 
 _log = logging.getLogger(__name__)
@@ -73,22 +74,39 @@ def check_state_dir(path: str, create: bool = True) -> None:
             f"the state directory {path} is not a directory; choose another one with the "
             f"contact argument or $DRMAA2_OS_STATE_DIR"
         )
-    mode = stat.S_IMODE(found.st_mode)
-    if found.st_uid != os.geteuid():
-        raise SessionManagementException(
-            f"the state directory {path} belongs to user id {found.st_uid}, not to this user "
-            f"({os.geteuid()}); use a directory of your own"
-        )
-    if mode & 0o022:
-        raise SessionManagementException(
-            f"the state directory {path} has mode {mode:04o}: other users may write to it, so "
-            f"it is not safe to use; make it private with: chmod 700 {path}"
-        )
+    unsafe = _unsafe(path, found)
+    if unsafe is not None:
+        raise SessionManagementException(unsafe)
     if not os.access(path, os.W_OK | os.X_OK):
         raise SessionManagementException(
             f"the state directory {path} is not writable; fix its permissions or choose "
             f"another one with the contact argument or $DRMAA2_OS_STATE_DIR"
         )
+
+
+def unsafe_state_dir(path: str) -> str | None:
+    """Why the state directory is not safe to use (another user owns it, or may write to
+    it), or None (also if it cannot be looked at: other checks say why)."""
+    try:
+        found = os.stat(path)
+    except OSError:
+        return None
+    return _unsafe(path, found)
+
+
+def _unsafe(path: str, found: os.stat_result) -> str | None:
+    if found.st_uid != os.geteuid():
+        return (
+            f"the state directory {path} belongs to user id {found.st_uid}, not to this user "
+            f"({os.geteuid()}); use a directory of your own"
+        )
+    mode = stat.S_IMODE(found.st_mode)
+    if mode & 0o022:
+        return (
+            f"the state directory {path} has mode {mode:04o}: other users may write to it, so "
+            f"it is not safe to use; make it private with: chmod 700 {path}"
+        )
+    return None
 
 
 def open_private(path: str, flags: int = os.O_RDWR) -> int:

@@ -110,6 +110,10 @@ class Keeper(Requests, EventStreams, Listening):
         #: A descriptor kept free to turn away connections when the keeper is out of them.
         self._spare_fd = -1
         self._listener: socket.socket | None = None
+        #: Why the state directory is no longer safe to use (its mode or owner changed
+        #: since: looked at every quarter of a second), or None: while it is not, every
+        #: request is refused saying why (its jobs go on).
+        self.unsafe: str | None = None
         self.store: Store | None = None
         self.supervisor = Supervisor()
         self.handlers: dict[str, Callable[..., Any]] = {
@@ -167,6 +171,7 @@ class Keeper(Requests, EventStreams, Listening):
             if time.monotonic() - checked >= _IDLE_CHECK:
                 checked = time.monotonic()
                 self._keep_socket(poller)
+                self.unsafe = files.unsafe_state_dir(self.state_dir)
             if ready:
                 listener = self._listener
                 if not self._stopping and listener is not None:

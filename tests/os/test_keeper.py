@@ -744,6 +744,47 @@ def test_a_state_directory_made_writable_later_is_refused(state: Path) -> None:
         state.chmod(0o700)
 
 
+def test_a_state_directory_made_writable_while_in_use_is_refused_until_made_private(
+    state: Path,
+) -> None:
+    """A process that uses the state directory when others are given write access to it is
+    refused from then on too, every call (the keeper looks at the directory every quarter of
+    a second; before, only a process that connected afterwards was); its jobs go on, and the
+    calls work again once the directory is private again."""
+    js = drmaa2.create_job_session("s", str(state), backend=BACKEND)
+    try:
+        job = js.run_job({"remote_command": "/bin/sleep", "args": ["600"]})
+        job.wait_started(TIMEOUT)
+        state.chmod(0o777)
+        named = f"{state}.*0777"
+
+        def refused() -> bool:
+            try:
+                js.get_jobs()
+            except drmaa2.SessionManagementException:
+                return True
+            return False
+
+        try:
+            wait_until(refused, what="calls to be refused")
+            for call in [
+                lambda: js.run_job({"remote_command": "/bin/true"}),
+                job.get_state,
+                lambda: drmaa2.get_job_session_names(str(state), backend=BACKEND),
+                lambda: drmaa2.open_job_session("s", str(state), backend=BACKEND),
+            ]:
+                with pytest.raises(drmaa2.SessionManagementException, match=named):
+                    call()
+        finally:
+            state.chmod(0o700)
+        wait_until(lambda: not refused(), what="calls to work again")
+        assert job.get_state() == (JobState.RUNNING, "")
+        assert [j.id for j in js.get_jobs()] == [job.id], "nothing was submitted meanwhile"
+        job.terminate()
+    finally:
+        session_cleanup(js)
+
+
 def test_the_socket_is_private(state: Path) -> None:
     drmaa2.create_job_session("s", str(state), backend=BACKEND).close()
     assert stat.S_IMODE(state.stat().st_mode) == 0o700
