@@ -99,6 +99,7 @@ class Dispatcher(Reaper):
                     if (
                         job.record.state == JobState.QUEUED
                         and group.ready()
+                        and not group.past_deadline()
                         and (group.max_parallel is None or group.running < group.max_parallel)
                     ):
                         job.record.sub_state = STARTING
@@ -265,6 +266,12 @@ class Dispatcher(Reaper):
         order: queued tasks that are tracked, and the array's untouched ones (see
         :mod:`.lazy`)."""
         if not group.ready():
+            return
+        if group.past_deadline():
+            # Its deadline came before these jobs could start (while no keeper ran, or
+            # during recovery): they fail as at their deadline, never started. (An array's
+            # untouched tasks by its deadline's timer, due now.)
+            self._deadline(changes, [job for _, _, job in group.pending])
             return
         rest = group.untouched
         while group.max_parallel is None or group.running < group.max_parallel:

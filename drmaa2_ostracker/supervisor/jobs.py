@@ -100,6 +100,11 @@ class Group:
         """Whether the group's start time has come (or it has none)."""
         return self.start_at is None or time.time() >= self.start_at
 
+    def past_deadline(self) -> bool:
+        """Whether the group's deadline has come: a job of it that has not started never
+        does (it fails at its deadline, "before it started")."""
+        return self.deadline is not None and time.time() >= self.deadline
+
 
 def launch_marks(record: JobRecord) -> tuple[int | None, ...]:
     """What names a job's launch in the ring of launches begun, with its session and id

@@ -1243,6 +1243,43 @@ def test_a_job_whose_start_is_in_the_ring_only_is_adopted_by_the_next_keeper(
         kill_pids(orphans)
 
 
+@pytest.mark.parametrize("kind", ["job", "array"])
+def test_a_job_whose_deadline_passed_while_no_keeper_ran_never_starts(
+    state: Path, tmp_path: Path, kind: str
+) -> None:
+    """A job (or array of tasks) whose start time and deadline both pass while no keeper runs
+    (its keeper was killed) fails as at its deadline, never started (before, the next keeper
+    started it, its start time having come, then killed it at its deadline: its command
+    ran, or began to)."""
+    ran = tmp_path / "ran"
+    js = drmaa2.create_job_session("late", str(state), backend=BACKEND)
+    now = datetime.datetime.now().astimezone()
+    deadline = now + datetime.timedelta(seconds=2)
+    template = {
+        "remote_command": "/bin/sh",
+        "args": ["-c", f"echo ran >> {ran}"],
+        "start_time": now + datetime.timedelta(seconds=1),
+        "deadline_time": deadline,
+    }
+    if kind == "job":
+        jobs = [js.run_job(template)]
+    else:
+        jobs = js.run_bulk_jobs(template, 1, 3, 1, 1).job_list
+    kill_keeper(state)
+    wait_until(
+        lambda: datetime.datetime.now().astimezone() > deadline + datetime.timedelta(seconds=0.2),
+        what="the deadline to pass",
+    )
+    for job in jobs:  # (the first call starts a keeper)
+        job.wait_terminated(TIMEOUT)
+        info = job.get_info()
+        assert (info.job_state, info.job_sub_state) == (JobState.FAILED, "deadline_reached")
+        assert info.annotation == "terminated at its deadline_time before it started"
+        assert info.dispatch_time is None and info.exit_status is None
+    assert not ran.exists(), "never started"
+    js.close()
+
+
 def _mark_starting(state: Path, job_id: str, tick: int | None = None) -> int:
     """Leave a held job as a keeper killed between its "starting" mark and its fork would:
     QUEUED, marked starting at this tick, or ``tick`` (the keeper is dead). The tick."""
