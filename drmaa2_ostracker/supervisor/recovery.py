@@ -16,6 +16,7 @@ from drmaa2_ostracker.process import (
     Spawned,
     find_job_process,
     open_pidfd,
+    process_state,
     ticks_at,
     wall_us_at,
 )
@@ -298,6 +299,12 @@ class Recovery(Unfolding):
                 self._ended_unseen(changes, job, identity)
                 return
             self._adopt(job, identity, pidfd)
+            # A suspend or resume the keeper before this one was killed in the middle of:
+            # the record follows the process (stopped: SUSPENDED; else RUNNING), so that
+            # resume() and suspend() act on it.
+            stopped = process_state(identity.pid) == "T"
+            if stopped != (record.state is JobState.SUSPENDED):
+                self._transition(changes, job, JobState.SUSPENDED if stopped else JobState.RUNNING)
         elif job.starting:
             launches = job.store.launches
             begun = [

@@ -331,6 +331,48 @@ def test_reopen_in_another_process_sees_full_info(state: Path) -> None:
     js.close()
 
 
+@pytest.mark.parametrize("caught", ["suspend", "resume"])
+def test_a_suspend_or_resume_cut_short_by_a_keeper_kill_is_what_the_process_is(
+    state: Path, caught: str
+) -> None:
+    """The keeper was killed within a suspend (its processes stopped, SUSPENDED not yet
+    recorded) or a resume (continued, RUNNING not yet recorded): the next keeper records
+    the state the job's process is in, so that resume() and suspend() act on it (before, a
+    job left stopped and RUNNING could not be resumed, and never ended)."""
+    js = drmaa2.create_job_session("cut", str(state), backend=BACKEND)
+    job = js.run_job({"remote_command": "/bin/sleep", "args": ["600"]})
+    job.wait_started(TIMEOUT)
+    pid = pid_of(job)
+    try:
+        if caught == "resume":
+            job.suspend()
+        kill_keeper(state)
+        # What the killed keeper did before it could record it:
+        os.kill(pid, signal.SIGSTOP if caught == "suspend" else signal.SIGCONT)
+        wait_until(
+            lambda: (
+                (psutil.Process(pid).status() == psutil.STATUS_STOPPED) == (caught == "suspend")
+            ),
+            what="the job's process to be stopped or continued",
+        )
+        if caught == "suspend":
+            assert job.get_state() == (JobState.SUSPENDED, "")  # (a new keeper)
+            job.resume()
+            assert psutil.Process(pid).status() != psutil.STATUS_STOPPED
+            assert job.get_state() == (JobState.RUNNING, "")
+        else:
+            assert job.get_state() == (JobState.RUNNING, "")  # (a new keeper)
+            job.suspend()
+            assert psutil.Process(pid).status() == psutil.STATUS_STOPPED
+            assert job.get_state() == (JobState.SUSPENDED, "")
+        job.terminate()
+        job.wait_terminated(TIMEOUT)
+        assert job.get_info().terminating_signal == "SIGKILL"
+    finally:
+        kill_pids([pid])
+    js.close()
+
+
 def test_a_suspended_job_stays_suspended_when_its_client_dies(state: Path) -> None:
     controller = Controller(
         state,
