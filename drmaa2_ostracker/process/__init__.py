@@ -16,7 +16,7 @@ The package's modules, one idea each: :mod:`.identity` (a process by pid and sta
 it), :mod:`.procfs` (reading /proc for the monitoring session).
 """
 
-from drmaa2_ostracker.process.exits import ExitStatus, decode_wait_status, open_pidfd, reap
+from drmaa2_ostracker.process.exits import ExitStatus, decode_wait_status, open_pidfd, peek, reap
 from drmaa2_ostracker.process.identity import (
     ProcessIdentity,
     ProcessSet,
@@ -47,6 +47,7 @@ __all__ = [
     "is_running",
     "kill_job",
     "open_pidfd",
+    "peek",
     "process_state",
     "reap",
     "signal_group",

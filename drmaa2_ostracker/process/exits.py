@@ -12,7 +12,7 @@ from typing import NamedTuple
 
 from drmaa2_ostracker.process.identity import ProcessIdentity, is_running
 
-__all__ = ["ExitStatus", "decode_wait_status", "open_pidfd", "reap"]
+__all__ = ["ExitStatus", "decode_wait_status", "open_pidfd", "peek", "reap"]
 
 
 class ExitStatus(NamedTuple):
@@ -40,6 +40,22 @@ def decode_wait_status(status: int) -> tuple[int, str]:
             name = f"SIG{number}"
         return 128 + number, name
     return os.WEXITSTATUS(status), ""
+
+
+def peek(pid: int) -> tuple[int, str] | None:
+    """(exit status, signal name) of an exited child, left to reap (``WNOWAIT``); None if it
+    has not exited yet. ChildProcessError if it is not (or no longer) our child."""
+    found = os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+    if found is None:
+        return None
+    if found.si_code == os.CLD_EXITED:
+        return found.si_status, ""
+    number = found.si_status
+    try:
+        name = signal.Signals(number).name
+    except ValueError:
+        name = f"SIG{number}"
+    return 128 + number, name
 
 
 def reap(pid: int) -> ExitStatus | None:

@@ -26,6 +26,14 @@ inserts the starts it finds first (a job's end may lie in an earlier slot), only
 has no row and its session is the one made at that instant (never a session made again under
 the same name). A start is a running process, never something to launch.
 
+A job's exit status is collected (``wait4``) in the instant before its end is written here;
+a keeper killed in that instant would lose it, as nobody else can collect it then. So the
+keeper first looks at the exit status without collecting it (``WNOWAIT``) and writes a
+*provisional* end here (its state, exit status and signal, not its resource usage), then
+collects it and writes the end. A keeper that starts applies a provisional end only where no
+end follows it and the job's process is gone (otherwise the dead keeper's anchor collects its
+whole end).
+
 A record holds data only (the :mod:`marshal` form of plain values, with a checksum); it is
 never executed, and the state directory is its owner's alone.
 """
@@ -39,6 +47,7 @@ from typing import Any
 
 from drmaa2.enums import JobState
 from drmaa2_ostracker.faults import is_out_of_space
+from drmaa2_ostracker.process.identity import ProcessIdentity, is_running
 from drmaa2_ostracker.store.records import (
     JOB_COLUMNS,
     JOB_UPSERT,
@@ -46,7 +55,7 @@ from drmaa2_ostracker.store.records import (
     row_of,
     update_sql,
 )
-from drmaa2_ostracker.store.ring import ENDS, SLOTS, End, Ends, Start
+from drmaa2_ostracker.store.ring import ENDS, PROVISIONAL, SLOTS, End, Ends, Start
 
 __all__ = ["ENDS", "SLOTS", "End", "Ends", "PendingEnds", "Start"]
 
@@ -109,6 +118,16 @@ class PendingEnds:
         left = ring.left()
         starts = [found for found in left if len(found) == 5]
         ends = [found for found in left if len(found) == 4]
+        ended = {(found[0], found[1], found[2]) for found in ends}
+        ends += [
+            (session, job_id, pid_start, values)
+            for session, job_id, pid_start, values, pid, _ in (
+                found for found in left if len(found) == 6
+            )
+            # (After the ends: an end of the same process overrides it.)
+            if (session, job_id, pid_start) not in ended
+            and not is_running(ProcessIdentity(pid, pid_start))
+        ]
         changed = 0
         if left:
             try:
@@ -180,6 +199,21 @@ class PendingEnds:
             return False
         end = (record.session, record.job_id, record.pid_start, _values(record, columns))
         return self._add(end, record, columns)
+
+    def provisional(self, record: JobRecord, values: dict[str, Any]) -> bool:
+        """Put a job's provisional end in the ring (see the module docstring): ``values``
+        are an end's columns, its state among them; not pending (the end follows). False if
+        the ring cannot take it."""
+        ring = self._ring
+        if ring is None or record.pid_start is None or record.pid is None:
+            return False
+        if self._in_ring >= SLOTS // 2:
+            return False
+        end = (record.session, record.job_id, record.pid_start, values, record.pid, PROVISIONAL)
+        if not ring.write(end):
+            return False
+        self._in_ring += 1
+        return True
 
     def add_start(self, record: JobRecord, created_us: int) -> bool:
         """Put a single job's first record (it started: RUNNING, its process known) in the

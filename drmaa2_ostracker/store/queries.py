@@ -98,6 +98,12 @@ class Store(Transactions, ArrayQueries):
         with self._lock:
             return self.ends.add(record, columns)
 
+    def provisional_end(self, record: JobRecord, values: dict[str, Any]) -> bool:
+        """Record a job's end in the ring before its exit status is collected (see
+        :meth:`PendingEnds.provisional <drmaa2_ostracker.store.ends.PendingEnds.provisional>`)."""
+        with self._lock:
+            return self.ends.provisional(record, values)
+
     def start_later(self, record: JobRecord) -> bool:
         """Record a single job that started (RUNNING, its process known) in the ring, its row
         to be inserted later, as an end's is written (see :mod:`.ends`); False if it must be

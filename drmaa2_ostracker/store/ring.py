@@ -15,7 +15,7 @@ from typing import Any
 
 from drmaa2_ostracker.keeper import files
 
-__all__ = ["ENDS", "SLOTS", "SLOT_SIZE", "End", "Ends", "Start"]
+__all__ = ["ENDS", "PROVISIONAL", "SLOTS", "SLOT_SIZE", "End", "Ends", "Provisional", "Start"]
 
 _log = logging.getLogger(__name__)
 
@@ -35,6 +35,12 @@ End = tuple[str, str, int, dict[str, Any]]
 #: A start (a single job's first record): (session, job id, the process's start tick,
 #: {column: value} of the columns set, when its session was made, µs).
 Start = tuple[str, str, int, dict[str, Any], int]
+#: A provisional end, written before the exit status is collected (see
+#: :meth:`~drmaa2_ostracker.store.ends.PendingEnds.provisional`): (session, job id, the
+#: process's start tick, {column: value}, its pid, :data:`PROVISIONAL`).
+Provisional = tuple[str, str, int, dict[str, Any], int, str]
+#: The mark of a provisional end.
+PROVISIONAL = "provisional"
 
 
 class Ends:
@@ -46,7 +52,7 @@ class Ends:
         self._fd, self._found = files.open_ring(path, SLOTS * SLOT_SIZE)
         self._next = 0
 
-    def left(self) -> list[End | Start]:
+    def left(self) -> list[End | Start | Provisional]:
         """The ends and starts this ring held from an earlier keeper when it was opened."""
         data = self._found
         found = []
@@ -73,7 +79,7 @@ class Ends:
         self._next = 0
         self._found = b""
 
-    def write(self, end: End | Start) -> bool:
+    def write(self, end: End | Start | Provisional) -> bool:
         """Record an end or a start; False if it does not fit a slot or cannot be written."""
         payload = marshal.dumps(end, 4)
         if len(payload) > _ROOM:
@@ -92,7 +98,7 @@ class Ends:
         os.close(self._fd)
 
 
-def _decode(slot: bytes) -> End | Start | None:
+def _decode(slot: bytes) -> End | Start | Provisional | None:
     """The end or start a slot holds; None for an empty or damaged slot."""
     (length,) = _HEADER.unpack_from(slot)
     if length == 0 or length > _ROOM:
@@ -107,12 +113,13 @@ def _decode(slot: bytes) -> End | Start | None:
         return None
     if (
         not isinstance(value, tuple)
-        or len(value) not in (4, 5)
+        or len(value) not in (4, 5, 6)
         or not isinstance(value[0], str)
         or not isinstance(value[1], str)
         or not isinstance(value[2], int)
         or not isinstance(value[3], dict)
-        or (len(value) == 5 and not isinstance(value[4], int))
+        or (len(value) >= 5 and not isinstance(value[4], int))
+        or (len(value) == 6 and value[5] != PROVISIONAL)
     ):
         return None
     return value

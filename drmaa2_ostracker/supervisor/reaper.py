@@ -19,7 +19,7 @@ import time
 
 from drmaa2.enums import JobState
 from drmaa2_ostracker import extension
-from drmaa2_ostracker.process import ExitStatus, ProcessIdentity, reap
+from drmaa2_ostracker.process import ExitStatus, ProcessIdentity, peek, reap
 from drmaa2_ostracker.store.orphans import ANCHOR_WAIT
 from drmaa2_ostracker.supervisor.jobs import ADOPTED_NOTE, UNOBSERVED, TrackedJob, now_us
 from drmaa2_ostracker.supervisor.states import Changes
@@ -169,6 +169,12 @@ class Reaper(Timers):
             self._ended_elsewhere(changes, job, spawned.identity, ANCHOR_WAIT, ADOPTED_NOTE)
             return
         try:
+            # Seen first, left to collect: the end is safe in the ring before the exit
+            # status is collected (see drmaa2_ostracker.store.ends).
+            seen = peek(spawned.identity.pid)
+            if seen is None:
+                return
+            self._provisional_end(job, *seen)
             status = reap(spawned.identity.pid)
         except ChildProcessError:  # someone else reaped it (never in the keeper)
             self._unwatch(job)
@@ -178,6 +184,24 @@ class Reaper(Timers):
             return
         self._unwatch(job)
         self._finish(changes, job, status)
+
+    def _provisional_end(self, job: TrackedJob, exit_status: int, signal_name: str) -> None:
+        """Put a job's end in the ring before its exit status is collected (not its
+        resource usage, which comes with it): what the next keeper applies if this one is
+        killed in between (see :mod:`~drmaa2_ostracker.store.ends`)."""
+        if job.detached or job.store.path in self._unwritten:
+            return
+        state, sub_state, annotation = _end_state(job, exit_status, signal_name)
+        values = {
+            "state": int(state),
+            "sub_state": sub_state,
+            "annotation": annotation,
+            "exit_status": exit_status,
+            "terminating_signal": signal_name,
+            "finish_us": now_us(),
+        }
+        with contextlib.suppress(OSError):
+            job.store.provisional_end(job.record, values)
 
     def _ended_elsewhere(
         self,
@@ -234,14 +258,9 @@ class Reaper(Timers):
     def _finish(
         self, changes: Changes, job: TrackedJob, status: ExitStatus, finish_us: int | None = None
     ) -> None:
-        ok = status.exit_status == 0 and not status.terminating_signal
-        sub_state, annotation = job.kill_reason or ("", None)
-        if annotation is None and not ok:
-            annotation = (
-                f"killed by {status.terminating_signal}"
-                if status.terminating_signal
-                else f"exited with status {status.exit_status}"
-            )
+        state, sub_state, annotation = _end_state(
+            job, status.exit_status, status.terminating_signal
+        )
         # The extension keys as a JSON object of strings, written out directly: this runs
         # once per job, on the way from its exit to the wait that returns it.
         usage = _USAGE.format(
@@ -255,7 +274,7 @@ class Reaper(Timers):
         self._transition(
             changes,
             job,
-            JobState.DONE if ok and job.kill_reason is None else JobState.FAILED,
+            state,
             sub_state,
             ended=True,
             annotation=annotation,
@@ -265,3 +284,20 @@ class Reaper(Timers):
             cpu_time=status.user_time + status.system_time,
             rusage=usage,
         )
+
+
+def _end_state(
+    job: TrackedJob, exit_status: int, signal_name: str
+) -> tuple[JobState, str, str | None]:
+    """(state, sub-state, annotation) of a job that ended so."""
+    ok = exit_status == 0 and not signal_name
+    sub_state, annotation = job.kill_reason or ("", None)
+    if annotation is None and not ok:
+        annotation = (
+            f"killed by {signal_name}" if signal_name else f"exited with status {exit_status}"
+        )
+    return (
+        (JobState.DONE if ok and job.kill_reason is None else JobState.FAILED),
+        sub_state,
+        annotation,
+    )

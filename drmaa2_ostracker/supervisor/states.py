@@ -236,13 +236,13 @@ class States(FailedWrites):
         """Change a job's state: the record, the store, the waiters, the notifications. (The
         change holds even when the row is gone: its session was destroyed.)
 
-        ``ended``: the job's process ended. If the end is about to be shown (a waiting
-        thread reaped it, a wait or an event stream watches the job), or is an array task's,
-        it goes to the store's ring of ends (see :mod:`~drmaa2_ostracker.store.ends`) and its
-        row is written later: the waiter need not wait for a transaction, and a task's end
-        is safe though the commit of the reaper's round (with the next tasks' starts, see
-        ``Dispatcher._dispatch``) comes after those starts. (Otherwise the row is written
-        now.)
+        ``ended``: the job's process ended. Its end goes to the store's ring of ends (see
+        :mod:`~drmaa2_ostracker.store.ends`) at once, and its row is written later: it is
+        safe from then on, whether or not the keeper lives to commit (its exit status was
+        collected: no one else could know it); a waiter need not wait for a transaction;
+        and a task's end is safe though the commit of the reaper's round (with the next
+        tasks' starts, see ``Dispatcher._dispatch``) comes after those starts. (If the ring
+        cannot take it, the row is written now.)
         """
         record = job.record
         store = job.store
@@ -261,13 +261,6 @@ class States(FailedWrites):
             pass  # its session was destroyed: its id may be a new job's now
         elif (
             ended
-            and (
-                not changes.lazy
-                or record.array_id is not None
-                or not self._by_fd
-                or job.key in self._watched
-                or self._callbacks
-            )
             and not job.unsaved
             and not behind
             and store.path not in self._unwritten

@@ -373,6 +373,43 @@ def test_a_suspend_or_resume_cut_short_by_a_keeper_kill_is_what_the_process_is(
     js.close()
 
 
+def test_an_end_nobody_waits_for_is_safe_from_a_keeper_kill_at_once(
+    state: Path, tmp_path: Path
+) -> None:
+    """A job that ends while another runs and nobody waits for it: its end is in the ring of
+    ends as soon as the keeper reaped it (before, it waited up to 10 ms for a commit, and a
+    keeper killed meanwhile lost the exit status it alone had collected: FAILED
+    exit_status_unobserved). The keeper is killed as soon as the job's process is gone."""
+    flag = tmp_path / "go"
+    js = drmaa2.create_job_session("ending", str(state), backend=BACKEND)
+    other = js.run_job({"remote_command": "/bin/sleep", "args": ["600"]})
+    other.wait_started(TIMEOUT)
+    pids = [pid_of(other)]
+    try:
+        for attempt in range(3):
+            flag.unlink(missing_ok=True)
+            job = js.run_job(
+                {"remote_command": "/bin/sh", "args": ["-c", f"{gate_on(flag)}; exit 3"]}
+            )
+            job.wait_started(TIMEOUT)
+            pid = pid_of(job)
+            keeper = keeper_pid(state)
+            flag.touch()
+            deadline = time.monotonic() + TIMEOUT
+            while os.path.exists(f"/proc/{pid}") and time.monotonic() < deadline:
+                pass  # (no sleep: the keeper is killed the instant it reaped the job)
+            os.kill(keeper, signal.SIGKILL)
+            wait_until(lambda k=keeper: gone(k), what="the keeper to end")
+            info = job.get_info()  # a new keeper
+            assert (info.job_state, info.exit_status) == (JobState.FAILED, 3), attempt
+            assert info.annotation == "exited with status 3"
+        assert other.get_state() == (JobState.RUNNING, "")
+        other.terminate()
+    finally:
+        kill_pids(pids)
+    js.close()
+
+
 def test_a_suspended_job_stays_suspended_when_its_client_dies(state: Path) -> None:
     controller = Controller(
         state,
