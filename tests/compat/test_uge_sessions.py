@@ -126,6 +126,8 @@ def test_objects_of_a_destroyed_session_say_the_session_is_gone(state_dir: str) 
     with pytest.raises(drmaa2.InvalidSessionException, match="made again under its name"):
         job.get_info()
     assert again.get_jobs() == []
+    js.close()  # passes (a script's clean-up), and leaves the new session alone
+    assert again.get_jobs() == []
     again.destroy()
 
 
