@@ -43,6 +43,7 @@ from __future__ import annotations
 import logging
 import operator
 import sqlite3
+from collections.abc import Callable
 from typing import Any
 
 from drmaa2.enums import JobState
@@ -110,10 +111,16 @@ class PendingEnds:
         #: Why they could not be stored.
         self.left_error = ""
 
-    def open(self, state_dir: str, conn: sqlite3.Connection) -> int:
+    def open(
+        self,
+        state_dir: str,
+        conn: sqlite3.Connection,
+        kept: Callable[[ProcessIdentity], bool] = lambda identity: False,
+    ) -> int:
         """Open the ring (the keeper does, once, before it recovers its sessions) and write
         to their rows the starts, then the ends, an earlier keeper left in it; how many rows
-        that changed."""
+        that changed. ``kept``: whether a dead keeper's anchor kept the whole end of a
+        process (a provisional end of it is then left to recovery, which takes that)."""
         ring = Ends(state_dir)
         left = ring.left()
         starts = [found for found in left if len(found) == 5]
@@ -127,6 +134,7 @@ class PendingEnds:
             # (After the ends: an end of the same process overrides it.)
             if (session, job_id, pid_start) not in ended
             and not is_running(ProcessIdentity(pid, pid_start))
+            and not kept(ProcessIdentity(pid, pid_start))
         ]
         changed = 0
         if left:

@@ -90,7 +90,11 @@ class Store(Transactions, ArrayQueries):
         """Open the ring of job ends (the keeper does, before it recovers its sessions): the
         ends an earlier keeper left there are written to their rows; how many."""
         with self._lock:
-            return self.ends.open(self.state_dir, self._conn)
+            return self.ends.open(
+                self.state_dir,
+                self._conn,
+                kept=lambda identity: self.orphans.end_of(identity) is not None,
+            )
 
     def end_later(self, record: JobRecord, columns: tuple[str, ...]) -> bool:
         """Record a job's end in the ring, its row to be written later (before anything

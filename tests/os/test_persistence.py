@@ -29,6 +29,7 @@ from drmaa2_ostracker import extension
 from drmaa2_ostracker.process.identity import boot_ticks, identity_of
 from drmaa2_ostracker.store.ends import Ends
 from drmaa2_ostracker.store.launches import Launches
+from drmaa2_ostracker.store.ring import PROVISIONAL
 from drmaa2_ostracker.store.schema import STORE_FILE
 from drmaa2_ostracker.template import plan_job
 from tests.behaviour.conftest import TIMEOUT, file_text, wait_until
@@ -1829,6 +1830,44 @@ def test_the_next_keeper_stores_the_ends_left_in_the_ring(state: Path) -> None:
     assert left == [], "the ends the killed keeper left are gone once stored"
     # The damaged record is said in the keeper's log (it was dropped without a word).
     assert "1 record(s) of the ring ends were damaged" in file_text(state / "keeper.log")
+    js.close()
+
+
+def test_the_next_keeper_applies_a_provisional_end_only_where_no_end_follows(
+    state: Path,
+) -> None:
+    """A provisional end (the exit status seen before it was collected, see store/ends.py)
+    that a killed keeper left in the ring is applied where no end of the same process
+    follows and the process is gone; where an end follows, the end is."""
+    js = drmaa2.create_job_session("ring", str(state), backend=BACKEND)
+    jobs = [js.run_job({"remote_command": "/bin/true", "submit_as_hold": True}) for _ in range(2)]
+    kill_keeper(state)
+    tick, pid = boot_ticks(), 2**22 + 1  # a process that has ended (no such pid)
+    with sqlite3.connect(state / STORE_FILE) as conn:
+        for job in jobs:
+            conn.execute(
+                "UPDATE jobs SET state=?, pid=?, pid_start=? WHERE job_id=?",
+                (int(JobState.RUNNING), pid, tick, job.id),
+            )
+    conn.close()
+    seen = {
+        "state": int(JobState.FAILED),
+        "sub_state": "",
+        "annotation": "exited with status 7",
+        "exit_status": 7,
+        "terminating_signal": "",
+        "finish_us": 1,
+    }
+    end = {**seen, "exit_status": 9, "annotation": "exited with status 9", "cpu_time": 0.5}
+    ring = Ends(str(state))
+    assert ring.write(("ring", jobs[0].id, tick, seen, pid, PROVISIONAL))
+    assert ring.write(("ring", jobs[1].id, tick, seen, pid, PROVISIONAL))
+    assert ring.write(("ring", jobs[1].id, tick, end))
+    ring.close()
+    first, second = (job.get_info() for job in jobs)  # (a new keeper)
+    assert (first.job_state, first.exit_status, first.cpu_time) == (JobState.FAILED, 7, None)
+    assert first.annotation == "exited with status 7"
+    assert (second.exit_status, second.cpu_time) == (9, 0.5), "the end, not the provisional"
     js.close()
 
 
