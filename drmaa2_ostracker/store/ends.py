@@ -56,7 +56,7 @@ from drmaa2_ostracker.store.records import (
     row_of,
     update_sql,
 )
-from drmaa2_ostracker.store.ring import ENDS, PROVISIONAL, SLOTS, End, Ends, Start
+from drmaa2_ostracker.store.ring import ENDS, KILLED, PROVISIONAL, SLOTS, End, Ends, Start
 
 __all__ = ["ENDS", "SLOTS", "End", "Ends", "PendingEnds", "Start"]
 
@@ -110,6 +110,9 @@ class PendingEnds:
         self._left_starts: dict[Key, tuple[int, dict[str, Any], int]] = {}
         #: Why they could not be stored.
         self.left_error = ""
+        #: Why an earlier keeper was killing jobs when it died, by (session, job id, process
+        #: start tick): their (sub-state, annotation), for recovery (see :meth:`killing`).
+        self.kill_reasons: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
     def open(
         self,
@@ -128,14 +131,25 @@ class PendingEnds:
         ended = {(found[0], found[1], found[2]) for found in ends}
         ends += [
             (session, job_id, pid_start, values)
-            for session, job_id, pid_start, values, pid, _ in (
+            for session, job_id, pid_start, values, pid, mark in (
                 found for found in left if len(found) == 6
             )
+            if mark == PROVISIONAL
             # (After the ends: an end of the same process overrides it.)
             if (session, job_id, pid_start) not in ended
             and not is_running(ProcessIdentity(pid, pid_start))
             and not kept(ProcessIdentity(pid, pid_start))
         ]
+        self.kill_reasons = {
+            (session, job_id, pid_start): (values.get("sub_state"), values.get("annotation"))
+            for session, job_id, pid_start, values, _, mark in (
+                found for found in left if len(found) == 6
+            )
+            if mark == KILLED
+            and (session, job_id, pid_start) not in ended
+            and isinstance(values.get("sub_state"), str)
+            and isinstance(values.get("annotation"), str)
+        }
         changed = 0
         if left:
             try:
@@ -219,6 +233,24 @@ class PendingEnds:
             return False
         end = (record.session, record.job_id, record.pid_start, values, record.pid, PROVISIONAL)
         if not ring.write(end):
+            return False
+        self._in_ring += 1
+        return True
+
+    def killing(self, record: JobRecord, sub_state: str, annotation: str) -> bool:
+        """Put in the ring why a running job is being killed, before it is: a keeper killed
+        before it records the job's end leaves its reason to the next one, which gives it
+        to the end the dead keeper's anchor keeps (and finishes the kill). False if the
+        ring cannot take it."""
+        ring = self._ring
+        if ring is None or record.pid_start is None or record.pid is None:
+            return False
+        if self._in_ring >= SLOTS // 2:
+            return False
+        values = {"sub_state": sub_state, "annotation": annotation}
+        if not ring.write(
+            (record.session, record.job_id, record.pid_start, values, record.pid, KILLED)
+        ):
             return False
         self._in_ring += 1
         return True

@@ -108,6 +108,12 @@ class Store(Transactions, ArrayQueries):
         with self._lock:
             return self.ends.provisional(record, values)
 
+    def killing(self, record: JobRecord, sub_state: str, annotation: str) -> bool:
+        """Record in the ring why a running job is being killed (see
+        :meth:`PendingEnds.killing <drmaa2_ostracker.store.ends.PendingEnds.killing>`)."""
+        with self._lock:
+            return self.ends.killing(record, sub_state, annotation)
+
     def start_later(self, record: JobRecord) -> bool:
         """Record a single job that started (RUNNING, its process known) in the ring, its row
         to be inserted later, as an end's is written (see :mod:`.ends`); False if it must be

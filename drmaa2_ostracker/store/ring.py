@@ -15,7 +15,17 @@ from typing import Any
 
 from drmaa2_ostracker.keeper import files
 
-__all__ = ["ENDS", "PROVISIONAL", "SLOTS", "SLOT_SIZE", "End", "Ends", "Provisional", "Start"]
+__all__ = [
+    "ENDS",
+    "KILLED",
+    "PROVISIONAL",
+    "SLOTS",
+    "SLOT_SIZE",
+    "End",
+    "Ends",
+    "Provisional",
+    "Start",
+]
 
 _log = logging.getLogger(__name__)
 
@@ -41,6 +51,10 @@ Start = tuple[str, str, int, dict[str, Any], int]
 Provisional = tuple[str, str, int, dict[str, Any], int, str]
 #: The mark of a provisional end.
 PROVISIONAL = "provisional"
+#: The mark of a kill's reason, written before the kill (same shape, its values the sub-state
+#: and annotation the job ends with: see
+#: :meth:`~drmaa2_ostracker.store.ends.PendingEnds.killing`).
+KILLED = "killed"
 
 
 class Ends:
@@ -119,7 +133,7 @@ def _decode(slot: bytes) -> End | Start | Provisional | None:
         or not isinstance(value[2], int)
         or not isinstance(value[3], dict)
         or (len(value) >= 5 and not isinstance(value[4], int))
-        or (len(value) == 6 and value[5] != PROVISIONAL)
+        or (len(value) == 6 and value[5] not in (PROVISIONAL, KILLED))
     ):
         return None
     return value

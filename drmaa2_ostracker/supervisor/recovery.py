@@ -15,6 +15,7 @@ from drmaa2_ostracker.process import (
     ProcessSet,
     Spawned,
     find_job_process,
+    kill_job,
     open_pidfd,
     process_state,
     ticks_at,
@@ -294,11 +295,21 @@ class Recovery(Unfolding):
         record = job.record
         if record.state in (JobState.RUNNING, JobState.SUSPENDED):
             identity = ProcessIdentity(record.pid or 0, record.pid_start or 0)
+            # Being killed when the keeper before died: its end says why, and the kill is
+            # finished (it may have been stopped, not yet killed).
+            reason = job.store.ends.kill_reasons.pop(
+                (record.session, record.job_id, identity.start_ticks), None
+            )
+            if reason is not None:
+                job.kill_reason = reason
             pidfd = open_pidfd(identity) if record.pid else None
             if pidfd is None:
                 self._ended_unseen(changes, job, identity)
                 return
             self._adopt(job, identity, pidfd)
+            if reason is not None:
+                kill_job(identity.pid, pidfd)
+                return
             # A suspend or resume the keeper before this one was killed in the middle of:
             # the record follows the process (stopped: SUSPENDED; else RUNNING), so that
             # resume() and suspend() act on it.

@@ -8,6 +8,7 @@ once they have all finished; void timers are dropped so they never pile up in me
 
 from __future__ import annotations
 
+import contextlib
 import heapq
 import itertools
 import os
@@ -85,6 +86,9 @@ class Timers(Queries):
         if job.spawned is not None:
             if job.kill_reason is None:
                 job.kill_reason = (sub_state, annotation)
+                if not job.detached:
+                    with contextlib.suppress(OSError):
+                        job.store.killing(job.record, sub_state, annotation)
             kill_job(job.spawned.identity.pid, job.spawned.pidfd)
         elif job.starting:
             job.kill_reason = (sub_state, annotation)

@@ -29,7 +29,7 @@ from drmaa2_ostracker import extension
 from drmaa2_ostracker.process.identity import boot_ticks, identity_of
 from drmaa2_ostracker.store.ends import Ends
 from drmaa2_ostracker.store.launches import Launches
-from drmaa2_ostracker.store.ring import PROVISIONAL
+from drmaa2_ostracker.store.ring import KILLED, PROVISIONAL
 from drmaa2_ostracker.store.schema import STORE_FILE
 from drmaa2_ostracker.template import plan_job
 from tests.behaviour.conftest import TIMEOUT, file_text, wait_until
@@ -1868,6 +1868,36 @@ def test_the_next_keeper_applies_a_provisional_end_only_where_no_end_follows(
     assert (first.job_state, first.exit_status, first.cpu_time) == (JobState.FAILED, 7, None)
     assert first.annotation == "exited with status 7"
     assert (second.exit_status, second.cpu_time) == (9, 0.5), "the end, not the provisional"
+    js.close()
+
+
+@pytest.mark.parametrize("left", ["killed", "stopped"])
+def test_a_kill_the_keeper_died_in_ends_the_job_with_its_reason(state: Path, left: str) -> None:
+    """A keeper killed while it terminated a job (its reason in the ring, the job killed by
+    its SIGKILL, or only stopped by the SIGSTOP before it) leaves the next keeper to end the
+    job as terminated by the user, with the exact end the anchor kept (before: FAILED
+    "killed by SIGKILL" without the sub-state terminated, or a job left stopped)."""
+    js = drmaa2.create_job_session("killing", str(state), backend=BACKEND)
+    job = js.run_job({"remote_command": "/bin/sleep", "args": ["600"]})
+    job.wait_started(TIMEOUT)
+    info = job.get_info()  # (its row written: the ring's first slot is reused below)
+    pid = pid_of(job)
+    identity = identity_of(pid)
+    assert identity is not None
+    try:
+        kill_keeper(state)
+        reason = {"sub_state": "terminated", "annotation": "terminated by the user"}
+        ring = Ends(str(state))
+        assert ring.write(("killing", job.id, identity.start_ticks, reason, pid, KILLED))
+        ring.close()
+        os.kill(pid, signal.SIGKILL if left == "killed" else signal.SIGSTOP)
+        job.wait_terminated(TIMEOUT)  # (a new keeper)
+        info = job.get_info()
+        assert (info.job_state, info.job_sub_state) == (JobState.FAILED, "terminated")
+        assert info.annotation == "terminated by the user"
+        assert (info.exit_status, info.terminating_signal) == (137, "SIGKILL")
+    finally:
+        kill_pids([pid])
     js.close()
 
 
