@@ -226,30 +226,25 @@ class PendingEnds:
         """Put a job's provisional end in the ring (see the module docstring): ``values``
         are an end's columns, its state among them; not pending (the end follows). False if
         the ring cannot take it."""
-        ring = self._ring
-        if ring is None or record.pid_start is None or record.pid is None:
-            return False
-        if self._in_ring >= SLOTS // 2:
-            return False
-        end = (record.session, record.job_id, record.pid_start, values, record.pid, PROVISIONAL)
-        if not ring.write(end):
-            return False
-        self._in_ring += 1
-        return True
+        return self._aside(record, values, PROVISIONAL)
 
     def killing(self, record: JobRecord, sub_state: str, annotation: str) -> bool:
         """Put in the ring why a running job is being killed, before it is: a keeper killed
         before it records the job's end leaves its reason to the next one, which gives it
         to the end the dead keeper's anchor keeps (and finishes the kill). False if the
         ring cannot take it."""
+        return self._aside(record, {"sub_state": sub_state, "annotation": annotation}, KILLED)
+
+    def _aside(self, record: JobRecord, values: dict[str, Any], mark: str) -> bool:
+        """Write a record of a running process's job that is not pending (``mark``: what
+        it is); counted among the ring's records not committed, so its slot is kept."""
         ring = self._ring
         if ring is None or record.pid_start is None or record.pid is None:
             return False
         if self._in_ring >= SLOTS // 2:
             return False
-        values = {"sub_state": sub_state, "annotation": annotation}
         if not ring.write(
-            (record.session, record.job_id, record.pid_start, values, record.pid, KILLED)
+            (record.session, record.job_id, record.pid_start, values, record.pid, mark)
         ):
             return False
         self._in_ring += 1

@@ -72,6 +72,16 @@ def gate_on(flag: Path) -> str:
     return f"while [ ! -e {flag} ]; do sleep 0.02; done"
 
 
+def gated_job(js: drmaa2.JobSession, flag: Path, status: int) -> tuple[drmaa2.Job, int]:
+    """A job that runs until the file ``flag`` exists, then exits with ``status``: the job,
+    once started, and its pid."""
+    job = js.run_job(
+        {"remote_command": "/bin/sh", "args": ["-c", f"{gate_on(flag)}; exit {status}"]}
+    )
+    job.wait_started(TIMEOUT)
+    return job, pid_of(job)
+
+
 def kill_keeper(state: Path | str, signum: int = signal.SIGKILL) -> int:
     """Signal the keeper of a state directory and wait until it is gone; its pid."""
     pid = keeper_pid(state)
@@ -389,11 +399,7 @@ def test_an_end_nobody_waits_for_is_safe_from_a_keeper_kill_at_once(
     try:
         for attempt in range(3):
             flag.unlink(missing_ok=True)
-            job = js.run_job(
-                {"remote_command": "/bin/sh", "args": ["-c", f"{gate_on(flag)}; exit 3"]}
-            )
-            job.wait_started(TIMEOUT)
-            pid = pid_of(job)
+            job, pid = gated_job(js, flag, 3)
             keeper = keeper_pid(state)
             flag.touch()
             deadline = time.monotonic() + TIMEOUT
@@ -833,14 +839,8 @@ def test_a_wait_goes_on_across_any_number_of_keepers(
     away while handling wait ... whether it was done is unknown")."""
     flag = tmp_path / "go"
     js = drmaa2.create_job_session("waiting", str(state), backend=BACKEND)
-    job = js.run_job(
-        {
-            "remote_command": "/bin/sh",
-            "args": ["-c", f"{gate_on(flag)}; exit 5"],
-        }
-    )
-    job.wait_started(TIMEOUT)
-    pids = [pid_of(job)]
+    job, pid = gated_job(js, flag, 5)
+    pids = [pid]
     outcome: list[object] = []
 
     def wait() -> None:
@@ -1049,14 +1049,8 @@ def test_a_state_directory_reached_through_a_symbolic_link_keeps_its_anchor(
     link.symlink_to(state)
     flag = tmp_path / "go"
     js = drmaa2.create_job_session("linked", str(link), backend=BACKEND)
-    job = js.run_job(
-        {
-            "remote_command": "/bin/sh",
-            "args": ["-c", f"{gate_on(flag)}; exit 3"],
-        }
-    )
-    job.wait_started(TIMEOUT)
-    pids = [pid_of(job)]
+    job, pid = gated_job(js, flag, 3)
+    pids = [pid]
     try:
         kill_keeper(link)  # (its command line names the directory as it was given)
         flag.touch()
