@@ -11,7 +11,11 @@ fork (for a job started through ``Popen``, in the child itself, before ``exec``)
 write returns, the record survives the keeper's death: it is in the kernel's page cache. A
 job marked STARTING with no record here was never forked. Records go round a ring of
 :data:`SLOTS`; a slot is written again only :data:`SLOTS` launches later, long after the launch
-it recorded was committed. (A machine that crashes loses its jobs and its page cache alike;
+it recorded was committed. Each record carries its serial number, and a keeper goes on from
+the latest record of the keepers before it: the records of a keeper killed before its
+launches were committed survive the next keepers' launches, even those of a keeper killed in
+turn before it decided what they were (it recovers the sessions one by one, and starts the
+jobs of each as it goes). (A machine that crashes loses its jobs and its page cache alike;
 its jobs are found ended, as after any crash.)
 
 Once the fork returns, a second record, in a second ring of the same file, names the
@@ -48,11 +52,16 @@ __all__ = ["KEY_SIZE", "LAUNCHES", "SLOTS", "Launches", "Submission"]
 LAUNCHES = "launches"
 #: Records in the ring: far more than the launches between a mark and its commit.
 SLOTS = 4096
-_SIZE = 16
-#: A fork's record: the launch's digest, the pid and the start time (signed: see
-#: ProcessIdentity).
-_FORK = struct.Struct("<16siq4x")
+#: A launch's record: its digest (the first bytes of :func:`_digest`'s) and its serial
+#: number (modulo 2**32: the record is in slot ``serial % SLOTS``).
+_DIGEST = 12
+_BEGIN = struct.Struct(f"<{_DIGEST}sI")
+_SIZE = _BEGIN.size
+#: A fork's record: the launch's digest, the pid, the start time (signed: see
+#: ProcessIdentity) and the record's serial number (as the launch's).
+_FORK = struct.Struct("<16siqI")
 _FORKS_AT = SLOTS * _SIZE
+_SERIALS = 1 << 32
 #: A submission's record: the client's key, the id it got, the boot tick its fork began at
 #: (0: recorded before it starts), the start tick and pid of its process (0: not recorded),
 #: the generation of the keeper that wrote it (one more than the keeper before it), and its
@@ -80,10 +89,24 @@ class Submission:
 
 
 def _digest(session: str, job_id: str, marked: int | None) -> bytes:
-    """A launch's record: the job and the tick it was marked STARTING at (so a job of the
+    """A launch's digest: of the job and the tick it was marked STARTING at (so a job of the
     same id in a session made again under the same name is another launch)."""
     key = f"{session}\0{job_id}\0{marked}".encode()
-    return hashlib.blake2b(key, digest_size=_SIZE).digest()
+    return hashlib.blake2b(key, digest_size=16).digest()
+
+
+def _next_serial(found: list[tuple[int, int]]) -> int:
+    """The serial number after the latest of records ``found`` (slot, serial): 0 if none.
+    A record whose serial is not its slot's (a slot never written, or written by a keeper
+    of an earlier release) is passed over. The serials left are within 2**31 of each other
+    (a slot is written again every SLOTS launches), so the latest is found across their
+    wrap at 2**32."""
+    serials = [serial for slot, serial in found if serial % SLOTS == slot]
+    if not serials:
+        return 0
+    first = serials[0]
+    ahead = max((serial - first + (1 << 31)) % _SERIALS - (1 << 31) for serial in serials)
+    return (first + ahead + 1) % _SERIALS
 
 
 class Launches:
@@ -93,15 +116,20 @@ class Launches:
         path = os.path.join(state_dir, LAUNCHES)
         # (A job whose write fails, on a disk full already, waits.)
         self._fd, left = files.open_ring(path, _END)
-        #: What the keeper before this one began (read before this keeper writes).
-        records = {left[i : i + _SIZE] for i in range(0, min(len(left), _FORKS_AT), _SIZE)}
-        self._before = records - {bytes(_SIZE)}
-        #: The processes the keeper before this one forked, by their launch's digest.
+        begins = [
+            _BEGIN.unpack_from(left, at)
+            for at in range(0, min(len(left), _FORKS_AT) - _SIZE + 1, _SIZE)
+        ]
+        #: What the keepers before this one began (read before this keeper writes).
+        self._before = {digest for digest, _ in begins} - {bytes(_DIGEST)}
+        #: The processes the keepers before this one forked, by their launch's digest.
         self._forks_before: dict[bytes, tuple[int, int]] = {}
+        forks: list[tuple[int, int]] = []
         for at in range(_FORKS_AT, min(len(left), _SUBMISSIONS_AT) - _FORK.size + 1, _FORK.size):
-            digest, pid, start = _FORK.unpack_from(left, at)
+            digest, pid, start, serial = _FORK.unpack_from(left, at)
             if pid > 0:
                 self._forks_before[digest] = (pid, start)
+                forks.append(((at - _FORKS_AT) // _FORK.size, serial))
         #: The submissions the keepers before this one recorded, and this one's generation.
         self._submissions_before = left[_SUBMISSIONS_AT:_END]
         whole = len(self._submissions_before) // _SUBMISSION.size * _SUBMISSION.size
@@ -109,28 +137,37 @@ class Launches:
         self._generation = 1
         #: Every process the keepers before this one recorded forking (pid, start ticks).
         self.processes_before = set(self._forks_before.values())
-        for record in submissions:
+        latest: tuple[int, int, int] | None = None  # generation, serial, slot
+        for slot, record in enumerate(submissions):
             self._generation = max(self._generation, record[5] + 1)
             if record[4] > 0:
                 self.processes_before.add((record[4], record[3]))
-        self._next = itertools.count()
-        self._next_fork = itertools.count()
+            if record[5] > 0 and (latest is None or (record[5], record[6]) > latest[:2]):
+                latest = (record[5], record[6], slot)
+        # Each ring goes on after the latest record of the keepers before this one.
+        begun = [(slot, serial) for slot, (digest, serial) in enumerate(begins) if any(digest)]
+        self._next = itertools.count(_next_serial(begun))
+        self._next_fork = itertools.count(_next_serial(forks))
+        #: The slot of this keeper's first submission record.
+        self._submissions_from = 0 if latest is None else latest[2] + 1
         self._next_submission = itertools.count()
 
     def beginning(self, session: str, job_id: str, marked: int | None) -> Callable[[], object]:
         """What records that the launch of a job marked at tick ``marked`` begins, to call
         immediately before its fork: safe in the forked child too (its slot is taken here,
         in the keeper, so a record written in a child is never overwritten by the next)."""
-        at = next(self._next) % SLOTS * _SIZE
-        return functools.partial(os.pwrite, self._fd, _digest(session, job_id, marked), at)
+        serial = next(self._next) % _SERIALS
+        record = _BEGIN.pack(_digest(session, job_id, marked)[:_DIGEST], serial)
+        return functools.partial(os.pwrite, self._fd, record, serial % SLOTS * _SIZE)
 
     def forked(
         self, session: str, job_id: str, marked: int | None, pid: int, start_ticks: int
     ) -> None:
         """Record the process a launch forked (after :meth:`beginning`'s record, once the
         fork returned)."""
-        at = _FORKS_AT + next(self._next_fork) % SLOTS * _FORK.size
-        os.pwrite(self._fd, _FORK.pack(_digest(session, job_id, marked), pid, start_ticks), at)
+        serial = next(self._next_fork) % _SERIALS
+        record = _FORK.pack(_digest(session, job_id, marked), pid, start_ticks, serial)
+        os.pwrite(self._fd, record, _FORKS_AT + serial % SLOTS * _FORK.size)
 
     def fork_of(self, session: str, job_id: str, marked: int | None) -> tuple[int, int] | None:
         """(pid, start ticks) of the process the keeper before this one forked for a launch,
@@ -140,7 +177,7 @@ class Launches:
     def begun(self, session: str, job_id: str, marked: int | None) -> bool:
         """Whether the keeper before this one began the launch of a job it marked at tick
         ``marked`` (if not, the job was never forked)."""
-        return _digest(session, job_id, marked) in self._before
+        return _digest(session, job_id, marked)[:_DIGEST] in self._before
 
     def submitted(self, key: bytes, job_id: str) -> None:
         """Record that submission ``key`` got ``job_id``, before its record is committed."""
@@ -162,7 +199,7 @@ class Launches:
           it again then makes it anew, unless this one recorded it (failed).
         """
         serial = next(self._next_submission)
-        at = _SUBMISSIONS_AT + serial % SLOTS * _SUBMISSION.size
+        at = _SUBMISSIONS_AT + (self._submissions_from + serial) % SLOTS * _SUBMISSION.size
         number = int(job_id)
         begins = _SUBMISSION.pack(key, number, tick, 0, 0, self._generation, serial)
         return (

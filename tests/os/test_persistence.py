@@ -28,7 +28,7 @@ from drmaa2 import JobState, JobTemplate
 from drmaa2_ostracker import extension
 from drmaa2_ostracker.process.identity import boot_ticks, identity_of
 from drmaa2_ostracker.store.ends import Ends
-from drmaa2_ostracker.store.launches import Launches
+from drmaa2_ostracker.store.launches import SLOTS, Launches, _next_serial
 from drmaa2_ostracker.store.ring import KILLED, PROVISIONAL
 from drmaa2_ostracker.store.schema import STORE_FILE
 from drmaa2_ostracker.template import plan_job
@@ -1224,7 +1224,18 @@ def _stopped_by(state: Path, job: drmaa2.Job) -> tuple[int, bool]:
     return pid, rows > 0
 
 
-@pytest.mark.parametrize("meanwhile", ["runs", "ends"])
+def _launch_and_die(state: Path, launches: int) -> None:
+    """Do what a keeper killed while recovering does to the launches file: it read what the
+    keepers before it left, then started ``launches`` jobs (of a session recovered first)."""
+    keeper = Launches(str(state))
+    for n in range(launches):
+        keeper.beginning("other", str(n), n)()
+        keeper.forked("other", str(n), n, 1, 1)
+        keeper.forking(os.urandom(16), str(n), 1)[0]()
+    keeper.close()
+
+
+@pytest.mark.parametrize("meanwhile", ["runs", "ends", "runs, and a keeper launched and died"])
 def test_a_task_started_before_its_row_was_committed_is_adopted_not_run_again(
     state: Path, tmp_path: Path, meanwhile: str
 ) -> None:
@@ -1232,9 +1243,10 @@ def test_a_task_started_before_its_row_was_committed_is_adopted_not_run_again(
     a keeper killed in between leaves it only in the `launches` file. The next keeper finds
     it from its array, adopts its process (it holds the slot: the next task waits), or, if
     it ended meanwhile, knows it ran, and how it ended (from the dead keeper's anchor, not
-    start_unconfirmed); it never starts it again. Task 2 stops the keeper as it starts, so
-    that the kill falls in that window; each attempt checks the store first, until one found
-    no row of task 2."""
+    start_unconfirmed); it never starts it again, even after a keeper in between launched
+    jobs and was killed before it decided what the first one left. Task 2 stops the keeper
+    as it starts, so that the kill falls in that window; each attempt checks the store
+    first, until one found no row of task 2."""
     orphans: list[int] = []
     unrecorded = 0
     try:
@@ -1252,6 +1264,8 @@ def test_a_task_started_before_its_row_was_committed_is_adopted_not_run_again(
             orphans.append(pid)
             unrecorded += not stored
             kill_keeper(state)
+            if meanwhile.endswith("died"):
+                _launch_and_die(state, 8)
             if meanwhile == "ends":
                 kill_pids([pid])
                 # The next keeper (started by this call) knows task 2's process ran, and
@@ -1540,6 +1554,42 @@ def test_the_latest_record_of_a_submission_holds(tmp_path: Path) -> None:
     found = second.submission(key)
     assert found is not None and (found.job_id, found.tick, found.process) == ("8", 0, None)
     second.close()
+
+
+def test_each_keepers_launches_survive_the_next_keepers_until_the_ring_comes_round(
+    tmp_path: Path,
+) -> None:
+    """Each ring of the launches file goes on after the latest record of the keepers before:
+    what a keeper left is there for every keeper after it, until SLOTS later launches."""
+    key = os.urandom(16)
+    first = Launches(str(tmp_path))
+    first.beginning("s", "1", 10)()
+    first.forked("s", "1", 10, 4321, 77)
+    first.submitted(key, "1")
+    first.close()
+    for _ in range(3):  # keepers that each launched a few jobs and died
+        _launch_and_die(tmp_path, 5)
+    last = Launches(str(tmp_path))
+    assert last.begun("s", "1", 10) and not last.begun("s", "1", 11)
+    assert last.fork_of("s", "1", 10) == (4321, 77)
+    found = last.submission(key)
+    assert found is not None and found.job_id == "1"
+    assert last.begun("other", "4", 4), "the last keeper's own, as well"
+    last.close()
+    _launch_and_die(tmp_path, SLOTS - 16)  # the first keeper's records are the oldest left
+    after = Launches(str(tmp_path))
+    assert after.begun("s", "1", 10) and after.fork_of("s", "1", 10) == (4321, 77)
+    after.close()
+    _launch_and_die(tmp_path, 1)
+    gone = Launches(str(tmp_path))
+    assert not gone.begun("s", "1", 10) and gone.fork_of("s", "1", 10) is None
+    assert gone.submission(key) is None
+    gone.close()
+    # The latest serial is found across the wrap of serials at 2**32.
+    wrapped = [(SLOTS - 3 + n, (1 << 32) - 3 + n) for n in range(3)] + [(0, 0), (1, 1)]
+    assert _next_serial(wrapped) == 2
+    assert _next_serial([(5, 5), (6, 6 + SLOTS)]) == 7 + SLOTS
+    assert _next_serial([(5, 6)]) == 0, "a record not in its serial's slot is passed over"
 
 
 def _made_again(js: drmaa2.JobSession, template: dict[str, object], key: bytes) -> str:
