@@ -29,7 +29,13 @@ from drmaa2_ostracker.process.identity import (
     wall_us_at,
 )
 from drmaa2_ostracker.process.launch import LaunchSpec, Spawned, spawn
-from drmaa2_ostracker.process.signals import continue_job, kill_job, signal_group, stop_job
+from drmaa2_ostracker.process.signals import (
+    continue_job,
+    is_stopped,
+    kill_job,
+    signal_group,
+    stop_job,
+)
 from drmaa2_ostracker.process.streams import LaunchError
 
 __all__ = [
@@ -45,6 +51,7 @@ __all__ = [
     "find_job_process",
     "identity_of",
     "is_running",
+    "is_stopped",
     "kill_job",
     "open_pidfd",
     "peek",

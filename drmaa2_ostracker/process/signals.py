@@ -11,7 +11,7 @@ from collections.abc import Iterable
 
 from drmaa2_ostracker.process.identity import process_state, stat_fields
 
-__all__ = ["continue_job", "kill_job", "signal_group", "stop_job"]
+__all__ = ["continue_job", "is_stopped", "kill_job", "signal_group", "stop_job"]
 
 
 def signal_group(pgid: int, signum: int) -> bool:
@@ -164,6 +164,21 @@ def _signal_masks(pid: int) -> dict[bytes, int] | None:
 
 
 _MASKS = (b"SigPnd", b"ShdPnd", b"SigBlk", b"SigIgn", b"SigCgt")
+_STOP_PENDING = 1 << (signal.SIGSTOP - 1)
+
+
+def is_stopped(pid: int) -> bool:
+    """Whether process ``pid`` is stopped, or cannot run until it stops: in uninterruptible
+    sleep with SIGSTOP pending. That is a shell in vfork whose child was stopped before it
+    exec'd: the parent waits for the child, which waits for a SIGCONT, that also cancels the
+    parent's stop."""
+    state = process_state(pid)
+    if state in ("T", "t"):
+        return True
+    if state != "D":
+        return False
+    masks = _signal_masks(pid)
+    return masks is not None and bool((masks[b"SigPnd"] | masks[b"ShdPnd"]) & _STOP_PENDING)
 
 
 def stop_job(leader: int, pidfd: int, confirm_timeout: float = 5.0) -> None:
@@ -187,12 +202,13 @@ def stop_job(leader: int, pidfd: int, confirm_timeout: float = 5.0) -> None:
     except OSError:  # no descriptor left to read /proc: the group only
         descendants = []
     # Confirmed from /proc for every process: it works for children and adopted jobs alike,
-    # and a process stuck in uninterruptible sleep cannot block us beyond the deadline. The
+    # and a process stuck in uninterruptible sleep cannot block us beyond the deadline (one
+    # with the stop pending, as a shell in vfork, counts as stopped: see is_stopped). The
     # stop itself takes microseconds; the checks back off from 50 µs.
     deadline = time.monotonic() + confirm_timeout
     for pid in (leader, *descendants):
         delay = 0.00005
-        while process_state(pid) not in (None, "T", "t", "Z", "X"):
+        while process_state(pid) not in (None, "Z", "X") and not is_stopped(pid):
             if time.monotonic() > deadline:
                 return
             time.sleep(delay)

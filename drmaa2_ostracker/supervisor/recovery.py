@@ -15,9 +15,9 @@ from drmaa2_ostracker.process import (
     ProcessSet,
     Spawned,
     find_job_process,
+    is_stopped,
     kill_job,
     open_pidfd,
-    process_state,
     ticks_at,
     wall_us_at,
 )
@@ -313,7 +313,7 @@ class Recovery(Unfolding):
             # A suspend or resume the keeper before this one was killed in the middle of:
             # the record follows the process (stopped: SUSPENDED; else RUNNING), so that
             # resume() and suspend() act on it.
-            stopped = process_state(identity.pid) == "T"
+            stopped = is_stopped(identity.pid)
             if stopped != (record.state is JobState.SUSPENDED):
                 self._transition(changes, job, JobState.SUSPENDED if stopped else JobState.RUNNING)
         elif job.starting:

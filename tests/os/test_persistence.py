@@ -384,6 +384,57 @@ def test_a_suspend_or_resume_cut_short_by_a_keeper_kill_is_what_the_process_is(
     js.close()
 
 
+#: A job whose first process is in vfork (posix_spawn) for as long as the FIFO argv[1] has
+#: no writer: the child opens it before it execs, and the parent cannot run meanwhile.
+_IN_VFORK = (
+    "import os, sys; os.posix_spawn('/bin/true', ['true'], os.environ,"
+    " file_actions=[(os.POSIX_SPAWN_OPEN, 0, sys.argv[1], os.O_RDONLY, 0)])"
+)
+
+
+@pytest.mark.parametrize("then", ["resumed", "keeper killed, then resumed"])
+def test_a_job_suspended_in_vfork_is_suspended_at_once_and_after_a_keeper_kill(
+    state: Path, tmp_path: Path, then: str
+) -> None:
+    """A job whose first process is in vfork (a shell starting a command) when it is
+    suspended: its child stops before it execs, and the parent, waiting for it, cannot stop
+    (uninterruptible sleep, the stop pending) until it goes on. Such a job is stopped, so
+    suspend() returns at once (before, it waited 5 s), and a keeper started after it was
+    killed sees it SUSPENDED (before: RUNNING, so that resume() did nothing and the job
+    never ended). Resumed, it ends."""
+    gate = tmp_path / "gate"
+    os.mkfifo(gate)
+    js = drmaa2.create_job_session("vfork", str(state), backend=BACKEND)
+    job = js.run_job({"remote_command": sys.executable, "args": ["-c", _IN_VFORK, str(gate)]})
+    job.wait_started(TIMEOUT)
+    pid = pid_of(job)
+    leader = psutil.Process(pid)
+    try:
+        wait_until(
+            lambda: leader.status() == psutil.STATUS_DISK_SLEEP and leader.children(),
+            what="the job to be in vfork",
+        )
+        begun = time.monotonic()
+        job.suspend()
+        assert time.monotonic() - begun < 2.5, "suspend() waited for the vforking parent"
+        (child,) = leader.children()
+        assert child.status() == psutil.STATUS_STOPPED
+        if then.startswith("keeper killed"):
+            kill_keeper(state)
+        assert job.get_state() == (JobState.SUSPENDED, "")
+        job.resume()
+        assert job.get_state() == (JobState.RUNNING, "")
+        with open(gate, "w"):  # the child opens its end, and execs
+            pass
+        job.wait_terminated(TIMEOUT)
+        assert job.get_state() == (JobState.DONE, "")
+    finally:
+        with contextlib.suppress(psutil.Error):
+            kill_pids([child.pid for child in leader.children()])
+        kill_pids([pid])
+    js.close()
+
+
 def test_an_end_nobody_waits_for_is_safe_from_a_keeper_kill_at_once(
     state: Path, tmp_path: Path
 ) -> None:
