@@ -48,6 +48,22 @@ def _validated(cls: type[_R]) -> type[_R]:
     cls._defaults = {
         spec.name: spec.default for spec in specs if spec.default not in (MISSING, None)
     }
+    # What each field holds until it is set (see _new_from_dict): a fresh value of its
+    # factory, or its default (immutable values, checked once here), or None.
+    cls._initial = tuple(
+        (
+            spec.name,
+            cls._unset_values.get(spec.name),
+            cls._checks[spec.name](cls._defaults[spec.name])
+            if spec.name in cls._defaults
+            else None,
+        )
+        for spec in specs
+    )
+    # The fields a mapping must give (required, with no default).
+    cls._must_give = tuple(
+        name for name in cls._checks if name in cls._required and name not in cls._defaults
+    )
     for alias, name in cls._aliases.items():
         setattr(cls, alias, property(operator.attrgetter(name), doc=f"Another name of {name}."))
     return cls
@@ -65,7 +81,16 @@ def _new_from_dict(cls: type[_R], data: Mapping[str, Any]) -> _R:
         )
     data = cls._canonical(data)
     cls._check_keys(data)
-    return cls(**data)
+    if cls.__post_init__ is not _Record.__post_init__:  # a type with more to do
+        return cls(**data)
+    # What ``cls(**data)`` makes, without its call and its check of every default: run_job
+    # of a mapping builds one per job. The given values are checked as by assignment.
+    made = object.__new__(cls)
+    for name, fresh, value in cls._initial:
+        object.__setattr__(made, name, value if fresh is None else fresh())
+    for name, value in data.items():
+        made.__setattr__(name, value)
+    return made
 
 
 def _set_from_dict(self: _Record, data: Mapping[str, Any] | None) -> None:
@@ -123,6 +148,8 @@ class _Record:
     _required: ClassVar[frozenset[str]]
     _defaults: ClassVar[dict[str, Any]]
     _unset_values: ClassVar[dict[str, Callable[[], Any]]]
+    _initial: ClassVar[tuple[tuple[str, Callable[[], Any] | None, Any], ...]]
+    _must_give: ClassVar[tuple[str, ...]]
     #: Other names of fields (Grid Engine's binding's), for attributes and mapping keys: they
     #: read and set the field; ``to_dict`` gives the field's own name.
     _aliases: ClassVar[dict[str, str]] = {}
@@ -201,9 +228,8 @@ class _Record:
     @classmethod
     def _check_keys(cls, data: Mapping[Any, Any], given: Mapping[str, Any] | None = None) -> None:
         cls._check_names(data)
-        for name in cls._checks:
-            required = name in cls._required and name not in cls._defaults
-            if required and name not in data and (given or {}).get(name) is None:
+        for name in cls._must_give:
+            if name not in data and (given or {}).get(name) is None:
                 raise InvalidArgumentException(f"{cls.__name__}: missing key {name!r}")
 
     @classmethod
