@@ -16,7 +16,16 @@ The package's modules, one idea each: :mod:`.identity` (a process by pid and sta
 it), :mod:`.procfs` (reading /proc for the monitoring session).
 """
 
-from drmaa2_ostracker.process.exits import ExitStatus, decode_wait_status, open_pidfd, peek, reap
+from drmaa2_ostracker.process.exits import (
+    WHOLE_PEEK,
+    ExitStatus,
+    collect,
+    decode_wait_status,
+    open_pidfd,
+    peek,
+    peek_end,
+    reap,
+)
 from drmaa2_ostracker.process.identity import (
     ProcessIdentity,
     ProcessSet,
@@ -39,6 +48,7 @@ from drmaa2_ostracker.process.signals import (
 from drmaa2_ostracker.process.streams import LaunchError
 
 __all__ = [
+    "WHOLE_PEEK",
     "ExitStatus",
     "LaunchError",
     "LaunchSpec",
@@ -46,6 +56,7 @@ __all__ = [
     "ProcessSet",
     "Spawned",
     "boot_ticks",
+    "collect",
     "continue_job",
     "decode_wait_status",
     "find_job_process",
@@ -55,6 +66,7 @@ __all__ = [
     "kill_job",
     "open_pidfd",
     "peek",
+    "peek_end",
     "process_state",
     "reap",
     "signal_group",

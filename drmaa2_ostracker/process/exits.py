@@ -6,13 +6,28 @@ the exit status of the host application's other children.
 
 from __future__ import annotations
 
+import ctypes
+import functools
 import os
+import platform
 import signal
+import struct
+import sys
+from collections.abc import Callable
 from typing import NamedTuple
 
 from drmaa2_ostracker.process.identity import ProcessIdentity, is_running
 
-__all__ = ["ExitStatus", "decode_wait_status", "open_pidfd", "peek", "reap"]
+__all__ = [
+    "WHOLE_PEEK",
+    "ExitStatus",
+    "collect",
+    "decode_wait_status",
+    "open_pidfd",
+    "peek",
+    "peek_end",
+    "reap",
+]
 
 
 class ExitStatus(NamedTuple):
@@ -56,6 +71,85 @@ def peek(pid: int) -> tuple[int, str] | None:
     except ValueError:
         name = f"SIG{number}"
     return 128 + number, name
+
+
+#: waitid(2)'s system call number, by machine (64-bit only: see _waitid).
+_WAITID_NUMBERS = {"x86_64": 247, "aarch64": 95}
+#: The siginfo_t waitid fills (si_signo, si_errno, si_code, a pad, si_pid, si_uid,
+#: si_status), and struct rusage (two timevals, then 14 longs), on a 64-bit machine.
+_SIGINFO = struct.Struct("<7i")
+_RUSAGE = struct.Struct("<18q")
+_SIGINFO_SIZE = 128
+
+
+def _waitid() -> Callable[[int, int, int, int, int], int] | None:
+    """The waitid system call itself, which gives the resource usage of an exited child
+    without collecting it (WNOWAIT; libc's waitid does not pass it on); None where it is not
+    known (another machine, a 32-bit Python)."""
+    number = _WAITID_NUMBERS.get(platform.machine())
+    if number is None or sys.platform != "linux" or ctypes.sizeof(ctypes.c_long) != 8:
+        return None
+    try:
+        call = ctypes.CDLL(None, use_errno=True).syscall
+    except (OSError, AttributeError):
+        return None
+    call.restype = ctypes.c_long
+    call.argtypes = [
+        ctypes.c_long,
+        ctypes.c_int,
+        ctypes.c_int,
+        ctypes.c_void_p,
+        ctypes.c_int,
+        ctypes.c_void_p,
+    ]
+    return functools.partial(call, number)
+
+
+_WAITID = _waitid()
+#: Whether :func:`peek_end` can be used here (else :func:`peek`, then :func:`reap`).
+WHOLE_PEEK = _WAITID is not None
+
+
+def peek_end(pid: int) -> ExitStatus | None:
+    """The whole end of an exited child, resource usage included, left to collect
+    (``WNOWAIT``: see :func:`collect`); None if it has not exited yet. ChildProcessError if
+    it is not (or no longer) our child. Only where :data:`WHOLE_PEEK`. (The kernel gives the
+    same usage as when the child is collected: that of the ended process, with its own
+    collected children.)"""
+    assert _WAITID is not None
+    info = ctypes.create_string_buffer(_SIGINFO_SIZE)
+    usage = ctypes.create_string_buffer(_RUSAGE.size)
+    options = os.WEXITED | os.WNOHANG | os.WNOWAIT
+    if _WAITID(os.P_PID, pid, ctypes.addressof(info), options, ctypes.addressof(usage)) < 0:
+        number = ctypes.get_errno()
+        raise OSError(number, os.strerror(number))  # (ECHILD: ChildProcessError)
+    signo, _, code, _, _, _, status = _SIGINFO.unpack_from(info)
+    if signo == 0:
+        return None
+    if code == os.CLD_EXITED:
+        exit_status, signal_name = status, ""
+    else:
+        try:
+            signal_name = signal.Signals(status).name
+        except ValueError:
+            signal_name = f"SIG{status}"
+        exit_status = 128 + status
+    used = _RUSAGE.unpack_from(usage)
+    return ExitStatus(
+        exit_status,
+        signal_name,
+        used[0] + used[1] * 0.000001,  # (as wait4's: the same float)
+        used[2] + used[3] * 0.000001,
+        used[4],
+        used[10],
+        used[11],
+        used[12],
+    )
+
+
+def collect(pid: int) -> None:
+    """Collect an exited child whose end :func:`peek_end` gave (its pid is free again)."""
+    os.waitpid(pid, os.WNOHANG)
 
 
 def reap(pid: int) -> ExitStatus | None:

@@ -28,9 +28,10 @@ the same name). A start is a running process, never something to launch.
 
 A job's exit status is collected (``wait4``) in the instant before its end is written here;
 a keeper killed in that instant would lose it, as nobody else can collect it then. So the
-keeper first looks at the exit status without collecting it (``WNOWAIT``) and writes a
-*provisional* end here (its state, exit status and signal, not its resource usage), then
-collects it and writes the end. A keeper that starts applies a provisional end only where no
+keeper first looks at the end without collecting it (``WNOWAIT``): where that gives the
+resource usage too (see :func:`~drmaa2_ostracker.process.exits.peek_end`) it writes the whole
+end here, then collects it; elsewhere it writes a *provisional* end here (its state, exit
+status and signal, not its resource usage), then collects it and writes the end. A keeper that starts applies a provisional end only where no
 end follows it and the job's process is gone (otherwise the dead keeper's anchor collects its
 whole end).
 

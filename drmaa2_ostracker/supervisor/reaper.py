@@ -19,7 +19,15 @@ import time
 
 from drmaa2.enums import JobState
 from drmaa2_ostracker import extension
-from drmaa2_ostracker.process import ExitStatus, ProcessIdentity, peek, reap
+from drmaa2_ostracker.process import (
+    WHOLE_PEEK,
+    ExitStatus,
+    ProcessIdentity,
+    collect,
+    peek,
+    peek_end,
+    reap,
+)
 from drmaa2_ostracker.store.orphans import ANCHOR_WAIT
 from drmaa2_ostracker.supervisor.jobs import ADOPTED_NOTE, UNOBSERVED, TrackedJob, now_us
 from drmaa2_ostracker.supervisor.states import Changes
@@ -168,14 +176,31 @@ class Reaper(Timers):
             self._unwatch(job)
             self._ended_elsewhere(changes, job, spawned.identity, ANCHOR_WAIT, ADOPTED_NOTE)
             return
+        pid = spawned.identity.pid
+        if WHOLE_PEEK:
+            # Seen whole first, left to collect: its end is in the ring (or the store's
+            # transaction) before its exit status is collected, and no one else can know it.
+            try:
+                status = peek_end(pid)
+            except ChildProcessError:  # someone else reaped it (never in the keeper)
+                self._unwatch(job)
+                self._unobserved(changes, job, "its exit status was collected by another party")
+                return
+            if status is None:
+                return
+            self._unwatch(job)
+            self._finish(changes, job, status)
+            with contextlib.suppress(ChildProcessError):
+                collect(pid)
+            return
         try:
             # Seen first, left to collect: the end is safe in the ring before the exit
             # status is collected (see drmaa2_ostracker.store.ends).
-            seen = peek(spawned.identity.pid)
+            seen = peek(pid)
             if seen is None:
                 return
             self._provisional_end(job, *seen)
-            status = reap(spawned.identity.pid)
+            status = reap(pid)
         except ChildProcessError:  # someone else reaped it (never in the keeper)
             self._unwatch(job)
             self._unobserved(changes, job, "its exit status was collected by another party")

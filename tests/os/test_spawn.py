@@ -9,6 +9,7 @@ import os
 import stat
 import struct
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +17,7 @@ import pytest
 
 import drmaa2
 from drmaa2 import JobState
+from drmaa2_ostracker.process import exits
 from tests.behaviour.conftest import TIMEOUT, file_text, wait_until
 from tests.keepers import keepers_under, stop_keepers
 from tests.os.test_persistence import keepers_of, python
@@ -298,3 +300,41 @@ def test_the_keeper_knows_that_its_starts_use_vfork_here() -> None:
 
     forkexec.find_out_vfork()
     assert forkexec._VFORK_WAITS
+
+
+@pytest.mark.parametrize("ending", ["exit 3", "SIGKILL"])
+def test_an_end_peeked_at_is_the_end_wait4_collects_after(ending: str) -> None:
+    """The keeper reads a job's whole end, resource usage included, before it collects it
+    (so that its end is in the ring first): it is the end ``wait4`` gives when it collects it
+    after, and the process stays a zombie until then."""
+    assert exits.WHOLE_PEEK, "this machine's waitid is known (x86-64 or 64-bit ARM Linux)"
+    burn = "import os, signal, sys; sum(range(3_000_000)); "
+    burn += "sys.exit(3)" if ending == "exit 3" else "os.kill(os.getpid(), signal.SIGKILL)"
+    child = subprocess.Popen([sys.executable, "-c", burn])
+    collected = None
+    try:
+        with pytest.raises(ChildProcessError):
+            exits.peek_end(os.getpid())  # not a child
+        seen: list[exits.ExitStatus] = []
+
+        def ended() -> bool:
+            found = exits.peek_end(child.pid)
+            if found is not None:
+                seen.append(found)
+            return found is not None
+
+        wait_until(ended, what="the child to end")
+        assert exits.peek_end(child.pid) == seen[0], "left to collect: seen again"
+        with open(f"/proc/{child.pid}/stat") as stat_file:
+            assert stat_file.read().rpartition(")")[2].split()[0] == "Z"
+        collected = exits.reap(child.pid)
+    finally:
+        if collected is None:
+            child.kill()
+            child.wait()
+        else:
+            child.returncode = collected.exit_status  # (collected: Popen must not wait)
+    expected = (3, "") if ending == "exit 3" else (137, "SIGKILL")
+    assert (seen[0].exit_status, seen[0].terminating_signal) == expected
+    assert seen[0] == collected
+    assert seen[0].user_time + seen[0].system_time > 0 and seen[0].max_rss_kib > 0
