@@ -31,9 +31,9 @@ a keeper killed in that instant would lose it, as nobody else can collect it the
 keeper first looks at the end without collecting it (``WNOWAIT``): where that gives the
 resource usage too (see :func:`~drmaa2_ostracker.process.exits.peek_end`) it writes the whole
 end here, then collects it; elsewhere it writes a *provisional* end here (its state, exit
-status and signal, not its resource usage), then collects it and writes the end. A keeper that starts applies a provisional end only where no
-end follows it and the job's process is gone (otherwise the dead keeper's anchor collects its
-whole end).
+status and signal, not its resource usage), then collects it and writes the end. A keeper
+that starts applies a provisional end only where no end follows it and the job's process is
+gone (otherwise the dead keeper's anchor collects its whole end).
 
 A record holds data only (the :mod:`marshal` form of plain values, with a checksum); it is
 never executed, and the state directory is its owner's alone.
