@@ -177,30 +177,19 @@ class Reaper(Timers):
             self._ended_elsewhere(changes, job, spawned.identity, ANCHOR_WAIT, ADOPTED_NOTE)
             return
         pid = spawned.identity.pid
-        if WHOLE_PEEK:
-            # Seen whole first, left to collect: its end is in the ring (or the store's
-            # transaction) before its exit status is collected, and no one else can know it.
-            try:
-                status = peek_end(pid)
-            except ChildProcessError:  # someone else reaped it (never in the keeper)
-                self._unwatch(job)
-                self._unobserved(changes, job, "its exit status was collected by another party")
-                return
-            if status is None:
-                return
-            self._unwatch(job)
-            self._finish(changes, job, status)
-            with contextlib.suppress(ChildProcessError):
-                collect(pid)
-            return
         try:
-            # Seen first, left to collect: the end is safe in the ring before the exit
-            # status is collected (see drmaa2_ostracker.store.ends).
-            seen = peek(pid)
-            if seen is None:
-                return
-            self._provisional_end(job, *seen)
-            status = reap(pid)
+            if WHOLE_PEEK:
+                # Seen whole first, left to collect: its end is in the ring (or the store's
+                # transaction) before its exit status is collected (no one else could know
+                # it then: see drmaa2_ostracker.store.ends).
+                status = peek_end(pid)
+            else:
+                # Seen first, its end provisional until it is collected with its usage.
+                seen = peek(pid)
+                if seen is None:
+                    return
+                self._provisional_end(job, *seen)
+                status = reap(pid)
         except ChildProcessError:  # someone else reaped it (never in the keeper)
             self._unwatch(job)
             self._unobserved(changes, job, "its exit status was collected by another party")
@@ -209,6 +198,9 @@ class Reaper(Timers):
             return
         self._unwatch(job)
         self._finish(changes, job, status)
+        if WHOLE_PEEK:
+            with contextlib.suppress(ChildProcessError):
+                collect(pid)
 
     def _provisional_end(self, job: TrackedJob, exit_status: int, signal_name: str) -> None:
         """Put a job's end in the ring before its exit status is collected (not its
