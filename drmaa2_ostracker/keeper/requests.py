@@ -210,6 +210,8 @@ class Requests:
             return self._do_run_bulk_jobs(connection, *args, fds=fds, again=True)
         if method == "control":
             return self._do_control(connection, *args, fds=fds, again=True)
+        if method == "control_array":
+            return self._do_control_array(connection, *args, fds=fds, again=True)
         raise InvalidArgumentException(f"{method!r} cannot be made again")
 
     def _do_job_ids(
@@ -292,21 +294,37 @@ class Requests:
         operation: str,
         *,
         fds: list[int],
+        again: bool = False,
     ) -> tuple[int, list[tuple[str, str]], list[tuple[str, tuple[str, str]]]]:
         """Act on tasks of an array in one change: ``tasks`` is (start, stop, step) of a
         range of their indices, or a list of their ids; ``operation`` a control action's
         name or "reap". The answer: how many it applied to, the tasks it passed over with
-        why, those it failed on with their (error class, message)."""
-        name = self._engine(session).name
+        why, those it failed on with their (error class, message).
+
+        Made ``again`` (the keeper that had it died before answering): a task passed over
+        whose state is where the action led counts as acted on (see :func:`_reached`), and
+        so, for "reap", does a task no longer known (the dead keeper reaped it)."""
+        engine = self._engine(session)
         assert self.store is not None
         if operation not in _ARRAY_OPERATIONS:
             raise InvalidArgumentException(f"operation: not an array operation: {operation!r}")
         chosen: ArrayOperation = _ARRAY_OPERATIONS[operation]
         outcome = self.supervisor.control_array(
-            self.store, name, array_id, _task_list(tasks), chosen
+            self.store, engine.name, array_id, _task_list(tasks), chosen
         )
-        failed = [(job_id, encode_error(error)) for job_id, error in outcome.failed]
-        return outcome.applied, list(outcome.skipped), failed
+        applied, skipped, failures = outcome.applied, list(outcome.skipped), outcome.failed
+        if again and operation == "reap":
+            applied += sum(isinstance(error, InvalidArgumentException) for _, error in failures)
+            failures = [
+                (job_id, e) for job_id, e in failures if not isinstance(e, InvalidArgumentException)
+            ]
+        elif again:
+            action = Action(operation)
+            passed = [(job_id, why) for job_id, why in skipped if not _done(engine, job_id, action)]
+            applied += len(skipped) - len(passed)
+            skipped = passed
+        failed = [(job_id, encode_error(error)) for job_id, error in failures]
+        return applied, skipped, failed
 
     def _do_wait(
         self,
@@ -368,6 +386,16 @@ def _submission_key(key: object) -> bytes:
     if not isinstance(key, bytes) or len(key) != KEY_SIZE:
         raise InvalidArgumentException(f"a submission's key is {KEY_SIZE} bytes, not {key!r}")
     return key
+
+
+def _done(engine: SessionEngine, job_id: str, action: Action) -> bool:
+    """Whether job ``job_id``, which refuses ``action`` now, is where it led (see
+    :func:`_reached`)."""
+    try:
+        state = engine.job_state(job_id)[0]
+    except Drmaa2Exception:  # reaped since: it had finished
+        state = JobState.DONE
+    return _reached(action, state)
 
 
 def _reached(action: Action, state: JobState) -> bool:

@@ -1847,8 +1847,59 @@ def test_a_control_made_again_succeeds_where_the_dead_keeper_did_it(state: Path)
         client.call("again", "control", key, held.id, "release")
         held.terminate()
         held.wait_terminated(TIMEOUT)
+        # An array's tasks alike, in one request (counted as acted on where the dead keeper
+        # did it; a reap made again counts the tasks it reaped).
+        array = js.run_bulk_jobs({"remote_command": "/bin/true", "submit_as_hold": True}, 1, 3)
+        tasks = (1, 4, 1)
+        array.release()
+        js.wait_all_terminated(array.job_list, TIMEOUT)
+        with pytest.raises(drmaa2.InvalidStateException):
+            array.release()  # made once: refused, every task has started (and finished)
+        assert client.call("again", "control_array", key, array.id, tasks, "release") == (3, [], [])
+        assert client.call("again", "control_array", key, array.id, tasks, "terminate")[0] == 3
+        applied, skipped, _ = client.call("again", "control_array", key, array.id, tasks, "suspend")
+        assert applied == 0 and len(skipped) == 3, "refused for another reason: passed over"
+        array.reap()
+        assert client.call("again", "control_array", key, array.id, tasks, "reap") == (3, [], [])
     finally:
         js.close()
+
+
+def test_an_array_control_whose_keeper_died_while_doing_it_goes_to_the_next_keeper(
+    state: Path,
+) -> None:
+    """terminate() of an array of 300,000 held tasks takes the keeper a second or so (one
+    statement): the keeper is killed meanwhile, and the call goes to the next keeper, which
+    ends every task (before, it raised DrmCommunicationException at once). Each attempt
+    checks that the kill fell within the call."""
+    js = drmaa2.create_job_session("array-again", str(state), backend=BACKEND)
+    for _ in range(5):
+        template = {"remote_command": "/bin/true", "submit_as_hold": True}
+        array = js.run_bulk_jobs(template, 1, 300_000)
+        killed = threading.Event()
+        keeper = keeper_pid(state)
+
+        def kill_soon(keeper: int = keeper, killed: threading.Event = killed) -> None:
+            time.sleep(0.2)
+            os.kill(keeper, signal.SIGKILL)
+            killed.set()
+
+        killer = threading.Thread(target=kill_soon)
+        killer.start()
+        try:
+            array.terminate()
+            within = killed.is_set()
+        finally:
+            killer.join()
+        wait_until(lambda k=keeper: gone(k), what="the keeper to end")
+        for task in (array.job_list[0], array.job_list[150_000], array.job_list[-1]):
+            assert task.get_state() == (JobState.FAILED, "terminated")
+        if within:
+            assert keeper_pid(state) != keeper, "a new keeper ended them"
+            break
+    else:
+        pytest.fail("the keeper was never killed within terminate()")
+    js.close()
 
 
 def _stored_state(state: Path, job_id: str) -> tuple[int, int | None] | None:
