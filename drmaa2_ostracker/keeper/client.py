@@ -73,8 +73,11 @@ _RETRYABLE = frozenset(
 #: Requests made again as ``again`` if the keeper died while handling one: a submission,
 #: with the key it was sent with, which the next keeper answers with what it got then (see
 #: SessionEngine.run_job), never making it twice; a control of a job, or of an array's tasks,
-#: which succeeds where a job is where the action led it (see Requests._do_again).
-_AGAIN = frozenset({"run_job", "run_bulk_jobs", "control", "control_array"})
+#: which succeeds where a job is where the action led it; a reap or a session's destruction,
+#: which succeeds where the job or session is no longer known (see Requests._do_again).
+_AGAIN = frozenset(
+    {"run_job", "run_bulk_jobs", "control", "control_array", "reap", "destroy_session"}
+)
 #: Connections kept open while no thread uses them (more are opened while threads need them).
 _IDLE_CONNECTIONS = 1
 #: The most tries of one call, whatever the number of keepers it met (each gets three).

@@ -111,8 +111,14 @@ class Requests:
         """When the session was made (µs), which its objects name it by."""
         return self._engine(name).created_us
 
-    def _do_destroy_session(self, connection: Connection, name: str, *, fds: list[int]) -> None:
+    def _do_destroy_session(
+        self, connection: Connection, name: str, *, fds: list[int], again: bool = False
+    ) -> None:
+        """Forget a session; made ``again``, a session no longer known was destroyed by the
+        keeper that died before answering."""
         assert self.store is not None
+        if again and name not in self.store.session_names():
+            return
         with self._lock:
             engine = self._engines.pop(name, None)
             # Until it is gone from the store, a request that finds it there makes no engine
@@ -203,7 +209,9 @@ class Requests:
         with what it got then, if it was made (see :meth:`SessionEngine.run_job
         <drmaa2_ostracker.keeper.sessions.SessionEngine.run_job>`), else made now. A
         ``control`` the job's state now refuses succeeds if that state is where the action
-        led (see :func:`_reached`): the keeper that died had done it."""
+        led (see :func:`_reached`): the keeper that died had done it. So do an array's
+        control (:meth:`_do_control_array`), a ``reap`` of a job and a ``destroy_session``
+        of a session no longer known."""
         if method == "run_job":
             return self._do_run_job(connection, *args, fds=fds, again=True)
         if method == "run_bulk_jobs":
@@ -212,6 +220,10 @@ class Requests:
             return self._do_control(connection, *args, fds=fds, again=True)
         if method == "control_array":
             return self._do_control_array(connection, *args, fds=fds, again=True)
+        if method == "reap":
+            return self._do_reap(connection, *args, fds=fds, again=True)
+        if method == "destroy_session":
+            return self._do_destroy_session(connection, *args, fds=fds, again=True)
         raise InvalidArgumentException(f"{method!r} cannot be made again")
 
     def _do_job_ids(
@@ -281,9 +293,22 @@ class Requests:
                 raise
 
     def _do_reap(
-        self, connection: Connection, session: SessionKey, job_id: str, *, fds: list[int]
+        self,
+        connection: Connection,
+        session: SessionKey,
+        job_id: str,
+        *,
+        fds: list[int],
+        again: bool = False,
     ) -> None:
-        self._engine(session).reap(job_id)
+        """Forget a finished job; made ``again``, a job no longer known was reaped by the
+        keeper that died before answering."""
+        engine = self._engine(session)
+        try:
+            engine.reap(job_id)
+        except InvalidArgumentException:
+            if not again:
+                raise
 
     def _do_control_array(
         self,

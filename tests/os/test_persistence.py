@@ -1861,6 +1861,17 @@ def test_a_control_made_again_succeeds_where_the_dead_keeper_did_it(state: Path)
         assert applied == 0 and len(skipped) == 3, "refused for another reason: passed over"
         array.reap()
         assert client.call("again", "control_array", key, array.id, tasks, "reap") == (3, [], [])
+        # A reap, and a session's destruction: what is no longer known was done.
+        running = js.run_job({"remote_command": "/bin/sleep", "args": ["30"]})
+        with pytest.raises(drmaa2.InvalidStateException):
+            client.call("again", "reap", key, running.id)  # not finished: refused still
+        running.terminate()
+        running.wait_terminated(TIMEOUT)
+        running.reap()
+        client.call("again", "reap", key, running.id)
+        drmaa2.create_job_session("gone", str(state), backend=BACKEND).close()
+        drmaa2.destroy_job_session("gone", str(state), backend=BACKEND)
+        client.call("again", "destroy_session", "gone")
     finally:
         js.close()
 
