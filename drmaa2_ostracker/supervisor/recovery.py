@@ -6,6 +6,7 @@ a reused pid is never taken for a job.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from collections.abc import Callable
 
@@ -308,6 +309,10 @@ class Recovery(Unfolding):
                 return
             self._adopt(job, identity, pidfd)
             if reason is not None:
+                # Its reason goes to the ring again (the ring was emptied once read), so that
+                # it holds if this keeper is killed too before the job's end is recorded.
+                with contextlib.suppress(OSError):
+                    job.store.killing(record, *reason)
                 kill_job(identity.pid, pidfd)
                 return
             # A suspend or resume the keeper before this one was killed in the middle of:

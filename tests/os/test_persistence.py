@@ -2056,6 +2056,13 @@ def test_a_kill_the_keeper_died_in_ends_the_job_with_its_reason(state: Path, lef
         assert (info.job_state, info.job_sub_state) == (JobState.FAILED, "terminated")
         assert info.annotation == "terminated by the user"
         assert (info.exit_status, info.terminating_signal) == (137, "SIGKILL")
+        if left == "stopped":
+            # The new keeper, which finished the kill, wrote its reason to the ring again
+            # before (it emptied the ring once read): it would hold had it been killed too.
+            ring = Ends(str(state))
+            found = ring.left()
+            ring.close()
+            assert any(r[1] == job.id and r[-1] == KILLED for r in found if len(r) == 6)
     finally:
         kill_pids([pid])
     js.close()
