@@ -74,9 +74,18 @@ _RETRYABLE = frozenset(
 #: with the key it was sent with, which the next keeper answers with what it got then (see
 #: SessionEngine.run_job), never making it twice; a control of a job, or of an array's tasks,
 #: which succeeds where a job is where the action led it; a reap or a session's destruction,
-#: which succeeds where the job or session is no longer known (see Requests._do_again).
+#: which succeeds where the job or session is no longer known; a session's creation, which
+#: succeeds where the session was made since it was asked (see Requests._do_again).
 _AGAIN = frozenset(
-    {"run_job", "run_bulk_jobs", "control", "control_array", "reap", "destroy_session"}
+    {
+        "run_job",
+        "run_bulk_jobs",
+        "control",
+        "control_array",
+        "reap",
+        "create_session",
+        "destroy_session",
+    }
 )
 #: Connections kept open while no thread uses them (more are opened while threads need them).
 _IDLE_CONNECTIONS = 1

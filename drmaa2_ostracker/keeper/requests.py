@@ -101,10 +101,23 @@ class Requests:
             f"there is no job session named {name!r} in {self.state_dir}"
         )
 
-    def _do_create_session(self, connection: Connection, name: str, *, fds: list[int]) -> int:
-        """Make a session; when it was made (µs), which its objects name it by."""
+    def _do_create_session(
+        self,
+        connection: Connection,
+        name: str,
+        asked_us: int,
+        *,
+        fds: list[int],
+        again: bool = False,
+    ) -> int:
+        """Make a session, which the client asked for at ``asked_us``; when it was made (µs),
+        which its objects name it by. Made ``again`` (the keeper that had it died before
+        answering), a session of that name made since it was asked is the one that keeper
+        made."""
         assert self.store is not None
-        self.store.create_session(name, now_us())
+        made = self.store.session_created(name) if again else None
+        if made is None or made < asked_us:
+            self.store.create_session(name, now_us())
         return self._engine(name).created_us
 
     def _do_open_session(self, connection: Connection, name: str, *, fds: list[int]) -> int:
@@ -211,7 +224,8 @@ class Requests:
         ``control`` the job's state now refuses succeeds if that state is where the action
         led (see :func:`_reached`): the keeper that died had done it. So do an array's
         control (:meth:`_do_control_array`), a ``reap`` of a job and a ``destroy_session``
-        of a session no longer known."""
+        of a session no longer known, and a ``create_session`` of a session made since it
+        was asked."""
         if method == "run_job":
             return self._do_run_job(connection, *args, fds=fds, again=True)
         if method == "run_bulk_jobs":
@@ -220,6 +234,8 @@ class Requests:
             return self._do_control(connection, *args, fds=fds, again=True)
         if method == "control_array":
             return self._do_control_array(connection, *args, fds=fds, again=True)
+        if method == "create_session":
+            return self._do_create_session(connection, *args, fds=fds, again=True)
         if method == "reap":
             return self._do_reap(connection, *args, fds=fds, again=True)
         if method == "destroy_session":

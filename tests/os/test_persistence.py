@@ -1872,6 +1872,14 @@ def test_a_control_made_again_succeeds_where_the_dead_keeper_did_it(state: Path)
         drmaa2.create_job_session("gone", str(state), backend=BACKEND).close()
         drmaa2.destroy_job_session("gone", str(state), backend=BACKEND)
         client.call("again", "destroy_session", "gone")
+        # A session's creation: one made since it was asked is the dead keeper's doing.
+        asked = time.time_ns() // 1000
+        drmaa2.create_job_session("made", str(state), backend=BACKEND).close()
+        made = client.call("open_session", "made")
+        assert client.call("again", "create_session", "made", asked) == made
+        with pytest.raises(drmaa2.InvalidArgumentException, match="exists already"):
+            client.call("again", "create_session", "made", made + 1)  # made before: refused
+        assert client.call("again", "create_session", "new", asked) > asked  # made now
     finally:
         js.close()
 
