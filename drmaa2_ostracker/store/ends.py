@@ -57,7 +57,7 @@ from drmaa2_ostracker.store.records import (
     row_of,
     update_sql,
 )
-from drmaa2_ostracker.store.ring import ENDS, KILLED, PROVISIONAL, SLOTS, End, Ends, Start
+from drmaa2_ostracker.store.ring import ENDS, KILLED, PROVISIONAL, REAPED, SLOTS, End, Ends, Start
 
 __all__ = ["ENDS", "SLOTS", "End", "Ends", "PendingEnds", "Start"]
 
@@ -127,7 +127,13 @@ class PendingEnds:
         process (a provisional end of it is then left to recovery, which takes that)."""
         ring = Ends(state_dir)
         left = ring.left()
-        starts = [found for found in left if len(found) == 5]
+        # A job reaped after its start was written here is not made again from it.
+        reaped = {
+            (found[0], found[1], found[2])
+            for found in left
+            if len(found) == 6 and found[5] == REAPED
+        }
+        starts = [found for found in left if len(found) == 5 and found[:3] not in reaped]
         ends = [found for found in left if len(found) == 4]
         ended = {(found[0], found[1], found[2]) for found in ends}
         ends += [
@@ -236,17 +242,25 @@ class PendingEnds:
         ring cannot take it."""
         return self._aside(record, {"sub_state": sub_state, "annotation": annotation}, KILLED)
 
+    def reaped(self, session: str, job_id: str, pid_start: int, pid: int) -> bool:
+        """Put in the ring that a single job (its process ``pid`` started at ``pid_start``)
+        is being reaped, before its row is deleted: its start, which the ring may still
+        hold, is then never inserted again by a keeper that opens the ring (a reaped job
+        would come back). False if the ring cannot take it."""
+        return self._write_aside((session, job_id, pid_start, {}, pid, REAPED))
+
     def _aside(self, record: JobRecord, values: dict[str, Any], mark: str) -> bool:
         """Write a record of a running process's job that is not pending (``mark``: what
         it is); counted among the ring's records not committed, so its slot is kept."""
-        ring = self._ring
-        if ring is None or record.pid_start is None or record.pid is None:
+        if record.pid_start is None or record.pid is None:
             return False
-        if self._in_ring >= SLOTS // 2:
-            return False
-        if not ring.write(
+        return self._write_aside(
             (record.session, record.job_id, record.pid_start, values, record.pid, mark)
-        ):
+        )
+
+    def _write_aside(self, found: tuple[str, str, int, dict[str, Any], int, str]) -> bool:
+        ring = self._ring
+        if ring is None or self._in_ring >= SLOTS // 2 or not ring.write(found):
             return False
         self._in_ring += 1
         return True

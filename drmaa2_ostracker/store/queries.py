@@ -332,8 +332,21 @@ class Store(Transactions, ArrayQueries):
         return {(int(row[0]), int(row[1] or 0)) for row in rows}
 
     def delete_job(self, session: str, job_id: str) -> None:
-        """Forget a job."""
-        self._rows("DELETE FROM jobs WHERE session = ? AND job_id = ?", (session, job_id))
+        """Forget a job. A single job's start may still be in the ring of ends: a mark that
+        it was reaped goes there first (committing what the ring holds, if it is too full to
+        take it), so that no keeper inserts it again from there."""
+        with self._lock:
+            row = self._one(
+                "SELECT pid, pid_start FROM jobs WHERE session = ? AND job_id = ? "
+                "AND array_id IS NULL AND pid_start IS NOT NULL",
+                (session, job_id),
+            )
+            if row is not None and row[0] is not None:
+                mark = (session, job_id, int(row[1]), int(row[0]))
+                if not self.ends.reaped(*mark):
+                    self.commit()  # (the ring's records stored: its slots are free)
+                    self.ends.reaped(*mark)
+            self._rows("DELETE FROM jobs WHERE session = ? AND job_id = ?", (session, job_id))
 
     def delete_jobs(self, session: str, job_ids: Sequence[str]) -> None:
         """Forget jobs."""

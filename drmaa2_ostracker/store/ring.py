@@ -19,6 +19,7 @@ __all__ = [
     "ENDS",
     "KILLED",
     "PROVISIONAL",
+    "REAPED",
     "SLOTS",
     "SLOT_SIZE",
     "End",
@@ -55,6 +56,9 @@ PROVISIONAL = "provisional"
 #: and annotation the job ends with: see
 #: :meth:`~drmaa2_ostracker.store.ends.PendingEnds.killing`).
 KILLED = "killed"
+#: The mark of a reap (same shape, no values): the job's start, if the ring holds it, is not
+#: to be inserted again (see :meth:`~drmaa2_ostracker.store.ends.PendingEnds.reaped`).
+REAPED = "reaped"
 
 
 class Ends:
@@ -133,7 +137,7 @@ def _decode(slot: bytes) -> End | Start | Provisional | None:
         or not isinstance(value[2], int)
         or not isinstance(value[3], dict)
         or (len(value) >= 5 and not isinstance(value[4], int))
-        or (len(value) == 6 and value[5] not in (PROVISIONAL, KILLED))
+        or (len(value) == 6 and value[5] not in (PROVISIONAL, KILLED, REAPED))
     ):
         return None
     return value

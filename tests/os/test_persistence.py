@@ -1959,6 +1959,30 @@ def test_an_end_a_wait_returned_survives_the_keeper_killed_right_after(state: Pa
     js.close()
 
 
+@pytest.mark.parametrize("then", ["exits idle", "is killed"])
+def test_a_reaped_job_never_comes_back_from_the_ring(
+    state: Path, then: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A single job's start goes to the ring of ends before its row, and stays there: a job
+    reaped since, its row deleted, must not be inserted again from it by the next keeper
+    (before, it came back in every listing after any keeper's exit)."""
+    monkeypatch.setenv("DRMAA2_OS_KEEPER_IDLE", "0.2")
+    js = drmaa2.create_job_session("reaped", str(state), backend=BACKEND)
+    kept = js.run_job({"remote_command": "/bin/true"})
+    reaped = js.run_job({"remote_command": "/bin/true"})
+    js.wait_all_terminated([kept, reaped], TIMEOUT)
+    reaped.reap()
+    assert [job.id for job in js.get_jobs()] == [kept.id]
+    keeper = keeper_pid(state)
+    if then == "is killed":
+        kill_keeper(state)
+    js.close()
+    wait_until(lambda: gone(keeper), what="the keeper to end")
+    again = drmaa2.open_job_session("reaped", str(state), backend=BACKEND)  # a new keeper
+    assert [job.id for job in again.get_jobs()] == [kept.id]
+    again.close()
+
+
 def test_the_next_keeper_stores_the_ends_left_in_the_ring(state: Path) -> None:
     """Ends left in the ring by a killed keeper are written to the rows that still show the
     same process unfinished; an end naming another process (a session made again), a damaged
