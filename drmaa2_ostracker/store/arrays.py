@@ -40,6 +40,20 @@ class ArrayQueries:
             (*columns.values(), session, array_id),
         )
 
+    def add_gone(self, session: str, array_id: str, indices: Collection[int]) -> None:
+        """Record that tasks touched ahead of the array's cursor are reaped (their rows about
+        to be deleted): see :attr:`ArrayRecord.gone`."""
+        row = self._one(
+            "SELECT gone FROM arrays WHERE session = ? AND array_id = ?", (session, array_id)
+        )
+        if row is None:
+            return
+        gone = sorted(set(json.loads(row[0]) if row[0] else []) | set(indices))
+        self._rows(
+            "UPDATE arrays SET gone = ? WHERE session = ? AND array_id = ?",
+            (json.dumps(gone), session, array_id),
+        )
+
     def fail_untouched(
         self,
         array: ArrayRecord,

@@ -145,6 +145,9 @@ class ArrayRecord:
     submission_us: int | None = None
     #: Whether the tasks not in the store yet are held (the array was submitted held).
     held: bool = False
+    #: The indices of tasks touched ahead of the cursor and reaped since (a JSON list, or
+    #: None): not in the store, and not untouched either.
+    gone: str | None = None
 
     @property
     def tasks(self) -> int:

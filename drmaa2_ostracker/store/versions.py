@@ -6,7 +6,7 @@ from __future__ import annotations
 __all__ = ["MIGRATIONS", "SCHEMA", "SCHEMA_V1", "SCHEMA_VERSION"]
 
 #: Version of the schema this code writes; older stores are migrated, newer ones refused.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 #: The schema of version 1.
 SCHEMA_V1 = """
@@ -69,6 +69,11 @@ ALTER TABLE arrays ADD COLUMN first_seq INTEGER;
 ALTER TABLE arrays ADD COLUMN next_index INTEGER;
 ALTER TABLE arrays ADD COLUMN submission_us INTEGER;
 ALTER TABLE arrays ADD COLUMN held INTEGER NOT NULL DEFAULT 0;
+""",
+    # The indices of tasks touched ahead of the array's cursor and reaped since (their rows
+    # deleted): a JSON list, so that the next keeper never takes them for untouched tasks.
+    2: """
+ALTER TABLE arrays ADD COLUMN gone TEXT;
 """,
 }
 

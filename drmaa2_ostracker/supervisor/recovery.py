@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import json
 from collections.abc import Callable
 
 from drmaa2.enums import JobState
@@ -94,8 +95,9 @@ class Recovery(Unfolding):
                     continue
                 group = array_group(array)
                 assert array.next_index is not None
-                touched = store.task_indices_from(session, array.array_id, array.next_index)
-                group.untouched = Untouched.of(store, array, set(touched))
+                touched = set(store.task_indices_from(session, array.array_id, array.next_index))
+                touched.update(json.loads(array.gone) if array.gone else ())  # (reaped since)
+                group.untouched = Untouched.of(store, array, touched)
                 self._unfolding[key3] = group
                 self._take_over_unrecorded(changes, group, group.untouched)
                 if all(g is not group for g in groups):

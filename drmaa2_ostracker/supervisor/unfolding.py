@@ -137,22 +137,29 @@ class Unfolding(Dispatcher):
         rest.stored = cursor
 
     def store_cursors(self, store: Store, session: str, job_ids: Sequence[str]) -> None:
-        """Write the cursor of each array with tasks among ``job_ids`` whose stored cursor
-        lags, before those tasks' rows are deleted (lock held): a deleted task past a lagging
-        cursor would look untouched to the next keeper, which would run it again."""
-        lagging = {
+        """Before the rows of tasks among ``job_ids`` are deleted (lock held), write the
+        cursor of each array of theirs whose stored cursor lags, and record those of them
+        touched ahead of the cursor as gone: a deleted task past the stored cursor would look
+        untouched to the next keeper, which would run it again."""
+        unfolding = {
             key[2]: group.untouched
             for key, group in self._unfolding.items()
-            if key[:2] == (store.path, session)
-            and group.untouched is not None
-            and group.untouched.stored != group.untouched.cursor
+            if key[:2] == (store.path, session) and group.untouched is not None
         }
+        if not unfolding:
+            return
+        gone: dict[str, list[int]] = {}
         for job_id in job_ids:
-            if not lagging:
-                return
-            rest = lagging.pop(job_id.rpartition(".")[0], None)
-            if rest is not None:
+            array_id, _, index = job_id.rpartition(".")
+            rest = unfolding.get(array_id)
+            if rest is None:
+                continue
+            if rest.stored != rest.cursor:
                 self._store_cursor(rest)
+            if index.isdigit() and int(index) > rest.cursor:
+                gone.setdefault(array_id, []).append(int(index))
+        for array_id, indices in gone.items():
+            store.add_gone(session, array_id, indices)
 
     def touch(self, changes: Changes, store: Store, session: str, job_id: str) -> TrackedJob | None:
         """Write and track an untouched task that is about to be controlled by its id; None

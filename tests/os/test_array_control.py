@@ -212,6 +212,34 @@ def test_tasks_reaped_before_the_keeper_dies_never_run_again(tmp_path: Path, how
     assert sorted(map(int, ran)) == list(range(1, 601)), "a task ran twice or never"
 
 
+def test_a_task_ended_ahead_of_the_array_and_reaped_never_runs(tmp_path: Path) -> None:
+    """A queued task terminated before its turn, then reaped, has no row, and lies past the
+    array's cursor: the next keeper must not take it for a task never touched (before, it
+    ran after a keeper kill, and was listed again)."""
+    state = tmp_path / "state"
+    log, go = tmp_path / "ran", tmp_path / "go"
+    script = f'echo "$TASK_ID" >> {log}; while [ ! -e {go} ]; do sleep 0.02; done'
+    try:
+        with drmaa2.JobSession("ahead", str(state), backend=BACKEND) as js:
+            array = js.run_bulk_jobs(
+                {"remote_command": "/bin/sh", "args": ["-c", script]}, 1, 4, 1, 1
+            )
+            first, _, third, _ = array.job_list
+            js.wait_all_started([first], TIMEOUT)
+            third.terminate()  # queued behind task 2: written ahead of the cursor
+            assert third.get_state() == (JobState.FAILED, "terminated")
+            third.reap()
+            kill_keeper(state)
+        with drmaa2.JobSession("ahead", str(state), backend=BACKEND) as js:
+            listed = [job.id for job in js.get_jobs()]
+            assert third.id not in listed and len(listed) == 3
+            go.touch()
+            js.wait_all_terminated(js.get_jobs(), TIMEOUT)
+    finally:
+        go.touch()
+    assert sorted(map(int, log.read_text().split())) == [1, 2, 4], "task 3 never ran"
+
+
 def test_an_array_without_max_parallel_starts_in_batches_while_the_ended_are_reaped(
     tmp_path: Path,
 ) -> None:
