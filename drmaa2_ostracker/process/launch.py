@@ -76,6 +76,9 @@ class Spawned:
     popen: subprocess.Popen[bytes] | None
     #: False for a job adopted from a controller that died: not our child, not ours to reap.
     child: bool = True
+    #: When the fork returned (µs since the epoch; None: not known, an adopted process):
+    #: the job's dispatch time, whenever its start is recorded.
+    started_us: int | None = None
 
 
 def _child_setup(spec: LaunchSpec) -> Callable[[], None] | None:
@@ -125,6 +128,7 @@ def spawn(spec: LaunchSpec) -> Spawned:
         if spec.launched is not None:
             spec.launched()
     after = time.clock_gettime_ns(time.CLOCK_BOOTTIME)
+    started_us = time.time_ns() // 1000
     # The pid cannot be reused before we reap it, so the pidfd and the identity are its own.
     try:
         pidfd = os.pidfd_open(pid)
@@ -136,7 +140,8 @@ def spawn(spec: LaunchSpec) -> Spawned:
         raise
     if popen is not None and spec.forked is not None:
         spec.forked(pid, before, after)
-    return Spawned(identity_of_new_child(pid, before, after), pidfd, popen, child=True)
+    identity = identity_of_new_child(pid, before, after)
+    return Spawned(identity, pidfd, popen, child=True, started_us=started_us)
 
 
 _SHELL = "/bin/sh"

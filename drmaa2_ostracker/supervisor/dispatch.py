@@ -381,7 +381,9 @@ class Dispatcher(Reaper):
             changes,
             job,
             JobState.RUNNING,
-            dispatch_us=now_us(),
+            # When it started, not now: its start may be recorded later (spawned outside the
+            # lock, which another thread may hold meanwhile).
+            dispatch_us=spawned.started_us or now_us(),
             pid=spawned.identity.pid,
             pid_start=spawned.identity.start_ticks,
             launch=None,
