@@ -226,21 +226,9 @@ class Requests:
         control (:meth:`_do_control_array`), a ``reap`` of a job and a ``destroy_session``
         of a session no longer known, and a ``create_session`` of a session made since it
         was asked."""
-        if method == "run_job":
-            return self._do_run_job(connection, *args, fds=fds, again=True)
-        if method == "run_bulk_jobs":
-            return self._do_run_bulk_jobs(connection, *args, fds=fds, again=True)
-        if method == "control":
-            return self._do_control(connection, *args, fds=fds, again=True)
-        if method == "control_array":
-            return self._do_control_array(connection, *args, fds=fds, again=True)
-        if method == "create_session":
-            return self._do_create_session(connection, *args, fds=fds, again=True)
-        if method == "reap":
-            return self._do_reap(connection, *args, fds=fds, again=True)
-        if method == "destroy_session":
-            return self._do_destroy_session(connection, *args, fds=fds, again=True)
-        raise InvalidArgumentException(f"{method!r} cannot be made again")
+        if method not in _MADE_AGAIN:
+            raise InvalidArgumentException(f"{method!r} cannot be made again")
+        return getattr(self, f"_do_{method}")(connection, *args, fds=fds, again=True)
 
     def _do_job_ids(
         self, connection: Connection, session: SessionKey, job_filter: Any, *, fds: list[int]
@@ -427,6 +415,20 @@ def _submission_key(key: object) -> bytes:
     if not isinstance(key, bytes) or len(key) != KEY_SIZE:
         raise InvalidArgumentException(f"a submission's key is {KEY_SIZE} bytes, not {key!r}")
     return key
+
+
+#: The requests that may be made again (each handler takes ``again=True``: see _do_again).
+_MADE_AGAIN = frozenset(
+    {
+        "run_job",
+        "run_bulk_jobs",
+        "control",
+        "control_array",
+        "create_session",
+        "reap",
+        "destroy_session",
+    }
+)
 
 
 def _done(engine: SessionEngine, job_id: str, action: Action) -> bool:
