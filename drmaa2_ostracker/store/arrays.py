@@ -10,7 +10,7 @@ from collections.abc import Collection, Sequence
 from typing import Any
 
 from drmaa2.enums import JobState
-from drmaa2_ostracker.store.records import ArrayRecord
+from drmaa2_ostracker.store.records import ArrayRecord, gone_indices
 
 __all__ = ["ArrayQueries"]
 
@@ -48,7 +48,7 @@ class ArrayQueries:
         )
         if row is None:
             return
-        gone = sorted(set(json.loads(row[0]) if row[0] else []) | set(indices))
+        gone = sorted(gone_indices(row[0]) | set(indices))
         self._rows(
             "UPDATE arrays SET gone = ? WHERE session = ? AND array_id = ?",
             (json.dumps(gone), session, array_id),

@@ -21,6 +21,7 @@ __all__ = [
     "ArrayRecord",
     "JobRecord",
     "dumps",
+    "gone_indices",
     "record_of",
     "row_of",
     "template_document",
@@ -150,6 +151,12 @@ class ArrayRecord:
     gone: str | None = None
 
     @property
+    def gone_indices(self) -> set[int]:
+        """:attr:`gone` read (a value that is not a JSON list of ints, in a damaged store,
+        reads as none)."""
+        return gone_indices(self.gone)
+
+    @property
     def tasks(self) -> int:
         """How many tasks the array has."""
         return len(range(self.begin_index, self.end_index + 1, self.step))
@@ -185,3 +192,15 @@ def template_document(template: JobTemplate) -> str:
                 return dumps({key: val for key, val in data.items() if val is not None})
             data[name] = value
     return dumps(data)
+
+
+def gone_indices(text: str | None) -> set[int]:
+    """The indices an array's ``gone`` column lists (see :attr:`ArrayRecord.gone`); none for
+    NULL or for a value that is not a JSON list of ints."""
+    try:
+        found = json.loads(text) if text else []
+    except ValueError:
+        return set()
+    if not isinstance(found, list):
+        return set()
+    return {index for index in found if isinstance(index, int)}

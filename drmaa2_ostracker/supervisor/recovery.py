@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import json
 from collections.abc import Callable
 
 from drmaa2.enums import JobState
@@ -96,7 +95,7 @@ class Recovery(Unfolding):
                 group = array_group(array)
                 assert array.next_index is not None
                 touched = set(store.task_indices_from(session, array.array_id, array.next_index))
-                touched.update(json.loads(array.gone) if array.gone else ())  # (reaped since)
+                touched.update(array.gone_indices)  # touched ahead, reaped since
                 group.untouched = Untouched.of(store, array, touched)
                 self._unfolding[key3] = group
                 self._take_over_unrecorded(changes, group, group.untouched)
