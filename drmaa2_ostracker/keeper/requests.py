@@ -14,7 +14,6 @@ import weakref
 from typing import TYPE_CHECKING, Any
 
 from drmaa2.backend import Action, ArrayOperation, WaitFor
-from drmaa2.enums import JobState
 from drmaa2.errors import (
     Drmaa2Exception,
     InvalidArgumentException,
@@ -22,6 +21,7 @@ from drmaa2.errors import (
     InvalidStateException,
 )
 from drmaa2.types import JobInfo
+from drmaa2_ostracker.keeper.again import MADE_AGAIN, again_outcome, reached
 from drmaa2_ostracker.keeper.protocol import (
     RECORDS_AT_ONCE,
     ConnectionLost,
@@ -216,17 +216,12 @@ class Requests:
         return engine.run_bulk_jobs(plan, begin, end, step, max_parallel, key, again)
 
     def _do_again(self, connection: Connection, method: str, *args: Any, fds: list[int]) -> Any:
-        """A request made again by a client whose keeper went away before answering it.
-
-        A submission (``run_job`` or ``run_bulk_jobs``, with the key it had) is answered
-        with what it got then, if it was made (see :meth:`SessionEngine.run_job
-        <drmaa2_ostracker.keeper.sessions.SessionEngine.run_job>`), else made now. A
-        ``control`` the job's state now refuses succeeds if that state is where the action
-        led (see :func:`_reached`): the keeper that died had done it. So do an array's
-        control (:meth:`_do_control_array`), a ``reap`` of a job and a ``destroy_session``
-        of a session no longer known, and a ``create_session`` of a session made since it
-        was asked."""
-        if method not in _MADE_AGAIN:
+        """A request made again by a client whose keeper went away before answering it
+        (see :mod:`~drmaa2_ostracker.keeper.again`). A submission (``run_job`` or
+        ``run_bulk_jobs``, with the key it had) is answered with what it got then, if it was
+        made (see :meth:`SessionEngine.run_job
+        <drmaa2_ostracker.keeper.sessions.SessionEngine.run_job>`), else made now."""
+        if method not in MADE_AGAIN:
             raise InvalidArgumentException(f"{method!r} cannot be made again")
         return getattr(self, f"_do_{method}")(connection, *args, fds=fds, again=True)
 
@@ -293,7 +288,7 @@ class Requests:
         try:
             engine.control(job_id, Action(action))
         except InvalidStateException:
-            if not again or not _reached(Action(action), engine.job_state(job_id)[0]):
+            if not again or not reached(Action(action), engine.job_state(job_id)[0]):
                 raise
 
     def _do_reap(
@@ -330,9 +325,8 @@ class Requests:
         name or "reap". The answer: how many it applied to, the tasks it passed over with
         why, those it failed on with their (error class, message).
 
-        Made ``again`` (the keeper that had it died before answering): a task passed over
-        whose state is where the action led counts as acted on (see :func:`_reached`), and
-        so, for "reap", does a task no longer known (the dead keeper reaped it)."""
+        Made ``again`` (the keeper that had it died before answering): see
+        :func:`~drmaa2_ostracker.keeper.again.again_outcome`."""
         engine = self._engine(session)
         assert self.store is not None
         if operation not in _ARRAY_OPERATIONS:
@@ -342,16 +336,10 @@ class Requests:
             self.store, engine.name, array_id, _task_list(tasks), chosen
         )
         applied, skipped, failures = outcome.applied, list(outcome.skipped), outcome.failed
-        if again and operation == "reap":
-            applied += sum(isinstance(error, InvalidArgumentException) for _, error in failures)
-            failures = [
-                (job_id, e) for job_id, e in failures if not isinstance(e, InvalidArgumentException)
-            ]
-        elif again:
-            action = Action(operation)
-            passed = [(job_id, why) for job_id, why in skipped if not _done(engine, job_id, action)]
-            applied += len(skipped) - len(passed)
-            skipped = passed
+        if again:
+            applied, skipped, failures = again_outcome(
+                engine, operation, applied, skipped, failures
+            )
         failed = [(job_id, encode_error(error)) for job_id, error in failures]
         return applied, skipped, failed
 
@@ -415,38 +403,3 @@ def _submission_key(key: object) -> bytes:
     if not isinstance(key, bytes) or len(key) != KEY_SIZE:
         raise InvalidArgumentException(f"a submission's key is {KEY_SIZE} bytes, not {key!r}")
     return key
-
-
-#: The requests that may be made again (each handler takes ``again=True``: see _do_again).
-_MADE_AGAIN = frozenset(
-    {
-        "run_job",
-        "run_bulk_jobs",
-        "control",
-        "control_array",
-        "create_session",
-        "reap",
-        "destroy_session",
-    }
-)
-
-
-def _done(engine: SessionEngine, job_id: str, action: Action) -> bool:
-    """Whether job ``job_id``, which refuses ``action`` now, is where it led (see
-    :func:`_reached`)."""
-    try:
-        state = engine.job_state(job_id)[0]
-    except Drmaa2Exception:  # reaped since: it had finished
-        state = JobState.DONE
-    return _reached(action, state)
-
-
-def _reached(action: Action, state: JobState) -> bool:
-    """Whether a job in ``state`` may be where ``action`` led it, for a control made again
-    that the state refuses: a job terminated has finished; a job released, or resumed,
-    may have started, or finished, since."""
-    if action is Action.TERMINATE or action is Action.RESUME:
-        return state.is_terminal
-    if action is Action.RELEASE:
-        return state not in (JobState.QUEUED_HELD, JobState.REQUEUED_HELD)
-    return False

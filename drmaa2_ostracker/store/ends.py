@@ -49,13 +49,13 @@ from typing import Any
 
 from drmaa2.enums import JobState
 from drmaa2_ostracker.faults import is_out_of_space
-from drmaa2_ostracker.process.identity import ProcessIdentity, is_running
+from drmaa2_ostracker.process.identity import ProcessIdentity
+from drmaa2_ostracker.store.leftovers import FINISHED, START_COLUMNS, Leftovers, apply_end
 from drmaa2_ostracker.store.records import (
     JOB_COLUMNS,
     JOB_UPSERT,
     JobRecord,
     row_of,
-    update_sql,
 )
 from drmaa2_ostracker.store.ring import ENDS, KILLED, PROVISIONAL, REAPED, SLOTS, End, Ends, Start
 
@@ -63,25 +63,9 @@ __all__ = ["ENDS", "SLOTS", "End", "Ends", "PendingEnds", "Start"]
 
 _log = logging.getLogger(__name__)
 
-#: The columns an end writes.
-END_COLUMNS = frozenset(
-    {
-        "state",
-        "sub_state",
-        "annotation",
-        "exit_status",
-        "terminating_signal",
-        "finish_us",
-        "cpu_time",
-        "rusage",
-    }
-)
-#: The columns a start writes (with the session and the job id).
-START_COLUMNS = frozenset(JOB_COLUMNS) - {"session", "job_id", "launch", "owner_pid", "owner_start"}
 #: The start's columns in the record's order, and a getter of their values.
 _START_ORDER = tuple(name for name in JOB_COLUMNS if name in START_COLUMNS)
 _start_values = operator.attrgetter(*_START_ORDER)
-_FINISHED = (int(JobState.DONE), int(JobState.FAILED))
 #: The key of a pending end: (session, job id).
 Key = tuple[str, str]
 #: A pending write: the record (the supervisor's own) and the columns an end changed, or
@@ -126,63 +110,18 @@ class PendingEnds:
         that changed. ``kept``: whether a dead keeper's anchor kept the whole end of a
         process (a provisional end of it is then left to recovery, which takes that)."""
         ring = Ends(state_dir)
-        left = ring.left()
-        # A job reaped after its start was written here is not made again from it.
-        reaped = {
-            (found[0], found[1], found[2])
-            for found in left
-            if len(found) == 6 and found[5] == REAPED
-        }
-        starts = [found for found in left if len(found) == 5 and found[:3] not in reaped]
-        ends = [found for found in left if len(found) == 4]
-        ended = {(found[0], found[1], found[2]) for found in ends}
-        ends += [
-            (session, job_id, pid_start, values)
-            for session, job_id, pid_start, values, pid, mark in (
-                found for found in left if len(found) == 6
-            )
-            if mark == PROVISIONAL
-            # (After the ends: an end of the same process overrides it.)
-            if (session, job_id, pid_start) not in ended
-            and not is_running(ProcessIdentity(pid, pid_start))
-            and not kept(ProcessIdentity(pid, pid_start))
-        ]
-        self.kill_reasons = {
-            (session, job_id, pid_start): (values.get("sub_state"), values.get("annotation"))
-            for session, job_id, pid_start, values, _, mark in (
-                found for found in left if len(found) == 6
-            )
-            if mark == KILLED
-            and (session, job_id, pid_start) not in ended
-            and isinstance(values.get("sub_state"), str)
-            and isinstance(values.get("annotation"), str)
-        }
+        found = ring.left()
+        left = Leftovers.sort(found, kept)
+        self.kill_reasons = left.kill_reasons
         changed = 0
-        if left:
+        if found:
             try:
-                conn.execute("BEGIN IMMEDIATE")
-                # Starts first: a job's end goes round the ring after its start, and may
-                # lie in an earlier slot.
-                for session, job_id, pid_start, values, created_us in starts:
-                    changed += _insert(conn, session, job_id, pid_start, values, created_us)
-                for session, job_id, pid_start, values in ends:
-                    changed += _apply(conn, session, job_id, pid_start, values)
-                conn.execute("COMMIT")
+                changed = left.store(conn)
             except sqlite3.Error as error:  # a full disk: kept, for recovery to apply
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
                 _log.warning("the job ends in %s could not be stored yet: %s", state_dir, error)
                 ring.close()  # not cleared: a keeper killed before they are stored has them
-                self.left = {
-                    (session, job_id): (pid_start, values)
-                    for session, job_id, pid_start, values in ends
-                    if _valid(values)
-                }
-                self._left_starts = {
-                    (session, job_id): (pid_start, values, created_us)
-                    for session, job_id, pid_start, values, created_us in starts
-                    if _valid_start(pid_start, values)
-                }
+                self.left = left.valid_ends()
+                self._left_starts = left.valid_starts()
                 full = is_out_of_space(error, state_dir)
                 self.left_error = "no space left on its file system" if full else str(error)
                 return 0
@@ -208,7 +147,7 @@ class PendingEnds:
         the ring for it, if any (the same process): whether it did. The caller keeps the
         record in memory and writes it once it can."""
         found = self.left.get((record.session, record.job_id))
-        if found is None or found[0] != record.pid_start or int(record.state) in _FINISHED:
+        if found is None or found[0] != record.pid_start or int(record.state) in FINISHED:
             return False
         del self.left[(record.session, record.job_id)]
         for name, value in found[1].items():
@@ -300,7 +239,7 @@ class PendingEnds:
                     whole.append((*row_of(record), session))
                 else:
                     values = _values(record, columns)
-                    _apply(conn, session, job_id, record.pid_start, values, False)
+                    apply_end(conn, session, job_id, record.pid_start, values, False)
             conn.executemany(JOB_UPSERT, whole)
         except BaseException:
             _merge(pending, self.pending)
@@ -349,69 +288,3 @@ def _values(record: JobRecord, columns: tuple[str, ...]) -> dict[str, Any]:
     values = {name: getattr(record, name) for name in columns}
     values["state"] = int(record.state)
     return values
-
-
-def _apply(
-    conn: sqlite3.Connection,
-    session: str,
-    job_id: str,
-    pid_start: int | None,
-    values: dict[str, Any],
-    check: bool = True,
-) -> int:
-    """Write an end to its row, if the row still shows the same process unfinished (a
-    session made again under the same name has other processes); rows changed."""
-    columns = tuple(values)
-    if check and not _valid(values):
-        return 0
-    sql = update_sql(columns, False) + " AND pid_start = ? AND state NOT IN (?, ?)"
-    return conn.execute(sql, (*values.values(), session, job_id, pid_start, *_FINISHED)).rowcount
-
-
-def _valid(values: dict[str, Any]) -> bool:
-    """Whether a record read from the ring holds an end: only an end's columns, plain values,
-    a finished state."""
-    return (
-        bool(values)
-        and END_COLUMNS.issuperset(values)
-        and values.get("state") in _FINISHED
-        and all(value is None or type(value) in (int, float, str) for value in values.values())
-    )
-
-
-def _insert(
-    conn: sqlite3.Connection,
-    session: str,
-    job_id: str,
-    pid_start: int,
-    values: dict[str, Any],
-    created_us: int,
-) -> int:
-    """Insert a job's first record from the ring, unless its row exists (it was committed)
-    or its session is not the one the record belongs to (destroyed, or made again under the
-    same name); rows inserted."""
-    if not _valid_start(pid_start, values):
-        return 0
-    columns = ("session", "job_id", *values)
-    sql = (
-        f"INSERT OR IGNORE INTO jobs ({', '.join(columns)}) "
-        f"SELECT {', '.join('?' for _ in columns)} "
-        "WHERE EXISTS (SELECT 1 FROM sessions WHERE name = ? AND created_us = ?)"
-    )
-    args = (session, job_id, *values.values(), session, created_us)
-    return conn.execute(sql, args).rowcount
-
-
-def _valid_start(pid_start: int, values: dict[str, Any]) -> bool:
-    """Whether a record read from the ring holds a start: a start's columns only, plain
-    values, a running job of that process with its place in the order (never anything to
-    launch: the ring is data, never run)."""
-    return (
-        START_COLUMNS.issuperset(values)
-        and values.get("state") == int(JobState.RUNNING)
-        and values.get("pid_start") == pid_start
-        and isinstance(values.get("pid"), int)
-        and isinstance(values.get("seq"), int)
-        and isinstance(values.get("submission_us"), int)
-        and all(type(value) in (int, float, str) for value in values.values())
-    )
