@@ -8,20 +8,17 @@ starting under the lock, and spawned outside it (spawning is the slow part).
 
 from __future__ import annotations
 
-import contextlib
-import errno
 import heapq
 import os
 import sqlite3
-import threading
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from drmaa2.enums import JobState
 from drmaa2.errors import OutOfResourceException
-from drmaa2_ostracker.faults import limit_reached, storage_error
-from drmaa2_ostracker.process import Spawned, boot_ticks, kill_job, spawn
+from drmaa2_ostracker.faults import storage_error
+from drmaa2_ostracker.process import Spawned, boot_ticks, kill_job
 from drmaa2_ostracker.store import Store
 from drmaa2_ostracker.store.records import JobRecord
 from drmaa2_ostracker.supervisor.jobs import (
@@ -31,20 +28,14 @@ from drmaa2_ostracker.supervisor.jobs import (
     Group,
     LaunchError,
     TrackedJob,
-    launch_marks,
     now_us,
 )
 from drmaa2_ostracker.supervisor.reaper import Reaper
+from drmaa2_ostracker.supervisor.spawning import INTERRUPTED, Limited, spawn_job
 from drmaa2_ostracker.supervisor.states import Changes
 from drmaa2_ostracker.supervisor.writes import RETRY_INTERVAL
 
 __all__ = ["Dispatcher"]
-
-#: Why a job that was to start did not: the start was interrupted (KeyboardInterrupt …).
-_INTERRUPTED = "not started: the start was interrupted"
-#: Held from the record that a launch begins to the record of its process (see
-#: :meth:`Dispatcher._spawn`).
-_ONE_LAUNCH_IN_FLIGHT = threading.Lock()
 
 
 def _room_to_defer(store: Store) -> bool:
@@ -52,10 +43,6 @@ def _room_to_defer(store: Store) -> bool:
     has the room a submission needs (``RESERVE``, far more than FLUSH_DELAY's writes take);
     with less, a start waits for its commit."""
     return store.has_reserve()
-
-
-class _Limited(str):
-    """Why a job did not start, when that was a limit of the machine (it waits, not fails)."""
 
 
 class Dispatcher(Reaper):
@@ -158,8 +145,8 @@ class Dispatcher(Reaper):
         job.submission = submission
         job.holds_slot = True
         group.running += 1
-        spawned, reason, interrupted = self._spawn(job)
-        if isinstance(reason, _Limited):  # nothing started, nothing recorded
+        spawned, reason, interrupted = spawn_job(job)
+        if isinstance(reason, Limited):  # nothing started, nothing recorded
             group.running -= 1
             raise OutOfResourceException(f"the job was not started: {reason}")
         with self._changing() as changes:
@@ -169,63 +156,6 @@ class Dispatcher(Reaper):
         if interrupted is not None:
             raise interrupted
 
-    @staticmethod
-    def _spawn(job: TrackedJob) -> tuple[Spawned | None, str, BaseException | None]:
-        """Spawn a job: (its process, or None and why not, and an interruption to re-raise
-        once the failure is recorded).
-
-        One launch at a time is *in flight* (its beginning recorded in the launches file, its
-        process not yet), whichever threads start jobs: a keeper killed then leaves a single
-        launch whose process is unknown, so the next keeper can tell that an unknown process
-        forked since its beginning is that launch's. (Two in flight, a process of either
-        could be taken for the other's: one job then shows another's end, and never ran.)"""
-        with _ONE_LAUNCH_IN_FLIGHT:
-            return Dispatcher._spawn_alone(job)
-
-    @staticmethod
-    def _spawn_alone(job: TrackedJob) -> tuple[Spawned | None, str, BaseException | None]:
-        spec, job.spec = job.spec, None
-        try:
-            spec = spec or job.group.prepare(job.record)
-            record = job.record
-            launches = job.store.launches
-            if job.unsaved:
-                key, job.submission = job.submission, None
-                if key is None:
-                    return spawn(spec), "", None
-                # Started before it is recorded: the client's key for it is recorded first,
-                # and its process after, so that a client whose keeper was killed meanwhile
-                # gets this job when it makes the submission again (Recovery.resubmitted).
-                fork = launches.forking(key, record.job_id, boot_ticks())
-                spec.announce, spec.forked, unstarted = fork
-                try:
-                    return spawn(spec), "", None
-                except BaseException:
-                    unstarted()
-                    raise
-            # Marked STARTING in the store (or about to be): the next keeper must know.
-            mark = launch_marks(record)[0]
-            spec.announce = launches.beginning(record.session, record.job_id, mark)
-            spawned = spawn(spec)
-        except LaunchError as error:
-            return None, str(error), None
-        except OSError as error:
-            limit = limit_reached(error)
-            if limit is not None:  # the job waits until the limit allows it
-                return None, _Limited(limit), None
-            if error.errno in (errno.ENOSPC, errno.EDQUOT):  # its launch could not be recorded
-                return None, _Limited(f"the state directory's file system is full ({error})"), None
-            return None, f"could not start the job: {error.strerror or error}", None
-        except Exception as error:  # the job fails, the supervisor goes on
-            reason = getattr(error, "strerror", None) or str(error)
-            return None, f"could not start the job: {reason}", None
-        except BaseException as error:  # KeyboardInterrupt: record, then re-raise
-            return None, _INTERRUPTED, error
-        identity = spawned.identity
-        with contextlib.suppress(OSError):  # without it, the next keeper looks for the process
-            launches.forked(record.session, record.job_id, mark, identity.pid, identity.start_ticks)
-        return spawned, "", None
-
     def _started(
         self, changes: Changes, job: TrackedJob, spawned: Spawned | None, reason: str
     ) -> None:
@@ -233,7 +163,7 @@ class Dispatcher(Reaper):
         if spawned is not None:
             self._running(changes, job, spawned)
             return
-        if isinstance(reason, _Limited):
+        if isinstance(reason, Limited):
             self._wait_for_limit(changes, job, reason)
             return
         self._transition(
@@ -351,9 +281,9 @@ class Dispatcher(Reaper):
             started: list[tuple[TrackedJob, Spawned | None, str]] = []
             for job in jobs:
                 if interrupted is not None:
-                    started.append((job, None, _INTERRUPTED))
+                    started.append((job, None, INTERRUPTED))
                     continue
-                spawned, reason, interrupted = self._spawn(job)
+                spawned, reason, interrupted = spawn_job(job)
                 started.append((job, spawned, reason))
             with self._changing(lazy) as changes:
                 # Jobs whose failed start frees a slot are replaced by the reaper thread:
