@@ -47,6 +47,10 @@ def _backend_call(backend: str, operation: str, call: Callable[[], R]) -> R:
 
 
 def _timeout_seconds(timeout: Timeout) -> float:
+    """A timeout as seconds: -1.0 for forever; InvalidArgumentException naming the value if
+    it is not one."""
+    if timeout is INFINITE_TIME:  # the default of every wait, at once
+        return -1.0
     if isinstance(timeout, datetime.timedelta):
         if timeout < datetime.timedelta(0):  # a duration: -1 s is not "forever"
             raise InvalidArgumentException(

@@ -66,6 +66,8 @@ class SessionWaits(_Session):
             f"wait_{'all' if wait_all else 'any'}_{condition.value}",
             lambda: self._backend.wait(ids, condition, wait_all, seconds),
         )
+        if len(jobs) == 1:
+            return [jobs[0]] if done else []
         by_id = {job.id: job for job in jobs}
         return [by_id[job_id] for job_id in done]
 

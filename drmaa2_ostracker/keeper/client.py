@@ -15,7 +15,6 @@ so that an idle keeper can exit.
 from __future__ import annotations
 
 import atexit
-import collections
 import contextlib
 import itertools
 import os
@@ -217,11 +216,12 @@ class KeeperClient(Connecting):
         request = (method, args)
         # Each keeper that goes away gets a few tries: a wait that outlives several keepers
         # (each killed or stopped in turn, a new one adopting the jobs) goes on with the next.
-        tries: collections.Counter[int | None] = collections.Counter()
+        tries: dict[int | None, int] = {}
         while True:
             channel = self.take()
-            tries[self.keeper_pid] += 1
-            again = tries[self.keeper_pid] < 3 and sum(tries.values()) < _MOST_TRIES
+            pid = self.keeper_pid
+            tries[pid] = tried = tries.get(pid, 0) + 1
+            again = tried < 3 and (len(tries) < 2 or sum(tries.values()) < _MOST_TRIES)
             try:
                 channel.send(request, fds)
             except (BrokenPipeError, ConnectionResetError) as error:
