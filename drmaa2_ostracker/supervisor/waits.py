@@ -112,10 +112,13 @@ class Waits(Recovery):
                     states = []  # looked up again after the sleep
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if remaining is not None and remaining <= 0:
-                    what = "all of" if wait_all else "any of"
+                    if len(job_ids) == 1:
+                        what = f"job {job_ids[0]}"
+                    else:
+                        what = f"{'all' if wait_all else 'any'} of {len(job_ids)} jobs"
                     raise TimeoutException(
-                        f"timed out after {timeout:g} s waiting for {what} "
-                        f"{len(job_ids)} job(s) to be {condition.value}"
+                        f"timed out after {timeout:g} s waiting for {what} to be "
+                        f"{condition.value}"
                     )
                 if check is not None:
                     check()

@@ -437,6 +437,21 @@ def test_a_wait_returns_when_another_processs_job_ends(state: Path, tmp_path: Pa
         session_cleanup(js)
 
 
+def test_a_waits_timeout_names_what_it_waited_for(state: Path) -> None:
+    """A wait that times out says for which job (one), or for all or any of how many."""
+    js = drmaa2.create_job_session("s", str(state), backend=BACKEND)
+    try:
+        jobs = [js.run_job({"remote_command": "/bin/sleep", "args": ["60"]}) for _ in range(2)]
+        with pytest.raises(drmaa2.TimeoutException, match=rf"for job {jobs[0].id} to be term"):
+            jobs[0].wait_terminated(0.1)
+        with pytest.raises(drmaa2.TimeoutException, match="for all of 2 jobs to be terminated"):
+            js.wait_all_terminated(jobs, 0.1)
+        with pytest.raises(drmaa2.TimeoutException, match="for any of 2 jobs to be terminated"):
+            js.wait_any_terminated(jobs, 0.1)
+    finally:
+        session_cleanup(js)
+
+
 def test_a_wait_with_a_timeout_ends_though_the_keeper_does_not_answer(state: Path) -> None:
     """A wait's timeout holds even when its keeper is stopped (SIGSTOP) and cannot answer: the
     wait raises TimeoutException, saying so, within the timeout and ANSWER_GRACE, on a
