@@ -117,8 +117,7 @@ class Waits(Recovery):
                     else:
                         what = f"{'all' if wait_all else 'any'} of {len(job_ids)} jobs"
                     raise TimeoutException(
-                        f"timed out after {timeout:g} s waiting for {what} to be "
-                        f"{condition.value}"
+                        f"timed out after {timeout:g} s waiting for {what} to be {condition.value}"
                     )
                 if check is not None:
                     check()
