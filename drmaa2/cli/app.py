@@ -31,7 +31,8 @@ COMMAND_MODULES = (run, jobs, wait, control, sessions, monitor)
 
 _EPILOG = """\
 exit status: 0 ok; 1 DRMAA2 error, timeout, or a failed job without exit status (or a failed
-array task); 2 usage error; 130 interrupted; with run --wait and wait: the exit status of a
+array task); 2 usage error; 130 interrupted; 141 output reader gone; with run --wait and wait:
+the exit status of a
 job that failed (of the last one named, if several failed).
 With the os backend, jobs are owned by a background keeper process per state directory.
 The reference (commands, --json formats, exit statuses): docs/cli.md in the source of

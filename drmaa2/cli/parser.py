@@ -31,14 +31,15 @@ def add_global_options(parser: Parser, default: object) -> None:
         "--backend",
         metavar="NAME",
         default=default,
-        help="DRMAA2 backend (default: $DRMAA2_BACKEND, else the only installed one)",
+        help="DRMAA2 backend (default: $DRMAA2_BACKEND, else the only installed one, else os)",
     )
     group.add_argument(
         "--contact",
         metavar="PATH",
         default=default,
         help="backend contact string; for the os backend, the state directory "
-        "(default: $DRMAA2_OS_STATE_DIR, else $XDG_STATE_HOME/drmaa2-ostracker)",
+        "(default: $DRMAA2_OS_STATE_DIR, else $XDG_STATE_HOME/drmaa2-ostracker, else "
+        "~/.local/state/drmaa2-ostracker)",
     )
 
 

@@ -15,7 +15,7 @@ def register(commands: Commands) -> None:
     """Add ``sessions`` and ``destroy``."""
     commands.add("sessions", _sessions, "list the job sessions", as_json=True)
     destroy = commands.add("destroy", _destroy, "forget a job session and its jobs' records")
-    destroy.add_argument("name", metavar="SESSION")
+    destroy.add_argument("name", metavar="SESSION", help="the job session to forget")
 
 
 def _sessions(args: argparse.Namespace, out: TextIO) -> int:

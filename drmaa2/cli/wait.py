@@ -25,6 +25,8 @@ _LONGEST_WAIT = 3600.0
 # Seconds the whole command has beyond --timeout before it gives up on a backend that does
 # not answer at all (an os keeper stopped with SIGSTOP answers no call, not even the first).
 _GRACE = 5.0
+# A --timeout longer than this (a year) sets no bound on the backend beyond the wait's own.
+_LONGEST_BOUND = 366 * 86400.0
 
 
 def register(commands: Commands) -> None:
@@ -61,8 +63,12 @@ def _bounded(timeout: float | None) -> Iterator[None]:
     """With --timeout, the command gives up once it and :data:`_GRACE` have passed, whatever
     its backend does (TimeoutException, exit status 1): a wait's own timeout holds only once
     the session is open, and looking up the jobs has none. (Only in the main thread, where
-    signals are handled.)"""
-    if timeout is None or threading.current_thread() is not threading.main_thread():
+    signals are handled; and not beyond a year, which the timer could not hold.)"""
+    if (
+        timeout is None
+        or timeout > _LONGEST_BOUND
+        or threading.current_thread() is not threading.main_thread()
+    ):
         yield
         return
     limit = timeout + _GRACE

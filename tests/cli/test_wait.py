@@ -63,3 +63,12 @@ def test_wait_timeout_holds_when_the_keeper_does_not_answer(cli: Cli) -> None:
         os.kill(keeper, signal.SIGCONT)
     cli.ok("terminate", job_id)
     assert cli("wait", job_id, "--timeout", "0").returncode == 128 + signal.SIGKILL
+
+
+def test_wait_takes_a_timeout_longer_than_any_timer(cli: Cli) -> None:
+    """A --timeout too long for the command's own timer (over 292 years) is a long wait, not
+    an internal error."""
+    done = cli.run("--", "true")
+    for timeout in ("1e10", "9223372036854775807", "1e300"):
+        result = cli("wait", done, "--timeout", timeout)
+        assert (result.returncode, result.stderr) == (0, "")
