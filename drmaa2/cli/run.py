@@ -117,9 +117,11 @@ def _refuse_unreachable_paths(paths: dict[str, str | None]) -> None:
     /dev/stderr work: they are this command's own streams, handed to the job.)"""
     for option, path in paths.items():
         if path is not None and (path == "/dev/tty" or path.startswith("/dev/fd/")):
+            what = "this terminal" if path == "/dev/tty" else "this command's descriptors"
             raise UsageError(
-                f"{option} {path}: the job does not run on this terminal; give a file, or "
-                f"/dev/stdin, /dev/stdout, /dev/stderr for this command's own streams"
+                f"{option} {path}: the job cannot reach {what} (it is started by the keeper, "
+                f"not by this command); give a file, or /dev/stdin, /dev/stdout, /dev/stderr "
+                f"for this command's own streams"
             )
 
 
