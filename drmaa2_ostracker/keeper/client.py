@@ -221,7 +221,7 @@ class KeeperClient(Connecting):
             channel = self.take()
             pid = self.keeper_pid
             tries[pid] = tried = tries.get(pid, 0) + 1
-            again = tried < 3 and (len(tries) < 2 or sum(tries.values()) < _MOST_TRIES)
+            again = tried < 3 and sum(tries.values()) < _MOST_TRIES
             try:
                 channel.send(request, fds)
             except (BrokenPipeError, ConnectionResetError) as error:

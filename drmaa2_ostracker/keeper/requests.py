@@ -13,7 +13,7 @@ import threading
 import weakref
 from typing import TYPE_CHECKING, Any
 
-from drmaa2.backend import Action, ArrayOperation, WaitFor
+from drmaa2.backend import Action, WaitFor
 from drmaa2.errors import (
     Drmaa2Exception,
     InvalidArgumentException,
@@ -22,6 +22,12 @@ from drmaa2.errors import (
 )
 from drmaa2.types import JobInfo
 from drmaa2_ostracker.keeper.again import MADE_AGAIN, again_outcome, reached
+from drmaa2_ostracker.keeper.arguments import (
+    array_operation,
+    session_key,
+    submission_key,
+    task_list,
+)
 from drmaa2_ostracker.keeper.protocol import (
     RECORDS_AT_ONCE,
     ConnectionLost,
@@ -31,7 +37,6 @@ from drmaa2_ostracker.keeper.protocol import (
 from drmaa2_ostracker.keeper.sessions import SessionEngine
 from drmaa2_ostracker.plan import Plan, close_streams, plan_from_wire
 from drmaa2_ostracker.store import Store
-from drmaa2_ostracker.store.launches import KEY_SIZE
 from drmaa2_ostracker.supervisor import Supervisor, now_us
 
 if TYPE_CHECKING:
@@ -66,7 +71,7 @@ class Requests:
         if there is none), or by (name, when it was made) from an open session object, which
         a session destroyed since, or destroyed and made again under its name, is not
         (InvalidSessionException)."""
-        name, made = (session, None) if isinstance(session, str) else _session_key(session)
+        name, made = (session, None) if isinstance(session, str) else session_key(session)
         engine = self._engines.get(name)
         if engine is None:
             store = self.store
@@ -192,7 +197,7 @@ class Requests:
         again: bool = False,
     ) -> tuple[str, bool]:
         engine = self._engine(session)
-        key = _submission_key(key)  # before the plan takes the descriptors
+        key = submission_key(key)  # before the plan takes the descriptors
         return engine.run_job(self._plan(connection, token, wire, fds), key, again)
 
     def _do_run_bulk_jobs(
@@ -211,7 +216,7 @@ class Requests:
         again: bool = False,
     ) -> str:
         engine = self._engine(session)
-        key = _submission_key(key)  # before the plan takes the descriptors
+        key = submission_key(key)  # before the plan takes the descriptors
         plan = self._plan(connection, token, wire, fds, len(range(begin, end + 1, step)))
         return engine.run_bulk_jobs(plan, begin, end, step, max_parallel, key, again)
 
@@ -329,11 +334,9 @@ class Requests:
         :func:`~drmaa2_ostracker.keeper.again.again_outcome`."""
         engine = self._engine(session)
         assert self.store is not None
-        if operation not in _ARRAY_OPERATIONS:
-            raise InvalidArgumentException(f"operation: not an array operation: {operation!r}")
-        chosen: ArrayOperation = _ARRAY_OPERATIONS[operation]
+        chosen = array_operation(operation)
         outcome = self.supervisor.control_array(
-            self.store, engine.name, array_id, _task_list(tasks), chosen
+            self.store, engine.name, array_id, task_list(tasks), chosen
         )
         applied, skipped, failures = outcome.applied, list(outcome.skipped), outcome.failed
         if again:
@@ -364,42 +367,3 @@ class Requests:
 
     def _do_ping(self, connection: Connection, *, fds: list[int]) -> int:
         return os.getpid()
-
-
-_ARRAY_OPERATIONS: dict[str, ArrayOperation] = {
-    "suspend": "suspend",
-    "resume": "resume",
-    "hold": "hold",
-    "release": "release",
-    "terminate": "terminate",
-    "reap": "reap",
-}
-
-
-def _session_key(session: Any) -> tuple[str, int]:
-    """(name, when it was made) of a session as a request names it."""
-    if (
-        isinstance(session, tuple)
-        and len(session) == 2
-        and isinstance(session[0], str)
-        and type(session[1]) is int
-    ):
-        return session[0], session[1]
-    raise InvalidArgumentException(f"session: expected a name or (name, made), got {session!r}")
-
-
-def _task_list(tasks: Any) -> range | list[str]:
-    """The tasks of a control_array request: a range of indices or a list of ids."""
-    if isinstance(tasks, tuple) and len(tasks) == 3 and all(type(n) is int for n in tasks):
-        if tasks[2] != 0:
-            return range(*tasks)
-    elif isinstance(tasks, list) and all(isinstance(job_id, str) for job_id in tasks):
-        return tasks
-    raise InvalidArgumentException("tasks: expected (start, stop, step) or a list of ids")
-
-
-def _submission_key(key: object) -> bytes:
-    """A submission's key as a request gave it, checked."""
-    if not isinstance(key, bytes) or len(key) != KEY_SIZE:
-        raise InvalidArgumentException(f"a submission's key is {KEY_SIZE} bytes, not {key!r}")
-    return key
