@@ -25,6 +25,7 @@ from drmaa2_ostracker.limits import (
     stream_file_problem,
 )
 from drmaa2_ostracker.process import LaunchSpec
+from drmaa2_ostracker.process.forkexec import encode_command
 from drmaa2_ostracker.store.records import template_document
 from drmaa2_ostracker.supervisor import Group, LaunchError
 
@@ -125,6 +126,8 @@ class Plan:
     single_group: Group | None = None
     #: :attr:`env` as exec takes it (``K=V``), without JOB_ID and TASK_ID: made once.
     _env_list: list[bytes] | None = None
+    #: :attr:`argv` and :attr:`executable` as exec takes them: made once.
+    _encoded: tuple[list[bytes], bytes] | None = None
     #: The submitting process's umask, limits and nice value (None: the keeper's own).
     settings: ProcessSettings | None = None
     #: The descriptors standing for "/dev/stdin", "/dev/stdout", "/dev/stderr": the
@@ -212,8 +215,11 @@ class Plan:
                 for key, value in self.env.items()
                 if key not in (b"JOB_ID", b"TASK_ID")
             ]
+        if self._encoded is None:
+            self._encoded = encode_command(self.argv, self.executable)
         return LaunchSpec(
             env_list=[*self._env_list, *own],
+            encoded=self._encoded,
             settings=self.settings,
             streams=self.streams,
             launched=self._launched if self.unlaunched is not None else None,

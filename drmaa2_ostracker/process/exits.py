@@ -13,6 +13,7 @@ import platform
 import signal
 import struct
 import sys
+import threading
 from collections.abc import Callable
 from typing import NamedTuple
 
@@ -108,6 +109,22 @@ def _waitid() -> Callable[[int, int, int, int, int], int] | None:
 _WAITID = _waitid()
 #: Whether :func:`peek_end` can be used here (else :func:`peek`, then :func:`reap`).
 WHOLE_PEEK = _WAITID is not None
+_PEEK_OPTIONS = os.WEXITED | os.WNOHANG | os.WNOWAIT
+
+
+class _Buffers(threading.local):
+    """The siginfo and rusage buffers :func:`peek_end` hands to waitid, one pair per thread
+    (made once, not per end), with their addresses."""
+
+    def __init__(self) -> None:
+        self.info = ctypes.create_string_buffer(_SIGINFO_SIZE)
+        self.usage = ctypes.create_string_buffer(_RUSAGE.size)
+        self.info_at = ctypes.addressof(self.info)
+        self.usage_at = ctypes.addressof(self.usage)
+
+
+_buffers = _Buffers()
+_SIGNO = struct.Struct("<i")
 
 
 def peek_end(pid: int) -> ExitStatus | None:
@@ -117,10 +134,10 @@ def peek_end(pid: int) -> ExitStatus | None:
     same usage as when the child is collected: that of the ended process, with its own
     collected children.)"""
     assert _WAITID is not None
-    info = ctypes.create_string_buffer(_SIGINFO_SIZE)
-    usage = ctypes.create_string_buffer(_RUSAGE.size)
-    options = os.WEXITED | os.WNOHANG | os.WNOWAIT
-    if _WAITID(os.P_PID, pid, ctypes.addressof(info), options, ctypes.addressof(usage)) < 0:
+    buffers = _buffers
+    info = buffers.info
+    _SIGNO.pack_into(info, 0, 0)  # si_signo: stays 0 if the child has not exited
+    if _WAITID(os.P_PID, pid, buffers.info_at, _PEEK_OPTIONS, buffers.usage_at) < 0:
         number = ctypes.get_errno()
         raise OSError(number, os.strerror(number))  # (ECHILD: ChildProcessError)
     signo, _, code, _, _, _, status = _SIGINFO.unpack_from(info)
@@ -134,7 +151,7 @@ def peek_end(pid: int) -> ExitStatus | None:
         except ValueError:
             signal_name = f"SIG{status}"
         exit_status = 128 + status
-    used = _RUSAGE.unpack_from(usage)
+    used = _RUSAGE.unpack_from(buffers.usage)
     return ExitStatus(
         exit_status,
         signal_name,

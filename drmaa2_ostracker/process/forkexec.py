@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from drmaa2_ostracker.process.launch import LaunchSpec
 
-__all__ = ["AVAILABLE", "find_out_vfork", "fork_exec"]
+__all__ = ["AVAILABLE", "encode_command", "find_out_vfork", "fork_exec"]
 
 
 def _checked_fork_exec() -> Callable[..., int] | None:
@@ -63,8 +63,12 @@ def fork_exec(
     env_list = spec.env_list
     if env_list is None:
         env_list = [key + b"=" + value for key, value in spec.env.items()]
-    args = [os.fsencode(arg) for arg in argv]
-    executables = (os.fsencode(executable),)
+    encoded = spec.encoded
+    if encoded is not None and argv is spec.argv and executable == spec.executable:
+        args, encoded_executable = encoded
+    else:  # run by /bin/sh, or not encoded yet
+        args, encoded_executable = encode_command(argv, executable)
+    executables = (encoded_executable,)
     # A kept pipe where a failed exec is in it when fork_exec returns, else one of its own.
     kept = _VFORK_WAITS
     read_end, write_end = _pipes.take() if kept else os.pipe()
@@ -105,6 +109,11 @@ def fork_exec(
         where = spec.cwd if message == b"noexec" else executable
         raise OSError(code, os.strerror(code), where)
     raise subprocess.SubprocessError(message.decode(errors="replace") or "the job did not start")
+
+
+def encode_command(argv: list[str], executable: str) -> tuple[list[bytes], bytes]:
+    """A command's argv and executable as exec takes them."""
+    return [os.fsencode(arg) for arg in argv], os.fsencode(executable)
 
 
 def _exec_child(

@@ -55,6 +55,9 @@ class LaunchSpec:
     launched: Callable[[], None] | None = None
     #: ``env`` as the ``K=V`` list exec takes, if made already.
     env_list: list[bytes] | None = None
+    #: ``argv`` and ``executable`` encoded as exec takes them, if made already (a plan's
+    #: jobs share them).
+    encoded: tuple[list[bytes], bytes] | None = None
     #: Called immediately before the fork (or in the child, before ``exec``, for a job that
     #: is set up there): the launch is recorded as begun (see ``store.launches``).
     announce: Callable[[], object] | None = None

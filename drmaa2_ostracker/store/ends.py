@@ -225,7 +225,7 @@ class PendingEnds:
         if ring is None or self._in_ring >= SLOTS // 2 or not ring.write(entry):
             return False
         self._in_ring += 1
-        _merge(self.pending, {(record.session, record.job_id): (record, columns)})
+        _merge_one(self.pending, (record.session, record.job_id), record, columns)
         return True
 
     def write(self, conn: sqlite3.Connection) -> None:
@@ -274,13 +274,20 @@ class PendingEnds:
 
 
 def _merge(into: dict[Key, Pending], newer: dict[Key, Pending]) -> None:
-    """Add pending writes to others: a job whose whole record is to be written (its start)
-    stays so, with whatever changed since (the record is the same object)."""
+    """Add pending writes to others (see :func:`_merge_one`)."""
     for key, (record, columns) in newer.items():
-        before = into.get(key)
-        if before is not None and before[1] is None:
-            columns = None
-        into[key] = (record, columns)
+        _merge_one(into, key, record, columns)
+
+
+def _merge_one(
+    into: dict[Key, Pending], key: Key, record: JobRecord, columns: tuple[str, ...] | None
+) -> None:
+    """Add a pending write to others: a job whose whole record is to be written (its start)
+    stays so, with whatever changed since (the record is the same object)."""
+    before = into.get(key)
+    if before is not None and before[1] is None:
+        columns = None
+    into[key] = (record, columns)
 
 
 def _values(record: JobRecord, columns: tuple[str, ...]) -> dict[str, Any]:

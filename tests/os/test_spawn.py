@@ -10,6 +10,7 @@ import stat
 import struct
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -338,3 +339,36 @@ def test_an_end_peeked_at_is_the_end_wait4_collects_after(ending: str) -> None:
     assert (seen[0].exit_status, seen[0].terminating_signal) == expected
     assert seen[0] == collected
     assert seen[0].user_time + seen[0].system_time > 0 and seen[0].max_rss_kib > 0
+
+
+def test_a_running_child_peeked_at_after_an_ended_one_is_seen_running() -> None:
+    """Each thread reuses its waitid buffers from one end to the next: what an ended child
+    left in them never makes a running child look ended, in the thread that saw the end or
+    in another."""
+    assert exits.WHOLE_PEEK
+    ended = subprocess.Popen([sys.executable, "-c", "import sys; sys.exit(7)"])
+    running = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    collected = None
+    try:
+        wait_until(lambda: exits.peek_end(ended.pid) is not None, what="the child to end")
+        found = exits.peek_end(ended.pid)
+        assert found is not None and found.exit_status == 7
+        assert exits.peek_end(running.pid) is None
+        elsewhere: list[object] = []
+        thread = threading.Thread(
+            target=lambda: elsewhere.extend(
+                [exits.peek_end(ended.pid), exits.peek_end(running.pid)]
+            )
+        )
+        thread.start()
+        thread.join(60)
+        assert elsewhere == [found, None]
+        collected = exits.reap(ended.pid)
+    finally:
+        running.kill()
+        running.wait()
+        if collected is None:
+            ended.kill()
+            ended.wait()
+        else:
+            ended.returncode = collected.exit_status
