@@ -24,7 +24,13 @@ from drmaa2.cli.errors import (
     one_line,
     print_error,
 )
-from drmaa2.cli.parser import Commands, Parser, add_global_options
+from drmaa2.cli.parser import (
+    Commands,
+    Parser,
+    add_global_options,
+    add_session_option,
+    settle_session,
+)
 
 #: The command modules, in the order ``drmaa2 --help`` lists their commands.
 COMMAND_MODULES = (run, jobs, wait, control, sessions, monitor)
@@ -48,6 +54,7 @@ def build_parser() -> Parser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_global_options(top, None)
+    add_session_option(top, argparse.SUPPRESS, before=True)
     top.add_argument("--version", action="version", version=f"%(prog)s {drmaa2.__version__}")
     commands = Commands(top)
     for module in COMMAND_MODULES:
@@ -62,7 +69,11 @@ def main(argv: list[str] | None = None) -> int:
     restore_shell_environment()
     arguments = sys.argv[1:] if argv is None else list(argv)
     try:
-        args = build_parser().parse_args(arguments)
+        parser = build_parser()
+        args = parser.parse_args(arguments)
+        misplaced = settle_session(args)
+        if misplaced is not None:
+            parser.error(misplaced)
     except SystemExit as done:
         return done.code if isinstance(done.code, int) else EXIT_USAGE
     out = sys.stdout

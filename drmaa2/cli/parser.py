@@ -43,6 +43,21 @@ def add_global_options(parser: Parser, default: object) -> None:
     )
 
 
+def add_session_option(parser: Parser, default: object, before: bool = False) -> None:
+    """Add ``--session`` (``-s``), which the commands that work in a job session accept,
+    after them or (``before``: in the top-level parser) before them."""
+    where = "run, jobs, info, wait and the control commands" if before else "the command"
+    parser.add_argument(
+        "--session",
+        "-s",
+        metavar="S",
+        type=_session_name,
+        default=default,
+        help=f"job session of {where} (default: {DEFAULT_SESSION!r}, created by the first "
+        f"run; before or after the command)",
+    )
+
+
 def _session_name(text: str) -> str:
     """A ``--session`` value: not empty (the API would take an empty name for none, and make
     a session of a generated name that the command could not name again)."""
@@ -64,15 +79,10 @@ class Commands:
         # given before the command stands unless the same option follows it.
         self._common = Parser(add_help=False)
         add_global_options(self._common, argparse.SUPPRESS)
+        # Given only when given (as the global options), so that a --session before the
+        # command stands unless one follows it (see :func:`session_of`).
         self._in_session = Parser(add_help=False)
-        self._in_session.add_argument(
-            "--session",
-            "-s",
-            metavar="S",
-            type=_session_name,
-            default=DEFAULT_SESSION,
-            help=f"job session (default: {DEFAULT_SESSION!r}, created by the first run)",
-        )
+        add_session_option(self._in_session, argparse.SUPPRESS)
         self._as_json = Parser(add_help=False)
         self._as_json.add_argument(
             "--json", action="store_true", help="print JSON (see docs/cli.md)"
@@ -103,5 +113,18 @@ class Commands:
             parents=parents,
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
-        sub.set_defaults(handler=handler)
+        sub.set_defaults(handler=handler, in_session=in_session)
         return sub
+
+
+def settle_session(args: argparse.Namespace) -> str | None:
+    """Give a command that works in a job session its session (``--session`` after the
+    command, else before it, else :data:`DEFAULT_SESSION`); for a command that takes none,
+    the usage error of a ``--session`` given before it (None if there is none)."""
+    given = getattr(args, "session", None)
+    if args.in_session:
+        args.session = DEFAULT_SESSION if given is None else given
+        return None
+    if given is not None:
+        return f"--session {given}: the {args.command_name} command works in no job session"
+    return None
