@@ -159,6 +159,12 @@ class Channel:
                     data = self.sock.recv(_CHUNK)
                 if not data:
                     raise ConnectionLost("the connection was closed")
+                if not buffer and len(data) >= _HEADER.size:
+                    # The usual case: one whole message, alone; taken as it came, without
+                    # going through the buffer.
+                    (length,) = _HEADER.unpack_from(data)
+                    if length == len(data) - _HEADER.size and length <= MAX_MESSAGE:
+                        return loads(data[_HEADER.size :]), fds
                 buffer += data
         except BaseException:
             for fd in fds:
