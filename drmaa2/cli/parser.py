@@ -80,7 +80,7 @@ class Commands:
         self._common = Parser(add_help=False)
         add_global_options(self._common, argparse.SUPPRESS)
         # Given only when given (as the global options), so that a --session before the
-        # command stands unless one follows it (see :func:`session_of`).
+        # command stands unless one follows it (see :func:`settle_session`).
         self._in_session = Parser(add_help=False)
         add_session_option(self._in_session, argparse.SUPPRESS)
         self._as_json = Parser(add_help=False)

@@ -342,9 +342,9 @@ def test_an_end_peeked_at_is_the_end_wait4_collects_after(ending: str) -> None:
 
 
 def test_a_running_child_peeked_at_after_an_ended_one_is_seen_running() -> None:
-    """Each thread reuses its waitid buffers from one end to the next: what an ended child
-    left in them never makes a running child look ended, in the thread that saw the end or
-    in another."""
+    """Each thread reuses its waitid buffers from one end to the next: after they held an
+    ended child's end, a running child is still seen running, in the thread that saw the end
+    and in another, and the end is seen the same from both."""
     assert exits.WHOLE_PEEK
     ended = subprocess.Popen([sys.executable, "-c", "import sys; sys.exit(7)"])
     running = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
