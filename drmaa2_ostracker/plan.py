@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
-import resource
 import stat
 from typing import Any
 
@@ -26,16 +25,15 @@ from drmaa2_ostracker.limits import (
 )
 from drmaa2_ostracker.process import LaunchSpec
 from drmaa2_ostracker.process.forkexec import encode_command
+from drmaa2_ostracker.process.settings import ProcessSettings
 from drmaa2_ostracker.store.records import template_document
 from drmaa2_ostracker.supervisor import Group, LaunchError
 
 __all__ = [
     "OWN_STREAMS",
     "Plan",
-    "ProcessSettings",
     "check_length",
     "check_lengths",
-    "client_settings",
     "close_streams",
     "launch_document",
     "plan_from_wire",
@@ -44,58 +42,6 @@ __all__ = [
 
 #: Stream paths that stand for the submitting process's own stdin, stdout and stderr.
 OWN_STREAMS = ("/dev/stdin", "/dev/stdout", "/dev/stderr")
-
-
-#: Every resource limit a process has, in a fixed order.
-_ALL_RLIMITS = tuple(
-    getattr(resource, name)
-    for name in sorted(dir(resource))
-    if name.startswith("RLIMIT_") and isinstance(getattr(resource, name), int)
-)
-
-
-@dataclasses.dataclass(frozen=True)
-class ProcessSettings:
-    """What a process passes on to the processes it starts, besides its environment and
-    working directory: its umask, resource limits (soft and hard) and nice value."""
-
-    umask: int
-    #: (resource.RLIMIT_*, soft, hard) for every limit.
-    rlimits: tuple[tuple[int, int, int], ...]
-    nice: int
-
-    def to_wire(self) -> tuple[int, tuple[tuple[int, int, int], ...], int]:
-        """The plain-data form (see :mod:`drmaa2_ostracker.keeper.protocol`)."""
-        return (self.umask, self.rlimits, self.nice)
-
-    @classmethod
-    def from_wire(cls, value: Any) -> ProcessSettings:
-        """Read :meth:`to_wire`'s form back."""
-        umask, rlimits, nice = value
-        return cls(int(umask), tuple((int(w), int(s), int(h)) for w, s, h in rlimits), int(nice))
-
-
-def _umask() -> int:
-    try:
-        with open("/proc/self/status", "rb") as status:
-            for line in status:
-                if line.startswith(b"Umask:"):
-                    return int(line.split()[1], 8)
-    except OSError:
-        pass
-    # Reading the umask means setting it; another thread may create a file meanwhile.
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-def client_settings() -> ProcessSettings:
-    """This process's umask, resource limits and nice value, now."""
-    return ProcessSettings(
-        umask=_umask(),
-        rlimits=tuple((which, *resource.getrlimit(which)) for which in _ALL_RLIMITS),
-        nice=os.getpriority(os.PRIO_PROCESS, 0),
-    )
 
 
 @dataclasses.dataclass

@@ -34,15 +34,14 @@ from drmaa2_ostracker.limits import (
 from drmaa2_ostracker.plan import (
     OWN_STREAMS,
     Plan,
-    ProcessSettings,
     check_length,
     check_lengths,
-    client_settings,
     close_streams,
     launch_document,
     plan_from_wire,
     substitute,
 )
+from drmaa2_ostracker.process.settings import ProcessSettings, client_settings
 from drmaa2_ostracker.supervisor import LaunchError
 
 __all__ = [

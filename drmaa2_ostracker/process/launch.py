@@ -16,13 +16,13 @@ from collections.abc import Callable
 
 from drmaa2_ostracker.process import forkexec
 from drmaa2_ostracker.process.identity import ProcessIdentity, identity_of_new_child
-from drmaa2_ostracker.process.settings import ProcessSettingsLike, setup_for
+from drmaa2_ostracker.process.settings import ProcessSettings, setup_for
 from drmaa2_ostracker.process.streams import LaunchError, open_streams
 
 __all__ = [
     "LaunchError",
     "LaunchSpec",
-    "ProcessSettingsLike",
+    "ProcessSettings",
     "Spawned",
     "spawn",
 ]
@@ -47,7 +47,7 @@ class LaunchSpec:
     nice: int = 0
     #: The submitting process's umask, limits and nice value (None: this process's own),
     #: the base the job's own limits and nice increment apply to.
-    settings: ProcessSettingsLike | None = None
+    settings: ProcessSettings | None = None
     #: Descriptors standing for "/dev/stdin", "/dev/stdout" and "/dev/stderr" (those not
     #: given: this process's own streams).
     streams: dict[str, int] = dataclasses.field(default_factory=dict)

@@ -1,46 +1,81 @@
-"""What a job's child process sets before ``exec`` so that the job starts with the limits and
-nice value of the process that submitted it (and the template's own), and what an
-unprivileged keeper cannot give it."""
+"""A process's settings that its jobs inherit: the umask, resource limits and nice value of
+the process that submitted a job (read there, :func:`client_settings`), what the job's child
+process sets before ``exec`` so that the job starts with them (and the template's own), and
+what an unprivileged keeper cannot give it."""
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import logging
 import os
 import resource
 from collections.abc import Callable
-from typing import Protocol
+from typing import Any
 
-__all__ = ["ProcessSettingsLike", "beyond_own", "setup_for"]
+__all__ = ["ProcessSettings", "beyond_own", "client_settings", "setup_for"]
 
 _log = logging.getLogger(__name__)
 
 
-class ProcessSettingsLike(Protocol):
-    """A process's umask, limits and nice value (see ``plan.ProcessSettings``)."""
+#: Every resource limit a process has, in a fixed order.
+_ALL_RLIMITS = tuple(
+    getattr(resource, name)
+    for name in sorted(dir(resource))
+    if name.startswith("RLIMIT_") and isinstance(getattr(resource, name), int)
+)
 
-    @property
-    def umask(self) -> int: ...
 
-    @property
-    def rlimits(self) -> tuple[tuple[int, int, int], ...]: ...
+@dataclasses.dataclass(frozen=True)
+class ProcessSettings:
+    """What a process passes on to the processes it starts, besides its environment and
+    working directory: its umask, resource limits (soft and hard) and nice value."""
 
-    @property
-    def nice(self) -> int: ...
+    umask: int
+    #: (resource.RLIMIT_*, soft, hard) for every limit.
+    rlimits: tuple[tuple[int, int, int], ...]
+    nice: int
 
-    def __hash__(self) -> int: ...
+    def to_wire(self) -> tuple[int, tuple[tuple[int, int, int], ...], int]:
+        """The plain-data form (see :mod:`drmaa2_ostracker.keeper.protocol`)."""
+        return (self.umask, self.rlimits, self.nice)
+
+    @classmethod
+    def from_wire(cls, value: Any) -> ProcessSettings:
+        """Read :meth:`to_wire`'s form back."""
+        umask, rlimits, nice = value
+        return cls(int(umask), tuple((int(w), int(s), int(h)) for w, s, h in rlimits), int(nice))
+
+
+def _umask() -> int:
+    try:
+        with open("/proc/self/status", "rb") as status:
+            for line in status:
+                if line.startswith(b"Umask:"):
+                    return int(line.split()[1], 8)
+    except OSError:
+        pass
+    # Reading the umask means setting it; another thread may create a file meanwhile.
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def client_settings() -> ProcessSettings:
+    """This process's umask, resource limits and nice value, now."""
+    return ProcessSettings(
+        umask=_umask(),
+        rlimits=tuple((which, *resource.getrlimit(which)) for which in _ALL_RLIMITS),
+        nice=os.getpriority(os.PRIO_PROCESS, 0),
+    )
 
 
 def _own_settings() -> tuple[dict[int, tuple[int, int]], int]:
     """This process's limits and nice value (read once: the keeper never changes them)."""
     global _own
     if _own is None:
-        limits = {}
-        for name in dir(resource):
-            if name.startswith("RLIMIT_"):
-                which = getattr(resource, name)
-                limits[which] = resource.getrlimit(which)
+        limits = {which: resource.getrlimit(which) for which in _ALL_RLIMITS}
         _own = (limits, os.getpriority(os.PRIO_PROCESS, 0))
     return _own
 
@@ -50,7 +85,7 @@ _own: tuple[dict[int, tuple[int, int]], int] | None = None
 
 @functools.lru_cache(maxsize=64)  # the same few settings, for every job of a client
 def setup_for(
-    settings: ProcessSettingsLike | None, rlimits: tuple[tuple[int, int], ...], increment: int
+    settings: ProcessSettings | None, rlimits: tuple[tuple[int, int], ...], increment: int
 ) -> Callable[[], None] | None:
     own_limits, own_nice = _own_settings()
     limits: dict[int, tuple[int, int]] = {}
