@@ -14,7 +14,10 @@ So a backend only implements the methods below and raises the DRMAA2 exception t
 ids are strings chosen by the backend, unique within a session and never reused.
 
 A backend may also offer :class:`ArrayControlBackend`: one call acting on every task of an
-array. Without it, the front classes act on an array task by task.
+array. Without it, the front classes act on an array task by task. A job session backend may
+offer :class:`SessionIdentity`: it tells a session from one made again under its name after
+it was destroyed. Without it, an object of a destroyed session destroys a session of its name
+made since, and its jobs are taken for that session's jobs of the same ids.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ __all__ = [
     "JobSessionBackend",
     "MonitoringSessionBackend",
     "NotificationCallback",
+    "SessionIdentity",
     "SubmittedId",
     "WaitFor",
 ]
@@ -221,6 +225,31 @@ class ArrayControlBackend(Protocol):
         ended. A backend acting on all at once under one lock may act in any order. An error
         of the call as a whole (the backend cannot be reached) raises.
         """
+        ...
+
+
+@runtime_checkable
+class SessionIdentity(Protocol):
+    """The optional identity of a job session backend: which session of its name it is.
+
+    A session destroyed and made again under its name is another session. The front classes
+    use this to keep the objects of the old one (a :class:`drmaa2.JobSession`, its
+    :class:`drmaa2.Job` and :class:`drmaa2.JobArray` objects) from acting on the new one:
+    they are not equal to its objects, their jobs are refused by its waits, their
+    ``destroy()`` never destroys it, and their ``close()`` (with ``destroy_on_exit``) passes.
+    """
+
+    @property
+    def incarnation(self) -> object:
+        """A value (hashable, with a stable ``str``) that two objects of one session share,
+        and that differs for a session made again under its name after it was destroyed
+        (the os backend: when it was made)."""
+        ...
+
+    def destroy(self) -> None:
+        """Destroy this session: the one this object opened, never a session made again
+        under its name since; InvalidSessionException if it was destroyed already. The
+        object is closed afterwards, with :meth:`JobSessionBackend.close`."""
         ...
 
 

@@ -10,7 +10,8 @@ import logging
 import os
 import weakref
 
-from drmaa2.backend import Backend, JobSessionBackend
+from drmaa2.backend import Backend, JobSessionBackend, SessionIdentity
+from drmaa2.errors import InvalidArgumentException, InvalidSessionException
 from drmaa2.front import _backend_call
 
 __all__ = ["SessionLifetime"]
@@ -64,24 +65,53 @@ class SessionLifetime:
         if session is not None:
             _backend_call(self.backend_name, "close", session.close)
 
-    def destroy(self) -> None:
-        """Close the backend session and destroy the session by name (InvalidArgumentException
-        if there is none by that name, destroyed already)."""
-        self.close()
+    def destroy(self, gone_ok: bool = False) -> None:
+        """Close the backend session and destroy the session: this very one where the
+        backend tells sessions apart (:class:`~drmaa2.backend.SessionIdentity`:
+        InvalidSessionException if it was destroyed already, whether or not a session was
+        made again under its name), else the session of its name (InvalidArgumentException
+        if there is none). ``gone_ok``: a session destroyed already is no error (``close()``
+        with ``destroy_on_exit``: a script's clean-up runs)."""
+        session, self.session = self.session, None
         self._finalizer.detach()
-        _backend_call(
-            self.backend_name,
-            "destroy_job_session",
-            lambda: self.impl.destroy_job_session(self.name, self.contact),
-        )
+        if isinstance(session, SessionIdentity):
+            try:
+                _backend_call(self.backend_name, "destroy", session.destroy)
+            except InvalidSessionException:
+                if not gone_ok:
+                    raise
+            finally:
+                _backend_call(self.backend_name, "close", session.close)
+            return
+        if session is not None:
+            _backend_call(self.backend_name, "close", session.close)
+        try:
+            _backend_call(
+                self.backend_name,
+                "destroy_job_session",
+                lambda: self.impl.destroy_job_session(self.name, self.contact),
+            )
+        except InvalidArgumentException:
+            if not gone_ok:
+                raise
 
     def _dropped(self) -> None:
         """The object was collected, or the interpreter exits, and it was not destroyed: close
         the session, and destroy it if ``destroy_on_exit`` holds (in the process that made the
-        object only). Runs where an exception has nowhere to go: a failure is logged."""
+        object only; a session destroyed already, or made again under its name since, is left
+        alone where the backend tells them apart). Runs where an exception has nowhere to go:
+        a failure is logged."""
         destroy = self.destroy_on_exit and os.getpid() == self._creator
         session, self.session = self.session, None
         try:
+            if destroy and isinstance(session, SessionIdentity):
+                try:
+                    session.destroy()
+                except InvalidSessionException:
+                    pass  # destroyed already: nothing to do
+                finally:
+                    session.close()
+                return
             if session is not None:
                 session.close()
             if destroy:

@@ -25,6 +25,7 @@ from drmaa2.enums import JobState
 from drmaa2.errors import (
     Drmaa2Exception,
     InvalidArgumentException,
+    InvalidSessionException,
     InvalidStateException,
 )
 from drmaa2.front import Timeout as Timeout
@@ -160,13 +161,23 @@ class JobSession(SessionWaits):
 
     def open(self) -> None:
         """Open the session again after :meth:`close` (nothing if it is open), as Grid
-        Engine's binding allows; InvalidArgumentException if it was destroyed meanwhile."""
+        Engine's binding allows; InvalidArgumentException if it was destroyed meanwhile,
+        InvalidSessionException if it was destroyed and made again under its name since
+        (where the backend tells them apart)."""
         if not self._closed:
             return
         name, contact, impl = self._name, self._contact, self._lifetime.impl
         session = _backend_call(
             self._backend_name, "open_job_session", lambda: impl.open_job_session(name, contact)
         )
+        was = getattr(self._backend, "incarnation", None)
+        if was is not None and getattr(session, "incarnation", None) != was:
+            _backend_call(self._backend_name, "close", session.close)
+            raise InvalidSessionException(
+                f"job session {name!r} was destroyed and made again under its name since this "
+                f"object was closed: this object of the old one is no longer usable (open "
+                f"the new one with JobSession({name!r}) or open_job_session)"
+            )
         self._setup(self._backend_name, session)
         self._lifetime.reopened(self, session)
 
@@ -337,7 +348,16 @@ class JobSession(SessionWaits):
         self._control(job_id, Action.TERMINATE)
 
     def _place(self) -> tuple[str, ...]:
-        return ("job session", self._backend_name, str(self._contact), self._name)
+        # A session made again under its name after it was destroyed is another place,
+        # where the backend tells them apart (drmaa2.backend.SessionIdentity).
+        incarnation = getattr(self._backend, "incarnation", None)
+        return (
+            "job session",
+            self._backend_name,
+            str(self._contact),
+            self._name,
+            "" if incarnation is None else str(incarnation),
+        )
 
     def close(self) -> None:
         """Close the session (its jobs keep running); destroys it if ``destroy_on_exit``
@@ -347,7 +367,7 @@ class JobSession(SessionWaits):
         self._check_open()
         self._closed = True
         if self._lifetime.destroy_on_exit:
-            self._lifetime.destroy()
+            self._lifetime.destroy(gone_ok=True)
         else:
             self._lifetime.close()
 

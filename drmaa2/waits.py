@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 
 from drmaa2.backend import JobSessionBackend, WaitFor
 from drmaa2.enums import INFINITE_TIME
-from drmaa2.errors import InvalidArgumentException
+from drmaa2.errors import InvalidArgumentException, InvalidSessionException
 from drmaa2.front import Timeout, _backend_call, _described, _Session, _timeout_seconds
 from drmaa2.jobs import Job
 
@@ -40,6 +40,14 @@ class SessionWaits(_Session):
             if not isinstance(job, Job):
                 raise InvalidArgumentException(f"jobs: expected a list of Job, got item {job!r}")
             if job._session is not self and not self._same_session(job._session):
+                if isinstance(job._session, SessionWaits) and (
+                    job._session._place()[:-1] == self._place()[:-1]
+                ):
+                    raise InvalidSessionException(
+                        f"jobs: job {job.id} belongs to an earlier job session named "
+                        f"{self._name!r}, destroyed since (a session made again under its "
+                        f"name is another): its jobs are not this session's"
+                    )
                 raise InvalidArgumentException(
                     f"jobs: job {job.id} belongs to {_described(job._session)}, "
                     f"not to {_described(self)}"

@@ -36,8 +36,8 @@ BURST_GAP = 0.001
 
 
 class OsJobSession:
-    """An open job session of the ``os`` backend (implements ``JobSessionBackend`` and
-    ``ArrayControlBackend``)."""
+    """An open job session of the ``os`` backend (implements ``JobSessionBackend``,
+    ``ArrayControlBackend`` and ``SessionIdentity``)."""
 
     def __init__(
         self, name: str, made: int, client: KeeperClient, on_close: Callable[[], None]
@@ -254,6 +254,17 @@ class OsJobSession:
     def job_categories(self) -> list[str]:
         """No categories are predefined; any job_category is kept and reported."""
         return []
+
+    @property
+    def incarnation(self) -> int:
+        """When the session was made (µs since the epoch): a session made again under its
+        name after it was destroyed is another (see ``drmaa2.backend.SessionIdentity``)."""
+        return self._key[1]
+
+    def destroy(self) -> None:
+        """Destroy this session, not one made again under its name since it was destroyed
+        (InvalidSessionException then, as when it was destroyed). Still to be closed."""
+        self._client.call("destroy_session", self._key)
 
     def close(self) -> None:
         """Close the session; its jobs go on, owned by the keeper."""

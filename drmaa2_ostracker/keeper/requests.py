@@ -87,12 +87,15 @@ class Requests:
                     engine = SessionEngine(name, store, self.supervisor, created)
                     self._engines[name] = engine
         if made is not None and made != engine.created_us:
-            raise InvalidSessionException(
-                f"job session {name!r} in {self.state_dir} was destroyed, and a session was "
-                f"made again under its name since: this object of the old one is no longer "
-                f"usable (open the session again for the new one)"
-            )
+            raise self._made_again(name)
         return engine
+
+    def _made_again(self, name: str) -> InvalidSessionException:
+        return InvalidSessionException(
+            f"job session {name!r} in {self.state_dir} was destroyed, and a session was "
+            f"made again under its name since: this object of the old one is no longer "
+            f"usable (open the session again for the new one)"
+        )
 
     def _session_gone(self, name: str, made: int | None) -> Drmaa2Exception:
         """The error for a session that is not (or no longer) there: for an object of it
@@ -130,14 +133,28 @@ class Requests:
         return self._engine(name).created_us
 
     def _do_destroy_session(
-        self, connection: Connection, name: str, *, fds: list[int], again: bool = False
+        self, connection: Connection, session: SessionKey, *, fds: list[int], again: bool = False
     ) -> None:
-        """Forget a session; made ``again``, a session no longer known was destroyed by the
-        keeper that died before answering."""
+        """Forget a session, named by its name (``destroy_job_session``) or by (name, when
+        it was made) from an object of it (``JobSession.destroy``), which destroys that
+        session only: one destroyed since, or destroyed and made again under its name, is
+        InvalidSessionException. Made ``again``, a session no longer known (or made again
+        since) was destroyed by the keeper that died before answering."""
         assert self.store is not None
-        if again and name not in self.store.session_names():
-            return
+        name, made = (session, None) if isinstance(session, str) else session_key(session)
+        if again:
+            created = self.store.session_created(name)
+            if created is None or (made is not None and created != made):
+                return  # destroyed by the keeper that died before answering
         with self._lock:
+            # Checked under the lock that destroys take: the session cannot be destroyed
+            # and made again between this check and its destruction.
+            if made is not None:
+                created = None if name in self._destroying else self.store.session_created(name)
+                if created is None:
+                    raise self._session_gone(name, made)
+                if created != made:
+                    raise self._made_again(name)
             engine = self._engines.pop(name, None)
             # Until it is gone from the store, a request that finds it there makes no engine
             # of it anew (it would outlive the session, and its waits would not end so).

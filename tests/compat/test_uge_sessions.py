@@ -6,6 +6,7 @@ session objects, and session names with ``@``. Each runs the real ``os`` backend
 
 from __future__ import annotations
 
+import gc
 import os
 import threading
 from pathlib import Path
@@ -129,6 +130,57 @@ def test_objects_of_a_destroyed_session_say_the_session_is_gone(state_dir: str) 
     js.close()  # passes (a script's clean-up), and leaves the new session alone
     assert again.get_jobs() == []
     again.destroy()
+
+
+def test_an_object_of_a_destroyed_session_never_destroys_one_made_again(state_dir: str) -> None:
+    """An object whose session was destroyed elsewhere, and made again under its name since,
+    never acts on the new session: its destroy() raises InvalidSessionException, its close()
+    and its being dropped (with destroy_on_exit) pass and leave the new one alone, the new
+    session's waits refuse its jobs, which are not equal to the new ones of their ids, and it
+    cannot be opened again onto the new one. (Its close() and destroy() by name destroyed the
+    new session; the new session's wait answered for an old job with the new job's state.)"""
+    old = JobSession("twice", destroy_on_exit=True)
+    dropped = JobSession("twice", destroy_on_exit=True)
+    kept = JobSession("twice")
+    kept.close()
+    old_job = old.run_job({"remote_command": "/bin/true"})
+    old_job.wait_terminated(TIMEOUT)
+    JobSession.destroy_by_name("twice")
+    new = JobSession("twice")
+    new_job = new.run_job({"remote_command": "/bin/sh", "args": ["-c", "sleep 0.2; exit 3"]})
+    assert new_job.id == old_job.id
+    assert new_job != old_job
+    assert len({new_job, old_job}) == 2
+    with pytest.raises(drmaa2.InvalidSessionException, match="earlier job session"):
+        new.wait_any_terminated([old_job], TIMEOUT)
+    with pytest.raises(drmaa2.InvalidSessionException, match="made again under its name"):
+        old.destroy()
+    old = JobSession("twice", destroy_on_exit=True)  # an object of the new session: kept
+    del dropped
+    gc.collect()
+    with pytest.raises(drmaa2.InvalidSessionException, match="made again under its name"):
+        kept.open()
+    assert JobSession.list_session_names() == ["twice"]
+    new.wait_all_terminated([new_job], TIMEOUT)
+    assert new_job.get_info().exit_status == 3
+    old.close()  # this one is of the new session: destroyed, as destroy_on_exit says
+    assert JobSession.list_session_names() == []
+    with pytest.raises(drmaa2.InvalidSessionException, match="was destroyed"):
+        new.get_jobs()
+    new.close()
+
+
+def test_close_with_destroy_on_exit_passes_when_the_session_was_destroyed(state_dir: str) -> None:
+    """close() of an object whose session another process destroyed passes, with
+    destroy_on_exit too (it raised InvalidArgumentException: no job session named ...), so
+    that a script's clean-up and a ``with`` block's exit run; its destroy() raises."""
+    with JobSession("short-lived", destroy_on_exit=True):
+        JobSession.destroy_by_name("short-lived")
+    js2 = JobSession("short-lived-2", destroy_on_exit=True)
+    JobSession.destroy_by_name("short-lived-2")
+    with pytest.raises(drmaa2.InvalidSessionException, match="was destroyed"):
+        js2.destroy()
+    assert JobSession.list_session_names() == []
 
 
 def test_waits_going_on_when_the_session_is_destroyed_say_the_session_is_gone(
