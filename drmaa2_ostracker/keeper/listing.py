@@ -127,12 +127,18 @@ class SessionQueries:
                 if rest.array_id == array_id
             ]
             stored = self._store.array_task_ids(self._name, array_id)
+            # Tasks a full disk keeps from the store (their start could not be written).
+            unwritten = [
+                record.job_id
+                for record in self._supervisor.unwritten_records(self._store, self._name)
+                if record.array_id == array_id
+            ]
+        if unwritten:
+            stored = sorted({*stored, *unwritten}, key=_task_index)
         if not rests:
             return stored
         untouched = (f"{array_id}.{index}" for index in rests[0].indices())
-        return list(
-            heapq.merge(stored, untouched, key=lambda job_id: int(job_id.rpartition(".")[2]))
-        )
+        return list(heapq.merge(stored, untouched, key=_task_index))
 
     def _array(self, array_id: str) -> ArrayRecord:
         array = self._store.array(self._name, array_id)
@@ -170,3 +176,8 @@ def _placed(rest: Untouched) -> Iterator[tuple[int, str]]:
     prefix = f"{array.array_id}."
     for index in rest.indices():
         yield first + (index - begin) // step, prefix + str(index)
+
+
+def _task_index(job_id: str) -> int:
+    """The index of an array task, from its id."""
+    return int(job_id.rpartition(".")[2])

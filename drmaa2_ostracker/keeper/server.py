@@ -357,11 +357,14 @@ class Keeper(Requests, EventStreams, Listening):
                     (
                         "SessionManagementException",
                         f"the keeper of {self.state_dir} (process {os.getpid()}) runs "
-                        f"drmaa2-ostracker {__version__}, this program {version}: "
+                        f"drmaa2-ostracker {__version__} (keeper protocol {PROTOCOL}), this "
+                        f"program {version} (protocol {protocol}): "
                         + (
                             f"it hands over once its {unfinished} unfinished job(s) have "
-                            f"ended; until then, use drmaa2-ostracker {__version__} with "
-                            f"this state directory, or another state directory"
+                            f"ended; until then, use the program it runs with this state "
+                            f"directory, or another state directory; or make it hand over "
+                            f"now with: kill {os.getpid()} (its running jobs go on, adopted "
+                            f"by the next keeper; its queued and held jobs too)"
                             if unfinished
                             else "it is handing over now; try again"
                         ),

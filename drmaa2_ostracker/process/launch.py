@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import errno
 import os
+import resource
 import signal
 import subprocess
 import time
@@ -144,7 +145,14 @@ def spawn(spec: LaunchSpec) -> Spawned:
     if popen is not None and spec.forked is not None:
         spec.forked(pid, before, after)
     identity = identity_of_new_child(pid, before, after)
+    if _NO_CPU_TIME in spec.rlimits:
+        # CPU_TIME 0: used up as it starts. The kernel checks CPU time only at a clock tick
+        # that finds the job running, or at none: it would end the job at random, or never.
+        signal.pidfd_send_signal(pidfd, signal.SIGKILL)
     return Spawned(identity, pidfd, popen, child=True, started_us=started_us)
+
+
+_NO_CPU_TIME = (resource.RLIMIT_CPU, 0)
 
 
 _SHELL = "/bin/sh"

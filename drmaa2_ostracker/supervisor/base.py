@@ -76,6 +76,9 @@ class SupervisorBase:
     _unwritten: dict[str, tuple[Store, dict[JobKey, JobRecord]]]
     #: Why the unwritten records could not be written, by store path.
     _unwritten_reason: dict[str, str]
+    #: Ended jobs' processes left uncollected (zombies) until their ends are stored, by
+    #: store path (see FailedWrites._collect_later).
+    _uncollected: dict[str, list[int]]
     #: When to try writing them again (monotonic).
     _retry_at: float | None
     #: Groups whose jobs were not started because their start could not be written.

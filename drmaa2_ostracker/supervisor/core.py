@@ -51,6 +51,7 @@ class Supervisor(Control):
         self._dirty = {}
         self._unwritten = {}
         self._unwritten_reason = {}
+        self._uncollected = {}
         self._retry_at = None
         self._held_back = set()
         self._continuing = set()

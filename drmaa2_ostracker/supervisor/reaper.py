@@ -199,8 +199,18 @@ class Reaper(Timers):
         self._unwatch(job)
         self._finish(changes, job, status)
         if WHOLE_PEEK:
-            with contextlib.suppress(ChildProcessError):
-                collect(pid)
+            store = job.store
+            if (
+                job.detached  # its end is recorded nowhere: its session was destroyed
+                or (
+                    store.path not in self._unwritten
+                    and (job.record.session, job.record.job_id) in store.ends.pending
+                )
+            ):
+                with contextlib.suppress(ChildProcessError):
+                    collect(pid)  # its end is in the ring: safe
+            else:
+                self._collect_later(store, pid)
 
     def _provisional_end(self, job: TrackedJob, exit_status: int, signal_name: str) -> None:
         """Put a job's end in the ring before its exit status is collected (not its

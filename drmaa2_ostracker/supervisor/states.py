@@ -263,9 +263,11 @@ class States(FailedWrites):
             ended
             and not job.unsaved
             and not behind
-            and store.path not in self._unwritten
             and store.end_later(record, ("sub_state", *fields))
         ):
+            # Also while writes fail (a full disk): the ring, made in advance, is then the
+            # one place where the end survives this keeper (its row is written with the
+            # other unwritten records once there is space).
             self._ending[store.path] = store
             self._flush_soon(FLUSH_DELAY if store.ends.crowded else ENDS_DELAY)
         elif (

@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
 from drmaa2_ostracker.faults import is_out_of_space, storage_error
+from drmaa2_ostracker.process.exits import collect
 from drmaa2_ostracker.store import Store
 from drmaa2_ostracker.store.records import JobRecord
 from drmaa2_ostracker.supervisor.base import SupervisorBase
@@ -154,6 +155,8 @@ class FailedWrites(SupervisorBase):
             raise storage_error(error, store.path, store.state_dir) from None
         changes.stores.pop(store.path, None)
         self._dirty.pop(store.path, None)
+        if store.path in self._uncollected:
+            self._collect_stored(store)
 
     def _commit(self, store: Store) -> bool:
         """Commit a store's open transaction; if that fails (a full disk), keep what it
@@ -164,7 +167,27 @@ class FailedWrites(SupervisorBase):
             self._write_failed(store, error)
             return False
         self._dirty.pop(store.path, None)
+        if store.path in self._uncollected:
+            self._collect_stored(store)
         return True
+
+    def _collect_later(self, store: Store, pid: int) -> None:
+        """Leave an ended job's process uncollected (a zombie, its pid not reused) until
+        its end is stored: the end is in the store's open transaction, or in memory while
+        writes fail (a full disk), and a keeper killed meanwhile would lose its exit status
+        if the process were collected. Left so, the process becomes the dead keeper's
+        anchor's child, and the anchor keeps its end for the next keeper (see
+        :mod:`~drmaa2_ostracker.keeper.anchor`)."""
+        self._uncollected.setdefault(store.path, []).append(pid)
+
+    def _collect_stored(self, store: Store) -> None:
+        """Collect the processes whose ends are stored now (a commit succeeded, and no
+        record waits in memory)."""
+        if store.path in self._unwritten:
+            return
+        for pid in self._uncollected.pop(store.path, ()):
+            with contextlib.suppress(ChildProcessError):
+                collect(pid)
 
     def _write_failed(self, store: Store, error: sqlite3.Error) -> None:
         """A write to ``store`` failed: undo its transaction, and keep every record it held
@@ -218,6 +241,7 @@ class FailedWrites(SupervisorBase):
                     del self._unwritten[path]
                     self._unwritten_reason.pop(path, None)
                     _log.warning("the store %s is written again", path)
+                    self._collect_stored(store)
 
     def _unwritten_note(self, store: Store, record: JobRecord) -> JobRecord:
         """A copy of an unwritten record, its annotation saying so."""

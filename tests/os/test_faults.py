@@ -325,6 +325,61 @@ def test_an_end_only_in_the_ring_survives_a_keeper_starting_on_a_full_disk(
         js.destroy()
 
 
+def test_ends_shown_while_writes_fail_survive_a_killed_keeper(small_fs: Path) -> None:
+    """Once a write failed (a full disk), the ends a wait or a listing showed are still in
+    the ring of ends, not in the keeper's memory only: a keeper killed then (its anchor
+    alive) loses none of them, a single job's or an array task's. (They were lost, FAILED
+    "unobserved", when the failed write was an array's.)"""
+    state = small_fs / "state"
+    go = small_fs.parent / "go"  # not on the full file system
+    js = drmaa2.JobSession("ring", str(state), backend=BACKEND)
+    single = js.run_job(
+        {
+            "remote_command": "/bin/sh",
+            "args": ["-c", f"while [ ! -e {go} ]; do sleep 0.01; done; exit 9"],
+        }
+    )
+    array = js.run_bulk_jobs(
+        {"remote_command": "/bin/sh", "args": ["-c", "sleep 0.3; exit $(($TASK_ID % 7))"]},
+        1,
+        6,
+        max_parallel=2,
+    )
+    first = array.job_list[:2]
+    js.wait_all_started(first, TIMEOUT)
+    filler = fill(small_fs)
+    js.wait_all_terminated(first, TIMEOUT)
+    wait_until(
+        lambda: "not yet in the store" in (first[1].get_info().annotation or ""),
+        what="the ends' write to fail",
+    )
+    go.touch()  # the single job ends while writes fail
+    single.wait_terminated(TIMEOUT)
+    shown = [(job.get_info().job_state, job.get_info().exit_status) for job in [single, *first]]
+    assert shown == [(JobState.FAILED, 9), (JobState.FAILED, 1), (JobState.FAILED, 2)]
+    (keeper,) = keepers_under((str(state),))
+    keeper.kill()
+    keeper.wait(TIMEOUT)
+    js.close()
+    with drmaa2.open_job_session("ring", str(state), backend=BACKEND) as js:
+        jobs = {job.id: job for job in js.get_jobs()}
+        infos = [jobs[job.id].get_info() for job in [single, *first]]
+        assert [(i.job_state, i.exit_status) for i in infos] == shown, infos
+        # The tasks whose start could not be written are the array's still.
+        assert [task.id for task in js.get_job_array(array.id).job_list] == [
+            f"{array.id}.{index}" for index in range(1, 7)
+        ]
+        filler.unlink()
+        tasks = js.get_job_array(array.id).job_list
+        js.wait_all_terminated(tasks, TIMEOUT)
+        assert [task.get_info().exit_status for task in tasks] == [1, 2, 3, 4, 5, 6]
+        wait_until(
+            lambda: stored_rows(state)[single.id] == (int(JobState.FAILED), 9),
+            what="the end written to the store",
+        )
+        js.destroy()
+
+
 def test_a_start_only_in_the_ring_survives_a_keeper_starting_on_a_full_disk(
     roomy_fs: Path,
 ) -> None:

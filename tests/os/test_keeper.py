@@ -964,11 +964,39 @@ def test_a_client_of_another_version_gets_a_clear_answer(state: Path, other: str
         kind, message = value  # type: ignore[misc]
         assert kind == "SessionManagementException"
         assert __version__ in message and str(state) in message
+        assert f"protocol {PROTOCOL}" in message  # the same package version may differ so
+        if other == "protocol":
+            assert f"protocol {PROTOCOL + 1}" in message
         # The session open here goes on working, whatever the keeper does about the other.
         second = js.run_job({"remote_command": "/bin/true"})
         second.wait_terminated(TIMEOUT)
         assert second.get_state()[0] is JobState.DONE
         assert int(second.id) == int(first.id) + 1
+    finally:
+        session_cleanup(js)
+
+
+def test_a_keeper_of_another_version_with_a_held_job_says_how_to_make_it_hand_over(
+    state: Path,
+) -> None:
+    """A held job never ends by itself, so an old keeper holding one would never hand over to
+    a client of another version: its answer says how to make it (``kill PID``), and doing so
+    loses nothing: the next keeper has the held job, still held."""
+    js = drmaa2.create_job_session("s", str(state), backend=BACKEND)
+    try:
+        held = js.run_job({"remote_command": "/bin/true", "submit_as_hold": True})
+        ok, value = hello(state, PROTOCOL + 1, __version__)
+        assert not ok
+        _, message = value  # type: ignore[misc]
+        pid = keeper_pid(state)
+        assert "1 unfinished job(s)" in message and f"kill {pid}" in message, message
+        os.kill(pid, signal.SIGTERM)
+        wait_until(lambda: not psutil.pid_exists(pid), what="the old keeper to exit")
+        assert held.get_state()[0] is JobState.QUEUED_HELD
+        assert keeper_pid(state) != pid
+        held.release()
+        held.wait_terminated(TIMEOUT)
+        assert held.get_state()[0] is JobState.DONE
     finally:
         session_cleanup(js)
 

@@ -40,6 +40,31 @@ def test_an_executable_script_without_a_shebang_runs_through_sh(tmp_path: Path) 
     assert file_text(out) == f"plain arg {job.id}\n"
 
 
+def test_a_cpu_time_limit_of_0_ends_every_job_as_it_starts(tmp_path: Path) -> None:
+    """CPU_TIME 0 is used up at once: every such job, single or an array's task, is killed
+    as it starts (SIGKILL, as the kernel's limit kills), whatever CPU time it would use.
+    (The kernel checks the limit only at a clock tick that finds the job running: a job that
+    sleeps ended DONE, or was killed, at random.)"""
+    template = {
+        "remote_command": "/bin/sh",
+        "args": ["-c", "sleep 2"],
+        "resource_limits": {"CPU_TIME": 0},
+    }
+    with drmaa2.JobSession("spawn", str(tmp_path / "state"), backend=BACKEND) as js:
+        jobs = [js.run_job(template) for _ in range(3)]
+        jobs += js.run_bulk_jobs(template, 1, 3, max_parallel=2).job_list
+        js.wait_all_terminated(jobs, TIMEOUT)
+        infos = [job.get_info() for job in jobs]
+        js.destroy()
+    for info in infos:
+        assert (info.job_state, info.exit_status, info.terminating_signal) == (
+            JobState.FAILED,
+            137,
+            "SIGKILL",
+        ), info
+        assert info.wallclock_time is not None and info.wallclock_time.total_seconds() < 1.5
+
+
 def _run_program(tmp_path: Path, name: str, content: bytes) -> tuple[Path, drmaa2.JobInfo]:
     """Write an executable file ``name`` and run it as a job: the file, and the job's info
     once it has ended."""
