@@ -24,10 +24,12 @@ import dataclasses
 import hashlib
 import logging
 import os
+import stat
 import time
 from collections.abc import Callable, Iterable
 from typing import Literal
 
+from drmaa2_ostracker.keeper import files
 from drmaa2_ostracker.keeper.anchor import (
     ANCHOR,
     DIGEST,
@@ -294,6 +296,7 @@ class Orphans:
         self.lineages = lineages
         if anchor is None:
             return
+        _set_aside_unusable(self._path)
         try:
             directory = orphans_directory(os.path.dirname(self._path))
             try:
@@ -348,3 +351,17 @@ def _decode(data: bytes, pid: int, tick: int) -> tuple[ExitStatus, int] | None:
         ExitStatus(exit_status, signal_name, utime, stime, maxrss, swaps, blocks_in, blocks_out),
         end_us,
     )
+
+
+def _set_aside_unusable(path: str) -> None:
+    """Set the directory of orphans' ends aside if it cannot be used (a symbolic link, a
+    file, another user's directory), so that the anchor gets one anew: without it, the ends
+    of a killed keeper's jobs would be lost."""
+    try:
+        found = os.lstat(path)
+    except OSError:
+        return  # none yet: made by orphans_directory
+    if stat.S_ISLNK(found.st_mode) or not stat.S_ISDIR(found.st_mode):
+        files.set_aside(path, f"is a {files.kind_of(found.st_mode)}, not a directory")
+    elif found.st_uid != os.geteuid():
+        files.set_aside(path, f"belongs to user id {found.st_uid}, not to this user")

@@ -244,6 +244,53 @@ def test_a_file_that_cannot_be_used_is_set_aside(
     assert str(aside) in reported
 
 
+@pytest.mark.parametrize("kind", ["symbolic link", "file", "another user's directory"])
+def test_an_unusable_orphans_directory_is_set_aside_and_the_anchor_keeps_ends(
+    tmp_path: Path, kind: str
+) -> None:
+    """The directory where a killed keeper's anchor keeps its jobs' ends, planted as a
+    symbolic link (its target untouched), a file or another user's directory, is set aside
+    and made anew: an end that comes while no keeper runs is still exact. (The keeper ran
+    without a working anchor, saying so in its log only.)"""
+    state = tmp_path / "state"
+    state.mkdir(mode=0o700)
+    orphans = state / "orphans"
+    target = tmp_path / "elsewhere"
+    target.mkdir()
+    if kind == "symbolic link":
+        orphans.symlink_to(target)
+    elif kind == "file":
+        orphans.write_text("not a directory\n")
+    else:
+        if os.geteuid() != 0:
+            pytest.skip("giving a directory to another user needs root")
+        orphans.mkdir()
+        os.chown(orphans, 65534, 65534)
+    inode = orphans.lstat().st_ino
+    go = tmp_path / "go"
+    js = drmaa2.create_job_session("s", str(state), backend=BACKEND)
+    job = js.run_job(
+        {
+            "remote_command": "/bin/sh",
+            "args": ["-c", f"while [ ! -e {go} ]; do sleep 0.01; done; exit 3"],
+        }
+    )
+    job.wait_started(TIMEOUT)
+    (aside,) = [p for p in state.iterdir() if p.name.startswith("orphans.damaged-")]
+    assert aside.lstat().st_ino == inode, "the very file is set aside"
+    assert orphans.is_dir() and not orphans.is_symlink()
+    assert orphans.stat().st_uid == os.geteuid()
+    (keeper,) = keepers_of(state)
+    keeper.kill()
+    keeper.wait(TIMEOUT)
+    go.touch()  # the job ends while no keeper runs: its anchor keeps the end
+    job.wait_terminated(TIMEOUT)
+    info = job.get_info()
+    assert (info.job_state, info.exit_status) == (JobState.FAILED, 3), info.annotation
+    assert list(target.iterdir()) == []
+    js.destroy()
+
+
 def test_a_wal_that_is_no_log_is_set_aside(state: Path) -> None:
     garbage = os.urandom(4096)
     (state / (STORE_FILE + "-wal")).write_bytes(garbage)
