@@ -146,6 +146,10 @@ class Job:
     def __hash__(self) -> int:
         return hash((self.id, self._session._place()))
 
+    def to_dict(self) -> dict[str, str]:
+        """``{"id": ..., "session_name": ...}``, as Grid Engine's binding gives a job."""
+        return {"id": self.id, "session_name": self.session_name}
+
     def __repr__(self) -> str:
         # A job submitted ahead learns its id here too, as from any use (scripts print the
         # jobs they submitted); a submission that failed is shown, not raised.
@@ -300,6 +304,11 @@ class JobArray:
 
     def __hash__(self) -> int:
         return hash((self._id, self._session._place()))
+
+    def to_dict(self) -> dict[str, object]:
+        """``{"id": ..., "job_list": [Job, ...], "session_name": ...}``, as Grid Engine's
+        binding gives an array (its tasks as :class:`Job` objects)."""
+        return {"id": self._id, "job_list": list(self._jobs), "session_name": self.session_name}
 
     def __repr__(self) -> str:
         return f"JobArray(id={self._id!r}, tasks={len(self._jobs)}, session={self.session_name!r})"

@@ -327,6 +327,24 @@ def test_jobs_and_arrays_are_equal_through_another_object_of_their_session(
         js.wait_all_terminated([job, *array.job_list], TIMEOUT)
 
 
+def test_jobs_and_arrays_have_the_bindings_to_dict(js: JobSession) -> None:
+    """``to_dict()`` of a job and of an array, as Grid Engine's binding gives them (its
+    examples print them)."""
+    job = js.run_job({"remote_command": "/bin/true"})
+    array = js.run_bulk_jobs({"remote_command": "/bin/true"}, 1, 3, 2)
+    assert job.to_dict() == {"id": job.id, "session_name": js.name}
+    assert array.to_dict() == {
+        "id": array.id,
+        "job_list": array.job_list,
+        "session_name": js.name,
+    }
+    assert [task.to_dict()["id"] for task in array.to_dict()["job_list"]] == [  # type: ignore[attr-defined]
+        f"{array.id}.1",
+        f"{array.id}.3",
+    ]
+    js.wait_all_terminated([job, *array.job_list], TIMEOUT)
+
+
 # -- 9. session names with @ --------------------------------------------------------------------
 
 
