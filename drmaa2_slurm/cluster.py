@@ -114,14 +114,25 @@ class Cluster:
         return done.stdout.split()[-1] if done.returncode == 0 and done.stdout else "0.0"
 
     @functools.cached_property
-    def accounting(self) -> bool:
-        """Whether the cluster stores accounting (so that sacct knows its jobs)."""
+    def _config(self) -> dict[str, str]:
+        """``scontrol show config``, key → value (empty if it fails)."""
         done = self.slurm.scontrol("show", "config")
+        found = {}
         for line in done.stdout.splitlines():
             key, _, value = line.partition("=")
-            if key.strip() == "AccountingStorageType":
-                return value.strip() not in ("", "accounting_storage/none")
-        return False
+            found[key.strip()] = value.strip()
+        return found
+
+    @property
+    def accounting(self) -> bool:
+        """Whether the cluster stores accounting (so that sacct knows its jobs)."""
+        return self._config.get("AccountingStorageType", "") not in ("", "accounting_storage/none")
+
+    @property
+    def max_array_size(self) -> int | None:
+        """The cluster's ``MaxArraySize``: array indices must be below it (None: unknown)."""
+        value = self._config.get("MaxArraySize", "")
+        return int(value) if value.isdigit() else None
 
     def nodes(self) -> list[dict[str, str]]:
         """Every node, as ``scontrol -o show node`` describes it."""

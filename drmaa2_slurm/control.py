@@ -15,10 +15,11 @@ from collections.abc import Callable
 from drmaa2.backend import Action
 from drmaa2.enums import JobState
 from drmaa2.errors import DeniedByDrmsException, InvalidStateException, TimeoutException
+from drmaa2_slurm.cluster import Cluster
 from drmaa2_slurm.session_base import JobSessionBase
 from drmaa2_slurm.states import JOB_FIELDS, SlurmJob, slurm_task_id
 
-__all__ = ["CONTROL_TIMEOUT", "JobControl"]
+__all__ = ["CONTROL_TIMEOUT", "JobControl", "cancel_pending"]
 
 #: Seconds a control action waits for Slurm to show its effect.
 CONTROL_TIMEOUT = 120.0
@@ -135,3 +136,11 @@ class JobControl(JobSessionBase):
                 )
             time.sleep(delay)
             delay = min(delay * 2, 0.1)
+
+
+def cancel_pending(cluster: Cluster, name: str) -> None:
+    """Cancel the session's pending jobs, queued or held (its session is being destroyed:
+    they must never start); running ones run on."""
+    ids = sorted({r.slurm_id for r in cluster.store.jobs(name, unfinished_only=True) if r.slurm_id})
+    if ids:
+        cluster.slurm.scancel("--state=PENDING", *ids)

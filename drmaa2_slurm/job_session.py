@@ -18,12 +18,17 @@ from collections.abc import Sequence
 
 from drmaa2.backend import WaitFor
 from drmaa2.enums import JobState
-from drmaa2.errors import InvalidArgumentException, InvalidStateException, TimeoutException
+from drmaa2.errors import (
+    InvalidArgumentException,
+    InvalidSessionException,
+    InvalidStateException,
+    TimeoutException,
+)
 from drmaa2.filter import job_matches
 from drmaa2.types import JobInfo, JobTemplate
 from drmaa2_slurm.accounting import ended_jobs
 from drmaa2_slurm.cluster import Cluster
-from drmaa2_slurm.control import JobControl
+from drmaa2_slurm.control import JobControl, cancel_pending
 from drmaa2_slurm.info import (
     PURGED,
     add_usage,
@@ -55,10 +60,54 @@ class SlurmJobSession(JobSubmission, JobControl):
         self._rows = {}
         self._accounted = set()
         self._cancelling = set()
-        for record in self._store.jobs(name, unfinished_only=True):
-            self._states[record.job_id] = (record.state, record.sub_state)
-            self._unfinished[record.job_id] = record.slurm_id
+        created = self._store.session_created(name)
+        if created is None:
+            raise InvalidArgumentException(
+                f"there is no job session named {name!r} for the cluster of {cluster.conf}"
+            )
+        self._created = created
+        self._adopt(self._store.jobs(name, unfinished_only=True))
         poller.register(self)
+
+    @property
+    def incarnation(self) -> float:
+        """When the session was made: a session made again under its name after it was
+        destroyed is another (see ``drmaa2.backend.SessionIdentity``)."""
+        return self._created
+
+    def _alive(self) -> None:
+        """InvalidSessionException if the session was destroyed since this object opened it
+        (whether or not a session was made again under its name)."""
+        created = self._store.session_created(self._name)
+        if created != self._created:
+            again = "" if created is None else ", and a session was made again under its name"
+            raise InvalidSessionException(
+                f"job session {self._name!r} of the cluster of {self._cluster.conf} was "
+                f"destroyed{again}: this object of it is no longer usable"
+            )
+
+    def destroy(self) -> None:
+        """Destroy this session (not one made again under its name since it was destroyed:
+        InvalidSessionException then, as when it was destroyed): its pending jobs, queued
+        or held, are cancelled, never to start; its running jobs run on, unrecorded."""
+        self._alive()
+        cancel_pending(self._cluster, self._name)
+        try:
+            self._store.destroy_session(self._name, self._created)
+        except InvalidArgumentException:
+            self._alive()  # destroyed meanwhile: say so
+            raise
+
+    def _adopt(self, records: Sequence[JobRecord]) -> None:
+        """Watch the unfinished jobs among ``records`` this object does not know yet: those
+        another object or process submitted since this one opened the session."""
+        with self._lock:
+            for record in records:
+                if record.job_id in self._states:
+                    continue
+                self._states[record.job_id] = (record.state, record.sub_state)
+                if not record.state.is_terminal and record.slurm_id:
+                    self._unfinished[record.job_id] = record.slurm_id
 
     @property
     def name(self) -> str:
@@ -73,7 +122,9 @@ class SlurmJobSession(JobSubmission, JobControl):
     # -- what squeue says --------------------------------------------------------------------
 
     def query_ids(self) -> list[str]:
-        """The squeue ids of the session's unfinished jobs (an array once)."""
+        """The squeue ids of the session's unfinished jobs (an array once), those another
+        process submitted since the last round included."""
+        self._adopt(self._store.jobs(self._name, unfinished_only=True))
         with self._lock:
             return sorted(set(self._unfinished.values()))
 
@@ -198,9 +249,11 @@ class SlurmJobSession(JobSubmission, JobControl):
     # -- queries -----------------------------------------------------------------------------
 
     def _known(self, job_id: str) -> JobRecord:
+        self._alive()
         record = self._store.job(self._name, job_id)
         if record is None:
             raise InvalidArgumentException(f"job {job_id!r}: no such job in session {self._name!r}")
+        self._adopt([record])
         return record
 
     def _state_of(self, job_id: str) -> tuple[JobState, str]:
@@ -219,7 +272,9 @@ class SlurmJobSession(JobSubmission, JobControl):
 
     def job_ids(self, job_filter: JobInfo | None) -> list[str]:
         """Ids of the session's jobs passing the filter, in submission order."""
+        self._alive()
         records = self._store.jobs(self._name)
+        self._adopt(records)
         if job_filter is None:
             return [record.job_id for record in records]
         self.refresh([record.job_id for record in records])
@@ -235,6 +290,7 @@ class SlurmJobSession(JobSubmission, JobControl):
         return self._store.array_task_ids(self._name, array_id)
 
     def _array(self, array_id: str) -> ArrayRecord:
+        self._alive()
         array = self._store.array(self._name, array_id)
         if array is None:
             raise InvalidArgumentException(
@@ -296,6 +352,7 @@ class SlurmJobSession(JobSubmission, JobControl):
         self, job_ids: Sequence[str], condition: WaitFor, wait_all: bool, timeout: float
     ) -> list[str]:
         """Wait for jobs to start or finish (the poller watches them meanwhile)."""
+        self._alive()
         for job_id in job_ids:
             self._state_of(job_id)
         self.refresh(job_ids)

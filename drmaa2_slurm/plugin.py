@@ -18,6 +18,7 @@ from drmaa2.enums import Capability
 from drmaa2.errors import DrmCommunicationException, InvalidArgumentException
 from drmaa2.types import Version
 from drmaa2_slurm.cluster import Cluster
+from drmaa2_slurm.control import cancel_pending
 from drmaa2_slurm.extension import EXTENSION_KEYS
 from drmaa2_slurm.job_session import SlurmJobSession
 from drmaa2_slurm.monitoring_session import SlurmMonitoringSession
@@ -109,8 +110,15 @@ class SlurmBackend:
         return SlurmJobSession(name, cluster, self._poller)
 
     def destroy_job_session(self, name: str, contact: str | None) -> None:
-        """Forget a session and its records; its jobs keep running in Slurm."""
-        self._cluster(contact).store.destroy_session(name)
+        """Forget a session and its records: its pending jobs (queued or held) are
+        cancelled, never to start; its running jobs keep running in Slurm."""
+        cluster = self._cluster(contact)
+        if not cluster.store.session_exists(name):
+            raise InvalidArgumentException(
+                f"there is no job session named {name!r} for the cluster of {cluster.conf}"
+            )
+        cancel_pending(cluster, name)
+        cluster.store.destroy_session(name)
 
     def job_session_names(self, contact: str | None) -> list[str]:
         """Names of the job sessions of the cluster."""

@@ -48,6 +48,10 @@ class JobSessionBase:
 
     # Called by the control actions; defined by the session.
 
+    def _alive(self) -> None:
+        """InvalidSessionException if the session was destroyed since this object opened it."""
+        raise NotImplementedError
+
     def observe(self, rows: list[SlurmJob], queried: Sequence[str]) -> bool:
         """Take what squeue said about the ids ``queried``: record and publish every change."""
         raise NotImplementedError

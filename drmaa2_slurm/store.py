@@ -161,9 +161,22 @@ class Store:
         """Every session's name, oldest first."""
         return [str(r[0]) for r in self._read("SELECT name FROM sessions ORDER BY created")]
 
-    def destroy_session(self, name: str) -> None:
-        """Forget a session and its jobs; InvalidArgumentException if unknown."""
-        if self._write("DELETE FROM sessions WHERE name = ?", (name,)).rowcount == 0:
+    def session_created(self, name: str) -> float | None:
+        """When the session was made (seconds since the epoch), None if there is none: a
+        session made again under its name after it was destroyed is another."""
+        rows = self._read("SELECT created FROM sessions WHERE name = ?", (name,))
+        return float(rows[0][0]) if rows else None  # type: ignore[arg-type]
+
+    def destroy_session(self, name: str, created: float | None = None) -> None:
+        """Forget a session and its jobs; InvalidArgumentException if unknown. ``created``:
+        only the session made then (nothing is done if another has its name now)."""
+        if created is None:
+            cursor = self._write("DELETE FROM sessions WHERE name = ?", (name,))
+        else:
+            cursor = self._write(
+                "DELETE FROM sessions WHERE name = ? AND created = ?", (name, created)
+            )
+        if cursor.rowcount == 0:
             raise InvalidArgumentException(f"there is no job session named {name!r} in {self.path}")
 
     # -- jobs --------------------------------------------------------------------------------

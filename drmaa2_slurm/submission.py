@@ -45,6 +45,7 @@ class JobSubmission(JobSessionBase):
     """The job session's submission of jobs and arrays."""
 
     def _submit(self, template: JobTemplate, array: tuple[int, int, int, int | None] | None) -> str:
+        self._alive()
         submission = plan_submission(
             template,
             session=self._name,
@@ -77,6 +78,7 @@ class JobSubmission(JobSessionBase):
             self._store.add(self._name, submitted, array)
         except BaseException:
             self.slurm.scancel(slurm_id)  # nothing runs that is not recorded
+            self._alive()  # the session was destroyed meanwhile: say so
             raise
         with self._lock:
             for record in submitted:
@@ -111,6 +113,12 @@ class JobSubmission(JobSessionBase):
         max_parallel: int | None,
     ) -> tuple[str, list[str]]:
         """Submit an array with ``--array=b-e:s%p`` and record its tasks."""
+        limit = self._cluster.max_array_size
+        if limit is not None and end_index >= limit:
+            raise InvalidArgumentException(
+                f"end_index: {end_index} is not below the cluster's MaxArraySize ({limit}): "
+                f"Slurm takes no array index from {limit} on"
+            )
         array_id = self._submit(template, (begin_index, end_index, step, max_parallel))
         state = JobState.QUEUED_HELD if template.submit_as_hold else JobState.QUEUED
         now, host = time.time(), socket.gethostname()

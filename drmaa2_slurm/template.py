@@ -14,7 +14,8 @@ import datetime
 import math
 import os
 import shlex
-from collections.abc import Callable
+import stat
+from collections.abc import Callable, Sequence
 
 from drmaa2.enums import HOME_DIR, PARAMETRIC_INDEX, WORKING_DIR, Cpu, Os, ResourceLimit
 from drmaa2.errors import InvalidArgumentException, UnsupportedAttributeException
@@ -132,14 +133,15 @@ class _Paths:
         value = value.replace(WORKING_DIR, workdir)
         if PARAMETRIC_INDEX in value and not self.array:
             raise _invalid(field, value, f"{PARAMETRIC_INDEX} is only defined for arrays")
-        if "\\" in value:
-            # A backslash switches off every Slurm substitution: the path is taken as it is,
-            # and an index cannot be expressed.
-            if PARAMETRIC_INDEX in value:
-                raise _invalid(
-                    field, value, f"Slurm cannot substitute {PARAMETRIC_INDEX} in a path with \\"
-                )
-            return os.path.join(workdir, value)
+        if "\\" in os.path.join(workdir, value):
+            # Slurm takes a backslash in a file name as the sign to substitute nothing, and
+            # drops it: the job would write another file than the one named.
+            raise _invalid(
+                field,
+                value,
+                "Slurm drops a backslash from a stream's file name, so the job would write "
+                "another file; name the file without one",
+            )
         value = os.path.join(workdir.replace("%", "%%"), value.replace("%", "%%"))
         return value.replace(PARAMETRIC_INDEX, "%a")
 
@@ -233,6 +235,7 @@ def plan_submission(
     if chdir is not None:
         options.append(f"--chdir={chdir}")
     streams = _streams(t, paths, workdir)
+    _check_same_files(t, streams, array)
     if "input_path" in streams:
         options.append(f"--input={streams['input_path']}")
     options.append(f"--output={streams.get('output_path', '/dev/null')}")
@@ -271,7 +274,10 @@ def plan_submission(
         spec = f"{begin}-{end}:{step}" + (f"%{parallel}" if parallel is not None else "")
         options.append(f"--array={spec}")
     environment = dict(os.environ)
-    environment.update(t.job_environment or {})
+    for key, value in (t.job_environment or {}).items():
+        if not key or "=" in key:
+            raise _invalid("job_environment", {key: value}, "not a valid environment variable")
+        environment[key] = value
     script = _script(t, cd_word, prlimit, array is not None)
     asks = (
         t.min_slots is not None or t.min_phys_memory is not None or bool(t.implementation_specific)
@@ -300,6 +306,52 @@ def _streams(t: JobTemplate, paths: _Paths, workdir: str) -> dict[str, str]:
                     f"it is also the {field}: the job would read what it writes",
                 )
     return streams
+
+
+def _check_same_files(
+    t: JobTemplate, streams: dict[str, str], array: tuple[int, int, int, int | None] | None
+) -> None:
+    """InvalidArgumentException if an output file of the job (of any task of an array) is
+    its input file by another name (a symbolic or hard link): opening it for writing would
+    empty it before it is read. Files that do not exist yet are new ones."""
+    source = streams.get("input_path")
+    if source is None or source.startswith("/dev/"):
+        return
+    targets = [
+        (field, streams[field]) for field in ("output_path", "error_path") if field in streams
+    ]
+    indices: Sequence[int | None] = [None]
+    if array is not None and any("%a" in path for path in (source, *dict(targets).values())):
+        indices = range(array[0], array[1] + 1, array[2])
+    for index in indices:
+        try:
+            found = os.stat(_file_of(source, index))
+        except OSError:
+            continue
+        if not stat.S_ISREG(found.st_mode):
+            continue
+        for field, pattern in targets:
+            try:
+                other = os.stat(_file_of(pattern, index))
+            except OSError:
+                continue
+            if (other.st_dev, other.st_ino) == (found.st_dev, found.st_ino):
+                task = "" if index is None else f" (task {index})"
+                raise _invalid(
+                    "input_path",
+                    t.input_path,
+                    f"it is the same file as the {field}, {getattr(t, field)!r}{task}: the "
+                    f"job would read what it writes, and opening it for writing would empty it",
+                )
+
+
+def _file_of(pattern: str, index: int | None) -> str:
+    """The file an sbatch stream pattern names for an array task (``index``; None: a
+    single job): ``%a`` is the index, ``%%`` a ``%``."""
+    parts = pattern.split("%%")
+    if index is not None:
+        parts = [part.replace("%a", str(index)) for part in parts]
+    return "%".join(parts)
 
 
 def _stream_base(working_directory: str | None, cwd: str) -> str:

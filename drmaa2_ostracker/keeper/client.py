@@ -113,6 +113,10 @@ class KeeperClient(Connecting):
         #: The pid of the keeper last talked to.
         self.keeper_pid: int | None = None
         self._events: EventStream | None = None
+        #: Held while the event stream is changed: one subscription at a time.
+        self._events_lock = threading.Lock()
+        #: What the stream calls (kept across a fork: the child subscribes anew).
+        self._event_callback: Callable[[tuple[Any, ...]], None] | None = None
         #: Requests sent ahead (a burst of submissions), answered later.
         self._ahead = Pipeline(self)
         #: Calls made so far (a submission is sent ahead only right after another).
@@ -294,15 +298,33 @@ class KeeperClient(Connecting):
 
     def subscribe(self, callback: Callable[[tuple[Any, ...]], None] | None) -> None:
         """Call ``callback`` with every job state change the keeper publishes (None: stop;
-        what was published before this call is delivered first)."""
-        with self._lock:
-            old, self._events = self._events, None
-        if old is not None:
-            old.stop()
-        if callback is not None:
-            stream = EventStream(self, callback)
+        what was published before this call is delivered first). A stream that runs is
+        kept, its callback replaced: no change is lost in between. One subscription at a
+        time, whatever the threads."""
+        with self._events_lock:
+            self._event_callback = callback
+            with self._lock:
+                old = self._events
+            if callback is not None and old is not None and old.running:
+                old.set_callback(callback)
+                return
+            stream = None if callback is None else EventStream(self, callback)
             with self._lock:
                 self._events = stream
+            if old is not None:
+                old.stop()
+
+    def _events_after_fork(self) -> None:
+        """A forked child's first connection: its event stream, if the parent had one (the
+        parent's stream stays the parent's)."""
+        with self._events_lock:
+            callback = self._event_callback
+            with self._lock:
+                missing = self._events is None
+            if callback is not None and missing:
+                stream = EventStream(self, callback)
+                with self._lock:
+                    self._events = stream
 
     def flush_events(self) -> None:
         """Return once every event the keeper published before this call was delivered (at
@@ -320,7 +342,8 @@ class KeeperClient(Connecting):
                 channel.close()
         self._pool = []
         self._sessions = 0
-        self._events = None
+        self._events = None  # the parent's; the child's starts with its first connection
+        self._events_lock = threading.Lock()
         self._ahead.forked()
         self._keys = itertools.count()
         self._key_prefix = os.urandom(8)

@@ -9,6 +9,7 @@ import os
 import socket
 import struct
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from drmaa2.errors import DrmCommunicationException, SessionManagementException
@@ -45,6 +46,10 @@ class Connecting:
     keeper_pid: int | None
     _address: str
     _events: EventStream | None
+    _event_callback: Callable[[tuple[Any, ...]], None] | None
+
+    def _events_after_fork(self) -> None:
+        raise NotImplementedError  # the client's: a forked child's event stream
 
     def _receive(self, channel: Channel) -> tuple[Any, list[int]]:
         raise NotImplementedError  # the client's: an answer, within its call's limit
@@ -73,6 +78,8 @@ class Connecting:
                 stream = self._events
                 if follow and stream is not None:
                     stream.follow(peer_pid(channel))
+                elif follow and self._event_callback is not None:
+                    self._events_after_fork()
                 return channel
             except (ConnectionLost, ConnectionError) as error:
                 # The keeper was exiting, or was killed: start anew.

@@ -26,11 +26,18 @@ _GONE: tuple[Any, ...] = ("gone",)
 
 class EventStreams:
     """The part of the :class:`~drmaa2_ostracker.keeper.server.Keeper` that publishes job
-    state changes to the connections subscribed to them."""
+    state changes to the connections subscribed to them.
 
-    # Set by the keeper; its lock also guards its connections and sessions.
-    _lock: threading.Lock
+    Locks: the supervisor publishes with its own lock held, so publishing takes only
+    ``_streams_lock``, which is held for nothing else than the set of subscribers; the
+    supervisor's callback is switched on and off under ``_switch_lock``, never with the
+    keeper's lock or ``_streams_lock`` held (the keeper's lock taken inside the supervisor's,
+    and the supervisor's inside the keeper's, deadlocked the keeper)."""
+
+    # Set by the keeper.
     _subscribers: set[Connection]
+    _streams_lock: threading.Lock
+    _switch_lock: threading.Lock
     supervisor: Supervisor
 
     def subscribe(self, connection: Connection) -> None:
@@ -38,8 +45,9 @@ class EventStreams:
         the client asks for the end (``flush``: what was queued before it is sent first)."""
         events: queue.SimpleQueue[tuple[Any, ...] | None] = queue.SimpleQueue()
         connection.events = events
-        with self._lock:
-            self._subscribers.add(connection)
+        with self._switch_lock:
+            with self._streams_lock:
+                self._subscribers.add(connection)
             self.supervisor.set_callback(self._publish)
         connection.channel.send((True, None))
         stopper = threading.Thread(target=self._await_unsubscribe, args=(connection,), daemon=True)
@@ -68,16 +76,23 @@ class EventStreams:
                     asked = True
                     break
                 connection.events.put(_FLUSH)
-        with self._lock:
-            self._subscribers.discard(connection)
-            if not self._subscribers:
-                self.supervisor.set_callback(None)
+        self.unsubscribe(connection)
         assert connection.events is not None
         connection.events.put(None if asked else _GONE)
 
+    def unsubscribe(self, connection: Connection) -> None:
+        """The connection's stream ends (or the connection did): it gets no more events, and
+        the supervisor publishes none once no stream is left."""
+        with self._switch_lock:
+            with self._streams_lock:
+                self._subscribers.discard(connection)
+                none_left = not self._subscribers
+            if none_left:
+                self.supervisor.set_callback(None)
+
     def _publish(self, note: Notification) -> None:
         event = (note.job_id, note.session_name, int(note.job_state))
-        with self._lock:
+        with self._streams_lock:
             for connection in self._subscribers:
                 if connection.events is not None:
                     connection.events.put(event)

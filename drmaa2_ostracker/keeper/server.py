@@ -98,6 +98,8 @@ class Keeper(Requests, EventStreams, Listening):
         self._lock = threading.Lock()
         self._connections: set[Connection] = set()
         self._subscribers: set[Connection] = set()
+        self._streams_lock = threading.Lock()
+        self._switch_lock = threading.Lock()
         self._engines: dict[str, SessionEngine] = {}
         self._destroying: set[str] = set()
         self._plans: collections.OrderedDict[tuple[int, int], Plan] = collections.OrderedDict()
@@ -260,7 +262,7 @@ class Keeper(Requests, EventStreams, Listening):
         client sends it to the next keeper), and waits end unanswered (the client waits
         again, with the next keeper). Event streams are left to end with the process."""
         with self._lock:
-            connections = [c for c in self._connections if c not in self._subscribers]
+            connections = [c for c in self._connections if c.events is None]
         for connection in connections:
             connection.channel.shutdown_reading()
         self.supervisor.interrupt_waits()
@@ -379,9 +381,8 @@ class Keeper(Requests, EventStreams, Listening):
         """A connection ended."""
         with self._lock:
             self._connections.discard(connection)
-            self._subscribers.discard(connection)
-            if not self._subscribers:
-                self.supervisor.set_callback(None)
+        if connection.events is not None:
+            self.unsubscribe(connection)
 
 
 def _refuse(channel: Channel, message: str) -> None:

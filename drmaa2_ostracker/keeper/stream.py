@@ -169,6 +169,16 @@ class EventStream:
             asked = self._asked
             self._cond.wait_for(lambda: self._answered >= asked, FLUSH_TIMEOUT)
 
+    @property
+    def running(self) -> bool:
+        """Whether the stream still delivers (not stopped, its reading thread alive)."""
+        with self._cond:
+            return not self._stopped and self._thread.is_alive()
+
+    def set_callback(self, callback: Callable[[tuple[Any, ...]], None]) -> None:
+        """Deliver the events from the next one on to ``callback`` instead (none is lost)."""
+        self._callback = callback
+
     def stop(self) -> None:
         """Ask for the end: every event published before is delivered first."""
         with self._cond:

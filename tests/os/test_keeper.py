@@ -582,6 +582,139 @@ def test_event_notifications_show_another_processs_changes(state: Path) -> None:
         session_cleanup(js)
 
 
+def test_subscribing_while_jobs_change_never_hangs_the_keeper(state: Path) -> None:
+    """Event streams begun and ended (each register_event_notification, each session
+    opened) while jobs change state: the keeper's lock and the supervisor's were taken in
+    opposite orders, and the keeper hung for good within a few dozen subscriptions."""
+    done = python(
+        f"""
+        import threading, drmaa2
+        js = drmaa2.JobSession("s", {str(state)!r}, backend="os")
+        stop = threading.Event()
+        def submit():
+            while not stop.is_set():
+                js.run_job({{"remote_command": "/bin/true"}}).wait_terminated(60)
+        worker = threading.Thread(target=submit)
+        worker.start()
+        for n in range(300):
+            drmaa2.register_event_notification(lambda note: None, backend="os")
+            if n % 10 == 0:
+                drmaa2.JobSession("other", {str(state)!r}, backend="os").close()
+        stop.set()
+        worker.join()
+        drmaa2.unregister_event_notification(backend="os")
+        print("done", len(js.get_jobs()))
+        js.destroy()
+        """
+    )
+    assert done.returncode == 0 and done.stdout.startswith("done"), done.stderr
+    assert int(done.stdout.split()[1]) > 0
+
+
+def test_no_event_is_lost_while_sessions_open_and_callbacks_change(state: Path) -> None:
+    """Sessions opened and callbacks replaced (from other threads and from a callback) while
+    jobs run: every state change of every job reaches one callback or the next, once. (Each
+    opened session and each registration stopped the event stream, then began another:
+    changes in between were lost.)"""
+    seen: list[tuple[str, JobState]] = []
+    lock = threading.Lock()
+
+    def callback(note: drmaa2.Notification) -> None:
+        with lock:
+            seen.append((note.job_id, note.job_state))
+
+    drmaa2.register_event_notification(callback, backend=BACKEND)
+    js = drmaa2.JobSession("a", str(state), backend=BACKEND)
+    jobs: list[drmaa2.Job] = []
+    try:
+
+        def submit() -> None:
+            for _ in range(80):
+                jobs.append(js.run_job({"remote_command": "/bin/true"}))
+
+        worker = threading.Thread(target=submit)
+        worker.start()
+        while worker.is_alive():
+            drmaa2.JobSession("b", str(state), backend=BACKEND).close()
+            drmaa2.register_event_notification(callback, backend=BACKEND)
+        worker.join()
+        js.wait_all_terminated(jobs, TIMEOUT)
+        wanted = {job.id: [JobState.QUEUED, JobState.RUNNING, JobState.DONE] for job in jobs}
+        wait_until(
+            lambda: all(
+                [s for i, s in seen if i == job_id] == states for job_id, states in wanted.items()
+            ),
+            what="every change of every job, once",
+        )
+    finally:
+        drmaa2.unregister_event_notification(backend=BACKEND)
+        session_cleanup(js)
+
+
+def test_concurrent_registrations_leave_one_stream_and_unregister_ends_it(state: Path) -> None:
+    """Threads registering callbacks at once: one callback is called, once per change, and
+    unregistering ends every stream (each registration left a stream of its own running,
+    still calling its callback after unregister)."""
+    js = drmaa2.JobSession("s", str(state), backend=BACKEND)
+    calls: list[str] = []
+    try:
+        threads = [
+            threading.Thread(
+                target=drmaa2.register_event_notification,
+                args=(lambda note, tag=tag: calls.append(tag),),
+                kwargs={"backend": BACKEND},
+            )
+            for tag in "ABCD"
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        job = js.run_job({"remote_command": "/bin/true"})
+        job.wait_terminated(TIMEOUT)
+        wait_until(lambda: len(calls) >= 3, what="the job's changes to reach a callback")
+        assert len(calls) == 3 and len(set(calls)) == 1, calls
+        drmaa2.unregister_event_notification(backend=BACKEND)
+        calls.clear()
+        js.run_job({"remote_command": "/bin/true"}).wait_terminated(TIMEOUT)
+        wait_until(
+            lambda: not [t for t in threading.enumerate() if t.name == "drmaa2-events"],
+            what="every event stream to end",
+        )
+        assert calls == []
+    finally:
+        drmaa2.unregister_event_notification(backend=BACKEND)
+        session_cleanup(js)
+
+
+def test_a_forked_child_gets_the_events_of_the_sessions_it_inherited(state: Path) -> None:
+    """A process with a callback and an open session forks: the child's jobs' changes reach
+    the child's callback (it got none: its client dropped the parent's stream and started
+    no other)."""
+    done = python(
+        f"""
+        import os, sys, drmaa2
+        seen = []
+        drmaa2.register_event_notification(
+            lambda note: seen.append((note.job_id, note.job_state.name)), backend="os"
+        )
+        js = drmaa2.JobSession("s", {str(state)!r}, backend="os")
+        child = os.fork()
+        if child == 0:
+            job = js.run_job({{"remote_command": "/bin/true"}})
+            job.wait_terminated(60)
+            drmaa2.unregister_event_notification(backend="os")  # delivers what came first
+            print(sorted(state for job_id, state in seen if job_id == job.id), flush=True)
+            os._exit(0)
+        os.waitpid(child, 0)
+        drmaa2.unregister_event_notification(backend="os")
+        js.destroy()
+        """
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "['DONE', 'QUEUED', 'RUNNING']", (done.stdout, done.stderr)
+
+
 def test_every_change_made_while_a_session_was_open_reaches_the_callback(state: Path) -> None:
     # The keeper pushes events on a connection of their own: a session closed right after a
     # wait returned still gets the changes made while it was open, every time.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import re
 import subprocess
 import threading
@@ -12,6 +13,7 @@ import pytest
 import drmaa2
 from drmaa2 import JobState
 from drmaa2_slurm import extension
+from tests.behaviour.conftest import wait_until
 from tests.slurm.cluster import Cluster
 from tests.slurm.conftest import TIMEOUT, scontrol_job
 
@@ -206,6 +208,85 @@ def test_another_process_sees_the_session_and_its_jobs(
         [__import__("sys").executable, "-c", code], capture_output=True, text=True, check=False
     )
     assert done.stdout.strip() == "DONE", done.stderr
+
+
+def test_an_open_session_sees_a_job_another_process_submits_later(
+    session: drmaa2.JobSession, slurm_cluster: Cluster
+) -> None:
+    """A job another process submits after this object opened the session: its state, a
+    filter on it and its events are this object's too. (It stayed QUEUED here, filters
+    missed it, no event came.)"""
+    events: list[tuple[str, JobState]] = []
+    drmaa2.register_event_notification(
+        lambda n: events.append((n.job_id, n.job_state)), backend="slurm"
+    )
+    try:
+        code = (
+            "import drmaa2\n"
+            f"s = drmaa2.open_job_session({session.name!r}, {str(slurm_cluster.conf)!r}, "
+            "backend='slurm')\n"
+            "print(s.run_job({'remote_command': '/bin/sh', 'args': ['-c', 'exit 4']}).id)\n"
+            "s.close()\n"
+        )
+        done = subprocess.run(
+            [__import__("sys").executable, "-c", code], capture_output=True, text=True
+        )
+        job_id = done.stdout.strip()
+        assert job_id, done.stderr
+        wait_until(
+            lambda: [j.id for j in session.get_jobs({"job_state": JobState.FAILED})] == [job_id],
+            what="the other process's job to be seen failed",
+            timeout=TIMEOUT,
+        )
+        (job,) = session.get_jobs()
+        assert job.get_state()[0] is JobState.FAILED
+        assert job.get_info().exit_status == 4
+        wait_until(lambda: (job_id, JobState.FAILED) in events, what="its end's event")
+    finally:
+        drmaa2.unregister_event_notification(backend="slurm")
+
+
+def test_an_object_of_a_session_destroyed_elsewhere_submits_nothing(
+    slurm_cluster: Cluster,
+) -> None:
+    """A session destroyed by another process: its object's calls raise
+    InvalidSessionException, and run_job submits nothing (it submitted the job, then raised
+    an SQLite error and cancelled it). Made again under its name, the new session is left
+    alone by the old object's destroy() and close()."""
+    conf = str(slurm_cluster.conf)
+    old = drmaa2.JobSession("gone-soon", conf, destroy_on_exit=True, backend="slurm")
+    drmaa2.destroy_job_session("gone-soon", conf, backend="slurm")
+    with pytest.raises(drmaa2.InvalidSessionException, match="was destroyed"):
+        old.run_job({"remote_command": "/bin/true"})
+    with pytest.raises(drmaa2.InvalidSessionException, match="was destroyed"):
+        old.get_jobs()
+    new = drmaa2.create_job_session("gone-soon", conf, backend="slurm")
+    with pytest.raises(drmaa2.InvalidSessionException, match="made again"):
+        old.destroy()
+    assert "gone-soon" in drmaa2.get_job_session_names(conf, backend="slurm")
+    new.destroy()
+
+
+def test_destroying_a_session_cancels_its_pending_jobs(slurm_cluster: Cluster) -> None:
+    """A destroyed session's queued and held jobs never start (they stayed in Slurm, and
+    ran or stayed held forever); a running one runs on."""
+    session = drmaa2.create_job_session(backend="slurm", contact=str(slurm_cluster.conf))
+    later = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(minutes=10)
+    queued = session.run_job({"remote_command": "/bin/true", "start_time": later})
+    held = session.run_job({"remote_command": "/bin/true", "submit_as_hold": True})
+    running = session.run_job(sleeper(30))
+    running.wait_started(TIMEOUT)
+    ids = {job.id for job in (queued, held, running)}
+    drmaa2.destroy_job_session(session.name, str(slurm_cluster.conf), backend="slurm")
+    left = subprocess.run(
+        ["squeue", "-h", "-o", "%i %T", "-j", ",".join(sorted(ids))],
+        env=slurm_cluster.env(),
+        capture_output=True,
+        text=True,
+    ).stdout.split("\n")
+    subprocess.run(["scancel", running.id], env=slurm_cluster.env(), check=True)
+    assert {line.split()[0] for line in left if line.strip()} <= {running.id}, left
+    session.close()
 
 
 def test_reap_forgets_a_finished_job_only(session: drmaa2.JobSession) -> None:

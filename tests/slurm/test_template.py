@@ -203,7 +203,12 @@ def test_what_slurm_cannot_honour_is_unsupported(
         ({"job_name": "record\x1eseparator"}, r"job_name .*\\x1e"),
         ({"working_directory": "/tmp/unit\x1fseparator"}, r"working_directory .*\\x1f"),
         ({"output_path": "a\\b$DRMAA2_INDEX$"}, "output_path"),
+        # Slurm drops a backslash from a file name: the job would write another file.
+        ({"output_path": "/tmp/back\\slash.out"}, r"output_path .*backslash"),
+        ({"error_path": "back\\slash.err"}, r"error_path .*backslash"),
         ({"resource_limits": {"WALLCLOCK_TIME": 0}}, "WALLCLOCK_TIME"),
+        ({"job_environment": {"A=B": "x"}}, r"job_environment .*'A=B'"),
+        ({"job_environment": {"": "y"}}, "job_environment"),
     ],
 )
 def test_what_slurm_refuses_is_an_invalid_argument_with_its_reason(
@@ -212,6 +217,43 @@ def test_what_slurm_refuses_is_an_invalid_argument_with_its_reason(
     jt = {"remote_command": "/bin/true", **template}
     with pytest.raises(drmaa2.InvalidArgumentException, match=reason):
         session.run_bulk_jobs(jt, 1, 2)
+    assert session.get_jobs() == []
+
+
+@pytest.mark.parametrize("link", ["symbolic", "hard"])
+def test_an_output_that_is_the_input_by_another_name_is_refused(
+    session: drmaa2.JobSession, tmp_path: Path, link: str
+) -> None:
+    """input_path and output_path naming one file through a link (a single job, or an
+    array's task through its index): refused, the input untouched. (The job ran, and opening
+    its output emptied its input.)"""
+    source = tmp_path / "in.1"
+    source.write_text("data\n")
+    alias = tmp_path / "alias"
+    if link == "symbolic":
+        alias.symlink_to(source)
+    else:
+        alias.hardlink_to(source)
+    with pytest.raises(drmaa2.InvalidArgumentException, match=r"input_path .*same file"):
+        session.run_job(
+            {"remote_command": "/bin/cat", "input_path": str(source), "output_path": str(alias)}
+        )
+    template = {
+        "remote_command": "/bin/cat",
+        "input_path": str(source),
+        "output_path": str(tmp_path / "in.$DRMAA2_INDEX$"),
+    }
+    with pytest.raises(drmaa2.InvalidArgumentException, match=r"task 1\)"):
+        session.run_bulk_jobs(template, 1, 2)
+    assert session.get_jobs() == []
+    assert source.read_text() == "data\n"
+
+
+def test_an_array_index_beyond_max_array_size_names_end_index(
+    session: drmaa2.JobSession,
+) -> None:
+    with pytest.raises(drmaa2.InvalidArgumentException, match=r"end_index: 200001 .*MaxArraySize"):
+        session.run_bulk_jobs({"remote_command": "/bin/true"}, 1, 200001, 100000)
     assert session.get_jobs() == []
 
 
