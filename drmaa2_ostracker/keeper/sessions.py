@@ -287,9 +287,16 @@ class SessionEngine(SessionQueries):
         """Wait for jobs to start or finish (``check``: see the supervisor's wait). A wait
         that the session's destruction ends (its jobs are gone, or ended unrecorded) raises
         InvalidSessionException, as any call on the session does from then on."""
+
+        def going_on() -> None:  # between slices of the wait (about every second)
+            if self.destroyed:  # a job running on, unrecorded: do not wait for its end
+                raise self._gone()
+            if check is not None:
+                check()
+
         try:
             done = self._supervisor.wait(
-                self._store, self._name, job_ids, condition, wait_all, timeout, check
+                self._store, self._name, job_ids, condition, wait_all, timeout, going_on
             )
         except InvalidArgumentException:
             if self.destroyed:

@@ -58,6 +58,7 @@ DO = "do"
 NOTHING = "nothing"
 _NOT_STARTED = "has not started"
 _STARTED = "has started"
+_BEING_STARTED = "is being started"
 _FINISHED = "has finished"
 
 #: The row of a job the supervisor no longer tracks: it has finished (its record is in the
@@ -76,7 +77,7 @@ _ACTIONS = (Action.SUSPEND, Action.RESUME, Action.HOLD, Action.RELEASE, Action.T
 _ROWS: dict[JobState | str, tuple[str, str, str, str, str]] = {
     #                      suspend        resume         hold       release    terminate
     JobState.QUEUED:      (_NOT_STARTED,  _NOT_STARTED,  DO,        NOTHING,   DO),
-    STARTING:             (_NOT_STARTED,  _NOT_STARTED,  _STARTED,  NOTHING,   DO),
+    STARTING:             (_NOT_STARTED,  _NOT_STARTED,  _BEING_STARTED, NOTHING, DO),
     JobState.QUEUED_HELD: (_NOT_STARTED,  _NOT_STARTED,  NOTHING,   DO,        DO),
     JobState.RUNNING:     (DO,            NOTHING,       _STARTED,  _STARTED,  DO),
     JobState.SUSPENDED:   (NOTHING,       DO,            _STARTED,  _STARTED,  DO),
@@ -106,7 +107,8 @@ def allows(action: Action, job_id: str, row: JobState | str, state: JobState) ->
 def refusal(action: Action, job_id: str, row: JobState | str, state: JobState) -> str:
     """Why :data:`CONTROL`'s ``row`` refuses ``action`` ("cannot hold job 3: it has started
     (RUNNING)"): the message of the InvalidStateException :func:`allows` raises."""
-    return f"cannot {action.value} job {job_id}: it {CONTROL[action, row]} ({state.name})"
+    shown = f"{state.name}, {STARTING}" if row == STARTING else state.name
+    return f"cannot {action.value} job {job_id}: it {CONTROL[action, row]} ({shown})"
 
 
 class Changes:

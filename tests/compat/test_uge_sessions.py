@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gc
 import os
+import signal
 import threading
 from pathlib import Path
 
@@ -188,12 +189,13 @@ def test_waits_going_on_when_the_session_is_destroyed_say_the_session_is_gone(
 ) -> None:
     """A wait in progress when its session is destroyed (here by name, as another process
     would) raises InvalidSessionException, whether it waited for a job that never starts or
-    for one that runs on to its end unrecorded (before: "no such job", or a normal return
-    for an end nobody recorded)."""
+    for one that runs on unrecorded: at once, not when that job ends (before: "no such job",
+    or a normal return for an end nobody recorded; then, only once the job ended)."""
     js = JobSession("destroyed-under-waits")
-    running = js.run_job({"remote_command": "/bin/sleep", "args": ["1"]})
+    running = js.run_job({"remote_command": "/bin/sleep", "args": ["600"]})
     held = js.run_job({"remote_command": "/bin/true", "submit_as_hold": True})
     running.wait_started(TIMEOUT)
+    pid = int(running.get_info().implementation_specific["pid"])
     outcomes: dict[str, BaseException | None] = {}
 
     def wait(name: str, job: drmaa2.Job) -> None:
@@ -214,8 +216,11 @@ def test_waits_going_on_when_the_session_is_destroyed_say_the_session_is_gone(
     # Both waits sent (the destroy then goes after them, nearly always once they wait).
     wait_until(lambda: client.calls >= calls + 2, what="both waits sent")
     JobSession.destroy_by_name("destroyed-under-waits")
-    for thread in threads:
-        thread.join(TIMEOUT)
+    try:
+        for thread in threads:
+            thread.join(TIMEOUT)
+    finally:
+        os.kill(pid, signal.SIGKILL)  # it ran on, unrecorded
     assert set(outcomes) == {"running", "held"}
     for name, error in outcomes.items():
         assert isinstance(error, drmaa2.InvalidSessionException), (name, error)
