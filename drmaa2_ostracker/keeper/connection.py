@@ -63,7 +63,7 @@ class Connection:
             while True:
                 (method, args), fds = channel.receive(with_fds=True)
                 if method == "subscribe":
-                    self.keeper.subscribe(self)
+                    self.keeper.subscribe(self, *args[:1])
                     return
                 handler = self.keeper.handlers.get(method)
                 try:

@@ -3,9 +3,12 @@ until it asks for the end."""
 
 from __future__ import annotations
 
+import collections
 import contextlib
+import os
 import queue
 import threading
+import time
 from typing import TYPE_CHECKING, Any
 
 from drmaa2.types import Notification
@@ -14,7 +17,13 @@ from drmaa2_ostracker.supervisor import Supervisor
 if TYPE_CHECKING:
     from drmaa2_ostracker.keeper.connection import Connection
 
-__all__ = ["EventStreams"]
+__all__ = ["REPLAY_MOST", "REPLAY_SECONDS", "EventStreams"]
+
+#: How long a keeper keeps the changes since its start for the event streams of a killed
+#: keeper's clients (they follow within moments: their reading thread subscribes anew as soon
+#: as the old keeper's stream ends), and how many at most.
+REPLAY_SECONDS = 10.0
+REPLAY_MOST = 100_000
 
 #: Queued on an event stream when its client asks for a flush.
 _FLUSH: tuple[Any, ...] = ("flush",)
@@ -39,14 +48,46 @@ class EventStreams:
     _streams_lock: threading.Lock
     _switch_lock: threading.Lock
     supervisor: Supervisor
+    #: The changes published since this keeper started, kept for the streams that follow a
+    #: killed keeper to this one (see :meth:`start_replay`); None once the window is over.
+    _replay: collections.deque[tuple[Any, ...]] | None = None
+    _replay_until = 0.0
 
-    def subscribe(self, connection: Connection) -> None:
+    def start_replay(self) -> None:
+        """Keep every change from now on (before recovery) for the event streams of a
+        killed keeper's clients, which subscribe to this keeper moments after it started:
+        what its recovery changed (jobs that ended while no keeper ran, tasks it started)
+        reaches them too. Kept for :data:`REPLAY_SECONDS` at most."""
+        with self._switch_lock:
+            with self._streams_lock:
+                self._replay = collections.deque(maxlen=REPLAY_MOST)
+                self._replay_until = time.monotonic() + REPLAY_SECONDS
+            self.supervisor.set_callback(self._publish)
+
+    def end_replay(self, now: bool = False) -> None:
+        """Stop keeping changes for streams still to follow: ``now``, or once the window is
+        over (called now and then)."""
+        if self._replay is None or (not now and time.monotonic() < self._replay_until):
+            return
+        with self._switch_lock:
+            with self._streams_lock:
+                self._replay = None
+                none_left = not self._subscribers
+            if none_left:
+                self.supervisor.set_callback(None)
+
+    def subscribe(self, connection: Connection, before: int | None = None) -> None:
         """Turn a connection into an event stream: every job state change, in order, until
-        the client asks for the end (``flush``: what was queued before it is sent first)."""
+        the client asks for the end (``flush``: what was queued before it is sent first).
+        ``before``: the pid of the keeper the stream followed until it was killed; the
+        changes this keeper kept since it started come first."""
         events: queue.SimpleQueue[tuple[Any, ...] | None] = queue.SimpleQueue()
         connection.events = events
         with self._switch_lock:
             with self._streams_lock:
+                if before is not None and before != os.getpid() and self._replay:
+                    for kept in self._replay:
+                        events.put(kept)
                 self._subscribers.add(connection)
             self.supervisor.set_callback(self._publish)
         connection.channel.send((True, None))
@@ -86,13 +127,15 @@ class EventStreams:
         with self._switch_lock:
             with self._streams_lock:
                 self._subscribers.discard(connection)
-                none_left = not self._subscribers
+                none_left = not self._subscribers and self._replay is None
             if none_left:
                 self.supervisor.set_callback(None)
 
     def _publish(self, note: Notification) -> None:
         event = (note.job_id, note.session_name, int(note.job_state))
         with self._streams_lock:
+            if self._replay is not None:
+                self._replay.append(event)
             for connection in self._subscribers:
                 if connection.events is not None:
                     connection.events.put(event)

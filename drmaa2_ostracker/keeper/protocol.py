@@ -46,7 +46,7 @@ __all__ = [
 #: The first value of a client's hello: what speaks to a keeper is a drmaa2-ostracker client.
 MAGIC = "drmaa2-ostracker-keeper"
 #: The protocol's version; a client and a keeper of different versions never talk further.
-PROTOCOL = 7
+PROTOCOL = 8
 
 _HEADER = struct.Struct("<I")
 #: The largest message accepted (a listing of a million job ids fits).

@@ -150,8 +150,11 @@ class Keeper(Requests, EventStreams, Listening):
         _ = store.launches  # read before recovery, before this keeper starts a job
         store.open_ends()  # the ends a killed keeper did not store yet, stored before recovery
         self.supervisor.session_opened()  # the reaper stays ready while the keeper lives
+        self.start_replay()  # what recovery changes reaches the streams that follow
         for name in store.session_names():
             self._engine(name).recover()
+        if not self.supervisor.has_unfinished():
+            self.end_replay(now=True)  # nothing was left to recover: no stream will follow
         store.orphans.clear_stale(self.lineage.anchor)
         self._dir_fd = os.open(self.state_dir, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
         files.clear_socket(os.path.join(self.state_dir, files.SOCKET))
@@ -174,6 +177,7 @@ class Keeper(Requests, EventStreams, Listening):
                 checked = time.monotonic()
                 self._keep_socket(poller)
                 self.unsafe = files.unsafe_state_dir(self.state_dir)
+                self.end_replay()
             if ready:
                 listener = self._listener
                 if not self._stopping and listener is not None:

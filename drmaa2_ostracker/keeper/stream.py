@@ -44,16 +44,20 @@ class EventStream:
         #: Flush requests sent, and their answers received (on the current connection).
         self._asked = 0
         self._answered = 0
+        self._keeper_pid: int | None = None
         self._channel, self._keeper_pid = self._subscribe()
         self._thread = threading.Thread(target=self._read, name="drmaa2-events", daemon=True)
         self._thread.start()
 
     def _subscribe(self) -> tuple[Channel, int]:
-        """A new connection subscribed to the keeper's events, and the keeper's pid."""
+        """A new connection subscribed to the keeper's events, and the keeper's pid. A
+        stream that follows a killed keeper names it: the new keeper sends first what it
+        changed since it started (its recovery, before the stream could subscribe)."""
         channel = self._client.connect(follow=False)
         try:
             pid = peer_pid(channel)
-            channel.send(("subscribe", ()))
+            before = self._keeper_pid
+            channel.send(("subscribe", () if before is None else (before,)))
             (ok, value), _ = channel.receive()
         except BaseException:
             channel.close()
