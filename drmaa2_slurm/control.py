@@ -10,12 +10,14 @@ TimeoutException after :data:`CONTROL_TIMEOUT`.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from drmaa2.backend import Action
 from drmaa2.enums import JobState
 from drmaa2.errors import DeniedByDrmsException, InvalidStateException, TimeoutException
+from drmaa2.types import JobInfo
 from drmaa2_slurm.cluster import Cluster
+from drmaa2_slurm.info import cancelled_info
 from drmaa2_slurm.session_base import JobSessionBase
 from drmaa2_slurm.states import JOB_FIELDS, SlurmJob, slurm_task_id
 
@@ -136,6 +138,36 @@ class JobControl(JobSessionBase):
                 )
             time.sleep(delay)
             delay = min(delay * 2, 0.1)
+
+    def _held_past_deadline(self, rows: Sequence[SlurmJob]) -> list[tuple[str, JobState]]:
+        """End the held jobs among ``rows`` whose deadline_time passed: Slurm applies
+        ``--deadline`` only to jobs it may schedule, so a held one would wait forever.
+        Cancelled here and recorded FAILED, sub-state DEADLINE, as Slurm records a pending
+        job it ended at its deadline; the events published."""
+        now = time.time()
+        due = [
+            row.job_id
+            for row in rows
+            if row.state is JobState.QUEUED_HELD
+            and (deadline := self._deadline_of(row.job_id)) is not None
+            and deadline <= now
+        ]
+        infos: dict[str, tuple[JobState, str, JobInfo]] = {}
+        for job_id in due:
+            if self.slurm.scancel(slurm_task_id(job_id)).returncode != 0:
+                continue  # gone meanwhile: seen as it ended by the next poll
+            info = cancelled_info(job_id, self._known(job_id))
+            info.job_sub_state = "DEADLINE"
+            info.annotation = "its deadline_time passed while it was held: it never started"
+            infos[job_id] = (JobState.FAILED, "DEADLINE", info)
+        return self._record_ends(infos, {}) if infos else []
+
+    def _deadline_of(self, job_id: str) -> float | None:
+        """The deadline_time of a job (seconds since the epoch), None if it has none."""
+        if job_id not in self._deadlines:
+            deadline = self.job_template(job_id).deadline_time
+            self._deadlines[job_id] = None if deadline is None else deadline.timestamp()
+        return self._deadlines[job_id]
 
 
 def cancel_pending(cluster: Cluster, name: str) -> None:

@@ -39,7 +39,7 @@ from drmaa2_slurm.info import (
     record_info,
 )
 from drmaa2_slurm.poller import Poller
-from drmaa2_slurm.states import JOB_FIELDS, SlurmJob, slurm_task_id
+from drmaa2_slurm.states import JOB_FIELDS, SlurmJob, ran_unseen, slurm_task_id
 from drmaa2_slurm.store import ArrayRecord, JobRecord
 from drmaa2_slurm.submission import JobSubmission
 
@@ -60,6 +60,7 @@ class SlurmJobSession(JobSubmission, JobControl):
         self._rows = {}
         self._accounted = set()
         self._cancelling = set()
+        self._deadlines = {}
         created = self._store.session_created(name)
         if created is None:
             raise InvalidArgumentException(
@@ -151,7 +152,7 @@ class SlurmJobSession(JobSubmission, JobControl):
                         info = self._finished_info(row).to_json()
                     changes.append((row.job_id, row.state, row.sub_state, info))
                     if old is None or old[0] is not row.state:
-                        if _ran_unseen(old, row.state, row.ran):
+                        if ran_unseen(old, row.state, row.ran):
                             events.append((row.job_id, JobState.RUNNING))
                         events.append((row.job_id, row.state))
             missing = [
@@ -168,6 +169,7 @@ class SlurmJobSession(JobSubmission, JobControl):
             self._poller.publish(self._name, events, callback)
         if missing:
             events += self._forgotten(missing)
+        events += self._held_past_deadline(rows)
         return bool(events)
 
     def _forgotten(self, job_ids: list[str]) -> list[tuple[str, JobState]]:
@@ -201,6 +203,14 @@ class SlurmJobSession(JobSubmission, JobControl):
                 infos[job_id] = (row.state, row.sub_state, info)
             else:
                 infos[job_id] = (JobState.FAILED, PURGED, self._purged_info(job_id))
+        ran = {job_id: row.ran for job_id, (row, _) in ended.items()}
+        return self._record_ends(infos, ran)
+
+    def _record_ends(
+        self, infos: dict[str, tuple[JobState, str, JobInfo]], ran: dict[str, bool]
+    ) -> list[tuple[str, JobState]]:
+        """Record and publish the ends of jobs this object watched (``ran``: whether Slurm
+        says a job ran, for those it says so of); the events published."""
         changes: list[tuple[str, JobState, str, str | None]] = []
         with self._lock:
             before = {job_id: self._states.get(job_id) for job_id in infos}
@@ -211,7 +221,7 @@ class SlurmJobSession(JobSubmission, JobControl):
             callback = self._poller.publishing()
         events = []
         for job_id, state, _, _ in changes:
-            if job_id in ended and _ran_unseen(before.get(job_id), state, ended[job_id][0].ran):
+            if job_id in ran and ran_unseen(before.get(job_id), state, ran[job_id]):
                 events.append((job_id, JobState.RUNNING))
             events.append((job_id, state))
         try:
@@ -388,11 +398,3 @@ class SlurmJobSession(JobSubmission, JobControl):
     def close(self) -> None:
         """Stop watching the session's jobs; they keep running in Slurm."""
         self._poller.unregister(self)
-
-
-def _ran_unseen(old: tuple[JobState, str] | None, new: JobState, ran: bool) -> bool:
-    """Whether a job that ran is seen finished before it was seen started (it started and
-    ended between two polls): its RUNNING event is published before its end's, so that a
-    callback sees every state it went through."""
-    started = old is not None and old[0] not in (JobState.QUEUED, JobState.QUEUED_HELD)
-    return new.is_terminal and ran and not started

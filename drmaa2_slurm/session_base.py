@@ -13,6 +13,7 @@ import threading
 from collections.abc import Sequence
 
 from drmaa2.enums import JobState
+from drmaa2.types import JobInfo, JobTemplate
 from drmaa2_slurm.cluster import Cluster
 from drmaa2_slurm.commands import Slurm
 from drmaa2_slurm.poller import Poller
@@ -40,6 +41,8 @@ class JobSessionBase:
     _accounted: set[str]
     #: Jobs this session is terminating: one squeue no longer lists was cancelled.
     _cancelling: set[str]
+    #: The deadline_time of the jobs whose template was looked at (None: it has none).
+    _deadlines: dict[str, float | None]
 
     @property
     def slurm(self) -> Slurm:
@@ -47,6 +50,16 @@ class JobSessionBase:
         return self._cluster.slurm
 
     # Called by the control actions; defined by the session.
+
+    def _record_ends(
+        self, infos: dict[str, tuple[JobState, str, JobInfo]], ran: dict[str, bool]
+    ) -> list[tuple[str, JobState]]:
+        """Record and publish the ends of jobs; the events published."""
+        raise NotImplementedError
+
+    def job_template(self, job_id: str) -> JobTemplate:
+        """The template the job (or its array) was submitted with."""
+        raise NotImplementedError
 
     def _alive(self) -> None:
         """InvalidSessionException if the session was destroyed since this object opened it."""

@@ -20,6 +20,7 @@ __all__ = [
     "job_state",
     "parse_duration",
     "parse_time",
+    "ran_unseen",
     "slurm_task_id",
 ]
 
@@ -235,3 +236,11 @@ class SlurmJob:
         if self.reason not in ("", "None"):
             return f"Slurm state {self.slurm_state}, reason {self.reason}"
         return ""
+
+
+def ran_unseen(old: tuple[JobState, str] | None, new: JobState, ran: bool) -> bool:
+    """Whether a job that ran is seen finished before it was seen started (it started and
+    ended between two polls): its RUNNING event is published before its end's, so that a
+    callback sees every state it went through."""
+    started = old is not None and old[0] not in (JobState.QUEUED, JobState.QUEUED_HELD)
+    return new.is_terminal and ran and not started

@@ -289,6 +289,27 @@ def test_destroying_a_session_cancels_its_pending_jobs(slurm_cluster: Cluster) -
     session.close()
 
 
+def test_a_held_job_ends_at_its_deadline(
+    session: drmaa2.JobSession, slurm_cluster: Cluster
+) -> None:
+    """A held job whose deadline_time passes is ended without starting, FAILED with
+    sub-state DEADLINE, and gone from Slurm (Slurm applies --deadline only to jobs it may
+    schedule: the job stayed held forever)."""
+    deadline = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(seconds=3)
+    job = session.run_job(
+        {"remote_command": "/bin/true", "submit_as_hold": True, "deadline_time": deadline}
+    )
+    job.wait_terminated(TIMEOUT)
+    info = job.get_info()
+    assert (info.job_state, info.job_sub_state) == (JobState.FAILED, "DEADLINE"), info
+    assert info.dispatch_time is None and info.exit_status is None
+    assert info.finish_time is not None and info.finish_time >= deadline
+    left = subprocess.run(
+        ["squeue", "-h", "-j", job.id], env=slurm_cluster.env(), capture_output=True, text=True
+    )
+    assert left.stdout.strip() == "", left.stdout
+
+
 def test_reap_forgets_a_finished_job_only(session: drmaa2.JobSession) -> None:
     running = session.run_job(sleeper())
     with pytest.raises(drmaa2.InvalidStateException):
