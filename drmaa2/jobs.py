@@ -205,14 +205,15 @@ class JobArray:
         running task for hold, a finished one for terminate …), or no longer known because it
         was reaped, is passed over; that raises only when the action applied to no task. Any
         other failure is raised after acting on the rest, naming every failed task. The tasks
-        reaped, by this call or before, leave :attr:`job_list`."""
+        reaped, by this call or before, leave :attr:`job_list`; once every task was reaped,
+        the array is unknown (InvalidArgumentException, as for a reaped job)."""
         ids = [job.id for job in jobs]
         if not ids:
-            raise InvalidStateException(
-                f"{operation} of array {self._id} applies to no task: every task was reaped"
-            )
+            raise self._unknown(operation)
         outcome = self._session._control_array(self._id, ids, operation)
         failed, skipped = self._forget_reaped(operation, ids, outcome)
+        if not outcome.applied and not self._jobs:
+            raise self._unknown(operation)
         if failed:
             first = type(failed[0][1])
             detail = "; ".join(f"task {job_id}: {error}" for job_id, error in failed)
@@ -225,6 +226,13 @@ class JobArray:
             raise InvalidStateException(
                 f"{operation} of array {self._id} applies to none of its {len(ids)} tasks: {detail}"
             )
+
+    def _unknown(self, operation: ArrayOperation) -> InvalidArgumentException:
+        """The error of an action on an array every task of which was reaped: it is no
+        longer known, as a reaped job is not (``get_job_array`` raises the same)."""
+        return InvalidArgumentException(
+            f"{operation} of array {self._id}: no such array any more, every task of it was reaped"
+        )
 
     def _forget_reaped(
         self, operation: ArrayOperation, ids: list[str], outcome: ArrayOutcome

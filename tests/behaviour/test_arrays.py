@@ -234,5 +234,7 @@ def test_an_array_handle_passes_over_tasks_reaped_elsewhere(session: drmaa2.JobS
     assert array.job_list == [third]
     array.reap()
     assert array.job_list == [] and session.get_jobs() == []
-    with pytest.raises(drmaa2.InvalidStateException, match="reaped"):
-        array.terminate()
+    # Every task reaped: the array is unknown, as a reaped job is (and get_job_array says).
+    for control in (array.terminate, stale.terminate, stale.hold):
+        with pytest.raises(drmaa2.InvalidArgumentException, match="every task of it was reaped"):
+            control()
