@@ -62,6 +62,14 @@ def build_parser() -> Parser:
     return top
 
 
+def _command_parser(top: argparse.ArgumentParser, name: str | None) -> argparse.ArgumentParser:
+    """The parser of the command ``name`` (the top parser if there is none)."""
+    for action in top._actions:
+        if isinstance(action, argparse._SubParsersAction) and name in action.choices:
+            return action.choices[name]  # type: ignore[no-any-return]
+    return top
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the ``drmaa2`` command line with ``argv`` (default: ``sys.argv[1:]``); return the
     exit status. First it undoes the one change the interpreter made to its own environment
@@ -70,7 +78,10 @@ def main(argv: list[str] | None = None) -> int:
     arguments = sys.argv[1:] if argv is None else list(argv)
     try:
         parser = build_parser()
-        args = parser.parse_args(arguments)
+        args, unknown = parser.parse_known_args(arguments)
+        if unknown:  # said by the command's own parser, which names the command
+            command = _command_parser(parser, getattr(args, "command_name", None))
+            command.error(f"unrecognized arguments: {' '.join(unknown)}")
         misplaced = settle_session(args)
         if misplaced is not None:
             parser.error(misplaced)

@@ -89,3 +89,23 @@ def test_an_empty_session_name_is_a_usage_error(cli: Cli, command: str) -> None:
     error = one_line_error(cli(command, "--session", "", *args), 2)
     assert "--session" in error and "''" in error
     assert cli.json("sessions") == []
+
+
+@pytest.mark.parametrize(
+    ("args", "command"),
+    [
+        (["jobs", "--bogus"], "jobs"),
+        (["run", "--bogus", "--", "true"], "run"),
+        (["wait", "1", "--bogus"], "wait"),
+        (["--bogus", "sessions"], "sessions"),
+    ],
+)
+def test_an_unknown_option_is_named_with_its_command(
+    cli: Cli, args: list[str], command: str
+) -> None:
+    """An option no command knows is a usage error of that command, pointing to its own
+    --help (it was the top parser's, pointing to 'drmaa2 --help')."""
+    error = one_line_error(cli(*args), 2)
+    assert error.startswith(f"drmaa2 {command}: error: unrecognized arguments: --bogus"), error
+    assert f"(see 'drmaa2 {command} --help')" in error
+    no_job_was_recorded(cli)
