@@ -67,6 +67,8 @@ class SlurmJobSession(JobSubmission, JobControl):
                 f"there is no job session named {name!r} for the cluster of {cluster.conf}"
             )
         self._created = created
+        #: The last job's place in the order: later ones (another process's) are adopted.
+        self._seen_seq = self._store.last_seq(name)
         self._adopt(self._store.jobs(name, unfinished_only=True))
         poller.register(self)
 
@@ -125,7 +127,8 @@ class SlurmJobSession(JobSubmission, JobControl):
     def query_ids(self) -> list[str]:
         """The squeue ids of the session's unfinished jobs (an array once), those another
         process submitted since the last round included."""
-        self._adopt(self._store.jobs(self._name, unfinished_only=True))
+        records, self._seen_seq = self._store.jobs_since(self._name, self._seen_seq)
+        self._adopt(records)
         with self._lock:
             return sorted(set(self._unfinished.values()))
 

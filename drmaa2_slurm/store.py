@@ -209,6 +209,23 @@ class Store:
         )
         return _job(rows[0]) if rows else None
 
+    def last_seq(self, session: str) -> int:
+        """The place in the order of the session's last job (0 if it has none)."""
+        rows = self._read("SELECT max(seq) FROM jobs WHERE session = ?", (session,))
+        found = rows[0][0]
+        return found if isinstance(found, int) else 0
+
+    def jobs_since(self, session: str, seq: int) -> tuple[list[JobRecord], int]:
+        """The session's jobs recorded after the place ``seq`` in the order (submitted since,
+        by any process), and the place of the last one (``seq`` if there is none)."""
+        rows = self._read(
+            f"SELECT seq, {_JOB_COLUMNS} FROM jobs WHERE session = ? AND seq > ? ORDER BY seq",
+            (session, seq),
+        )
+        last = rows[-1][0] if rows else seq
+        assert isinstance(last, int)
+        return [_job(row[1:]) for row in rows], last
+
     def jobs(self, session: str, unfinished_only: bool = False) -> list[JobRecord]:
         """The session's jobs, oldest first (submission order, tasks in index order)."""
         where = " AND state NOT IN (7, 8)" if unfinished_only else ""
