@@ -14,7 +14,12 @@ from collections.abc import Callable, Sequence
 
 from drmaa2.backend import Action
 from drmaa2.enums import JobState
-from drmaa2.errors import DeniedByDrmsException, InvalidStateException, TimeoutException
+from drmaa2.errors import (
+    DeniedByDrmsException,
+    Drmaa2Exception,
+    InvalidStateException,
+    TimeoutException,
+)
 from drmaa2.types import JobInfo
 from drmaa2_slurm.cluster import Cluster
 from drmaa2_slurm.info import cancelled_info
@@ -145,13 +150,20 @@ class JobControl(JobSessionBase):
         Cancelled here and recorded FAILED, sub-state DEADLINE, as Slurm records a pending
         job it ended at its deadline; the events published."""
         now = time.time()
-        due = [
-            row.job_id
-            for row in rows
-            if row.state is JobState.QUEUED_HELD
-            and (deadline := self._deadline_of(row.job_id)) is not None
-            and deadline <= now
-        ]
+        with self._lock:  # the rows of this session's jobs only (squeue's are shared)
+            held = [
+                row.job_id
+                for row in rows
+                if row.state is JobState.QUEUED_HELD and row.job_id in self._unfinished
+            ]
+        due = []
+        for job_id in held:
+            try:
+                deadline = self._deadline_of(job_id)
+            except Drmaa2Exception:  # reaped, or its session destroyed, meanwhile
+                continue
+            if deadline is not None and deadline <= now:
+                due.append(job_id)
         infos: dict[str, tuple[JobState, str, JobInfo]] = {}
         for job_id in due:
             if self.slurm.scancel(slurm_task_id(job_id)).returncode != 0:

@@ -127,8 +127,9 @@ class SlurmJobSession(JobSubmission, JobControl):
     def query_ids(self) -> list[str]:
         """The squeue ids of the session's unfinished jobs (an array once), those another
         process submitted since the last round included."""
-        records, self._seen_seq = self._store.jobs_since(self._name, self._seen_seq)
-        self._adopt(records)
+        if self._store.session_created(self._name) == self._created:  # not another's now
+            records, self._seen_seq = self._store.jobs_since(self._name, self._seen_seq)
+            self._adopt(records)
         with self._lock:
             return sorted(set(self._unfinished.values()))
 

@@ -10,6 +10,7 @@ Slurm shows it, and an idle wait costs at most ``1 / MAX_INTERVAL`` squeue calls
 
 from __future__ import annotations
 
+import collections
 import logging
 import threading
 import time
@@ -34,6 +35,8 @@ BACKOFF = 1.5
 
 #: Seconds unregistering a callback waits at most for the events it is being given.
 _DELIVERY_TIMEOUT = 30.0
+#: How many jobs' last published state the poller remembers, to publish each change once.
+_LAST_PUBLISHED_KEPT = 100_000
 #: The longest single sleep of a wait (it goes on after it): a timeout of any size is valid,
 #: a condition's wait longer than threading.TIMEOUT_MAX is not.
 _LONGEST_SLEEP = 3600.0
@@ -72,6 +75,10 @@ class Poller:
         self._undelivered = 0
         self._delivering: set[int] = set()
         self._delivered = threading.Condition(threading.Lock())
+        #: The last state published of each job (by session and id), the newest last.
+        self._last_published: collections.OrderedDict[tuple[str, str], JobState] = (
+            collections.OrderedDict()
+        )
         self._thread: threading.Thread | None = None
         self._kick = threading.Event()
         #: squeue calls made, for the benchmarks.
@@ -130,8 +137,9 @@ class Poller:
             if not changes:
                 return
             with self._cond:
-                self._cond.notify_all()
-            if callback is None:
+                self._cond.notify_all()  # every object's waiters look at their own states
+            changes = self._not_published_yet(session, changes)
+            if callback is None or not changes:
                 return
             with self._delivered:
                 self._delivering.add(me)
@@ -145,6 +153,25 @@ class Poller:
                 self._delivering.discard(me)
                 self._undelivered -= 1
                 self._delivered.notify_all()
+
+    def _not_published_yet(
+        self, session: str, changes: list[tuple[str, JobState]]
+    ) -> list[tuple[str, JobState]]:
+        """The changes not published already: two objects of one session in this process
+        see each job's changes alike, and the callback gets each once."""
+        fresh = []
+        with self._delivered:
+            last = self._last_published
+            for job_id, state in changes:
+                before = last.get((session, job_id))
+                if before is not None and (before is state or before.is_terminal):
+                    continue  # published already (an end is final)
+                last[(session, job_id)] = state
+                last.move_to_end((session, job_id))
+                fresh.append((job_id, state))
+            while len(last) > _LAST_PUBLISHED_KEPT:
+                last.popitem(last=False)
+        return fresh
 
     # -- waiting -----------------------------------------------------------------------------
 
@@ -192,7 +219,11 @@ class Poller:
                     return
                 sessions = list(self._sessions)
             self._kick.clear()
-            changed = self.poll(sessions)
+            try:
+                changed = self.poll(sessions)
+            except Exception:  # one session's trouble (its store, say) must not stop the rest
+                _log.exception("drmaa2 slurm: a poll round failed; going on")
+                changed = False
             interval = MIN_INTERVAL if changed else min(interval * BACKOFF, MAX_INTERVAL)
             if self._kick.wait(interval):
                 interval = MIN_INTERVAL

@@ -64,6 +64,11 @@ class EventStreams:
                 self._replay_until = time.monotonic() + REPLAY_SECONDS
             self.supervisor.set_callback(self._publish)
 
+    def replaying(self) -> bool:
+        """Whether changes were kept for the streams still to follow (recovery made some)."""
+        with self._streams_lock:
+            return bool(self._replay)
+
     def end_replay(self, now: bool = False) -> None:
         """Stop keeping changes for streams still to follow: ``now``, or once the window is
         over (called now and then)."""

@@ -153,8 +153,8 @@ class Keeper(Requests, EventStreams, Listening):
         self.start_replay()  # what recovery changes reaches the streams that follow
         for name in store.session_names():
             self._engine(name).recover()
-        if not self.supervisor.has_unfinished():
-            self.end_replay(now=True)  # nothing was left to recover: no stream will follow
+        if not self.supervisor.has_unfinished() and not self.replaying():
+            self.end_replay(now=True)  # nothing was recovered: no stream has anything to get
         store.orphans.clear_stale(self.lineage.anchor)
         self._dir_fd = os.open(self.state_dir, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
         files.clear_socket(os.path.join(self.state_dir, files.SOCKET))

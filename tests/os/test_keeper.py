@@ -26,6 +26,7 @@ import struct
 import subprocess
 import sys
 import tempfile
+import textwrap
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -811,6 +812,64 @@ def test_what_a_new_keepers_recovery_changes_reaches_the_callback(state: Path) -
     finally:
         drmaa2.unregister_event_notification(backend=BACKEND)
         session_cleanup(js)
+
+
+def test_the_end_of_the_last_job_recovered_reaches_a_callback_that_follows(
+    state: Path, tmp_path: Path
+) -> None:
+    """The keeper killed while a client with a callback is stopped, and the client's only
+    job ends while no keeper runs: the next keeper records its end as it recovers, before
+    the client's stream follows it, and the end reaches the callback all the same (it was
+    dropped with the replay, nothing being left unfinished)."""
+    go = tmp_path / "go"
+    client = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent(
+                f"""
+                import sys, drmaa2
+                seen = []
+                drmaa2.register_event_notification(
+                    lambda n: seen.append(n.job_state.name), backend="os"
+                )
+                js = drmaa2.create_job_session("s", {str(state)!r}, backend="os")
+                job = js.run_job({{"remote_command": "/bin/sh",
+                                  "args": ["-c", "while [ ! -e {go} ]; do sleep 0.01; done"]}})
+                job.wait_started(60)
+                print("ready", flush=True)
+                sys.stdin.readline()
+                job.wait_terminated(60)
+                drmaa2.unregister_event_notification(backend="os")  # delivers what came
+                print(seen, flush=True)
+                js.destroy()
+                """
+            ),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert client.stdout is not None and client.stdin is not None
+        assert client.stdout.readline().strip() == "ready"
+        os.kill(client.pid, signal.SIGSTOP)
+        kill_keeper(state)
+        go.touch()  # the job ends while no keeper runs: its anchor keeps the end
+        wait_until(
+            lambda: any(
+                not found.name.startswith(("anchor.", "."))
+                for found in (state / "orphans").iterdir()
+            ),
+            what="the anchor to keep the end",
+        )
+        os.kill(client.pid, signal.SIGCONT)
+        out, _ = client.communicate("\n", timeout=TIMEOUT)
+    finally:
+        if client.poll() is None:
+            client.kill()  # (SIGKILL ends a stopped process too)
+            client.wait()
+    assert out.strip() == "['QUEUED', 'RUNNING', 'DONE']", out
 
 
 def test_a_forked_child_that_exits_leaves_the_parents_unnamed_session(state: Path) -> None:

@@ -310,6 +310,33 @@ def test_a_held_job_ends_at_its_deadline(
     assert left.stdout.strip() == "", left.stdout
 
 
+def test_two_sessions_and_two_objects_of_one_share_the_poller_cleanly(
+    session: drmaa2.JobSession, slurm_cluster: Cluster
+) -> None:
+    """A held job in another open session never stops the poller (looking for its deadline
+    in the wrong session raised, and the poller thread died: no event came any more), and
+    two objects of one session in one process publish each change once."""
+    conf = str(slurm_cluster.conf)
+    other = drmaa2.create_job_session(backend="slurm", contact=conf)
+    twin = drmaa2.open_job_session(session.name, conf, backend="slurm")
+    seen: list[tuple[str, JobState]] = []
+    drmaa2.register_event_notification(
+        lambda n: seen.append((n.job_id, n.job_state)), backend="slurm"
+    )
+    try:
+        held = other.run_job({"remote_command": "/bin/true", "submit_as_hold": True})
+        job = session.run_job({"remote_command": "/bin/true"})
+        twin.wait_all_terminated([drmaa2.Job(twin, job.id)], TIMEOUT)
+        wait_until(lambda: (job.id, JobState.DONE) in seen, what="the job's end event")
+        states = [state for job_id, state in seen if job_id == job.id]
+        assert states.count(JobState.DONE) == 1 and states.count(JobState.RUNNING) == 1, states
+        held.terminate()
+    finally:
+        drmaa2.unregister_event_notification(backend="slurm")
+        twin.close()
+        other.destroy()
+
+
 def test_reap_forgets_a_finished_job_only(session: drmaa2.JobSession) -> None:
     running = session.run_job(sleeper())
     with pytest.raises(drmaa2.InvalidStateException):
