@@ -275,7 +275,7 @@ def plan_submission(
         options.append(f"--array={spec}")
     environment = dict(os.environ)
     for key, value in (t.job_environment or {}).items():
-        if not key or "=" in key:
+        if not key or "=" in key or "\0" in key or "\0" in value:
             raise _invalid("job_environment", {key: value}, "not a valid environment variable")
         environment[key] = value
     script = _script(t, cd_word, prlimit, array is not None)

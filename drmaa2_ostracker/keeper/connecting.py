@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import logging
 import os
 import socket
 import struct
@@ -12,7 +13,11 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from drmaa2.errors import DrmCommunicationException, SessionManagementException
+from drmaa2.errors import (
+    Drmaa2Exception,
+    DrmCommunicationException,
+    SessionManagementException,
+)
 from drmaa2_ostracker import __version__, faults
 from drmaa2_ostracker.keeper import files
 from drmaa2_ostracker.keeper.protocol import (
@@ -31,6 +36,8 @@ if TYPE_CHECKING:
 __all__ = ["Connecting"]
 
 _CRED = struct.Struct("3i")
+
+_log = logging.getLogger(__name__)
 
 
 #: Keepers a connection starts that go away before it reaches them, at most.
@@ -79,7 +86,11 @@ class Connecting:
                 if follow and stream is not None:
                     stream.follow(peer_pid(channel))
                 elif follow and self._event_callback is not None:
-                    self._events_after_fork()
+                    try:
+                        self._events_after_fork()
+                    except (Drmaa2Exception, OSError) as error:
+                        # The request goes on; the next connection subscribes again.
+                        _log.warning("cannot subscribe to the keeper's events: %s", error)
                 return channel
             except (ConnectionLost, ConnectionError) as error:
                 # The keeper was exiting, or was killed: start anew.
