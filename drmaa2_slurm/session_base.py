@@ -1,8 +1,9 @@
 """The job session's shared fields, and the methods its parts call before they are defined.
 
 :class:`~drmaa2_slurm.job_session.SlurmJobSession` is assembled from mixins: submission
-(:mod:`~drmaa2_slurm.submission`) and control (:mod:`~drmaa2_slurm.control`) on top of what
-the session itself does (observing squeue, queries, waits). This base declares the fields every
+(:mod:`~drmaa2_slurm.submission`), control (:mod:`~drmaa2_slurm.control`) and queries
+(:mod:`~drmaa2_slurm.queries`) on top of what the session itself does (observing squeue,
+adopting other processes' jobs, waits). This base declares the fields every
 part shares (set in ``SlurmJobSession.__init__``) and the methods a part calls that the session
 defines.
 """
@@ -83,4 +84,12 @@ class JobSessionBase:
 
     def job_state(self, job_id: str) -> tuple[JobState, str]:
         """The job's state as squeue shows it now (a finished job's as recorded)."""
+        raise NotImplementedError
+
+    def _adopt(self, records: Sequence[JobRecord]) -> None:
+        """Watch the unfinished jobs among ``records`` this object does not know yet."""
+        raise NotImplementedError
+
+    def refresh(self, job_ids: Sequence[str]) -> None:
+        """Ask squeue about these jobs now (the unfinished ones; one call)."""
         raise NotImplementedError
