@@ -155,6 +155,8 @@ class Plan:
         if index is not None:
             env[b"TASK_ID"] = str(index).encode()
             own.append(b"TASK_ID=" + env[b"TASK_ID"])
+        else:  # a single job is no task, whatever it was given
+            env.pop(b"TASK_ID", None)
         if self._env_list is None:
             self._env_list = [
                 key + b"=" + value

@@ -132,11 +132,17 @@ def test_environment_is_inherited_extended_and_has_job_id(
 
 
 @pytest.mark.parametrize("given", ["inherited", "in the template"])
+@pytest.mark.parametrize("priority", [None, 1], ids=["plain", "priority"])
 def test_a_single_job_has_no_task_id_whatever_it_was_given(
-    session: drmaa2.JobSession, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, given: str
+    session: drmaa2.JobSession,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    given: str,
+    priority: int | None,
 ) -> None:
     """A job submitted from an array task (TASK_ID in its environment), or with TASK_ID in
-    its template, is no task: it has no TASK_ID, on every backend (slurm kept it)."""
+    its template, is no task: it has no TASK_ID, on every backend (slurm kept it), also when
+    it is started with code between fork and exec (os: a priority, limits; it kept it)."""
     environment: dict[str, str] = {}
     if given == "inherited":
         monkeypatch.setenv("TASK_ID", "7")
@@ -149,6 +155,7 @@ def test_a_single_job_has_no_task_id_whatever_it_was_given(
         args=["-c", 'echo "${TASK_ID-unset}"'],
         job_environment=environment,
         output_path=str(out),
+        priority=priority,
     )
     assert out.read_text() == "unset\n"
 
