@@ -104,9 +104,10 @@ def _check_unsupported(t: JobTemplate) -> None:
 
 
 def _check_machine(t: JobTemplate) -> None:
-    if t.candidate_machines is not None:
-        names = {host.hostname(), host.hostname().split(".")[0], "localhost"}
-        if not names.intersection(t.candidate_machines):
+    if t.candidate_machines:  # an empty list is unset, as in the C binding
+        name = host.hostname().lower()
+        names = {name, name.split(".")[0], "localhost"}
+        if not names.intersection(machine.lower() for machine in t.candidate_machines):
             raise _invalid(
                 "candidate_machines",
                 t.candidate_machines,

@@ -190,7 +190,7 @@ def _mail(t: JobTemplate) -> list[str]:
 
 def _excluded(t: JobTemplate, nodes: Callable[[], list[str]]) -> list[str]:
     """--exclude of every node not among candidate_machines ("any of" them)."""
-    if t.candidate_machines is None:
+    if not t.candidate_machines:  # an empty list is unset, as in the C binding
         return []
     everything = nodes()
     wanted = set(t.candidate_machines)

@@ -450,6 +450,12 @@ def test_machine_requirements_a_machine_meets_are_accepted(
     assert job.get_state()[0] is JobState.DONE
 
 
+def test_an_empty_candidate_machines_is_unset(session: drmaa2.JobSession) -> None:
+    """As in the C binding, where an empty list is the unset list (it was refused)."""
+    job = run(session, remote_command="/bin/true", candidate_machines=[])
+    assert job.get_state()[0] is JobState.DONE
+
+
 @pytest.mark.parametrize(
     ("field", "value"),
     [

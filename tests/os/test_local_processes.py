@@ -256,3 +256,15 @@ def gone_or_zombie(pid: int) -> bool:
         return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
         return True
+
+
+def test_the_machine_name_is_compared_without_regard_to_case(session: drmaa2.JobSession) -> None:
+    """Host names are not case-sensitive: this host's name in capitals is this machine."""
+    job = run(
+        session, remote_command="/bin/true", candidate_machines=[socket.gethostname().upper()]
+    )
+    assert job.get_state()[0] is JobState.DONE
+    with pytest.raises(drmaa2.InvalidArgumentException, match="candidate_machines"):
+        session.run_job(
+            {"remote_command": "/bin/true", "candidate_machines": ["X" + socket.gethostname()]}
+        )
