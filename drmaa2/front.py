@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime
 import math
+import os
 from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -229,6 +230,35 @@ def _contact_or_auth(contact: object, auth: object) -> str | None:
             f"contact: expected a str (or, in its place as in Grid Engine's binding, auth: "
             f"a Sudo or a mapping), got {contact!r}"
         )
+    return contact
+
+
+def _consistent(template: JobTemplate) -> None:
+    """InvalidArgumentException for a template whose fields contradict each other, on every
+    backend: a slot range that ends below its start, a deadline no later than the start."""
+    low, high = template.min_slots, template.max_slots
+    if high is not None and high < (1 if low is None else low):
+        raise InvalidArgumentException(
+            f"JobTemplate.max_slots {high}: below min_slots ({1 if low is None else low})"
+        )
+    start, deadline = template.start_time, template.deadline_time
+    if start is not None and deadline is not None and deadline <= start:
+        raise InvalidArgumentException(
+            f"JobTemplate.deadline_time {deadline.isoformat()}: not after start_time "
+            f"({start.isoformat()}): the job could never start"
+        )
+
+
+def _where(contact: str | None) -> str:
+    """A contact as a session's place compares it: a path that exists, its symbolic links
+    resolved (two contacts naming one state directory are one place); else as it is."""
+    if contact is None:
+        return "None"
+    try:
+        if os.path.exists(contact):
+            return os.path.realpath(contact)
+    except (OSError, ValueError):  # a NUL in it, or a name too long: not a path
+        pass
     return contact
 
 

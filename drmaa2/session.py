@@ -32,11 +32,13 @@ from drmaa2.front import Timeout as Timeout
 from drmaa2.front import (
     _backend_call,
     _binding_arguments,
+    _consistent,
     _contact_or_auth,
     _index_arg,
     _name_arg,
     _new_session_name,
     _no_auth,
+    _where,
 )
 from drmaa2.jobs import Job, JobArray
 from drmaa2.lifetime import SessionLifetime
@@ -157,6 +159,7 @@ class JobSession(SessionWaits):
         self._backend = session
         self._name = session.name
         self._contact: str | None = session.contact
+        self._where = _where(session.contact)
         self._closed = False
 
     def open(self) -> None:
@@ -235,6 +238,7 @@ class JobSession(SessionWaits):
         _no_auth(auth)
         self._check_open()
         jt = JobTemplate.coerce(template)
+        _consistent(jt)
         job_id = _backend_call(self._backend_name, "run_job", lambda: self._backend.run_job(jt))
         return Job(self, job_id, jt.job_name)
 
@@ -255,6 +259,7 @@ class JobSession(SessionWaits):
         _no_auth(auth)
         self._check_open()
         jt = JobTemplate.coerce(template)
+        _consistent(jt)
         begin = _index_arg("begin_index", begin_index, 1)
         end = _index_arg("end_index", end_index, begin, "begin_index")
         stride = _index_arg("step", step, 1)
@@ -354,7 +359,7 @@ class JobSession(SessionWaits):
         return (
             "job session",
             self._backend_name,
-            str(self._contact),
+            self._where,
             self._name,
             "" if incarnation is None else str(incarnation),
         )

@@ -450,6 +450,33 @@ def test_machine_requirements_a_machine_meets_are_accepted(
     assert job.get_state()[0] is JobState.DONE
 
 
+@pytest.mark.parametrize(
+    ("fields", "named"),
+    [
+        ({"min_slots": 1, "max_slots": 0}, "max_slots"),
+        ({"max_slots": 0}, "max_slots"),
+        ({"start_time": "+7200", "deadline_time": "+3600"}, "deadline_time"),
+        ({"start_time": "+3600", "deadline_time": "+3600"}, "deadline_time"),
+    ],
+)
+def test_fields_that_contradict_each_other_are_refused(
+    session: drmaa2.JobSession, fields: dict[str, object], named: str
+) -> None:
+    """A slot range ending below its start, a deadline no later than the start time: the
+    job could never run as asked (both were taken; the second could only ever end FAILED)."""
+    now = datetime.datetime.now(datetime.timezone.utc)
+    template: dict[str, object] = {"remote_command": "/bin/true"}
+    for key, value in fields.items():
+        if isinstance(value, str):
+            value = now + datetime.timedelta(seconds=int(value))
+        template[key] = value
+    with pytest.raises(drmaa2.InvalidArgumentException, match=named):
+        session.run_job(template)
+    with pytest.raises(drmaa2.InvalidArgumentException, match=named):
+        session.run_bulk_jobs(template, 1, 2)
+    assert session.get_jobs() == []
+
+
 def test_an_empty_candidate_machines_is_unset(session: drmaa2.JobSession) -> None:
     """As in the C binding, where an empty list is the unset list (it was refused)."""
     job = run(session, remote_command="/bin/true", candidate_machines=[])

@@ -538,6 +538,25 @@ def test_wait_all_over_own_and_another_processs_jobs(state: Path) -> None:
         controller.end("exit")
 
 
+def test_two_contacts_naming_one_state_directory_are_one_session(state: Path) -> None:
+    """A state directory reached through a symbolic link is the same place: a job of one
+    object is waited for, compared and hashed as a job of the other (it was refused as
+    another session's)."""
+    js = drmaa2.create_job_session("linked", str(state), backend=BACKEND)
+    link = state.parent / "link"
+    link.symlink_to(state)
+    other = drmaa2.open_job_session("linked", str(link), backend=BACKEND)
+    try:
+        job = js.run_job({"remote_command": "/bin/true"})
+        assert other.wait_any_terminated([job], TIMEOUT) == job
+        (seen,) = other.get_jobs()
+        assert seen == job
+        assert {seen, job} == {job}
+    finally:
+        other.close()
+        js.close()
+
+
 def test_destroy_forgets_the_session_but_not_its_running_jobs(state: Path) -> None:
     js = drmaa2.create_job_session("doomed", str(state), backend=BACKEND)
     job = js.run_job({"remote_command": "/bin/sleep", "args": ["600"]})
