@@ -117,3 +117,47 @@ __all__ = [
     *_errors.__all__,
 ]
 del _errors
+
+# Grid Engine's binding's modules, under their names: ``import drmaa2`` makes
+# ``drmaa2.drmaa2_constants`` and ``drmaa2.drmaa2_exceptions`` attributes as the binding does,
+# and ``from drmaa2.job_template import JobTemplate`` (one class a module there) runs too.
+from drmaa2 import drmaa2_constants as drmaa2_constants  # noqa: E402
+from drmaa2 import drmaa2_exceptions as drmaa2_exceptions  # noqa: E402
+
+#: The binding's module of each class (or function) it defines one a module.
+_BINDING_MODULES = {
+    "job": ("Job",),
+    "job_array": ("JobArray",),
+    "job_info": ("JobInfo",),
+    "job_session": ("JobSession",),
+    "job_template": ("JobTemplate",),
+    "library_manager": ("LibraryManager",),
+    "log_manager": ("LogManager",),
+    "machine_info": ("MachineInfo",),
+    "monitoring_session": ("MonitoringSession",),
+    "notification": ("Notification",),
+    "queue_info": ("QueueInfo",),
+    "reservation": ("Reservation",),
+    "reservation_info": ("ReservationInfo",),
+    "reservation_session": ("ReservationSession",),
+    "reservation_template": ("ReservationTemplate",),
+    "sudo": ("Sudo",),
+    "version": ("Version",),
+}
+
+
+def _binding_module_aliases() -> None:
+    import sys
+    import types
+
+    for module, names in _BINDING_MODULES.items():
+        full = f"{__name__}.{module}"
+        alias = types.ModuleType(full, f"Grid Engine's binding's {full}: {', '.join(names)}.")
+        alias.__all__ = list(names)  # type: ignore[attr-defined]
+        for name in names:
+            setattr(alias, name, globals()[name])
+        sys.modules.setdefault(full, alias)
+        globals().setdefault(module, sys.modules[full])
+
+
+_binding_module_aliases()

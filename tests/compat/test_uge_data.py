@@ -372,6 +372,49 @@ def test_the_bindings_exceptions_module() -> None:
     assert namespace["InvalidArgument"] is InvalidArgumentException
 
 
+def test_the_bindings_modules_are_attributes_and_importable_in_a_fresh_interpreter() -> None:
+    """``import drmaa2`` makes the constants and exceptions modules attributes, and every
+    module of the binding that holds one public class imports it under the binding's path
+    (each was an AttributeError or ModuleNotFoundError)."""
+    import subprocess
+    import sys
+
+    script = """
+import drmaa2
+assert drmaa2.drmaa2_constants.POSIX_EPOCH.year == 1970
+assert drmaa2.drmaa2_exceptions.InvalidArgument is drmaa2.InvalidArgumentException
+from drmaa2.job_template import JobTemplate
+from drmaa2.job_session import JobSession
+from drmaa2.job_info import JobInfo
+from drmaa2.job import Job
+from drmaa2.job_array import JobArray
+from drmaa2.monitoring_session import MonitoringSession
+from drmaa2.machine_info import MachineInfo
+from drmaa2.queue_info import QueueInfo
+from drmaa2.notification import Notification
+from drmaa2.sudo import Sudo
+from drmaa2.version import Version
+from drmaa2.library_manager import LibraryManager
+from drmaa2.log_manager import LogManager
+from drmaa2.reservation import Reservation
+from drmaa2.reservation_info import ReservationInfo
+from drmaa2.reservation_session import ReservationSession
+from drmaa2.reservation_template import ReservationTemplate
+import drmaa2.job_session
+for name in ("JobTemplate", "JobSession", "JobInfo", "Job", "JobArray", "MonitoringSession",
+             "MachineInfo", "QueueInfo", "Notification", "Sudo", "Version", "LibraryManager",
+             "LogManager", "Reservation", "ReservationInfo", "ReservationSession",
+             "ReservationTemplate"):
+    assert globals()[name] is getattr(drmaa2, name), name
+assert drmaa2.job_session.JobSession is JobSession
+print("ok")
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
+    )
+    assert (done.returncode, done.stdout, done.stderr) == (0, "ok\n", "")
+
+
 def test_posix_epoch_subtracts_naive_and_aware_datetimes() -> None:
     """The binding's tests: ``int((jt.start_time - POSIX_EPOCH).total_seconds())`` equals the
     same for the naive ``datetime.now()`` that was set."""
