@@ -60,8 +60,8 @@ class Requests:
     supervisor: Supervisor
     _lock: threading.Lock
     _engines: dict[str, SessionEngine]
-    #: Sessions being destroyed (see :meth:`_do_destroy_session`).
-    _destroying: set[str]
+    #: Sessions being destroyed, by how many requests at once (see :meth:`_do_destroy_session`).
+    _destroying: collections.Counter[str]
     _plans: collections.OrderedDict[tuple[int, int], Plan]
 
     # -- sessions ----------------------------------------------------------------------------
@@ -158,7 +158,7 @@ class Requests:
             engine = self._engines.pop(name, None)
             # Until it is gone from the store, a request that finds it there makes no engine
             # of it anew (it would outlive the session, and its waits would not end so).
-            self._destroying.add(name)
+            self._destroying[name] += 1
         try:
             if engine is not None:
                 engine.destroyed = True  # before the waits it has wake up
@@ -167,7 +167,9 @@ class Requests:
             self.store.destroy_session(name)
         finally:
             with self._lock:
-                self._destroying.discard(name)
+                self._destroying[name] -= 1
+                if not self._destroying[name]:
+                    del self._destroying[name]
 
     def _do_session_names(self, connection: Connection, *, fds: list[int]) -> list[str]:
         assert self.store is not None

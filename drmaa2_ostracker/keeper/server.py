@@ -101,7 +101,7 @@ class Keeper(Requests, EventStreams, Listening):
         self._streams_lock = threading.Lock()
         self._switch_lock = threading.Lock()
         self._engines: dict[str, SessionEngine] = {}
-        self._destroying: set[str] = set()
+        self._destroying: collections.Counter[str] = collections.Counter()
         self._plans: collections.OrderedDict[tuple[int, int], Plan] = collections.OrderedDict()
         self._retire = False
         #: SIGTERM came: the keeper hangs up and exits, leaving its jobs running.
