@@ -311,8 +311,10 @@ class KeeperClient(Connecting):
             stream = None if callback is None else EventStream(self, callback)
             with self._lock:
                 self._events = stream
-            if old is not None:
-                old.stop()
+        # Stopped outside the lock: the stream's thread may be in a callback that registers
+        # one (waiting for the lock) while this thread waits for it.
+        if old is not None:
+            old.stop()
 
     def _events_after_fork(self) -> None:
         """A forked child's first connection: its event stream, if the parent had one (the

@@ -1336,3 +1336,55 @@ def test_cli_destroy_with_queued_and_held_jobs_lets_the_keeper_exit(cli_state: P
     wait_until(lambda: gone(pid), what="the keeper to exit after destroy")
     wait_until(lambda: not cli_keepers(state), what="no CLI keeper to stay")
     assert "default" not in cli(state, "sessions", **idle).stdout.split()
+
+
+def test_a_callback_registering_while_another_thread_unregisters_waits_for_nothing(
+    state: Path,
+) -> None:
+    """A callback that registers a callback while another thread unregisters: both calls
+    return at once (the unregistering thread held the subscription lock while it waited for
+    the delivering thread, which waited for that lock: both hung for 30 s)."""
+    js = drmaa2.JobSession("s", str(state), backend=BACKEND)
+    entered, go, done = threading.Event(), threading.Event(), threading.Event()
+
+    def callback(note: drmaa2.Notification) -> None:
+        if entered.is_set():
+            return
+        entered.set()
+        go.wait(TIMEOUT)
+        drmaa2.register_event_notification(lambda note: None, backend=BACKEND)
+        done.set()
+
+    drmaa2.register_event_notification(callback, backend=BACKEND)
+    try:
+        js.run_job({"remote_command": "/bin/true"}).wait_terminated(TIMEOUT)
+        assert entered.wait(TIMEOUT)
+        unregistering = threading.Thread(
+            target=drmaa2.unregister_event_notification, kwargs={"backend": BACKEND}
+        )
+        started = time.monotonic()
+        unregistering.start()
+        # Let the unregistering thread reach its wait for the delivering thread.
+        wait_until(
+            lambda: "stop" in _calls_of(unregistering) or not unregistering.is_alive(),
+            what="the unregistering thread to stop the stream",
+        )
+        go.set()
+        assert done.wait(TIMEOUT)
+        unregistering.join(TIMEOUT)
+        assert not unregistering.is_alive()
+        assert time.monotonic() - started < 10, "a registration waited for the other"
+    finally:
+        go.set()
+        drmaa2.unregister_event_notification(backend=BACKEND)
+        session_cleanup(js)
+
+
+def _calls_of(thread: threading.Thread) -> list[str]:
+    """The names of the functions a thread is in, innermost first."""
+    frame = sys._current_frames().get(thread.ident or 0)
+    names = []
+    while frame is not None:
+        names.append(frame.f_code.co_name)
+        frame = frame.f_back
+    return names
