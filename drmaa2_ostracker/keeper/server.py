@@ -133,6 +133,12 @@ class Keeper(Requests, EventStreams, Listening):
         try:
             lock.take(lambda: self._stopping, served=self._served_already)
             self.lineages_before = lock.before
+            self.store = store = Store(self.state_dir)
+            # The anchor's file is made before the keeper notes itself (see settle_in): a
+            # keeper killed in between is noted nowhere, and forked nothing. (Noted first,
+            # such a keeper left its jobs' starts undecided: FAILED start_unconfirmed.)
+            if not store.orphans.settle_in(self.lineage.anchor, self.lineages_before):
+                self.lineage = dataclasses.replace(self.lineage, anchor=None)
             lock.note(self.lineage)
             self._open()
             if self.supervisor.all_written():  # what the keepers before left is decided
@@ -145,8 +151,8 @@ class Keeper(Requests, EventStreams, Listening):
             lock.close()
 
     def _open(self) -> None:
-        self.store = store = Store(self.state_dir)
-        store.orphans.settle_in(self.lineage.anchor, self.lineages_before)
+        store = self.store
+        assert store is not None
         _ = store.launches  # read before recovery, before this keeper starts a job
         store.open_ends()  # the ends a killed keeper did not store yet, stored before recovery
         self.supervisor.session_opened()  # the reaper stays ready while the keeper lives

@@ -288,14 +288,16 @@ class Orphans:
         finally:
             os.close(fd)
 
-    def settle_in(self, anchor: ProcessIdentity | None, lineages: list[Lineage]) -> None:
-        """At a keeper's start, before it recovers: note the keepers before it
-        (:attr:`lineages`) and make the file its anchor will say "exited" in (see
-        :mod:`~drmaa2_ostracker.keeper.anchor`). Without it (a full disk), the keeper's
-        killed forks are decided as if it had no anchor."""
+    def settle_in(self, anchor: ProcessIdentity | None, lineages: list[Lineage]) -> bool:
+        """At a keeper's start, before it notes itself in its lock file: note the keepers
+        before it (:attr:`lineages`) and make the file its anchor will say "exited" in (see
+        :mod:`~drmaa2_ostracker.keeper.anchor`); whether it was made. Without it (a full
+        disk), the keeper notes itself without an anchor: its killed forks are decided as if
+        it had none. So a keeper noted with an anchor has the anchor's file, and one killed
+        before it made it is not noted at all (it forked nothing)."""
         self.lineages = lineages
         if anchor is None:
-            return
+            return True
         _set_aside_unusable(self._path)
         try:
             directory = orphans_directory(os.path.dirname(self._path))
@@ -307,6 +309,8 @@ class Orphans:
                 os.close(directory)
         except OSError as error:
             _log.warning("cannot make the file of the keeper's anchor: %s", error)
+            return False
+        return True
 
     def clear_stale(self, anchor: ProcessIdentity | None) -> None:
         """After a keeper's recovery: remove the files of anchors no keeper notes any more
