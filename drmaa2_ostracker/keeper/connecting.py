@@ -7,6 +7,7 @@ import contextlib
 import fcntl
 import logging
 import os
+import select
 import socket
 import struct
 import time
@@ -42,6 +43,11 @@ _log = logging.getLogger(__name__)
 
 #: Keepers a connection starts that go away before it reaches them, at most.
 _VANISHED_AT_MOST = 5
+#: Seconds a client waits for a keeper of another version that hands over (it has no
+#: unfinished job) to exit, before it reports the keeper's answer.
+HANDOVER_WAIT = 10.0
+#: What a keeper of another version says when it hands over at once (every release so far).
+_HANDING_OVER = "it is handing over now"
 
 
 class Connecting:
@@ -134,8 +140,17 @@ class Connecting:
             channel.send(("hello", (MAGIC, PROTOCOL, __version__)))
         (ok, value), _ = self._receive(channel)
         if not ok:
+            error = decode_error(value)
+            if _HANDING_OVER in str(error):
+                # A keeper of another version with nothing unfinished: it exits at once.
+                # Wait for that, then start this version's (the caller connects again).
+                pid = peer_pid(channel)
+                channel.close()
+                if _wait_gone(pid, HANDOVER_WAIT):
+                    raise ConnectionLost(f"the keeper {pid} of another version handed over")
+                raise error
             channel.close()
-            raise decode_error(value)
+            raise error
         self.keeper_pid = int(value[2])
         return channel
 
@@ -157,3 +172,24 @@ class Connecting:
             return channel
         finally:
             os.close(lock)
+
+
+def _wait_gone(pid: int, timeout: float) -> bool:
+    """Whether process ``pid`` exits within ``timeout`` seconds (or is gone already)."""
+    try:
+        pidfd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return True
+    except OSError:  # no pidfd here: look now and then
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                return True
+            time.sleep(0.01)
+        return False
+    try:
+        return bool(select.select([pidfd], [], [], timeout)[0])
+    finally:
+        os.close(pidfd)

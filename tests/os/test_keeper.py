@@ -1388,3 +1388,52 @@ def _calls_of(thread: threading.Thread) -> list[str]:
         names.append(frame.f_code.co_name)
         frame = frame.f_back
     return names
+
+
+def test_an_idle_keeper_of_another_version_hands_over_without_an_error(
+    state: Path, tmp_path: Path
+) -> None:
+    """A keeper of another version (a copy of the package with another version number)
+    that has no unfinished job: the first call of this version waits for it to exit and
+    starts its own, and sees what the old one recorded (the call failed with "it is handing
+    over now; try again", though there was nothing to do)."""
+    old = tmp_path / "old"
+    for package in ("drmaa2", "drmaa2_ostracker"):
+        source = Path(__file__).resolve().parents[2] / package
+        shutil.copytree(source, old / package, ignore=shutil.ignore_patterns("__pycache__"))
+    init = old / "drmaa2_ostracker" / "__init__.py"
+    init.write_text(init.read_text().replace(f'"{__version__}"', '"0.0.1-old"'))
+    script = textwrap.dedent(
+        f"""
+        import drmaa2, drmaa2_ostracker
+        assert drmaa2_ostracker.__version__ == "0.0.1-old", drmaa2_ostracker.__file__
+        js = drmaa2.create_job_session("v", {str(state)!r}, backend="os")
+        js.run_job({{"remote_command": "/bin/true"}}).wait_terminated(60)
+        js.close()
+        print(open({str(state / "keeper.lock")!r}).read().split()[0])
+        """
+    )
+    env = {**os.environ, "PYTHONPATH": str(old), "DRMAA2_OS_KEEPER_IDLE": "120"}
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    old_keeper = int(done.stdout.split()[0])
+    assert psutil.pid_exists(old_keeper)
+    try:
+        js = drmaa2.open_job_session("v", str(state), backend=BACKEND)
+        try:
+            (job,) = js.get_jobs()
+            assert job.get_state()[0] is JobState.DONE
+            assert keeper_pid(state) != old_keeper
+            wait_until(lambda: not psutil.pid_exists(old_keeper), what="the old keeper gone")
+        finally:
+            session_cleanup(js)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(old_keeper, signal.SIGKILL)
