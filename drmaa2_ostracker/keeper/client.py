@@ -113,6 +113,8 @@ class KeeperClient(Connecting):
         #: The pid of the keeper last talked to.
         self.keeper_pid: int | None = None
         self._events: EventStream | None = None
+        #: The reading thread of the last stream begun (a new one delivers after it).
+        self._last_stream: threading.Thread | None = None
         #: Held while the event stream is changed: one subscription at a time.
         self._events_lock = threading.Lock()
         #: What the stream calls (kept across a fork: the child subscribes anew).
@@ -308,13 +310,20 @@ class KeeperClient(Connecting):
             if callback is not None and old is not None and old.running:
                 old.set_callback(callback)
                 return
-            stream = None if callback is None else EventStream(self, callback)
+            if old is not None:
+                old.ask_stop()
+                self._last_stream = old.thread
+            stream = None
+            if callback is not None:
+                # It delivers once the last stream's thread has delivered what it has.
+                stream = EventStream(self, callback, after=self._last_stream)
+                self._last_stream = stream.thread
             with self._lock:
                 self._events = stream
-        # Stopped outside the lock: the stream's thread may be in a callback that registers
-        # one (waiting for the lock) while this thread waits for it.
+        # Waited for outside the lock: the old stream's thread may be in a callback that
+        # registers one (waiting for the lock) while this thread waits for it.
         if old is not None:
-            old.stop()
+            old.wait_stopped()
 
     def _events_after_fork(self) -> None:
         """A forked child's first connection: its event stream, if the parent had one (the
@@ -345,6 +354,7 @@ class KeeperClient(Connecting):
         self._pool = []
         self._sessions = 0
         self._events = None  # the parent's; the child's starts with its first connection
+        self._last_stream = None
         self._events_lock = threading.Lock()
         self._ahead.forked()
         self._keys = itertools.count()

@@ -34,9 +34,18 @@ class EventStream:
     sent are lost.
     """
 
-    def __init__(self, client: KeeperClient, callback: Callable[[tuple[Any, ...]], None]) -> None:
+    def __init__(
+        self,
+        client: KeeperClient,
+        callback: Callable[[tuple[Any, ...]], None],
+        after: threading.Thread | None = None,
+    ) -> None:
         self._client = client
         self._callback = callback
+        #: The reading thread of the stream this one follows (stopped, and maybe still
+        #: delivering what was published before): this one delivers once it has ended, so
+        #: a callback never runs in two threads at once, and a job's changes come in order.
+        self._after = after
         self._stopped = False
         self._cond = threading.Condition()
         #: Held while subscribing: one subscription at a time.
@@ -98,6 +107,9 @@ class EventStream:
 
     def _read(self) -> None:
         try:
+            after, self._after = self._after, None
+            if after is not None and after is not threading.current_thread():
+                after.join()
             self._deliver()
         finally:
             with self._cond:
@@ -183,13 +195,28 @@ class EventStream:
         """Deliver the events from the next one on to ``callback`` instead (none is lost)."""
         self._callback = callback
 
+    @property
+    def thread(self) -> threading.Thread:
+        """The thread that reads and delivers the stream's events."""
+        return self._thread
+
     def stop(self) -> None:
-        """Ask for the end: every event published before is delivered first."""
+        """Ask for the end and wait for it: every event published before is delivered
+        first (:meth:`ask_stop`, then :meth:`wait_stopped`)."""
+        self.ask_stop()
+        self.wait_stopped()
+
+    def ask_stop(self) -> None:
+        """Ask for the end (the keeper sends what was published before, then ends)."""
         with self._cond:
             self._stopped = True
             channel = self._channel
         with contextlib.suppress(OSError):
             channel.send(("unsubscribe", ()))
+
+    def wait_stopped(self) -> None:
+        """Wait until the events published before :meth:`ask_stop` were delivered (at once
+        in the delivering thread itself: a callback that unsubscribes)."""
         if self._thread is not threading.current_thread():
             self._thread.join(30.0)
         with self._cond:

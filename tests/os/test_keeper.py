@@ -1366,7 +1366,7 @@ def test_a_callback_registering_while_another_thread_unregisters_waits_for_nothi
         unregistering.start()
         # Let the unregistering thread reach its wait for the delivering thread.
         wait_until(
-            lambda: "stop" in _calls_of(unregistering) or not unregistering.is_alive(),
+            lambda: "join" in _calls_of(unregistering) or not unregistering.is_alive(),
             what="the unregistering thread to stop the stream",
         )
         go.set()
@@ -1437,3 +1437,51 @@ def test_an_idle_keeper_of_another_version_hands_over_without_an_error(
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.kill(old_keeper, signal.SIGKILL)
+
+
+def test_a_callback_registered_while_the_last_is_still_delivering_waits_its_turn(
+    state: Path,
+) -> None:
+    """A callback registered while the stream an unregister stopped still delivers what was
+    published before: it is called once that is done, never at the same time, and a job's
+    changes reach it in order (they came as DONE, QUEUED, RUNNING, two callbacks at once)."""
+    js = drmaa2.JobSession("s", str(state), backend=BACKEND)
+    seen: list[tuple[str, JobState]] = []
+    running = [0, 0]  # now, most at once
+    lock = threading.Lock()
+
+    def slow(note: drmaa2.Notification) -> None:
+        with lock:
+            running[0] += 1
+            running[1] = max(running)
+        time.sleep(0.05)
+        with lock:
+            running[0] -= 1
+            seen.append((note.job_id, note.job_state))
+
+    drmaa2.register_event_notification(slow, backend=BACKEND)
+    try:
+        for _ in range(10):
+            js.run_job({"remote_command": "/bin/true"})
+        job = js.run_job({"remote_command": "/bin/sleep", "args": ["0.5"]})
+        unregistering = threading.Thread(
+            target=drmaa2.unregister_event_notification, kwargs={"backend": BACKEND}
+        )
+        unregistering.start()
+        wait_until(
+            lambda: "join" in _calls_of(unregistering) or not unregistering.is_alive(),
+            what="the unregistering thread to wait for the stream's end",
+        )
+        drmaa2.register_event_notification(slow, backend=BACKEND)
+        job.wait_terminated(TIMEOUT)
+        unregistering.join(TIMEOUT)
+        wait_until(
+            lambda: (job.id, JobState.DONE) in seen, what="the job's end to reach the callback"
+        )
+        states = [state_ for id_, state_ in seen if id_ == job.id]
+        order = [JobState.QUEUED, JobState.RUNNING, JobState.DONE]
+        assert states == [s for s in order if s in states], states
+        assert running[1] == 1, "a callback ran in two threads at once"
+    finally:
+        drmaa2.unregister_event_notification(backend=BACKEND)
+        session_cleanup(js)
