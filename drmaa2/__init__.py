@@ -147,6 +147,7 @@ _BINDING_MODULES = {
 
 
 def _binding_module_aliases() -> None:
+    import importlib.machinery
     import sys
     import types
 
@@ -154,6 +155,7 @@ def _binding_module_aliases() -> None:
         full = f"{__name__}.{module}"
         alias = types.ModuleType(full, f"Grid Engine's binding's {full}: {', '.join(names)}.")
         alias.__all__ = list(names)  # type: ignore[attr-defined]
+        alias.__spec__ = importlib.machinery.ModuleSpec(full, None)
         for name in names:
             setattr(alias, name, globals()[name])
         sys.modules.setdefault(full, alias)

@@ -250,12 +250,13 @@ def _consistent(template: JobTemplate) -> None:
 
 
 def _where(contact: str | None) -> str:
-    """A contact as a session's place compares it: a path that exists, its symbolic links
-    resolved (two contacts naming one state directory are one place); else as it is."""
+    """A contact as a session's place compares it: an absolute path that exists, its symbolic
+    links resolved (two contacts naming one state directory are one place); else as it is
+    (a relative one would depend on the working directory)."""
     if contact is None:
         return "None"
     try:
-        if os.path.exists(contact):
+        if os.path.isabs(contact) and os.path.exists(contact):
             return os.path.realpath(contact)
     except (OSError, ValueError):  # a NUL in it, or a name too long: not a path
         pass

@@ -175,7 +175,10 @@ class Connecting:
 
 
 def _wait_gone(pid: int, timeout: float) -> bool:
-    """Whether process ``pid`` exits within ``timeout`` seconds (or is gone already)."""
+    """Whether process ``pid`` exits within ``timeout`` seconds (or is gone already); False
+    at once for a pid not to be seen here (0: the keeper is in another pid namespace)."""
+    if pid <= 0:
+        return False
     try:
         pidfd = os.pidfd_open(pid)
     except ProcessLookupError:
@@ -187,9 +190,13 @@ def _wait_gone(pid: int, timeout: float) -> bool:
                 os.kill(pid, 0)
             except ProcessLookupError:
                 return True
+            except PermissionError:  # another user's process now: the keeper is gone
+                return True
             time.sleep(0.01)
         return False
     try:
-        return bool(select.select([pidfd], [], [], timeout)[0])
+        poller = select.poll()
+        poller.register(pidfd, select.POLLIN)
+        return bool(poller.poll(timeout * 1000))
     finally:
         os.close(pidfd)

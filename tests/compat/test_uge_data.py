@@ -407,6 +407,8 @@ for name in ("JobTemplate", "JobSession", "JobInfo", "Job", "JobArray", "Monitor
              "ReservationTemplate"):
     assert globals()[name] is getattr(drmaa2, name), name
 assert drmaa2.job_session.JobSession is JobSession
+import importlib.util
+assert importlib.util.find_spec("drmaa2.job_template").name == "drmaa2.job_template"
 print("ok")
 """
     done = subprocess.run(

@@ -1485,3 +1485,29 @@ def test_a_callback_registered_while_the_last_is_still_delivering_waits_its_turn
     finally:
         drmaa2.unregister_event_notification(backend=BACKEND)
         session_cleanup(js)
+
+
+def test_the_wait_for_a_handing_over_keeper_takes_any_descriptor_number() -> None:
+    """The client waits for an old keeper's exit on a pidfd: with more than 1024 descriptors
+    open it raised ValueError (select() takes none above FD_SETSIZE)."""
+    from drmaa2_ostracker.keeper.connecting import _wait_gone
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = 1200
+    if soft < wanted + 64:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, wanted + 64), hard))
+    opened = []
+    try:
+        while len(opened) < wanted:
+            opened.append(os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC))
+        child = subprocess.Popen(["/bin/sleep", "0.2"])
+        try:
+            assert _wait_gone(child.pid, TIMEOUT)
+        finally:
+            child.wait()
+        assert not _wait_gone(os.getpid(), 0.05)
+        assert not _wait_gone(0, 5)  # a keeper in another pid namespace: no wait
+    finally:
+        for fd in opened:
+            os.close(fd)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
