@@ -85,8 +85,15 @@ def main(argv: list[str] | None = None) -> int:
         misplaced = settle_session(args)
         if misplaced is not None:
             parser.error(misplaced)
-    except SystemExit as done:
-        return done.code if isinstance(done.code, int) else EXIT_USAGE
+    except SystemExit as done:  # --help, --version, a usage error: written, flushed here
+        code = done.code if isinstance(done.code, int) else EXIT_USAGE
+        return _flushed(code)
+    except BrokenPipeError:  # --help's text larger than the pipe, its reader gone
+        return _flushed(EXIT_BROKEN_PIPE)
+    except OSError as error:  # --help's text cannot be written (a full disk)
+        print_error(one_line(error))
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_ERROR
     out = sys.stdout
     try:
         with _one_line_warnings():
@@ -115,6 +122,24 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as error:  # a bug: still one line, naming it
         sys.stderr.write(f"{PROG}: internal error: {type(error).__name__}: {one_line(error)}\n")
         return EXIT_ERROR
+
+
+def _flushed(status: int) -> int:
+    """``status``, once what was written to stdout is out: 141 if its reader went away (as
+    for every command's output), 1 if it cannot be written (a full disk)."""
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        status = EXIT_BROKEN_PIPE
+    except OSError as error:
+        print_error(one_line(error))
+        status = EXIT_ERROR
+    else:
+        if status != EXIT_BROKEN_PIPE:
+            return status
+    # Say nothing more, not even at exit.
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return status
 
 
 @contextlib.contextmanager

@@ -4,10 +4,14 @@ through which each command module adds its own sub-command."""
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Callable
-from typing import NoReturn, TextIO
+from typing import TYPE_CHECKING, NoReturn, TextIO
 
 from drmaa2.cli.errors import EXIT_USAGE
+
+if TYPE_CHECKING:
+    from _typeshed import SupportsWrite
 
 #: The session used when ``--session`` is not given.
 DEFAULT_SESSION = "default"
@@ -22,6 +26,12 @@ class Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         """Exit with status 2 and one line naming what was wrong."""
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+    def _print_message(self, message: str, file: SupportsWrite[str] | None = None) -> None:
+        # argparse drops an error writing --help or --version (a reader gone, a full
+        # disk), and the command exited 0: here it is raised, for the exit status it calls for.
+        if message:
+            (file or sys.stderr).write(message)
 
 
 def add_global_options(parser: Parser, default: object) -> None:

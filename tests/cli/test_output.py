@@ -96,3 +96,38 @@ def test_a_reader_that_stops_early_gives_exit_status_141(cli: Cli, json_output: 
     assert first.split()[:1] == ([b"["] if json_output else [b"ID"])
     assert listing.stderr.read() == b""  # nothing said: the reader is gone on purpose
     cli.ok("terminate", array_id)
+
+
+@pytest.mark.parametrize("option", ["--help", "--version", "run --help"])
+def test_help_and_version_tell_when_their_text_was_not_written(cli: Cli, option: str) -> None:
+    """As every command's output: 141 when the reader went away, 1 with one line when it
+    cannot be written (argparse dropped the error, and the command exited 0)."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before anything is written
+    try:
+        gone = subprocess.run(
+            cli.argv(*option.split()),
+            cwd=cli.workdir,
+            env=cli.env,
+            stdin=subprocess.DEVNULL,
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            timeout=TIMEOUT,
+        )
+    finally:
+        os.close(write_end)
+    assert (gone.returncode, gone.stderr) == (141, b"")
+    with open("/dev/full", "wb") as full:
+        done = subprocess.run(
+            cli.argv(*option.split()),
+            cwd=cli.workdir,
+            env=cli.env,
+            stdin=subprocess.DEVNULL,
+            stdout=full,
+            stderr=subprocess.PIPE,
+            timeout=TIMEOUT,
+        )
+    assert done.returncode == 1
+    assert done.stderr.decode().splitlines() == [
+        "drmaa2: error: [Errno 28] No space left on device"
+    ]
