@@ -84,6 +84,11 @@ class Requests:
                 if engine is None and name in self._destroying:  # (found before it went)
                     raise self._session_gone(name, made)
                 if engine is None:
+                    # Read again under the lock destroys take: a whole destroy may have run
+                    # since the read above (an engine of a destroyed session would outlive it).
+                    created = store.session_created(name)
+                    if created is None:
+                        raise self._session_gone(name, made)
                     engine = SessionEngine(name, store, self.supervisor, created)
                     self._engines[name] = engine
         if made is not None and made != engine.created_us:
