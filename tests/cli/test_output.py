@@ -102,31 +102,27 @@ def test_a_reader_that_stops_early_gives_exit_status_141(cli: Cli, json_output: 
 def test_help_and_version_tell_when_their_text_was_not_written(cli: Cli, option: str) -> None:
     """As every command's output: 141 when the reader went away, 1 with one line when it
     cannot be written (argparse dropped the error, and the command exited 0)."""
-    read_end, write_end = os.pipe()
-    os.close(read_end)  # the reader is gone before anything is written
-    try:
-        gone = subprocess.run(
+
+    def written_to(stdout: int) -> subprocess.CompletedProcess[bytes]:
+        return subprocess.run(
             cli.argv(*option.split()),
             cwd=cli.workdir,
             env=cli.env,
             stdin=subprocess.DEVNULL,
-            stdout=write_end,
+            stdout=stdout,
             stderr=subprocess.PIPE,
             timeout=TIMEOUT,
         )
+
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before anything is written
+    try:
+        gone = written_to(write_end)
     finally:
         os.close(write_end)
     assert (gone.returncode, gone.stderr) == (141, b"")
     with open("/dev/full", "wb") as full:
-        done = subprocess.run(
-            cli.argv(*option.split()),
-            cwd=cli.workdir,
-            env=cli.env,
-            stdin=subprocess.DEVNULL,
-            stdout=full,
-            stderr=subprocess.PIPE,
-            timeout=TIMEOUT,
-        )
+        done = written_to(full.fileno())
     assert done.returncode == 1
     assert done.stderr.decode().splitlines() == [
         "drmaa2: error: [Errno 28] No space left on device"
