@@ -235,12 +235,11 @@ def _contact_or_auth(contact: object, auth: object) -> str | None:
 
 def _consistent(template: JobTemplate) -> None:
     """InvalidArgumentException for a template whose fields contradict each other, on every
-    backend: a slot range that ends below its start, a deadline no later than the start."""
+    backend: a slot range that ends below its start (both given), a deadline no later than
+    the start time."""
     low, high = template.min_slots, template.max_slots
-    if high is not None and high < (1 if low is None else low):
-        raise InvalidArgumentException(
-            f"JobTemplate.max_slots {high}: below min_slots ({1 if low is None else low})"
-        )
+    if low is not None and high is not None and high < low:
+        raise InvalidArgumentException(f"JobTemplate.max_slots {high}: below min_slots ({low})")
     start, deadline = template.start_time, template.deadline_time
     if start is not None and deadline is not None and deadline <= start:
         raise InvalidArgumentException(

@@ -454,7 +454,6 @@ def test_machine_requirements_a_machine_meets_are_accepted(
     ("fields", "named"),
     [
         ({"min_slots": 1, "max_slots": 0}, "max_slots"),
-        ({"max_slots": 0}, "max_slots"),
         ({"start_time": "+7200", "deadline_time": "+3600"}, "deadline_time"),
         ({"start_time": "+3600", "deadline_time": "+3600"}, "deadline_time"),
     ],
