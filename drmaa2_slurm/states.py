@@ -206,6 +206,10 @@ class SlurmJob:
         self.state, self.sub_state = job_state(self.slurm_state, self.reason, self.restarts)
         if not self.state.is_terminal:
             self.end = None
+        elif self.sub_state == "JobLaunchFailure" and self.exit()[0] is not None:
+            # Slurm gives this reason to a batch script a signal killed, too: it ran, and
+            # has its exit status; only a job that never started is a launch failure.
+            self.sub_state = self.slurm_state
 
     @property
     def ran(self) -> bool:
@@ -230,6 +234,9 @@ class SlurmJob:
                 )
             why = _ENDINGS.get(self.slurm_state)
             told = f"Slurm state {self.slurm_state}, reason {self.reason}"
+            _, signal_name = self.exit()
+            if not why and signal_name:
+                why = f"killed by {signal_name}"
             if why:
                 return f"{why} ({told})"
             return "" if self.slurm_state == "COMPLETED" else told  # DONE: nothing to say

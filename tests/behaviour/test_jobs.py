@@ -44,12 +44,20 @@ def test_nonzero_exit_is_failed_with_that_status(session: drmaa2.JobSession) -> 
     assert (info.exit_status, info.terminating_signal) == (3, "")
 
 
-def test_killed_by_signal_reports_128_plus_n_and_name(session: drmaa2.JobSession) -> None:
-    job = run(session, remote_command="/bin/sh", args=["-c", "kill -TERM $$"])
+@pytest.mark.parametrize(("name", "number"), [("TERM", 15), ("USR1", 10), ("SEGV", 11)])
+def test_killed_by_signal_reports_128_plus_n_and_name(
+    session: drmaa2.JobSession, name: str, number: int
+) -> None:
+    """A job a signal killed ran: its sub-state never says it could not start (slurm gave
+    JobLaunchFailure, Slurm's reason for it, as to a job that never started), and its
+    annotation names the signal."""
+    job = run(session, remote_command="/bin/sh", args=["-c", f"kill -{name} $$"])
     info = job.get_info()
     assert info.job_state is JobState.FAILED
-    assert info.exit_status == 128 + 15
-    assert info.terminating_signal == "SIGTERM"
+    assert info.exit_status == 128 + number
+    assert info.terminating_signal == f"SIG{name}"
+    assert info.job_sub_state not in ("start_failed", "JobLaunchFailure")
+    assert f"SIG{name}" in (info.annotation or "")
 
 
 def machine_names(backend: str) -> set[str]:
