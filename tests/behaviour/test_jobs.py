@@ -46,12 +46,18 @@ def test_nonzero_exit_is_failed_with_that_status(session: drmaa2.JobSession) -> 
 
 @pytest.mark.parametrize(("name", "number"), [("TERM", 15), ("USR1", 10), ("SEGV", 11)])
 def test_killed_by_signal_reports_128_plus_n_and_name(
-    session: drmaa2.JobSession, name: str, number: int
+    session: drmaa2.JobSession, name: str, number: int, tmp_path: Path
 ) -> None:
     """A job a signal killed ran: its sub-state never says it could not start (slurm gave
     JobLaunchFailure, Slurm's reason for it, as to a job that never started), and its
     annotation names the signal."""
-    job = run(session, remote_command="/bin/sh", args=["-c", f"kill -{name} $$"])
+    # In a directory of its own: a core dump (SIGSEGV) is left there.
+    job = run(
+        session,
+        remote_command="/bin/sh",
+        args=["-c", f"kill -{name} $$"],
+        working_directory=str(tmp_path),
+    )
     info = job.get_info()
     assert info.job_state is JobState.FAILED
     assert info.exit_status == 128 + number
