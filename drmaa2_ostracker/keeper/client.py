@@ -113,8 +113,8 @@ class KeeperClient(Connecting):
         #: The pid of the keeper last talked to.
         self.keeper_pid: int | None = None
         self._events: EventStream | None = None
-        #: The reading thread of the last stream begun (a new one delivers after it).
-        self._last_stream: threading.Thread | None = None
+        #: The last stream begun (a new one delivers after its thread has ended).
+        self._last_stream: EventStream | None = None
         #: Held while the event stream is changed: one subscription at a time.
         self._events_lock = threading.Lock()
         #: What the stream calls (kept across a fork: the child subscribes anew).
@@ -312,12 +312,12 @@ class KeeperClient(Connecting):
                 return
             if old is not None:
                 old.ask_stop()
-                self._last_stream = old.thread
+                self._last_stream = old
             stream = None
             if callback is not None:
                 # It delivers once the last stream's thread has delivered what it has.
                 stream = EventStream(self, callback, after=self._last_stream)
-                self._last_stream = stream.thread
+                self._last_stream = stream
             with self._lock:
                 self._events = stream
         # Waited for outside the lock: the old stream's thread may be in a callback that

@@ -38,13 +38,13 @@ class EventStream:
         self,
         client: KeeperClient,
         callback: Callable[[tuple[Any, ...]], None],
-        after: threading.Thread | None = None,
+        after: EventStream | None = None,
     ) -> None:
         self._client = client
         self._callback = callback
-        #: The reading thread of the stream this one follows (stopped, and maybe still
-        #: delivering what was published before): this one delivers once it has ended, so
-        #: a callback never runs in two threads at once, and a job's changes come in order.
+        #: The stream this one follows (stopped, and maybe still delivering what was
+        #: published before): this one delivers once its thread has ended, so a callback
+        #: never runs in two threads at once, and a job's changes come in order.
         self._after = after
         self._stopped = False
         self._cond = threading.Condition()
@@ -107,14 +107,30 @@ class EventStream:
 
     def _read(self) -> None:
         try:
-            after, self._after = self._after, None
-            if after is not None and after is not threading.current_thread():
-                after.join()
+            if self._after is not None:
+                self._after.thread.join()
+                self._after = None  # (the chain of streams waited for ends here)
             self._deliver()
         finally:
             with self._cond:
                 self._answered = self._asked
                 self._cond.notify_all()
+                stopped = self._stopped
+                channel = self._channel
+            if stopped:  # (closed here when its stop could not wait for this thread)
+                channel.close()
+
+    def _waited_for_by_current(self) -> bool:
+        """Whether the calling thread is this stream's, or one this stream waits for before
+        it delivers (a callback of a stream before it): waiting for this stream there would
+        wait for itself."""
+        current = threading.current_thread()
+        stream: EventStream | None = self
+        while stream is not None:
+            if stream._thread is current:
+                return True
+            stream = stream._after
+        return False
 
     def _deliver(self) -> None:
         while True:
@@ -172,7 +188,7 @@ class EventStream:
 
     def flush(self) -> None:
         """Wait until the events published before this call were delivered."""
-        if self._thread is threading.current_thread():
+        if self._waited_for_by_current():
             return  # a callback closing a session: it would wait for itself
         with self._cond:
             if self._stopped:
@@ -216,8 +232,12 @@ class EventStream:
 
     def wait_stopped(self) -> None:
         """Wait until the events published before :meth:`ask_stop` were delivered (at once
-        in the delivering thread itself: a callback that unsubscribes)."""
+        in the delivering thread itself: a callback that unsubscribes; and in the thread of
+        a stream this one waits for, whose callback would wait for itself: this stream's
+        thread then delivers them, and closes its connection)."""
         if self._thread is not threading.current_thread():
+            if self._waited_for_by_current():
+                return
             self._thread.join(30.0)
         with self._cond:
             channel = self._channel

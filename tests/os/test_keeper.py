@@ -1511,3 +1511,98 @@ def test_the_wait_for_a_handing_over_keeper_takes_any_descriptor_number() -> Non
         for fd in opened:
             os.close(fd)
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+def test_a_callback_that_swaps_callbacks_and_closes_a_session_waits_for_nothing(
+    state: Path,
+) -> None:
+    """A callback that unregisters, registers another and closes a session (which waits for
+    the events published before to be delivered): it returns at once (the new stream waited
+    for the callback's thread before delivering, and the close waited 30 s for the new
+    stream)."""
+    js = drmaa2.JobSession("s", str(state), backend=BACKEND)
+    other = drmaa2.JobSession("o", str(state), backend=BACKEND)
+    took: list[float] = []
+    seen: list[tuple[str, JobState]] = []
+
+    def second(note: drmaa2.Notification) -> None:
+        seen.append((note.job_id, note.job_state))
+
+    def first(note: drmaa2.Notification) -> None:
+        if took:
+            return
+        started = time.monotonic()
+        drmaa2.unregister_event_notification(backend=BACKEND)
+        drmaa2.register_event_notification(second, backend=BACKEND)
+        other.close()
+        took.append(time.monotonic() - started)
+
+    drmaa2.register_event_notification(first, backend=BACKEND)
+    try:
+        js.run_job({"remote_command": "/bin/true"}).wait_terminated(TIMEOUT)
+        wait_until(lambda: bool(took), what="the callback to return")
+        assert took[0] < 10, took
+        job = js.run_job({"remote_command": "/bin/true"})
+        job.wait_terminated(TIMEOUT)
+        wait_until(lambda: (job.id, JobState.DONE) in seen, what="the next job's end")
+    finally:
+        drmaa2.unregister_event_notification(backend=BACKEND)
+        session_cleanup(js)
+
+
+@pytest.mark.parametrize("call", ["unregister", "close"])
+def test_a_callback_of_a_stopped_stream_does_not_wait_for_the_stream_after_it(
+    state: Path, call: str
+) -> None:
+    """Another thread unregisters (its stream's callback still runs) and registers a second
+    callback; then the first callback unregisters, or closes a session: it returns at once,
+    and the second callback gets the changes published after it was registered (both calls
+    waited 30 s for the new stream, which waited for the callback; the unregister then cut
+    the new stream's events)."""
+    js = drmaa2.JobSession("s", str(state), backend=BACKEND)
+    other = drmaa2.JobSession("o", str(state), backend=BACKEND)
+    entered, go = threading.Event(), threading.Event()
+    took: list[float] = []
+    seen: list[tuple[str, JobState]] = []
+
+    def first(note: drmaa2.Notification) -> None:
+        if entered.is_set():
+            return
+        entered.set()
+        go.wait(TIMEOUT)
+        started = time.monotonic()
+        if call == "unregister":
+            drmaa2.unregister_event_notification(backend=BACKEND)
+        else:
+            other.close()
+        took.append(time.monotonic() - started)
+
+    def second(note: drmaa2.Notification) -> None:
+        seen.append((note.job_id, note.job_state))
+
+    drmaa2.register_event_notification(first, backend=BACKEND)
+    try:
+        js.run_job({"remote_command": "/bin/true"}).wait_terminated(TIMEOUT)
+        assert entered.wait(TIMEOUT)
+        unregistering = threading.Thread(
+            target=drmaa2.unregister_event_notification, kwargs={"backend": BACKEND}
+        )
+        unregistering.start()
+        wait_until(
+            lambda: "join" in _calls_of(unregistering) or not unregistering.is_alive(),
+            what="the unregistering thread to wait for the stream's end",
+        )
+        drmaa2.register_event_notification(second, backend=BACKEND)
+        job = js.run_job({"remote_command": "/bin/true"})
+        job.wait_terminated(TIMEOUT)
+        go.set()
+        wait_until(lambda: bool(took), what="the first callback's call to return")
+        assert took[0] < 10, took
+        unregistering.join(TIMEOUT)
+        # Published before the callback's call: delivered, whatever the call was (an
+        # unregister there ends the second callback's stream, after what came before).
+        wait_until(lambda: (job.id, JobState.DONE) in seen, what="the job's end")
+    finally:
+        go.set()
+        drmaa2.unregister_event_notification(backend=BACKEND)
+        session_cleanup(js)
