@@ -91,9 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # --help's text larger than the pipe, its reader gone
         return _flushed(EXIT_BROKEN_PIPE)
     except OSError as error:  # --help's text cannot be written (a full disk)
-        print_error(one_line(error))
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return EXIT_ERROR
+        return _flushed(EXIT_ERROR, error)
     out = sys.stdout
     try:
         with _one_line_warnings():
@@ -124,21 +122,30 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_ERROR
 
 
-def _flushed(status: int) -> int:
+def _flushed(status: int, failed: OSError | None = None) -> int:
     """``status``, once what was written to stdout is out: 141 if its reader went away (as
-    for every command's output), 1 if it cannot be written (a full disk)."""
-    try:
-        sys.stdout.flush()
-    except BrokenPipeError:
-        status = EXIT_BROKEN_PIPE
-    except OSError as error:
-        print_error(one_line(error))
+    for every command's output), 1 if it cannot be written (``failed``: it could not; a
+    full disk), said in one line if stderr takes it."""
+    out = sys.stdout
+    if out is None:  # started with stdout closed: nothing was written
+        return status
+    if failed is None:
+        try:
+            out.flush()
+        except BrokenPipeError:
+            status = EXIT_BROKEN_PIPE
+        except OSError as error:
+            failed = error
+        else:
+            if status != EXIT_BROKEN_PIPE:
+                return status
+    if failed is not None and not isinstance(failed, BrokenPipeError):
         status = EXIT_ERROR
-    else:
-        if status != EXIT_BROKEN_PIPE:
-            return status
+        with contextlib.suppress(OSError, AttributeError):
+            print_error(one_line(failed))
     # Say nothing more, not even at exit.
-    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    with contextlib.suppress(OSError, ValueError):
+        os.dup2(os.open(os.devnull, os.O_WRONLY), out.fileno())
     return status
 
 

@@ -29,9 +29,17 @@ class Parser(argparse.ArgumentParser):
 
     def _print_message(self, message: str, file: SupportsWrite[str] | None = None) -> None:
         # argparse drops an error writing --help or --version (a reader gone, a full
-        # disk), and the command exited 0: here it is raised, for the exit status it calls for.
-        if message:
-            (file or sys.stderr).write(message)
+        # disk), and the command exited 0: an error writing to stdout is raised here, for
+        # the exit status it calls for. One writing a usage error to stderr is dropped, as
+        # argparse does: the exit status (2) says it all.
+        file = file or sys.stderr
+        if not message or file is None:
+            return
+        try:
+            file.write(message)
+        except (AttributeError, OSError):
+            if file is sys.stdout:
+                raise
 
 
 def add_global_options(parser: Parser, default: object) -> None:

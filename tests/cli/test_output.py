@@ -127,3 +127,28 @@ def test_help_and_version_tell_when_their_text_was_not_written(cli: Cli, option:
     assert done.stderr.decode().splitlines() == [
         "drmaa2: error: [Errno 28] No space left on device"
     ]
+
+
+def test_a_usage_error_is_exit_status_2_whatever_becomes_of_its_line(cli: Cli) -> None:
+    """A usage error's line goes to stderr: if that cannot be written (a full disk, a
+    reader gone, stderr closed), the exit status still says it was a usage error."""
+
+    def with_stderr(stderr: int) -> int:
+        return subprocess.run(
+            cli.argv("bogus"),
+            cwd=cli.workdir,
+            env=cli.env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+            timeout=TIMEOUT,
+        ).returncode
+
+    with open("/dev/full", "wb") as full:
+        assert with_stderr(full.fileno()) == 2
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        assert with_stderr(write_end) == 2
+    finally:
+        os.close(write_end)
