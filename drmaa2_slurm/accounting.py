@@ -7,7 +7,8 @@ see the end meanwhile asks sacct, where the cluster keeps accounting. sacct's te
 by the same rules as squeue's (:func:`~drmaa2_slurm.states.exit_status`): a COMPLETED job
 exited 0; a FAILED job reading ``0:0`` exited 128; another exit code ``c`` is reported as ``c``
 and the annotation says it may have been ``c + 128``; a launch failure (``0:53`` with reason
-JobLaunchFailure, raw 4021) and Slurm's own codes have no exit status.
+JobLaunchFailure, raw 4021; any signal field of 32 or more with that reason is such a Slurm
+code, 4000-4095) and Slurm's own codes have no exit status; a job a signal below 32 killed ran.
 """
 
 from __future__ import annotations
@@ -36,8 +37,9 @@ ACCOUNT_FIELDS = (
     "Partition",
     "WorkDir",
 )
-#: The raw wait status of a launch failure, and what sacct's signal field shows of it.
-_LAUNCH_FAILURE = 4021
+#: The bits a Slurm daemon code (4000-4095; a launch failure is 4021) has above the low 7
+#: that sacct's signal field shows of it.
+_SLURM_CODE = 0xF80
 #: Annotation added when sacct's exit code may have lost its high bit.
 _MODULO_NOTE = (
     "exit status from Slurm's accounting (sacct), which shows exit statuses modulo 128: "
@@ -53,8 +55,10 @@ def raw_status(exit_code: str, state: str, reason: str) -> int | None:
         return None
     code, sig = int(code_text), int(signal_text)
     if sig != 0:
-        if reason == "JobLaunchFailure" and sig == _LAUNCH_FAILURE & 0x7F:
-            return _LAUNCH_FAILURE
+        if reason == "JobLaunchFailure" and sig >= 32:
+            # A Slurm daemon code (4000-4095, 4021 most often), of which sacct shows the low
+            # 7 bits; a signal that killed a job that ran is below 32.
+            return _SLURM_CODE | sig
         return sig
     if code == 0 and state == "FAILED":
         return 128 << 8

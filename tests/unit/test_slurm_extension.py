@@ -86,3 +86,31 @@ def test_queue_info_carries_the_declared_keys() -> None:
         "cpus": "64",
         "default": "yes",
     }
+
+
+@pytest.mark.parametrize(
+    ("sacct", "squeue_raw", "expected"),
+    [
+        # A batch script a signal killed: Slurm's reason is JobLaunchFailure all the same.
+        ("0:10", 10, ("FAILED", 138, "SIGUSR1")),
+        ("0:11", 11, ("FAILED", 139, "SIGSEGV")),
+        # Slurm's own codes (4021: the launch failure; 4005: another of its daemon codes).
+        ("0:53", 4021, ("JobLaunchFailure", None, None)),
+        ("0:37", 4005, ("JobLaunchFailure", None, None)),
+    ],
+)
+def test_a_job_a_signal_killed_is_no_launch_failure_on_either_path(
+    sacct: str, squeue_raw: int, expected: tuple[str, int | None, str | None]
+) -> None:
+    """What squeue shows and what sacct shows of the same end read alike: sub-state, exit
+    status and signal (a signal gave the sub-state JobLaunchFailure, and sacct's Slurm codes
+    other than 4021 read as signals 32 and more)."""
+    from drmaa2_slurm.accounting import raw_status
+
+    from_sacct = raw_status(sacct, "FAILED", "JobLaunchFailure")
+    assert from_sacct is not None
+    for raw in (squeue_raw, from_sacct):
+        row = list(_SQUEUE_ROW)
+        row[1:4] = ["FAILED", "JobLaunchFailure", str(raw)]
+        job = SlurmJob(row)
+        assert (job.sub_state, *job.exit()) == expected, raw
