@@ -69,14 +69,14 @@ def add_session_option(parser: Parser, default: object, before: bool = False) ->
         "--session",
         "-s",
         metavar="S",
-        type=_session_name,
+        type=session_name,
         default=default,
         help=f"job session of {where} (default: {DEFAULT_SESSION!r}, created by the first "
         f"run; before or after the command)",
     )
 
 
-def _session_name(text: str) -> str:
+def session_name(text: str) -> str:
     """A ``--session`` value: not empty (the API would take an empty name for none, and make
     a session of a generated name that the command could not name again)."""
     if not text:

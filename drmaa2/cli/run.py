@@ -130,7 +130,7 @@ def _template(args: argparse.Namespace) -> dict[str, Any]:
     command = list(args.command)
     if command[:1] == ["--"]:
         command = command[1:]
-    if not command:
+    if not command or not command[0]:  # (an empty word is no command either)
         raise UsageError("a command to run is required: drmaa2 run [OPTIONS] -- COMMAND [ARG...]")
     if args.max_parallel is not None and args.array is None:
         raise UsageError("--max-parallel needs --array")

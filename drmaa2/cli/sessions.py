@@ -8,14 +8,16 @@ from typing import TextIO
 import drmaa2
 from drmaa2.cli.errors import EXIT_OK
 from drmaa2.cli.output import print_json
-from drmaa2.cli.parser import Commands
+from drmaa2.cli.parser import Commands, session_name
 
 
 def register(commands: Commands) -> None:
     """Add ``sessions`` and ``destroy``."""
     commands.add("sessions", _sessions, "list the job sessions", as_json=True)
     destroy = commands.add("destroy", _destroy, "forget a job session and its jobs' records")
-    destroy.add_argument("name", metavar="SESSION", help="the job session to forget")
+    destroy.add_argument(
+        "name", metavar="SESSION", type=session_name, help="the job session to forget"
+    )
 
 
 def _sessions(args: argparse.Namespace, out: TextIO) -> int:

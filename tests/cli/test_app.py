@@ -51,6 +51,8 @@ def test_global_options_before_or_after_the_command(cli: Cli, tmp_path: Path) ->
         (["run", "--input", "/dev/fd/3", "--", "true"], "/dev/fd/3"),
         (["run", "--"], "command"),
         (["run"], "command"),
+        (["run", "--", ""], "command"),
+        (["destroy", ""], "''"),
         (["run", "--array", "5-2", "--", "true"], "5-2"),
         (["run", "--array", "0-2", "--", "true"], "0-2"),
         (["run", "--max-parallel", "2", "--", "true"], "--array"),
