@@ -216,14 +216,9 @@ class EventStream:
         """The thread that reads and delivers the stream's events."""
         return self._thread
 
-    def stop(self) -> None:
-        """Ask for the end and wait for it: every event published before is delivered
-        first (:meth:`ask_stop`, then :meth:`wait_stopped`)."""
-        self.ask_stop()
-        self.wait_stopped()
-
     def ask_stop(self) -> None:
-        """Ask for the end (the keeper sends what was published before, then ends)."""
+        """Ask for the end (the keeper sends what was published before, then ends; see
+        :meth:`wait_stopped`)."""
         with self._cond:
             self._stopped = True
             channel = self._channel
