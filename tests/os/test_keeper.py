@@ -1359,16 +1359,8 @@ def test_a_callback_registering_while_another_thread_unregisters_waits_for_nothi
     try:
         js.run_job({"remote_command": "/bin/true"}).wait_terminated(TIMEOUT)
         assert entered.wait(TIMEOUT)
-        unregistering = threading.Thread(
-            target=drmaa2.unregister_event_notification, kwargs={"backend": BACKEND}
-        )
         started = time.monotonic()
-        unregistering.start()
-        # Let the unregistering thread reach its wait for the delivering thread.
-        wait_until(
-            lambda: "join" in _calls_of(unregistering) or not unregistering.is_alive(),
-            what="the unregistering thread to stop the stream",
-        )
+        unregistering = _unregistering_in_a_thread()
         go.set()
         assert done.wait(TIMEOUT)
         unregistering.join(TIMEOUT)
@@ -1378,6 +1370,20 @@ def test_a_callback_registering_while_another_thread_unregisters_waits_for_nothi
         go.set()
         drmaa2.unregister_event_notification(backend=BACKEND)
         session_cleanup(js)
+
+
+def _unregistering_in_a_thread() -> threading.Thread:
+    """A thread that unregisters the callback, once it waits for the stream's end (the
+    delivering thread, which may be in a callback)."""
+    unregistering = threading.Thread(
+        target=drmaa2.unregister_event_notification, kwargs={"backend": BACKEND}
+    )
+    unregistering.start()
+    wait_until(
+        lambda: "join" in _calls_of(unregistering) or not unregistering.is_alive(),
+        what="the unregistering thread to wait for the stream's end",
+    )
+    return unregistering
 
 
 def _calls_of(thread: threading.Thread) -> list[str]:
@@ -1464,14 +1470,7 @@ def test_a_callback_registered_while_the_last_is_still_delivering_waits_its_turn
         for _ in range(10):
             js.run_job({"remote_command": "/bin/true"})
         job = js.run_job({"remote_command": "/bin/sleep", "args": ["0.5"]})
-        unregistering = threading.Thread(
-            target=drmaa2.unregister_event_notification, kwargs={"backend": BACKEND}
-        )
-        unregistering.start()
-        wait_until(
-            lambda: "join" in _calls_of(unregistering) or not unregistering.is_alive(),
-            what="the unregistering thread to wait for the stream's end",
-        )
+        unregistering = _unregistering_in_a_thread()
         drmaa2.register_event_notification(slow, backend=BACKEND)
         job.wait_terminated(TIMEOUT)
         unregistering.join(TIMEOUT)
@@ -1584,14 +1583,7 @@ def test_a_callback_of_a_stopped_stream_does_not_wait_for_the_stream_after_it(
     try:
         js.run_job({"remote_command": "/bin/true"}).wait_terminated(TIMEOUT)
         assert entered.wait(TIMEOUT)
-        unregistering = threading.Thread(
-            target=drmaa2.unregister_event_notification, kwargs={"backend": BACKEND}
-        )
-        unregistering.start()
-        wait_until(
-            lambda: "join" in _calls_of(unregistering) or not unregistering.is_alive(),
-            what="the unregistering thread to wait for the stream's end",
-        )
+        unregistering = _unregistering_in_a_thread()
         drmaa2.register_event_notification(second, backend=BACKEND)
         job = js.run_job({"remote_command": "/bin/true"})
         job.wait_terminated(TIMEOUT)
