@@ -22,6 +22,7 @@ from drmaa2.errors import (
 from drmaa2_ostracker import __version__, faults
 from drmaa2_ostracker.keeper import files
 from drmaa2_ostracker.keeper.protocol import (
+    HANDING_OVER,
     MAGIC,
     PROTOCOL,
     Channel,
@@ -46,8 +47,6 @@ _VANISHED_AT_MOST = 5
 #: Seconds a client waits for a keeper of another version that hands over (it has no
 #: unfinished job) to exit, before it reports the keeper's answer.
 HANDOVER_WAIT = 10.0
-#: What a keeper of another version says when it hands over at once (every release so far).
-_HANDING_OVER = "it is handing over now"
 
 
 class Connecting:
@@ -141,7 +140,7 @@ class Connecting:
         (ok, value), _ = self._receive(channel)
         if not ok:
             error = decode_error(value)
-            if _HANDING_OVER in str(error):
+            if HANDING_OVER in str(error):
                 # A keeper of another version with nothing unfinished: it exits at once.
                 # Wait for that, then start this version's (the caller connects again).
                 pid = peer_pid(channel)

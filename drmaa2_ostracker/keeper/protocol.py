@@ -32,6 +32,7 @@ from typing import Any
 from drmaa2 import errors
 
 __all__ = [
+    "HANDING_OVER",
     "MAGIC",
     "PROTOCOL",
     "RECORDS_AT_ONCE",
@@ -41,12 +42,38 @@ __all__ = [
     "decode_error",
     "encode_error",
     "loads",
+    "version_refusal",
 ]
 
 #: The first value of a client's hello: what speaks to a keeper is a drmaa2-ostracker client.
 MAGIC = "drmaa2-ostracker-keeper"
 #: The protocol's version; a client and a keeper of different versions never talk further.
 PROTOCOL = 8
+#: What a keeper of another version says when it hands over at once (nothing unfinished):
+#: the client waits for it to exit (every release so far has said it so).
+HANDING_OVER = "it is handing over now"
+
+
+def version_refusal(
+    state_dir: str, keeper: tuple[str, int], client: tuple[str, int], unfinished: int
+) -> str:
+    """What a keeper (its version and protocol) answers a client of another (``client``):
+    when it hands over, and how to make it do so at once."""
+    version, protocol = client
+    pid = os.getpid()
+    said = (
+        f"the keeper of {state_dir} (process {pid}) runs drmaa2-ostracker {keeper[0]} "
+        f"(keeper protocol {keeper[1]}), this program {version} (protocol {protocol}): "
+    )
+    if not unfinished:
+        return said + HANDING_OVER + "; try again"
+    return said + (
+        f"it hands over once its {unfinished} unfinished job(s) have ended; until then, use "
+        f"the program it runs with this state directory, or another state directory; or make "
+        f"it hand over now with: kill {pid} (its running jobs go on, adopted by the next "
+        f"keeper; its queued and held jobs too)"
+    )
+
 
 _HEADER = struct.Struct("<I")
 #: The largest message accepted (a listing of a million job ids fits).

@@ -48,6 +48,7 @@ from drmaa2_ostracker.keeper.protocol import (
     PROTOCOL,
     Channel,
     ConnectionLost,
+    version_refusal,
 )
 from drmaa2_ostracker.keeper.requests import Requests
 from drmaa2_ostracker.keeper.sessions import SessionEngine
@@ -363,26 +364,10 @@ class Keeper(Requests, EventStreams, Listening):
         if protocol != PROTOCOL or version != __version__:
             unfinished = self.supervisor.unfinished_count()
             self._retire = True
-            channel.send(
-                (
-                    False,
-                    (
-                        "SessionManagementException",
-                        f"the keeper of {self.state_dir} (process {os.getpid()}) runs "
-                        f"drmaa2-ostracker {__version__} (keeper protocol {PROTOCOL}), this "
-                        f"program {version} (protocol {protocol}): "
-                        + (
-                            f"it hands over once its {unfinished} unfinished job(s) have "
-                            f"ended; until then, use the program it runs with this state "
-                            f"directory, or another state directory; or make it hand over "
-                            f"now with: kill {os.getpid()} (its running jobs go on, adopted "
-                            f"by the next keeper; its queued and held jobs too)"
-                            if unfinished
-                            else "it is handing over now; try again"
-                        ),
-                    ),
-                )
+            refusal = version_refusal(
+                self.state_dir, (__version__, PROTOCOL), (version, protocol), unfinished
             )
+            channel.send((False, ("SessionManagementException", refusal)))
             return False
         channel.send((True, (PROTOCOL, __version__, os.getpid())))
         return True
