@@ -174,7 +174,10 @@ def install_signal_handlers(keeper: Keeper) -> None:
     """Start from a clean slate: nothing blocked, nothing ignored but SIGPIPE (which Python
     needs and a job gets back at its default), SIGTERM stops the keeper, SIGINT and SIGHUP
     (a terminal going away) do nothing to it."""
+    from drmaa2_ostracker.process.dispositions import default_reserved_signals
+
     signal.pthread_sigmask(signal.SIG_SETMASK, [])
+    default_reserved_signals()  # glibc's 32 and 33, which signal.signal cannot set
     for signum in signal.valid_signals():
         if signum in (signal.SIGKILL, signal.SIGSTOP, signal.SIGPIPE):
             continue

@@ -330,6 +330,10 @@ def test_jobs_start_with_the_clients_environment_limits_and_signals(tmp_path: Pa
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGQUIT, signal.SIG_IGN)
         signal.pthread_sigmask(signal.SIG_BLOCK, {{signal.SIGUSR1, signal.SIGTERM}})
+        # glibc's own 32 and 33 (signal.signal cannot set them): ignored, they would stay so
+        # in the keeper this process starts, and in every job it forks.
+        from drmaa2_ostracker.process.dispositions import set_reserved_signal
+        assert set_reserved_signal(32, True) and set_reserved_signal(33, True)
         os.environ["FOO"] = "from-the-client"
         js = drmaa2.create_job_session("s", {str(state)!r}, backend="os")
         job = js.run_job({{"remote_command": "./probe", "working_directory": {str(there)!r},
