@@ -180,7 +180,7 @@ def _executable(t: JobTemplate, env: dict[bytes, bytes], cwd: str | None) -> str
                 f"a command name takes at most {DEFAULT_NAME_MAX} bytes (NAME_MAX)",
             )
         search = env.get(b"PATH")
-        found = shutil.which(command, path=os.fsdecode(search) if search else os.defpath)
+        found = shutil.which(command, path=_search_path(search, cwd))
         if found is None:
             raise _invalid("remote_command", command, "not found on PATH")
         path = found
@@ -192,6 +192,19 @@ def _executable(t: JobTemplate, env: dict[bytes, bytes], cwd: str | None) -> str
     if not os.access(path, os.X_OK):
         raise _invalid("remote_command", command, f"{shortened(path)} is not executable")
     return path
+
+
+def _search_path(search: bytes | None, cwd: str | None) -> str:
+    """The job's PATH, its relative entries (an empty one is ".") taken in the job's working
+    directory, as the job's own lookup would (``cwd`` None: it depends on the task, and the
+    entries are taken as they are)."""
+    entries = os.fsdecode(search) if search else os.defpath
+    if cwd is None:
+        return entries
+    return os.pathsep.join(
+        entry if entry.startswith("/") else os.path.join(cwd, entry)
+        for entry in entries.split(os.pathsep)
+    )
 
 
 def _limits(t: JobTemplate) -> tuple[list[tuple[int, int]], float | None]:

@@ -362,6 +362,37 @@ def test_jobs_start_with_the_clients_environment_limits_and_signals(tmp_path: Pa
     assert int(stat_line.rsplit(")", 1)[1].split()[16]) == client["nice"]
 
 
+def test_a_relative_path_entry_is_looked_up_in_the_jobs_working_directory(
+    state: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A relative entry of the job's PATH names a directory in the job's working directory,
+    as the job's own lookup would, not in the submitter's."""
+    here, there, elsewhere = tmp_path / "client-cwd", tmp_path / "job-cwd", tmp_path / "other"
+    for directory, word in ((here, "client"), (there, "job")):
+        (directory / "bin").mkdir(parents=True)
+        tool = directory / "bin" / "tool"
+        tool.write_text(f"#!/bin/sh\necho {word}\n")
+        tool.chmod(0o755)
+    elsewhere.mkdir()
+    monkeypatch.chdir(here)
+    js = drmaa2.create_job_session("s", str(state), backend=BACKEND)
+    try:
+        template = {
+            "remote_command": "tool",
+            "job_environment": {"PATH": "bin:/usr/bin:/bin"},
+            "output_path": "out.txt",
+        }
+        job = js.run_job({**template, "working_directory": str(there)})
+        job.wait_terminated(60)
+        assert job.get_state()[0] is JobState.DONE
+        assert (there / "out.txt").read_text() == "job\n"
+        # Only the submitter's directory has it: not found, said at submission.
+        with pytest.raises(drmaa2.InvalidArgumentException, match="not found on PATH"):
+            js.run_job({**template, "working_directory": str(elsewhere)})
+    finally:
+        session_cleanup(js)
+
+
 def test_dev_stdin_and_stdout_are_the_clients_own(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
