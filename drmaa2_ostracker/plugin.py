@@ -38,13 +38,15 @@ _SUPPORTED = frozenset(
 
 def default_state_dir() -> str:
     """$DRMAA2_OS_STATE_DIR, else $XDG_STATE_HOME/drmaa2-ostracker, else
-    ~/.local/state/drmaa2-ostracker."""
+    ~/.local/state/drmaa2-ostracker. A relative $XDG_STATE_HOME is ignored, as the XDG Base
+    Directory specification says (it would make the place depend on the current
+    directory)."""
     explicit = os.environ.get(STATE_DIR_ENV)
     if explicit:
         return os.path.abspath(explicit)
-    base = os.environ.get("XDG_STATE_HOME") or os.path.join(
-        os.path.expanduser("~"), ".local", "state"
-    )
+    base = os.environ.get("XDG_STATE_HOME", "")
+    if not os.path.isabs(base):
+        base = os.path.join(os.path.expanduser("~"), ".local", "state")
     return os.path.join(os.path.abspath(base), "drmaa2-ostracker")
 
 

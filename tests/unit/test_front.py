@@ -605,3 +605,23 @@ def test_template_of_wrong_type(js: drmaa2.JobSession, bad: Any) -> None:
     with pytest.raises(InvalidArgumentException):
         js.run_job(bad)
     assert js.get_jobs() == []
+
+
+def test_the_default_state_directory_ignores_a_relative_xdg_state_home(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """$XDG_STATE_HOME counts only when absolute (the XDG specification): a relative value
+    would make the state directory, and so the sessions seen, depend on the current one."""
+    from drmaa2_ostracker.plugin import default_state_dir
+
+    monkeypatch.delenv("DRMAA2_OS_STATE_DIR", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)
+    home_default = str(tmp_path / "home" / ".local" / "state" / "drmaa2-ostracker")
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "xdg"))
+    assert default_state_dir() == str(tmp_path / "xdg" / "drmaa2-ostracker")
+    for ignored in ("rel/x", ""):
+        monkeypatch.setenv("XDG_STATE_HOME", ignored)
+        assert default_state_dir() == home_default
+    monkeypatch.setenv("DRMAA2_OS_STATE_DIR", "mine")
+    assert default_state_dir() == str(tmp_path / "mine")
