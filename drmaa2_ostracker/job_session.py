@@ -40,9 +40,17 @@ class OsJobSession:
     ``ArrayControlBackend`` and ``SessionIdentity``)."""
 
     def __init__(
-        self, name: str, made: int, client: KeeperClient, on_close: Callable[[], None]
+        self,
+        name: str,
+        made: int,
+        client: KeeperClient,
+        on_close: Callable[[], None],
+        contact: str | None = None,
     ) -> None:
         self._name = name
+        #: The state directory as the session was opened with (its client's is its real
+        #: path: two names of one directory share one client).
+        self._contact = client.state_dir if contact is None else contact
         #: How requests name the session: a session destroyed and made again under its name
         #: since is another (the keeper refuses this object's requests for it).
         self._key = (name, made)
@@ -62,8 +70,9 @@ class OsJobSession:
 
     @property
     def contact(self) -> str:
-        """The state directory holding the session's store."""
-        return self._client.state_dir
+        """The state directory holding the session's store (as it was named when the session
+        was opened)."""
+        return self._contact
 
     # -- submission ------------------------------------------------------------------------
 

@@ -88,18 +88,21 @@ class OsBackend:
         self._lock = threading.Lock()
         self._clients: dict[str, KeeperClient] = {}
         self._callback: NotificationCallback | None = None
-        #: Names of the job sessions open in this process, per state directory (counts).
-        self._open: dict[str, collections.Counter[str]] = {}
+        #: The job sessions open in this process, per state directory: (name, when it was
+        #: made) counted (a session destroyed and made again under its name is another).
+        self._open: dict[str, collections.Counter[tuple[str, int]]] = {}
 
-    def _client(self, contact: str | None) -> KeeperClient:
+    def _client(self, contact: str | None) -> tuple[KeeperClient, str]:
+        """The client of the state directory a contact names, one per directory however it
+        is named (a symbolic link to it too: one event stream); and the contact as a path."""
         path = state_dir_of(contact)
         with self._lock:
-            client = self._clients.get(path)
+            client = self._clients.get(os.path.realpath(path))
         if client is None:
-            client = KeeperClient(path)
+            client = KeeperClient(path)  # (checked: its state_dir is the real path)
             with self._lock:
-                client = self._clients.setdefault(path, client)
-        return client
+                client = self._clients.setdefault(client.state_dir, client)
+        return client, path
 
     def drms_name(self) -> str:
         """The DRMS behind this backend: the local operating system."""
@@ -115,28 +118,29 @@ class OsBackend:
         """True for BULK_JOBS_MAXPARALLEL, CALLBACK and JT_DEADLINE."""
         return capability in _SUPPORTED
 
-    def _opened(self, name: str, made: int, client: KeeperClient) -> OsJobSession:
+    def _opened(self, name: str, made: int, client: KeeperClient, path: str) -> OsJobSession:
         with self._lock:
-            self._open.setdefault(client.state_dir, collections.Counter())[name] += 1
+            self._open.setdefault(client.state_dir, collections.Counter())[name, made] += 1
         client.session_opened()
         if self._callback is not None:
             self._subscribe(client, self._callback)
-        return OsJobSession(name, made, client, functools.partial(self._closed, name, client))
+        closed = functools.partial(self._closed, (name, made), client)
+        return OsJobSession(name, made, client, closed, path)
 
-    def _closed(self, name: str, client: KeeperClient) -> None:
+    def _closed(self, key: tuple[str, int], client: KeeperClient) -> None:
         # The changes made while the session was open reach the callback before it closes.
         client.flush_events()
         with self._lock:
-            names = self._open.get(client.state_dir)
-            if names is not None:
-                names[name] -= 1
-                if names[name] <= 0:
-                    del names[name]
+            keys = self._open.get(client.state_dir)
+            if keys is not None:
+                keys[key] -= 1
+                if keys[key] <= 0:
+                    del keys[key]
         client.session_closed()
 
     def create_job_session(self, name: str | None, contact: str | None) -> OsJobSession:
         """Create a job session (a generated name if None)."""
-        client = self._client(contact)
+        client, path = self._client(contact)
         if name is None:
             name = f"session-{uuid.uuid4().hex[:12]}"
         client.session_opened()  # one connection for both calls
@@ -144,27 +148,27 @@ class OsBackend:
             # With when it was asked (µs): made again after its keeper died, the next keeper
             # tells a session the dead one made for it from one made before.
             made = client.call("create_session", name, time.time_ns() // 1000)
-            return self._opened(name, made, client)
+            return self._opened(name, made, client, path)
         finally:
             client.session_closed()
 
     def open_job_session(self, name: str, contact: str | None) -> OsJobSession:
         """Open an existing job session."""
-        client = self._client(contact)
+        client, path = self._client(contact)
         client.session_opened()
         try:
             made = client.call("open_session", name)
-            return self._opened(name, made, client)
+            return self._opened(name, made, client, path)
         finally:
             client.session_closed()
 
     def destroy_job_session(self, name: str, contact: str | None) -> None:
         """Forget a session and its records; its running jobs keep running."""
-        self._client(contact).call("destroy_session", name)
+        self._client(contact)[0].call("destroy_session", name)
 
     def job_session_names(self, contact: str | None) -> list[str]:
         """Names of the job sessions in the state directory."""
-        return list(self._client(contact).call("session_names"))
+        return list(self._client(contact)[0].call("session_names"))
 
     def open_monitoring_session(self, name: str | None, contact: str | None) -> OsMonitoringSession:
         """A monitoring session over every process of this machine."""
@@ -189,9 +193,14 @@ class OsBackend:
 
     def _subscribe(self, client: KeeperClient, callback: NotificationCallback) -> None:
         def deliver(event: tuple[Any, ...]) -> None:
-            job_id, session, state = event
+            job_id, session, state, made = event
             with self._lock:
-                watched = session in self._open.get(client.state_dir, ())
+                keys = self._open.get(client.state_dir, ())
+                watched = (
+                    (session, made) in keys
+                    if made is not None
+                    else any(name == session for name, _ in keys)
+                )
             if not watched:
                 return
             note = Notification(

@@ -41,7 +41,8 @@ def main(argv: list[str]) -> int:
     if len(argv) != 3:
         print(__doc__, file=sys.stderr)
         return 2
-    state_dir, ready_fd = os.path.abspath(argv[1]), int(argv[2])
+    # Its real path: the one its client checked (see files.check_state_dir).
+    state_dir, ready_fd = os.path.realpath(argv[1]), int(argv[2])
     try:
         forked = os.fork()
     except OSError as error:  # a process limit (RLIMIT_NPROC): the starter says which

@@ -98,8 +98,11 @@ class KeeperClient(Connecting):
     """The connection of this process to the keeper of one state directory."""
 
     def __init__(self, state_dir: str) -> None:
-        self.state_dir = os.path.abspath(state_dir)
-        files.check_state_dir(self.state_dir)
+        #: The state directory's real path, checked (see files.check_state_dir): its files
+        #: are opened by it, whatever becomes of a link or a directory on the path given.
+        self.state_dir = files.check_state_dir(os.path.abspath(state_dir))
+        #: The path as given (the keeper's command line names it so).
+        self.named = os.path.abspath(state_dir)
         self._lock = threading.Lock()
         self._pool: list[Channel] = []
         self._sessions = 0

@@ -55,6 +55,7 @@ class Connecting:
 
     # Set by the client.
     state_dir: str
+    named: str
     keeper_pid: int | None
     _address: str
     _events: EventStream | None
@@ -161,7 +162,7 @@ class Connecting:
             channel = self._try_connect()
             if channel is not None:
                 return channel
-            spawn_keeper(self.state_dir)
+            spawn_keeper(self.named)  # (which it checks again, and opens by its real path)
             channel = self._try_connect()
             if channel is None:  # it said it serves, then went away (killed)
                 raise KeeperVanished(

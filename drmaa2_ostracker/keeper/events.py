@@ -16,6 +16,7 @@ from drmaa2_ostracker.supervisor import Supervisor
 
 if TYPE_CHECKING:
     from drmaa2_ostracker.keeper.connection import Connection
+    from drmaa2_ostracker.keeper.sessions import SessionEngine
 
 __all__ = ["REPLAY_MOST", "REPLAY_SECONDS", "EventStreams"]
 
@@ -48,6 +49,7 @@ class EventStreams:
     _streams_lock: threading.Lock
     _switch_lock: threading.Lock
     supervisor: Supervisor
+    _engines: dict[str, SessionEngine]
     #: The changes published since this keeper started, kept for the streams that follow a
     #: killed keeper to this one (see :meth:`start_replay`); None once the window is over.
     _replay: collections.deque[tuple[Any, ...]] | None = None
@@ -137,7 +139,11 @@ class EventStreams:
                 self.supervisor.set_callback(None)
 
     def _publish(self, note: Notification) -> None:
-        event = (note.job_id, note.session_name, int(note.job_state))
+        # With when the session was made: a client that opened a session destroyed since,
+        # and made again under its name, gets no event of the new one.
+        engine = self._engines.get(note.session_name)
+        made = None if engine is None else engine.created_us
+        event = (note.job_id, note.session_name, int(note.job_state), made)
         with self._streams_lock:
             if self._replay is not None:
                 self._replay.append(event)

@@ -53,18 +53,25 @@ KEEPER_LOG = "keeper.log"
 _SUN_PATH_MAX = 107
 
 
-def check_state_dir(path: str, create: bool = True) -> None:
-    """Create the state directory 0700 if needed; refuse one that is not safe to use."""
+def check_state_dir(path: str, create: bool = True) -> str:
+    """Create the state directory 0700 if needed (and the directories above it that are
+    missing, 0700 too); refuse one that is not safe to use; return its real path.
+
+    The real path (symbolic links resolved once, here) is the one to open its files by: no
+    other user can replace a directory on it (see :func:`_unsafe_above`), so the directory
+    checked is the one used, whatever becomes of a link or a directory on ``path`` that
+    another user may change."""
     if create:
         try:
-            os.makedirs(path, mode=0o700, exist_ok=True)
+            _make_dirs(path)
         except OSError as error:
             raise SessionManagementException(
                 f"cannot create the state directory {path}: {error.strerror}; choose another "
                 f"one with the contact argument or $DRMAA2_OS_STATE_DIR"
             ) from error
+    real = os.path.realpath(path)
     try:
-        found = os.stat(path)
+        found = os.lstat(real)
     except OSError as error:
         raise SessionManagementException(
             f"cannot use the state directory {path}: {error.strerror}"
@@ -74,24 +81,38 @@ def check_state_dir(path: str, create: bool = True) -> None:
             f"the state directory {path} is not a directory; choose another one with the "
             f"contact argument or $DRMAA2_OS_STATE_DIR"
         )
-    unsafe = _unsafe(path, found)
+    unsafe = _unsafe(path, found) or _unsafe_above(path, real)
     if unsafe is not None:
         raise SessionManagementException(unsafe)
-    if not os.access(path, os.W_OK | os.X_OK):
+    if not os.access(real, os.W_OK | os.X_OK):
         raise SessionManagementException(
             f"the state directory {path} is not writable; fix its permissions or choose "
             f"another one with the contact argument or $DRMAA2_OS_STATE_DIR"
         )
+    return real
+
+
+def _make_dirs(path: str) -> None:
+    """``mkdir -p`` with 0700 for every directory made (os.makedirs gives the ones above the
+    last the umask's mode: group-writable under umask 002, which :func:`_unsafe_above`
+    refuses)."""
+    if os.path.isdir(path):
+        return
+    above = os.path.dirname(path)
+    if above != path:
+        _make_dirs(above)
+    with contextlib.suppress(FileExistsError):
+        os.mkdir(path, 0o700)
 
 
 def unsafe_state_dir(path: str) -> str | None:
     """Why the state directory is not safe to use (another user owns it, or may write to
-    it), or None (also if it cannot be looked at: other checks say why)."""
+    it or replace it), or None (also if it cannot be looked at: other checks say why)."""
     try:
         found = os.stat(path)
     except OSError:
         return None
-    return _unsafe(path, found)
+    return _unsafe(path, found) or _unsafe_above(path, os.path.realpath(path))
 
 
 def _unsafe(path: str, found: os.stat_result) -> str | None:
@@ -107,6 +128,40 @@ def _unsafe(path: str, found: os.stat_result) -> str | None:
             f"it is not safe to use; make it private with: chmod 700 {path}"
         )
     return None
+
+
+def _unsafe_above(path: str, real: str) -> str | None:
+    """Why a directory above the state directory (``real``: its real path) would let another
+    user replace it — rename it away and put one of theirs in its place between a check and
+    an open, so that this user's keeper would read their store: a directory of another user
+    (root aside), or one others may write to that is not sticky (in a sticky one, such as
+    ``/tmp``, only the owner of an entry, of the directory, or root may rename the entry).
+    As ssh checks the directories above a key. None if no directory does."""
+    uid = os.geteuid()
+    above = os.path.dirname(real)
+    while True:
+        try:
+            found = os.lstat(above)
+        except OSError:
+            return None  # (the state directory's own checks say what is wrong)
+        mode = stat.S_IMODE(found.st_mode)
+        where = f"the directory {above} above the state directory {path}"
+        if not stat.S_ISDIR(found.st_mode):
+            return f"{where} changed while it was looked at (it is a {kind_of(found.st_mode)})"
+        if found.st_uid not in (0, uid):
+            return (
+                f"{where} belongs to user id {found.st_uid}, who could replace the state "
+                f"directory in it: choose a state directory below directories of your own"
+            )
+        if mode & 0o022 and not mode & stat.S_ISVTX:
+            return (
+                f"{where} has mode {mode:04o}: other users may replace the state directory "
+                f"in it, so it is not safe to use; make it private with: chmod go-w {above}"
+            )
+        parent = os.path.dirname(above)
+        if parent == above:
+            return None
+        above = parent
 
 
 def open_private(path: str, flags: int = os.O_RDWR) -> int:

@@ -13,7 +13,9 @@ used as data, never executed, and the keeper accepts connections only from its o
   descriptors (SCM_RIGHTS): the client's own streams for "/dev/stdin" … in a template. A
   client may send requests without descriptors before it read the answers of earlier ones
   (:mod:`~drmaa2_ostracker.keeper.ahead`).
-- A connection that asked for ``subscribe`` receives events instead: ``("event", values)``.
+- A connection that asked for ``subscribe`` receives events instead: ``("event", values)``,
+  values ``(job id, session name, state, when the session was made)`` (the last tells a
+  session from one destroyed and made again under its name; None if not known).
   Its client may then send ``("flush", ())``, answered in the stream by ``("flushed", ())``
   once every event queued before it was sent; any other message ends the stream
   (``("end", ())``, after the events queued before).
@@ -48,7 +50,7 @@ __all__ = [
 #: The first value of a client's hello: what speaks to a keeper is a drmaa2-ostracker client.
 MAGIC = "drmaa2-ostracker-keeper"
 #: The protocol's version; a client and a keeper of different versions never talk further.
-PROTOCOL = 8
+PROTOCOL = 9
 #: What a keeper of another version says when it hands over at once (nothing unfinished):
 #: the client waits for it to exit (every release so far has said it so).
 HANDING_OVER = "it is handing over now"

@@ -619,6 +619,68 @@ def test_event_notifications_show_another_processs_changes(state: Path) -> None:
         session_cleanup(js)
 
 
+def test_a_state_directory_named_through_a_link_gets_each_event_once(
+    state: Path, tmp_path: Path
+) -> None:
+    """Sessions opened through two names of one state directory (a symbolic link) share one
+    event stream: each change reaches the callback once, in order (it came once per name,
+    the two streams interleaved)."""
+    js = drmaa2.create_job_session("s", str(state), backend=BACKEND)
+    link = tmp_path / "link"
+    link.symlink_to(state)
+    other = drmaa2.open_job_session("s", str(link), backend=BACKEND)
+    assert (js.contact, other.contact) == (str(state), str(link)), "each as it was named"
+    seen: list[tuple[str, JobState]] = []
+    drmaa2.register_event_notification(
+        lambda note: seen.append((note.job_id, note.job_state)), backend=BACKEND
+    )
+    try:
+        jobs = [js.run_job({"remote_command": "/bin/true"}) for _ in range(3)]
+        other.wait_all_terminated(jobs, TIMEOUT)
+        other.close()  # what was published while it was open is delivered first
+        js.close()
+        for job in jobs:
+            states = [state for job_id, state in seen if job_id == job.id]
+            assert states == [JobState.QUEUED, JobState.RUNNING, JobState.DONE], states
+    finally:
+        drmaa2.register_event_notification(None, backend=BACKEND)
+
+
+def test_a_session_made_again_under_its_name_sends_no_event_to_the_old_ones_holder(
+    state: Path,
+) -> None:
+    """Another process destroys a session this one has open and makes a new one under its
+    name: the new session's changes are not this process's (it never opened that session;
+    its job ids repeat the old one's, so the callback could not tell them apart)."""
+    old = drmaa2.create_job_session("s", str(state), backend=BACKEND)
+    seen: list[tuple[str, str, JobState]] = []
+    drmaa2.register_event_notification(
+        lambda note: seen.append((note.session_name, note.job_id, note.job_state)),
+        backend=BACKEND,
+    )
+    try:
+        other = python(
+            f"""
+            import drmaa2
+            drmaa2.destroy_job_session("s", {str(state)!r}, backend="os")
+            js = drmaa2.create_job_session("s", {str(state)!r}, backend="os")
+            js.run_job({{"remote_command": "/bin/true"}}).wait_terminated(60)
+            js.close()
+            """
+        )
+        assert other.returncode == 0, other.stderr
+        mine = drmaa2.create_job_session("mine", str(state), backend=BACKEND)
+        job = mine.run_job({"remote_command": "/bin/true"})
+        job.wait_terminated(TIMEOUT)
+        mine.close()  # delivered: every change published before this one's end
+        assert ("mine", job.id, JobState.DONE) in seen
+        assert [entry for entry in seen if entry[0] == "s"] == []
+    finally:
+        drmaa2.register_event_notification(None, backend=BACKEND)
+        old.close()
+        drmaa2.destroy_job_session("s", str(state), backend=BACKEND)
+
+
 def test_subscribing_while_jobs_change_never_hangs_the_keeper(state: Path) -> None:
     """Event streams begun and ended (each register_event_notification, each session
     opened) while jobs change state: the keeper's lock and the supervisor's were taken in
@@ -1015,6 +1077,75 @@ def test_a_state_directory_made_writable_later_is_refused(state: Path) -> None:
         assert str(state) in done.stderr and "0777" in done.stderr
     finally:
         state.chmod(0o700)
+
+
+def test_a_state_directory_others_could_replace_is_refused(tmp_path: Path) -> None:
+    """A directory above the state directory that others may write to (and is not sticky)
+    would let them rename the state directory away and put one of theirs in its place
+    between a check and an open: their store read, their jobs run as this user. It is
+    refused, naming it and its mode (as ssh refuses such a directory above a key), by a new
+    process and by the keeper already running alike; a sticky one (as /tmp) is safe."""
+    shared = tmp_path / "shared"
+    shared.mkdir(mode=0o700)
+    state = shared / "state"
+    js = drmaa2.create_job_session("s", str(state), backend=BACKEND)
+    opening = f"import drmaa2; drmaa2.open_job_session('s', {str(state)!r}, backend='os')"
+
+    def refused() -> bool:
+        try:
+            js.get_jobs()
+        except drmaa2.SessionManagementException:
+            return True
+        return False
+
+    try:
+        for mode in (0o777, 0o775, 0o757):
+            shared.chmod(mode)
+            done = python(opening)
+            assert done.returncode != 0
+            assert "SessionManagementException" in done.stderr
+            assert f"{shared} above the state directory {state} has mode {mode:04o}" in (
+                done.stderr
+            )
+            wait_until(refused, what="the running keeper to refuse calls")
+        shared.chmod(0o1777)
+        done = python(opening)
+        assert done.returncode == 0, done.stderr
+        wait_until(lambda: not refused(), what="calls to work again")
+    finally:
+        shared.chmod(0o700)
+        session_cleanup(js)
+
+
+def test_a_state_directory_below_another_users_directory_is_refused(tmp_path: Path) -> None:
+    """Another user's directory above the state directory is theirs to rename entries in,
+    sticky or not: refused, naming it and its owner."""
+    with other_user() as user:
+        shared = tmp_path / "theirs"
+        shared.mkdir(mode=0o755)
+        state = shared / "state"
+        state.mkdir(mode=0o700)
+        os.chown(shared, user.pw_uid, user.pw_gid)
+        with pytest.raises(drmaa2.SessionManagementException) as refused:
+            drmaa2.create_job_session("s", str(state), backend=BACKEND)
+        assert f"{shared} above the state directory {state} belongs to user id {user.pw_uid}" in (
+            str(refused.value)
+        )
+        assert list(state.iterdir()) == [] and not keepers_of(state)
+
+
+def test_directories_made_above_the_state_directory_are_private(tmp_path: Path) -> None:
+    """The missing directories above a new state directory are made 0700 as it is
+    (os.makedirs gives them the umask's mode: group-writable under umask 002, refused as
+    above)."""
+    state = tmp_path / "a" / "b" / "state"
+    old = os.umask(0o002)
+    try:
+        drmaa2.create_job_session("s", str(state), backend=BACKEND).close()
+    finally:
+        os.umask(old)
+    for made in (tmp_path / "a", tmp_path / "a" / "b", state):
+        assert stat.S_IMODE(made.stat().st_mode) == 0o700, made
 
 
 def test_a_state_directory_made_writable_while_in_use_is_refused_until_made_private(
