@@ -47,6 +47,15 @@ class SessionLifetime:
         self.session: JobSessionBackend | None = session
         self._creator = os.getpid()
         self._finalizer = weakref.finalize(owner, self._dropped)
+        #: A destroy found the session destroyed already (by another process; maybe made
+        #: again under its name since): the object's close() passes.
+        self.stale = False
+
+    @property
+    def made_here(self) -> bool:
+        """Whether this process made the object (not a copy in a forked process, which only
+        closes the session, whatever ``destroy_on_exit`` says: the other may still use it)."""
+        return os.getpid() == self._creator
 
     @property
     def destroyed(self) -> bool:
@@ -78,6 +87,7 @@ class SessionLifetime:
             try:
                 _backend_call(self.backend_name, "destroy", session.destroy)
             except InvalidSessionException:
+                self.stale = True
                 if not gone_ok:
                     raise
             finally:
@@ -101,7 +111,7 @@ class SessionLifetime:
         object only; a session destroyed already, or made again under its name since, is left
         alone where the backend tells them apart). Runs where an exception has nowhere to go:
         a failure is logged."""
-        destroy = self.destroy_on_exit and os.getpid() == self._creator
+        destroy = self.destroy_on_exit and self.made_here
         session, self.session = self.session, None
         try:
             if destroy and isinstance(session, SessionIdentity):

@@ -369,11 +369,13 @@ class JobSession(SessionWaits):
         holds. Every later call but :meth:`open`, a second ``close()`` included, raises
         InvalidSessionException; :meth:`open` opens a kept session again.
         """
+        if self._closed and self._lifetime.stale:
+            return  # its destroy() found it destroyed already: its clean-up passes
         self._check_open()
         self._closed = True
-        if self._lifetime.destroy_on_exit:
+        if self._lifetime.destroy_on_exit and self._lifetime.made_here:
             self._lifetime.destroy(gone_ok=True)
-        else:
+        else:  # (a copy in a forked process only closes it, as when it is dropped)
             self._lifetime.close()
 
     def destroy(self, auth: object = None) -> None:

@@ -969,15 +969,28 @@ def test_the_end_of_the_last_job_recovered_reaches_a_callback_that_follows(
     assert out.strip() == "['QUEUED', 'RUNNING', 'DONE']", out
 
 
-def test_a_forked_child_that_exits_leaves_the_parents_unnamed_session(state: Path) -> None:
+@pytest.mark.parametrize(
+    "child",
+    [
+        "sys.exit(0)",  # its copy of the object is collected
+        "js.close(); os._exit(0)",
+        "exec('with js: pass'); os._exit(0)",  # leaving the with block
+    ],
+)
+def test_a_forked_child_that_exits_leaves_the_parents_unnamed_session(
+    state: Path, child: str
+) -> None:
+    """A copy of an unnamed session's object in a forked child only closes the session,
+    however it ends (its close() and its with block destroyed it: the parent's next call
+    raised InvalidSessionException)."""
     result = python(
         f"""
         import os, sys, drmaa2
         state = {str(state)!r}
-        js = drmaa2.JobSession(None, state, backend="os")  # destroyed when collected
+        js = drmaa2.JobSession(None, state, backend="os")  # destroyed when closed
         pid = os.fork()
         if pid == 0:
-            sys.exit(0)  # the child ends normally: its copy of the object is collected
+            {child}
         os.waitpid(pid, 0)
         print(js.name in drmaa2.get_job_session_names(state, backend="os"))
         js.run_job({{"remote_command": "/bin/true"}}).wait_terminated(60)
@@ -988,6 +1001,28 @@ def test_a_forked_child_that_exits_leaves_the_parents_unnamed_session(state: Pat
     kept, name = result.stdout.split()
     assert kept == "True"
     assert name not in drmaa2.get_job_session_names(str(state), backend=BACKEND)
+
+
+def test_close_passes_after_destroy_found_the_session_made_again(state: Path) -> None:
+    """An object of a session another process destroyed and made again: its destroy()
+    raises and destroys nothing, and its close() then passes (a script's clean-up runs; it
+    raised "is closed")."""
+    js = drmaa2.JobSession("s", str(state), backend=BACKEND)
+    done = python(
+        f"""
+        import drmaa2
+        drmaa2.destroy_job_session("s", {str(state)!r}, backend="os")
+        drmaa2.create_job_session("s", {str(state)!r}, backend="os").close()
+        """
+    )
+    assert done.returncode == 0, done.stderr
+    with pytest.raises(drmaa2.InvalidSessionException):
+        js.destroy()
+    js.close()
+    assert drmaa2.get_job_session_names(str(state), backend=BACKEND) == ["s"], "the new one"
+    with pytest.raises(drmaa2.InvalidSessionException):
+        js.run_job({"remote_command": "/bin/true"})
+    drmaa2.destroy_job_session("s", str(state), backend=BACKEND)
 
 
 def control(state: Path, job_id: str, action: str) -> None:
