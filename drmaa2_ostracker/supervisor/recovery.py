@@ -72,7 +72,13 @@ class Recovery(Unfolding):
             self._begin(changes, store)
             # Jobs whose start is in the ring only (it could not be stored when the ring was
             # opened: a full disk): kept in memory until they are written, taken over alike.
-            left = store.ends.left_starts(session, store.session_created(session))
+            # (A start whose row was inserted since is still in the ring, which is cleared
+            # only once what it holds is stored: the row is the job's record.)
+            left = [
+                record
+                for record in store.ends.left_starts(session, store.session_created(session))
+                if store.job_state(session, record.job_id) is None
+            ]
             for record in left:
                 self._keep_unwritten(store, record, store.ends.left_error)
             for record in left + store.unfinished_jobs(session):

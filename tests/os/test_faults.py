@@ -8,6 +8,7 @@ import datetime
 import json
 import os
 import select
+import signal
 import socket
 import sqlite3
 import subprocess
@@ -322,6 +323,43 @@ def test_an_end_only_in_the_ring_survives_a_keeper_starting_on_a_full_disk(
     with drmaa2.open_job_session("ring", str(state), backend=BACKEND) as js:
         info = js.get_jobs()[0].get_info()
         assert (info.job_state, info.exit_status) == (JobState.FAILED, 5)
+        js.destroy()
+
+
+def test_an_end_in_the_ring_of_a_job_whose_row_is_stored_survives_a_full_disk(
+    roomy_fs: Path,
+) -> None:
+    """A job whose row was stored (its start still in the ring, which is cleared only once
+    all it holds is stored) ends on a full disk and its keeper is killed: the next keeper,
+    on the full disk, shows its exact end and stores it once there is space. (The ring's
+    old start was taken for the job a second time, without the end: FAILED
+    exit_status_unobserved, although a wait had returned exit status 5.)"""
+    state = roomy_fs / "state"
+    js = drmaa2.JobSession("ring", str(state), backend=BACKEND)
+    # Room enough (4 MiB) and a short template: its start goes to the ring.
+    script = "trap 'exit 5' USR1; while :; do sleep 0.01; done"
+    job = js.run_job({"remote_command": "/bin/sh", "args": ["-c", script]})
+    wait_until(lambda: job.id in stored_rows(state), what="the job's row to be stored")
+    filler = fill(roomy_fs)
+    os.kill(int(job.get_info().implementation_specific["pid"]), signal.SIGUSR1)
+    job.wait_terminated(TIMEOUT)
+    assert "not yet in the store" in (job.get_info().annotation or "")
+    (keeper,) = keepers_under((str(state),))
+    keeper.kill()
+    keeper.wait(TIMEOUT)
+    js.close()
+    with drmaa2.open_job_session("ring", str(state), backend=BACKEND) as js:
+        info = js.get_jobs()[0].get_info()
+        assert (info.job_state, info.job_sub_state, info.exit_status) == (
+            JobState.FAILED,
+            "",
+            5,
+        ), info.annotation
+        filler.unlink()
+        wait_until(
+            lambda: stored_rows(state)[job.id] == (int(JobState.FAILED), 5),
+            what="the end written to the store",
+        )
         js.destroy()
 
 
