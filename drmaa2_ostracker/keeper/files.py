@@ -245,14 +245,15 @@ def set_aside(path: str, why: str) -> str:
 
 
 def clear_socket(path: str) -> None:
-    """Remove what is left at the socket's path (a socket of a dead keeper) before a keeper
-    binds it; a directory there is set aside."""
+    """Remove what is left at the socket's path (the socket of a dead keeper) before a keeper
+    binds it; anything else there (a directory, a FIFO, a file, a symbolic link) is set
+    aside."""
     try:
         found = os.lstat(path)
     except FileNotFoundError:
         return
-    if stat.S_ISDIR(found.st_mode):
-        set_aside(path, "is a directory, not the keeper's socket")
+    if not stat.S_ISSOCK(found.st_mode):
+        set_aside(path, f"is a {kind_of(found.st_mode)}, not the keeper's socket")
         return
     with contextlib.suppress(FileNotFoundError):
         os.unlink(path)

@@ -2,11 +2,13 @@
 itself was removed or replaced.
 
 A keeper holds the keeper lock for its whole life, so no other keeper starts while it lives.
-If a cleaner of /tmp or a user removes ``keeper.sock``, no client could reach it: it binds the
-socket again within a quarter of a second, and a keeper started meanwhile sees the socket
-answer and steps aside. If the state directory's path no longer leads to the directory it
-opened, what it holds (its store, its lock) is not what a client finds there: it serves none
-there, and exits once its jobs ended.
+If a cleaner of /tmp or a user removes ``keeper.sock``, or puts something else in its place (a
+directory, a FIFO, a file, a link), no client could reach it: it sets aside what is there
+(see :func:`~drmaa2_ostracker.keeper.files.set_aside`) and binds the socket again within a
+quarter of a second, and a keeper started meanwhile sees the socket answer and steps aside.
+If the state directory's path no longer leads to the directory it opened, what it holds (its
+store, its lock) is not what a client finds there: it serves none there, and exits once its
+jobs ended.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import logging
 import os
 import select
 import socket
+import stat
 
 from drmaa2_ostracker.keeper import files
 
@@ -32,6 +35,8 @@ class Listening:
     _dir_fd: int
     _listener: socket.socket | None
     _retire: bool
+    #: (device, inode) of the socket file this keeper bound.
+    _socket_file: tuple[int, int] | None = None
 
     def _listen(self) -> socket.socket:
         """A listening socket at the socket's path, made 0600."""
@@ -43,6 +48,8 @@ class Listening:
         finally:
             os.umask(old)
         listener.listen(128)
+        found = os.lstat(os.path.join(self.state_dir, files.SOCKET))
+        self._socket_file = (found.st_dev, found.st_ino)
         return listener
 
     def _keep_socket(self, poller: select.poll) -> None:
@@ -50,8 +57,14 @@ class Listening:
         client could reach this keeper, and none could start another while it holds the
         keeper lock."""
         path = os.path.join(self.state_dir, files.SOCKET)
-        if os.path.lexists(path) or self._retire:
+        if self._retire:
             return
+        try:
+            found = os.lstat(path)
+        except FileNotFoundError:
+            found = None
+        if found is not None and (found.st_dev, found.st_ino) == self._socket_file:
+            return  # its own
         if not self._same_directory():
             # Removed, or replaced by another: what this keeper holds (its store, its lock)
             # is not what a client finds there now. It serves none there, and goes once
@@ -65,6 +78,9 @@ class Listening:
             return
         old = self._listener
         try:
+            if found is not None:  # something else in its place
+                what = "socket" if stat.S_ISSOCK(found.st_mode) else files.kind_of(found.st_mode)
+                files.set_aside(path, f"is a {what}, not this keeper's socket")
             listener = self._listen()
         except OSError as error:
             _log.warning("the socket %s was removed and cannot be made again: %s", path, error)

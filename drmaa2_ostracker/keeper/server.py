@@ -222,7 +222,13 @@ class Keeper(Requests, EventStreams, Listening):
             return True
         fd = files.open_private(os.path.join(self.state_dir, files.START_LOCK))
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                # A client is starting a keeper (it found no socket to connect to): the one
+                # it starts waits for this one's lock, and steps aside once this one listens;
+                # waiting for the client here, this one would let neither go on.
+                return False
             if self._stopping or (poller.poll(0) and not self._retire):
                 return False
             # Job ends still in the ring are written now: if that fails (a full disk), the

@@ -202,13 +202,16 @@ def make(path: Path, kind: str) -> None:
         raise AssertionError(kind)
 
 
+#: The keeper's socket (anything else in its place is set aside too).
+SOCKET = "keeper.sock"
+
 UNUSABLE_FILES = [
     *[
         (name, kind)
         for name in ("keeper.lock", "keeper-start.lock", "keeper.log")
         for kind in ("directory", "FIFO", "another user's file")
     ],
-    ("keeper.sock", "directory"),
+    *[(SOCKET, kind) for kind in ("directory", "FIFO", "another user's file")],
     *[(STORE_FILE + suffix, kind) for suffix in COMPANIONS for kind in ("directory", "FIFO")],
 ]
 

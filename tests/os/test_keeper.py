@@ -225,11 +225,16 @@ def test_a_keeper_stopped_while_it_waits_for_the_keeper_lock_exits_at_once(state
         os.close(lock)
 
 
-def test_a_keeper_whose_socket_was_removed_listens_again(state: Path, tmp_path: Path) -> None:
-    """Its socket's file removed (a cleaner of /tmp, a user) while it has a job, the keeper
-    makes it again, and the next call reaches it: the keeper that started meanwhile to serve
-    that call sees it listen and steps aside (before, every call waited 30 s for the keeper
-    lock, then failed, for as long as the job ran)."""
+@pytest.mark.parametrize("instead", ["nothing", "a directory", "a FIFO", "a file"])
+def test_a_keeper_whose_socket_was_removed_listens_again(
+    state: Path, tmp_path: Path, instead: str
+) -> None:
+    """Its socket's file removed (a cleaner of /tmp, a user), or something else put in its
+    place (set aside, kept), while it has a job, the keeper makes it again, and the next call
+    reaches it: the keeper that started meanwhile to serve that call sees it listen and steps
+    aside (before, every call waited 30 s for the keeper lock, then failed, for as long as
+    the job ran; with a directory, a FIFO or a file in the socket's place, even while the
+    keeper had nothing to do)."""
     flag = tmp_path / "go"
     js = drmaa2.create_job_session("s", str(state), backend=BACKEND)
     try:
@@ -241,7 +246,14 @@ def test_a_keeper_whose_socket_was_removed_listens_again(state: Path, tmp_path: 
         )
         job.wait_started(TIMEOUT)
         pid = keeper_pid(state)
-        (state / "keeper.sock").unlink()
+        socket_file = state / "keeper.sock"
+        socket_file.unlink()
+        if instead == "a directory":
+            socket_file.mkdir()
+        elif instead == "a FIFO":
+            os.mkfifo(socket_file)
+        elif instead == "a file":
+            socket_file.write_text("")
         other = python(
             f"import drmaa2; js = drmaa2.open_job_session('s', {str(state)!r}, backend='os'); "
             "print(js.run_job({'remote_command': '/bin/true'}).id)"
@@ -254,6 +266,8 @@ def test_a_keeper_whose_socket_was_removed_listens_again(state: Path, tmp_path: 
         assert stat.S_IMODE((state / "keeper.sock").stat().st_mode) == 0o600
         log = file_text(state / "keeper.log")
         assert "keeper.sock was removed: listening there again" in log
+        aside = [p.name for p in state.iterdir() if p.name.startswith("keeper.sock.damaged-")]
+        assert len(aside) == (instead != "nothing"), aside
         flag.touch()
         job.wait_terminated(TIMEOUT)
     finally:
