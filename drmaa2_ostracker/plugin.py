@@ -88,9 +88,10 @@ class OsBackend:
         self._lock = threading.Lock()
         self._clients: dict[str, KeeperClient] = {}
         self._callback: NotificationCallback | None = None
-        #: The job sessions open in this process, per state directory: (name, when it was
-        #: made) counted (a session destroyed and made again under its name is another).
-        self._open: dict[str, collections.Counter[tuple[str, int]]] = {}
+        #: The job sessions open in this process, per client (of a state directory): (name,
+        #: when it was made) counted (a session destroyed and made again under its name is
+        #: another).
+        self._open: dict[KeeperClient, collections.Counter[tuple[str, int]]] = {}
 
     def _client(self, contact: str | None) -> tuple[KeeperClient, str]:
         """The client of the state directory a contact names, one per directory however it
@@ -98,10 +99,14 @@ class OsBackend:
         path = state_dir_of(contact)
         with self._lock:
             client = self._clients.get(os.path.realpath(path))
-        if client is None:
-            client = KeeperClient(path)  # (checked: its state_dir is the real path)
+        if client is None or not client.still_there():
+            # (Not there: the directory was moved away, or replaced: its sessions still
+            # opened keep their client, the new ones go to the directory there now.)
+            made = KeeperClient(path)  # (checked: its state_dir is the real path)
             with self._lock:
-                client = self._clients.setdefault(client.state_dir, client)
+                client = self._clients.get(made.state_dir)
+                if client is None or not client.still_there():
+                    client = self._clients[made.state_dir] = made
         return client, path
 
     def drms_name(self) -> str:
@@ -120,7 +125,7 @@ class OsBackend:
 
     def _opened(self, name: str, made: int, client: KeeperClient, path: str) -> OsJobSession:
         with self._lock:
-            self._open.setdefault(client.state_dir, collections.Counter())[name, made] += 1
+            self._open.setdefault(client, collections.Counter())[name, made] += 1
         client.session_opened()
         if self._callback is not None:
             self._subscribe(client, self._callback)
@@ -131,7 +136,7 @@ class OsBackend:
         # The changes made while the session was open reach the callback before it closes.
         client.flush_events()
         with self._lock:
-            keys = self._open.get(client.state_dir)
+            keys = self._open.get(client)
             if keys is not None:
                 keys[key] -= 1
                 if keys[key] <= 0:
@@ -180,11 +185,8 @@ class OsBackend:
         after every change made before is delivered."""
         with self._lock:
             self._callback = callback
-            clients = [
-                client
-                for path, client in self._clients.items()
-                if self._open.get(path) or callback is None
-            ]
+            known = {*self._clients.values(), *self._open}
+            clients = [client for client in known if self._open.get(client) or callback is None]
         for client in clients:
             if callback is None:
                 client.subscribe(None)  # what was published before is delivered first
@@ -195,7 +197,7 @@ class OsBackend:
         def deliver(event: tuple[Any, ...]) -> None:
             job_id, session, state, made = event
             with self._lock:
-                keys = self._open.get(client.state_dir, ())
+                keys = self._open.get(client, ())
                 watched = (
                     (session, made) in keys
                     if made is not None

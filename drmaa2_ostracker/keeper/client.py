@@ -103,6 +103,9 @@ class KeeperClient(Connecting):
         self.state_dir = files.check_state_dir(os.path.abspath(state_dir))
         #: The path as given (the keeper's command line names it so).
         self.named = os.path.abspath(state_dir)
+        found = os.stat(self.state_dir)
+        #: (device, inode) of the state directory checked.
+        self._identity = (found.st_dev, found.st_ino)
         self._lock = threading.Lock()
         self._pool: list[Channel] = []
         self._sessions = 0
@@ -131,6 +134,15 @@ class KeeperClient(Connecting):
         #: This thread's call's limit, if it has one: (monotonic deadline, its seconds).
         self._limit = threading.local()
         _clients.add(self)
+
+    def still_there(self) -> bool:
+        """Whether the state directory's real path still leads to the directory this client
+        checked (not moved away, nor replaced): its keeper is that directory's."""
+        try:
+            found = os.stat(self.state_dir)
+        except OSError:
+            return False
+        return (found.st_dev, found.st_ino) == self._identity
 
     # -- sessions keep connections -----------------------------------------------------------
 

@@ -315,6 +315,34 @@ def test_a_keeper_whose_state_directory_was_replaced_leaves_it_alone(
         stop_keeper(state)
 
 
+def test_a_state_directory_moved_away_is_left_to_its_sessions_in_this_process_too(
+    state: Path, tmp_path: Path
+) -> None:
+    """The state directory moved away, and a new one made at its path, while this process
+    still has a session of the old one open: a session opened at the path now is the new
+    directory's (it went to the old directory's keeper, through this process's connection
+    to it: the new directory stayed empty)."""
+    js = drmaa2.create_job_session("s", str(state), backend=BACKEND)
+    try:
+        old_job = js.run_job({"remote_command": "/bin/true"})
+        old_job.wait_terminated(TIMEOUT)
+        moved = tmp_path / "moved"
+        state.rename(moved)
+        state.mkdir(mode=0o700)
+        fresh = drmaa2.create_job_session("s", str(state), backend=BACKEND)
+        try:
+            assert fresh.get_jobs() == []
+            job = fresh.run_job({"remote_command": "/bin/true"})
+            job.wait_terminated(TIMEOUT)
+            assert job.id == "1" and job.get_state()[0] is JobState.DONE
+            assert (state / "store.sqlite3").exists() and keepers_of(state)
+        finally:
+            fresh.close()
+    finally:
+        js.close()
+        stop_keeper(state)  # both keepers (their command lines name the path alike)
+
+
 # -- jobs start as if the client had started them ------------------------------------------
 
 _PROBE = """#!/bin/sh
