@@ -104,6 +104,11 @@ def setup_for(
 
     def apply() -> None:  # runs in the child between fork and exec
         for which, (soft, hard) in limits.items():
+            try:  # as asked: a privileged keeper (root) may raise a hard limit
+                resource.setrlimit(which, (soft, hard))
+                continue
+            except (OSError, ValueError):
+                pass
             _, own_hard = resource.getrlimit(which)
             if own_hard != resource.RLIM_INFINITY and (
                 hard == resource.RLIM_INFINITY or hard > own_hard
@@ -126,8 +131,14 @@ def _warn_if_beyond_own(
     own_nice: int,
 ) -> None:
     """Say in the keeper's log when jobs must start with less than they asked for (see
-    :func:`beyond_own`); a privileged keeper gives them what they ask."""
-    beyond = [] if os.geteuid() == 0 else beyond_own(limits, nice, own_limits, own_nice)
+    :func:`beyond_own`); a privileged keeper gives them what they ask (one with the
+    capability: root without it, as in some containers, cannot either)."""
+    beyond = beyond_own(
+        limits if not _capable(_CAP_SYS_RESOURCE) else {},
+        nice if not _capable(_CAP_SYS_NICE) else own_nice,
+        own_limits,
+        own_nice,
+    )
     if beyond:
         _log.warning(
             "jobs asking for %s start with the keeper's values instead: it has those of the "
@@ -135,6 +146,23 @@ def _warn_if_beyond_own(
             "next call starts a new one",
             ", ".join(beyond),
         )
+
+
+#: The capabilities that let a process raise a hard limit, and lower its nice value.
+_CAP_SYS_RESOURCE = 24
+_CAP_SYS_NICE = 23
+
+
+def _capable(capability: int) -> bool:
+    """Whether this process has ``capability`` in its effective set (Linux)."""
+    try:
+        with open("/proc/self/status", "rb") as status:
+            for line in status:
+                if line.startswith(b"CapEff:"):
+                    return bool(int(line.split()[1], 16) >> capability & 1)
+    except (OSError, ValueError, IndexError):
+        pass
+    return os.geteuid() == 0
 
 
 def beyond_own(

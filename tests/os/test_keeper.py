@@ -404,6 +404,52 @@ def test_jobs_start_with_the_clients_environment_limits_and_signals(tmp_path: Pa
     assert int(stat_line.rsplit(")", 1)[1].split()[16]) == client["nice"]
 
 
+def _capable_of_raising_limits() -> bool:
+    with open("/proc/self/status") as status:
+        (line,) = [line for line in status if line.startswith("CapEff:")]
+    return bool(int(line.split()[1], 16) >> 24 & 1)  # CAP_SYS_RESOURCE
+
+
+def test_a_job_gets_a_hard_limit_above_the_keepers_where_the_keeper_may_give_it(
+    state: Path,
+) -> None:
+    """A keeper started by a process with low limits, and a later client with higher ones:
+    a keeper that may raise a hard limit (CAP_SYS_RESOURCE: root, as a rule) gives the job
+    the client's, as that client would have; one that may not gives its own, and says so in
+    its log (root, it gave its own silently, even where it had the capability)."""
+    started = python(
+        f"""
+        import resource, drmaa2
+        resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))
+        drmaa2.create_job_session("s", {str(state)!r}, backend="os").close()
+        """
+    )
+    assert started.returncode == 0, started.stderr
+    keeper = keeper_pid(state)
+    assert psutil.Process(keeper).rlimit(psutil.RLIMIT_NOFILE) == (64, 64)
+    done = python(
+        f"""
+        import resource, drmaa2
+        resource.setrlimit(resource.RLIMIT_NOFILE, (2000, 3000))
+        with drmaa2.open_job_session("s", {str(state)!r}, backend="os") as js:
+            job = js.run_job({{"remote_command": "/bin/grep",
+                              "args": ["Max open files", "/proc/self/limits"],
+                              "output_path": {str(state.parent / "limits.txt")!r}}})
+            job.wait_terminated(60)
+        """
+    )
+    assert done.returncode == 0, done.stderr
+    assert keeper_pid(state) == keeper, "the job came from the keeper started before"
+    got = (state.parent / "limits.txt").read_text().split()[3:5]
+    if _capable_of_raising_limits():  # (the keeper has this process's capabilities)
+        assert got == ["2000", "3000"]
+    else:
+        assert got == ["64", "64"]
+        log = file_text(state / "keeper.log")
+        assert "RLIMIT_NOFILE hard limit 3000 (the keeper's 64)" in log, log
+    stop_keeper(state)
+
+
 def test_a_relative_path_entry_is_looked_up_in_the_jobs_working_directory(
     state: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
