@@ -12,6 +12,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import fcntl
+import functools
 import json
 import marshal
 import os
@@ -1202,6 +1203,15 @@ def test_a_state_directory_made_writable_later_is_refused(state: Path) -> None:
         state.chmod(0o700)
 
 
+def calls_refused(js: drmaa2.JobSession) -> bool:
+    """Whether the session's calls are refused as unsafe (SessionManagementException)."""
+    try:
+        js.get_jobs()
+    except drmaa2.SessionManagementException:
+        return True
+    return False
+
+
 def test_a_state_directory_others_could_replace_is_refused(tmp_path: Path) -> None:
     """A directory above the state directory that others may write to (and is not sticky)
     would let them rename the state directory away and put one of theirs in its place
@@ -1213,14 +1223,7 @@ def test_a_state_directory_others_could_replace_is_refused(tmp_path: Path) -> No
     state = shared / "state"
     js = drmaa2.create_job_session("s", str(state), backend=BACKEND)
     opening = f"import drmaa2; drmaa2.open_job_session('s', {str(state)!r}, backend='os')"
-
-    def refused() -> bool:
-        try:
-            js.get_jobs()
-        except drmaa2.SessionManagementException:
-            return True
-        return False
-
+    refused = functools.partial(calls_refused, js)
     try:
         for mode in (0o777, 0o775, 0o757):
             shared.chmod(mode)
@@ -1284,14 +1287,7 @@ def test_a_state_directory_made_writable_while_in_use_is_refused_until_made_priv
         job.wait_started(TIMEOUT)
         state.chmod(0o777)
         named = f"{state}.*0777"
-
-        def refused() -> bool:
-            try:
-                js.get_jobs()
-            except drmaa2.SessionManagementException:
-                return True
-            return False
-
+        refused = functools.partial(calls_refused, js)
         try:
             wait_until(refused, what="calls to be refused")
             for call in [
