@@ -1,5 +1,5 @@
 """From a DRMAA2 job template to a plan (:mod:`drmaa2_ostracker.plan`): checks, limits, the
-executable.
+executable (found by :mod:`drmaa2_ostracker.executable`).
 
 Everything that can be checked when a job is submitted is checked then, with the DRMAA2
 exception that fits and a message naming the field and value. What depends on an array
@@ -16,30 +16,25 @@ import datetime
 import math
 import os
 import resource
-import shutil
-import stat
 from typing import Any
 
 from drmaa2.enums import PARAMETRIC_INDEX, ResourceLimit
 from drmaa2.errors import InvalidArgumentException, UnsupportedAttributeException
 from drmaa2.types import JobTemplate
 from drmaa2_ostracker import host
+from drmaa2_ostracker.executable import command_base, find_executable
+from drmaa2_ostracker.executable import invalid as _invalid
 from drmaa2_ostracker.limits import (
-    DEFAULT_NAME_MAX,
     exec_size_problem,
-    path_length_problem,
-    shortened,
     shown,
 )
 from drmaa2_ostracker.plan import (
     OWN_STREAMS,
     Plan,
-    check_length,
     check_lengths,
     close_streams,
     launch_document,
     plan_from_wire,
-    substitute,
 )
 from drmaa2_ostracker.process.settings import ProcessSettings, client_settings
 from drmaa2_ostracker.supervisor import LaunchError
@@ -65,10 +60,6 @@ _RLIMITS: dict[ResourceLimit, tuple[int, int]] = {
     ResourceLimit.STACK_SIZE: (resource.RLIMIT_STACK, 1024),
     ResourceLimit.VIRTUAL_MEMORY: (resource.RLIMIT_AS, 1024),
 }
-
-
-def _invalid(field: str, value: object, why: str) -> InvalidArgumentException:
-    return InvalidArgumentException(f"JobTemplate.{field} {shown(value)}: {why}")
 
 
 def _unsupported(field: str, value: object, why: str) -> UnsupportedAttributeException:
@@ -135,76 +126,6 @@ def _environment() -> dict[bytes, bytes]:
     if isinstance(raw, dict):
         return dict(raw)
     return dict(os.environb)
-
-
-def _command_base(t: JobTemplate, submit_cwd: str) -> str | None:
-    """The directory a relative remote_command is relative to: the job's working directory
-    (None when that depends on the task index: the command is found when the task starts)."""
-    value = t.working_directory
-    if value is None:
-        return submit_cwd
-    if PARAMETRIC_INDEX in value:
-        return None
-    try:
-        resolved = substitute(value, "working_directory", submit_cwd, None, allow_wd=False)
-        resolved = os.path.normpath(os.path.join(submit_cwd, resolved))
-        check_length("working_directory", value, resolved)
-    except LaunchError as error:
-        raise InvalidArgumentException(f"JobTemplate: {error}") from None
-    return resolved
-
-
-def _executable(t: JobTemplate, env: dict[bytes, bytes], cwd: str | None) -> str:
-    command = t.remote_command
-    if not command:
-        raise InvalidArgumentException("JobTemplate.remote_command is required")
-    if "/" in command and cwd is None and not command.startswith("/"):
-        return command  # relative to each task's own working directory
-    if "/" in command:
-        assert cwd is not None or command.startswith("/")
-        path = command if command.startswith("/") else os.path.join(cwd or "/", command)
-        path = os.path.normpath(path)
-        problem = path_length_problem(path)
-        if problem is not None:
-            where = "" if path == command else f"as {shortened(path)}, "
-            raise _invalid("remote_command", command, where + problem)
-        try:
-            mode = os.stat(path).st_mode
-        except OSError:
-            raise _invalid("remote_command", command, "no such file") from None
-    else:
-        if len(os.fsencode(command)) > DEFAULT_NAME_MAX:
-            raise _invalid(
-                "remote_command",
-                command,
-                f"a command name takes at most {DEFAULT_NAME_MAX} bytes (NAME_MAX)",
-            )
-        search = env.get(b"PATH")
-        found = shutil.which(command, path=_search_path(search, cwd))
-        if found is None:
-            raise _invalid("remote_command", command, "not found on PATH")
-        path = found
-        mode = os.stat(path).st_mode
-    if stat.S_ISDIR(mode):
-        raise _invalid("remote_command", command, f"{shortened(path)} is a directory")
-    if not stat.S_ISREG(mode):
-        raise _invalid("remote_command", command, f"{shortened(path)} is not a regular file")
-    if not os.access(path, os.X_OK):
-        raise _invalid("remote_command", command, f"{shortened(path)} is not executable")
-    return path
-
-
-def _search_path(search: bytes | None, cwd: str | None) -> str:
-    """The job's PATH, its relative entries (an empty one is ".") taken in the job's working
-    directory, as the job's own lookup would (``cwd`` None: it depends on the task, and the
-    entries are taken as they are)."""
-    entries = os.fsdecode(search) if search else os.defpath
-    if cwd is None:
-        return entries
-    return os.pathsep.join(
-        entry if entry.startswith("/") else os.path.join(cwd, entry)
-        for entry in entries.split(os.pathsep)
-    )
 
 
 def _limits(t: JobTemplate) -> tuple[list[tuple[int, int]], float | None]:
@@ -315,7 +236,7 @@ def _plan_job(template: JobTemplate, *, array: bool) -> Plan:
         if not key or "=" in key or "\0" in key or "\0" in value:
             raise _invalid("job_environment", {key: value}, "not a valid environment variable")
         env[os.fsencode(key)] = os.fsencode(value)
-    executable = _executable(t, env, _command_base(t, submit_cwd))
+    executable = find_executable(t, env, command_base(t, submit_cwd))
     priority = t.priority or 0
     if not 0 <= priority <= 19:
         raise _invalid("priority", t.priority, "must be a nice increment from 0 to 19")
@@ -356,7 +277,7 @@ def restore_plan(template: JobTemplate, document: dict[str, Any]) -> Plan:
     env = {os.fsencode(k): os.fsencode(v) for k, v in document["env"].items()}
     cwd: str = document["cwd"]
     try:
-        executable = _executable(template, env, cwd)
+        executable = find_executable(template, env, cwd)
     except InvalidArgumentException:
         executable = template.remote_command or ""
     try:
