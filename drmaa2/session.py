@@ -370,6 +370,7 @@ class JobSession(SessionWaits):
         InvalidSessionException; :meth:`open` opens a kept session again.
         """
         if self._closed and self._lifetime.stale:
+            self._lifetime.stale = False  # (a second close() raises, as always)
             return  # its destroy() found it destroyed already: its clean-up passes
         self._check_open()
         self._closed = True

@@ -72,9 +72,20 @@ def find_executable(t: JobTemplate, env: dict[bytes, bytes], cwd: str | None) ->
                 f"a command name takes at most {DEFAULT_NAME_MAX} bytes (NAME_MAX)",
             )
         search = env.get(b"PATH")
-        found = shutil.which(command, path=_search_path(search, cwd))
+        searched = _search_path(search, cwd)
+        found = None if searched is None else shutil.which(command, path=searched)
         if found is None:
-            raise invalid("remote_command", command, "not found on PATH")
+            raise invalid(
+                "remote_command",
+                command,
+                "not found on PATH"
+                + (
+                    ""
+                    if cwd is not None
+                    else " (its absolute entries: the working directory, "
+                    "which relative ones name, depends on the task index)"
+                ),
+            )
         path = found
         mode = os.stat(path).st_mode
     if stat.S_ISDIR(mode):
@@ -86,14 +97,13 @@ def find_executable(t: JobTemplate, env: dict[bytes, bytes], cwd: str | None) ->
     return path
 
 
-def _search_path(search: bytes | None, cwd: str | None) -> str:
+def _search_path(search: bytes | None, cwd: str | None) -> str | None:
     """The job's PATH, its relative entries (an empty one is ".") taken in the job's working
-    directory, as the job's own lookup would (``cwd`` None: it depends on the task, and the
-    entries are taken as they are)."""
-    entries = os.fsdecode(search) if search else os.defpath
+    directory, as the job's own lookup would. ``cwd`` None (it depends on the task index):
+    its absolute entries only, which are the same for every task (None if it has none)."""
+    entries = (os.fsdecode(search) if search else os.defpath).split(os.pathsep)
     if cwd is None:
-        return entries
+        return os.pathsep.join(entry for entry in entries if entry.startswith("/")) or None
     return os.pathsep.join(
-        entry if entry.startswith("/") else os.path.join(cwd, entry)
-        for entry in entries.split(os.pathsep)
+        entry if entry.startswith("/") else os.path.join(cwd, entry) for entry in entries
     )

@@ -141,6 +141,8 @@ class OsBackend:
                 keys[key] -= 1
                 if keys[key] <= 0:
                     del keys[key]
+                if not keys:
+                    del self._open[client]
         client.session_closed()
 
     def create_job_session(self, name: str | None, contact: str | None) -> OsJobSession:

@@ -26,6 +26,7 @@ from typing import Any
 
 from drmaa2.errors import (
     DrmCommunicationException,
+    SessionManagementException,
     TimeoutException,
 )
 from drmaa2_ostracker.keeper import files
@@ -101,11 +102,10 @@ class KeeperClient(Connecting):
         #: The state directory's real path, checked (see files.check_state_dir): its files
         #: are opened by it, whatever becomes of a link or a directory on the path given.
         self.state_dir = files.check_state_dir(os.path.abspath(state_dir))
-        #: The path as given (the keeper's command line names it so).
-        self.named = os.path.abspath(state_dir)
-        found = os.stat(self.state_dir)
         #: (device, inode) of the state directory checked.
-        self._identity = (found.st_dev, found.st_ino)
+        self._identity = files.identity(self.state_dir)
+        if self._identity is None:  # (removed this instant)
+            raise SessionManagementException(f"cannot use the state directory {state_dir}")
         self._lock = threading.Lock()
         self._pool: list[Channel] = []
         self._sessions = 0
@@ -138,11 +138,7 @@ class KeeperClient(Connecting):
     def still_there(self) -> bool:
         """Whether the state directory's real path still leads to the directory this client
         checked (not moved away, nor replaced): its keeper is that directory's."""
-        try:
-            found = os.stat(self.state_dir)
-        except OSError:
-            return False
-        return (found.st_dev, found.st_ino) == self._identity
+        return files.identity(self.state_dir) == self._identity
 
     # -- sessions keep connections -----------------------------------------------------------
 

@@ -55,7 +55,6 @@ class Connecting:
 
     # Set by the client.
     state_dir: str
-    named: str
     keeper_pid: int | None
     _address: str
     _events: EventStream | None
@@ -162,7 +161,7 @@ class Connecting:
             channel = self._try_connect()
             if channel is not None:
                 return channel
-            spawn_keeper(self.named)  # (which it checks again, and opens by its real path)
+            spawn_keeper(self.state_dir)  # the real path checked (a link may change since)
             channel = self._try_connect()
             if channel is None:  # it said it serves, then went away (killed)
                 raise KeeperVanished(

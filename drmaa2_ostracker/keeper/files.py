@@ -15,8 +15,10 @@ descriptors) is an :class:`~drmaa2.errors.OutOfResourceException`, not a damaged
 from __future__ import annotations
 
 import contextlib
+import grp
 import logging
 import os
+import pwd
 import stat
 import time
 
@@ -30,6 +32,7 @@ __all__ = [
     "START_LOCK",
     "check_state_dir",
     "clear_socket",
+    "identity",
     "kind_of",
     "open_private",
     "open_ring",
@@ -92,6 +95,42 @@ def check_state_dir(path: str, create: bool = True) -> str:
     return real
 
 
+def _private_group(found: os.stat_result, mode: int) -> bool:
+    """Whether a directory writable by its group only is this user's, and its group this
+    user's own (the user's primary group, with no other member): nobody else may write to
+    it (as Debian's ssh allows, under umask 002)."""
+    if mode & 0o002 or found.st_uid != os.geteuid() or found.st_gid != os.getegid():
+        return False
+    try:
+        members = grp.getgrgid(found.st_gid).gr_mem
+        name = pwd.getpwuid(found.st_uid).pw_name
+    except KeyError:
+        return False
+    return all(member == name for member in members)
+
+
+def in_user_namespace() -> bool:
+    """Whether this process runs in a user namespace other than the initial one (a rootless
+    container): user ids outside it show as the overflow id, and its capabilities hold in it
+    only."""
+    try:
+        with open("/proc/self/uid_map") as mapping:
+            return mapping.read().split() != ["0", "0", "4294967295"]
+    except OSError:
+        return False
+
+
+def _outside_namespace(uid: int) -> bool:
+    """Whether ``uid`` is the overflow id of a user namespace this process runs in: the
+    owner is not mapped into it (root of the host, as a rule, for ``/``, ``/home``, ``/tmp``
+    seen from a rootless container)."""
+    try:
+        with open("/proc/sys/kernel/overflowuid") as overflow:
+            return uid == int(overflow.read()) and in_user_namespace()
+    except (OSError, ValueError):
+        return False
+
+
 def _make_dirs(path: str) -> None:
     """``mkdir -p`` with 0700 for every directory made (os.makedirs gives the ones above the
     last the umask's mode: group-writable under umask 002, which :func:`_unsafe_above`
@@ -103,6 +142,15 @@ def _make_dirs(path: str) -> None:
         _make_dirs(above)
     with contextlib.suppress(FileExistsError):
         os.mkdir(path, 0o700)
+
+
+def identity(path: str) -> tuple[int, int] | None:
+    """(device, inode) of the file a path leads to now; None if it leads nowhere."""
+    try:
+        found = os.stat(path)
+    except OSError:
+        return None
+    return found.st_dev, found.st_ino
 
 
 def unsafe_state_dir(path: str) -> str | None:
@@ -148,12 +196,12 @@ def _unsafe_above(path: str, real: str) -> str | None:
         where = f"the directory {above} above the state directory {path}"
         if not stat.S_ISDIR(found.st_mode):
             return f"{where} changed while it was looked at (it is a {kind_of(found.st_mode)})"
-        if found.st_uid not in (0, uid):
+        if found.st_uid not in (0, uid) and not _outside_namespace(found.st_uid):
             return (
                 f"{where} belongs to user id {found.st_uid}, who could replace the state "
                 f"directory in it: choose a state directory below directories of your own"
             )
-        if mode & 0o022 and not mode & stat.S_ISVTX:
+        if mode & 0o022 and not mode & stat.S_ISVTX and not _private_group(found, mode):
             return (
                 f"{where} has mode {mode:04o}: other users may replace the state directory "
                 f"in it, so it is not safe to use; make it private with: chmod go-w {above}"

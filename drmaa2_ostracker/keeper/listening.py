@@ -61,7 +61,7 @@ class Listening:
             return
         try:
             found = os.lstat(path)
-        except FileNotFoundError:
+        except OSError:  # gone; or the directory is (replaced by a file, made unreadable)
             found = None
         if found is not None and (found.st_dev, found.st_ino) == self._socket_file:
             return  # its own

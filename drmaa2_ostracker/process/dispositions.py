@@ -41,7 +41,8 @@ def _reserved() -> list[int]:
 
 def _rt_sigaction() -> tuple[ctypes.CDLL, int] | None:
     number = _RT_SIGACTION.get(platform.machine())
-    if number is None or not sys.platform.startswith("linux"):
+    # (The machine is the kernel's: a 32-bit program on it makes other system calls.)
+    if number is None or not sys.platform.startswith("linux") or sys.maxsize < 2**63 - 1:
         return None
     try:
         return ctypes.CDLL(None, use_errno=True), number

@@ -154,7 +154,12 @@ _CAP_SYS_NICE = 23
 
 
 def _capable(capability: int) -> bool:
-    """Whether this process has ``capability`` in its effective set (Linux)."""
+    """Whether this process has ``capability`` in its effective set (Linux), in the initial
+    user namespace (in another, the kernel does not let it raise a hard limit)."""
+    from drmaa2_ostracker.keeper.files import in_user_namespace
+
+    if in_user_namespace():
+        return False
     try:
         with open("/proc/self/status", "rb") as status:
             for line in status:

@@ -13,6 +13,7 @@ import collections
 import contextlib
 import fcntl
 import functools
+import grp
 import json
 import marshal
 import os
@@ -316,6 +317,68 @@ def test_a_keeper_whose_state_directory_was_replaced_leaves_it_alone(
         stop_keeper(state)
 
 
+def test_a_keeper_is_started_for_the_directory_a_link_led_to_when_checked(
+    tmp_path: Path,
+) -> None:
+    """A session opened through a symbolic link, the link then pointed elsewhere: a keeper
+    the session's process starts again is the keeper of the directory it checked and
+    connects to (it was started with the link, which it followed anew: a keeper of the other
+    directory, and a call failing with KeeperVanished)."""
+    first, second, link = tmp_path / "a", tmp_path / "b", tmp_path / "link"
+    first.mkdir(mode=0o700)
+    second.mkdir(mode=0o700)
+    link.symlink_to(first)
+    js = drmaa2.create_job_session("s", str(link), backend=BACKEND)
+    try:
+        link.unlink()
+        link.symlink_to(second)
+        stop_keeper(first)
+        job = js.run_job({"remote_command": "/bin/true"})
+        job.wait_terminated(TIMEOUT)
+        assert job.get_state()[0] is JobState.DONE
+        assert keepers_of(first) and not keepers_of(second) and not keepers_of(link)
+    finally:
+        js.close()
+        stop_keeper(first)
+        stop_keeper(link)
+
+
+def test_a_keeper_whose_state_directory_became_a_file_goes_on_with_its_jobs(
+    state: Path, tmp_path: Path
+) -> None:
+    """The state directory moved away and a file put at its path: the keeper, which looks
+    at its socket's path every quarter of a second, leaves the path alone and goes on with
+    its job until it ends (the look at the socket's path raised NotADirectoryError, and the
+    keeper died with its job running)."""
+    flag = tmp_path / "go"
+    js = drmaa2.create_job_session("s", str(state), backend=BACKEND)
+    job = js.run_job(
+        {"remote_command": "/bin/sh", "args": ["-c", f"until [ -e {flag} ]; do sleep 0.02; done"]}
+    )
+    job.wait_started(TIMEOUT)
+    keeper = keeper_pid(state)
+    pids = [pid_of(job)]
+    moved = tmp_path / "moved"
+    try:
+        state.rename(moved)
+        state.write_text("")
+        wait_until(
+            lambda: "was removed or replaced" in file_text(moved / "keeper.log"),
+            what="the keeper to see its directory replaced",
+        )
+        assert not gone(keeper), file_text(moved / "keeper.log")
+        flag.touch()
+        wait_until(lambda: gone(keeper), what="the keeper to exit once its job ended")
+        assert "Traceback" not in file_text(moved / "keeper.log")
+    finally:
+        flag.touch()
+        kill_pids(pids)
+        js.close()
+        state.unlink()
+        moved.rename(state)
+        stop_keeper(state)
+
+
 def test_a_state_directory_moved_away_is_left_to_its_sessions_in_this_process_too(
     state: Path, tmp_path: Path
 ) -> None:
@@ -478,6 +541,12 @@ def test_a_relative_path_entry_is_looked_up_in_the_jobs_working_directory(
         # Only the submitter's directory has it: not found, said at submission.
         with pytest.raises(drmaa2.InvalidArgumentException, match="not found on PATH"):
             js.run_job({**template, "working_directory": str(elsewhere)})
+        # A working directory that depends on the task index: relative entries name a
+        # directory of each task, so the absolute ones only are searched at submission (the
+        # submitter's bin/tool was found, and ran in a task only where it had one too).
+        per_task = {**template, "working_directory": str(tmp_path / "t$DRMAA2_INDEX$")}
+        with pytest.raises(drmaa2.InvalidArgumentException, match="its absolute entries"):
+            js.run_bulk_jobs(per_task, 1, 2, 1, 2)
     finally:
         session_cleanup(js)
 
@@ -1108,6 +1177,8 @@ def test_close_passes_after_destroy_found_the_session_made_again(state: Path) ->
     with pytest.raises(drmaa2.InvalidSessionException):
         js.destroy()
     js.close()
+    with pytest.raises(drmaa2.InvalidSessionException, match="closed"):
+        js.close()  # a second close() raises, as any
     assert drmaa2.get_job_session_names(str(state), backend=BACKEND) == ["s"], "the new one"
     with pytest.raises(drmaa2.InvalidSessionException):
         js.run_job({"remote_command": "/bin/true"})
@@ -1217,9 +1288,12 @@ def test_a_state_directory_others_could_replace_is_refused(tmp_path: Path) -> No
     would let them rename the state directory away and put one of theirs in its place
     between a check and an open: their store read, their jobs run as this user. It is
     refused, naming it and its mode (as ssh refuses such a directory above a key), by a new
-    process and by the keeper already running alike; a sticky one (as /tmp) is safe."""
+    process and by the keeper already running alike; a sticky one (as /tmp) is safe, and so
+    is one only its group may write to where that group is this user's alone (umask 002 with
+    a group of one's own, as Debian's ssh allows)."""
     shared = tmp_path / "shared"
     shared.mkdir(mode=0o700)
+    os.chown(shared, -1, 65534)  # a group not this user's own (nogroup)
     state = shared / "state"
     js = drmaa2.create_job_session("s", str(state), backend=BACKEND)
     opening = f"import drmaa2; drmaa2.open_job_session('s', {str(state)!r}, backend='os')"
@@ -1238,6 +1312,13 @@ def test_a_state_directory_others_could_replace_is_refused(tmp_path: Path) -> No
         done = python(opening)
         assert done.returncode == 0, done.stderr
         wait_until(lambda: not refused(), what="calls to work again")
+        own_group = grp.getgrgid(os.getegid())
+        if own_group.gr_mem in ([], [pwd.getpwuid(os.geteuid()).pw_name]):
+            os.chown(shared, -1, os.getegid())
+            shared.chmod(0o775)
+            done = python(opening)
+            assert done.returncode == 0, done.stderr
+            assert not refused()
     finally:
         shared.chmod(0o700)
         session_cleanup(js)

@@ -1176,7 +1176,7 @@ def test_a_state_directory_reached_through_a_symbolic_link_keeps_its_anchor(
     job, pid = gated_job(js, flag, 3)
     pids = [pid]
     try:
-        kill_keeper(link)  # (its command line names the directory as it was given)
+        kill_keeper(state)  # (its command line names the directory's real path)
         flag.touch()
         wait_until(lambda: gone(pids[0]), what="the job to end")
         info = job.get_info()  # a new keeper, which takes the end its anchor kept
@@ -1185,7 +1185,7 @@ def test_a_state_directory_reached_through_a_symbolic_link_keeps_its_anchor(
     finally:
         kill_pids(pids)
     js.close()
-    stop_keeper(link)
+    stop_keeper(state)
 
 
 def test_ends_no_job_took_are_removed_after_a_day_and_so_are_old_anchors_files(
