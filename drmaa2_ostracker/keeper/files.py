@@ -190,8 +190,14 @@ def _unsafe_above(path: str, real: str) -> str | None:
     while True:
         try:
             found = os.lstat(above)
-        except OSError:
-            return None  # (the state directory's own checks say what is wrong)
+        except OSError as error:
+            # It was to be seen a moment ago (the state directory was reached through it):
+            # moved away meanwhile, by its owner or by another user, who may put one of theirs
+            # in its place. Never taken for safe.
+            return (
+                f"the directory {above} above the state directory {path} changed while it "
+                f"was looked at ({error.strerror})"
+            )
         mode = stat.S_IMODE(found.st_mode)
         where = f"the directory {above} above the state directory {path}"
         if not stat.S_ISDIR(found.st_mode):

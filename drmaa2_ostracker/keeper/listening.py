@@ -105,9 +105,15 @@ class Listening:
     def _served_already(self) -> bool:
         """Whether the keeper that holds the lock listens (again: see :meth:`_keep_socket`),
         so that this one need not start."""
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC) as probe:
-            try:
-                probe.connect(files.socket_address(self.state_dir, None))
-            except OSError:
-                return False
+        try:  # (a path too long for a socket address is reached through a descriptor)
+            directory = os.open(self.state_dir, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        except OSError:
+            return False
+        try:
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC) as probe:
+                probe.connect(files.socket_address(self.state_dir, directory))
+        except OSError:
+            return False
+        finally:
+            os.close(directory)
         return True

@@ -227,7 +227,9 @@ def test_a_keeper_stopped_while_it_waits_for_the_keeper_lock_exits_at_once(state
         os.close(lock)
 
 
-@pytest.mark.parametrize("instead", ["nothing", "a directory", "a FIFO", "a file"])
+@pytest.mark.parametrize(
+    "instead", ["nothing", "a directory", "a FIFO", "a file", "nothing, on a long path"]
+)
 def test_a_keeper_whose_socket_was_removed_listens_again(
     state: Path, tmp_path: Path, instead: str
 ) -> None:
@@ -236,7 +238,11 @@ def test_a_keeper_whose_socket_was_removed_listens_again(
     reaches it: the keeper that started meanwhile to serve that call sees it listen and steps
     aside (before, every call waited 30 s for the keeper lock, then failed, for as long as
     the job ran; with a directory, a FIFO or a file in the socket's place, even while the
-    keeper had nothing to do)."""
+    keeper had nothing to do; on a path too long for a socket address, the keeper started
+    meanwhile looked for the socket by its path, and never saw it listen)."""
+    if instead.endswith("long path"):
+        state = tmp_path / ("x" * 110) / "state"
+        assert len(os.fsencode(state / "keeper.sock")) > 107
     flag = tmp_path / "go"
     js = drmaa2.create_job_session("s", str(state), backend=BACKEND)
     try:
@@ -269,7 +275,7 @@ def test_a_keeper_whose_socket_was_removed_listens_again(
         log = file_text(state / "keeper.log")
         assert "keeper.sock was removed: listening there again" in log
         aside = [p.name for p in state.iterdir() if p.name.startswith("keeper.sock.damaged-")]
-        assert len(aside) == (instead != "nothing"), aside
+        assert len(aside) == (not instead.startswith("nothing")), aside
         flag.touch()
         job.wait_terminated(TIMEOUT)
     finally:
@@ -1322,6 +1328,30 @@ def test_a_state_directory_others_could_replace_is_refused(tmp_path: Path) -> No
     finally:
         shared.chmod(0o700)
         session_cleanup(js)
+
+
+def test_a_directory_above_that_vanishes_while_looked_at_is_not_taken_for_safe(
+    tmp_path: Path,
+) -> None:
+    """The walk up from the state directory stopped, taking the path for safe, at a directory
+    that could not be looked at: another user who may write above it renames it away for an
+    instant, and the unsafe directory above is never seen (the keeper then used a directory
+    of theirs swapped in). The walk's view of such an instant: refused."""
+    from drmaa2_ostracker.keeper import files
+
+    shared = tmp_path / "shared"
+    mine = shared / "mine"
+    state = mine / "state"
+    state.mkdir(parents=True, mode=0o700)
+    shared.chmod(0o777)
+    try:
+        assert "has mode 0777" in (files._unsafe_above(str(state), str(state)) or "")
+        mine.rename(shared / "away")  # the instant another user could have used
+        assert "changed while it was looked at" in (
+            files._unsafe_above(str(state), str(state)) or ""
+        )
+    finally:
+        shared.chmod(0o700)
 
 
 def test_a_state_directory_below_another_users_directory_is_refused(tmp_path: Path) -> None:
