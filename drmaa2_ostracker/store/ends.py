@@ -126,6 +126,11 @@ class PendingEnds:
                 self.left_error = "no space left on its file system" if full else str(error)
                 return 0
             ring.clear()
+            # Why jobs were being killed is in no row: written again at once, so that it holds
+            # if this keeper is killed too before recovery gives it to their ends.
+            for reason in left.killing:
+                if ring.write(reason):
+                    self._in_ring += 1
         self._ring = ring
         return changed
 

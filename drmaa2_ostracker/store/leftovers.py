@@ -57,6 +57,8 @@ class Leftovers:
     #: Why jobs were being killed, by (session, job id, process start tick): (sub-state,
     #: annotation), for jobs whose end is not there.
     kill_reasons: dict[tuple[str, str, int], tuple[Any, Any]]
+    #: Those reasons' records as read, to be written to the emptied ring again.
+    killing: list[tuple[str, str, int, dict[str, Any], int, str]]
 
     @classmethod
     def sort(
@@ -81,15 +83,18 @@ class Leftovers:
             and not is_running(ProcessIdentity(pid, pid_start))
             and not kept(ProcessIdentity(pid, pid_start))
         ]
+        killing = [
+            found
+            for found in marked
+            if found[5] == KILLED
+            and found[:3] not in ended
+            and isinstance(found[3].get("sub_state"), str)
+            and isinstance(found[3].get("annotation"), str)
+        ]
         kill_reasons = {
-            (session, job_id, pid_start): (values.get("sub_state"), values.get("annotation"))
-            for session, job_id, pid_start, values, _, mark in marked
-            if mark == KILLED
-            and (session, job_id, pid_start) not in ended
-            and isinstance(values.get("sub_state"), str)
-            and isinstance(values.get("annotation"), str)
+            found[:3]: (found[3]["sub_state"], found[3]["annotation"]) for found in killing
         }
-        return cls(starts, ends, kill_reasons)
+        return cls(starts, ends, kill_reasons, killing)
 
     def store(self, conn: sqlite3.Connection) -> int:
         """Insert the starts, then apply the ends, in one transaction; rows changed. On a

@@ -27,6 +27,7 @@ import drmaa2
 from drmaa2 import JobState, JobTemplate
 from drmaa2_ostracker import extension
 from drmaa2_ostracker.process.identity import boot_ticks, identity_of
+from drmaa2_ostracker.store import Store
 from drmaa2_ostracker.store.ends import Ends
 from drmaa2_ostracker.store.launches import SLOTS, Launches, _next_serial
 from drmaa2_ostracker.store.ring import KILLED, PROVISIONAL
@@ -2139,12 +2140,15 @@ def test_the_next_keeper_applies_a_provisional_end_only_where_no_end_follows(
     js.close()
 
 
-@pytest.mark.parametrize("left", ["killed", "stopped"])
+@pytest.mark.parametrize("left", ["killed", "stopped", "killed, a keeper between"])
 def test_a_kill_the_keeper_died_in_ends_the_job_with_its_reason(state: Path, left: str) -> None:
     """A keeper killed while it terminated a job (its reason in the ring, the job killed by
     its SIGKILL, or only stopped by the SIGSTOP before it) leaves the next keeper to end the
     job as terminated by the user, with the exact end the anchor kept (before: FAILED
-    "killed by SIGKILL" without the sub-state terminated, or a job left stopped)."""
+    "killed by SIGKILL" without the sub-state terminated, or a job left stopped). A keeper
+    in between that opened the ring and died before recovery (here: the ring opened as a
+    keeper opens it, the store then closed) leaves the reason in the ring (it emptied the
+    ring once read, and the reason was lost: exit_status_unobserved at a deadline kill)."""
     js = drmaa2.create_job_session("killing", str(state), backend=BACKEND)
     job = js.run_job({"remote_command": "/bin/sleep", "args": ["600"]})
     job.wait_started(TIMEOUT)
@@ -2161,7 +2165,15 @@ def test_a_kill_the_keeper_died_in_ends_the_job_with_its_reason(state: Path, lef
         ring = Ends(str(state))
         assert ring.write(("killing", job.id, start, reason, pid, KILLED))
         ring.close()
-        os.kill(pid, signal.SIGKILL if left == "killed" else signal.SIGSTOP)
+        if left == "killed, a keeper between":
+            store = Store(str(state))
+            store.open_ends()
+            store.close()
+            ring = Ends(str(state))
+            found = ring.left()
+            ring.close()
+            assert [r for r in found if len(r) == 6 and r[1] == job.id and r[-1] == KILLED]
+        os.kill(pid, signal.SIGKILL if left.startswith("killed") else signal.SIGSTOP)
         job.wait_terminated(TIMEOUT)  # (a new keeper)
         info = job.get_info()
         assert (info.job_state, info.job_sub_state) == (JobState.FAILED, "terminated")
