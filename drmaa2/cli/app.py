@@ -75,6 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     exit status. First it undoes the one change the interpreter made to its own environment
     at start-up, so that jobs start from the shell's (see :mod:`~drmaa2.cli.environment`)."""
     restore_shell_environment()
+    _closed_streams_discard()
     arguments = sys.argv[1:] if argv is None else list(argv)
     try:
         parser = build_parser()
@@ -120,6 +121,16 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as error:  # a bug: still one line, naming it
         sys.stderr.write(f"{PROG}: internal error: {type(error).__name__}: {one_line(error)}\n")
         return EXIT_ERROR
+
+
+def _closed_streams_discard() -> None:
+    """Started with stdout or stderr closed (``>&-``): what would go there goes nowhere, as
+    Python's own ``print`` does then, and the command does its work and gives its exit
+    status (it failed with an AttributeError, and ``wait`` did not wait)."""
+    if sys.stdout is None:
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 (the process's own stdout)
+    if sys.stderr is None:
+        sys.stderr = open(os.devnull, "w")  # noqa: SIM115
 
 
 def _flushed(status: int, failed: OSError | None = None) -> int:

@@ -6,9 +6,11 @@ import errno
 import os
 import pty
 import subprocess
+from pathlib import Path
 
 import pytest
 
+from tests.behaviour.conftest import wait_until
 from tests.cli.conftest import TIMEOUT, Cli
 
 
@@ -152,3 +154,46 @@ def test_a_usage_error_is_exit_status_2_whatever_becomes_of_its_line(cli: Cli) -
         assert with_stderr(write_end) == 2
     finally:
         os.close(write_end)
+
+
+def test_a_command_with_stdout_or_stderr_closed_does_its_work(cli: Cli, tmp_path: Path) -> None:
+    """Started with stdout closed (``>&-``), a command does its work and gives its exit
+    status, what it would print going nowhere (it failed with an internal AttributeError,
+    exit 1, and ``run --wait`` and ``wait`` returned at once, the job still running)."""
+
+    def closed(*args: str, streams: str = ">&-") -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["sh", "-c", f'exec "$@" {streams}', "sh", *cli.argv(*args)],
+            cwd=cli.workdir,
+            env=cli.env,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,  # (then closed by the shell, as asked)
+            text=True,
+            timeout=TIMEOUT,
+        )
+
+    flag = tmp_path / "go"
+    gate = f"until [ -e {flag} ]; do sleep 0.02; done; exit 3"
+    started = subprocess.Popen(
+        ["sh", "-c", 'exec "$@" >&-', "sh", *cli.argv("run", "-w", "--", "sh", "-c", gate)],
+        cwd=cli.workdir,
+        env=cli.env,
+        stdin=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_until(lambda: cli.json("jobs") != [], what="the job to be submitted")
+        assert started.poll() is None, "run --wait waits"
+        flag.touch()
+        assert started.wait(TIMEOUT) == 3
+        assert started.stderr is not None and started.stderr.read() == ""
+    finally:
+        flag.touch()
+        started.wait(TIMEOUT)
+    (job,) = cli.json("jobs")
+    waited = closed("wait", job["job_id"])
+    assert (waited.returncode, waited.stderr) == (3, "")
+    assert closed("jobs").returncode == 0
+    failed = closed("info", "4242", streams="2>&-")
+    assert failed.returncode == 1, "an error without stderr: its exit status"
