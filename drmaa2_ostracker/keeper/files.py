@@ -64,7 +64,16 @@ def check_state_dir(path: str, create: bool = True) -> str:
     other user can replace a directory on it (see :func:`_unsafe_above`), so the directory
     checked is the one used, whatever becomes of a link or a directory on ``path`` that
     another user may change."""
-    if create:
+    if create and not os.path.isdir(path):
+        # Nothing is made below a directory that is not safe (it would be left there).
+        existing = path
+        while not os.path.lexists(existing) and existing != os.path.dirname(existing):
+            existing = os.path.dirname(existing)
+        unsafe = None
+        if os.path.isdir(existing):
+            unsafe = _unsafe_above(path, os.path.join(os.path.realpath(existing), "."))
+        if unsafe is not None:
+            raise SessionManagementException(unsafe)
         try:
             _make_dirs(path)
         except OSError as error:

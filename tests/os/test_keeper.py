@@ -1314,16 +1314,23 @@ def test_a_state_directory_others_could_replace_is_refused(tmp_path: Path) -> No
                 done.stderr
             )
             wait_until(refused, what="the running keeper to refuse calls")
+            # A new state directory there is refused before anything is made.
+            fresh = shared / "new" / "state"
+            done = python(f"import drmaa2; drmaa2.create_job_session('s', {str(fresh)!r})")
+            assert f"{shared} above the state directory {fresh} has mode" in done.stderr
+            assert not (shared / "new").exists()
         shared.chmod(0o1777)
+        # (The running keeper looks again within a quarter of a second.)
+        wait_until(lambda: not refused(), what="calls to work again")
         done = python(opening)
         assert done.returncode == 0, done.stderr
-        wait_until(lambda: not refused(), what="calls to work again")
         own_group = grp.getgrgid(os.getegid())
         if own_group.gr_mem in ([], [pwd.getpwuid(os.geteuid()).pw_name]):
             os.chown(shared, -1, os.getegid())
             shared.chmod(0o775)
             done = python(opening)
             assert done.returncode == 0, done.stderr
+            time.sleep(0.5)  # (two of the keeper's looks: it must not refuse meanwhile)
             assert not refused()
     finally:
         shared.chmod(0o700)
