@@ -177,9 +177,19 @@ class Orphans:
         def known(pid: int, start: int) -> bool:
             return start < tick or others.has(pid, start)
 
+        # Only the keeper alive at ``tick`` (the last one started by then: keepers run one at
+        # a time) and those after it may have forked since: an earlier one died before it
+        # started, and its anchor, even if killed, holds nothing of that time.
+        started = [abs(lineage.keeper.start_ticks) for lineage in self.lineages]
+        alive_then = max((start for start in started if start <= tick), default=0)
+        lineages = [
+            lineage
+            for lineage, start in zip(self.lineages, started, strict=True)
+            if start >= alive_then
+        ]
         deadline = time.monotonic() + _SETTLE
         while True:
-            found = self._look(known)
+            found = self._look(known, lineages)
             if found != _BUSY:
                 return found
             if time.monotonic() >= deadline:
@@ -187,13 +197,14 @@ class Orphans:
             time.sleep(0.005)
 
     def _look(
-        self, known: Callable[[int, int], bool]
+        self, known: Callable[[int, int], bool], lineages: list[Lineage]
     ) -> list[ProcessIdentity] | Literal["busy"] | None:
-        """One look for :meth:`launched_since`: its answer, or _BUSY (look again)."""
-        if not self.lineages:
+        """One look for :meth:`launched_since` at the keepers of ``lineages``: its answer,
+        or _BUSY (look again)."""
+        if not lineages:
             return None
         anchors: set[int] = set()
-        for lineage in self.lineages:
+        for lineage in lineages:
             anchor = lineage.anchor
             if anchor is None:
                 return None

@@ -249,7 +249,10 @@ class Reaper(Timers):
         status, finish_us, path = found
         self._finish(changes, job, status, finish_us)
         if job.store.path not in self._unwritten:
-            orphans.forget(path)  # in the ring of ends, or the store's transaction, now
+            # Removed once the end is committed (it may be in the store's open transaction
+            # only: a keeper killed before the commit lost it, its file removed already).
+            changes.forget.append((orphans, job.store.path, path))
+            changes.must_commit = True
 
     def _unobserved(self, changes: Changes, job: TrackedJob, note: str) -> None:
         """The job ended and its exit status cannot be known (``note`` says why)."""

@@ -19,6 +19,7 @@ from drmaa2.enums import Event, JobState
 from drmaa2.errors import InvalidStateException
 from drmaa2.types import Notification
 from drmaa2_ostracker.store import Store
+from drmaa2_ostracker.store.orphans import Orphans
 from drmaa2_ostracker.store.records import JobRecord
 from drmaa2_ostracker.supervisor.jobs import STARTING, TrackedJob
 from drmaa2_ostracker.supervisor.writes import ENDS_DELAY, FLUSH_DELAY, FailedWrites
@@ -117,6 +118,7 @@ class Changes:
     __slots__ = (
         "budget",
         "changed",
+        "forget",
         "lazy",
         "must_commit",
         "notes",
@@ -138,6 +140,9 @@ class Changes:
         self.write_failed: set[str] = set()
         #: How many more jobs these changes may mark as starting (see Dispatcher._dispatch).
         self.budget = DISPATCH_BATCH
+        #: Files of ends a dead keeper's anchor kept, recorded by these changes: (their
+        #: Orphans, the store, the file), removed once the changes are committed.
+        self.forget: list[tuple[Orphans, str, str]] = []
 
 
 class Changing:
@@ -207,6 +212,9 @@ class States(FailedWrites):
                 failed |= changes.write_failed
                 if failed and changes.to_start:
                     self._hold_back(changes, failed)
+                for orphans, store_path, path in changes.forget:
+                    if store_path not in failed:  # (else kept, for the next keeper)
+                        orphans.forget(path)
         finally:
             self._changes = None
             try:
