@@ -17,6 +17,7 @@ import sys
 import textwrap
 import threading
 import time
+import types
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
@@ -26,10 +27,12 @@ import pytest
 import drmaa2
 from drmaa2 import JobState, JobTemplate
 from drmaa2_ostracker import extension
-from drmaa2_ostracker.process.identity import boot_ticks, identity_of
+from drmaa2_ostracker.keeper.anchor import ANCHOR, EXITED, orphans_directory, write_orphan
+from drmaa2_ostracker.process.identity import ProcessIdentity, boot_ticks, identity_of
 from drmaa2_ostracker.store import Store
 from drmaa2_ostracker.store.ends import Ends
 from drmaa2_ostracker.store.launches import SLOTS, Launches, _next_serial
+from drmaa2_ostracker.store.orphans import Lineage, Orphans
 from drmaa2_ostracker.store.ring import KILLED, PROVISIONAL
 from drmaa2_ostracker.store.schema import STORE_FILE
 from drmaa2_ostracker.template import plan_job
@@ -2279,3 +2282,60 @@ def test_a_store_path_that_is_not_a_file_is_refused(tmp_path: Path) -> None:
         drmaa2.create_job_session("x", str(state), backend=BACKEND)
     assert (state / STORE_FILE).is_dir()
     wait_until(lambda: not keepers_of(state), what="no keeper to serve a bad store")
+
+
+def _ended_process_after(start_ticks: int) -> ProcessIdentity:
+    """The identity of a real process started in a later clock tick than ``start_ticks``
+    (ticks are 10 ms: started again until it is), ended and reaped."""
+    while True:
+        process = subprocess.Popen(["/bin/sleep", "60"])
+        identity = identity_of(process.pid)
+        process.kill()
+        process.wait()
+        assert identity is not None
+        if identity.start_ticks > start_ticks:
+            return identity
+
+
+def test_a_fork_undecided_under_repeated_kills_is_told_by_the_anchors_of_its_time(
+    tmp_path: Path,
+) -> None:
+    """Keepers killed one after the other, the first with its anchor: a fork the second
+    began, and was killed within, is decided by the anchors of the keepers alive since it
+    began, the second's here, which kept the job's end (the first keeper's killed anchor made
+    every such fork undecidable, FAILED start_unconfirmed though the job's end was kept: 6
+    in 75 kills of a review's harness). Real processes stand for the keepers, anchors and
+    job, with the files an anchor leaves."""
+    state = tmp_path / "state"
+    state.mkdir(mode=0o700)
+    first_keeper = _ended_process_after(0)
+    first_anchor = _ended_process_after(first_keeper.start_ticks)  # killed: says nothing
+    second_keeper = _ended_process_after(first_anchor.start_ticks)
+    second_anchor = _ended_process_after(second_keeper.start_ticks)
+    job = _ended_process_after(second_anchor.start_ticks)
+    directory = orphans_directory(str(state))
+    try:
+        # The second keeper's anchor reaped the job, kept its end, and exited having kept
+        # every end (its file says so).
+        usage = types.SimpleNamespace(
+            ru_utime=0.0, ru_stime=0.0, ru_maxrss=0, ru_nswap=0, ru_inblock=0, ru_oublock=0
+        )
+        write_orphan(directory, job.pid, job.start_ticks, 3 << 8, usage)
+        exited = os.open(
+            f"{ANCHOR}{second_anchor.pid}.{second_anchor.start_ticks}",
+            os.O_WRONLY | os.O_CREAT | os.O_EXCL,
+            0o600,
+            dir_fd=directory,
+        )
+        os.write(exited, EXITED)
+        os.close(exited)
+    finally:
+        os.close(directory)
+    orphans = Orphans(str(state))
+    orphans.lineages = [
+        Lineage(first_keeper, first_anchor),
+        Lineage(second_keeper, second_anchor),
+    ]
+    assert orphans.launched_since(job.start_ticks, ()) == [job], "the job's process, ended"
+    # A fork that began before the second keeper started is the first's: undecidable.
+    assert orphans.launched_since(first_anchor.start_ticks, ()) is None
