@@ -283,6 +283,15 @@ def test_a_keeper_whose_socket_was_removed_listens_again(
         session_cleanup(js)
 
 
+def started_until(js: drmaa2.JobSession, flag: Path) -> drmaa2.Job:
+    """A job that runs until the file ``flag`` exists, started."""
+    job = js.run_job(
+        {"remote_command": "/bin/sh", "args": ["-c", f"until [ -e {flag} ]; do sleep 0.02; done"]}
+    )
+    job.wait_started(TIMEOUT)
+    return job
+
+
 def test_a_keeper_whose_state_directory_was_replaced_leaves_it_alone(
     state: Path, tmp_path: Path
 ) -> None:
@@ -293,10 +302,7 @@ def test_a_keeper_whose_state_directory_was_replaced_leaves_it_alone(
     work in its removed store: lost)."""
     flag = tmp_path / "go"
     js = drmaa2.create_job_session("old", str(state), backend=BACKEND)
-    job = js.run_job(
-        {"remote_command": "/bin/sh", "args": ["-c", f"until [ -e {flag} ]; do sleep 0.02; done"]}
-    )
-    job.wait_started(TIMEOUT)
+    job = started_until(js, flag)
     old = keeper_pid(state)
     pids = [pid_of(job)]
     try:
@@ -358,10 +364,7 @@ def test_a_keeper_whose_state_directory_became_a_file_goes_on_with_its_jobs(
     keeper died with its job running)."""
     flag = tmp_path / "go"
     js = drmaa2.create_job_session("s", str(state), backend=BACKEND)
-    job = js.run_job(
-        {"remote_command": "/bin/sh", "args": ["-c", f"until [ -e {flag} ]; do sleep 0.02; done"]}
-    )
-    job.wait_started(TIMEOUT)
+    job = started_until(js, flag)
     keeper = keeper_pid(state)
     pids = [pid_of(job)]
     moved = tmp_path / "moved"
