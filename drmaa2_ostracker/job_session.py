@@ -45,12 +45,12 @@ class OsJobSession:
         made: int,
         client: KeeperClient,
         on_close: Callable[[], None],
-        contact: str | None = None,
+        contact: str,
     ) -> None:
         self._name = name
         #: The state directory as the session was opened with (its client's is its real
         #: path: two names of one directory share one client).
-        self._contact = client.state_dir if contact is None else contact
+        self._contact = contact
         #: How requests name the session: a session destroyed and made again under its name
         #: since is another (the keeper refuses this object's requests for it).
         self._key = (name, made)

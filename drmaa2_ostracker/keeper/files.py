@@ -24,6 +24,7 @@ import time
 
 from drmaa2.errors import SessionManagementException
 from drmaa2_ostracker.faults import resource_fault
+from drmaa2_ostracker.process.identity import in_user_namespace
 
 __all__ = [
     "KEEPER_LOCK",
@@ -116,17 +117,6 @@ def _private_group(found: os.stat_result, mode: int) -> bool:
     except KeyError:
         return False
     return all(member == name for member in members)
-
-
-def in_user_namespace() -> bool:
-    """Whether this process runs in a user namespace other than the initial one (a rootless
-    container): user ids outside it show as the overflow id, and its capabilities hold in it
-    only."""
-    try:
-        with open("/proc/self/uid_map") as mapping:
-            return mapping.read().split() != ["0", "0", "4294967295"]
-    except OSError:
-        return False
 
 
 def _outside_namespace(uid: int) -> bool:

@@ -17,6 +17,7 @@ __all__ = [
     "find_job_process",
     "identity_of",
     "identity_of_new_child",
+    "in_user_namespace",
     "is_running",
     "process_state",
     "stat_fields",
@@ -70,6 +71,17 @@ def stat_fields(pid: int) -> list[str] | None:
         return None
     # The command name may contain spaces and parentheses: split after the last ')'.
     return raw[raw.rindex(b")") + 2 :].decode().split()
+
+
+def in_user_namespace() -> bool:
+    """Whether this process runs in a user namespace other than the initial one (a rootless
+    container): user ids outside it show as the overflow id, and its capabilities hold in it
+    only."""
+    try:
+        with open("/proc/self/uid_map") as mapping:
+            return mapping.read().split() != ["0", "0", "4294967295"]
+    except OSError:
+        return False
 
 
 def identity_of(pid: int) -> ProcessIdentity | None:

@@ -14,6 +14,8 @@ import resource
 from collections.abc import Callable
 from typing import Any
 
+from drmaa2_ostracker.process.identity import in_user_namespace
+
 __all__ = ["ProcessSettings", "beyond_own", "client_settings", "setup_for"]
 
 _log = logging.getLogger(__name__)
@@ -156,8 +158,6 @@ _CAP_SYS_NICE = 23
 def _capable(capability: int) -> bool:
     """Whether this process has ``capability`` in its effective set (Linux), in the initial
     user namespace (in another, the kernel does not let it raise a hard limit)."""
-    from drmaa2_ostracker.keeper.files import in_user_namespace
-
     if in_user_namespace():
         return False
     try:
