@@ -1,5 +1,6 @@
 """Names of Grid Engine's ``uge-drmaa2`` binding beyond the core API: the implementation-specific
-key accessors of the data types, and :func:`describe_attribute`.
+key accessors of the data types, :func:`describe_attribute`, and :func:`binding_keywords`
+(the binding's keyword names of the methods' arguments).
 
 A backend declares its implementation-specific keys in its
 :class:`~drmaa2.backend.BackendSpec` (``extension_keys``); this module only reads them, so the
@@ -9,12 +10,54 @@ for the session functions).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any
+import functools
+import inspect
+from collections.abc import Callable, Iterable
+from typing import Any, ParamSpec, TypeVar
 
 from drmaa2.errors import InvalidArgumentException
 
-__all__ = ["ImplementationSpecific", "describe_attribute"]
+__all__ = ["ImplementationSpecific", "binding_keywords", "describe_attribute"]
+
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
+
+
+def binding_keywords(**names: str) -> Callable[[Callable[_P, _T]], Callable[_P, _T]]:
+    """Let a method also take its arguments by the keyword names of Grid Engine's binding:
+    ``names`` maps the binding's name to this API's (``job_list="jobs"``). The binding's names
+    are keyword-only, shown in the method's signature; giving both names of one argument
+    raises TypeError, as Python does for an argument given twice."""
+
+    def decorate(method: Callable[_P, _T]) -> Callable[_P, _T]:
+        signature = inspect.signature(method)
+        missing = [ours for ours in names.values() if ours not in signature.parameters]
+        if missing:
+            raise TypeError(f"{method.__qualname__} has no parameter {missing[0]!r}")
+
+        @functools.wraps(method)
+        def call(*args: _P.args, **kwargs: _P.kwargs) -> _T:
+            if kwargs:
+                for theirs, ours in names.items():
+                    if theirs in kwargs:
+                        if ours in kwargs:
+                            raise TypeError(
+                                f"{method.__qualname__}() got both {ours!r} and {theirs!r} "
+                                f"(Grid Engine's binding's name of {ours!r})"
+                            )
+                        kwargs[ours] = kwargs.pop(theirs)
+            return method(*args, **kwargs)
+
+        others = [
+            inspect.Parameter(theirs, inspect.Parameter.KEYWORD_ONLY, default=None)
+            for theirs in names
+        ]
+        call.__signature__ = signature.replace(  # type: ignore[attr-defined]
+            parameters=[*signature.parameters.values(), *others]
+        )
+        return call
+
+    return decorate
 
 
 def _declared(type_name: str, backend: str | None) -> tuple[str, dict[str, str]]:

@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from drmaa2.backend import Action, WaitFor
+from drmaa2.compat import binding_keywords
 from drmaa2.enums import JobState
 from drmaa2.errors import InvalidArgumentException, UnsupportedOperationException
 from drmaa2.front import Timeout, _backend_call, _binding_arguments, _name_arg, _Session
@@ -79,11 +80,13 @@ class MonitoringSession(_Session):
         )
         return [Job(self, info.job_id or "", info.job_name) for info in infos]
 
+    @binding_keywords(filter="names")
     def get_all_machines(self, names: Sequence[str] | None = None) -> list[MachineInfo]:
         """The machines (all, or only those named)."""
         checked = self._names(names)
         return self._call("get_all_machines", lambda: self._backend.all_machines(checked))
 
+    @binding_keywords(filter="names")
     def get_all_queues(self, names: Sequence[str] | None = None) -> list[QueueInfo]:
         """The queues (all, or only those named)."""
         checked = self._names(names)

@@ -12,6 +12,7 @@ from dataclasses import MISSING, Field, fields
 from types import MethodType
 from typing import Any, ClassVar, TypeVar, cast, overload
 
+from drmaa2.compat import binding_keywords
 from drmaa2.errors import InvalidArgumentException
 from drmaa2.fields import _Check, _Encode, _Mismatch
 
@@ -69,6 +70,7 @@ def _validated(cls: type[_R]) -> type[_R]:
     return cls
 
 
+@binding_keywords(d="data")
 def _new_from_dict(cls: type[_R], data: Mapping[str, Any]) -> _R:
     """Build one from a mapping of field names to values (native or as given by ``to_dict``).
 
@@ -93,6 +95,7 @@ def _new_from_dict(cls: type[_R], data: Mapping[str, Any]) -> _R:
     return made
 
 
+@binding_keywords(d="data")
 def _set_from_dict(self: _Record, data: Mapping[str, Any] | None) -> None:
     """Set the fields the mapping names on this object, as Grid Engine's binding's
     ``from_dict`` does; the other fields keep their values, and None or an empty mapping
@@ -244,6 +247,7 @@ class _Record:
                 raise InvalidArgumentException(f"{cls.__name__}: unknown key {_show(key)}{hint}")
 
     @classmethod
+    @binding_keywords(d="data")
     def create_from_dict(cls: type[_R], data: Mapping[str, Any] | _R | None) -> _R:
         """Grid Engine's name: ``data`` itself if it is already of this type, else a new one
         built from the mapping, as ``from_dict`` builds it (None: an empty mapping)."""

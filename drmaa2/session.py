@@ -21,6 +21,7 @@ from drmaa2.backend import (
     Backend,
     JobSessionBackend,
 )
+from drmaa2.compat import binding_keywords
 from drmaa2.enums import JobState
 from drmaa2.errors import (
     Drmaa2Exception,
@@ -280,6 +281,7 @@ class JobSession(SessionWaits):
         )
         return [Job(self, job_id) for job_id in ids]
 
+    @binding_keywords(id="job_array_id")
     def get_job_array(self, job_array_id: str) -> JobArray:
         """The array with this id; InvalidArgumentException if the session has none, or
         every task of it was reaped (a reaped job is unknown)."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from drmaa2.backend import JobSessionBackend, WaitFor
+from drmaa2.compat import binding_keywords
 from drmaa2.enums import INFINITE_TIME
 from drmaa2.errors import InvalidArgumentException, InvalidSessionException
 from drmaa2.front import Timeout, _backend_call, _described, _Session, _timeout_seconds
@@ -79,18 +80,22 @@ class SessionWaits(_Session):
         by_id = {job.id: job for job in jobs}
         return [by_id[job_id] for job_id in done]
 
+    @binding_keywords(job_list="jobs")
     def wait_any_started(self, jobs: Sequence[Job], timeout: Timeout = INFINITE_TIME) -> Job:
         """Wait until one of ``jobs`` has started and return it."""
         return self._wait(jobs, WaitFor.STARTED, False, timeout)[0]
 
+    @binding_keywords(job_list="jobs")
     def wait_any_terminated(self, jobs: Sequence[Job], timeout: Timeout = INFINITE_TIME) -> Job:
         """Wait until one of ``jobs`` is DONE or FAILED and return it."""
         return self._wait(jobs, WaitFor.TERMINATED, False, timeout)[0]
 
+    @binding_keywords(job_list="jobs")
     def wait_all_started(self, jobs: Sequence[Job], timeout: Timeout = INFINITE_TIME) -> list[Job]:
         """Wait until every one of ``jobs`` has started; return them."""
         return self._wait(jobs, WaitFor.STARTED, True, timeout)
 
+    @binding_keywords(job_list="jobs")
     def wait_all_terminated(
         self, jobs: Sequence[Job], timeout: Timeout = INFINITE_TIME
     ) -> list[Job]:

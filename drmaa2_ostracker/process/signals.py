@@ -188,7 +188,8 @@ def stop_job(leader: int, pidfd: int, confirm_timeout: float = 5.0) -> None:
     follows once the job's first process (its leader) has taken it, if it handles it (up to
     :data:`TSTP_GRACE`); SIGSTOP, because a job may catch or ignore SIGTSTP, and the kernel
     discards SIGTSTP sent to an orphaned process group, which every setsid job is, unless it
-    is handled. Each process gets one SIGTSTP.
+    is handled. Each process of the job's process group gets one SIGTSTP; a descendant that
+    left the group gets SIGSTOP only.
     """
     if not _first_signal(pidfd, 0):
         return
