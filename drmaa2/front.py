@@ -21,7 +21,7 @@ from drmaa2.errors import (
     InvalidSessionException,
     UnsupportedOperationException,
 )
-from drmaa2.fields import INT_MAX
+from drmaa2.fields import INT_MAX, _check_bool, _Mismatch
 from drmaa2.types import JobInfo, JobTemplate
 
 if TYPE_CHECKING:
@@ -92,6 +92,20 @@ def _name_arg(field: str, value: object, *, optional: bool) -> None:
         raise InvalidArgumentException(
             f"{field}: a name may not hold lone surrogates (bytes that are not UTF-8), "
             f"got {value!r}"
+        ) from None
+
+
+def _flag_arg(field: str, value: object) -> bool | None:
+    """A yes-or-no argument (None: not given), in the forms a template's bool field takes: a
+    bool, 0, 1, "TRUE" or "FALSE"; InvalidArgumentException naming it for anything else (the
+    string "False" is not taken for true)."""
+    if value is None:
+        return None
+    try:
+        return _check_bool(value)
+    except _Mismatch:
+        raise InvalidArgumentException(
+            f'{field}: expected a bool, 0, 1, "TRUE" or "FALSE", got {value!r}'
         ) from None
 
 

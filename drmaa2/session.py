@@ -35,6 +35,7 @@ from drmaa2.front import (
     _binding_arguments,
     _consistent,
     _contact_or_auth,
+    _flag_arg,
     _index_arg,
     _name_arg,
     _new_session_name,
@@ -123,6 +124,10 @@ class JobSession(SessionWaits):
     ) -> None:
         name, contact = _binding_arguments(name, contact, session_dict, auth)
         _name_arg("name", name, optional=True)
+        destroy_on_exit = _flag_arg("destroy_on_exit", destroy_on_exit)
+        check_for_existing_session = bool(
+            _flag_arg("check_for_existing_session", check_for_existing_session)
+        )
         backend_name, impl = registry.get(backend)
 
         def names() -> list[str]:

@@ -75,3 +75,22 @@ def test_the_bindings_names_are_in_the_signatures() -> None:
     assert "id" in keyword_only(JobSession.get_job_array)
     assert "filter" in keyword_only(drmaa2.MonitoringSession.get_all_machines)
     assert "d" in keyword_only(drmaa2.JobTemplate.create_from_dict)
+
+
+@pytest.mark.parametrize("argument", ["destroy_on_exit", "check_for_existing_session"])
+def test_a_flag_that_is_no_bool_is_refused_before_anything_is_made(
+    state_dir: str, argument: str
+) -> None:
+    with pytest.raises(drmaa2.InvalidArgumentException, match=f"{argument}: .*'False'"):
+        JobSession("js-flag", **{argument: "False"})
+    assert "js-flag" not in JobSession.list_session_names()
+
+
+def test_a_flag_takes_the_forms_a_template_bool_takes(state_dir: str) -> None:
+    kept = JobSession("js-kept", destroy_on_exit="FALSE")
+    kept.close()
+    assert "js-kept" in JobSession.list_session_names()
+    dropped = JobSession("js-dropped", destroy_on_exit=1)
+    dropped.close()
+    assert "js-dropped" not in JobSession.list_session_names()
+    JobSession.destroy_by_name("js-kept")
