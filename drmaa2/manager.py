@@ -152,16 +152,26 @@ def get_drmaa_version() -> Version:
 
 
 def supports(capability: Capability, *, backend: str | None = None) -> bool:
-    """Whether the backend offers an optional DRMAA2 capability."""
-    if not isinstance(capability, Capability):
-        try:
-            capability = Capability(capability)
-        except ValueError:
-            raise InvalidArgumentException(
-                f"capability: expected a drmaa2.Capability, got {capability!r}"
-            ) from None
-    checked = capability
+    """Whether the backend offers an optional DRMAA2 capability (a :class:`Capability`, its
+    name or its int code)."""
+    checked = _capability(capability)
     return _with_backend(backend, "supports", lambda b: b.supports(checked))
+
+
+def _capability(value: object) -> Capability:
+    if isinstance(value, Capability):
+        return value
+    try:
+        if isinstance(value, str):
+            return Capability[value]
+        if isinstance(value, int) and not isinstance(value, bool):
+            return Capability(value)
+    except (KeyError, ValueError):
+        pass
+    raise InvalidArgumentException(
+        f"capability: expected a drmaa2.Capability, its name or its int code, got {value!r} "
+        f"(one of: {', '.join(member.name for member in Capability)})"
+    )
 
 
 drmaa_supports = supports

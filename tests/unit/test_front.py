@@ -97,15 +97,18 @@ def test_supports_per_contract(state_dir: Path, capability: Capability) -> None:
     assert drmaa2.drmaa_supports(capability, backend=BACKEND) is expected
     # The only installed backend is chosen without backend=.
     assert drmaa2.supports(capability) is expected
+    # By its name and its int code too, as enum fields are set.
+    assert drmaa2.supports(capability.name, backend=BACKEND) is expected
+    assert drmaa2.supports(int(capability), backend=BACKEND) is expected
 
 
 def test_supports_alias() -> None:
     assert drmaa2.drmaa_supports is drmaa2.supports
 
 
-@pytest.mark.parametrize("bad", [99, -2, "CALLBACK_X", None])
+@pytest.mark.parametrize("bad", [99, -2, "CALLBACK_X", "callback", None, True, 2.0])
 def test_supports_rejects_a_non_capability(state_dir: Path, bad: Any) -> None:
-    with pytest.raises(InvalidArgumentException, match="capability"):
+    with pytest.raises(InvalidArgumentException, match=r"capability: .*its name .*CALLBACK"):
         drmaa2.supports(bad, backend=BACKEND)
 
 
