@@ -293,6 +293,7 @@ class SlurmJobSession(JobSubmission, JobControl, JobQueries):
         self.refresh(job_ids)
 
         def check() -> list[str] | None:
+            self._alive()  # destroyed by another process meanwhile: the wait says so
             reached = [i for i in job_ids if condition.reached(self._state_of(i)[0])]
             if wait_all:
                 return list(job_ids) if len(reached) == len(job_ids) else None
@@ -301,9 +302,12 @@ class SlurmJobSession(JobSubmission, JobControl, JobQueries):
         result = check()
         if result is not None:
             return result
+        which = "all" if wait_all else "any"
+        what = f"wait for {which} of jobs {list(job_ids)} to be {condition.value}"
         if timeout == 0:
-            raise TimeoutException(f"wait for {condition.value}: jobs {list(job_ids)} are not")
-        return self._poller.wait_until(check, timeout, f"wait for {condition.value}")
+            not_yet = "not every one is" if wait_all else "none is"
+            raise TimeoutException(f"{what}: {not_yet} yet, and the timeout is 0 (ZERO_TIME)")
+        return self._poller.wait_until(check, timeout, what)
 
     def reap(self, job_id: str) -> None:
         """Forget a finished job."""

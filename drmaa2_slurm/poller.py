@@ -39,7 +39,9 @@ _DELIVERY_TIMEOUT = 30.0
 _LAST_PUBLISHED_KEPT = 100_000
 #: The longest single sleep of a wait (it goes on after it): a timeout of any size is valid,
 #: a condition's wait longer than threading.TIMEOUT_MAX is not.
-_LONGEST_SLEEP = 3600.0
+#: Seconds between a waiter's checks when nothing changes: a wait notices within this that
+#: another process destroyed its session.
+RECHECK_INTERVAL = 1.0
 
 _log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -177,7 +179,8 @@ class Poller:
 
     def wait_until(self, check: Callable[[], T | None], timeout: float, what: str) -> T:
         """Block until ``check()`` returns something else than None (re-checked after each
-        change); TimeoutException after ``timeout`` seconds (-1: never)."""
+        change, and every :data:`RECHECK_INTERVAL`; whatever it raises ends the wait);
+        TimeoutException, saying ``what``, after ``timeout`` seconds (-1: never)."""
         deadline = None if timeout < 0 else time.monotonic() + timeout
         with self._cond:
             self._waiters += 1
@@ -189,12 +192,12 @@ class Poller:
                     if result is not None:
                         return result
                     if deadline is None:
-                        self._cond.wait()
+                        self._cond.wait(RECHECK_INTERVAL)
                         continue
                     remaining = deadline - time.monotonic()
                     if remaining <= 0:
-                        raise TimeoutException(f"{what}: timed out after {timeout} s")
-                    self._cond.wait(min(remaining, _LONGEST_SLEEP))
+                        raise TimeoutException(f"{what}: timed out after {timeout:g} s")
+                    self._cond.wait(min(remaining, RECHECK_INTERVAL))
             finally:
                 self._waiters -= 1
 

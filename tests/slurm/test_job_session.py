@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 import re
 import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -265,6 +266,56 @@ def test_an_object_of_a_session_destroyed_elsewhere_submits_nothing(
         old.destroy()
     assert "gone-soon" in drmaa2.get_job_session_names(conf, backend="slurm")
     new.destroy()
+
+
+@pytest.mark.parametrize("held", [True, False], ids=["held", "running"])
+def test_a_wait_going_on_when_the_session_is_destroyed_says_the_session_is_gone(
+    slurm_cluster: Cluster, held: bool
+) -> None:
+    """As on the os backend: a wait of a session that another process destroys raises
+    InvalidSessionException (it returned the held job, cancelled by the destroy, as if it had
+    ended; a running job's wait went on until the job ended)."""
+    conf = str(slurm_cluster.conf)
+    session = drmaa2.create_job_session("destroyed-while-waiting", conf, backend="slurm")
+    job = session.run_job({**sleeper(60), "submit_as_hold": held})
+    if not held:
+        job.wait_started(TIMEOUT)
+    outcome: list[BaseException | object] = []
+
+    def wait() -> None:
+        try:
+            outcome.append(session.wait_any_terminated([job], TIMEOUT))
+        except BaseException as error:
+            outcome.append(error)
+
+    waiter = threading.Thread(target=wait)
+    waiter.start()
+    subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import drmaa2, sys; "
+            "drmaa2.destroy_job_session(sys.argv[1], sys.argv[2], backend='slurm')",
+            session.name,
+            conf,
+        ],
+        check=True,
+        env=slurm_cluster.env(),
+    )
+    waiter.join(TIMEOUT)
+    subprocess.run(["scancel", job.id], env=slurm_cluster.env(), check=True)
+    assert len(outcome) == 1 and isinstance(outcome[0], drmaa2.InvalidSessionException), outcome
+    assert "was destroyed" in str(outcome[0])
+    session.close()
+
+
+def test_a_wait_that_times_out_names_its_jobs(session: drmaa2.JobSession) -> None:
+    job = session.run_job({"remote_command": "/bin/true", "submit_as_hold": True})
+    with pytest.raises(drmaa2.TimeoutException, match=rf"all of jobs \['{job.id}'\] .*ZERO"):
+        session.wait_all_started([job], drmaa2.ZERO_TIME)
+    with pytest.raises(drmaa2.TimeoutException, match=rf"any of jobs \['{job.id}'\].* 0.5 s"):
+        session.wait_any_terminated([job], 0.5)
+    job.terminate()
 
 
 def test_destroying_a_session_cancels_its_pending_jobs(slurm_cluster: Cluster) -> None:
