@@ -12,8 +12,9 @@ from drmaa2.cli.output import duration, number, print_json, size, table
 from drmaa2.cli.parser import DEFAULT_SESSION, Commands
 from drmaa2.cli.targets import find, infos_of, jobs_of, open_session
 
-# Extension key read by name, so the CLI depends on no backend package.
-_MAX_RSS_KIB = "ru_maxrss"
+# Extension keys read by name, so the CLI depends on no backend package: the os backend's
+# (getrusage's name) and the slurm backend's (sacct's MaxRSS), both KiB.
+_MAX_RSS_KIB = ("ru_maxrss", "max_rss")
 
 #: The states a job of these backends can be in (not uge-drmaa2's UNSET_JSTATE and
 #: RUNNING_HELD, which no backend here reports).
@@ -70,7 +71,8 @@ def _jobs(args: argparse.Namespace, out: TextIO) -> int:
 
 def _job_row(info: drmaa2.JobInfo) -> list[str]:
     state = info.job_state.name if info.job_state is not None else "-"
-    rss = number((info.implementation_specific or {}).get(_MAX_RSS_KIB))
+    extension = info.implementation_specific or {}
+    rss = next((number(extension[key]) for key in _MAX_RSS_KIB if key in extension), None)
     return [
         info.job_id or "-",
         info.job_name or "-",

@@ -60,6 +60,43 @@ def test_accounting_adds_cpu_time_and_max_rss(
     assert info.cpu_time is not None and info.cpu_time > 0
 
 
+def test_the_clis_maxrss_column_shows_slurms_max_rss(
+    session: drmaa2.JobSession, slurm_cluster: Cluster
+) -> None:
+    """``drmaa2 jobs`` shows sacct's MaxRSS (it read the os backend's key only: always "-").
+    The job outlives the cluster's accounting sample (JobAcctGatherFrequency=task=5)."""
+    if not slurm_cluster.accounting:
+        pytest.skip("the test cluster started without slurmdbd")
+    job = session.run_job(sleeper(7))
+    job.wait_terminated(TIMEOUT)
+    wait_until(
+        lambda: extension.JOB_MAX_RSS in (job.get_info().implementation_specific or {}),
+        what="the job's max_rss in sacct",
+    )
+    max_rss = (job.get_info().implementation_specific or {})[extension.JOB_MAX_RSS]
+    assert int(max_rss) > 0
+    listing = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "drmaa2",
+            "--backend",
+            "slurm",
+            "--contact",
+            str(slurm_cluster.conf),
+            "-s",
+            session.name,
+            "jobs",
+        ],
+        env=slurm_cluster.env(),
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.splitlines()
+    (row,) = [line.split() for line in listing if line.split()[0] == job.id]
+    assert row[-1] != "-" and row[-1][-1] in "KMG", listing
+
+
 def test_array_tasks_have_job_id_task_id_and_their_own_files(
     session: drmaa2.JobSession, tmp_path: Path
 ) -> None:
