@@ -168,7 +168,8 @@ class JobControl(JobSessionBase):
         for job_id in due:
             if self.slurm.scancel(slurm_task_id(job_id)).returncode != 0:
                 continue  # gone meanwhile: seen as it ended by the next poll
-            info = cancelled_info(job_id, self._known(job_id))
+            last = next((row for row in rows if row.job_id == job_id), None)
+            info = cancelled_info(job_id, self._known(job_id), last)
             info.job_sub_state = "DEADLINE"
             info.annotation = "its deadline_time passed while it was held: it never started"
             infos[job_id] = (JobState.FAILED, "DEADLINE", info)

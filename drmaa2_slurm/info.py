@@ -7,6 +7,8 @@ written back to the store, is the job session's part (:mod:`~drmaa2_slurm.job_se
 from __future__ import annotations
 
 import datetime
+import os
+import pwd
 from collections.abc import Callable
 
 from drmaa2.enums import JobState
@@ -129,17 +131,34 @@ def purged_info(
     return info
 
 
-def cancelled_info(job_id: str, record: JobRecord) -> JobInfo:
-    """The JobInfo of a pending array task cancelled now, which Slurm removes without a trace."""
-    return JobInfo(
-        job_id=job_id,
-        job_name=record.job_name,
-        job_state=JobState.FAILED,
-        job_sub_state="CANCELLED",
-        annotation="cancelled before it started",
-        submission_machine=record.submission_machine,
-        finish_time=_utc_now(),
-    )
+def cancelled_info(job_id: str, record: JobRecord, row: SlurmJob | None = None) -> JobInfo:
+    """The JobInfo of a pending job or array task cancelled now, which Slurm removes without a
+    trace: what its last squeue row (``row``, if there is one) and its record said while it
+    waited (name, owner, slots, partition, submission), ended FAILED, never started."""
+    if row is None:
+        info = JobInfo(job_id=job_id, job_owner=_user())
+    else:
+        info = job_info_of(row, lambda nodes: [])
+        info.job_id = job_id
+        info.implementation_specific = {
+            **(info.implementation_specific or {}),
+            extension.JOB_SLURM_STATE: "CANCELLED",
+        }
+    info.job_state, info.job_sub_state = JobState.FAILED, "CANCELLED"
+    info.annotation = "cancelled before it started"
+    info.exit_status = info.terminating_signal = None
+    info.dispatch_time = info.wallclock_time = info.allocated_machines = None
+    info.finish_time = _utc_now()
+    _add_record(info, record)
+    return info
+
+
+def _user() -> str | None:
+    """The name of the user this process runs as (None if it has none)."""
+    try:
+        return pwd.getpwuid(os.getuid()).pw_name
+    except KeyError:
+        return None
 
 
 def add_usage(info: JobInfo, usage: tuple[float, int | None]) -> None:

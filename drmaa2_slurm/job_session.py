@@ -196,7 +196,10 @@ class SlurmJobSession(JobSubmission, JobControl, JobQueries):
         for job_id in cancelled:
             record = self._store.job(self._name, job_id)
             if record is not None:
-                infos[job_id] = (JobState.FAILED, "CANCELLED", cancelled_info(job_id, record))
+                with self._lock:
+                    row = self._rows.get(job_id)
+                info = cancelled_info(job_id, record, row)
+                infos[job_id] = (JobState.FAILED, "CANCELLED", info)
         for job_id in others:
             if job_id in ended:
                 row, note = ended[job_id]

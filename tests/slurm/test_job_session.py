@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime
+import os
+import pwd
 import re
 import subprocess
 import sys
@@ -353,6 +355,29 @@ def test_a_wait_that_times_out_names_its_jobs(session: drmaa2.JobSession) -> Non
     with pytest.raises(drmaa2.TimeoutException, match=rf"any of jobs \['{job.id}'\].* 0.5 s"):
         session.wait_any_terminated([job], 0.5)
     job.terminate()
+
+
+def test_cancelled_pending_tasks_keep_what_they_had_while_they_waited(
+    session: drmaa2.JobSession,
+) -> None:
+    """Array tasks terminated while they waited for a slot (under max_parallel) keep their
+    name, owner, slots, partition and submission time, as the task that ran does and as on
+    os (they were None: a get_jobs filter on the owner missed them)."""
+    array = session.run_bulk_jobs(sleeper(60), 1, 3, 1, 1)
+    first, *waiting = array.job_list
+    first.wait_started(TIMEOUT)
+    array.terminate()
+    session.wait_all_terminated(array.job_list, TIMEOUT)
+    ran = first.get_info()
+    user = pwd.getpwuid(os.getuid()).pw_name
+    for job in waiting:
+        info = job.get_info()
+        assert (info.job_state, info.job_sub_state) == (JobState.FAILED, "CANCELLED")
+        assert info.dispatch_time is None and info.exit_status is None
+        assert info.submission_time is not None and info.finish_time is not None
+        assert (info.job_owner, info.slots, info.queue_name) == (user, 1, ran.queue_name)
+        assert info.job_name == ran.job_name and info.job_name
+    assert {j.id for j in session.get_jobs({"job_owner": user})} >= {j.id for j in waiting}
 
 
 def test_destroying_a_session_cancels_its_pending_jobs(slurm_cluster: Cluster) -> None:
