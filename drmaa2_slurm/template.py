@@ -273,7 +273,7 @@ def plan_submission(
         begin, end, step, parallel = array
         spec = f"{begin}-{end}:{step}" + (f"%{parallel}" if parallel is not None else "")
         options.append(f"--array={spec}")
-    environment = dict(os.environ)
+    environment = _inherited_environment()
     for key, value in (t.job_environment or {}).items():
         if not key or "=" in key or "\0" in key or "\0" in value:
             raise _invalid("job_environment", {key: value}, "not a valid environment variable")
@@ -283,6 +283,19 @@ def plan_submission(
         t.min_slots is not None or t.min_phys_memory is not None or bool(t.implementation_specific)
     )
     return Submission(options, script, environment, asks)
+
+
+def _inherited_environment() -> dict[str, str]:
+    """The submitter's environment for its job, without the ``SLURM_*`` variables of the
+    Slurm job or step the submitter runs in (its job id, array task, task counts, nodes…):
+    they would be wrong for the new job, where Slurm sets its own, and some (``SLURM_NTASKS``)
+    steer ``srun`` inside it. ``SLURM_CONF``, which names the cluster, is kept; a template's
+    ``job_environment`` may still set any of them."""
+    return {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith("SLURM_") or key == "SLURM_CONF"
+    }
 
 
 def _streams(t: JobTemplate, paths: _Paths, workdir: str) -> dict[str, str]:

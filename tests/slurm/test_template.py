@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -59,6 +60,33 @@ def test_environment_is_the_callers_plus_the_templates_and_sbatch_variables_chan
     assert out.read_text() == f"inherited|x,y\nz||{job.id}"
     info = job.get_info()
     assert info.job_name == "named" and info.queue_name == "debug"
+
+
+def test_the_submitters_own_slurm_job_variables_do_not_reach_the_job(
+    session: drmaa2.JobSession, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A pipeline driver running inside a Slurm array task: its job's SLURM_* variables are
+    not the new job's (a single job saw SLURM_ARRAY_TASK_ID=7 and SLURM_NTASKS=9, which steers
+    srun); Slurm's own for the job, SLURM_CONF and the template's are there."""
+    monkeypatch.setenv("SLURM_ARRAY_TASK_ID", "7")
+    monkeypatch.setenv("SLURM_NTASKS", "9")
+    monkeypatch.setenv("SLURM_SUBMIT_DIR", "/bogus")
+    out = tmp_path / "env"
+    job = run(
+        session,
+        remote_command="/bin/sh",
+        args=[
+            "-c",
+            'printf "%s|%s|%s|%s|%s|%s" "${SLURM_ARRAY_TASK_ID-unset}" '
+            '"${SLURM_NTASKS-unset}" "$SLURM_SUBMIT_DIR" "$SLURM_JOB_ID" "$SLURM_CONF" '
+            '"$SLURM_MINE"',
+        ],
+        job_environment={"SLURM_MINE": "given"},
+        working_directory=str(tmp_path),
+        output_path=str(out),
+    )
+    conf = session.contact
+    assert out.read_text() == f"unset|unset|{os.getcwd()}|{job.id}|{conf}|given"
 
 
 def test_a_missing_working_directory_fails_the_job_instead_of_running_in_tmp(
