@@ -26,8 +26,9 @@ _T = TypeVar("_T")
 def binding_keywords(**names: str) -> Callable[[Callable[_P, _T]], Callable[_P, _T]]:
     """Let a method also take its arguments by the keyword names of Grid Engine's binding:
     ``names`` maps the binding's name to this API's (``job_list="jobs"``). The binding's names
-    are keyword-only, shown in the method's signature; giving both names of one argument
-    raises TypeError, as Python does for an argument given twice."""
+    are keyword-only, shown in the method's signature (default None: not given); giving
+    both names of one argument raises TypeError, as Python does for an argument given twice.
+    Type checkers see only this API's names."""
 
     def decorate(method: Callable[_P, _T]) -> Callable[_P, _T]:
         signature = inspect.signature(method)
@@ -40,12 +41,14 @@ def binding_keywords(**names: str) -> Callable[[Callable[_P, _T]], Callable[_P, 
             if kwargs:
                 for theirs, ours in names.items():
                     if theirs in kwargs:
-                        if ours in kwargs:
+                        value = kwargs.pop(theirs)
+                        if ours not in kwargs:
+                            kwargs[ours] = value
+                        elif value is not None:  # None, as the signature shows it: not given
                             raise TypeError(
                                 f"{method.__qualname__}() got both {ours!r} and {theirs!r} "
                                 f"(Grid Engine's binding's name of {ours!r})"
                             )
-                        kwargs[ours] = kwargs.pop(theirs)
             return method(*args, **kwargs)
 
         others = [

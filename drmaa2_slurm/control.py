@@ -26,7 +26,7 @@ from drmaa2_slurm.info import cancelled_info
 from drmaa2_slurm.session_base import JobSessionBase
 from drmaa2_slurm.states import JOB_FIELDS, SlurmJob, slurm_task_id
 
-__all__ = ["CONTROL_TIMEOUT", "JobControl", "cancel_pending"]
+__all__ = ["CONTROL_TIMEOUT", "JobControl", "destroy_session"]
 
 #: Seconds a control action waits for Slurm to show its effect.
 CONTROL_TIMEOUT = 120.0
@@ -183,9 +183,12 @@ class JobControl(JobSessionBase):
         return self._deadlines[job_id]
 
 
-def cancel_pending(cluster: Cluster, name: str) -> None:
-    """Cancel the session's pending jobs, queued or held (its session is being destroyed:
-    they must never start); running ones run on."""
+def destroy_session(cluster: Cluster, name: str, created: float | None = None) -> None:
+    """Destroy a session (``created``: only the one made then; InvalidArgumentException if it
+    is not there) and cancel its pending jobs, queued or held: they must never start; running
+    ones run on. The session goes from the store first, so that a wait of another process
+    never takes a job this cancels for one that ended (its session is gone by then)."""
     ids = sorted({r.slurm_id for r in cluster.store.jobs(name, unfinished_only=True) if r.slurm_id})
+    cluster.store.destroy_session(name, created)
     if ids:
         cluster.slurm.scancel("--state=PENDING", *ids)

@@ -28,7 +28,7 @@ from drmaa2.errors import (
 from drmaa2.types import JobInfo
 from drmaa2_slurm.accounting import ended_jobs
 from drmaa2_slurm.cluster import Cluster
-from drmaa2_slurm.control import JobControl, cancel_pending
+from drmaa2_slurm.control import JobControl, destroy_session
 from drmaa2_slurm.info import (
     PURGED,
     cancelled_info,
@@ -93,9 +93,8 @@ class SlurmJobSession(JobSubmission, JobControl, JobQueries):
         InvalidSessionException then, as when it was destroyed): its pending jobs, queued
         or held, are cancelled, never to start; its running jobs run on, unrecorded."""
         self._alive()
-        cancel_pending(self._cluster, self._name)
         try:
-            self._store.destroy_session(self._name, self._created)
+            destroy_session(self._cluster, self._name, self._created)
         except InvalidArgumentException:
             self._alive()  # destroyed meanwhile: say so
             raise
@@ -306,7 +305,11 @@ class SlurmJobSession(JobSubmission, JobControl, JobQueries):
         if result is not None:
             return result
         which = "all" if wait_all else "any"
-        what = f"wait for {which} of jobs {list(job_ids)} to be {condition.value}"
+        named = list(job_ids) if len(job_ids) <= 5 else [*job_ids[:3], "…", job_ids[-1]]
+        what = (
+            f"wait for {which} of {len(job_ids)} job{'s' if len(job_ids) != 1 else ''} "
+            f"{named} to be {condition.value}"
+        )
         if timeout == 0:
             not_yet = "not every one is" if wait_all else "none is"
             raise TimeoutException(f"{what}: {not_yet} yet, and the timeout is 0 (ZERO_TIME)")

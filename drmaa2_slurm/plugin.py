@@ -18,7 +18,7 @@ from drmaa2.enums import Capability
 from drmaa2.errors import DrmCommunicationException, InvalidArgumentException
 from drmaa2.types import Version
 from drmaa2_slurm.cluster import Cluster
-from drmaa2_slurm.control import cancel_pending
+from drmaa2_slurm.control import destroy_session
 from drmaa2_slurm.extension import EXTENSION_KEYS
 from drmaa2_slurm.job_session import SlurmJobSession
 from drmaa2_slurm.monitoring_session import SlurmMonitoringSession
@@ -117,8 +117,7 @@ class SlurmBackend:
             raise InvalidArgumentException(
                 f"there is no job session named {name!r} for the cluster of {cluster.conf}"
             )
-        cancel_pending(cluster, name)
-        cluster.store.destroy_session(name)
+        destroy_session(cluster, name)
 
     def job_session_names(self, contact: str | None) -> list[str]:
         """Names of the job sessions of the cluster."""

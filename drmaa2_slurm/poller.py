@@ -37,11 +37,10 @@ BACKOFF = 1.5
 _DELIVERY_TIMEOUT = 30.0
 #: How many jobs' last published state the poller remembers, to publish each change once.
 _LAST_PUBLISHED_KEPT = 100_000
-#: The longest single sleep of a wait (it goes on after it): a timeout of any size is valid,
-#: a condition's wait longer than threading.TIMEOUT_MAX is not.
 #: Seconds between a waiter's checks when nothing changes: a wait notices within this that
-#: another process destroyed its session.
-RECHECK_INTERVAL = 1.0
+#: another process destroyed its session. (Also the longest single sleep of a wait, which
+#: goes on after it: a condition's wait longer than threading.TIMEOUT_MAX is not valid.)
+_RECHECK_INTERVAL = 1.0
 
 _log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -179,7 +178,7 @@ class Poller:
 
     def wait_until(self, check: Callable[[], T | None], timeout: float, what: str) -> T:
         """Block until ``check()`` returns something else than None (re-checked after each
-        change, and every :data:`RECHECK_INTERVAL`; whatever it raises ends the wait);
+        change, and every :data:`_RECHECK_INTERVAL`; whatever it raises ends the wait);
         TimeoutException, saying ``what``, after ``timeout`` seconds (-1: never)."""
         deadline = None if timeout < 0 else time.monotonic() + timeout
         with self._cond:
@@ -192,12 +191,12 @@ class Poller:
                     if result is not None:
                         return result
                     if deadline is None:
-                        self._cond.wait(RECHECK_INTERVAL)
+                        self._cond.wait(_RECHECK_INTERVAL)
                         continue
                     remaining = deadline - time.monotonic()
                     if remaining <= 0:
                         raise TimeoutException(f"{what}: timed out after {timeout:g} s")
-                    self._cond.wait(min(remaining, RECHECK_INTERVAL))
+                    self._cond.wait(min(remaining, _RECHECK_INTERVAL))
             finally:
                 self._waiters -= 1
 

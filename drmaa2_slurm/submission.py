@@ -49,6 +49,7 @@ class JobSubmission(JobSessionBase):
         submission = plan_submission(
             template,
             session=self._name,
+            conf=self._cluster.conf,
             array=array,
             nodes=self._cluster.node_names,
             architectures=self._cluster.architectures,

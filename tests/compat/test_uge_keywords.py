@@ -32,6 +32,8 @@ def test_both_names_of_one_argument_are_refused(js: JobSession) -> None:
     job = js.run_job(TRUE)
     with pytest.raises(TypeError, match="'jobs' and 'job_list'"):
         js.wait_all_terminated(jobs=[job], job_list=[job], timeout=TIMEOUT)
+    # The other name's default, None, is no value.
+    assert js.wait_all_terminated(jobs=[job], job_list=None, timeout=TIMEOUT) == [job]
     with pytest.raises(TypeError, match="multiple values"):
         js.wait_all_terminated([job], jobs=[job])  # as Python says for any argument
     js.wait_all_terminated([job], TIMEOUT)

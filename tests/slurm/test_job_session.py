@@ -329,6 +329,8 @@ def test_a_wait_going_on_when_the_session_is_destroyed_says_the_session_is_gone(
 
     waiter = threading.Thread(target=wait)
     waiter.start()
+    poller = session._backend._poller  # type: ignore[attr-defined]
+    wait_until(lambda: poller._waiters > 0 or bool(outcome), what="the wait to begin")
     subprocess.run(
         [
             sys.executable,
@@ -350,9 +352,9 @@ def test_a_wait_going_on_when_the_session_is_destroyed_says_the_session_is_gone(
 
 def test_a_wait_that_times_out_names_its_jobs(session: drmaa2.JobSession) -> None:
     job = session.run_job({"remote_command": "/bin/true", "submit_as_hold": True})
-    with pytest.raises(drmaa2.TimeoutException, match=rf"all of jobs \['{job.id}'\] .*ZERO"):
+    with pytest.raises(drmaa2.TimeoutException, match=rf"all of 1 job \['{job.id}'\] .*ZERO"):
         session.wait_all_started([job], drmaa2.ZERO_TIME)
-    with pytest.raises(drmaa2.TimeoutException, match=rf"any of jobs \['{job.id}'\].* 0.5 s"):
+    with pytest.raises(drmaa2.TimeoutException, match=rf"any of 1 job \['{job.id}'\].* 0.5 s"):
         session.wait_any_terminated([job], 0.5)
     job.terminate()
 

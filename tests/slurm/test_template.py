@@ -71,22 +71,24 @@ def test_the_submitters_own_slurm_job_variables_do_not_reach_the_job(
     monkeypatch.setenv("SLURM_ARRAY_TASK_ID", "7")
     monkeypatch.setenv("SLURM_NTASKS", "9")
     monkeypatch.setenv("SLURM_SUBMIT_DIR", "/bogus")
+    monkeypatch.setenv("SLURM_CONF", "/elsewhere/slurm.conf")  # not the session's cluster
+    monkeypatch.setenv("SLURM_TIME_FORMAT", "relative")  # the user's own setting: kept
     out = tmp_path / "env"
     job = run(
         session,
         remote_command="/bin/sh",
         args=[
             "-c",
-            'printf "%s|%s|%s|%s|%s|%s" "${SLURM_ARRAY_TASK_ID-unset}" '
+            'printf "%s|%s|%s|%s|%s|%s|%s" "${SLURM_ARRAY_TASK_ID-unset}" '
             '"${SLURM_NTASKS-unset}" "$SLURM_SUBMIT_DIR" "$SLURM_JOB_ID" "$SLURM_CONF" '
-            '"$SLURM_MINE"',
+            '"$SLURM_MINE" "$SLURM_TIME_FORMAT"',
         ],
         job_environment={"SLURM_MINE": "given"},
         working_directory=str(tmp_path),
         output_path=str(out),
     )
     conf = session.contact
-    assert out.read_text() == f"unset|unset|{os.getcwd()}|{job.id}|{conf}|given"
+    assert out.read_text() == f"unset|unset|{os.getcwd()}|{job.id}|{conf}|given|relative"
 
 
 def test_a_missing_working_directory_fails_the_job_instead_of_running_in_tmp(
