@@ -13,7 +13,6 @@ import dataclasses
 import datetime
 import math
 import os
-import re
 import shlex
 import stat
 from collections.abc import Callable, Sequence
@@ -22,6 +21,7 @@ from drmaa2.enums import HOME_DIR, PARAMETRIC_INDEX, WORKING_DIR, Cpu, Os, Resou
 from drmaa2.errors import InvalidArgumentException, UnsupportedAttributeException
 from drmaa2.types import JobTemplate
 from drmaa2_slurm import extension
+from drmaa2_slurm.environment import job_environment
 
 __all__ = ["Submission", "plan_submission"]
 
@@ -276,44 +276,12 @@ def plan_submission(
         begin, end, step, parallel = array
         spec = f"{begin}-{end}:{step}" + (f"%{parallel}" if parallel is not None else "")
         options.append(f"--array={spec}")
-    environment = _inherited_environment(conf)
-    for key, value in (t.job_environment or {}).items():
-        if not key or "=" in key or "\0" in key or "\0" in value:
-            raise _invalid("job_environment", {key: value}, "not a valid environment variable")
-        environment[key] = value
+    environment = job_environment(t.job_environment, conf)
     script = _script(t, cd_word, prlimit, array is not None)
     asks = (
         t.min_slots is not None or t.min_phys_memory is not None or bool(t.implementation_specific)
     )
     return Submission(options, script, environment, asks)
-
-
-#: The variables Slurm sets for a job, a step or a task (sbatch's and srun's output
-#: environment): those of a Slurm job the submitter runs in are not its job's.
-_JOB_VARIABLES = re.compile(
-    r"SLURMD?_("
-    r"JOB_\w+|JOBID|ARRAY_\w+|STEP_\w+|STEPID|TASK_PID|TASKS_PER_NODE|NTASKS\w*|NPROCS|"
-    r"NNODES|NODELIST|NODEID|NODENAME|NODE_ALIASES|LOCALID|PROCID|GTIDS|CPUS_ON_NODE|"
-    r"CPUS_PER_\w+|MEM_PER_\w+|GPUS\w*|SHARDS_ON_NODE|SUBMIT_\w+|CLUSTER_NAME|HET_\w+|"
-    r"PRIO_PROCESS|RESTART_COUNT|TOPOLOGY_ADDR\w*|SRUN_COMM_\w+|LAUNCH_NODE_IPADDR|"
-    r"DISTRIBUTION|DIST_PLANESIZE|THREADS_PER_CORE|OVERCOMMIT|UMASK|WORKING_CLUSTER|"
-    r"CONTAINER\w*|PTY_\w+|EXPORT_ENV|CONF"
-    r")"
-)
-
-
-def _inherited_environment(conf: str) -> dict[str, str]:
-    """The submitter's environment for its job, without the variables Slurm sets for the
-    Slurm job, step or task the submitter may run in (its job id, array task, task counts,
-    nodes…: :data:`_JOB_VARIABLES`): they would be wrong for the new job, where Slurm sets
-    its own, and some (``SLURM_NTASKS``) steer ``srun`` inside it. The user's own settings
-    (``SLURM_MPI_TYPE``, ``SLURM_TIME_FORMAT``, …) pass; ``SLURM_CONF`` names the session's
-    cluster (``conf``). A template's ``job_environment`` may still set any of them."""
-    environment = {
-        key: value for key, value in os.environ.items() if not _JOB_VARIABLES.fullmatch(key)
-    }
-    environment["SLURM_CONF"] = conf
-    return environment
 
 
 def _streams(t: JobTemplate, paths: _Paths, workdir: str) -> dict[str, str]:
