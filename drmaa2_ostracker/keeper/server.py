@@ -14,7 +14,8 @@ leaving its jobs running: the next keeper adopts them.
 This module is the keeper's life: its lock, its socket, accepting and checking connections,
 the greeting, the idle exit (its signals are set in :mod:`drmaa2_ostracker.keeper.__main__`,
 which starts it). A connection's thread is in :mod:`~drmaa2_ostracker.keeper.connection`,
-its answers to requests in :mod:`~drmaa2_ostracker.keeper.requests`, its event streams in
+its answers to requests in :mod:`~drmaa2_ostracker.keeper.session_requests` and
+:mod:`~drmaa2_ostracker.keeper.requests`, its event streams in
 :mod:`~drmaa2_ostracker.keeper.events`, the care of its socket in
 :mod:`~drmaa2_ostracker.keeper.listening`.
 """
