@@ -188,7 +188,6 @@ def destroy_session(cluster: Cluster, name: str, created: float | None = None) -
     is not there) and cancel its pending jobs, queued or held: they must never start; running
     ones run on. The session goes from the store first, so that a wait of another process
     never takes a job this cancels for one that ended (its session is gone by then)."""
-    ids = sorted({r.slurm_id for r in cluster.store.jobs(name, unfinished_only=True) if r.slurm_id})
-    cluster.store.destroy_session(name, created)
+    ids = cluster.store.destroy_session(name, created)  # read as it goes: none missed
     if ids:
         cluster.slurm.scancel("--state=PENDING", *ids)

@@ -167,17 +167,31 @@ class Store:
         rows = self._read("SELECT created FROM sessions WHERE name = ?", (name,))
         return float(rows[0][0]) if rows else None  # type: ignore[arg-type]
 
-    def destroy_session(self, name: str, created: float | None = None) -> None:
+    def destroy_session(self, name: str, created: float | None = None) -> list[str]:
         """Forget a session and its jobs; InvalidArgumentException if unknown. ``created``:
-        only the session made then (nothing is done if another has its name now)."""
-        if created is None:
-            cursor = self._write("DELETE FROM sessions WHERE name = ?", (name,))
-        else:
-            cursor = self._write(
-                "DELETE FROM sessions WHERE name = ? AND created = ?", (name, created)
-            )
-        if cursor.rowcount == 0:
-            raise InvalidArgumentException(f"there is no job session named {name!r} in {self.path}")
+        only the session made then (nothing is done if another has its name now).
+
+        Returns the Slurm ids of its unfinished jobs, read in the same transaction: a job
+        another process recorded before is among them, one it records after fails (its
+        session is gone), so the caller can cancel every pending job the session had."""
+        with self._lock, self._db:
+            self._db.execute("BEGIN IMMEDIATE")
+            rows = self._db.execute(
+                "SELECT DISTINCT slurm_id FROM jobs WHERE session = ? AND state NOT IN (7, 8) "
+                "AND slurm_id != '' ORDER BY slurm_id",
+                (name,),
+            ).fetchall()
+            if created is None:
+                cursor = self._db.execute("DELETE FROM sessions WHERE name = ?", (name,))
+            else:
+                cursor = self._db.execute(
+                    "DELETE FROM sessions WHERE name = ? AND created = ?", (name, created)
+                )
+            if cursor.rowcount == 0:
+                raise InvalidArgumentException(
+                    f"there is no job session named {name!r} in {self.path}"
+                )
+        return [str(row[0]) for row in rows]
 
     # -- jobs --------------------------------------------------------------------------------
 
