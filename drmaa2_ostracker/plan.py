@@ -25,6 +25,7 @@ from drmaa2_ostracker.limits import (
 )
 from drmaa2_ostracker.process import LaunchSpec
 from drmaa2_ostracker.process.forkexec import encode_command
+from drmaa2_ostracker.process.origins import origin_of
 from drmaa2_ostracker.process.settings import ProcessSettings
 from drmaa2_ostracker.store.records import template_document
 from drmaa2_ostracker.supervisor import Group, LaunchError
@@ -86,6 +87,11 @@ class Plan:
     #: :attr:`streams` are closed once the last has (a client's stream reaches its end when
     #: its jobs are done with it, not when the keeper exits).
     unlaunched: int | None = None
+    #: In the keeper: the pid of the client that sent :attr:`streams` (for their origins).
+    submitter: int | None = None
+    #: A plan restored from the store: where each of the submitting process's streams came
+    #: from, to open it again (see :mod:`~drmaa2_ostracker.process.origins`); else None.
+    origins: dict[str, dict[str, Any]] | None = None
 
     def release_streams(self) -> None:
         """Close the descriptors of :attr:`streams` (in the keeper: they were received)."""
@@ -170,6 +176,7 @@ class Plan:
             encoded=self._encoded,
             settings=self.settings,
             streams=self.streams,
+            origins=self.origins,
             launched=self._launched if self.unlaunched is not None else None,
             executable=self.executable,
             argv=self.argv,
@@ -315,6 +322,10 @@ def launch_document(plan: Plan) -> dict[str, Any]:
     """What must be stored for a job that starts later (e.g. after a restart)."""
     env = {os.fsdecode(k): os.fsdecode(v) for k, v in plan.env.items()}
     document: dict[str, Any] = {"env": env, "cwd": plan.submit_cwd}
+    if plan.streams:  # to open them again if the keeper holding them is gone by then
+        document["streams"] = {
+            name: origin_of(name, fd, plan.submitter) for name, fd in plan.streams.items()
+        }
     if plan.settings is not None:
         umask, rlimits, nice = plan.settings.to_wire()
         document["settings"] = [umask, [list(r) for r in rlimits], nice]

@@ -285,8 +285,10 @@ def restore_plan(template: JobTemplate, document: dict[str, Any]) -> Plan:
     except InvalidArgumentException:
         rlimits, wallclock = [], None
     settings = document.get("settings")
+    origins = document.get("streams")
     return Plan(
         settings=None if settings is None else ProcessSettings.from_wire(settings),
+        origins=dict(origins) if isinstance(origins, dict) else {},
         template=template,
         executable=executable,
         argv=[template.remote_command or executable, *(template.args or [])],

@@ -68,6 +68,7 @@ class Requests(SessionRequests):
             # Sent whole every time, its descriptors with it: they are closed once its last
             # job started (or when the plan goes, if some never start).
             plan.unlaunched = jobs
+            plan.submitter = connection.peer_pid
             weakref.finalize(plan, close_streams, plan.streams)
             return plan
         with self._lock:

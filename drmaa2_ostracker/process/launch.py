@@ -14,6 +14,7 @@ import signal
 import subprocess
 import time
 from collections.abc import Callable
+from typing import Any
 
 from drmaa2_ostracker.process import forkexec
 from drmaa2_ostracker.process.identity import ProcessIdentity, identity_of_new_child
@@ -52,6 +53,9 @@ class LaunchSpec:
     #: Descriptors standing for "/dev/stdin", "/dev/stdout" and "/dev/stderr" (those not
     #: given: this process's own streams).
     streams: dict[str, int] = dataclasses.field(default_factory=dict)
+    #: For a job of a submission an earlier keeper received (None otherwise): where each of
+    #: those streams came from, to open it again (see :mod:`~drmaa2_ostracker.process.origins`).
+    origins: dict[str, dict[str, Any]] | None = None
     #: Called once the job was started (or could not be): the descriptors it got are its own.
     launched: Callable[[], None] | None = None
     #: ``env`` as the ``K=V`` list exec takes, if made already.

@@ -21,6 +21,7 @@ import stat
 from typing import TYPE_CHECKING
 
 from drmaa2_ostracker.faults import limit_reached
+from drmaa2_ostracker.process.origins import OWN_FDS, reopen
 
 if TYPE_CHECKING:
     from drmaa2_ostracker.process.launch import LaunchSpec
@@ -32,12 +33,17 @@ class LaunchError(Exception):
     """A job cannot be started; the message is the reason, for the job's annotation."""
 
 
-def _open_failure(spec: LaunchSpec, path: str, error: OSError) -> str:
-    """Why a job's stream file could not be opened, naming the template field."""
+def _fields(spec: LaunchSpec, path: str) -> str:
+    """The template field(s) naming ``path``."""
     fields = [
         name for name in ("input_path", "output_path", "error_path") if getattr(spec, name) == path
     ]
-    field = "/".join(fields) or "path"
+    return "/".join(fields) or "path"
+
+
+def _open_failure(spec: LaunchSpec, path: str, error: OSError) -> str:
+    """Why a job's stream file could not be opened, naming the template field."""
+    field = _fields(spec, path)
     if error.errno == errno.ENXIO:
         why = "a FIFO with no reader, or a device that is not there (no terminal for /dev/tty)"
     else:
@@ -45,7 +51,6 @@ def _open_failure(spec: LaunchSpec, path: str, error: OSError) -> str:
     return f"could not open {field} {path}: {why}"
 
 
-_OWN_STREAMS = {"/dev/stdin": 0, "/dev/stdout": 1, "/dev/stderr": 2}
 _READ = os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK
 _WRITE = os.O_WRONLY | os.O_CLOEXEC | os.O_NONBLOCK
 #: Symbolic links followed at most to the file a stream creates, as the kernel's MAXSYMLINKS.
@@ -142,13 +147,21 @@ def open_streams(spec: LaunchSpec) -> tuple[list[int], tuple[int, int, int]]:
     """Open the job's stdin/stdout/stderr; returns the descriptors to close after the spawn
     and the three the job gets."""
     opened: list[int] = []
+    again: set[int] = set()  # the submitter's streams opened again: never emptied
     umask = None if spec.settings is None else spec.settings.umask
 
     def open_file(path: str, write: bool) -> int:
         if path in spec.streams:
             return spec.streams[path]
-        if path in _OWN_STREAMS:
-            return _OWN_STREAMS[path]
+        if path in OWN_FDS:
+            if spec.origins is None:
+                return OWN_FDS[path]
+            got = reopen(path, spec.origins.get(path), write)
+            if isinstance(got, str):
+                raise LaunchError(f"{_fields(spec, path)} {path}: {got}")
+            opened.append(got)
+            again.add(got)
+            return got
         # Never blocking: a FIFO without a peer would stall the keeper (and every other job
         # with it). The job gets a blocking descriptor, as from a shell's redirection.
         try:
@@ -165,7 +178,7 @@ def open_streams(spec: LaunchSpec) -> tuple[list[int], tuple[int, int, int]]:
         stdin = _devnull() if spec.input_path is None else open_file(spec.input_path, write=False)
         input_id = None if stdin == _devnull_fd else _file_id(stdin)
         stdout = _devnull() if spec.output_path is None else open_file(spec.output_path, write=True)
-        if stdout in opened:
+        if stdout in opened and stdout not in again:
             _truncate(stdout, spec, spec.output_path or "", input_id)
         if spec.join_files or (spec.error_path is not None and spec.error_path == spec.output_path):
             # One open file for both: they share the offset, so neither clobbers the other.
@@ -174,7 +187,7 @@ def open_streams(spec: LaunchSpec) -> tuple[list[int], tuple[int, int, int]]:
             stderr = _devnull()
         else:
             stderr = open_file(spec.error_path, write=True)
-            if stderr in opened:
+            if stderr in opened and stderr not in again:
                 if stdout in opened and _file_id(stderr) == _file_id(stdout) is not None:
                     # Another name of the output file: one open file, as for one name.
                     opened.remove(stderr)
