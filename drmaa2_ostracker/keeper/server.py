@@ -203,10 +203,10 @@ class Keeper(Requests, EventStreams, Listening):
         return False
 
     def _idle(self) -> bool:
+        if self._retire:  # held jobs wait for a release no client can ask for any more
+            return not self.supervisor.has_unfinished() or self.supervisor.only_held_left()
         if self.supervisor.has_unfinished():
             return False
-        if self._retire:
-            return True
         with self._lock:
             return not self._connections
 
@@ -217,7 +217,7 @@ class Keeper(Requests, EventStreams, Listening):
         replaced touches nothing there: it is another keeper's now, or none.)"""
         if not self._same_directory():
             self.supervisor.flush()
-            if self.supervisor.has_unfinished():
+            if not self._idle():
                 return False
             self._close()
             return True

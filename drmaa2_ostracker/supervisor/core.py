@@ -8,6 +8,7 @@ import contextlib
 import os
 import threading
 
+from drmaa2.enums import JobState
 from drmaa2_ostracker.store import Store
 from drmaa2_ostracker.supervisor.control import Control
 
@@ -75,6 +76,22 @@ class Supervisor(Control):
     def has_unfinished(self) -> bool:
         """Whether any job is queued, held or running, or has changes not yet written."""
         return bool(self._active) or bool(self._unwritten) or bool(self._unfolding)
+
+    def only_held_left(self) -> bool:
+        """Whether every unfinished job is held, with no process (a single job, a task, or an
+        array's untouched tasks while it is held): only a client's release moves them."""
+        with self._lock:
+            if any(
+                job.record.state is not JobState.QUEUED_HELD
+                or job.spawned is not None
+                or job.starting
+                for job in self._active.values()
+            ):
+                return False
+            return all(
+                group.untouched is None or group.untouched.held or not group.untouched.count()
+                for group in self._unfolding.values()
+            )
 
     def all_written(self) -> bool:
         """Whether every change is in the store (committed, none kept in memory)."""

@@ -329,6 +329,26 @@ def test_a_keeper_whose_state_directory_was_replaced_leaves_it_alone(
         stop_keeper(state)
 
 
+def test_a_keeper_whose_state_directory_was_removed_does_not_stay_for_held_jobs(
+    state: Path,
+) -> None:
+    """Held jobs in a removed state directory wait for a release no client can ask for any
+    more: the keeper exits, its anchor with it (both stayed for good)."""
+    js = drmaa2.create_job_session("s", str(state), backend=BACKEND)
+    held = {"remote_command": "/bin/true", "submit_as_hold": True}
+    try:
+        js.run_job(held)
+        js.run_bulk_jobs(held, 1, 3, 1, 1)
+        old = keeper_pid(state)
+        anchor = psutil.Process(old).ppid()
+        assert anchor != os.getpid()
+    finally:
+        js.close()
+    shutil.rmtree(state)
+    wait_until(lambda: gone(old), what="the keeper of the removed directory to exit")
+    wait_until(lambda: gone(anchor), what="its anchor to exit")
+
+
 def test_a_keeper_is_started_for_the_directory_a_link_led_to_when_checked(
     tmp_path: Path,
 ) -> None:
