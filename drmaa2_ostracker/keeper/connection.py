@@ -9,12 +9,15 @@ still on the connection are handled, unanswered, until the connection ends.
 
 from __future__ import annotations
 
+import array
 import contextlib
+import fcntl
 import logging
 import os
 import queue
 import select
 import sqlite3
+import termios
 import threading
 from typing import TYPE_CHECKING, Any
 
@@ -27,6 +30,9 @@ if TYPE_CHECKING:
     from drmaa2_ostracker.keeper.server import Keeper
 
 __all__ = ["Connection"]
+
+#: Requests that submit jobs (see :meth:`Connection.left_behind`).
+_SUBMISSIONS = frozenset({"run_job", "run_bulk_jobs", "again"})
 
 _log = logging.getLogger("drmaa2_ostracker.keeper.server")
 
@@ -47,12 +53,31 @@ class Connection:
         self.events: queue.SimpleQueue[tuple[Any, ...] | None] | None = None
         #: The thread serving it (None until started).
         self.thread: threading.Thread | None = None
+        #: The request being handled, None between requests (see :meth:`left_behind`).
+        self.handling: str | None = None
 
     def gone(self) -> bool:
         """Whether the client hung up (or sent more: it never does while it waits)."""
         poller = select.poll()
         poller.register(self.channel.fileno(), select.POLLIN | select.POLLRDHUP)
         return bool(poller.poll(0))
+
+    def left_behind(self) -> bool:
+        """Whether its client hung up leaving submissions still to handle: sent ahead of
+        their answers (:mod:`~drmaa2_ostracker.keeper.ahead`), each made once sent, so its
+        ``run_job`` may have returned already."""
+        try:
+            poller = select.poll()
+            poller.register(self.channel.fileno(), select.POLLRDHUP)
+            if not poller.poll(0):
+                return False  # the client is there
+            if self.handling in _SUBMISSIONS or self.channel.has_message():
+                return True
+            unread = array.array("i", [0])
+            fcntl.ioctl(self.channel.fileno(), termios.FIONREAD, unread)
+            return unread[0] > 0
+        except (OSError, ValueError):  # closed meanwhile: nothing is left
+            return False
 
     def serve(self) -> None:
         channel = self.channel
@@ -66,6 +91,7 @@ class Connection:
                     self.keeper.subscribe(self, *args[:1])
                     return
                 handler = self.keeper.handlers.get(method)
+                self.handling = method
                 try:
                     if handler is None:
                         raise InvalidArgumentException(f"unknown keeper request {method!r}")
@@ -82,6 +108,7 @@ class Connection:
                     if not isinstance(error, Drmaa2Exception):  # a bug, not a refusal
                         _log.exception("request %s failed", method)
                     answer = (False, encode_error(error))
+                self.handling = None
                 if deaf:
                     continue
                 if channel.has_message():

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import collections
 import os
+import time
 import weakref
 from typing import TYPE_CHECKING, Any
 
@@ -41,6 +42,8 @@ __all__ = ["Requests"]
 
 #: Plans clients may refer to by token (the least recently used are forgotten first).
 _PLANS_KEPT = 256
+#: The longest a listing waits for the submissions hung-up clients left to handle (s).
+_LEFT_BEHIND_WAIT = 5.0
 
 
 class Requests(SessionRequests):
@@ -48,6 +51,7 @@ class Requests(SessionRequests):
     about sessions (:class:`SessionRequests`) and jobs."""
 
     _plans: collections.OrderedDict[tuple[int, int], Plan]
+    _connections: set[Connection]
 
     def _plan(
         self, connection: Connection, token: int, wire: Any, fds: list[int], jobs: int = 1
@@ -122,15 +126,34 @@ class Requests(SessionRequests):
             raise InvalidArgumentException(f"{method!r} cannot be made again")
         return getattr(self, f"_do_{method}")(connection, *args, fds=fds, again=True)
 
+    def _after_hung_up_clients(self, connection: Connection) -> None:
+        """Before a listing: the submissions a client that hung up left to handle (it was
+        killed right after ``run_job`` returned, its next ones sent ahead) are handled first,
+        so that a listing shows every job whose ``run_job`` returned (for at most
+        ``_LEFT_BEHIND_WAIT`` seconds: a handful of submissions takes milliseconds)."""
+        deadline = None
+        while True:
+            with self._lock:
+                others = [other for other in self._connections if other is not connection]
+            if not any(other.left_behind() for other in others):
+                return
+            now = time.monotonic()
+            deadline = deadline or now + _LEFT_BEHIND_WAIT
+            if now >= deadline:
+                return
+            time.sleep(0.001)
+
     def _do_job_ids(
         self, connection: Connection, session: SessionKey, job_filter: Any, *, fds: list[int]
     ) -> list[str]:
         found = None if job_filter is None else JobInfo.from_dict(job_filter)
+        self._after_hung_up_clients(connection)
         return self._engine(session).job_ids(found)
 
     def _do_array_task_ids(
         self, connection: Connection, session: SessionKey, array_id: str, *, fds: list[int]
     ) -> list[str]:
+        self._after_hung_up_clients(connection)
         return self._engine(session).array_task_ids(array_id)
 
     def _do_array_template(

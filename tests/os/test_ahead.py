@@ -114,6 +114,34 @@ def test_jobs_sent_ahead_by_a_client_killed_at_once_are_all_recorded(state: Path
         js.close()
 
 
+def test_a_listing_right_after_a_client_was_killed_shows_every_job_it_was_given(
+    state: Path,
+) -> None:
+    """The submissions a SIGKILLed client sent ahead (its run_job returned for each) are in
+    the first listing another process makes, not some milliseconds later (it missed up to
+    half of them)."""
+    for attempt in range(3):
+        result = python(
+            f"""
+            import os, signal, drmaa2
+            from drmaa2_ostracker import job_session
+            job_session.BURST_GAP = 3600.0
+            js = drmaa2.JobSession("killed{attempt}", {str(state)!r}, backend="os")
+            jobs = [js.run_job({{"remote_command": "/bin/true"}}) for _ in range(30)]
+            print(sum(not isinstance(job._id, str) for job in jobs), flush=True)
+            os.kill(os.getpid(), signal.SIGKILL)
+            """
+        )
+        assert result.returncode == -signal.SIGKILL, result.stderr
+        assert int(result.stdout) > 0  # some were sent ahead
+        js = drmaa2.JobSession(f"killed{attempt}", str(state), backend="os")
+        try:
+            assert len(js.get_jobs()) == 30
+            js.wait_all_terminated(js.get_jobs(), TIMEOUT)
+        finally:
+            js.close()
+
+
 def test_a_submission_sent_ahead_that_fails_raises_from_its_job(
     js: drmaa2.JobSession, state: Path
 ) -> None:
