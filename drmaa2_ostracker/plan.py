@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import fcntl
 import os
 import stat
 from typing import Any
@@ -124,8 +125,22 @@ class Plan:
         }
 
     def stream_fds(self) -> list[int]:
-        """The descriptors of :attr:`streams`, in the order :meth:`to_wire` names them."""
-        return [self.streams[name] for name in sorted(self.streams)]
+        """The descriptors of :attr:`streams`, in the order :meth:`to_wire` names them;
+        InvalidArgumentException naming the field if one of them is closed here."""
+        fds = [self.streams[name] for name in sorted(self.streams)]
+        for name, fd in zip(sorted(self.streams), fds, strict=True):
+            try:
+                fcntl.fcntl(fd, fcntl.F_GETFD)
+            except OSError:
+                fields = [
+                    field
+                    for field in ("input_path", "output_path", "error_path")
+                    if getattr(self.template, field) == name
+                ]
+                raise InvalidArgumentException(
+                    f"{'/'.join(fields)} {name}: this process's {name[5:]} is closed"
+                ) from None
+        return fds
 
     @property
     def document(self) -> str:

@@ -126,7 +126,11 @@ def main(argv: list[str] | None = None) -> int:
 def _closed_streams_discard() -> None:
     """Started with stdout or stderr closed (``>&-``): what would go there goes nowhere, as
     Python's own ``print`` does then, and the command does its work and gives its exit
-    status (it failed with an AttributeError, and ``wait`` did not wait)."""
+    status (it failed with an AttributeError, and ``wait`` did not wait). Started with stdin
+    closed (``<&-``): a job given ``--input /dev/stdin`` reads nothing. (Each opened in its
+    place, the lowest descriptor free.)"""
+    if sys.stdin is None:
+        sys.stdin = open(os.devnull)  # noqa: SIM115 (the process's own stdin)
     if sys.stdout is None:
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115 (the process's own stdout)
     if sys.stderr is None:

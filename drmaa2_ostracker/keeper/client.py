@@ -114,7 +114,9 @@ class KeeperClient(Connecting):
             # Too long for a socket address: reached through a descriptor of the directory,
             # held for as long as this client lives (only then: it keeps the file system
             # from being unmounted).
-            self._dir_fd = os.open(self.state_dir, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+            self._dir_fd = files.above_standard(
+                os.open(self.state_dir, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+            )
             self._address = files.socket_address(self.state_dir, self._dir_fd)
         #: The pid of the keeper last talked to.
         self.keeper_pid: int | None = None

@@ -107,6 +107,8 @@ class Connecting:
     def _try_connect(self) -> Channel | None:
         try:
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+            if sock.fileno() <= 2:  # never in the place of a closed stdin, stdout or stderr
+                sock = socket.socket(fileno=files.above_standard(sock.detach()))
         except OSError as error:
             fault = faults.resource_fault(self._address, error, "connect to the keeper at")
             if fault is not None:

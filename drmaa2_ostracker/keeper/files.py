@@ -15,6 +15,7 @@ descriptors) is an :class:`~drmaa2.errors.OutOfResourceException`, not a damaged
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import grp
 import logging
 import os
@@ -310,6 +311,17 @@ def clear_socket(path: str) -> None:
         return
     with contextlib.suppress(FileNotFoundError):
         os.unlink(path)
+
+
+def above_standard(fd: int) -> int:
+    """``fd``, moved above 2 if it is 0, 1 or 2: this process's stdin, stdout or stderr was
+    closed and the descriptor took its place. A client's own descriptor never stands for one
+    of its streams, which a job given "/dev/stdin" and the like would get."""
+    if fd > 2:
+        return fd
+    moved = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 3)
+    os.close(fd)
+    return moved
 
 
 def socket_address(state_dir: str, dir_fd: int | None) -> str:

@@ -197,3 +197,39 @@ def test_a_command_with_stdout_or_stderr_closed_does_its_work(cli: Cli, tmp_path
     assert closed("jobs").returncode == 0
     failed = closed("info", "4242", streams="2>&-")
     assert failed.returncode == 1, "an error without stderr: its exit status"
+
+
+def test_a_job_given_dev_stdin_of_a_command_with_stdin_closed_reads_nothing(
+    cli: Cli, tmp_path: Path
+) -> None:
+    """Started with stdin closed (``<&-``), ``run --input /dev/stdin`` gives the job
+    /dev/null (its connection to the keeper took the free descriptor 0, and the job got that
+    socket: it hung reading it, and kept the keeper from ever exiting)."""
+    out = tmp_path / "fd0"
+    done = subprocess.run(
+        [
+            "sh",
+            "-c",
+            'exec "$@" <&-',
+            "sh",
+            *cli.argv(
+                "run",
+                "-w",
+                "-i",
+                "/dev/stdin",
+                "-o",
+                str(out),
+                "--",
+                "sh",
+                "-c",
+                "readlink /proc/self/fd/0; cat",
+            ),
+        ],
+        cwd=cli.workdir,
+        env=cli.env,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+    )
+    assert (done.returncode, done.stderr) == (0, "")
+    assert out.read_text() == "/dev/null\n"

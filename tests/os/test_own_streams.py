@@ -122,3 +122,38 @@ def test_a_stream_gone_for_good_fails_the_job_naming_it(tmp_path: Path) -> None:
     finally:
         client.stdout.close()
         stop_keeper(state)
+
+
+def test_a_closed_stream_of_the_submitter_is_refused_naming_the_field(tmp_path: Path) -> None:
+    """A process with its stdin closed: its connections to the keeper never take the place
+    of its stdin (a job given "/dev/stdin" got the socket), and "/dev/stdin" is refused."""
+    code = (
+        "import os, drmaa2\n"
+        f"js = drmaa2.JobSession('s', {str(tmp_path / 'state')!r})\n"
+        "print(os.path.exists('/proc/self/fd/0'))\n"
+        "try:\n"
+        "    js.run_job({'remote_command': '/bin/cat', 'input_path': '/dev/stdin'})\n"
+        "except drmaa2.InvalidArgumentException as error:\n"
+        "    print(error)\n"
+        "job = js.run_job({'remote_command': '/bin/echo', 'args': ['x'], "
+        "'output_path': '/dev/stdout'})\n"
+        f"job.wait_terminated({TIMEOUT})\n"
+        "print(job.get_state()[0].name)\n"
+        "js.close()\n"
+    )
+    done = subprocess.run(
+        ["sh", "-c", 'exec "$@" <&-', "sh", sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+    )
+    try:
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.splitlines() == [
+            "False",
+            "input_path /dev/stdin: this process's stdin is closed",
+            "x",
+            "DONE",
+        ]
+    finally:
+        stop_keeper(tmp_path / "state")
