@@ -55,9 +55,12 @@ class SessionEngine(SessionQueries):
         #: The session was destroyed (its waits in progress then fail).
         self.destroyed = False
 
-    def _next_id(self) -> str:
+    def _next_id(self, places: int = 1) -> tuple[str, int]:
         """The next job (or array) id, from a block reserved in the store: ids are never
-        handed out twice, and submitting needs no database write before the job starts."""
+        handed out twice, and submitting needs no database write before the job starts.
+        With it, its ``places`` in the session's order (the first): taken together, so
+        that the order of the session's jobs is the order of their ids (a job started at
+        once was placed after an array submitted while it was being spawned)."""
         with self._id_lock:
             following, end = self._ids
             if following >= end:
@@ -65,7 +68,7 @@ class SessionEngine(SessionQueries):
                 end = following + self._id_block
                 self._id_block = min(2 * self._id_block, _MAX_ID_BLOCK)
             self._ids = (following + 1, end)
-            return str(following)
+            return str(following), self._store.reserve_seq(places)
 
     def _release_ids(self) -> None:
         """Give back the ids reserved and not used (if nobody reserved any after them)."""
@@ -166,9 +169,10 @@ class SessionEngine(SessionQueries):
         # Its row holds the template and, until it starts, its launch document: about
         # twice the template.
         roomy = self._store.ensure_space("the job was not submitted", 2 * len(document))
-        job_id = self._next_id()
+        job_id, place = self._next_id()
         if roomy and not plan.held and plan.start_at is None and plan.deadline is None:
             record = self._new_record(plan, job_id, now_us(), None)
+            record.seq = place
             record.template = plan.document
             self._supervisor.start_now(self._store, record, self._single_group(plan), key)
             return job_id, faults.headroom()
@@ -176,6 +180,7 @@ class SessionEngine(SessionQueries):
 
         def make_records() -> list[JobRecord]:
             record = self._new_record(plan, job_id, now_us(), deferred)
+            record.seq = place
             record.template = document
             return [record]
 
@@ -250,9 +255,15 @@ class SessionEngine(SessionQueries):
         # Its record, and each task's row as it starts: a few times its documents.
         size = 2 * (len(template) + len(launch))
         self._store.ensure_space("the array was not submitted", size)
+        tasks = len(range(begin_index, end_index + 1, step))
+        if tasks > MAX_ARRAY_TASKS:
+            raise InvalidArgumentException(
+                f"a job array has at most {MAX_ARRAY_TASKS:,} tasks, not {tasks:,}"
+            )
+        array_id, first_place = self._next_id(tasks)
         array = ArrayRecord(
             session=self._name,
-            array_id=self._next_id(),
+            array_id=array_id,
             begin_index=begin_index,
             end_index=end_index,
             step=step,
@@ -261,11 +272,8 @@ class SessionEngine(SessionQueries):
             launch=launch,
             submission_us=now_us(),
             held=plan.held,
+            first_seq=first_place,
         )
-        if array.tasks > MAX_ARRAY_TASKS:
-            raise InvalidArgumentException(
-                f"a job array has at most {MAX_ARRAY_TASKS:,} tasks, not {array.tasks:,}"
-            )
         self._store.launches.submitted(key, array.array_id)
         self._supervisor.submit_array(self._store, array, self._group(plan, max_parallel))
         return array.array_id

@@ -48,7 +48,8 @@ class Unfolding(Dispatcher):
         with self._changing() as changes:
             try:
                 self._begin(changes, store)
-                array.first_seq = store.reserve_seq(array.tasks)
+                if array.first_seq is None:  # (given with its id by a keeper's session)
+                    array.first_seq = store.reserve_seq(array.tasks)
                 array.next_index = array.begin_index
                 store.insert_array(array)
                 store.commit()
