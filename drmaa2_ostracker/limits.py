@@ -152,7 +152,8 @@ def exec_size_problem(
         f"{_count(len(env), 'environment variable')}: "
         f"{env_bytes} bytes, {given_bytes} of them from job_environment; pointers and the "
         f"program's path: {pointers + path_bytes + START_RESERVE}); the kernel takes at most "
-        f"{limit} (ARG_MAX for a stack limit of {stack}: a quarter of it, at most 6 MiB)"
+        f"{limit} (ARG_MAX for a stack limit of {stack}: a quarter of it, at least "
+        f"{MAX_ARG_STRLEN // 1024} KiB and at most 6 MiB)"
     )
     if args_bytes >= env_bytes:
         return "args", argv[1:], why

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import os
 import sys
 import warnings
@@ -38,8 +39,7 @@ COMMAND_MODULES = (run, jobs, wait, control, sessions, monitor)
 _EPILOG = """\
 exit status: 0 ok; 1 DRMAA2 error, timeout, or a failed job without exit status (or a failed
 array task); 2 usage error; 130 interrupted; 141 output reader gone; with run --wait and wait:
-the exit status of a
-job that failed (of the last one named, if several failed).
+the exit status of a job that failed (of the last one named, if several failed).
 With the os backend, jobs are owned by a background keeper process per state directory.
 The reference (commands, --json formats, exit statuses): docs/cli.md in the source of
 drmaa2-ostracker (not installed with it)."""
@@ -116,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_BROKEN_PIPE
     except OSError as error:
-        print_error(one_line(error))
+        print_error(_unwritten(error) if _is_output_error(error) else one_line(error))
         return EXIT_ERROR
     except Exception as error:  # a bug: still one line, naming it
         sys.stderr.write(f"{PROG}: internal error: {type(error).__name__}: {one_line(error)}\n")
@@ -135,6 +135,19 @@ def _closed_streams_discard() -> None:
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115 (the process's own stdout)
     if sys.stderr is None:
         sys.stderr = open(os.devnull, "w")  # noqa: SIM115
+
+
+#: Errors writing a command's output (to stdout: it names no file).
+_OUTPUT_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO})
+
+
+def _is_output_error(error: OSError) -> bool:
+    return error.filename is None and error.errno in _OUTPUT_ERRNOS
+
+
+def _unwritten(error: OSError) -> str:
+    """The one line saying that the output could not be written, and why."""
+    return f"cannot write the output to stdout: {error.strerror or one_line(error)}"
 
 
 def _flushed(status: int, failed: OSError | None = None) -> int:
@@ -157,7 +170,7 @@ def _flushed(status: int, failed: OSError | None = None) -> int:
     if failed is not None and not isinstance(failed, BrokenPipeError):
         status = EXIT_ERROR
         with contextlib.suppress(OSError, AttributeError):
-            print_error(one_line(failed))
+            print_error(_unwritten(failed))
     # Say nothing more, not even at exit.
     with contextlib.suppress(OSError, ValueError):
         os.dup2(os.open(os.devnull, os.O_WRONLY), out.fileno())

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable
-from typing import TYPE_CHECKING, NoReturn, TextIO
+from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
 from drmaa2.cli.errors import EXIT_USAGE
 
@@ -21,7 +21,12 @@ Handler = Callable[[argparse.Namespace, TextIO], int]
 
 
 class Parser(argparse.ArgumentParser):
-    """An argparse parser whose errors are one line, with a pointer to ``--help``."""
+    """An argparse parser whose errors are one line, with a pointer to ``--help``, and that
+    takes options only as spelled (``--js`` is no ``--json``: a typo is an error)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> NoReturn:
         """Exit with status 2 and one line naming what was wrong."""

@@ -109,3 +109,15 @@ def test_an_unknown_option_is_named_with_its_command(
     assert error.startswith(f"drmaa2 {command}: error: unrecognized arguments: --bogus"), error
     assert f"(see 'drmaa2 {command} --help')" in error
     no_job_was_recorded(cli)
+
+
+@pytest.mark.parametrize(
+    ("args", "option"),
+    [(["jobs", "--js"], "--js"), (["run", "--wai", "--", "true"], "--wai")],
+)
+def test_an_option_is_taken_only_as_spelled(cli: Cli, args: list[str], option: str) -> None:
+    """A prefix of an option is a typo, not the option (``--js`` was taken for ``--json``,
+    ``--wai`` for ``--wait``)."""
+    error = one_line_error(cli(*args), 2)
+    assert f"unrecognized arguments: {option}" in error, error
+    no_job_was_recorded(cli)

@@ -127,7 +127,7 @@ def test_help_and_version_tell_when_their_text_was_not_written(cli: Cli, option:
         done = written_to(full.fileno())
     assert done.returncode == 1
     assert done.stderr.decode().splitlines() == [
-        "drmaa2: error: [Errno 28] No space left on device"
+        "drmaa2: error: cannot write the output to stdout: No space left on device"
     ]
 
 
