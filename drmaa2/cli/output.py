@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import collections
 import datetime
 import json
 import math
 import shutil
 from collections.abc import Sequence
 from typing import TextIO
+
+import drmaa2
 
 # A command line may hold newlines and tabs: one table row stays one line.
 _CONTROL_CHARACTERS = dict.fromkeys([*range(32), 127], " ")
@@ -88,8 +91,21 @@ class ProgressLine:
         self._label = label
         self._width = 0
 
-    def update(self, done: int, failed: int, running: int, queued: int, elapsed: float) -> None:
-        """Redraw the line with these counts, ``elapsed`` seconds after the wait began."""
+    def update(
+        self,
+        done: int,
+        failed: int,
+        unfinished: collections.Counter[drmaa2.JobState],
+        elapsed: float,
+    ) -> None:
+        """Redraw the line with these counts (``unfinished``: of the other jobs, by state),
+        ``elapsed`` seconds after the wait began. Suspended and held jobs are counted apart,
+        when there are any."""
+        state = drmaa2.JobState
+        running = unfinished[state.RUNNING]
+        suspended = unfinished[state.SUSPENDED]
+        held = unfinished[state.QUEUED_HELD] + unfinished[state.REQUEUED_HELD]
+        queued = sum(unfinished.values()) - running - suspended - held
         rate = (done + failed) / elapsed if elapsed > 0 else 0.0
         since = (
             f"{elapsed:.1f}s"
@@ -98,7 +114,9 @@ class ProgressLine:
         )
         text = (
             f"{self._label}: {done} done, {failed} failed, {running} running, {queued} queued"
-            f" | {since} elapsed | {rate:.1f} tasks/s"
+            + (f", {suspended} suspended" if suspended else "")
+            + (f", {held} held" if held else "")
+            + f" | {since} elapsed | {rate:.1f} tasks/s"
         )
         self._out.write("\r" + text.ljust(self._width))
         self._out.flush()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import collections
 import contextlib
 import math
 import signal
@@ -143,7 +144,7 @@ def _wait_terminated(
             if (left is None or left > 0) and _wait_all(session, pending, left):
                 return
         polled = time.monotonic()
-        running = 0
+        unfinished: collections.Counter[drmaa2.JobState] = collections.Counter()
         still: list[drmaa2.Job] = []
         for job in pending:
             state = job.get_state()[0]
@@ -153,11 +154,11 @@ def _wait_terminated(
                 failed += 1
             else:
                 still.append(job)
-                running += state in (drmaa2.JobState.RUNNING, drmaa2.JobState.SUSPENDED)
+                unfinished[state] += 1
         pending = still
         now = time.monotonic()
         if progress is not None:
-            progress.update(done, failed, running, len(pending) - running, now - started)
+            progress.update(done, failed, unfinished, now - started)
         if not pending:
             return
         if deadline is not None and now >= deadline:

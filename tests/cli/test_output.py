@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import collections
 import errno
+import io
 import os
 import pty
 import subprocess
@@ -10,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+import drmaa2
+from drmaa2.cli.output import ProgressLine
 from tests.behaviour.conftest import wait_until
 from tests.cli.conftest import TIMEOUT, Cli
 
@@ -233,3 +237,19 @@ def test_a_job_given_dev_stdin_of_a_command_with_stdin_closed_reads_nothing(
     )
     assert (done.returncode, done.stderr) == (0, "")
     assert out.read_text() == "/dev/null\n"
+
+
+def test_the_progress_line_counts_suspended_and_held_jobs_apart() -> None:
+    """Held jobs were counted as queued and suspended ones as running: a held or suspended
+    array gave no hint of it."""
+    out = io.StringIO()
+    line = ProgressLine(out, "array 1")
+    state = drmaa2.JobState
+    line.update(1, 0, collections.Counter([state.QUEUED, state.RUNNING]), 1.0)
+    assert out.getvalue().startswith("\rarray 1: 1 done, 0 failed, 1 running, 1 queued |")
+    unfinished = collections.Counter(
+        [state.SUSPENDED, state.SUSPENDED, state.QUEUED_HELD, state.QUEUED, state.RUNNING]
+    )
+    line.update(1, 1, unfinished, 2.0)
+    last = out.getvalue().rpartition("\r")[2]
+    assert last.startswith("array 1: 1 done, 1 failed, 1 running, 1 queued, 2 suspended, 1 held |")
