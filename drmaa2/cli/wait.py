@@ -76,7 +76,8 @@ def _bounded(timeout: float | None) -> Iterator[None]:
 
     def expired(signum: int, frame: FrameType | None) -> None:
         raise drmaa2.TimeoutException(
-            f"timed out after {limit:g} s: the backend did not answer in time"
+            f"timed out: the backend did not answer within the --timeout of {timeout:g} s "
+            f"and {_GRACE:g} s more"
         )
 
     previous = signal.signal(signal.SIGALRM, expired)
