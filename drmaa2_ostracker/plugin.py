@@ -57,7 +57,8 @@ _HOST_LIKE = re.compile(r"[^/]*[.:][^/]*")
 
 def state_dir_of(contact: str | None) -> str:
     """The state directory a contact names: None is the default one (see
-    :func:`default_state_dir`); a path is created if missing. A contact that names a host and
+    :func:`default_state_dir`); a path is created if missing, by the calls that make
+    something (see :meth:`OsBackend._nowhere`). A contact that names a host and
     no existing directory (Grid Engine's ``qmaster.example.com``) is another DRMS's contact,
     not a directory to make here: InvalidArgumentException."""
     if contact is not None and (not isinstance(contact, str) or not contact):
@@ -159,8 +160,21 @@ class OsBackend:
         finally:
             client.session_closed()
 
+    @staticmethod
+    def _nowhere(contact: str | None, name: str) -> None:
+        """InvalidArgumentException if the state directory ``contact`` names does not exist:
+        opening or destroying a session makes nothing (a mistyped contact made a directory
+        tree and started a keeper there)."""
+        path = state_dir_of(contact)
+        if not os.path.lexists(path):
+            raise InvalidArgumentException(
+                f"there is no job session named {name!r} in {path}: that state directory "
+                f"does not exist"
+            )
+
     def open_job_session(self, name: str, contact: str | None) -> OsJobSession:
         """Open an existing job session."""
+        self._nowhere(contact, name)
         client, path = self._client(contact)
         client.session_opened()
         try:
@@ -171,10 +185,14 @@ class OsBackend:
 
     def destroy_job_session(self, name: str, contact: str | None) -> None:
         """Forget a session and its records; its running jobs keep running."""
+        self._nowhere(contact, name)
         self._client(contact)[0].call("destroy_session", name)
 
     def job_session_names(self, contact: str | None) -> list[str]:
-        """Names of the job sessions in the state directory."""
+        """Names of the job sessions in the state directory (none where it does not exist:
+        nothing is made)."""
+        if not os.path.lexists(state_dir_of(contact)):
+            return []
         return list(self._client(contact)[0].call("session_names"))
 
     def open_monitoring_session(self, name: str | None, contact: str | None) -> OsMonitoringSession:

@@ -329,6 +329,22 @@ def test_a_keeper_whose_state_directory_was_replaced_leaves_it_alone(
         stop_keeper(state)
 
 
+def test_reading_a_state_directory_that_does_not_exist_makes_nothing(tmp_path: Path) -> None:
+    """Opening, listing or destroying sessions of a mistyped contact says there are none,
+    and makes no directory and starts no keeper there (it made the whole tree, at mode
+    0700, and a keeper ran there for its idle time)."""
+    missing = tmp_path / "not" / "there"
+    assert drmaa2.get_job_session_names(str(missing), backend=BACKEND) == []
+    for call in (drmaa2.open_job_session, drmaa2.destroy_job_session):
+        with pytest.raises(
+            drmaa2.InvalidArgumentException,
+            match=f"no job session named 's' in {missing}: that state directory does not exist",
+        ):
+            call("s", str(missing), backend=BACKEND)
+    assert not (tmp_path / "not").exists()
+    assert not keepers_of(missing)
+
+
 def test_a_keeper_whose_state_directory_was_removed_does_not_stay_for_held_jobs(
     state: Path,
 ) -> None:

@@ -172,6 +172,7 @@ def test_only_the_os_backend_is_installed(plugins: PluginDir) -> None:
         report(
             backends=drmaa2.backends(),
             names=outcome(lambda: drmaa2.get_job_session_names()),
+            made=outcome(lambda: drmaa2.create_job_session("s").name),
             drms=outcome(lambda: drmaa2.get_drms_name()),
             warnings=warnings_seen(),
         )
@@ -180,6 +181,7 @@ def test_only_the_os_backend_is_installed(plugins: PluginDir) -> None:
     assert result["backends"] == installed()
     # No choice and no $DRMAA2_BACKEND: the default backend (os) is used.
     assert result["names"] == {"ok": []}
+    assert result["made"] == {"ok": "s"}
     assert "drmaa2-ostracker" in result["drms"]["ok"]
     assert _drmaa2_warnings(result["warnings"]) == []
     # The os backend used the state directory from $DRMAA2_OS_STATE_DIR.
