@@ -90,6 +90,9 @@ class Plan:
     unlaunched: int | None = None
     #: In the keeper: the pid of the client that sent :attr:`streams` (for their origins).
     submitter: int | None = None
+    #: In the keeper: what of the submitter's own limits and nice value it cannot give
+    #: (see :func:`~drmaa2_ostracker.process.settings.beyond_keeper`), once looked at.
+    beyond: list[str] | None = None
     #: A plan restored from the store: where each of the submitting process's streams came
     #: from, to open it again (see :mod:`~drmaa2_ostracker.process.origins`); else None.
     origins: dict[str, dict[str, Any]] | None = None

@@ -9,9 +9,12 @@ connection that sent it.
 from __future__ import annotations
 
 import collections
+import logging
 import os
+import signal
 import time
 import weakref
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from drmaa2.backend import Action, WaitFor
@@ -34,11 +37,14 @@ from drmaa2_ostracker.keeper.protocol import (
 )
 from drmaa2_ostracker.keeper.session_requests import SessionKey, SessionRequests
 from drmaa2_ostracker.plan import Plan, close_streams, plan_from_wire
+from drmaa2_ostracker.process.settings import beyond_keeper
 
 if TYPE_CHECKING:
     from drmaa2_ostracker.keeper.connection import Connection
 
 __all__ = ["Requests"]
+
+_log = logging.getLogger("drmaa2_ostracker.keeper.server")
 
 #: Plans clients may refer to by token (the least recently used are forgotten first).
 _PLANS_KEPT = 256
@@ -52,6 +58,9 @@ class Requests(SessionRequests):
 
     _plans: collections.OrderedDict[tuple[int, int], Plan]
     _connections: set[Connection]
+    #: This keeper hands over to one a client starts (see :meth:`_hand_over_for`).
+    _handing_over: bool = False
+    stop: Callable[[int, object], None]
 
     def _plan(
         self, connection: Connection, token: int, wire: Any, fds: list[int], jobs: int = 1
@@ -81,6 +90,27 @@ class Requests(SessionRequests):
                 plans.popitem(last=False)
         return plan
 
+    def _hand_over_for(self, plan: Plan) -> None:
+        """A keeper that cannot give a client's jobs its own limits or nice value (it has
+        those of the process that started it, and no privilege to raise them) hands over,
+        if it has no unfinished job: it stops like on SIGTERM, this request unanswered, and
+        the client makes it again with a keeper it starts, which has them. Once per keeper
+        (two clients each beyond the other would pass it back and forth); with unfinished
+        jobs, the job starts with the keeper's values, which its log says."""
+        if plan.beyond is None:
+            plan.beyond = [] if plan.settings is None else beyond_keeper(plan.settings)
+        if not plan.beyond or self._handing_over or self.supervisor.has_unfinished():
+            return
+        self._handing_over = True
+        _log.warning(
+            "a client's jobs ask for %s, which this keeper cannot give (it has the limits and "
+            "nice value of the process that started it); with no unfinished job, it hands "
+            "over: the client makes its request again with a keeper it starts",
+            ", ".join(plan.beyond),
+        )
+        self.stop(signal.SIGTERM, None)
+        raise ConnectionLost("the keeper hands over to one the client starts")
+
     def _do_run_job(
         self,
         connection: Connection,
@@ -94,7 +124,9 @@ class Requests(SessionRequests):
     ) -> tuple[str, bool]:
         engine = self._engine(session)
         key = submission_key(key)  # before the plan takes the descriptors
-        return engine.run_job(self._plan(connection, token, wire, fds), key, again)
+        plan = self._plan(connection, token, wire, fds)
+        self._hand_over_for(plan)
+        return engine.run_job(plan, key, again)
 
     def _do_run_bulk_jobs(
         self,
@@ -114,6 +146,7 @@ class Requests(SessionRequests):
         engine = self._engine(session)
         key = submission_key(key)  # before the plan takes the descriptors
         plan = self._plan(connection, token, wire, fds, len(range(begin, end + 1, step)))
+        self._hand_over_for(plan)
         return engine.run_bulk_jobs(plan, begin, end, step, max_parallel, key, again)
 
     def _do_again(self, connection: Connection, method: str, *args: Any, fds: list[int]) -> Any:

@@ -16,7 +16,7 @@ from typing import Any
 
 from drmaa2_ostracker.process.identity import in_user_namespace
 
-__all__ = ["ProcessSettings", "beyond_own", "client_settings", "setup_for"]
+__all__ = ["ProcessSettings", "beyond_keeper", "beyond_own", "client_settings", "setup_for"]
 
 _log = logging.getLogger(__name__)
 
@@ -155,6 +155,17 @@ _CAP_SYS_RESOURCE = 24
 _CAP_SYS_NICE = 23
 
 
+def beyond_keeper(settings: ProcessSettings) -> list[str]:
+    """What of a client's own limits and nice value (``settings``) this process, the keeper,
+    cannot give its jobs (see :func:`beyond_own`; none if it has the capability to), though
+    a keeper that client started could: it would have them."""
+    own_limits, own_nice = _own_settings()
+    limits = {} if _capable(_CAP_SYS_RESOURCE) else {w: (s, h) for w, s, h in settings.rlimits}
+    nice = own_nice if _capable(_CAP_SYS_NICE) else settings.nice
+    return beyond_own(limits, nice, own_limits, own_nice)
+
+
+@functools.cache  # the keeper's capabilities do not change
 def _capable(capability: int) -> bool:
     """Whether this process has ``capability`` in its effective set (Linux), in the initial
     user namespace (in another, the kernel does not let it raise a hard limit)."""

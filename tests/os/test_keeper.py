@@ -520,42 +520,65 @@ def _capable_of_raising_limits() -> bool:
 
 
 def test_a_job_gets_a_hard_limit_above_the_keepers_where_the_keeper_may_give_it(
-    state: Path,
+    state: Path, tmp_path: Path
 ) -> None:
     """A keeper started by a process with low limits, and a later client with higher ones:
-    a keeper that may raise a hard limit (CAP_SYS_RESOURCE: root, as a rule) gives the job
-    the client's, as that client would have; one that may not gives its own, and says so in
-    its log (root, it gave its own silently, even where it had the capability)."""
+    a keeper that may raise a hard limit (CAP_SYS_RESOURCE) gives the job the client's, as
+    that client would have. One that may not hands over when it has no unfinished job (the
+    client makes its submission again with a keeper it starts, which has its limits), and
+    else gives its own, saying so in its log (it gave its own even when idle: every later
+    client's jobs were capped at the first client's limits)."""
     started = python(
         f"""
         import resource, drmaa2
         resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))
-        drmaa2.create_job_session("s", {str(state)!r}, backend="os").close()
+        with drmaa2.create_job_session("s", {str(state)!r}, backend="os") as js:
+            js.run_job({{"remote_command": "/bin/true", "submit_as_hold": True}})
         """
     )
     assert started.returncode == 0, started.stderr
     keeper = keeper_pid(state)
     assert psutil.Process(keeper).rlimit(psutil.RLIMIT_NOFILE) == (64, 64)
-    done = python(
-        f"""
-        import resource, drmaa2
-        resource.setrlimit(resource.RLIMIT_NOFILE, (2000, 3000))
-        with drmaa2.open_job_session("s", {str(state)!r}, backend="os") as js:
-            job = js.run_job({{"remote_command": "/bin/grep",
-                              "args": ["Max open files", "/proc/self/limits"],
-                              "output_path": {str(state.parent / "limits.txt")!r}}})
-            job.wait_terminated(60)
-        """
-    )
-    assert done.returncode == 0, done.stderr
-    assert keeper_pid(state) == keeper, "the job came from the keeper started before"
-    got = (state.parent / "limits.txt").read_text().split()[3:5]
+
+    def limits_of_a_job(name: str) -> list[str]:
+        out = tmp_path / f"{name}.txt"
+        done = python(
+            f"""
+            import resource, drmaa2
+            resource.setrlimit(resource.RLIMIT_NOFILE, (2000, 3000))
+            with drmaa2.open_job_session("s", {str(state)!r}, backend="os") as js:
+                job = js.run_job({{"remote_command": "/bin/grep",
+                                  "args": ["Max open files", "/proc/self/limits"],
+                                  "output_path": {str(out)!r}}})
+                job.wait_terminated(60)
+            """
+        )
+        assert done.returncode == 0, done.stderr
+        return out.read_text().split()[3:5]
+
     if _capable_of_raising_limits():  # (the keeper has this process's capabilities)
-        assert got == ["2000", "3000"]
-    else:
-        assert got == ["64", "64"]
-        log = file_text(state / "keeper.log")
-        assert "RLIMIT_NOFILE hard limit 3000 (the keeper's 64)" in log, log
+        assert limits_of_a_job("first") == ["2000", "3000"]
+        assert keeper_pid(state) == keeper, "the job came from the keeper started before"
+        stop_keeper(state)
+        return
+    # Busy (the first client's held job is unfinished): the job gets the keeper's, and its
+    # log says so.
+    assert limits_of_a_job("busy") == ["64", "64"]
+    assert keeper_pid(state) == keeper
+    log = file_text(state / "keeper.log")
+    assert "RLIMIT_NOFILE hard limit 3000 (the keeper's 64)" in log, log
+    with drmaa2.open_job_session("s", str(state), backend="os") as js:
+        held = js.get_jobs()[0]
+        held.terminate()  # (a control: no job of this process's limits)
+        held.wait_terminated(TIMEOUT)
+    assert keeper_pid(state) == keeper
+    # Idle: it hands over to a keeper the client starts.
+    assert limits_of_a_job("idle") == ["2000", "3000"]
+    assert keeper_pid(state) != keeper
+    wait_until(lambda: gone(keeper), what="the keeper that handed over to exit")
+    with drmaa2.open_job_session("s", str(state), backend="os") as js:
+        states = [job.get_state()[0] for job in js.get_jobs()]
+        assert states == [JobState.FAILED, JobState.DONE, JobState.DONE]
     stop_keeper(state)
 
 
