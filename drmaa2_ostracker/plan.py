@@ -130,6 +130,8 @@ class Plan:
     def stream_fds(self) -> list[int]:
         """The descriptors of :attr:`streams`, in the order :meth:`to_wire` names them;
         InvalidArgumentException naming the field if one of them is closed here."""
+        if not self.streams:
+            return []
         fds = [self.streams[name] for name in sorted(self.streams)]
         for name, fd in zip(sorted(self.streams), fds, strict=True):
             try:

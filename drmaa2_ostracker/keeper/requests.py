@@ -125,7 +125,8 @@ class Requests(SessionRequests):
         engine = self._engine(session)
         key = submission_key(key)  # before the plan takes the descriptors
         plan = self._plan(connection, token, wire, fds)
-        self._hand_over_for(plan)
+        if plan.beyond is None or plan.beyond:  # (looked at once per plan)
+            self._hand_over_for(plan)
         return engine.run_job(plan, key, again)
 
     def _do_run_bulk_jobs(
