@@ -23,7 +23,15 @@ _STAMP_C = r"""
 #include <unistd.h>
 int main(int argc, char **argv) {
     struct timespec t; char c; FILE *f;
-    if (argc > 2) { int fd = open(argv[2], O_RDONLY); if (fd < 0 || read(fd, &c, 1) < 0) return 1; }
+    /* A byte of its own: an end of file is the last writer closing (it wrote to another
+       reader), so wait again. */
+    while (argc > 2) {
+        int fd = open(argv[2], O_RDONLY); ssize_t got;
+        if (fd < 0) return 1;
+        got = read(fd, &c, 1); close(fd);
+        if (got < 0) return 1;
+        if (got == 1) break;
+    }
     f = fopen(argv[1], "w");
     clock_gettime(CLOCK_MONOTONIC, &t);
     fprintf(f, "%lld.%09ld\n", (long long)t.tv_sec, t.tv_nsec); fclose(f);
@@ -32,8 +40,12 @@ int main(int argc, char **argv) {
 """
 _STAMP_PY = (
     "import os, sys, time\n"
-    "if len(sys.argv) > 2:\n"
-    "    os.read(os.open(sys.argv[2], os.O_RDONLY), 1)\n"
+    "while len(sys.argv) > 2:\n"
+    "    fd = os.open(sys.argv[2], os.O_RDONLY)\n"
+    "    got = os.read(fd, 1)\n"
+    "    os.close(fd)\n"
+    "    if got:\n"
+    "        break\n"
     "f = open(sys.argv[1], 'w')\n"
     "f.write(repr(time.monotonic()))\n"
     "f.close()\n"
@@ -43,7 +55,10 @@ _STAMP_PY = (
 
 def stamp_command(workdir: str) -> list[str]:
     """A command ``CMD FILE [FIFO]`` whose last act is writing CLOCK_MONOTONIC (seconds) to
-    FILE, then exiting; given a FIFO, it first waits for a byte from it. A small C program
+    FILE, then exiting; given a FIFO, it first waits for a byte from it (one of its own: a
+    reader that opened the FIFO while the writer of another's byte was still open gets an end
+    of file, and waits again; it went on, and the next writer waited for a reader for good,
+    which hung the handoff case once in CI). A small C program
     when a C compiler is there, else a Python one-liner (the same clock)."""
     gcc = shutil.which("gcc") or shutil.which("cc")
     if gcc:
