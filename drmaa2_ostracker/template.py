@@ -36,7 +36,7 @@ from drmaa2_ostracker.plan import (
     launch_document,
     plan_from_wire,
 )
-from drmaa2_ostracker.process.settings import ProcessSettings, client_settings
+from drmaa2_ostracker.process.settings import ProcessSettings, client_settings, still_current
 from drmaa2_ostracker.supervisor import LaunchError
 
 __all__ = [
@@ -197,6 +197,8 @@ def plan_job(template: JobTemplate, *, array: bool) -> Plan:
             and last[1] == os.getcwd()
             and last[2] == getattr(os.environ, "_data", None)
             and last[3] == _file_status(last[4].executable)
+            # Its umask, limits and nice value as the job's start must have them now.
+            and (last[4].settings is None or still_current(last[4].settings))
         ):
             return last[4]
     plan = _plan_job(template, array=array)

@@ -16,7 +16,14 @@ from typing import Any
 
 from drmaa2_ostracker.process.identity import in_user_namespace
 
-__all__ = ["ProcessSettings", "beyond_keeper", "beyond_own", "client_settings", "setup_for"]
+__all__ = [
+    "ProcessSettings",
+    "beyond_keeper",
+    "beyond_own",
+    "client_settings",
+    "setup_for",
+    "still_current",
+]
 
 _log = logging.getLogger(__name__)
 
@@ -71,6 +78,29 @@ def client_settings() -> ProcessSettings:
         rlimits=tuple((which, *resource.getrlimit(which)) for which in _ALL_RLIMITS),
         nice=os.getpriority(os.PRIO_PROCESS, 0),
     )
+
+
+def still_current(settings: ProcessSettings) -> bool:
+    """Whether this process's umask, limits and nice value are still ``settings`` (a few µs,
+    against :func:`client_settings`'s tens: a reused plan is checked at every submission).
+    The umask is read by setting it to the value it should have: unchanged, nothing changes;
+    changed since, it is set back at once (a file another thread creates in that moment gets
+    the earlier umask)."""
+    old = os.umask(settings.umask)
+    if old != settings.umask:
+        os.umask(old)
+        return False
+    if os.getpriority(os.PRIO_PROCESS, 0) != settings.nice:
+        return False
+    global _checked
+    if _checked[0] is not settings:
+        rlimits = settings.rlimits
+        _checked = (settings, [w for w, _, _ in rlimits], [(s, h) for _, s, h in rlimits])
+    return list(map(resource.getrlimit, _checked[1])) == _checked[2]
+
+
+#: The settings :func:`still_current` last looked at, with their limits and values as lists.
+_checked: tuple[ProcessSettings | None, list[int], list[tuple[int, int]]] = (None, [], [])
 
 
 def _own_settings() -> tuple[dict[int, tuple[int, int]], int]:

@@ -582,6 +582,38 @@ def test_a_job_gets_a_hard_limit_above_the_keepers_where_the_keeper_may_give_it(
     stop_keeper(state)
 
 
+def test_the_same_template_again_takes_the_umask_limits_and_nice_value_of_its_submission(
+    tmp_path: Path,
+) -> None:
+    """A template submitted again reuses its checked plan: the submitter's umask, limits and
+    nice value are those at each submission (the second job got the first one's)."""
+    done = python(
+        f"""
+        import os, resource, drmaa2
+        js = drmaa2.create_job_session("s", {str(tmp_path / "state")!r}, backend="os")
+        shown = "echo $(umask) $(ulimit -Hn) $(cut -d' ' -f19 /proc/self/stat)"
+        template = {{"remote_command": "/bin/sh", "output_path": "/dev/stdout",
+                     "args": ["-c", shown]}}
+        os.umask(0o022)
+        js.run_job(template).wait_terminated(60)
+        os.umask(0o077)
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(soft, 100), 100))
+        os.nice(3)
+        js.run_job(template).wait_terminated(60)
+        js.close()
+        """
+    )
+    try:
+        assert done.returncode == 0, done.stderr
+        first, second = (line.split() for line in done.stdout.splitlines())
+        assert first[0] == "0022" and second[0] == "0077"
+        assert second[1] == "100" != first[1]
+        assert int(second[2]) == int(first[2]) + 3
+    finally:
+        stop_keeper(tmp_path / "state")
+
+
 def test_a_relative_path_entry_is_looked_up_in_the_jobs_working_directory(
     state: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
