@@ -6,19 +6,24 @@ keeper's own streams (see drmaa2_ostracker/process/origins.py)."""
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import drmaa2
 from drmaa2 import JobState
-from tests.behaviour.conftest import TIMEOUT
+from tests.behaviour.conftest import TIMEOUT, file_text, wait_until
 from tests.os.test_persistence import kill_keeper, stop_keeper
 
 
 def _client(state: Path, body: str, **streams: object) -> subprocess.Popen[str]:
     code = f"import drmaa2\njs = drmaa2.JobSession('s', {str(state)!r})\n{body}"
     return subprocess.Popen([sys.executable, "-c", code], text=True, **streams)  # type: ignore[call-overload]
+
+
+def wait_until_text(path: Path, text: str) -> None:
+    wait_until(lambda: text in file_text(path), what=f"{text!r} in {path}")
 
 
 def _released_and_ended(js: drmaa2.JobSession) -> list[drmaa2.Job]:
@@ -157,3 +162,82 @@ def test_a_closed_stream_of_the_submitter_is_refused_naming_the_field(tmp_path: 
         ]
     finally:
         stop_keeper(tmp_path / "state")
+
+
+def test_a_file_opened_again_through_a_running_submitter_is_appended_to(
+    tmp_path: Path,
+) -> None:
+    """Through /proc/PID/fd/N a regular file is opened again after what it holds (it was
+    opened at its start, and the job wrote over the submitter's own first lines)."""
+    state = tmp_path / "state"
+    body = (
+        "import sys\n"
+        "print('first line of the submitter', flush=True)\n"
+        "job = js.run_job({'remote_command': '/bin/echo', 'args': ['from-the-job'], "
+        "'output_path': '/dev/stdout', 'submit_as_hold': True})\n"
+        "print('submitted', flush=True)\n"
+        "sys.stdin.readline()\n"
+        f"job.wait_terminated({TIMEOUT})\n"
+        "print('client', job.get_state()[0].name, flush=True)\n"
+        "js.close()\n"
+    )
+    out = tmp_path / "out"
+    with open(out, "w") as stdout:
+        client = _client(state, body, stdin=subprocess.PIPE, stdout=stdout)
+    assert client.stdin is not None
+    try:
+        wait_until_text(out, "submitted\n")
+        kill_keeper(state)
+        with _open(state) as js:
+            _released_and_ended(js)
+        client.stdin.write("go\n")
+        client.stdin.flush()
+        assert client.wait(TIMEOUT) == 0
+        assert out.read_text().splitlines() == [
+            "first line of the submitter",
+            "submitted",
+            "from-the-job",
+            "client DONE",
+        ]
+    finally:
+        client.kill()
+        client.wait()
+        client.stdin.close()
+        stop_keeper(state)
+
+
+def test_a_socket_of_a_running_submitter_reaches_the_jobs_of_the_next_keeper(
+    tmp_path: Path,
+) -> None:
+    """A socket cannot be opened again through /proc: the next keeper takes the submitter's
+    very descriptor (pidfd_getfd), as for any stream (the job failed, its annotation saying
+    that the running submitter no longer had it)."""
+    state = tmp_path / "state"
+    body = (
+        "import sys\n"
+        "js.run_job({'remote_command': '/bin/echo', 'args': ['over-the-socket'], "
+        "'output_path': '/dev/stdout', 'submit_as_hold': True})\n"
+        "sys.stdout.write('submitted\\n'); sys.stdout.flush()\n"
+        "sys.stdin.readline()\n"
+        "js.close()\n"
+    )
+    ours, theirs = socket.socketpair()
+    with ours, theirs:
+        client = _client(state, body, stdin=subprocess.PIPE, stdout=theirs.fileno())
+        assert client.stdin is not None
+        try:
+            ours.settimeout(TIMEOUT)
+            assert ours.recv(100) == b"submitted\n"
+            kill_keeper(state)
+            with _open(state) as js:
+                (job,) = _released_and_ended(js)
+                assert job.get_state()[0] is JobState.DONE, job.get_info().annotation
+            assert ours.recv(100) == b"over-the-socket\n"
+            client.stdin.write("go\n")
+            client.stdin.flush()
+            assert client.wait(TIMEOUT) == 0
+        finally:
+            client.kill()
+            client.wait()
+            client.stdin.close()
+            stop_keeper(state)
