@@ -203,8 +203,11 @@ class Keeper(Requests, EventStreams, Listening):
         return False
 
     def _idle(self) -> bool:
-        if self._retire:  # held jobs wait for a release no client can ask for any more
-            return not self.supervisor.has_unfinished() or self.supervisor.only_held_left()
+        if self._retire:
+            if not self.supervisor.has_unfinished():
+                return True
+            # Held jobs of a removed or replaced directory: nobody can release them any more.
+            return self.supervisor.only_held_left() and not self._same_directory()
         if self.supervisor.has_unfinished():
             return False
         with self._lock:
